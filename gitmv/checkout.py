@@ -1,0 +1,313 @@
+"""Make the work tree match the pointers, writing only what differs, never losing work.
+
+A work-tree file whose bytes differ from the pointer is replaced only when those bytes are
+safe in the cache (or with force). New bytes go to a temp file first and are renamed into
+place, so the artifact's path never holds half a file. Nothing is written through a symlink
+found in the way: the link itself is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import NamedTuple
+
+from gitmv import manifest
+from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused, WouldOverwrite
+from gitmv.fsutil import remove_file, tmp_name
+from gitmv.hashing import hash_file, stat_of
+from gitmv.manifest import Entry
+from gitmv.pointer import Pointer
+from gitmv.workspace import Selection, Workspace, _walk
+
+
+class CheckoutResult(NamedTuple):
+    path: str
+    written: int  # files written
+    removed: int  # stray files removed
+    unchanged: int
+
+
+def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
+    a = sel.artifact
+    if a.pointer is None:
+        assert a.error is not None
+        raise a.error
+    _check_parents(ws, a.path)
+    if a.pointer.kind == "file":
+        return _checkout_file(ws, a.path, a.pointer, force)
+    return _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+
+
+def _check_parents(ws: Workspace, rel: str) -> None:
+    """No directory between the work-tree root and the artifact may be a symlink."""
+    parts = rel.split("/")[:-1]
+    cur = ws.repo.root
+    for part in parts:
+        cur = os.path.join(cur, part)
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise PathRefused(
+                f"{rel}: {ws.repo.rel(cur)} is not a directory"
+                + (" (a symlink)" if stat.S_ISLNK(st.st_mode) else ""),
+                "gitmv does not write through symlinks; move it away and run again",
+            )
+
+
+def _is_safe(ws: Workspace, abspath: str, st: os.stat_result) -> tuple[bool, str | None]:
+    """Whether a work-tree file's bytes are recoverable from the cache; and its oid."""
+    if stat.S_ISLNK(st.st_mode):
+        return True, None  # a symlink holds no data of its own
+    if not stat.S_ISREG(st.st_mode):
+        return False, None
+    oid = ws.current_file_oid(abspath, st)
+    return ws.cache.has(oid), oid
+
+
+def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> None:
+    """Place object `oid` at `abspath` through a temp file and a rename."""
+    tmp = tmp_name(ws.workspace_tmp_dir(abspath), "co")
+    try:
+        if mode == "link":
+            target = ws.cache.read_bytes(oid).decode("utf-8", "surrogateescape")
+            os.symlink(target, tmp)
+        else:
+            ws.cache.link_out(oid, tmp, ws.config.link_modes, executable=mode == "755")
+        try:
+            os.rename(tmp, abspath)
+        except IsADirectoryError:
+            raise PathRefused(f"{ws.repo.rel(abspath)}: a directory is in the way") from None
+    except BaseException:
+        remove_file(tmp)
+        raise
+
+
+def _record(ws: Workspace, rows: list[tuple[str, str]]) -> None:
+    """Remember the stat of files just written so status need not hash them."""
+    out = []
+    for abspath, oid in rows:
+        st = os.lstat(abspath)
+        if stat.S_ISREG(st.st_mode):
+            out.append((abspath, stat_of(st), oid))
+    if out:
+        ws.state.put_many(out)
+
+
+def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> CheckoutResult:
+    abspath = ws.repo.abs(rel)
+    if not ws.cache.has(ptr.oid):
+        raise ObjectMissing(ptr.oid_str, f"run `git mvm pull {rel}` to fetch it")
+    try:
+        st = os.lstat(abspath)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise WouldOverwrite(
+                f"{rel}: a directory is in the way of the file artifact",
+                "move the directory away, then run `git mvm checkout` again",
+            )
+        if stat.S_ISLNK(st.st_mode) and os.readlink(abspath) == ws.cache.oid_to_path(ptr.oid):
+            return CheckoutResult(rel, 0, 0, 1)
+        safe, oid = _is_safe(ws, abspath, st)
+        if oid == ptr.oid and _link_mode_ok(ws, st, ptr.oid):
+            return CheckoutResult(rel, 0, 0, 1)
+        if not safe and not force:
+            raise WouldOverwrite(
+                f"{rel}: has changes that are not in the cache",
+                f"save them with `git mvm add {rel}`, or discard them with "
+                f"`git mvm checkout --force {rel}`",
+            )
+    _write(ws, abspath, ptr.oid, "644")
+    _record(ws, [(abspath, ptr.oid)])
+    return CheckoutResult(rel, 1, 0, 0)
+
+
+def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
+    """A copy is fine whatever the mode; a hardlink mode wants the cache inode."""
+    first = ws.config.link_modes[0]
+    if first == "hardlink":
+        try:
+            return os.stat(ws.cache.oid_to_path(oid)).st_ino == st.st_ino
+        except FileNotFoundError:
+            return True
+    if first == "symlink":
+        return stat.S_ISLNK(st.st_mode)
+    return True
+
+
+def _checkout_dir(
+    ws: Workspace, rel: str, ptr: Pointer, sub: str, force: bool
+) -> CheckoutResult:
+    root = ws.repo.abs(rel)
+    if not ws.cache.has(ptr.oid):
+        raise ObjectMissing(ptr.oid_str, f"run `git mvm pull {rel}` to fetch it")
+    entries = manifest.parse(ws.cache.read_bytes(ptr.oid), f"manifest of {rel}")
+    if sub:
+        entries = [e for e in entries if e.path == sub or e.path.startswith(sub + "/")]
+        if not entries:
+            raise PathRefused(f"{rel}/{sub}: not in the artifact's manifest")
+    missing = sorted({e.oid for e in entries if not ws.cache.has(e.oid)})
+    if missing:
+        raise ObjectMissing(
+            f"sha256:{missing[0]}",
+            f"{len(missing)} object(s) of {rel} are not in the cache: run `git mvm pull {rel}`",
+        )
+    # A file where the artifact's directory should be.
+    try:
+        st_root = os.lstat(root)
+        if not stat.S_ISDIR(st_root.st_mode):
+            safe, _ = _is_safe(ws, root, st_root)
+            if not safe and not force:
+                raise WouldOverwrite(
+                    f"{rel}: a file with changes not in the cache is where the directory goes",
+                    f"move it away, or discard it with `git mvm checkout --force {rel}`",
+                )
+            os.unlink(root)
+    except FileNotFoundError:
+        pass
+
+    wanted = {e.path: e for e in entries}
+    present = {}
+    for relpath, abspath, st in _walk(root, os.path.join(root, sub) if sub else root, rel):
+        present[relpath] = (abspath, st)
+    # Which present files can stay, which must go, which would lose data.
+    known = ws.state.load_tree(root)
+    unchanged = 0
+    to_write: list[Entry] = []
+    to_remove: list[str] = []
+    conflicts: list[str] = []
+    to_hash: list[tuple[str, str, os.stat_result]] = []
+    for relpath, (abspath, st) in present.items():
+        e = wanted.get(relpath)
+        if stat.S_ISLNK(st.st_mode):
+            if e is not None and e.mode == "link":
+                target = os.readlink(abspath).encode("utf-8", "surrogateescape")
+                if ws.cache.has(e.oid) and target == ws.cache.read_bytes(e.oid):
+                    unchanged += 1
+                    continue
+            to_remove.append(abspath)
+            continue
+        cached = known.get(abspath)
+        if cached is not None and cached[0] == stat_of(st):
+            oid: str | None = cached[1]
+            _classify(ws, relpath, abspath, st, oid, e, to_write, to_remove, conflicts)
+            if e is not None and oid == e.oid and _mode_matches(e, st):
+                unchanged += 1
+        else:
+            to_hash.append((relpath, abspath, st))
+
+    def hash_one(item: tuple[str, str, os.stat_result]) -> tuple[str, str, os.stat_result, str]:
+        relpath, abspath, st = item
+        oid, _, after = hash_file(abspath)
+        return relpath, abspath, st, oid
+
+    rows = []
+    for relpath, abspath, st, oid in ws.parallel(hash_one, to_hash):
+        rows.append((abspath, stat_of(st), oid))
+        e = wanted.get(relpath)
+        _classify(ws, relpath, abspath, st, oid, e, to_write, to_remove, conflicts)
+        if e is not None and oid == e.oid and _mode_matches(e, st):
+            unchanged += 1
+    if rows:
+        ws.state.put_many(rows)
+    if conflicts and not force:
+        shown = ", ".join(conflicts[:3]) + (f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else "")
+        raise WouldOverwrite(
+            f"{rel}: {len(conflicts)} file(s) have changes that are not in the cache: {shown}",
+            f"save them with `git mvm add {rel}`, or discard them with "
+            f"`git mvm checkout --force {rel}`",
+        )
+    for relpath, e in wanted.items():
+        if relpath not in present:
+            to_write.append(e)
+    for abspath in to_remove:
+        remove_file(abspath)
+    _remove_empty_dirs(root, to_remove)
+    os.makedirs(root, exist_ok=True)
+    ready: set[str] = set()
+    for e in to_write:
+        _make_parents(root, e.path, rel, ready)
+
+    def write_one(e: Entry) -> tuple[str, str]:
+        abspath = os.path.join(root, e.path)
+        _write(ws, abspath, e.oid, e.mode)
+        return abspath, e.oid
+
+    written = ws.parallel(write_one, to_write)
+    _record(ws, written)
+    return CheckoutResult(rel, len(written), len(to_remove), unchanged)
+
+
+def _mode_matches(e: Entry, st: os.stat_result) -> bool:
+    return (e.mode == "755") == bool(st.st_mode & stat.S_IXUSR)
+
+
+def _classify(
+    ws: Workspace,
+    relpath: str,
+    abspath: str,
+    st: os.stat_result,
+    oid: str | None,
+    e: Entry | None,
+    to_write: list[Entry],
+    to_remove: list[str],
+    conflicts: list[str],
+) -> None:
+    if e is not None and oid == e.oid:
+        if not _mode_matches(e, st):
+            os.chmod(abspath, 0o755 if e.mode == "755" else 0o644)
+        return
+    if oid is None or not ws.cache.has(oid):
+        conflicts.append(relpath)
+    if e is not None:
+        to_write.append(e)
+    else:
+        to_remove.append(abspath)
+
+
+def _make_parents(root: str, relpath: str, where: str, ready: set[str]) -> None:
+    """Create the directories above a file, refusing anything that is not a real directory."""
+    cur = root
+    for part in relpath.split("/")[:-1]:
+        cur = os.path.join(cur, part)
+        if cur in ready:
+            continue
+        ready.add(cur)
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            os.mkdir(cur)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            os.unlink(cur)  # replace the link itself; never write through it
+            os.mkdir(cur)
+        elif not stat.S_ISDIR(st.st_mode):
+            raise FormatError(where, f"{relpath}: {cur} is in the way and is not a directory")
+
+
+def _remove_empty_dirs(root: str, removed: list[str]) -> None:
+    dirs = sorted({os.path.dirname(p) for p in removed}, key=len, reverse=True)
+    for d in dirs:
+        while d.startswith(root + os.sep):
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+            d = os.path.dirname(d)
+
+
+def checkout_many(
+    ws: Workspace, sels: list[Selection], force: bool
+) -> tuple[list[CheckoutResult], list[tuple[str, GitMvmError]]]:
+    results: list[CheckoutResult] = []
+    failures: list[tuple[str, GitMvmError]] = []
+    for sel in sels:
+        try:
+            results.append(checkout(ws, sel, force))
+        except GitMvmError as exc:
+            failures.append((sel.artifact.path, exc))
+    return results, failures

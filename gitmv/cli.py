@@ -1,0 +1,193 @@
+"""Argument parsing and dispatch: `git mvm <command> …` (also `git mv-model`, `python -m gitmv`).
+
+Commands are imported when they run, so a hook with nothing to do stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from gitmv import __version__, ui
+from gitmv.errors import GitMvmError
+
+PROG = "git mvm"
+
+# command -> (module in gitmv.commands, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "create .mvm/config.toml with commented defaults"),
+    "add": ("add", "version files or directories: cache their bytes, write and stage pointers"),
+    "status": ("status", "show artifacts that are modified, missing or not in the cache"),
+    "checkout": ("checkout", "make the work tree match the pointers, from the cache"),
+    "ls": ("ls", "list the tracked artifacts of the work tree or of a revision"),
+    "diff": ("diff", "artifacts added, removed or modified between revisions or the work tree"),
+    "fsck": ("fsck", "re-hash cache objects; move corrupt ones aside"),
+    "untrack": ("untrack", "turn an artifact back into an ordinary, untracked file"),
+    "help": ("help", "show help for a command"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # noqa: D102 - argparse hook
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="print nothing but errors")
+    g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="say more; show tracebacks of unexpected errors")
+
+
+def _jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="files to read or write in parallel (default 8)")
+
+
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Version machine-learning models and datasets inside ordinary Git "
+        "repositories: large files become small pointer files in commits, their bytes live "
+        "in a content-addressed cache.",
+        epilog=f"`{PROG} help COMMAND` shows a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"gitmv {__version__}")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def cmd(name: str) -> argparse.ArgumentParser:
+        summary = COMMANDS[name][1]
+        p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+        _common(p)
+        return p
+
+    cmd("init")
+
+    p = cmd("add")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="user metadata stored in the pointer's [meta] table (repeatable)")
+    _jobs(p)
+
+    p = cmd("status")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    _json(p)
+    _jobs(p)
+
+    p = cmd("checkout")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="artifacts, or paths inside a directory artifact (default: all)")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="overwrite work-tree changes that are not in the cache")
+    _jobs(p)
+
+    p = cmd("ls")
+    p.add_argument("rev", nargs="?", metavar="REV", help="a commit, branch or tag (default: work tree)")
+    _json(p)
+
+    p = cmd("diff")
+    p.add_argument("a", nargs="?", metavar="A", help="old revision (default HEAD)")
+    p.add_argument("b", nargs="?", metavar="B", help="new revision (default: the work tree)")
+    _json(p)
+
+    p = cmd("fsck")
+    _json(p)
+    _jobs(p)
+
+    p = cmd("untrack")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = cmd("help")
+    p.add_argument("topic", nargs="?", metavar="COMMAND")
+    return parser
+
+
+def _set_verbosity(ns: argparse.Namespace) -> None:
+    if getattr(ns, "verbose", False):
+        ui.level = ui.VERBOSE
+    elif getattr(ns, "quiet", False):
+        ui.level = ui.QUIET
+    else:
+        ui.level = ui.NORMAL
+
+
+def _report(exc: GitMvmError) -> int:
+    sys.stderr.write(f"{PROG}: error: {exc.message}\n")
+    if exc.hint:
+        sys.stderr.write(f"hint: {exc.hint}\n")
+    if ui.level >= ui.VERBOSE:
+        traceback.print_exc()
+    return exc.exit_code
+
+
+def _os_error(exc: OSError) -> int:
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free some space (`git mvm gc` drops unneeded cache objects) and run again"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "check the file's permissions"
+    else:
+        hint = "run again with -v for details"
+    return _report(GitMvmError(f"{exc.strerror or exc}{where}", hint))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = list(sys.argv[1:] if argv is None else argv)
+    ns = parser.parse_args(args)
+    _set_verbosity(ns)
+    kwargs = {k: v for k, v in vars(ns).items() if k not in ("command", "quiet", "verbose")}
+    try:
+        if ns.command == "help":
+            return _help(parser, kwargs.get("topic"))
+        module = importlib.import_module(f"gitmv.commands.{COMMANDS[ns.command][0]}")
+        rc: int = module.run(**kwargs)
+        return rc
+    except GitMvmError as exc:
+        return _report(exc)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        if ui.level >= ui.VERBOSE:
+            traceback.print_exc()
+        return _os_error(exc)
+    except Exception as exc:
+        if ui.level >= ui.VERBOSE:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"{PROG}: error: unexpected {type(exc).__name__}: {exc}\n"
+            "hint: this is a bug in gitmv; run again with -v and report the traceback\n"
+        )
+        return 1
+
+
+def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
+    if topic is None:
+        parser.print_help()
+        return 0
+    if topic not in COMMANDS:
+        raise GitMvmError(f"no such command {topic!r}", f"`{PROG} help` lists the commands")
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        if isinstance(action, argparse._SubParsersAction):
+            action.choices[topic].print_help()
+    return 0

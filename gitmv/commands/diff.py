@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gitmv.commands import print_json, signed_size
+from gitmv.diffing import diff_states, states_at, states_in_workspace
+from gitmv.workspace import Workspace
+
+MAX_FILES_SHOWN = 20
+
+
+def run(a: str | None, b: str | None, json: bool) -> int:
+    ws = Workspace.open()
+    old = states_at(ws, a or "HEAD")
+    new = states_at(ws, b) if b else states_in_workspace(ws)
+    result = diff_states(old, new)
+    ws.state.close()
+    if json:
+        print_json(result)
+        return 0
+    out: list[str] = []
+    for it in result["added"]:
+        out.append(f"added:    {it['path']}  {signed_size(it['size'])}{_files(it)}")
+    for it in result["removed"]:
+        out.append(f"removed:  {it['path']}  {signed_size(-it['size'])}{_files(it)}")
+    for it in result["modified"]:
+        out.append(f"modified: {it['path']}  {signed_size(it['size_delta'])}")
+        files = it.get("files")
+        if files:
+            shown = 0
+            for kind in ("added", "removed", "modified"):
+                for f in files[kind]:
+                    if shown < MAX_FILES_SHOWN:
+                        out.append(f"    {kind + ':':9} {it['path']}/{f['path']}  "
+                                   f"{signed_size(f['size_delta'])}")
+                    shown += 1
+            if shown > MAX_FILES_SHOWN:
+                out.append(f"    … and {shown - MAX_FILES_SHOWN} more (--json lists all)")
+        elif it["kind"] == "dir" and files is None:
+            out.append("    (file list unknown: a manifest is not in the cache)")
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _files(it: dict[str, Any]) -> str:
+    return f" ({it['files']} files)" if it.get("kind") == "dir" else ""

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gitmv.commands import human_size, print_json, table
+from gitmv.diffing import pointers_at
+from gitmv.workspace import Workspace
+
+
+def run(rev: str | None, json: bool) -> int:
+    ws = Workspace.open()
+    if rev:
+        pointers = pointers_at(ws, rev)
+    else:
+        pointers = {a.path: a.pointer for a in ws.artifacts() if a.pointer is not None}
+    items: list[dict[str, Any]] = []
+    for path in sorted(pointers):
+        ptr = pointers[path]
+        items.append({
+            "path": path,
+            "kind": ptr.kind,
+            "size": ptr.size,
+            "files": ptr.files if ptr.kind == "dir" else 1,
+            "oid": ptr.oid_str,
+            "in_cache": ws.in_cache(ptr),
+            "meta": ptr.meta,
+        })
+    if json:
+        print_json(items)
+        return 0
+    rows = [("KIND", "SIZE", "FILES", "OID", "CACHE", "PATH")]
+    for it in items:
+        rows.append((it["kind"], human_size(it["size"]), str(it["files"]), it["oid"][7:19],
+                     "yes" if it["in_cache"] else "no", it["path"]))
+    if items:
+        sys.stdout.write(table(rows))
+    return 0

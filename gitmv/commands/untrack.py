@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+from gitmv import ui
+from gitmv.checkout import checkout
+from gitmv.commands import report_failures
+from gitmv.errors import GitMvmError
+from gitmv.fsutil import repo_lock
+from gitmv.pointer import pointer_path
+from gitmv.workspace import Workspace, _gitignore_rel, remove_ignore_entry
+
+
+def _materialize(path: str) -> None:
+    """Replace hardlinks/symlinks into the cache by plain, writable copies."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+        tmp = path + ".mvm-untrack"
+        shutil.copyfile(path, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+
+def run(paths: list[str]) -> int:
+    ws = Workspace.open()
+    failures: list[tuple[str, GitMvmError]] = []
+    with repo_lock(ws.lock_path):
+        for sel in ws.select(paths):
+            rel = sel.artifact.path
+            try:
+                if sel.subpath:
+                    raise GitMvmError(f"{rel}/{sel.subpath}: untrack works on whole artifacts",
+                                      f"run `git mvm untrack {rel}`")
+                checkout(ws, sel._replace(subpath=""), force=False)
+                root = ws.repo.abs(rel)
+                if os.path.isdir(root) and not os.path.islink(root):
+                    for d, _dirs, files in os.walk(root):
+                        for f in files:
+                            _materialize(os.path.join(d, f))
+                else:
+                    _materialize(root)
+                ws.repo.unstage_remove([pointer_path(rel)])
+                os.unlink(ws.repo.abs(pointer_path(rel)))
+                if remove_ignore_entry(root, ws.tmp_dir):
+                    gi = _gitignore_rel(rel)
+                    if os.path.exists(ws.repo.abs(gi)):
+                        ws.repo.stage([gi])
+                    else:
+                        ws.repo.unstage_remove([gi])
+                ws.state.delete_tree(root)
+                ui.info(f"untracked: {rel} (now an ordinary file; `git add {rel}` to track "
+                        "it in git)")
+            except GitMvmError as exc:
+                failures.append((rel, exc))
+    return report_failures(failures)

@@ -1,0 +1,124 @@
+"""Settings from `.mvm/config.toml` (tracked, shared) and `<git dir>/mvm/config.toml` (local)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitmv.errors import FormatError
+
+SHARED_CONFIG = os.path.join(".mvm", "config.toml")
+LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
+
+DEFAULT_CONFIG = """\
+# gitmv configuration, shared by everyone who clones this repository.
+# Personal overrides go in .git/mvm/config.toml (never committed).
+
+[core]
+# remote = "origin"          # default remote; without it, derived from the git remote
+
+[cache]
+# dir = ".git/mvm/objects"   # the local object cache; a shared directory works for several clones
+# link = ["reflink", "copy"] # how artifacts are placed in the work tree, tried in order;
+#                            # "hardlink" and "symlink" are opt-in (cache objects are read-only)
+
+[hooks]
+# max_file_size = "5MB"      # pre-commit refuses larger files that gitmv does not track
+# auto_pull = true           # post-checkout / post-merge fetch missing objects
+
+[metrics]
+# files = ["metrics.toml"]
+# better = { accuracy = "higher", loss = "lower" }
+
+[params]
+# files = ["params.toml"]
+
+# [gates]                    # `git mvm check` rules against a baseline
+# accuracy = ">= 0.90"
+
+# [models.classifier]
+# path = "models/classifier.pt"
+"""
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
+
+
+def parse_size(value: object, where: str) -> int:
+    """`5MB`, `5 MiB`, `1.5G` or an integer number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    m = _SIZE.fullmatch(str(value))
+    if not m:
+        raise FormatError(where, f"not a size: {value!r}", 'write it like "5MB" or "512KiB"')
+    power = " KMGT".index(m.group(2).upper() or " ")
+    base = 1024 if m.group(3) else 1000
+    return int(float(m.group(1)) * base**power)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise FormatError(path, f"invalid TOML: {exc}", "fix the file and run again") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    data: dict[str, Any] = field(default_factory=dict)
+    root: str = ""
+    mvm_dir: str = ""
+
+    @classmethod
+    def load(cls, root: str, mvm_dir: str) -> Config:
+        shared = _load(os.path.join(root, SHARED_CONFIG))
+        local = _load(os.path.join(mvm_dir, "config.toml"))
+        return cls(_merge(shared, local), root, mvm_dir)
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    @property
+    def cache_dir(self) -> str:
+        configured = self.get("cache.dir")
+        if not configured:
+            return os.path.join(self.mvm_dir, "objects")
+        path = os.path.expanduser(str(configured))
+        return path if os.path.isabs(path) else os.path.normpath(os.path.join(self.root, path))
+
+    @property
+    def link_modes(self) -> tuple[str, ...]:
+        value = self.get("cache.link", ["reflink", "copy"])
+        modes = (value,) if isinstance(value, str) else tuple(value)
+        bad = [m for m in modes if m not in LINK_MODES]
+        if bad or not modes:
+            raise FormatError(
+                "cache.link",
+                f"unknown link mode {bad[0] if bad else '(empty)'}",
+                f"use some of {', '.join(LINK_MODES)}",
+            )
+        return tuple(str(m) for m in modes)
+
+    @property
+    def fsync(self) -> bool:
+        return bool(self.get("core.fsync", True))

@@ -1,0 +1,109 @@
+"""Artifacts at a revision or in the work tree, and what changed between two such states."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+from gitmv import manifest, ui
+from gitmv.errors import GitMvmError
+from gitmv.hashing import hash_bytes
+from gitmv.manifest import Entry
+from gitmv.pointer import Pointer, artifact_path
+from gitmv.workspace import Workspace, diff_entries
+
+
+class State(NamedTuple):
+    """An artifact as one side of a diff sees it."""
+
+    pointer: Pointer
+    entries: list[Entry] | None  # directory contents when known
+
+
+def pointers_at(ws: Workspace, rev: str) -> dict[str, Pointer]:
+    """Every artifact's pointer in the tree of `rev` (read from git objects, no checkout)."""
+    blobs = ws.repo.pointers_at(rev)
+    paths = sorted(blobs)
+    result: dict[str, Pointer] = {}
+    for path, data in zip(paths, ws.repo.read_blobs([blobs[p] for p in paths]), strict=True):
+        try:
+            result[artifact_path(path)] = Pointer.parse(data, f"{rev}:{path}")
+        except GitMvmError as exc:
+            ui.warn(str(exc))
+    return result
+
+
+def states_at(ws: Workspace, rev: str) -> dict[str, State]:
+    return {p: State(ptr, _manifest(ws, ptr)) for p, ptr in pointers_at(ws, rev).items()}
+
+
+def states_in_workspace(ws: Workspace) -> dict[str, State]:
+    """What `git mvm add` would record now: the work tree's bytes, else the pointer."""
+    out: dict[str, State] = {}
+    for a in ws.artifacts():
+        if a.pointer is None:
+            ui.warn(str(a.error))
+            continue
+        ptr = a.pointer
+        abspath = ws.repo.abs(a.path)
+        if ptr.kind == "dir" and os.path.isdir(abspath) and not os.path.islink(abspath):
+            entries, rows = ws.scan_dir(a.path, store=False)
+            if rows:
+                ws.state.put_many(rows)
+            oid = hash_bytes(manifest.dump(entries))
+            size = sum(e.size for e in entries)
+            out[a.path] = State(ptr._replace_oid(oid, size, len(entries)), entries)
+        elif ptr.kind == "file" and os.path.isfile(abspath):
+            oid = ws.current_file_oid(abspath, os.stat(abspath))
+            out[a.path] = State(ptr._replace_oid(oid, os.path.getsize(abspath), None), None)
+        else:
+            out[a.path] = State(ptr, _manifest(ws, ptr))
+    return out
+
+
+def _manifest(ws: Workspace, ptr: Pointer) -> list[Entry] | None:
+    if ptr.kind != "dir" or not ws.cache.has(ptr.oid):
+        return None
+    try:
+        return manifest.parse(ws.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
+    except GitMvmError as exc:
+        ui.warn(str(exc))
+        return None
+
+
+def _brief(path: str, ptr: Pointer) -> dict[str, Any]:
+    d: dict[str, Any] = {"path": path, "kind": ptr.kind, "oid": ptr.oid_str, "size": ptr.size}
+    if ptr.kind == "dir":
+        d["files"] = ptr.files
+    return d
+
+
+def diff_states(old: dict[str, State], new: dict[str, State]) -> dict[str, list[dict[str, Any]]]:
+    added = [_brief(p, new[p].pointer) for p in sorted(new.keys() - old.keys())]
+    removed = [_brief(p, old[p].pointer) for p in sorted(old.keys() - new.keys())]
+    modified = []
+    for p in sorted(old.keys() & new.keys()):
+        a, b = old[p], new[p]
+        if (a.pointer.kind, a.pointer.oid) == (b.pointer.kind, b.pointer.oid):
+            continue
+        item: dict[str, Any] = {
+            "path": p,
+            "kind": b.pointer.kind,
+            "old_oid": a.pointer.oid_str,
+            "new_oid": b.pointer.oid_str,
+            "old_size": a.pointer.size,
+            "new_size": b.pointer.size,
+            "size_delta": b.pointer.size - a.pointer.size,
+        }
+        if a.pointer.kind == "dir" and b.pointer.kind == "dir":
+            if a.entries is not None and b.entries is not None:
+                changes = diff_entries(a.entries, b.entries)
+                item["files"] = {
+                    k: [{"path": f, "old_size": o, "new_size": n, "size_delta": n - o}
+                        for f, o, n in v]
+                    for k, v in changes.items()
+                }
+            else:
+                item["files"] = None  # a manifest is not in the cache
+        modified.append(item)
+    return {"added": added, "removed": removed, "modified": modified}

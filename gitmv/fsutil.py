@@ -1,0 +1,114 @@
+"""Filesystem helpers: atomic writes, temp files, the repository lock, durability."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import stat
+import time
+from collections.abc import Iterator
+
+from gitmv import ui
+from gitmv.errors import LockTimeout
+
+
+def tmp_name(directory: str, stem: str = "tmp") -> str:
+    """A fresh temp file name inside `directory` (which must exist)."""
+    return os.path.join(directory, f".{stem}.{os.getpid()}.{secrets.token_hex(6)}")
+
+
+def atomic_write(path: str, data: bytes, tmp_dir: str | None = None, mode: int = 0o644) -> None:
+    """Write `data` to `path` so that a reader sees the old file or the new one, never half."""
+    directory = tmp_dir or os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = tmp_name(directory, os.path.basename(path))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def flush_filesystem() -> None:
+    """Flush written data to disk once per command (not one fsync per object)."""
+    os.sync()
+
+
+def remove_file(path: str) -> None:
+    """Unlink a file if it exists."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def make_read_only(path: str) -> None:
+    mode = os.stat(path, follow_symlinks=False).st_mode
+    os.chmod(path, stat.S_IMODE(mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def is_enospc(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def repo_lock(path: str, timeout: float = 600.0) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (flock), telling the person when we have to wait."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            ui.info(f"git mvm: waiting for lock {path} (another git mvm is running)")
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LockTimeout(
+                            f"timed out after {timeout:.0f}s waiting for lock {path}",
+                            "another git mvm is still running in this repository; "
+                            "let it finish, then run the command again",
+                        ) from None
+                    time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def clean_stale_tmp(directory: str) -> None:
+    """Remove temp files left by gitmv processes that died (kill -9, power loss)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        parts = name.split(".")
+        if len(parts) < 4 or not parts[-2].isdigit():
+            continue
+        pid = int(parts[-2])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        remove_file(os.path.join(directory, name))

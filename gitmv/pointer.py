@@ -1,0 +1,119 @@
+"""Pointer files `<artifact>.mvm`: parse, validate, write (canonical TOML)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from gitmv.errors import FormatError
+
+SUFFIX = ".mvm"
+FORMAT_VERSION = 1
+HEADER = "# managed by git-mvm: the artifact's bytes live in the mvm cache\n"
+MAX_POINTER_SIZE = 64 * 1024
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def parse_oid(value: object, where: str) -> str:
+    """`sha256:<64 lowercase hex>` -> hex, or a FormatError naming `where`."""
+    if not isinstance(value, str) or not value.startswith("sha256:"):
+        raise FormatError(where, f"oid must be 'sha256:<64 hex>', got {value!r}")
+    hexpart = value[7:]
+    if not _HEX64.fullmatch(hexpart):
+        raise FormatError(where, f"oid must be 'sha256:<64 lowercase hex>', got {value!r}")
+    return hexpart
+
+
+def _toml_str(value: str) -> str:
+    # JSON string escapes are a subset of TOML basic-string escapes.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_str(key)
+
+
+@dataclass(frozen=True)
+class Pointer:
+    kind: str  # "file" or "dir"
+    oid: str  # hex, without the "sha256:" prefix
+    size: int
+    files: int | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def _replace_oid(self, oid: str, size: int, files: int | None) -> Pointer:
+        return Pointer(self.kind, oid, size, files, self.meta)
+
+    @property
+    def oid_str(self) -> str:
+        return f"sha256:{self.oid}"
+
+    def dump(self) -> bytes:
+        lines = [
+            HEADER,
+            f"mvm = {FORMAT_VERSION}\n",
+            f'kind = "{self.kind}"\n',
+            f'oid = "sha256:{self.oid}"\n',
+            f"size = {self.size}\n",
+        ]
+        if self.kind == "dir":
+            lines.append(f"files = {self.files or 0}\n")
+        if self.meta:
+            lines.append("\n[meta]\n")
+            for key in sorted(self.meta):
+                lines.append(f"{_toml_key(key)} = {_toml_str(self.meta[key])}\n")
+        return "".join(lines).encode()
+
+    @classmethod
+    def parse(cls, data: bytes, where: str) -> Pointer:
+        if len(data) > MAX_POINTER_SIZE:
+            raise FormatError(where, f"not a gitmv pointer: {len(data)} bytes is too large")
+        try:
+            doc = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise FormatError(
+                where,
+                f"not a valid pointer: {exc}",
+                "restore it with `git checkout -- <pointer>` or re-create it with `git mvm add`",
+            ) from None
+        version = doc.get("mvm")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise FormatError(where, "not a gitmv pointer: the `mvm = <version>` key is missing")
+        if version > FORMAT_VERSION:
+            raise FormatError(
+                where,
+                f"pointer format version {version} is newer than this gitmv understands "
+                f"({FORMAT_VERSION})",
+                "upgrade gitmv: pip install -U gitmv",
+            )
+        if version < 1:
+            raise FormatError(where, f"unknown pointer format version {version}")
+        kind = doc.get("kind")
+        if kind not in ("file", "dir"):
+            raise FormatError(where, f"kind must be \"file\" or \"dir\", got {kind!r}")
+        oid = parse_oid(doc.get("oid"), where)
+        size = doc.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise FormatError(where, f"size must be a non-negative integer, got {size!r}")
+        files: int | None = None
+        if kind == "dir":
+            files = doc.get("files")
+            if not isinstance(files, int) or isinstance(files, bool) or files < 0:
+                raise FormatError(where, f"files must be a non-negative integer, got {files!r}")
+        meta_raw = doc.get("meta", {})
+        if not isinstance(meta_raw, dict):
+            raise FormatError(where, "[meta] must be a table")
+        meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in meta_raw.items()}
+        return cls(kind=kind, oid=oid, size=size, files=files, meta=meta)
+
+
+def artifact_path(pointer_path: str) -> str:
+    return pointer_path[: -len(SUFFIX)]
+
+
+def pointer_path(artifact: str) -> str:
+    return artifact + SUFFIX

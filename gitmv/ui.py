@@ -1,0 +1,34 @@
+"""The one place gitmv's services report progress and warnings to a person (stderr).
+
+The CLI sets the verbosity; services call `warn`/`info`/`debug` and never print directly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+QUIET = -1
+NORMAL = 0
+VERBOSE = 1
+
+level = NORMAL
+
+
+def warn(message: str) -> None:
+    """A warning is shown unless -q was given."""
+    if level >= NORMAL:
+        sys.stderr.write(f"git mvm: warning: {message}\n")
+
+
+def info(message: str) -> None:
+    if level >= NORMAL:
+        sys.stderr.write(f"{message}\n")
+
+
+def debug(message: str) -> None:
+    if level >= VERBOSE:
+        sys.stderr.write(f"git mvm: {message}\n")
+
+
+def progress_enabled() -> bool:
+    return level >= NORMAL and sys.stderr.isatty()

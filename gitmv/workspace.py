@@ -1,0 +1,474 @@
+"""Artifacts in the working tree: find them, scan them, add them, report their status."""
+
+from __future__ import annotations
+
+import glob
+import os
+import stat
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+from gitmv import manifest, ui
+from gitmv.cache import Cache
+from gitmv.config import Config
+from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused
+from gitmv.fsutil import atomic_write, clean_stale_tmp, flush_filesystem
+from gitmv.hashing import Stat, hash_bytes, hash_file, stat_of
+from gitmv.manifest import Entry
+from gitmv.pointer import SUFFIX, Pointer, artifact_path, pointer_path
+from gitmv.repo import Repo
+from gitmv.state import StatCache
+
+DEFAULT_JOBS = 8
+
+
+class Artifact(NamedTuple):
+    path: str  # work-tree relative, posix
+    pointer: Pointer | None
+    error: GitMvmError | None  # why the pointer could not be read
+
+
+class Selection(NamedTuple):
+    artifact: Artifact
+    subpath: str | None  # inside a directory artifact: only this part ("" = whole)
+
+
+class Status(NamedTuple):
+    path: str
+    kind: str
+    state: str  # "up to date", "modified", "missing", "not in cache", "invalid pointer"
+    in_cache: bool
+    detail: str  # human details: counts of changed files, the error
+
+
+class Failure(NamedTuple):
+    path: str
+    error: GitMvmError
+
+
+class Workspace:
+    """A repository's work tree together with its cache, stat cache and config."""
+
+    def __init__(self, repo: Repo, config: Config | None = None, jobs: int | None = None):
+        self.repo = repo
+        self.config = config or Config.load(repo.root, repo.mvm_dir)
+        self.tmp_dir = os.path.join(repo.mvm_dir, "tmp")
+        cache_dir = self.config.cache_dir
+        cache_tmp = self.tmp_dir
+        if self.config.get("cache.dir"):
+            cache_tmp = os.path.join(cache_dir, "tmp")
+        self.cache = Cache(cache_dir, cache_tmp)
+        self.state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
+        self.jobs = jobs or DEFAULT_JOBS
+        self._ws_tmp: str | None = None
+
+    @classmethod
+    def open(cls, cwd: str | None = None, jobs: int | None = None) -> Workspace:
+        return cls(Repo.discover(cwd), jobs=jobs)
+
+    @property
+    def lock_path(self) -> str:
+        return os.path.join(self.repo.mvm_dir, "lock")
+
+    def clean_tmp(self) -> None:
+        clean_stale_tmp(self.tmp_dir)
+        clean_stale_tmp(self.cache.tmp_dir)
+
+    def workspace_tmp_dir(self, near: str) -> str:
+        """Where to stage a work-tree file before renaming it to `near` (same filesystem)."""
+        if self._ws_tmp is None:
+            os.makedirs(self.tmp_dir, exist_ok=True)
+            same = os.stat(self.tmp_dir).st_dev == os.stat(self.repo.root).st_dev
+            self._ws_tmp = self.tmp_dir if same else ""
+        return self._ws_tmp or os.path.dirname(near)
+
+    def flush(self) -> None:
+        if self.cache.wrote and self.config.fsync:
+            flush_filesystem()
+        self.cache.wrote = False
+
+    # --- paths given by a person ---------------------------------------------------------
+    def to_rel(self, path: str) -> str:
+        """A path typed by a person (relative to cwd) -> work-tree relative posix path."""
+        absolute = os.path.normpath(os.path.abspath(path))
+        rel = os.path.relpath(absolute, self.repo.root)
+        if rel == "." or rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+            raise PathRefused(
+                f"{path}: outside the work tree {self.repo.root}",
+                "gitmv tracks files inside this repository's work tree only",
+            )
+        rel = rel.replace(os.sep, "/")
+        if ".git" in rel.split("/"):
+            raise PathRefused(f"{path}: inside a .git directory", "gitmv never touches .git")
+        return rel
+
+    def expand(self, paths: Iterable[str]) -> list[str]:
+        """Globs a shell did not expand (quoted ones) are expanded here."""
+        out: list[str] = []
+        for p in paths:
+            if not os.path.lexists(p) and glob.has_magic(p):
+                matches = sorted(glob.glob(p, recursive=True))
+                if not matches:
+                    raise PathRefused(f"{p}: did not match any files")
+                out.extend(matches)
+            else:
+                out.append(p)
+        return out
+
+    # --- artifacts -----------------------------------------------------------------------
+    def read_pointer(self, rel: str) -> Pointer:
+        ppath = self.repo.abs(pointer_path(rel))
+        try:
+            with open(ppath, "rb") as f:
+                data = f.read(256 * 1024)
+        except FileNotFoundError:
+            raise FormatError(pointer_path(rel), "pointer file is missing") from None
+        return Pointer.parse(data, pointer_path(rel))
+
+    def artifacts(self) -> list[Artifact]:
+        result = []
+        for ppath in self.repo.workspace_pointers():
+            rel = artifact_path(ppath)
+            if not os.path.lexists(self.repo.abs(ppath)):
+                continue  # deleted in the work tree, still in the index
+            try:
+                result.append(Artifact(rel, self.read_pointer(rel), None))
+            except GitMvmError as exc:
+                result.append(Artifact(rel, None, exc))
+        return result
+
+    def select(self, paths: Iterable[str] | None) -> list[Selection]:
+        """Artifacts named by `paths` (all when None), each with the part inside it asked for."""
+        arts = self.artifacts()
+        if paths is None:
+            return [Selection(a, "") for a in arts]
+        chosen: dict[str, Selection] = {}
+        for p in self.expand(paths):
+            rel = self.to_rel(p)
+            if rel.endswith(SUFFIX) and any(a.path == rel[: -len(SUFFIX)] for a in arts):
+                rel = rel[: -len(SUFFIX)]
+            hit = False
+            for a in arts:
+                if a.path == rel or a.path.startswith(rel + "/"):
+                    chosen[a.path] = Selection(a, "")
+                    hit = True
+                elif rel.startswith(a.path + "/"):
+                    if chosen.get(a.path, Selection(a, "x")).subpath != "":
+                        chosen[a.path] = Selection(a, rel[len(a.path) + 1 :])
+                    hit = True
+            if not hit:
+                raise PathRefused(
+                    f"{p}: not tracked by gitmv", "`git mvm ls` lists the tracked artifacts"
+                )
+        return [chosen[k] for k in sorted(chosen)]
+
+    # --- scanning --------------------------------------------------------------------------
+    def scan_dir(
+        self, rel: str, store: bool, prefix: str = ""
+    ) -> tuple[list[Entry], list[tuple[str, Stat, str]]]:
+        """Entries of directory artifact `rel` as they are in the work tree.
+
+        Files the stat cache knows are not read; the others are hashed in parallel (and copied
+        into the cache when `store`). Returns the entries and the new stat-cache rows.
+        """
+        root = self.repo.abs(rel)
+        known = self.state.load_tree(root)
+        entries: list[Entry] = []
+        todo: list[tuple[str, str, str, Stat]] = []  # (relative path, abs path, mode, stat)
+        start = os.path.join(root, prefix) if prefix else root
+        for relpath, abspath, st in _walk(root, start, rel):
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(abspath)
+                manifest.check_link_target(relpath, target, f"{rel}/{relpath}")
+                data = target.encode("utf-8", "surrogateescape")
+                oid = self.cache.put_bytes(data) if store else hash_bytes(data)
+                entries.append(Entry(relpath, "link", oid, len(data)))
+                continue
+            mode = "755" if st.st_mode & stat.S_IXUSR else "644"
+            s = stat_of(st)
+            cached = known.get(abspath)
+            if cached is not None and cached[0] == s and (not store or self.cache.has(cached[1])):
+                entries.append(Entry(relpath, mode, cached[1], s.size))
+            else:
+                todo.append((relpath, abspath, mode, s))
+        rows: list[tuple[str, Stat, str]] = []
+        if todo:
+            ui.debug(f"{rel}: hashing {len(todo)} file(s)")
+
+            def work(item: tuple[str, str, str, Stat]) -> Entry:
+                relpath, abspath, mode, s = item
+                if store:
+                    oid, size, after = self.cache.put_file(abspath, expected=s)
+                else:
+                    oid, size, after = hash_file(abspath)
+                rows.append((abspath, after, oid))
+                return Entry(relpath, mode, oid, size)
+
+            entries.extend(self.parallel(work, todo))
+        return entries, rows
+
+    def parallel(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+        if len(items) < 4 or self.jobs <= 1:
+            return [fn(i) for i in items]
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            return list(pool.map(fn, items))
+
+    def current_file_oid(self, abspath: str, st: os.stat_result) -> str:
+        """The oid of a work-tree file, from the stat cache when it is unchanged."""
+        s = stat_of(st)
+        oid = self.state.get(abspath, s)
+        if oid is None:
+            oid, _, after = hash_file(abspath)
+            self.state.put_many([(abspath, after, oid)])
+        return oid
+
+    # --- add -----------------------------------------------------------------------------
+    def check_addable(self, rel: str) -> None:
+        abspath = self.repo.abs(rel)
+        if not os.path.lexists(abspath):
+            raise PathRefused(f"{rel}: no such file or directory")
+        if os.path.islink(abspath):
+            raise PathRefused(
+                f"{rel}: is a symbolic link", "add the file or directory it points to instead"
+            )
+        if rel.endswith(SUFFIX):
+            raise PathRefused(f"{rel}: is a gitmv pointer file, not an artifact")
+        tracked = self.repo.tracked_under([rel])
+        tracked = [t for t in tracked if not t.endswith(SUFFIX) or os.path.isfile(abspath)]
+        if tracked:
+            raise PathRefused(
+                f"{rel}: already tracked by git ({len(tracked)} file(s), e.g. {tracked[0]})",
+                f"stop tracking it in git first: git rm -r --cached -- {rel}",
+            )
+
+    def add(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, bool]:
+        """Add one artifact; returns its pointer and whether the pointer changed."""
+        self.check_addable(rel)
+        for other in self.artifacts():
+            if rel.startswith(other.path + "/"):
+                raise PathRefused(f"{rel}: inside directory artifact {other.path}",
+                                  f"re-add the whole directory: git mvm add {other.path}")
+            if other.path.startswith(rel + "/"):
+                raise PathRefused(f"{rel}: contains the artifact {other.path}",
+                                  f"untrack it first: git mvm untrack {other.path}")
+        abspath = self.repo.abs(rel)
+        old: Pointer | None = None
+        if os.path.exists(self.repo.abs(pointer_path(rel))):
+            try:
+                old = self.read_pointer(rel)
+            except GitMvmError:
+                old = None
+        merged_meta = {**(old.meta if old else {}), **meta}
+        st = os.lstat(abspath)
+        if stat.S_ISDIR(st.st_mode):
+            entries, rows = self.scan_dir(rel, store=True)
+            data = manifest.dump(entries)
+            oid = self.cache.put_bytes(data)
+            ptr = Pointer("dir", oid, sum(e.size for e in entries), len(entries), merged_meta)
+        elif stat.S_ISREG(st.st_mode):
+            s = stat_of(st)
+            known = self.state.get(abspath, s)
+            if known is not None and self.cache.has(known):
+                oid, size, rows = known, s.size, []
+            else:
+                oid, size, after = self.cache.put_file(abspath, expected=s)
+                rows = [(abspath, after, oid)]
+            ptr = Pointer("file", oid, size, None, merged_meta)
+        else:
+            raise PathRefused(f"{rel}: not a regular file or directory")
+        self.flush()  # objects are on disk before any pointer names them
+        if rows:
+            self.state.put_many(rows)
+        data = ptr.dump()
+        ppath = self.repo.abs(pointer_path(rel))
+        changed = True
+        try:
+            with open(ppath, "rb") as f:
+                changed = f.read() != data
+        except FileNotFoundError:
+            pass
+        if changed:
+            atomic_write(ppath, data, self.tmp_dir)
+        ignore_changed = add_ignore_entry(self.repo.abs(rel), self.tmp_dir)
+        self.repo.stage([pointer_path(rel), _gitignore_rel(rel)])
+        return ptr, changed or ignore_changed
+
+    # --- status --------------------------------------------------------------------------
+    def status(self, sel: Selection) -> Status:
+        a = sel.artifact
+        if a.pointer is None:
+            return Status(a.path, "?", "invalid pointer", False, str(a.error))
+        ptr = a.pointer
+        abspath = self.repo.abs(a.path)
+        in_cache = self.in_cache(ptr)
+        try:
+            st = os.lstat(abspath)
+        except FileNotFoundError:
+            return Status(a.path, ptr.kind, "missing", in_cache, "")
+        if ptr.kind == "file":
+            if stat.S_ISLNK(st.st_mode) and os.readlink(abspath) == self.cache.oid_to_path(ptr.oid):
+                # symlink mode: the work tree file *is* the cache object
+                same = self.current_file_oid(abspath, os.stat(abspath)) == ptr.oid
+                detail = "" if same else "the cache object was changed in place (run git mvm fsck)"
+                return Status(a.path, "file", "up to date" if same else "modified", in_cache,
+                              detail)
+            if not stat.S_ISREG(st.st_mode):
+                return Status(a.path, "file", "modified", in_cache, "not a regular file")
+            same = self.current_file_oid(abspath, st) == ptr.oid
+            detail = ""
+            if not same and st.st_ino == _ino(self.cache.oid_to_path(ptr.oid)):
+                detail = "edited in place through a hardlink: the cache object is corrupt too"
+            return Status(a.path, "file", "up to date" if same else "modified", in_cache, detail)
+        if not stat.S_ISDIR(st.st_mode):
+            return Status(a.path, "dir", "modified", in_cache, "not a directory")
+        entries, rows = self.scan_dir(a.path, store=False)
+        if rows:
+            self.state.put_many(rows)
+        if hash_bytes(manifest.dump(entries)) == ptr.oid:
+            return Status(a.path, "dir", "up to date" if in_cache else "not in cache", in_cache, "")
+        detail = ""
+        if self.cache.has(ptr.oid):
+            old = manifest.parse(self.cache.read_bytes(ptr.oid), f"manifest of {a.path}")
+            detail = describe_changes(diff_entries(old, entries))
+        return Status(a.path, "dir", "modified", in_cache, detail)
+
+    def in_cache(self, ptr: Pointer) -> bool:
+        if not self.cache.has(ptr.oid):
+            return False
+        if ptr.kind == "file":
+            return True
+        try:
+            entries = manifest.parse(self.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
+        except GitMvmError:
+            return False
+        return all(self.cache.has(e.oid) for e in entries)
+
+    def missing_objects(self, ptr: Pointer) -> list[str]:
+        if not self.cache.has(ptr.oid):
+            raise ObjectMissing(ptr.oid_str)
+        if ptr.kind == "file":
+            return []
+        entries = manifest.parse(self.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
+        return [e.oid for e in entries if not self.cache.has(e.oid)]
+
+
+# --- helpers -------------------------------------------------------------------------------
+from typing import TypeVar  # noqa: E402
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _ino(path: str) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
+
+
+def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat_result]]:
+    """(relative posix path, absolute path, lstat) of every file and symlink under `start`."""
+    stack = [start]
+    rootlen = len(root) + 1
+    try:
+        st0 = os.lstat(start)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st0.st_mode):
+        if start != root:
+            yield start[rootlen:].replace(os.sep, "/"), start, st0
+        return
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    if e.name == ".git":
+                        raise PathRefused(f"{where}: contains a .git directory ({e.path})")
+                    stack.append(e.path)
+                    continue
+                relpath = e.path[rootlen:].replace(os.sep, "/")
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
+                if "\n" in relpath or "\\" in relpath:
+                    raise PathRefused(
+                        f"{where}/{relpath!r}: file names with newlines or backslashes "
+                        "cannot be stored in a manifest",
+                        "rename the file",
+                    )
+                try:
+                    relpath.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise PathRefused(
+                        f"{where}/{relpath!r}: file name is not valid UTF-8", "rename the file"
+                    ) from None
+                yield relpath, e.path, st
+
+
+def diff_entries(old: list[Entry], new: list[Entry]) -> dict[str, list[tuple[str, int, int]]]:
+    """Files added / removed / modified between two manifests: (path, old size, new size)."""
+    a = {e.path: e for e in old}
+    b = {e.path: e for e in new}
+    return {
+        "added": [(p, 0, b[p].size) for p in sorted(b.keys() - a.keys())],
+        "removed": [(p, a[p].size, 0) for p in sorted(a.keys() - b.keys())],
+        "modified": [
+            (p, a[p].size, b[p].size)
+            for p in sorted(a.keys() & b.keys())
+            if (a[p].oid, a[p].mode) != (b[p].oid, b[p].mode)
+        ],
+    }
+
+
+def describe_changes(changes: dict[str, list[tuple[str, int, int]]]) -> str:
+    parts = [f"{len(v)} {k}" for k, v in changes.items() if v]
+    return ", ".join(parts)
+
+
+def _gitignore_rel(rel: str) -> str:
+    parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    return f"{parent}/.gitignore" if parent else ".gitignore"
+
+
+def _ignore_pattern(name: str) -> str:
+    escaped = "".join("\\" + c if c in "*?[]\\!# " else c for c in name)
+    return f"/{escaped}"
+
+
+def add_ignore_entry(artifact_abspath: str, tmp_dir: str) -> bool:
+    """List the artifact in the .gitignore beside it; returns whether the file changed."""
+    path = os.path.join(os.path.dirname(artifact_abspath), ".gitignore")
+    line = _ignore_pattern(os.path.basename(artifact_abspath))
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        text = ""
+    if line in text.splitlines():
+        return False
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += line + "\n"
+    atomic_write(path, text.encode("utf-8", "surrogateescape"), tmp_dir)
+    return True
+
+
+def remove_ignore_entry(artifact_abspath: str, tmp_dir: str) -> bool:
+    path = os.path.join(os.path.dirname(artifact_abspath), ".gitignore")
+    line = _ignore_pattern(os.path.basename(artifact_abspath))
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "surrogateescape").splitlines()
+    except FileNotFoundError:
+        return False
+    kept = [x for x in lines if x != line]
+    if kept == lines:
+        return False
+    text = "".join(x + "\n" for x in kept)
+    if text:
+        atomic_write(path, text.encode("utf-8", "surrogateescape"), tmp_dir)
+    else:
+        os.unlink(path)
+    return True
