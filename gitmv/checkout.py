@@ -202,7 +202,7 @@ def _checkout_dir(
 
     def hash_one(item: tuple[str, str, os.stat_result]) -> tuple[str, str, os.stat_result, str]:
         relpath, abspath, st = item
-        oid, _, after = hash_file(abspath)
+        oid, _, _after = hash_file(abspath)
         return relpath, abspath, st, oid
 
     rows = []
@@ -215,7 +215,8 @@ def _checkout_dir(
     if rows:
         ws.state.put_many(rows)
     if conflicts and not force:
-        shown = ", ".join(conflicts[:3]) + (f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else "")
+        more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+        shown = ", ".join(conflicts[:3]) + more
         raise WouldOverwrite(
             f"{rel}: {len(conflicts)} file(s) have changes that are not in the cache: {shown}",
             f"save them with `git mvm add {rel}`, or discard them with "

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # noqa: D102 - argparse hook
+    def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{PROG}: error: {message}\n")
         raise SystemExit(2)
@@ -97,7 +97,8 @@ def make_parser() -> argparse.ArgumentParser:
     _jobs(p)
 
     p = cmd("ls")
-    p.add_argument("rev", nargs="?", metavar="REV", help="a commit, branch or tag (default: work tree)")
+    p.add_argument("rev", nargs="?", metavar="REV",
+                   help="a commit, branch or tag (default: the work tree)")
     _json(p)
 
     p = cmd("diff")

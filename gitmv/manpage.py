@@ -56,7 +56,7 @@ def render() -> str:
         usage = p.format_usage().replace("usage: ", "").strip()
         lines += [".SS " + _esc(name), ".nf", _esc(usage), ".fi", _esc(p.description or "")]
         lines += _options(p)
-    lines += [".SH OPTIONS"] + _options(parser)
+    lines += [".SH OPTIONS", *_options(parser)]
     lines += [
         ".SH FILES",
         ".TP", "\\fI.mvm/config.toml\\fR", "shared configuration (tracked)",

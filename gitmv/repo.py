@@ -28,8 +28,7 @@ def run_git(
         ["git", *args],
         cwd=cwd,
         input=input,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         env=env,
         check=False,
     )
@@ -53,8 +52,7 @@ class Repo:
         proc = subprocess.run(
             ["git", "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"],
             cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             check=False,
         )
         lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()

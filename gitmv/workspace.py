@@ -7,7 +7,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from gitmv import manifest, ui
 from gitmv.cache import Cache
@@ -21,6 +21,9 @@ from gitmv.repo import Repo
 from gitmv.state import StatCache
 
 DEFAULT_JOBS = 8
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class Artifact(NamedTuple):
@@ -354,10 +357,6 @@ class Workspace:
 
 
 # --- helpers -------------------------------------------------------------------------------
-from typing import TypeVar  # noqa: E402
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 def _ino(path: str) -> int:

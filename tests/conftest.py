@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import git, hermetic_env
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path_factory.mktemp("home")
+    for key in list(os.environ):
+        if key.startswith("GIT_"):
+            monkeypatch.delenv(key)
+    for key, value in hermetic_env(home).items():
+        monkeypatch.setenv(key, value)
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
+        "[protocol \"file\"]\n\tallow = always\n"
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Path]:
+    """A fresh git repository with `git mvm init` done and one empty commit."""
+    from tests.helpers import mvm
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    assert mvm(root, "init", "-q") == 0
+    git(root, "commit", "-q", "-m", "init")
+    yield root
