@@ -1,7 +1,9 @@
 """The local object store: `<root>/<aa>/<bb>/<hex>`, write-once, hashed while streaming.
 
-Objects are read-only once in place. Every placement goes through a temp file in `tmp_dir`
-(same filesystem) and an atomic rename, so no reader ever sees half an object.
+Objects are read-only once in place. Every placement goes through a temp file on the same
+filesystem and an atomic rename, so no reader ever sees half an object. Small objects are
+read whole (one read), hashed, and written to a temp file beside their final name; large ones
+stream through `tmp_dir` in fixed buffers, hashed in the same pass.
 """
 
 from __future__ import annotations
@@ -12,10 +14,27 @@ import os
 from collections.abc import Iterator
 
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
-from gitmv.fsutil import make_read_only, remove_file, tmp_name
-from gitmv.hashing import Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
+from gitmv.fsutil import remove_file, tmp_name
+from gitmv.hashing import SMALL, Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+_NO_REFLINK = (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _create(path: str, mode: int) -> int:
+    """Open a new file for writing, creating its directory when missing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(path, flags, mode)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, mode)
 
 
 class Cache:
@@ -24,7 +43,6 @@ class Cache:
         self.tmp_dir = tmp_dir
         self.wrote = False  # any new object placed during this command (flush before pointers)
         self._reflink_works = True
-        os.makedirs(tmp_dir, exist_ok=True)
 
     def oid_to_path(self, oid: str) -> str:
         return os.path.join(self.root, oid[:2], oid[2:4], oid)
@@ -32,13 +50,13 @@ class Cache:
     def has(self, oid: str) -> bool:
         return os.path.exists(self.oid_to_path(oid))
 
+    # --- putting objects in ----------------------------------------------------------------
     def _place(self, tmp: str, oid: str) -> None:
-        """Move a complete, verified temp file into place as object `oid` (read-only)."""
+        """Move a complete, verified, read-only temp file into place as object `oid`."""
         dest = self.oid_to_path(oid)
         if os.path.exists(dest):
             remove_file(tmp)
             return
-        make_read_only(tmp)
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:
@@ -46,23 +64,49 @@ class Cache:
             os.rename(tmp, dest)
         self.wrote = True
 
+    def put_bytes(self, data: bytes, oid: str | None = None) -> str:
+        """Store small bytes; `oid`, when given, must be their hash (already computed)."""
+        oid = oid or hash_bytes(data)
+        dest = self.oid_to_path(oid)
+        if os.path.exists(dest):
+            return oid
+        tmp = tmp_name(os.path.dirname(dest))
+        try:
+            fd = _create(tmp, 0o444)
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.rename(tmp, dest)
+        except BaseException:
+            remove_file(tmp)
+            raise
+        self.wrote = True
+        return oid
+
     def put_file(self, path: str, expected: Stat | None = None) -> tuple[str, int, Stat]:
-        """Copy a workspace file into the cache, hashing it in the same read pass."""
+        """Copy a work-tree file into the cache, hashing it in the same read pass.
+
+        Refused (FileChanged) when the file changes while it is read: no object is placed.
+        """
         src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             before = os.fstat(src)
-            tmp = tmp_name(self.tmp_dir, "obj")
+            if before.st_size <= SMALL:
+                data = os.read(src, before.st_size + 1)
+                after = os.fstat(src)
+                _check_unchanged(path, before, after, len(data), expected)
+                return self.put_bytes(data), len(data), stat_of(after)
+            os.makedirs(self.tmp_dir, exist_ok=True)
+            tmp = tmp_name(self.tmp_dir)
             try:
-                dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                 try:
                     oid, size = copy_and_hash(src, dst, before.st_size)
                 finally:
                     os.close(dst)
                 after = os.fstat(src)
-                if size != before.st_size or after.st_mtime_ns != before.st_mtime_ns or (
-                    expected is not None and stat_of(after) != expected
-                ):
-                    raise FileChanged(path)
+                _check_unchanged(path, before, after, size, expected)
                 self._place(tmp, oid)
             except BaseException:
                 remove_file(tmp)
@@ -71,21 +115,9 @@ class Cache:
             os.close(src)
         return oid, size, stat_of(after)
 
-    def put_bytes(self, data: bytes) -> str:
-        oid = hash_bytes(data)
-        if not self.has(oid):
-            tmp = tmp_name(self.tmp_dir, "obj")
-            try:
-                with open(tmp, "xb") as f:
-                    f.write(data)
-                self._place(tmp, oid)
-            except BaseException:
-                remove_file(tmp)
-                raise
-        return oid
-
+    # --- reading and checking --------------------------------------------------------------
     def read_bytes(self, oid: str) -> bytes:
-        """A small object (a manifest), verified."""
+        """A small object (a manifest, a symlink target), verified."""
         try:
             with open(self.oid_to_path(oid), "rb") as f:
                 data = f.read()
@@ -128,50 +160,70 @@ class Cache:
                                 if len(o.name) == 64 and o.name.startswith(a.name + b.name):
                                     yield o.name
 
-    # --- placing objects in the work tree ---------------------------------------------------
-    def link_out(self, oid: str, tmp: str, modes: tuple[str, ...], executable: bool) -> None:
-        """Create `tmp` holding object `oid` by the first link mode that works.
+    # --- placing objects in the work tree ----------------------------------------------------
+    def link_out(
+        self, oid: str, dest: str, modes: tuple[str, ...], executable: bool
+    ) -> Stat | None:
+        """Make `dest` hold object `oid`, by the first link mode that works.
 
-        Copies are verified while they stream, so a corrupt object never reaches the work tree.
-        The caller renames `tmp` to its final place.
+        Returns the new file's stat (None for a symlink into the cache, which has none of its
+        own).
+        The bytes go to a temp file beside `dest` that is renamed over it when complete. Copies
+        are verified while they stream, so a corrupt object never reaches the work tree.
         """
         obj = self.oid_to_path(oid)
-        if not os.path.exists(obj):
-            raise ObjectMissing(f"sha256:{oid}")
+        tmp = tmp_name(os.path.dirname(dest))
         last: OSError | None = None
-        for mode in modes:
-            try:
-                if mode == "hardlink":
-                    os.link(obj, tmp)
-                elif mode == "symlink":
-                    os.symlink(obj, tmp)
-                elif mode == "reflink":
-                    if not self._reflink_works:
-                        continue
-                    try:
-                        self._reflink(obj, tmp, oid, executable)
-                    except OSError as exc:
-                        if exc.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY):
-                            self._reflink_works = False  # this filesystem cannot: stop asking
-                        raise
-                else:
-                    self._copy(obj, tmp, oid, executable)
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
+        try:
+            for mode in modes:
+                try:
+                    if mode == "hardlink":
+                        os.link(obj, tmp)
+                        st = os.lstat(tmp)
+                    elif mode == "symlink":
+                        os.symlink(obj, tmp)
+                        os.rename(tmp, dest)
+                        return None
+                    elif mode == "reflink":
+                        if not self._reflink_works:
+                            continue
+                        st = self._reflink(obj, tmp, oid, executable)
+                    else:
+                        st = self._copy(obj, tmp, oid, executable)
+                    os.rename(tmp, dest)
+                    return stat_of(st)
+                except FileNotFoundError as exc:
+                    if exc.filename == obj or not os.path.exists(obj):
+                        raise ObjectMissing(f"sha256:{oid}") from None
                     raise
-                remove_file(tmp)
-                last = exc
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or isinstance(
+                        exc, IsADirectoryError
+                    ):
+                        raise
+                    remove_file(tmp)
+                    last = exc
+        except BaseException:
+            remove_file(tmp)
+            raise
         if last is None:
             raise OSError(errno.EINVAL, f"no usable link mode among {', '.join(modes)}")
         raise last
 
-    def _copy(self, obj: str, tmp: str, oid: str, executable: bool) -> None:
+    def _copy(self, obj: str, tmp: str, oid: str, executable: bool) -> os.stat_result:
         src = os.open(obj, os.O_RDONLY)
         try:
+            size = os.fstat(src).st_size
             dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
             try:
-                got, _ = copy_and_hash(src, dst, os.fstat(src).st_size)
+                if size <= SMALL:
+                    data = os.read(src, size + 1)
+                    got = hash_bytes(data)
+                    if got == oid:
+                        _write_all(dst, data)
+                else:
+                    got, _ = copy_and_hash(src, dst, size)
+                st = os.fstat(dst)
             finally:
                 os.close(dst)
         finally:
@@ -179,16 +231,33 @@ class Cache:
         if got != oid:
             remove_file(tmp)
             raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
+        return st
 
-    def _reflink(self, obj: str, tmp: str, oid: str, executable: bool) -> None:
+    def _reflink(self, obj: str, tmp: str, oid: str, executable: bool) -> os.stat_result:
         with open(obj, "rb") as src:
+            got, _ = hash_fd(src.fileno(), os.fstat(src.fileno()).st_size)
+            if got != oid:
+                raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
             try:
-                fcntl.ioctl(fd, FICLONE, src.fileno())
+                try:
+                    fcntl.ioctl(fd, FICLONE, src.fileno())
+                except OSError as exc:
+                    if exc.errno in _NO_REFLINK:
+                        self._reflink_works = False  # this filesystem cannot: stop asking
+                    raise
+                return os.fstat(fd)
             finally:
                 os.close(fd)
-            got, _ = hash_fd(src.fileno(), os.fstat(src.fileno()).st_size)
-        if got != oid:
-            remove_file(tmp)
-            raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
 
+
+def _check_unchanged(
+    path: str, before: os.stat_result, after: os.stat_result, size: int, expected: Stat | None
+) -> None:
+    if (
+        size != before.st_size
+        or after.st_size != before.st_size
+        or after.st_mtime_ns != before.st_mtime_ns
+        or (expected is not None and stat_of(after) != expected)
+    ):
+        raise FileChanged(path)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from gitmv import manifest
 from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused, WouldOverwrite
 from gitmv.fsutil import remove_file, tmp_name
-from gitmv.hashing import hash_file, stat_of
+from gitmv.hashing import Stat, hash_file, stat_of
 from gitmv.manifest import Entry
 from gitmv.pointer import Pointer
 from gitmv.workspace import Selection, Workspace, _walk
@@ -67,31 +67,28 @@ def _is_safe(ws: Workspace, abspath: str, st: os.stat_result) -> tuple[bool, str
     return ws.cache.has(oid), oid
 
 
-def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> None:
-    """Place object `oid` at `abspath` through a temp file and a rename."""
-    tmp = tmp_name(ws.workspace_tmp_dir(abspath), "co")
-    try:
-        if mode == "link":
-            target = ws.cache.read_bytes(oid).decode("utf-8", "surrogateescape")
-            os.symlink(target, tmp)
-        else:
-            ws.cache.link_out(oid, tmp, ws.config.link_modes, executable=mode == "755")
+def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> tuple[str, Stat | None, str]:
+    """Place object `oid` at `abspath` (temp file beside it, then a rename)."""
+    if mode == "link":
+        target = ws.cache.read_bytes(oid).decode("utf-8", "surrogateescape")
+        tmp = tmp_name(os.path.dirname(abspath))
         try:
+            os.symlink(target, tmp)
             os.rename(tmp, abspath)
-        except IsADirectoryError:
-            raise PathRefused(f"{ws.repo.rel(abspath)}: a directory is in the way") from None
-    except BaseException:
-        remove_file(tmp)
-        raise
+        except BaseException:
+            remove_file(tmp)
+            raise
+        return abspath, None, oid
+    try:
+        st = ws.cache.link_out(oid, abspath, ws.config.link_modes, executable=mode == "755")
+    except IsADirectoryError:
+        raise PathRefused(f"{ws.repo.rel(abspath)}: a directory is in the way") from None
+    return abspath, st, oid
 
 
-def _record(ws: Workspace, rows: list[tuple[str, str]]) -> None:
+def _record(ws: Workspace, rows: list[tuple[str, Stat | None, str]]) -> None:
     """Remember the stat of files just written so status need not hash them."""
-    out = []
-    for abspath, oid in rows:
-        st = os.lstat(abspath)
-        if stat.S_ISREG(st.st_mode):
-            out.append((abspath, stat_of(st), oid))
+    out = [(p, st, oid) for p, st, oid in rows if st is not None]
     if out:
         ws.state.put_many(out)
 
@@ -121,8 +118,7 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
                 f"save them with `git mvm add {rel}`, or discard them with "
                 f"`git mvm checkout --force {rel}`",
             )
-    _write(ws, abspath, ptr.oid, "644")
-    _record(ws, [(abspath, ptr.oid)])
+    _record(ws, [_write(ws, abspath, ptr.oid, "644")])
     return CheckoutResult(rel, 1, 0, 0)
 
 
@@ -150,7 +146,7 @@ def _checkout_dir(
         entries = [e for e in entries if e.path == sub or e.path.startswith(sub + "/")]
         if not entries:
             raise PathRefused(f"{rel}/{sub}: not in the artifact's manifest")
-    missing = sorted({e.oid for e in entries if not ws.cache.has(e.oid)})
+    missing = ws.missing_in_dir(ptr.oid, entries)
     if missing:
         raise ObjectMissing(
             f"sha256:{missing[0]}",
@@ -233,10 +229,8 @@ def _checkout_dir(
     for e in to_write:
         _make_parents(root, e.path, rel, ready)
 
-    def write_one(e: Entry) -> tuple[str, str]:
-        abspath = os.path.join(root, e.path)
-        _write(ws, abspath, e.oid, e.mode)
-        return abspath, e.oid
+    def write_one(e: Entry) -> tuple[str, Stat | None, str]:
+        return _write(ws, os.path.join(root, e.path), e.oid, e.mode)
 
     written = ws.parallel(write_one, to_write)
     _record(ws, written)

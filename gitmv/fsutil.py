@@ -14,17 +14,44 @@ from collections.abc import Iterator
 from gitmv import ui
 from gitmv.errors import LockTimeout
 
-
-def tmp_name(directory: str, stem: str = "tmp") -> str:
-    """A fresh temp file name inside `directory` (which must exist)."""
-    return os.path.join(directory, f".{stem}.{os.getpid()}.{secrets.token_hex(6)}")
+TMP_PREFIX = ".mvm-tmp."
 
 
-def atomic_write(path: str, data: bytes, tmp_dir: str | None = None, mode: int = 0o644) -> None:
+def tmp_name(directory: str) -> str:
+    """A fresh temp file name inside `directory`: `.mvm-tmp.<pid>.<random>`.
+
+    Temp files live beside their destination (same directory, so the final rename is cheap
+    and never crosses a filesystem); the pid lets a later run remove what a killed one left.
+    """
+    return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}.{secrets.token_hex(6)}")
+
+
+def is_tmp_name(name: str) -> bool:
+    return name.startswith(TMP_PREFIX)
+
+
+def is_stale_tmp(name: str) -> bool:
+    """A temp file whose writer is gone (killed, crashed)."""
+    parts = name[len(TMP_PREFIX) :].split(".")
+    if not parts[0].isdigit():
+        return False
+    pid = int(parts[0])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to `path` so that a reader sees the old file or the new one, never half."""
-    directory = tmp_dir or os.path.dirname(path) or "."
+    directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    tmp = tmp_name(directory, os.path.basename(path))
+    tmp = tmp_name(directory)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
@@ -92,23 +119,11 @@ def repo_lock(path: str, timeout: float = 600.0) -> Iterator[None]:
 
 
 def clean_stale_tmp(directory: str) -> None:
-    """Remove temp files left by gitmv processes that died (kill -9, power loss)."""
+    """Remove temp files left in `directory` by gitmv processes that died (kill -9)."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return
     for name in names:
-        parts = name.split(".")
-        if len(parts) < 4 or not parts[-2].isdigit():
-            continue
-        pid = int(parts[-2])
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-            continue  # still running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        remove_file(os.path.join(directory, name))
+        if is_tmp_name(name) and is_stale_tmp(name):
+            remove_file(os.path.join(directory, name))

@@ -19,7 +19,10 @@ CREATE TABLE IF NOT EXISTS stat (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     oid TEXT NOT NULL
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS complete_dirs (
+    oid TEXT PRIMARY KEY
+) WITHOUT ROWID;
 """
 
 
@@ -35,13 +38,13 @@ class StatCache:
                 conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(_SCHEMA)
+                conn.executescript(_SCHEMA)
             except sqlite3.DatabaseError:
                 # A damaged stat cache only costs re-hashing: start a fresh one.
                 os.replace(self.db_path, self.db_path + ".corrupt")
                 conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
+                conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
 
@@ -79,6 +82,20 @@ class StatCache:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    # Directory manifests whose every object was seen in the cache, so `status` need not stat
+    # 20,000 objects to say "in cache". Whatever deletes cache objects (gc) forgets them all.
+    def is_complete(self, manifest_oid: str) -> bool:
+        row = self._db().execute(
+            "SELECT 1 FROM complete_dirs WHERE oid = ?", (manifest_oid,)
+        ).fetchone()
+        return row is not None
+
+    def mark_complete(self, manifest_oid: str) -> None:
+        self._db().execute("INSERT OR IGNORE INTO complete_dirs (oid) VALUES (?)", (manifest_oid,))
+
+    def forget_complete(self) -> None:
+        self._db().execute("DELETE FROM complete_dirs")
 
     def delete_tree(self, root: str) -> None:
         prefix = root.rstrip("/") + "/"

@@ -12,8 +12,15 @@ from typing import NamedTuple, TypeVar
 from gitmv import manifest, ui
 from gitmv.cache import Cache
 from gitmv.config import Config
-from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused
-from gitmv.fsutil import atomic_write, clean_stale_tmp, flush_filesystem
+from gitmv.errors import FormatError, GitMvmError, PathRefused
+from gitmv.fsutil import (
+    atomic_write,
+    clean_stale_tmp,
+    flush_filesystem,
+    is_stale_tmp,
+    is_tmp_name,
+    remove_file,
+)
 from gitmv.hashing import Stat, hash_bytes, hash_file, stat_of
 from gitmv.manifest import Entry
 from gitmv.pointer import SUFFIX, Pointer, artifact_path, pointer_path
@@ -64,7 +71,6 @@ class Workspace:
         self.cache = Cache(cache_dir, cache_tmp)
         self.state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
         self.jobs = jobs or DEFAULT_JOBS
-        self._ws_tmp: str | None = None
 
     @classmethod
     def open(cls, cwd: str | None = None, jobs: int | None = None) -> Workspace:
@@ -77,14 +83,6 @@ class Workspace:
     def clean_tmp(self) -> None:
         clean_stale_tmp(self.tmp_dir)
         clean_stale_tmp(self.cache.tmp_dir)
-
-    def workspace_tmp_dir(self, near: str) -> str:
-        """Where to stage a work-tree file before renaming it to `near` (same filesystem)."""
-        if self._ws_tmp is None:
-            os.makedirs(self.tmp_dir, exist_ok=True)
-            same = os.stat(self.tmp_dir).st_dev == os.stat(self.repo.root).st_dev
-            self._ws_tmp = self.tmp_dir if same else ""
-        return self._ws_tmp or os.path.dirname(near)
 
     def flush(self) -> None:
         if self.cache.wrote and self.config.fsync:
@@ -183,6 +181,10 @@ class Workspace:
         for relpath, abspath, st in _walk(root, start, rel):
             if stat.S_ISLNK(st.st_mode):
                 target = os.readlink(abspath)
+                linked = self.linked_object(target)
+                if linked is not None:  # symlink link mode: the file is the cache object
+                    entries.append(Entry(relpath, "644", linked, self.object_size(linked)))
+                    continue
                 manifest.check_link_target(relpath, target, f"{rel}/{relpath}")
                 data = target.encode("utf-8", "surrogateescape")
                 oid = self.cache.put_bytes(data) if store else hash_bytes(data)
@@ -216,6 +218,23 @@ class Workspace:
             return [fn(i) for i in items]
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             return list(pool.map(fn, items))
+
+    def linked_object(self, target: str) -> str | None:
+        """The oid when a symlink's target is a cache object (the `symlink` link mode)."""
+        oid = os.path.basename(target)
+        if len(oid) == 64 and target == self.cache.oid_to_path(oid):
+            # An in-place edit through the link changes the object: check it like a file.
+            obj = self.cache.oid_to_path(oid)
+            try:
+                if self.current_file_oid(obj, os.stat(obj)) == oid:
+                    return oid
+            except FileNotFoundError:
+                return None
+            return hash_file(obj)[0]
+        return None
+
+    def object_size(self, oid: str) -> int:
+        return os.stat(self.cache.oid_to_path(oid)).st_size
 
     def current_file_oid(self, abspath: str, st: os.stat_result) -> str:
         """The oid of a work-tree file, from the stat cache when it is unchanged."""
@@ -269,6 +288,7 @@ class Workspace:
             data = manifest.dump(entries)
             oid = self.cache.put_bytes(data)
             ptr = Pointer("dir", oid, sum(e.size for e in entries), len(entries), merged_meta)
+            self.state.mark_complete(oid)  # scan_dir(store=True) put or found every object
         elif stat.S_ISREG(st.st_mode):
             s = stat_of(st)
             known = self.state.get(abspath, s)
@@ -292,8 +312,8 @@ class Workspace:
         except FileNotFoundError:
             pass
         if changed:
-            atomic_write(ppath, data, self.tmp_dir)
-        ignore_changed = add_ignore_entry(self.repo.abs(rel), self.tmp_dir)
+            atomic_write(ppath, data)
+        ignore_changed = add_ignore_entry(self.repo.abs(rel))
         self.repo.stage([pointer_path(rel), _gitignore_rel(rel)])
         return ptr, changed or ignore_changed
 
@@ -312,7 +332,7 @@ class Workspace:
         if ptr.kind == "file":
             if stat.S_ISLNK(st.st_mode) and os.readlink(abspath) == self.cache.oid_to_path(ptr.oid):
                 # symlink mode: the work tree file *is* the cache object
-                same = self.current_file_oid(abspath, os.stat(abspath)) == ptr.oid
+                same = self.linked_object(os.readlink(abspath)) == ptr.oid
                 detail = "" if same else "the cache object was changed in place (run git mvm fsck)"
                 return Status(a.path, "file", "up to date" if same else "modified", in_cache,
                               detail)
@@ -336,24 +356,34 @@ class Workspace:
             detail = describe_changes(diff_entries(old, entries))
         return Status(a.path, "dir", "modified", in_cache, detail)
 
-    def in_cache(self, ptr: Pointer) -> bool:
+    def in_cache(self, ptr: Pointer, thorough: bool = False) -> bool:
+        """Whether every object of the artifact is in the cache.
+
+        For directories this trusts the stat cache's record that all objects were present
+        when the directory was last added or checked out, unless `thorough` (`ls`, `fsck`).
+        """
         if not self.cache.has(ptr.oid):
             return False
         if ptr.kind == "file":
             return True
         try:
-            entries = manifest.parse(self.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
+            return not self.missing_in_dir(ptr.oid, thorough=thorough)
         except GitMvmError:
             return False
-        return all(self.cache.has(e.oid) for e in entries)
 
-    def missing_objects(self, ptr: Pointer) -> list[str]:
-        if not self.cache.has(ptr.oid):
-            raise ObjectMissing(ptr.oid_str)
-        if ptr.kind == "file":
+    def missing_in_dir(
+        self, manifest_oid: str, entries: list[Entry] | None = None, thorough: bool = False
+    ) -> list[str]:
+        """Objects of a directory that are not in the cache (its manifest must be)."""
+        if not thorough and self.state.is_complete(manifest_oid):
             return []
-        entries = manifest.parse(self.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
-        return [e.oid for e in entries if not self.cache.has(e.oid)]
+        if entries is None:
+            data = self.cache.read_bytes(manifest_oid)
+            entries = manifest.parse(data, f"manifest sha256:{manifest_oid}")
+        missing = sorted({e.oid for e in entries if not self.cache.has(e.oid)})
+        if not missing:
+            self.state.mark_complete(manifest_oid)
+        return missing
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -382,6 +412,10 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
         d = stack.pop()
         with os.scandir(d) as it:
             for e in it:
+                if is_tmp_name(e.name):
+                    if is_stale_tmp(e.name):
+                        remove_file(e.path)  # left by a killed checkout
+                    continue
                 st = e.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     if e.name == ".git":
@@ -436,7 +470,7 @@ def _ignore_pattern(name: str) -> str:
     return f"/{escaped}"
 
 
-def add_ignore_entry(artifact_abspath: str, tmp_dir: str) -> bool:
+def add_ignore_entry(artifact_abspath: str) -> bool:
     """List the artifact in the .gitignore beside it; returns whether the file changed."""
     path = os.path.join(os.path.dirname(artifact_abspath), ".gitignore")
     line = _ignore_pattern(os.path.basename(artifact_abspath))
@@ -450,11 +484,11 @@ def add_ignore_entry(artifact_abspath: str, tmp_dir: str) -> bool:
     if text and not text.endswith("\n"):
         text += "\n"
     text += line + "\n"
-    atomic_write(path, text.encode("utf-8", "surrogateescape"), tmp_dir)
+    atomic_write(path, text.encode("utf-8", "surrogateescape"))
     return True
 
 
-def remove_ignore_entry(artifact_abspath: str, tmp_dir: str) -> bool:
+def remove_ignore_entry(artifact_abspath: str) -> bool:
     path = os.path.join(os.path.dirname(artifact_abspath), ".gitignore")
     line = _ignore_pattern(os.path.basename(artifact_abspath))
     try:
@@ -467,7 +501,7 @@ def remove_ignore_entry(artifact_abspath: str, tmp_dir: str) -> bool:
         return False
     text = "".join(x + "\n" for x in kept)
     if text:
-        atomic_write(path, text.encode("utf-8", "surrogateescape"), tmp_dir)
+        atomic_write(path, text.encode("utf-8", "surrogateescape"))
     else:
         os.unlink(path)
     return True

@@ -17,6 +17,7 @@ def run(json: bool, jobs: int | None) -> int:
         ok = ws.parallel(ws.cache.verify, oids)
         corrupt = [oid for oid, good in zip(oids, ok, strict=True) if not good]
         moved = {oid: ws.cache.quarantine(oid, quarantine) for oid in corrupt}
+        ws.state.forget_complete()  # objects may have gone missing or been moved aside
     if json:
         print_json({"checked": len(oids),
                     "corrupt": [{"oid": f"sha256:{o}", "moved_to": p} for o, p in moved.items()]})

@@ -23,7 +23,7 @@ def run(rev: str | None, json: bool) -> int:
             "size": ptr.size,
             "files": ptr.files if ptr.kind == "dir" else 1,
             "oid": ptr.oid_str,
-            "in_cache": ws.in_cache(ptr),
+            "in_cache": ws.in_cache(ptr, thorough=True),
             "meta": ptr.meta,
         })
     if json:

@@ -43,7 +43,7 @@ def run(paths: list[str]) -> int:
                     _materialize(root)
                 ws.repo.unstage_remove([pointer_path(rel)])
                 os.unlink(ws.repo.abs(pointer_path(rel)))
-                if remove_ignore_entry(root, ws.tmp_dir):
+                if remove_ignore_entry(root):
                     gi = _gitignore_rel(rel)
                     if os.path.exists(ws.repo.abs(gi)):
                         ws.repo.stage([gi])
