@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from gitmv import manifest
 from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused, WouldOverwrite
-from gitmv.fsutil import remove_file, tmp_name
+from gitmv.fsutil import clean_stale_tmp, remove_file, tmp_name
 from gitmv.hashing import Stat, hash_file, stat_of
 from gitmv.manifest import Entry
 from gitmv.pointer import Pointer
@@ -97,6 +97,7 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
     abspath = ws.repo.abs(rel)
     if not ws.cache.has(ptr.oid):
         raise ObjectMissing(ptr.oid_str, f"run `git mvm pull {rel}` to fetch it")
+    clean_stale_tmp(os.path.dirname(abspath))  # what a killed checkout left beside the file
     try:
         st = os.lstat(abspath)
     except FileNotFoundError:
