@@ -3,17 +3,21 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands import human_size, print_json, table
+from gitmv.commands import human_size, print_json, report_failures, table
 from gitmv.diffing import pointers_at
+from gitmv.errors import GitMvmError
 from gitmv.workspace import Workspace
 
 
 def run(rev: str | None, json: bool) -> int:
     ws = Workspace.open()
+    failures: list[tuple[str, GitMvmError]] = []
     if rev:
         pointers = pointers_at(ws, rev)
     else:
-        pointers = {a.path: a.pointer for a in ws.artifacts() if a.pointer is not None}
+        arts = ws.artifacts()
+        pointers = {a.path: a.pointer for a in arts if a.pointer is not None}
+        failures = [(a.path, a.error) for a in arts if a.error is not None]
     items: list[dict[str, Any]] = []
     for path in sorted(pointers):
         ptr = pointers[path]
@@ -28,11 +32,11 @@ def run(rev: str | None, json: bool) -> int:
         })
     if json:
         print_json(items)
-        return 0
+        return report_failures(failures)
     rows = [("KIND", "SIZE", "FILES", "OID", "CACHE", "PATH")]
     for it in items:
         rows.append((it["kind"], human_size(it["size"]), str(it["files"]), it["oid"][7:19],
                      "yes" if it["in_cache"] else "no", it["path"]))
     if items:
         sys.stdout.write(table(rows))
-    return 0
+    return report_failures(failures)
