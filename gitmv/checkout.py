@@ -153,6 +153,10 @@ def _checkout_dir(
             f"sha256:{missing[0]}",
             f"{len(missing)} object(s) of {rel} are not in the cache: run `git mvm pull {rel}`",
         )
+    for e in entries:  # a symlink may not point outside the artifact: check before writing
+        if e.mode == "link":
+            target = ws.cache.read_bytes(e.oid).decode("utf-8", "surrogateescape")
+            manifest.check_link_target(e.path, target, f"manifest of {rel}")
     # A file where the artifact's directory should be.
     try:
         st_root = os.lstat(root)
