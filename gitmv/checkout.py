@@ -88,7 +88,14 @@ def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> tuple[str, Stat 
 
 def _record(ws: Workspace, rows: list[tuple[str, Stat | None, str]]) -> None:
     """Remember the stat of files just written so status need not hash them."""
-    out = [(p, st, oid) for p, st, oid in rows if st is not None]
+    out = []
+    for p, st, oid in rows:
+        if st is None:  # a symlink; in the symlink link mode status checks the object itself
+            obj = ws.cache.oid_to_path(oid)
+            if os.readlink(p) != obj:
+                continue
+            p, st = obj, stat_of(os.stat(obj))
+        out.append((p, st, oid))
     if out:
         ws.state.put_many(out)
 
@@ -153,10 +160,9 @@ def _checkout_dir(
             f"sha256:{missing[0]}",
             f"{len(missing)} object(s) of {rel} are not in the cache: run `git mvm pull {rel}`",
         )
-    for e in entries:  # a symlink may not point outside the artifact: check before writing
-        if e.mode == "link":
-            target = ws.cache.read_bytes(e.oid).decode("utf-8", "surrogateescape")
-            manifest.check_link_target(e.path, target, f"manifest of {rel}")
+    for link in (x for x in entries if x.mode == "link"):  # checked before anything is written
+        target = ws.cache.read_bytes(link.oid).decode("utf-8", "surrogateescape")
+        manifest.check_link_target(link.path, target, f"manifest of {rel}")
     # A file where the artifact's directory should be.
     try:
         st_root = os.lstat(root)
@@ -185,12 +191,18 @@ def _checkout_dir(
     for relpath, (abspath, st) in present.items():
         e = wanted.get(relpath)
         if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(abspath)
             if e is not None and e.mode == "link":
-                target = os.readlink(abspath).encode("utf-8", "surrogateescape")
-                if ws.cache.has(e.oid) and target == ws.cache.read_bytes(e.oid):
+                current = target.encode("utf-8", "surrogateescape")
+                if ws.cache.has(e.oid) and current == ws.cache.read_bytes(e.oid):
                     unchanged += 1
                     continue
-            to_remove.append(abspath)
+            elif e is not None and target == ws.cache.oid_to_path(e.oid):
+                unchanged += 1  # symlink link mode: the link into the cache is the file
+                continue
+            to_remove.append(abspath)  # a link holds no data of its own: replace it
+            if e is not None:
+                to_write.append(e)
             continue
         cached = known.get(abspath)
         if cached is not None and cached[0] == stat_of(st):

@@ -29,6 +29,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "artifacts added, removed or modified between revisions or the work tree"),
     "fsck": ("fsck", "re-hash cache objects; move corrupt ones aside"),
     "untrack": ("untrack", "turn an artifact back into an ordinary, untracked file"),
+    "install": ("install", "install the git hooks that carry artifacts along"),
+    "uninstall": ("uninstall", "remove gitmv's git hooks, restoring any hook they chained"),
+    "push": ("transfer:push", "upload the objects artifacts need to a remote store"),
+    "fetch": ("transfer:fetch", "download the objects artifacts need into the cache"),
+    "pull": ("transfer:pull", "fetch, then check out"),
+    "remote": ("remote", "manage remote object stores"),
+    "clone": ("clone", "git clone, install the hooks, and pull the artifacts"),
+    "gc": ("gc", "delete cache objects that nothing needs"),
+    "hook": ("hook", "entry point of the installed git hooks"),
     "help": ("help", "show help for a command"),
 }
 
@@ -76,7 +85,9 @@ def make_parser() -> argparse.ArgumentParser:
         _common(p)
         return p
 
-    cmd("init")
+    p = cmd("init")
+    p.add_argument("--no-hooks", dest="install_hooks", action="store_false",
+                   help="do not install the git hooks")
 
     p = cmd("add")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
@@ -86,6 +97,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = cmd("status")
     p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--remote", nargs="?", const="", default=None, metavar="NAME",
+                   help="also report artifacts whose objects are not on the remote yet")
     _json(p)
     _jobs(p)
 
@@ -112,6 +125,52 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = cmd("untrack")
     p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = cmd("install")
+    p.add_argument("--force", action="store_true",
+                   help="replace a previously chained hook with the one there now")
+    cmd("uninstall")
+
+    def remote_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--remote", "-r", metavar="NAME", help="the remote to use")
+        _jobs(p)
+
+    p = cmd("push")
+    p.add_argument("paths", nargs="*", metavar="[REMOTE] PATH",
+                   help="a remote name first, then artifacts (default: all)")
+    p.add_argument("--all-commits", action="store_true",
+                   help="every version named in any commit of any branch or tag")
+    remote_opts(p)
+    p = cmd("fetch")
+    p.add_argument("paths", nargs="*", metavar="[REMOTE] PATH")
+    remote_opts(p)
+    p = cmd("pull")
+    p.add_argument("paths", nargs="*", metavar="[REMOTE] PATH")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="overwrite work-tree changes that are not in the cache")
+    remote_opts(p)
+
+    p = cmd("remote")
+    p.add_argument("action", choices=("add", "list", "remove"))
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("url", nargs="?", metavar="URL")
+    p.add_argument("--local", action="store_true",
+                   help="write the local config (<git dir>/mvm/config.toml), never committed")
+    p.add_argument("-d", "--default", action="store_true", help="make it core.remote")
+    _json(p)
+
+    p = cmd("clone")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("directory", nargs="?", metavar="DIR")
+    _jobs(p)
+
+    p = cmd("gc")
+    p.add_argument("-n", "--dry-run", action="store_true", help="only say what would be freed")
+    _json(p)
+
+    p = cmd("hook")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
 
     p = cmd("help")
     p.add_argument("topic", nargs="?", metavar="COMMAND")
@@ -148,16 +207,25 @@ def _os_error(exc: OSError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = make_parser()
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["hook"] and len(args) >= 2:
+        # The hooks' fast path: no parser, no imports beyond what the hook needs.
+        from gitmv.hookrun import run as run_hook
+
+        try:
+            return run_hook(args[1], args[2:])
+        except KeyboardInterrupt:
+            return 130
+    parser = make_parser()
     ns = parser.parse_args(args)
     _set_verbosity(ns)
     kwargs = {k: v for k, v in vars(ns).items() if k not in ("command", "quiet", "verbose")}
     try:
         if ns.command == "help":
             return _help(parser, kwargs.get("topic"))
-        module = importlib.import_module(f"gitmv.commands.{COMMANDS[ns.command][0]}")
-        rc: int = module.run(**kwargs)
+        modname, _, func = COMMANDS[ns.command][0].partition(":")
+        module = importlib.import_module(f"gitmv.commands.{modname}")
+        rc: int = getattr(module, func or "run")(**kwargs)
         return rc
     except GitMvmError as exc:
         return _report(exc)

@@ -8,7 +8,7 @@ from gitmv.fsutil import atomic_write
 from gitmv.repo import Repo
 
 
-def run() -> int:
+def run(install_hooks: bool) -> int:
     repo = Repo.discover()
     path = os.path.join(repo.root, SHARED_CONFIG)
     if os.path.exists(path):
@@ -19,4 +19,10 @@ def run() -> int:
         ui.info(f"wrote {SHARED_CONFIG}")
     os.makedirs(os.path.join(repo.mvm_dir, "objects"), exist_ok=True)
     repo.stage([SHARED_CONFIG.replace(os.sep, "/")])
+    if install_hooks:
+        from gitmv.install import install
+
+        for change in install(repo):
+            if change.action not in ("unchanged", "updated"):
+                ui.debug(f"hook {change.action}: {change.name}")
     return 0

@@ -1,29 +1,46 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from gitmv.commands import print_json, report_failures, table
+from gitmv.commands import print_json, table
 from gitmv.workspace import Workspace
 
 
-def run(paths: list[str], json: bool, jobs: int | None) -> int:
+def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> int:
     ws = Workspace.open(jobs=jobs)
     sels = ws.select(paths or None)
     results = [ws.status(s) for s in sels]
+    on_remote: dict[str, bool] = {}
+    store_name = ""
+    if remote is not None:
+        from gitmv import remotes
+        from gitmv.sync import not_on_remote
+
+        store = remotes.resolve(ws.repo, ws.config, remote=remote or None)
+        store_name = store.name
+        for s in sels:
+            ptr = s.artifact.pointer
+            if ptr is not None:
+                on_remote[s.artifact.path] = not not_on_remote(ws, store, [ptr])
     ws.state.close()
-    # An unreadable pointer is bad input: listed with the others, then reported (exit 1).
-    failures = [(s.artifact.path, s.artifact.error) for s in sels if s.artifact.error]
     if json:
-        print_json([r._asdict() for r in results])
-        return report_failures(failures)
+        items: list[dict[str, Any]] = []
+        for r in results:
+            item: dict[str, Any] = r._asdict()
+            if remote is not None:
+                item["on_remote"] = on_remote.get(r.path)
+            items.append(item)
+        print_json(items)
+        return 0
     if not results:
         sys.stdout.write("no artifacts tracked by gitmv (`git mvm add PATH` starts)\n")
         return 0
     rows = []
     for r in results:
-        state = r.state
-        if not r.in_cache and r.state not in ("not in cache", "invalid pointer"):
-            state = f"{r.state}, not in cache"
+        state = r.state if r.in_cache or r.state == "not in cache" else f"{r.state}, not in cache"
+        if remote is not None and not on_remote.get(r.path, True):
+            state += f", not on {store_name}"
         rows.append((f"{state}:", r.path, f"({r.detail})" if r.detail else ""))
     sys.stdout.write(table(rows))
-    return report_failures(failures)
+    return 0

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import os
+import subprocess
+
+from gitmv import ui
+from gitmv.errors import GitMvmError
+from gitmv.install import install
+from gitmv.repo import Repo
+
+
+def run(url: str, directory: str | None, jobs: int | None) -> int:
+    """git clone, install the hooks, pull the artifacts: one command for a teammate."""
+    if directory is None:
+        base = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        directory = base[:-4] if base.endswith(".git") else base
+    proc = subprocess.run(["git", "clone", url, directory], check=False)
+    if proc.returncode != 0:
+        raise GitMvmError(f"`git clone {url}` failed", "see git's message above")
+    repo = Repo.discover(os.path.abspath(directory))
+    install(repo)
+    if not os.path.isdir(os.path.join(repo.root, ".mvm")):
+        ui.info("cloned; this repository has no .mvm/ yet (run `git mvm init` there)")
+        return 0
+    from gitmv.commands.transfer import pull
+
+    old = os.getcwd()
+    os.chdir(repo.root)
+    try:
+        return pull([], None, False, jobs)
+    finally:
+        os.chdir(old)

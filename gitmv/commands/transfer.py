@@ -1,0 +1,82 @@
+"""push, fetch and pull."""
+
+from __future__ import annotations
+
+from gitmv import remotes, ui
+from gitmv.checkout import checkout_many
+from gitmv.commands import human_size, report_failures
+from gitmv.errors import GitMvmError
+from gitmv.fsutil import repo_lock
+from gitmv.pointer import Pointer
+from gitmv.sync import commit_pointers, fetch_pointers, push_pointers
+from gitmv.transfer import TransferResult
+from gitmv.workspace import Workspace
+
+
+def _split_remote(
+    ws: Workspace, paths: list[str], remote: str | None
+) -> tuple[str | None, list[str]]:
+    """`push [REMOTE] [PATH…]`: the first word is a remote when one has that name."""
+    if remote is None and paths:
+        first = paths[0]
+        known = ws.config.get(f"remote.{first}") is not None or remotes.git_remote_url(
+            ws.repo, first
+        ) is not None
+        if known:
+            return first, paths[1:]
+    return remote, paths
+
+
+def _pointers(ws: Workspace, paths: list[str]) -> list[Pointer]:
+    sels = ws.select(paths or None)
+    bad = [s.artifact for s in sels if s.artifact.pointer is None]
+    for a in bad:
+        ui.warn(f"skipping {a.error}")
+    return [s.artifact.pointer for s in sels if s.artifact.pointer is not None]
+
+
+def _summary(verb: str, store: remotes.Store, r: TransferResult) -> None:
+    ui.info(f"{verb} {len(r.transferred)} object(s) ({human_size(r.nbytes)}) "
+            f"{'to' if verb == 'pushed' else 'from'} {store.name}; "
+            f"{r.present} already there")
+
+
+def push(paths: list[str], remote: str | None, all_commits: bool, jobs: int | None) -> int:
+    ws = Workspace.open(jobs=jobs)
+    remote, paths = _split_remote(ws, paths, remote)
+    store = remotes.resolve(ws.repo, ws.config, remote=remote)
+    if all_commits:
+        pointers = commit_pointers(ws, ["--all"]) + _pointers(ws, paths)
+    else:
+        pointers = _pointers(ws, paths)
+    r = push_pointers(ws, store, pointers, jobs or 8)
+    _summary("pushed", store, r)
+    return 0
+
+
+def fetch(paths: list[str], remote: str | None, jobs: int | None) -> int:
+    ws = Workspace.open(jobs=jobs)
+    remote, paths = _split_remote(ws, paths, remote)
+    store = remotes.resolve(ws.repo, ws.config, remote=remote)
+    r = fetch_pointers(ws, store, _pointers(ws, paths), jobs or 8)
+    _summary("fetched", store, r)
+    return 0
+
+
+def pull(paths: list[str], remote: str | None, force: bool, jobs: int | None) -> int:
+    ws = Workspace.open(jobs=jobs)
+    remote, paths = _split_remote(ws, paths, remote)
+    store = remotes.resolve(ws.repo, ws.config, remote=remote)
+    failures: list[tuple[str, GitMvmError]] = []
+    try:
+        r = fetch_pointers(ws, store, _pointers(ws, paths), jobs or 8)
+        _summary("fetched", store, r)
+    except GitMvmError as exc:
+        failures.append(("", exc))  # still check out what did arrive
+    with repo_lock(ws.lock_path):
+        results, more = checkout_many(ws, ws.select(paths or None), force)
+    for res in results:
+        if res.written or res.removed:
+            ui.info(f"checked out: {res.path} ({res.written} written)")
+    ws.state.close()
+    return report_failures(failures + more)

@@ -1,0 +1,294 @@
+"""What the installed hooks do (`git mvm hook NAME ARGS…`).
+
+Hooks run on every commit and checkout, so this module imports only the standard library at
+the top; a repository without `.mvm/` costs one `stat` after the chained hook (if any) ran.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitmv.workspace import Workspace
+
+ZERO = "0" * 40
+CHAINED = ".mvm-chained"
+
+
+def run(name: str, args: list[str]) -> int:
+    stdin = sys.stdin.buffer.read() if name in ("pre-push", "post-rewrite") else b""
+    rc = _run_chained(name, args, stdin)
+    if rc != 0 and name.startswith("pre-"):
+        return rc  # the foreign hook refused: so does git
+    if not os.path.isdir(".mvm"):
+        return rc  # not a gitmv repository (hooks run at the work-tree root)
+    from gitmv.errors import GitMvmError
+
+    try:
+        if name == "pre-commit":
+            own = pre_commit()
+        elif name == "pre-push":
+            own = pre_push(args, stdin)
+        elif name == "post-checkout":
+            own = post_checkout(args)
+        elif name == "post-merge":
+            own = post_merge()
+        elif name == "post-rewrite":
+            own = post_rewrite(args)
+        else:
+            sys.stderr.write(f"git mvm: unknown hook {name!r}\n")
+            return 2
+    except GitMvmError as exc:
+        if name.startswith("post-"):
+            _warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+            return rc
+        sys.stderr.write(f"git mvm: error: {exc.message}\n")
+        if exc.hint:
+            sys.stderr.write(f"hint: {exc.hint}\n")
+        return 1
+    return rc or own
+
+
+def _run_chained(name: str, args: list[str], stdin: bytes) -> int:
+    """Run the hook that was installed before ours, exactly as git would have."""
+    directory = os.environ.get("GITMV_HOOKS_DIR")
+    if not directory:
+        return 0
+    path = os.path.join(directory, name + CHAINED)
+    if not os.access(path, os.X_OK):
+        return 0
+    env = dict(os.environ)
+    env.pop("GITMV_HOOKS_DIR", None)
+    proc = subprocess.run([path, *args], input=stdin, env=env, check=False)
+    return proc.returncode
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"git mvm: warning: {message}\n")
+
+
+def _workspace() -> Workspace:
+    from gitmv.workspace import Workspace
+
+    return Workspace.open()
+
+
+# --- pre-commit ------------------------------------------------------------------------------
+def pre_commit() -> int:
+    from gitmv.config import parse_size
+    from gitmv.errors import GitMvmError
+    from gitmv.pointer import SUFFIX, Pointer, artifact_path
+
+    ws = _workspace()
+    out = ws.repo.git("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
+                      "--diff-filter=ACMR")
+    staged: list[tuple[str, str, str]] = []  # (mode, blob, path)
+    fields = out.split(b"\0")
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i].split()
+        if len(meta) >= 5:
+            staged.append((meta[1].decode(), meta[3].decode(),
+                           fields[i + 1].decode("utf-8", "surrogateescape")))
+    if not staged:
+        return 0
+    problems: list[str] = []
+    limit = parse_size(ws.config.get("hooks.max_file_size", "5MB"), "hooks.max_file_size")
+    plain = [(m, b, p) for m, b, p in staged if not p.endswith(SUFFIX) and m.startswith("100")]
+    if limit and plain:
+        sizes = _blob_sizes(ws, [b for _, b, _ in plain])
+        for (_, _blob, path), size in zip(plain, sizes, strict=True):
+            if size > limit:
+                problems.append(
+                    f"{path}: {size:,} bytes is over hooks.max_file_size ({limit:,}) and not "
+                    f"tracked by gitmv; fix: git rm --cached -- {path} && git mvm add {path}"
+                    " (or raise hooks.max_file_size in .mvm/config.toml, or commit with "
+                    "--no-verify)"
+                )
+    pointers = [(b, p) for m, b, p in staged if p.endswith(SUFFIX)]
+    if pointers:
+        blobs = ws.repo.read_blobs([b for b, _ in pointers])
+        for (_, path), data in zip(pointers, blobs, strict=True):
+            try:
+                ptr = Pointer.parse(data, path)
+            except GitMvmError as exc:
+                problems.append(f"{exc.message} (commit with --no-verify to skip this check)")
+                continue
+            rel = artifact_path(path)
+            if not ws.in_cache(ptr):
+                problems.append(
+                    f"{path}: its object {ptr.oid_str} is not in the cache, so nobody could "
+                    f"get these bytes back; fix: git mvm add {rel} (or `git mvm pull {rel}`; "
+                    "commit with --no-verify to skip this check)"
+                )
+                continue
+            if ws.config.get("hooks.check_stale", True) and _is_stale(ws, rel, ptr):
+                problems.append(
+                    f"{rel}: changed in the work tree after its pointer was staged; fix: "
+                    f"git mvm add {rel} (or set hooks.check_stale = false, or commit with "
+                    "--no-verify)"
+                )
+    problems += _check_toml_files(ws, {p: b for m, b, p in staged})
+    if problems:
+        sys.stderr.write("git mvm: pre-commit refused the commit:\n")
+        for p in problems:
+            sys.stderr.write(f"  {p}\n")
+        return 1
+    return 0
+
+
+def _blob_sizes(ws: Workspace, blobs: list[str]) -> list[int]:
+    out = ws.repo.git("cat-file", "--batch-check=%(objectsize)",
+                      input="".join(b + "\n" for b in blobs).encode())
+    return [int(x) for x in out.split()]
+
+
+def _is_stale(ws: Workspace, rel: str, ptr: object) -> bool:
+    """The work-tree artifact differs from the staged pointer (absent is not stale)."""
+    from gitmv.pointer import Pointer
+    from gitmv.workspace import Artifact, Selection
+
+    assert isinstance(ptr, Pointer)
+    if not os.path.lexists(ws.repo.abs(rel)):
+        return False
+    status = ws.status(Selection(Artifact(rel, ptr, None), ""))
+    return status.state == "modified"
+
+
+def _check_toml_files(ws: Workspace, staged: dict[str, str]) -> list[str]:
+    """Staged metrics and params files named in config must be valid TOML."""
+    import fnmatch
+    import tomllib
+
+    patterns: list[str] = []
+    for key in ("metrics.files", "params.files"):
+        value = ws.config.get(key, [])
+        patterns += [value] if isinstance(value, str) else [str(v) for v in value]
+    if not patterns:
+        return []
+    chosen = [p for p in staged if any(fnmatch.fnmatch(p, pat) for pat in patterns)]
+    problems = []
+    for path, data in zip(chosen, ws.repo.read_blobs([staged[p] for p in chosen]), strict=True):
+        try:
+            tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"{path}: not valid TOML ({exc}); fix the file (it is named in "
+                            "metrics.files/params.files), or commit with --no-verify")
+    return problems
+
+
+# --- pre-push --------------------------------------------------------------------------------
+def pre_push(args: list[str], stdin: bytes) -> int:
+    """Upload the objects named by pointers in the commits the remote does not have yet."""
+    from gitmv import remotes, ui
+    from gitmv.reach import parse_pointers, pointer_blobs_in_commits
+    from gitmv.sync import push_pointers
+
+    updates = []
+    for line in stdin.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[1] != ZERO:  # a deletion pushes nothing
+            updates.append(parts)
+    if not updates:
+        return 0
+    ws = _workspace()
+    remote_name = args[0] if args else "origin"
+    url = args[1] if len(args) > 1 else None
+    revs: list[str] = []
+    excludes: list[str] = []
+    for _lref, lsha, _rref, rsha in updates:
+        revs.append(lsha)
+        if rsha != ZERO and _has_commit(ws, rsha):
+            excludes.append(rsha)
+    revs += ["--not", *excludes]
+    if remote_name and "/" not in remote_name and ":" not in remote_name:
+        revs.append(f"--remotes={remote_name}")
+    pointers = parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs))
+    if not pointers:
+        return 0
+    store = remotes.resolve(ws.repo, ws.config, git_remote=remote_name, git_url=url)
+    result = push_pointers(ws, store, pointers, jobs=8)
+    if result.transferred:
+        ui.info(f"git mvm: uploaded {len(result.transferred)} object(s) to {store.name}")
+    return 0
+
+
+def _has_commit(ws: Workspace, sha: str) -> bool:
+    proc = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=ws.repo.root,
+                          capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+# --- post-checkout / post-merge / post-rewrite -------------------------------------------------
+def post_checkout(args: list[str]) -> int:
+    if len(args) < 3 or args[2] != "1":
+        return 0  # a file checkout: git restored files, not branches
+    return _materialize_changes(args[0], args[1])
+
+
+def post_merge() -> int:
+    return _materialize_changes("ORIG_HEAD", "HEAD")
+
+
+def post_rewrite(args: list[str]) -> int:
+    if args and args[0] == "amend":
+        return 0  # the work tree did not change
+    return _materialize_changes("ORIG_HEAD", "HEAD")
+
+
+def _materialize_changes(old: str, new: str) -> int:
+    from gitmv.pointer import SUFFIX, artifact_path
+
+    ws = _workspace()
+    repo = ws.repo
+    if old == ZERO or not _has_commit(ws, old):
+        changed = None  # everything the new commit has
+    else:
+        out = repo.git("diff", "--name-only", "-z", "--no-renames", old, new, "--", f"*{SUFFIX}")
+        changed = [artifact_path(p) for p in out.decode("utf-8", "surrogateescape").split("\0")
+                   if p]
+        if not changed:
+            return 0
+    materialize(ws, changed)
+    return 0
+
+
+def materialize(ws: Workspace, paths: list[str] | None) -> None:
+    """Bring artifacts into the work tree after git moved the pointers; never fails."""
+    from gitmv import remotes, ui
+    from gitmv.checkout import checkout
+    from gitmv.errors import GitMvmError, ObjectMissing, WouldOverwrite
+    from gitmv.fsutil import repo_lock
+    from gitmv.sync import fetch_pointers
+
+    arts = {a.path: a for a in ws.artifacts()}
+    wanted = [arts[p] for p in (paths if paths is not None else sorted(arts)) if p in arts]
+    if not wanted:
+        return
+    pointers = [a.pointer for a in wanted if a.pointer is not None]
+    missing = [p for p in pointers if not ws.in_cache(p)]
+    if missing and ws.config.get("hooks.auto_pull", True):
+        try:
+            store = remotes.resolve(ws.repo, ws.config)
+            fetch_pointers(ws, store, missing, jobs=8)
+        except GitMvmError as exc:
+            ui.warn(f"could not fetch: {exc.message}")
+    from gitmv.workspace import Selection
+
+    written = 0
+    with repo_lock(ws.lock_path):
+        for a in wanted:
+            try:
+                r = checkout(ws, Selection(a, ""), force=False)
+                written += 1 if (r.written or r.removed) else 0
+            except ObjectMissing:
+                ui.warn(f"{a.path}: bytes not in the cache; run `git mvm pull {a.path}`")
+            except WouldOverwrite as exc:
+                ui.warn(f"{exc.message}; left as it is ({exc.hint})")
+            except GitMvmError as exc:
+                ui.warn(exc.message)
+    ws.state.close()
+    if written:
+        ui.info(f"git mvm: checked out {written} artifact(s)")

@@ -1,0 +1,147 @@
+"""Remote object stores behind one small interface, and how a remote is chosen.
+
+A store holds objects under their hex id. Every store kind implements `Store`; the transfer
+engine (transfer.py) does batching, parallelism, verification and progress on top.
+
+Which remote: `--remote NAME`, else `core.remote`, else the git remote in use (the one being
+pushed to, or the current branch's upstream, else `origin`). A git remote that is a local path
+or file:// URL keeps objects in `<that repository's git dir>/mvm/objects`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Protocol
+from urllib.parse import unquote, urlparse
+
+from gitmv.config import Config
+from gitmv.errors import GitMvmError
+from gitmv.repo import Repo
+
+
+class RemoteError(GitMvmError):
+    """A store could not be reached or refused a request."""
+
+
+class Store(Protocol):
+    name: str
+    url: str
+
+    def exists_many(self, oids: Iterable[str]) -> set[str]:
+        """The subset of `oids` the store holds."""
+
+    def upload(self, oid: str, src: BinaryIO, size: int) -> None:
+        """Store `size` bytes read from `src` as object `oid`, visible only once complete."""
+
+    def open_download(self, oid: str) -> BinaryIO:
+        """A stream of the object's bytes (the caller verifies the hash)."""
+
+    def list_oids(self) -> Iterator[str]:
+        """Every object in the store."""
+
+    def delete(self, oid: str) -> None: ...
+
+
+def git_remote_url(repo: Repo, name: str) -> str | None:
+    out = repo.git("config", "--get", f"remote.{name}.url", check=False).decode().strip()
+    return out or None
+
+
+def default_git_remote(repo: Repo) -> str:
+    """The current branch's upstream remote, else `origin`."""
+    branch = repo.git("symbolic-ref", "-q", "--short", "HEAD", check=False).decode().strip()
+    if branch:
+        remote = repo.git("config", "--get", f"branch.{branch}.remote", check=False).decode()
+        if remote.strip() and remote.strip() != ".":
+            return remote.strip()
+    return "origin"
+
+
+def path_of_git_url(url: str, base: str) -> str | None:
+    """The filesystem path of a local git remote URL (path or file://), else None."""
+    if url.startswith("file://"):
+        return unquote(urlparse(url).path)
+    if "://" in url:
+        return None
+    if ":" in url.split("/")[0] and not os.path.exists(url):
+        return None  # scp-style host:path
+    return os.path.normpath(os.path.join(base, os.path.expanduser(url)))
+
+
+def objects_dir_of_repo(path: str) -> str:
+    """Where objects live for a git repository at `path` (bare or not)."""
+    dotgit = os.path.join(path, ".git")
+    if os.path.isdir(dotgit):
+        return os.path.join(dotgit, "mvm", "objects")
+    if os.path.isfile(dotgit):  # a worktree or submodule: follow the gitdir link
+        with open(dotgit) as f:
+            line = f.read().strip()
+        if line.startswith("gitdir:"):
+            gitdir = os.path.normpath(os.path.join(path, line[7:].strip()))
+            common = os.path.join(gitdir, "commondir")
+            if os.path.exists(common):
+                with open(common) as f:
+                    gitdir = os.path.normpath(os.path.join(gitdir, f.read().strip()))
+            return os.path.join(gitdir, "mvm", "objects")
+    return os.path.join(path, "mvm", "objects")
+
+
+def open_store(name: str, url: str, settings: dict[str, object] | None = None) -> Store:
+    """A store for a gitmv remote URL."""
+    from gitmv.remotes.local import LocalStore
+
+    if url.startswith("file://"):
+        return LocalStore(name, url, unquote(urlparse(url).path))
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme:
+        return LocalStore(name, url, os.path.expanduser(url))
+    raise RemoteError(
+        f"remote {name!r}: unsupported URL {url!r}",
+        "use a directory path or file:// URL (S3, Git LFS and HTTP stores come with a later "
+        "version)",
+    )
+
+
+def resolve(
+    repo: Repo, config: Config, remote: str | None = None, git_remote: str | None = None,
+    git_url: str | None = None,
+) -> Store:
+    """The store to use: a named gitmv remote, `core.remote`, or the git remote's."""
+    name = remote or config.get("core.remote")
+    if name:
+        section = config.get(f"remote.{name}")
+        if isinstance(section, dict) and section.get("url"):
+            return open_store(name, str(section["url"]), section)
+        if not remote and git_remote is None:
+            git_remote = str(name)
+        elif remote:
+            url = git_remote_url(repo, remote)
+            if url is None:
+                raise RemoteError(
+                    f"no remote named {remote!r}",
+                    "`git mvm remote list` shows the configured remotes; add one with "
+                    "`git mvm remote add NAME URL`",
+                )
+            git_remote, git_url = remote, url
+    git_remote = git_remote or default_git_remote(repo)
+    url = git_url or git_remote_url(repo, git_remote)
+    if url is None:
+        raise RemoteError(
+            "no remote to use: no gitmv remote is configured and git has no remote "
+            f"{git_remote!r}",
+            "add one with `git mvm remote add NAME URL`, or `git remote add origin URL`",
+        )
+    path = path_of_git_url(url, repo.root)
+    if path is not None:
+        return _repo_store(git_remote, url, path)
+    return open_store(git_remote, url, None)
+
+
+def _repo_store(name: str, url: str, path: str) -> Store:
+    from gitmv.remotes.local import LocalStore
+
+    if not os.path.isdir(path):
+        raise RemoteError(f"remote {name!r}: {path} does not exist",
+                          "check the remote's URL (`git remote -v`)")
+    return LocalStore(name, url, objects_dir_of_repo(path))

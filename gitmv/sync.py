@@ -1,0 +1,107 @@
+"""push / fetch / pull of artifacts: pick objects, move them, report per object."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from gitmv import manifest
+from gitmv.errors import GitMvmError
+from gitmv.pointer import Pointer
+from gitmv.reach import Needed, parse_pointers, pointer_blobs_in_commits
+from gitmv.remotes import Store
+from gitmv.transfer import TransferResult, download, present_on, upload
+from gitmv.workspace import Workspace
+
+
+class TransferFailed(GitMvmError):
+    def __init__(self, verb: str, store: Store, failed: Sequence[tuple[str, str]]) -> None:
+        lines = [f"sha256:{oid}: {why}" for oid, why in failed[:10]]
+        more = f"\n  … and {len(failed) - 10} more" if len(failed) > 10 else ""
+        super().__init__(
+            f"{verb} {len(failed)} object(s) failed (remote {store.name!r}):\n  "
+            + "\n  ".join(lines) + more,
+            "fix the cause above and run the command again: finished objects are not sent twice",
+        )
+        self.failed = list(failed)
+
+
+class Plan(NamedTuple):
+    needed: Needed
+    missing_locally: list[str]
+
+
+def needed_by(ws: Workspace, pointers: Sequence[Pointer]) -> Needed:
+    needed = Needed()
+    for ptr in pointers:
+        needed.add(ptr, ws.cache)
+    return needed
+
+
+def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
+    return parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs))
+
+
+def push_pointers(
+    ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int
+) -> TransferResult:
+    """Upload every object the pointers name that the store lacks; manifests go last."""
+    needed = needed_by(ws, pointers)
+    if needed.unknown_dirs:
+        on_remote = present_on(store, needed.unknown_dirs)
+        lost = [o for o in needed.unknown_dirs if o not in on_remote]
+        if lost:
+            raise TransferFailed(
+                "push:", store,
+                [(o, "directory manifest is neither in the cache nor on the remote") for o in lost],
+            )
+    missing = [o for o in needed.all() if not ws.cache.has(o) and o not in needed.unknown_dirs]
+    if missing:
+        on_remote = present_on(store, missing)
+        gone = [(o, "not in the cache (run `git mvm fetch` from where it was added)")
+                for o in missing if o not in on_remote]
+        if gone:
+            raise TransferFailed("push:", store, gone)
+    have = set(missing)
+    files = [o for o in needed.files if o not in have]
+    manifests = [o for o in needed.manifests if o not in have and o not in needed.unknown_dirs]
+    result = upload(ws.cache, store, [files, manifests], jobs)
+    if result.failed:
+        raise TransferFailed("push:", store, result.failed)
+    return result
+
+
+def fetch_pointers(
+    ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int
+) -> TransferResult:
+    """Download what the cache lacks: directory manifests first, then every file object."""
+    dirs = [p for p in pointers if p.kind == "dir"]
+    first = download(ws.cache, store, [p.oid for p in dirs], jobs)
+    failed = list(first.failed)
+    oids: list[str] = [p.oid for p in pointers if p.kind == "file"]
+    for p in dirs:
+        if ws.cache.has(p.oid):
+            try:
+                entries = manifest.parse(ws.cache.read_bytes(p.oid), f"manifest {p.oid_str}")
+            except GitMvmError as exc:
+                failed.append((p.oid, exc.message))
+                continue
+            oids += [e.oid for e in entries]
+    second = download(ws.cache, store, oids, jobs)
+    failed += second.failed
+    result = TransferResult(
+        first.transferred + second.transferred,
+        first.present + second.present,
+        failed,
+        first.nbytes + second.nbytes,
+    )
+    if failed:
+        raise TransferFailed("fetch:", store, failed)
+    return result
+
+
+def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> set[str]:
+    """Oids (of the given pointers) whose objects the store does not have."""
+    needed = needed_by(ws, pointers)
+    oids = sorted(needed.all())
+    return set(oids) - present_on(store, oids)

@@ -1,0 +1,170 @@
+"""Moving objects between the cache and a remote store: batched existence checks, parallel
+jobs, progress in bytes and objects, per-object failures collected and reported together,
+every received object verified while it streams and placed atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+from gitmv import ui
+from gitmv.cache import Cache
+from gitmv.errors import GitMvmError
+from gitmv.remotes import Store
+
+EXISTS_BATCH = 1000
+DEFAULT_JOBS = 8
+
+
+class TransferResult(NamedTuple):
+    transferred: list[str]
+    present: int  # already where they had to go
+    failed: list[tuple[str, str]]  # (oid, why)
+    nbytes: int
+
+
+class _Progress:
+    """tqdm in bytes (and a count of objects) on a tty; nothing otherwise."""
+
+    def __init__(self, desc: str, total_bytes: int, total_objects: int) -> None:
+        self._bar: Any = None
+        self._lock = threading.Lock()
+        self._objects = 0
+        self._total_objects = total_objects
+        if ui.progress_enabled() and total_objects:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_bytes, desc=desc, unit="B", unit_scale=True,
+                             unit_divisor=1024, leave=False, dynamic_ncols=True)
+
+    def advance(self, nbytes: int) -> None:
+        if self._bar is not None:
+            with self._lock:
+                self._objects += 1
+                self._bar.update(nbytes)
+                self._bar.set_postfix_str(f"{self._objects}/{self._total_objects} objects",
+                                          refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+@contextmanager
+def _progress(desc: str, total_bytes: int, total_objects: int) -> Iterator[_Progress]:
+    bar = _Progress(desc, total_bytes, total_objects)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def present_on(store: Store, oids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for batch in _batches(oids, EXISTS_BATCH):
+        found |= store.exists_many(batch)
+    return found
+
+
+def _run(
+    items: Sequence[str], work: Callable[[str], int], jobs: int, desc: str, sizes: dict[str, int]
+) -> tuple[list[str], list[tuple[str, str]], int]:
+    done: list[str] = []
+    failed: list[tuple[str, str]] = []
+    total = 0
+    lock = threading.Lock()
+
+    def one(oid: str) -> None:
+        nonlocal total
+        try:
+            n = work(oid)
+        except GitMvmError as exc:
+            with lock:
+                failed.append((oid, exc.message))
+            return
+        except OSError as exc:
+            with lock:
+                failed.append((oid, f"{exc.strerror or exc}"))
+            return
+        with lock:
+            done.append(oid)
+            total += n
+        bar.advance(n)
+
+    with _progress(desc, sum(sizes.get(o, 0) for o in items), len(items)) as bar:
+        if jobs <= 1 or len(items) <= 1:
+            for oid in items:
+                one(oid)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(one, items))
+    return done, failed, total
+
+
+def upload(
+    cache: Cache, store: Store, phases: Sequence[Sequence[str]], jobs: int = DEFAULT_JOBS
+) -> TransferResult:
+    """Upload objects missing from the store, phase by phase (file objects before the
+    manifests that name them); a later phase is not started after a failure."""
+    done: list[str] = []
+    failed: list[tuple[str, str]] = []
+    present = 0
+    nbytes = 0
+    for phase in phases:
+        oids = list(dict.fromkeys(phase))
+        if not oids:
+            continue
+        have = present_on(store, oids)
+        present += len(have)
+        todo = [o for o in oids if o not in have]
+        sizes = {o: _size(cache, o) for o in todo}
+
+        def put(oid: str) -> int:
+            with open(cache.oid_to_path(oid), "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                store.upload(oid, f, size)
+            return size
+
+        d, f, n = _run(todo, put, jobs, f"push to {store.name}", sizes)
+        done += d
+        failed += f
+        nbytes += n
+        if failed:
+            break
+    return TransferResult(done, present, failed, nbytes)
+
+
+def download(
+    cache: Cache, store: Store, oids: Sequence[str], jobs: int = DEFAULT_JOBS
+) -> TransferResult:
+    """Fetch objects the cache lacks; each is verified while it streams."""
+    wanted = [o for o in dict.fromkeys(oids) if not cache.has(o)]
+    present = len(set(oids)) - len(wanted)
+
+    def get(oid: str) -> int:
+        with store.open_download(oid) as src:
+            return cache.put_stream(src, oid, f"remote {store.name!r}")
+
+    done, failed, nbytes = _run(wanted, get, jobs, f"fetch from {store.name}", {})
+    if done:
+        from gitmv.fsutil import flush_filesystem
+
+        flush_filesystem()
+    return TransferResult(done, present, failed, nbytes)
+
+
+def _size(cache: Cache, oid: str) -> int:
+    try:
+        return os.stat(cache.oid_to_path(oid)).st_size
+    except FileNotFoundError:
+        return 0
