@@ -31,6 +31,6 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q")
-    assert mvm(root, "init", "-q") == 0
+    assert mvm(root, "init", "-q", "--no-hooks") == 0
     git(root, "commit", "-q", "-m", "init")
     yield root

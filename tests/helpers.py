@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import json
 import os
+import pkgutil
+import stat
 import subprocess
 import sys
+import time
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any, NamedTuple
 
 import pytest
 
@@ -27,6 +35,9 @@ def hermetic_env(home: Path) -> dict[str, str]:
         GIT_TERMINAL_PROMPT="0",
         LC_ALL="C.UTF-8",
     )
+    # `git mvm` (and the hooks it installs) must find this interpreter's git-mvm script.
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     return env
 
 
@@ -84,3 +95,225 @@ def make_dataset(root: Path, n: int = 20, size: int = 100) -> dict[str, str]:
     for i in range(n):
         write(root / f"d{i % 3}" / f"f{i}.bin", os.urandom(size))
     return tree_digest(root)
+
+
+# --- running gitmv and reading its output --------------------------------------------------
+
+
+class Result(NamedTuple):
+    rc: int
+    out: str
+    err: str
+
+
+def run(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> Result:
+    """Run `git mvm ARGS` in-process; returns exit code, stdout and stderr of that run only."""
+    capsys.readouterr()
+    rc = mvm(repo, *args)
+    captured = capsys.readouterr()
+    return Result(rc, captured.out, captured.err)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> Any:
+    res = run(capsys, repo, *args, "--json")
+    assert res.rc == 0, res.err
+    return json.loads(res.out)
+
+
+def error_lines(err: str) -> list[str]:
+    """The `git mvm: error: …` lines of a stderr."""
+    return [ln for ln in err.splitlines() if ln.startswith("git mvm: error:")]
+
+
+def staged(repo: Path) -> set[str]:
+    return set(git(repo, "diff", "--cached", "--name-only", "-z").split("\0")) - {""}
+
+
+def tracked(repo: Path) -> set[str]:
+    return set(git(repo, "ls-files", "-z").split("\0")) - {""}
+
+
+def configure(repo: Path, section: str, line: str) -> None:
+    """Add `line` to `[section]` of the shared .mvm/config.toml (the section must exist)."""
+    cfg = repo / ".mvm" / "config.toml"
+    text = cfg.read_text()
+    header = f"[{section}]\n"
+    if header in text:
+        text = text.replace(header, header + line + "\n", 1)
+    else:
+        text += f"\n{header}{line}\n"
+    cfg.write_text(text)
+
+
+def read_pointer(repo: Path, rel: str) -> dict[str, Any]:
+    return tomllib.loads((repo / f"{rel}.mvm").read_text())
+
+
+# --- the object cache ----------------------------------------------------------------------
+
+
+def mvm_dir(repo: Path) -> Path:
+    return repo / ".git" / "mvm"
+
+
+def cache_dir(repo: Path) -> Path:
+    return mvm_dir(repo) / "objects"
+
+
+def object_path(repo: Path, hexoid: str, root: Path | None = None) -> Path:
+    root = root or cache_dir(repo)
+    return root / hexoid[:2] / hexoid[2:4] / hexoid
+
+
+def oid_hex(value: str) -> str:
+    assert value.startswith("sha256:"), value
+    return value[len("sha256:"):]
+
+
+def cache_objects(repo: Path, root: Path | None = None) -> dict[str, Path]:
+    """{hex oid: path} of every object file in the cache."""
+    root = root or cache_dir(repo)
+    out: dict[str, Path] = {}
+    for p in root.glob("??/??/*"):
+        if p.is_file() and len(p.name) == 64:
+            out[p.name] = p
+    return out
+
+
+def assert_cache_sound(repo: Path, root: Path | None = None) -> dict[str, Path]:
+    """Every object's bytes hash to its name, and nothing else lies in the object tree."""
+    root = root or cache_dir(repo)
+    objects = cache_objects(repo, root)
+    for hexoid, path in objects.items():
+        assert sha(path.read_bytes()) == hexoid, f"cache object {path} does not match its name"
+        assert path.parent == root / hexoid[:2] / hexoid[2:4], path
+    for p in root.rglob("*"):
+        if p.is_file() and p.name not in objects and p.parent.name != "tmp":
+            raise AssertionError(f"stray file in the cache: {p}")
+    return objects
+
+
+def put_object(repo: Path, data: bytes) -> str:
+    """Place raw bytes in the cache under their correct sha256 (a crafted manifest, say)."""
+    hexoid = sha(data)
+    path = object_path(repo, hexoid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(0o444)
+    return hexoid
+
+
+def corrupt_object(path: Path, data: bytes = b"rotten bytes") -> None:
+    path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    path.write_bytes(data)
+
+
+def temp_files(repo: Path) -> list[Path]:
+    """Files gitmv left in its temp directory."""
+    tmp = mvm_dir(repo) / "tmp"
+    return sorted(p for p in tmp.rglob("*") if p.is_file()) if tmp.exists() else []
+
+
+# --- proving what gitmv read ---------------------------------------------------------------
+
+
+class HashSpy:
+    """Records which files gitmv reads to hash them (in-process).
+
+    Wraps the streaming hash functions of gitmv.hashing and `Cache.put_file` wherever gitmv
+    imported them, and records the real path behind each file descriptor.
+    """
+
+    FD_FUNCTIONS = ("hash_fd", "copy_and_hash")
+    PATH_FUNCTIONS = ("hash_file",)
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import gitmv.hashing
+
+        for name in ("cache", "checkout", "diffing", "workspace", "state"):
+            importlib.import_module(f"gitmv.{name}")
+        for info in pkgutil.iter_modules(importlib.import_module("gitmv.commands").__path__):
+            importlib.import_module(f"gitmv.commands.{info.name}")
+        self.paths: list[str] = []
+        wrapped = 0
+        modules = [m for n, m in sys.modules.items() if n == "gitmv" or n.startswith("gitmv.")]
+        for name in self.FD_FUNCTIONS + self.PATH_FUNCTIONS:
+            real = getattr(gitmv.hashing, name, None)
+            if real is None:
+                continue
+            wrapper = self._wrap(real, by_fd=name in self.FD_FUNCTIONS)
+            for mod in modules:
+                if getattr(mod, name, None) is real:
+                    monkeypatch.setattr(mod, name, wrapper)
+                    wrapped += 1
+        from gitmv.cache import Cache
+
+        real_put = Cache.put_file
+
+        def put_file(cache: Cache, path: str, *a: Any, **kw: Any) -> Any:
+            self.paths.append(os.path.realpath(path))
+            return real_put(cache, path, *a, **kw)
+
+        monkeypatch.setattr(Cache, "put_file", put_file)
+        assert wrapped, "HashSpy found no hashing function to wrap: update tests/helpers.py"
+
+    def _wrap(self, real: Callable[..., Any], by_fd: bool) -> Callable[..., Any]:
+        def wrapper(first: Any, *a: Any, **kw: Any) -> Any:
+            path = os.readlink(f"/proc/self/fd/{first}") if by_fd else os.path.realpath(first)
+            self.paths.append(path)
+            return real(first, *a, **kw)
+
+        return wrapper
+
+    def files_read(self, under: Path) -> set[str]:
+        """Files under `under` that were hashed, relative to it."""
+        root = os.path.realpath(under)
+        return {
+            os.path.relpath(p, root) for p in self.paths if p.startswith(root + os.sep)
+        }
+
+    def reset(self) -> None:
+        self.paths.clear()
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+def mvm_popen(repo: Path, *args: str, stderr: IO[str] | None = None) -> subprocess.Popen[str]:
+    """Start `git mvm ARGS` as a subprocess (stdout piped; stderr piped or to a file).
+
+    Reap it with `communicate()` (which closes the pipes), also after killing it.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "gitmv", *args], cwd=repo, stdout=subprocess.PIPE,
+        stderr=stderr if stderr is not None else subprocess.PIPE, text=True,
+    )
+
+
+def wait_for(predicate: Callable[[], bool], proc: subprocess.Popen[str] | None = None,
+             timeout: float = 120.0) -> bool:
+    """Poll until predicate() holds; False if `proc` ended (or the timeout passed) first.
+
+    The timeout only keeps a broken run from hanging CI; no assertion depends on timing.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return predicate()
+        time.sleep(0.0005)
+    return False
+
+
+def big_file(path: Path, mib: int) -> str:
+    """A file of `mib` MiB of pseudo-random bytes (cheap to make); returns its sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for i in range(mib):
+            chunk = i.to_bytes(8, "little") + block[8:]
+            h.update(chunk)
+            f.write(chunk)
+    return h.hexdigest()
