@@ -5,17 +5,16 @@ Commands are imported when they run, so a hook with nothing to do stays cheap.
 
 from __future__ import annotations
 
-import argparse
-import errno
-import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitmv import __version__, ui
 from gitmv.errors import GitMvmError
+
+if TYPE_CHECKING:
+    import argparse
 
 PROG = "git mvm"
 
@@ -42,14 +41,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{PROG}: error: {message}\n")
-        raise SystemExit(2)
+def _parser_class() -> type[argparse.ArgumentParser]:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"{PROG}: error: {message}\n")
+            raise SystemExit(2)
+
+    return _Parser
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    import argparse
+
     g = p.add_argument_group("output")
     g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                    help="print nothing but errors")
@@ -67,6 +73,9 @@ def _json(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    _Parser = _parser_class()
     parser = _Parser(
         prog=PROG,
         description="Version machine-learning models and datasets inside ordinary Git "
@@ -187,6 +196,8 @@ def _set_verbosity(ns: argparse.Namespace) -> None:
 
 
 def _report(exc: GitMvmError) -> int:
+    import traceback
+
     sys.stderr.write(f"{PROG}: error: {exc.message}\n")
     if exc.hint:
         sys.stderr.write(f"hint: {exc.hint}\n")
@@ -196,6 +207,8 @@ def _report(exc: GitMvmError) -> int:
 
 
 def _os_error(exc: OSError) -> int:
+    import errno
+
     where = f": {exc.filename}" if exc.filename else ""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = "free some space (`git mvm gc` drops unneeded cache objects) and run again"
@@ -208,7 +221,7 @@ def _os_error(exc: OSError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["hook"] and len(args) >= 2:
+    if args[:1] == ["hook"] and len(args) >= 2 and not args[1].startswith("-"):
         # The hooks' fast path: no parser, no imports beyond what the hook needs.
         from gitmv.hookrun import run as run_hook
 
@@ -223,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if ns.command == "help":
             return _help(parser, kwargs.get("topic"))
+        import importlib
+
         modname, _, func = COMMANDS[ns.command][0].partition(":")
         module = importlib.import_module(f"gitmv.commands.{modname}")
         rc: int = getattr(module, func or "run")(**kwargs)
@@ -238,10 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except OSError as exc:
         if ui.level >= ui.VERBOSE:
+            import traceback
+
             traceback.print_exc()
         return _os_error(exc)
     except Exception as exc:
         if ui.level >= ui.VERBOSE:
+            import traceback
+
             traceback.print_exc()
         sys.stderr.write(
             f"{PROG}: error: unexpected {type(exc).__name__}: {exc}\n"
@@ -251,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
+    import argparse
+
     if topic is None:
         parser.print_help()
         return 0

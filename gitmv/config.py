@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitmv.errors import FormatError
 
@@ -78,9 +77,11 @@ def _load(path: str) -> dict[str, Any]:
         raise FormatError(path, f"invalid TOML: {exc}", "fix the file and run again") from None
 
 
-@dataclass(frozen=True)
-class Config:
-    data: dict[str, Any] = field(default_factory=dict)
+class Config(NamedTuple):
+    """Merged settings. A NamedTuple rather than a dataclass: `import dataclasses` pulls in
+    `inspect` and costs hooks several milliseconds."""
+
+    data: dict[str, Any]
     root: str = ""
     mvm_dir: str = ""
 

@@ -52,10 +52,11 @@ def states_in_workspace(ws: Workspace) -> dict[str, State]:
                 ws.state.put_many(rows)
             oid = hash_bytes(manifest.dump(entries))
             size = sum(e.size for e in entries)
-            out[a.path] = State(ptr._replace_oid(oid, size, len(entries)), entries)
+            out[a.path] = State(ptr._replace(oid=oid, size=size, files=len(entries)), entries)
         elif ptr.kind == "file" and os.path.isfile(abspath):
             oid = ws.current_file_oid(abspath, os.stat(abspath))
-            out[a.path] = State(ptr._replace_oid(oid, os.path.getsize(abspath), None), None)
+            size = os.path.getsize(abspath)
+            out[a.path] = State(ptr._replace(oid=oid, size=size, files=None), None)
         else:
             out[a.path] = State(ptr, _manifest(ws, ptr))
     return out

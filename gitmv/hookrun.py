@@ -12,6 +12,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gitmv.config import Config
+    from gitmv.repo import Repo
     from gitmv.workspace import Workspace
 
 ZERO = "0" * 40
@@ -78,13 +80,14 @@ def _workspace() -> Workspace:
 
 # --- pre-commit ------------------------------------------------------------------------------
 def pre_commit() -> int:
-    from gitmv.config import parse_size
+    from gitmv.config import Config, parse_size
     from gitmv.errors import GitMvmError
     from gitmv.pointer import SUFFIX, Pointer, artifact_path
+    from gitmv.repo import Repo
 
-    ws = _workspace()
-    out = ws.repo.git("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
-                      "--diff-filter=ACMR")
+    repo = Repo.discover()
+    out = repo.git("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
+                   "--diff-filter=ACMR")
     staged: list[tuple[str, str, str]] = []  # (mode, blob, path)
     fields = out.split(b"\0")
     for i in range(0, len(fields) - 1, 2):
@@ -94,11 +97,12 @@ def pre_commit() -> int:
                            fields[i + 1].decode("utf-8", "surrogateescape")))
     if not staged:
         return 0
+    config = Config.load(repo.root, repo.mvm_dir)
     problems: list[str] = []
-    limit = parse_size(ws.config.get("hooks.max_file_size", "5MB"), "hooks.max_file_size")
+    limit = parse_size(config.get("hooks.max_file_size", "5MB"), "hooks.max_file_size")
     plain = [(m, b, p) for m, b, p in staged if not p.endswith(SUFFIX) and m.startswith("100")]
     if limit and plain:
-        sizes = _blob_sizes(ws, [b for _, b, _ in plain])
+        sizes = _blob_sizes(repo, [b for _, b, _ in plain])
         for (_, _blob, path), size in zip(plain, sizes, strict=True):
             if size > limit:
                 problems.append(
@@ -109,7 +113,10 @@ def pre_commit() -> int:
                 )
     pointers = [(b, p) for m, b, p in staged if p.endswith(SUFFIX)]
     if pointers:
-        blobs = ws.repo.read_blobs([b for b, _ in pointers])
+        from gitmv.workspace import Workspace
+
+        ws = Workspace(repo, config)
+        blobs = repo.read_blobs([b for b, _ in pointers])
         for (_, path), data in zip(pointers, blobs, strict=True):
             try:
                 ptr = Pointer.parse(data, path)
@@ -130,7 +137,7 @@ def pre_commit() -> int:
                     f"git mvm add {rel} (or set hooks.check_stale = false, or commit with "
                     "--no-verify)"
                 )
-    problems += _check_toml_files(ws, {p: b for m, b, p in staged})
+    problems += _check_toml_files(repo, config, {p: b for m, b, p in staged})
     if problems:
         sys.stderr.write("git mvm: pre-commit refused the commit:\n")
         for p in problems:
@@ -139,8 +146,8 @@ def pre_commit() -> int:
     return 0
 
 
-def _blob_sizes(ws: Workspace, blobs: list[str]) -> list[int]:
-    out = ws.repo.git("cat-file", "--batch-check=%(objectsize)",
+def _blob_sizes(repo: Repo, blobs: list[str]) -> list[int]:
+    out = repo.git("cat-file", "--batch-check=%(objectsize)",
                       input="".join(b + "\n" for b in blobs).encode())
     return [int(x) for x in out.split()]
 
@@ -157,20 +164,20 @@ def _is_stale(ws: Workspace, rel: str, ptr: object) -> bool:
     return status.state == "modified"
 
 
-def _check_toml_files(ws: Workspace, staged: dict[str, str]) -> list[str]:
+def _check_toml_files(repo: Repo, config: Config, staged: dict[str, str]) -> list[str]:
     """Staged metrics and params files named in config must be valid TOML."""
     import fnmatch
     import tomllib
 
     patterns: list[str] = []
     for key in ("metrics.files", "params.files"):
-        value = ws.config.get(key, [])
+        value = config.get(key, [])
         patterns += [value] if isinstance(value, str) else [str(v) for v in value]
     if not patterns:
         return []
     chosen = [p for p in staged if any(fnmatch.fnmatch(p, pat) for pat in patterns)]
     problems = []
-    for path, data in zip(chosen, ws.repo.read_blobs([staged[p] for p in chosen]), strict=True):
+    for path, data in zip(chosen, repo.read_blobs([staged[p] for p in chosen]), strict=True):
         try:
             tomllib.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

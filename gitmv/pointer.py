@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gitmv.errors import FormatError
 
@@ -37,16 +37,15 @@ def _toml_key(key: str) -> str:
     return key if _BARE_KEY.fullmatch(key) else _toml_str(key)
 
 
-@dataclass(frozen=True)
-class Pointer:
+_NO_META: dict[str, str] = {}
+
+
+class Pointer(NamedTuple):
     kind: str  # "file" or "dir"
     oid: str  # hex, without the "sha256:" prefix
     size: int
     files: int | None = None
-    meta: dict[str, str] = field(default_factory=dict)
-
-    def _replace_oid(self, oid: str, size: int, files: int | None) -> Pointer:
-        return Pointer(self.kind, oid, size, files, self.meta)
+    meta: dict[str, str] = _NO_META  # never mutated: `add` builds a new dict
 
     @property
     def oid_str(self) -> str:

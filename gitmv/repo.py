@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gitmv.errors import GitFailed, NotARepository
 from gitmv.pointer import SUFFIX
@@ -41,8 +41,7 @@ def _split_z(out: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
-@dataclass(frozen=True)
-class Repo:
+class Repo(NamedTuple):
     root: str  # work tree top level, absolute
     git_dir: str  # this worktree's git dir
     common_dir: str  # shared git dir (objects, refs, our cache and state)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import stat
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, TypeVar
 
 from gitmv import manifest, ui
@@ -108,7 +106,9 @@ class Workspace:
         """Globs a shell did not expand (quoted ones) are expanded here."""
         out: list[str] = []
         for p in paths:
-            if not os.path.lexists(p) and glob.has_magic(p):
+            if not os.path.lexists(p) and any(c in p for c in "*?["):
+                import glob
+
                 matches = sorted(glob.glob(p, recursive=True))
                 if not matches:
                     raise PathRefused(f"{p}: did not match any files")
@@ -216,6 +216,8 @@ class Workspace:
     def parallel(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         if len(items) < 4 or self.jobs <= 1:
             return [fn(i) for i in items]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             return list(pool.map(fn, items))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands import print_json, table
+from gitmv.commands import print_json, report_failures, table
 from gitmv.workspace import Workspace
 
 
@@ -24,6 +24,8 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
             if ptr is not None:
                 on_remote[s.artifact.path] = not not_on_remote(ws, store, [ptr])
     ws.state.close()
+    # An unreadable pointer is bad input: listed with the others, then reported (exit 1).
+    failures = [(s.artifact.path, s.artifact.error) for s in sels if s.artifact.error]
     if json:
         items: list[dict[str, Any]] = []
         for r in results:
@@ -32,15 +34,17 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
                 item["on_remote"] = on_remote.get(r.path)
             items.append(item)
         print_json(items)
-        return 0
+        return report_failures(failures)
     if not results:
         sys.stdout.write("no artifacts tracked by gitmv (`git mvm add PATH` starts)\n")
         return 0
     rows = []
     for r in results:
-        state = r.state if r.in_cache or r.state == "not in cache" else f"{r.state}, not in cache"
+        state = r.state
+        if not r.in_cache and r.state not in ("not in cache", "invalid pointer"):
+            state = f"{r.state}, not in cache"
         if remote is not None and not on_remote.get(r.path, True):
             state += f", not on {store_name}"
         rows.append((f"{state}:", r.path, f"({r.detail})" if r.detail else ""))
     sys.stdout.write(table(rows))
-    return 0
+    return report_failures(failures)
