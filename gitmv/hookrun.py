@@ -207,7 +207,7 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     excludes: list[str] = []
     for _lref, lsha, _rref, rsha in updates:
         revs.append(lsha)
-        if rsha != ZERO and _has_commit(ws, rsha):
+        if rsha != ZERO and _has_commit(ws.repo, rsha):
             excludes.append(rsha)
     revs += ["--not", *excludes]
     if remote_name and "/" not in remote_name and ":" not in remote_name:
@@ -222,8 +222,8 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     return 0
 
 
-def _has_commit(ws: Workspace, sha: str) -> bool:
-    proc = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=ws.repo.root,
+def _has_commit(repo: Repo, sha: str) -> bool:
+    proc = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo.root,
                           capture_output=True, check=False)
     return proc.returncode == 0
 
@@ -247,10 +247,10 @@ def post_rewrite(args: list[str]) -> int:
 
 def _materialize_changes(old: str, new: str) -> int:
     from gitmv.pointer import SUFFIX, artifact_path
+    from gitmv.repo import Repo
 
-    ws = _workspace()
-    repo = ws.repo
-    if old == ZERO or not _has_commit(ws, old):
+    repo = Repo.discover()
+    if old == ZERO or not _has_commit(repo, old):
         changed = None  # everything the new commit has
     else:
         out = repo.git("diff", "--name-only", "-z", "--no-renames", old, new, "--", f"*{SUFFIX}")
@@ -258,7 +258,7 @@ def _materialize_changes(old: str, new: str) -> int:
                    if p]
         if not changed:
             return 0
-    materialize(ws, changed)
+    materialize(_workspace(), changed)
     return 0
 
 
