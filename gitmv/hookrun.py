@@ -21,7 +21,10 @@ CHAINED = ".mvm-chained"
 
 
 def run(name: str, args: list[str]) -> int:
-    stdin = sys.stdin.buffer.read() if name in ("pre-push", "post-rewrite") else b""
+    if not args and os.environ.get("PRE_COMMIT"):
+        args, stdin = _pre_commit_framework_args(name)
+    else:
+        stdin = sys.stdin.buffer.read() if name in ("pre-push", "post-rewrite") else b""
     rc = _run_chained(name, args, stdin)
     if rc != 0 and name.startswith("pre-"):
         return rc  # the foreign hook refused: so does git
@@ -43,7 +46,11 @@ def run(name: str, args: list[str]) -> int:
         else:
             sys.stderr.write(f"git mvm: unknown hook {name!r}\n")
             return 2
-    except GitMvmError as exc:
+    except (GitMvmError, OSError) as err:
+        if isinstance(err, OSError):  # disk full, permissions: one line, never a traceback
+            where = f": {err.filename}" if err.filename else ""
+            err = GitMvmError(f"{err.strerror or err}{where}")
+        exc = err
         if name.startswith("post-"):
             _warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
             return rc
@@ -52,6 +59,34 @@ def run(name: str, args: list[str]) -> int:
             sys.stderr.write(f"hint: {exc.hint}\n")
         return 1
     return rc or own
+
+
+def _pre_commit_framework_args(name: str) -> tuple[list[str], bytes]:
+    """Rebuild git's hook arguments (and pre-push's stdin) from the PRE_COMMIT_* variables.
+
+    Under the pre-commit framework a hook gets no arguments: the framework reads pre-push's
+    stdin itself and passes what it found in the environment (only for the first ref that
+    pushes new commits); post-checkout's three arguments arrive the same way.
+    """
+    env = os.environ.get
+    if name == "pre-push":
+        remote = env("PRE_COMMIT_REMOTE_NAME", "")
+        local_ref = env("PRE_COMMIT_LOCAL_BRANCH", "")
+        to_ref = env("PRE_COMMIT_TO_REF", "") or local_ref
+        from_ref = env("PRE_COMMIT_FROM_REF", "") if env("PRE_COMMIT_TO_REF") else ZERO
+        if not remote or not to_ref:
+            return [], b""  # nothing to push, or run by hand without a push to look at
+        remote_ref = env("PRE_COMMIT_REMOTE_BRANCH", "") or local_ref or to_ref
+        line = f"{local_ref or to_ref} {to_ref} {remote_ref} {from_ref or ZERO}\n"
+        return [remote, env("PRE_COMMIT_REMOTE_URL", "") or remote], line.encode()
+    if name == "post-checkout":
+        return [env("PRE_COMMIT_FROM_REF", "") or ZERO, env("PRE_COMMIT_TO_REF", "") or "HEAD",
+                env("PRE_COMMIT_CHECKOUT_TYPE", "") or "1"], b""
+    if name == "post-merge":
+        return [env("PRE_COMMIT_IS_SQUASH_MERGE", "") or "0"], b""
+    if name == "post-rewrite":
+        return [env("PRE_COMMIT_REWRITE_COMMAND", "") or "rebase"], b""
+    return [], b""
 
 
 def _run_chained(name: str, args: list[str], stdin: bytes) -> int:

@@ -208,12 +208,6 @@ def corrupt_object(path: Path, data: bytes = b"rotten bytes") -> None:
     path.write_bytes(data)
 
 
-def temp_files(repo: Path) -> list[Path]:
-    """Files gitmv left in its temp directory."""
-    tmp = mvm_dir(repo) / "tmp"
-    return sorted(p for p in tmp.rglob("*") if p.is_file()) if tmp.exists() else []
-
-
 # --- proving what gitmv read ---------------------------------------------------------------
 
 
@@ -317,3 +311,117 @@ def big_file(path: Path, mib: int) -> str:
             h.update(chunk)
             f.write(chunk)
     return h.hexdigest()
+
+
+# --- git integration: hooks, bare remotes, clones ------------------------------------------
+
+ZERO_SHA = "0" * 40
+HOOK_NAMES = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+
+
+def git_run(
+    repo: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run git (its hooks and all) without checking the exit code."""
+    full = None if env is None else {**os.environ, **env}
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                          input=input, env=full, check=False)
+
+
+def git_ok(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git and require success; the result keeps stderr (what the hooks said)."""
+    proc = git_run(repo, *args)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def rev(repo: Path, name: str = "HEAD") -> str:
+    return git(repo, "rev-parse", "--verify", "-q", name).strip()
+
+
+def init_bare(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    return path
+
+
+def remote_objects_dir(bare: Path) -> Path:
+    """Where the zero-config remote keeps objects: `<bare repository>/mvm/objects`."""
+    return bare / "mvm" / "objects"
+
+
+def remote_oids(bare: Path) -> set[str]:
+    return set(cache_objects(bare, remote_objects_dir(bare)))
+
+
+def init_hooked(root: Path, origin: Path | None = None) -> Path:
+    """`git init`, `git mvm init` (hooks installed), one commit; `origin` set if given."""
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q")
+    assert mvm(root, "init", "-q") == 0
+    git(root, "commit", "-q", "-m", "init")
+    if origin is not None:
+        git(root, "remote", "add", "origin", str(origin))
+    return root
+
+
+def clone_hooked(url: Path | str, dest: Path) -> Path:
+    """A teammate's start by hand: `git clone`, then `git mvm install` (git copies no hooks)."""
+    proc = subprocess.run(["git", "clone", "-q", str(url), str(dest)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert mvm(dest, "install", "-q") == 0
+    return dest
+
+
+def save(repo: Path, rel: str, data: bytes, message: str | None = None) -> str:
+    """Write an artifact, `git mvm add` it, and commit (hooks run) unless message is None.
+
+    Returns the sha256 hex of the data.
+    """
+    write(repo / rel, data)
+    assert mvm(repo, "add", "-q", rel) == 0
+    if message is not None:
+        git_ok(repo, "commit", "-q", "-m", message)
+    return sha(data)
+
+
+def save_dir(repo: Path, rel: str, files: dict[str, bytes], message: str | None = None
+             ) -> dict[str, str]:
+    """Replace directory artifact `rel` by `files`, add it, commit; returns its tree digest."""
+    import shutil
+
+    root = repo / rel
+    if root.exists():
+        shutil.rmtree(root)
+    for name, data in files.items():
+        write(root / name, data)
+    assert mvm(repo, "add", "-q", rel) == 0
+    if message is not None:
+        git_ok(repo, "commit", "-q", "-m", message)
+    return tree_digest(root)
+
+
+def dataset_files(n: int = 6, size: int = 200, tag: bytes = b"") -> dict[str, bytes]:
+    return {f"part{i % 2}/f{i}.bin": tag + os.urandom(size) for i in range(n)}
+
+
+def file_hash(path: Path) -> str | None:
+    """sha256 of a work-tree file, None when absent."""
+    return sha(path.read_bytes()) if path.is_file() else None
+
+
+def make_old(paths: list[Path], seconds: int = 2 * 3600) -> None:
+    """Move files' mtimes into the past (so gc may consider them)."""
+    when = time.time() - seconds
+    for p in paths:
+        os.utime(p, (when, when))
+
+
+def mvm_hook(repo: Path, name: str, *args: str, input: str = "",
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `git mvm hook NAME ARGS` as a subprocess, as an installed shim would."""
+    full = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gitmv", "hook", name, *args], cwd=repo,
+                          input=input, capture_output=True, text=True, env=full, check=False)

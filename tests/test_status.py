@@ -1,0 +1,203 @@
+"""`git mvm status`: up to date, modified, missing, not in cache; no hashing if nothing changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import (
+    HashSpy,
+    error_lines,
+    git,
+    make_dataset,
+    mvm,
+    object_path,
+    oid_hex,
+    read_pointer,
+    run,
+    run_json,
+    write,
+)
+
+
+@pytest.fixture
+def tracked_repo(repo: Path) -> Path:
+    """A repo with a committed file artifact `models/m.pt` and directory artifact `data`."""
+    write(repo / "models" / "m.pt", b"weights v1" * 100)
+    make_dataset(repo / "data", n=9, size=50)
+    assert mvm(repo, "add", "-q", "models/m.pt", "data") == 0
+    git(repo, "commit", "-qm", "artifacts")
+    return repo
+
+
+def by_path(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {it["path"]: it for it in items}
+
+
+def test_everything_up_to_date(tracked_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = by_path(run_json(capsys, tracked_repo, "status"))
+    assert items == {
+        "data": {"path": "data", "kind": "dir", "state": "up to date", "in_cache": True,
+                 "detail": ""},
+        "models/m.pt": {"path": "models/m.pt", "kind": "file", "state": "up to date",
+                        "in_cache": True, "detail": ""},
+    }
+    res = run(capsys, tracked_repo, "status")
+    assert res.rc == 0
+    lines = res.out.splitlines()
+    assert len(lines) == 2
+    assert all(ln.startswith("up to date:") for ln in lines)
+
+
+def test_no_artifacts_says_how_to_start(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    res = run(capsys, repo, "status")
+    assert res.rc == 0
+    assert "git mvm add" in res.out
+    assert run_json(capsys, repo, "status") == []
+
+
+def test_modified_file(tracked_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tracked_repo / "models" / "m.pt", b"weights v2")
+    items = by_path(run_json(capsys, tracked_repo, "status"))
+    assert items["models/m.pt"]["state"] == "modified"
+    assert items["data"]["state"] == "up to date"
+    res = run(capsys, tracked_repo, "status")
+    assert any(ln.startswith("modified:") and "models/m.pt" in ln for ln in res.out.splitlines())
+
+
+def test_modified_file_with_same_size_and_restored_mtime_is_detected_after_inode_change(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file replaced by a new one (new inode) is re-hashed even when size and mtime match."""
+    path = tracked_repo / "models" / "m.pt"
+    st = path.stat()
+    replacement = write(tracked_repo / "models" / "new", b"weights v9" * 100)
+    os.utime(replacement, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(replacement, path)
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "modified"
+
+
+def test_modified_directory_counts_added_removed_modified(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tracked_repo / "data"
+    write(data / "d0" / "new1.bin", b"new")
+    write(data / "new2.bin", b"new too")
+    (data / "d1" / "f1.bin").unlink()
+    write(data / "d2" / "f2.bin", b"changed")
+    items = by_path(run_json(capsys, tracked_repo, "status"))
+    assert items["data"]["state"] == "modified"
+    assert items["data"]["detail"] == "2 added, 1 removed, 1 modified"
+    res = run(capsys, tracked_repo, "status", "data")
+    assert res.out.split() == ["modified:", "data", "(2", "added,", "1", "removed,", "1",
+                               "modified)"]
+
+
+def test_executable_bit_change_is_a_modification(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tracked_repo / "data" / "d0" / "f0.bin").chmod(0o755)
+    item = by_path(run_json(capsys, tracked_repo, "status"))["data"]
+    assert item["state"] == "modified"
+    assert item["detail"] == "1 modified"
+
+
+def test_missing_file_and_directory(tracked_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tracked_repo / "models" / "m.pt").unlink()
+    shutil.rmtree(tracked_repo / "data")
+    items = by_path(run_json(capsys, tracked_repo, "status"))
+    assert items["models/m.pt"]["state"] == "missing"
+    assert items["data"]["state"] == "missing"
+    assert items["data"]["in_cache"] is True
+    res = run(capsys, tracked_repo, "status")
+    assert [ln.split()[0] for ln in res.out.splitlines()] == ["missing:", "missing:"]
+
+
+def _drop_from_cache(path: Path) -> None:
+    path.chmod(0o644)
+    path.unlink()
+
+
+def test_not_in_cache_file(tracked_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _drop_from_cache(object_path(tracked_repo, oid_hex(read_pointer(tracked_repo,
+                                                                    "models/m.pt")["oid"])))
+    item = by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]
+    assert item["in_cache"] is False
+    res = run(capsys, tracked_repo, "status", "models/m.pt")
+    assert "not in cache" in res.out
+
+
+def test_not_in_cache_directory_file_object(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One file object of a directory gone from the cache is enough."""
+    from tests.helpers import sha
+
+    _drop_from_cache(object_path(tracked_repo,
+                                 sha((tracked_repo / "data" / "d0" / "f3.bin").read_bytes())))
+    # status trusts the record that the directory was complete until fsck re-checks the cache
+    assert run(capsys, tracked_repo, "fsck").rc == 0
+    item = by_path(run_json(capsys, tracked_repo, "status"))["data"]
+    assert item["in_cache"] is False
+    assert item["state"] == "not in cache"
+    assert "not in cache" in run(capsys, tracked_repo, "status", "data").out
+
+
+def test_missing_and_not_in_cache(tracked_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A fresh clone: pointer present, neither bytes nor cache object."""
+    (tracked_repo / "models" / "m.pt").unlink()
+    _drop_from_cache(object_path(tracked_repo, oid_hex(read_pointer(tracked_repo,
+                                                                    "models/m.pt")["oid"])))
+    item = by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]
+    assert (item["state"], item["in_cache"]) == ("missing", False)
+    assert "missing, not in cache" in run(capsys, tracked_repo, "status").out
+
+
+def test_status_of_paths_filters_and_refuses_untracked(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert [it["path"] for it in run_json(capsys, tracked_repo, "status", "data")] == ["data"]
+    assert [it["path"] for it in run_json(capsys, tracked_repo, "status", "models/m.pt.mvm")] == [
+        "models/m.pt"
+    ]
+    assert [it["path"] for it in run_json(capsys, tracked_repo, "status", "models")] == [
+        "models/m.pt"
+    ]
+    res = run(capsys, tracked_repo, "status", "nothing/here")
+    assert res.rc == 1
+    assert error_lines(res.err) == ["git mvm: error: nothing/here: not tracked by gitmv"]
+
+
+def test_nothing_changed_means_no_hashing_at_all(
+    tracked_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spy = HashSpy(monkeypatch)
+    assert mvm(tracked_repo, "status") == 0
+    assert spy.paths == []
+    # and the spy does see hashing when a file did change
+    write(tracked_repo / "data" / "d0" / "f0.bin", b"changed")
+    assert mvm(tracked_repo, "status") == 0
+    assert spy.files_read(tracked_repo) == {"data/d0/f0.bin"}
+    spy.reset()
+    assert mvm(tracked_repo, "status") == 0
+    assert spy.paths == []  # the changed file's stat was remembered
+
+
+def test_status_after_checkout_of_old_pointer_shows_modified(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Switching commits changes the pointer, not the bytes: status says they differ."""
+    write(tracked_repo / "models" / "m.pt", b"weights v2")
+    assert mvm(tracked_repo, "add", "-q", "models/m.pt") == 0
+    git(tracked_repo, "commit", "-qm", "v2")
+    git(tracked_repo, "checkout", "-q", "HEAD~1")
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "modified"
+    assert mvm(tracked_repo, "checkout", "-q") == 0
+    assert (tracked_repo / "models" / "m.pt").read_bytes() == b"weights v1" * 100
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == (
+        "up to date"
+    )
