@@ -207,16 +207,9 @@ def _report(exc: GitMvmError) -> int:
 
 
 def _os_error(exc: OSError) -> int:
-    import errno
+    from gitmv.errors import os_error
 
-    where = f": {exc.filename}" if exc.filename else ""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        hint = "free some space (`git mvm gc` drops unneeded cache objects) and run again"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = "check the file's permissions"
-    else:
-        hint = "run again with -v for details"
-    return _report(GitMvmError(f"{exc.strerror or exc}{where}", hint))
+    return _report(os_error(exc, "cannot continue"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,3 +87,17 @@ class WouldOverwrite(GitMvmError):
 
 class LockTimeout(GitMvmError):
     pass
+
+
+def os_error(exc: OSError, context: str) -> GitMvmError:
+    """An OSError as one line a person can act on."""
+    import errno
+
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free some space (`git mvm gc` drops cache objects nothing needs) and run again"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "check the permissions of the file and of the cache directory"
+    else:
+        hint = "run again with -v for details"
+    return GitMvmError(f"{context}: {exc.strerror or exc}{where}", hint)

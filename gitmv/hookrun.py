@@ -42,7 +42,7 @@ def run(name: str, args: list[str]) -> int:
         elif name == "post-merge":
             own = post_merge()
         elif name == "post-rewrite":
-            own = post_rewrite(args)
+            own = post_rewrite(args, stdin)
         else:
             sys.stderr.write(f"git mvm: unknown hook {name!r}\n")
             return 2
@@ -274,13 +274,18 @@ def post_merge() -> int:
     return _materialize_changes("ORIG_HEAD", "HEAD")
 
 
-def post_rewrite(args: list[str]) -> int:
+def post_rewrite(args: list[str], stdin: bytes = b"") -> int:
+    """After a rebase the work tree holds the artifacts of where it started (post-checkout ran
+    for `onto`), not of ORIG_HEAD: also materialize every pointer the rewritten commits touch
+    (stdin lists `<old sha> <new sha>` per commit)."""
     if args and args[0] == "amend":
         return 0  # the work tree did not change
-    return _materialize_changes("ORIG_HEAD", "HEAD")
+    rewritten = [f.split()[1] for f in stdin.decode(errors="replace").splitlines()
+                 if len(f.split()) >= 2]
+    return _materialize_changes("ORIG_HEAD", "HEAD", rewritten)
 
 
-def _materialize_changes(old: str, new: str) -> int:
+def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -> int:
     from gitmv.pointer import SUFFIX, artifact_path
     from gitmv.repo import Repo
 
@@ -289,8 +294,12 @@ def _materialize_changes(old: str, new: str) -> int:
         changed = None  # everything the new commit has
     else:
         out = repo.git("diff", "--name-only", "-z", "--no-renames", old, new, "--", f"*{SUFFIX}")
-        changed = [artifact_path(p) for p in out.decode("utf-8", "surrogateescape").split("\0")
-                   if p]
+        if commits:  # pointers the given commits change, whatever the two ends hold
+            out += b"\0" + repo.git("log", "--no-walk", "--stdin", "--format=", "--name-only",
+                                    "-z", "-m", "--no-renames", "--", f"*{SUFFIX}",
+                                    input="".join(c + "\n" for c in commits).encode())
+        changed = sorted({artifact_path(p) for p in
+                          out.decode("utf-8", "surrogateescape").split("\0") if p})
         if not changed:
             return 0
     materialize(_workspace(), changed)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from gitmv import ui
 from gitmv.commands import human_size, report_failures
-from gitmv.errors import GitMvmError, UsageError
+from gitmv.errors import FileChanged, GitMvmError, UsageError, os_error
 from gitmv.fsutil import repo_lock
 from gitmv.workspace import Workspace
 
@@ -32,8 +32,14 @@ def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
         for rel in dict.fromkeys(rels):
             try:
                 ptr, changed = ws.add(rel, metadata)
+            except FileChanged as exc:
+                failures.append((rel, FileChanged(ws.repo.rel(exc.path))))
+                continue
             except GitMvmError as exc:
                 failures.append((rel, exc))
+                continue
+            except OSError as exc:  # disk full, permissions: say which artifact, go on
+                failures.append((rel, os_error(exc, f"{rel}: cannot add")))
                 continue
             files = f", {ptr.files} files" if ptr.kind == "dir" else ""
             verb = "added" if changed else "unchanged"
