@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 from collections.abc import Iterator
-from typing import BinaryIO
 
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
 from gitmv.fsutil import remove_file, tmp_name
-from gitmv.hashing import BUFSIZE, SMALL, Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
+from gitmv.hashing import SMALL, Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _NO_REFLINK = (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS)
@@ -117,35 +115,14 @@ class Cache:
             os.close(src)
         return oid, size, stat_of(after)
 
-    def put_stream(self, src: BinaryIO, oid: str, where: str) -> int:
-        """Store bytes read from a stream as object `oid`, refusing them unless they hash to it.
+    def partial_path(self, oid: str) -> str:
+        """Where an interrupted download of `oid` keeps its bytes, to resume from."""
+        return os.path.join(self.tmp_dir, f"partial-{oid}")
 
-        Hashed while they stream into a temp file; a mismatch leaves nothing in the cache.
-        """
-        os.makedirs(self.tmp_dir, exist_ok=True)
-        tmp = tmp_name(self.tmp_dir)
-        h = hashlib.sha256()
-        total = 0
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                while True:
-                    chunk = src.read(BUFSIZE)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    _write_all(fd, chunk)
-                    total += len(chunk)
-            finally:
-                os.close(fd)
-            got = h.hexdigest()
-            if got != oid:
-                raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", where)
-            self._place(tmp, oid)
-        except BaseException:
-            remove_file(tmp)
-            raise
-        return total
+    def place_download(self, partial: str, oid: str) -> None:
+        """A complete, verified download becomes object `oid` (read-only)."""
+        os.chmod(partial, 0o444)
+        self._place(partial, oid)
 
     # --- reading and checking --------------------------------------------------------------
     def read_bytes(self, oid: str) -> bytes:

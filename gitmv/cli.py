@@ -223,7 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     parser = make_parser()
-    ns = parser.parse_args(args)
+    ns, extra = parser.parse_known_args(args)
+    if ns.command == "remote":
+        # argparse gives optional positionals nothing once an option follows the first one
+        # (`remote add --local NAME URL`): fill NAME and URL from what it left over.
+        for attr in ("name", "url"):
+            if getattr(ns, attr) is None and extra and not extra[0].startswith("-"):
+                setattr(ns, attr, extra.pop(0))
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _set_verbosity(ns)
     kwargs = {k: v for k, v in vars(ns).items() if k not in ("command", "quiet", "verbose")}
     try:

@@ -5,6 +5,8 @@ every received object verified while it streams and placed atomically.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -14,8 +16,11 @@ from typing import Any, NamedTuple
 
 from gitmv import ui
 from gitmv.cache import Cache
-from gitmv.errors import GitMvmError
+from gitmv.errors import GitMvmError, ObjectCorrupt
+from gitmv.fsutil import remove_file
+from gitmv.hashing import BUFSIZE
 from gitmv.remotes import Store
+from gitmv.retry import with_retries
 
 EXISTS_BATCH = 1000
 DEFAULT_JOBS = 8
@@ -72,7 +77,11 @@ def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 def present_on(store: Store, oids: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for batch in _batches(oids, EXISTS_BATCH):
-        found |= store.exists_many(batch)
+
+        def check(b: Sequence[str] = batch) -> set[str]:
+            return store.exists_many(b)
+
+        found |= with_retries(check, f"check {store.name}")
     return found
 
 
@@ -130,10 +139,13 @@ def upload(
         sizes = {o: _size(cache, o) for o in todo}
 
         def put(oid: str) -> int:
-            with open(cache.oid_to_path(oid), "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                store.upload(oid, f, size)
-            return size
+            def attempt() -> int:
+                with open(cache.oid_to_path(oid), "rb") as f:  # reopened: a retry starts over
+                    size = os.fstat(f.fileno()).st_size
+                    store.upload(oid, size, f)
+                return size
+
+            return with_retries(attempt, f"upload sha256:{oid[:12]}")
 
         d, f, n = _run(todo, put, jobs, f"push to {store.name}", sizes)
         done += d
@@ -152,8 +164,7 @@ def download(
     present = len(set(oids)) - len(wanted)
 
     def get(oid: str) -> int:
-        with store.open_download(oid) as src:
-            return cache.put_stream(src, oid, f"remote {store.name!r}")
+        return download_one(cache, store, oid)
 
     done, failed, nbytes = _run(wanted, get, jobs, f"fetch from {store.name}", {})
     if done:
@@ -161,6 +172,71 @@ def download(
 
         flush_filesystem()
     return TransferResult(done, present, failed, nbytes)
+
+
+def download_one(cache: Cache, store: Store, oid: str) -> int:
+    """Fetch one object, resuming a partial download, verifying it while it streams.
+
+    The bytes collect in `<tmp>/partial-<oid>` (kept across runs, so an interrupted fetch
+    resumes where it stopped when the store can); only a complete file whose sha256 is `oid`
+    is renamed into the cache. A mismatch deletes the partial file: it never reaches the
+    cache or the work tree.
+    """
+    os.makedirs(cache.tmp_dir, exist_ok=True)
+    partial = cache.partial_path(oid)
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process fetching the same object waits
+        if cache.has(oid):
+            remove_file(partial)
+            return 0
+
+        def attempt() -> int:
+            have = os.fstat(fd).st_size
+            h = hashlib.sha256()
+            if have:
+                os.lseek(fd, 0, os.SEEK_SET)
+                _hash_prefix(fd, have, h)
+            src, start = store.open_download(oid, have)
+            with src:
+                if start != have:  # the store cannot resume: start over
+                    os.ftruncate(fd, 0)
+                    h = hashlib.sha256()
+                os.lseek(fd, start, os.SEEK_SET)
+                total = start
+                while True:
+                    chunk = src.read(BUFSIZE)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    total += len(chunk)
+            got = h.hexdigest()
+            if got != oid:
+                os.ftruncate(fd, 0)
+                raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", f"remote {store.name!r}")
+            return total
+
+        nbytes = with_retries(attempt, f"download sha256:{oid[:12]}")
+        cache.place_download(partial, oid)
+        return nbytes
+    except ObjectCorrupt:
+        remove_file(partial)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _hash_prefix(fd: int, size: int, h: hashlib._Hash) -> None:
+    left = size
+    while left:
+        chunk = os.read(fd, min(BUFSIZE, left))
+        if not chunk:
+            break
+        h.update(chunk)
+        left -= len(chunk)
 
 
 def _size(cache: Cache, oid: str) -> int:

@@ -11,31 +11,36 @@ or file:// URL keeps objects in `<that repository's git dir>/mvm/objects`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
 from gitmv.config import Config
-from gitmv.errors import GitMvmError
 from gitmv.repo import Repo
+from gitmv.retry import RemoteError, TransientError
 
-
-class RemoteError(GitMvmError):
-    """A store could not be reached or refused a request."""
+__all__ = ["RemoteError", "Store", "TransientError", "open_store", "resolve"]
 
 
 class Store(Protocol):
+    """What every store kind implements. Methods raise `TransientError` for faults worth a
+    retry (the transfer engine retries with backoff) and `RemoteError` for the rest; messages
+    name the remote and say what to do."""
+
     name: str
     url: str
+    can_list: bool  # list_oids/delete work (needed by `gc --remote`)
 
-    def exists_many(self, oids: Iterable[str]) -> set[str]:
-        """The subset of `oids` the store holds."""
+    def exists_many(self, oids: Sequence[str]) -> set[str]:
+        """The subset of `oids` the store holds (one batch: the engine splits large sets)."""
 
-    def upload(self, oid: str, src: BinaryIO, size: int) -> None:
-        """Store `size` bytes read from `src` as object `oid`, visible only once complete."""
+    def upload(self, oid: str, size: int, src: BinaryIO) -> None:
+        """Store `size` bytes read from `src` as object `oid`; never visible under its final
+        name before it is complete. May be called again after a failure (src rewound)."""
 
-    def open_download(self, oid: str) -> BinaryIO:
-        """A stream of the object's bytes (the caller verifies the hash)."""
+    def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
+        """A stream of the object's bytes from `offset` and the offset it really starts at
+        (0 when the store cannot resume). The caller hashes and verifies."""
 
     def list_oids(self) -> Iterator[str]:
         """Every object in the store."""

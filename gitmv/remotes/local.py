@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from gitmv.errors import ObjectCorrupt
@@ -14,6 +14,8 @@ from gitmv.remotes import RemoteError
 
 
 class LocalStore:
+    can_list = True
+
     def __init__(self, name: str, url: str, root: str) -> None:
         self.name = name
         self.url = url
@@ -22,10 +24,10 @@ class LocalStore:
     def _path(self, oid: str) -> str:
         return os.path.join(self.root, oid[:2], oid[2:4], oid)
 
-    def exists_many(self, oids: Iterable[str]) -> set[str]:
+    def exists_many(self, oids: Sequence[str]) -> set[str]:
         return {oid for oid in oids if os.path.exists(self._path(oid))}
 
-    def upload(self, oid: str, src: BinaryIO, size: int) -> None:
+    def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         import hashlib
 
         dest = self._path(oid)
@@ -55,9 +57,11 @@ class LocalStore:
             remove_file(tmp)
             raise
 
-    def open_download(self, oid: str) -> BinaryIO:
+    def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
         try:
-            return open(self._path(oid), "rb")
+            f = open(self._path(oid), "rb")  # noqa: SIM115 - the caller closes it
+            f.seek(offset)
+            return f, offset
         except FileNotFoundError:
             raise RemoteError(f"object sha256:{oid} is not on remote {self.name!r}") from None
         except OSError as exc:

@@ -1,0 +1,77 @@
+"""Retries with exponential backoff and jitter for transient remote faults.
+
+Stores raise `TransientError` for what may pass (connection refused or reset, timeouts,
+HTTP 5xx, 429); it may carry the server's `Retry-After`. Anything else fails at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from gitmv import ui
+from gitmv.errors import GitMvmError
+
+T = TypeVar("T")
+
+ATTEMPTS = 5
+BASE_DELAY = 0.25  # seconds; doubles each attempt
+MAX_DELAY = 8.0
+MAX_RETRY_AFTER = 60.0
+
+
+class RemoteError(GitMvmError):
+    """A store could not be reached or refused a request (not worth retrying)."""
+
+
+class TransientError(RemoteError):
+    """A fault that may pass: retried with backoff, then reported."""
+
+    def __init__(self, message: str, retry_after: float | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
+
+
+def delay_for(attempt: int, retry_after: float | None) -> float:
+    """Full-jitter exponential backoff; a server's Retry-After wins (bounded)."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
+    return random.uniform(0, min(MAX_DELAY, BASE_DELAY * (2**attempt)))
+
+
+def with_retries(
+    fn: Callable[[], T], what: str, attempts: int = ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call `fn` until it succeeds, retrying TransientError up to `attempts` times in all."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except TransientError as exc:
+            if attempt == attempts - 1:
+                raise TransientError(
+                    f"{exc.message} (gave up after {attempts} attempts)", hint=exc.hint
+                ) from None
+            wait = delay_for(attempt, exc.retry_after)
+            ui.debug(f"{what}: {exc.message}; retrying in {wait:.2f}s")
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
