@@ -175,6 +175,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = cmd("gc")
     p.add_argument("-n", "--dry-run", action="store_true", help="only say what would be freed")
+    p.add_argument("--remote", nargs="?", const="", default=None, metavar="NAME",
+                   help="collect garbage on a remote store instead of the cache")
     _json(p)
 
     p = cmd("hook")

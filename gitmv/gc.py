@@ -19,6 +19,7 @@ from gitmv.reach import (
     pointer_blobs_in_index,
     work_tree_pointers,
 )
+from gitmv.remotes import Store
 from gitmv.workspace import Workspace
 
 KEEP_SECONDS = 3600
@@ -84,4 +85,70 @@ def collect(ws: Workspace, dry_run: bool) -> GcResult:
         deleted.append((oid, st.st_size))
     if deleted and not dry_run:
         ws.state.forget_complete()
+    return GcResult(kept, deleted)
+
+
+def remote_heads(ws: Workspace, git_remote: str) -> list[str]:
+    """Commits that the git remote's branches and tags name now (`git ls-remote`)."""
+    from gitmv.errors import GitMvmError
+
+    out = ws.repo.git("ls-remote", "--heads", "--tags", git_remote, check=False)
+    shas = sorted({line.split()[0].decode() for line in out.splitlines() if line.strip()})
+    unknown = [s for s in shas if not _has_commit(ws, s)]
+    if unknown:
+        raise GitMvmError(
+            f"{len(unknown)} commit(s) that branches or tags on {git_remote!r} name are not in "
+            "this clone, so their objects cannot be told apart from garbage",
+            f"run `git fetch {git_remote} --tags` first",
+        )
+    return [s.split("^")[0] for s in shas]
+
+
+def _has_commit(ws: Workspace, sha: str) -> bool:
+    return bool(ws.repo.git("cat-file", "-t", sha, check=False).strip())
+
+
+def collect_remote(ws: Workspace, store: Store, git_remote: str, dry_run: bool) -> GcResult:
+    """Local gc's reachability rules applied to a remote store, plus everything the git
+    remote's branches and tags still name, plus anything uploaded in the last hour (a push in
+    flight uploads objects before git sends the commits that name them)."""
+    from gitmv.errors import GitMvmError
+    from gitmv.transfer import download
+
+    if not store.can_list:
+        raise GitMvmError(
+            f"remote {store.name!r} cannot list or delete objects",
+            "gc --remote works on directory and S3 stores; clean a Git LFS server with its own "
+            "tools",
+        )
+    heads = remote_heads(ws, git_remote)
+
+    def compute() -> Needed:
+        needed = needed_objects(ws)
+        if heads:
+            for ptr in parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, heads)):
+                needed.add(ptr, ws.cache)
+        return needed
+
+    needed = compute()
+    if needed.unknown_dirs:  # manifests we lack: read them from the store itself
+        result = download(ws.cache, store, needed.unknown_dirs)
+        if result.failed:
+            raise GitMvmError(
+                f"{len(result.failed)} directory manifest(s) still needed could not be read, "
+                "so the objects they list are unknown; nothing was deleted",
+                "run `git mvm fetch` and try again",
+            )
+        needed = compute()
+    keep = needed.all()
+    cutoff = time.time() - KEEP_SECONDS
+    kept = 0
+    deleted: list[tuple[str, int]] = []
+    for oid, size, mtime in store.list_objects():
+        if oid in keep or mtime > cutoff:
+            kept += 1
+            continue
+        if not dry_run:
+            store.delete(oid)
+        deleted.append((oid, size))
     return GcResult(kept, deleted)

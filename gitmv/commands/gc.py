@@ -9,10 +9,20 @@ from gitmv.gc import collect
 from gitmv.workspace import Workspace
 
 
-def run(dry_run: bool, json: bool) -> int:
+def run(dry_run: bool, remote: str | None, json: bool) -> int:
     ws = Workspace.open()
-    with repo_lock(ws.lock_path):
-        result = collect(ws, dry_run)
+    if remote is not None:
+        from gitmv import remotes
+        from gitmv.gc import collect_remote
+
+        store = remotes.resolve(ws.repo, ws.config, remote=remote or None)
+        git_remote = remote or remotes.default_git_remote(ws.repo)
+        if remotes.git_remote_url(ws.repo, git_remote) is None:
+            git_remote = remotes.default_git_remote(ws.repo)
+        result = collect_remote(ws, store, git_remote, dry_run)
+    else:
+        with repo_lock(ws.lock_path):
+            result = collect(ws, dry_run)
     freed = sum(size for _, size in result.deleted)
     if json:
         print_json({"dry_run": dry_run, "kept": result.kept, "freed_bytes": freed,

@@ -67,10 +67,15 @@ class LocalStore:
         except OSError as exc:
             raise self._error(exc, "read") from None
 
-    def list_oids(self) -> Iterator[str]:
+    def list_objects(self) -> Iterator[tuple[str, int, float]]:
         from gitmv.cache import Cache
 
-        yield from Cache(self.root, self.root).iter_oids()
+        for oid in Cache(self.root, self.root).iter_oids():
+            try:
+                st = os.stat(self._path(oid))
+            except FileNotFoundError:
+                continue
+            yield oid, st.st_size, st.st_mtime
 
     def delete(self, oid: str) -> None:
         remove_file(self._path(oid))
