@@ -29,7 +29,7 @@ class Store(Protocol):
 
     name: str
     url: str
-    can_list: bool  # list_oids/delete work (needed by `gc --remote`)
+    can_list: bool  # list_objects/delete work (needed by `gc --remote`)
 
     def exists_many(self, oids: Sequence[str]) -> set[str]:
         """The subset of `oids` the store holds (one batch: the engine splits large sets)."""
@@ -42,8 +42,8 @@ class Store(Protocol):
         """A stream of the object's bytes from `offset` and the offset it really starts at
         (0 when the store cannot resume). The caller hashes and verifies."""
 
-    def list_oids(self) -> Iterator[str]:
-        """Every object in the store."""
+    def list_objects(self) -> Iterator[tuple[str, int, float]]:
+        """(oid, size, modification time) of every object; only when `can_list`."""
 
     def delete(self, oid: str) -> None: ...
 
