@@ -10,7 +10,7 @@ from typing import NamedTuple, TypeVar
 from gitmv import manifest, ui
 from gitmv.cache import Cache
 from gitmv.config import Config
-from gitmv.errors import FormatError, GitMvmError, PathRefused
+from gitmv.errors import FileChanged, FormatError, GitMvmError, PathRefused, os_error
 from gitmv.fsutil import (
     atomic_write,
     clean_stale_tmp,
@@ -248,7 +248,9 @@ class Workspace:
         return oid
 
     # --- add -----------------------------------------------------------------------------
-    def check_addable(self, rel: str) -> None:
+    def check_addable(self, rel: str, tracked: Iterable[str], artifacts: Iterable[str]) -> None:
+        """Refuse what cannot become an artifact. `tracked`: files git tracks at or under the
+        paths being added; `artifacts`: the paths of existing artifacts."""
         abspath = self.repo.abs(rel)
         if not os.path.lexists(abspath):
             raise PathRefused(f"{rel}: no such file or directory")
@@ -258,24 +260,68 @@ class Workspace:
             )
         if rel.endswith(SUFFIX):
             raise PathRefused(f"{rel}: is a gitmv pointer file, not an artifact")
-        tracked = self.repo.tracked_under([rel])
-        tracked = [t for t in tracked if not t.endswith(SUFFIX) or os.path.isfile(abspath)]
-        if tracked:
+        mine = [t for t in tracked if t == rel or t.startswith(rel + "/")]
+        mine = [t for t in mine if not t.endswith(SUFFIX) or os.path.isfile(abspath)]
+        if mine:
             raise PathRefused(
-                f"{rel}: already tracked by git ({len(tracked)} file(s), e.g. {tracked[0]})",
+                f"{rel}: already tracked by git ({len(mine)} file(s), e.g. {mine[0]})",
                 f"stop tracking it in git first: git rm -r --cached -- {rel}",
             )
+        for other in artifacts:
+            if rel.startswith(other + "/"):
+                raise PathRefused(f"{rel}: inside directory artifact {other}",
+                                  f"re-add the whole directory: git mvm add {other}")
+            if other.startswith(rel + "/"):
+                raise PathRefused(f"{rel}: contains the artifact {other}",
+                                  f"untrack it first: git mvm untrack {other}")
 
-    def add(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, bool]:
-        """Add one artifact; returns its pointer and whether the pointer changed."""
-        self.check_addable(rel)
-        for other in self.artifacts():
-            if rel.startswith(other.path + "/"):
-                raise PathRefused(f"{rel}: inside directory artifact {other.path}",
-                                  f"re-add the whole directory: git mvm add {other.path}")
-            if other.path.startswith(rel + "/"):
-                raise PathRefused(f"{rel}: contains the artifact {other.path}",
-                                  f"untrack it first: git mvm untrack {other.path}")
+    def add_many(
+        self, rels: list[str], meta: dict[str, str]
+    ) -> tuple[list[tuple[str, Pointer, bool]], list[tuple[str, GitMvmError]]]:
+        """Add artifacts: objects first (flushed to disk once), then pointers and .gitignore
+        entries, then one `git add`. Returns (path, pointer, changed) and the failures."""
+        tracked = self.repo.tracked_under(rels)
+        artifacts = [a.path for a in self.artifacts()]
+        failures: list[tuple[str, GitMvmError]] = []
+        stored: list[tuple[str, Pointer]] = []
+        rows: list[tuple[str, Stat, str]] = []
+        for rel in rels:
+            try:
+                self.check_addable(rel, tracked, [a for a in artifacts if a != rel])
+                ptr, new_rows = self._store(rel, meta)
+            except FileChanged as exc:
+                failures.append((rel, FileChanged(self.repo.rel(exc.path))))
+                continue
+            except GitMvmError as exc:
+                failures.append((rel, exc))
+                continue
+            except OSError as exc:  # disk full, permissions: say which artifact, go on
+                failures.append((rel, os_error(exc, f"{rel}: cannot add")))
+                continue
+            stored.append((rel, ptr))
+            rows += new_rows
+            artifacts.append(rel)
+        self.flush()  # objects are on disk before any pointer names them
+        if rows:
+            self.state.put_many(rows)
+        done: list[tuple[str, Pointer, bool]] = []
+        for rel, ptr in stored:
+            data = ptr.dump()
+            ppath = self.repo.abs(pointer_path(rel))
+            try:
+                with open(ppath, "rb") as f:
+                    changed = f.read() != data
+            except FileNotFoundError:
+                changed = True
+            if changed:
+                atomic_write(ppath, data)
+            changed = add_ignore_entry(self.repo.abs(rel)) or changed
+            done.append((rel, ptr, changed))
+        self.repo.stage(p for rel, _, _ in done for p in (pointer_path(rel), _gitignore_rel(rel)))
+        return done, failures
+
+    def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[tuple[str, Stat, str]]]:
+        """Put an artifact's bytes in the cache; its new pointer and stat-cache rows."""
         abspath = self.repo.abs(rel)
         old: Pointer | None = None
         if os.path.exists(self.repo.abs(pointer_path(rel))):
@@ -287,37 +333,18 @@ class Workspace:
         st = os.lstat(abspath)
         if stat.S_ISDIR(st.st_mode):
             entries, rows = self.scan_dir(rel, store=True)
-            data = manifest.dump(entries)
-            oid = self.cache.put_bytes(data)
-            ptr = Pointer("dir", oid, sum(e.size for e in entries), len(entries), merged_meta)
+            oid = self.cache.put_bytes(manifest.dump(entries))
             self.state.mark_complete(oid)  # scan_dir(store=True) put or found every object
-        elif stat.S_ISREG(st.st_mode):
+            return Pointer("dir", oid, sum(e.size for e in entries), len(entries),
+                           merged_meta), rows
+        if stat.S_ISREG(st.st_mode):
             s = stat_of(st)
             known = self.state.get(abspath, s)
             if known is not None and self.cache.has(known):
-                oid, size, rows = known, s.size, []
-            else:
-                oid, size, after = self.cache.put_file(abspath, expected=s)
-                rows = [(abspath, after, oid)]
-            ptr = Pointer("file", oid, size, None, merged_meta)
-        else:
-            raise PathRefused(f"{rel}: not a regular file or directory")
-        self.flush()  # objects are on disk before any pointer names them
-        if rows:
-            self.state.put_many(rows)
-        data = ptr.dump()
-        ppath = self.repo.abs(pointer_path(rel))
-        changed = True
-        try:
-            with open(ppath, "rb") as f:
-                changed = f.read() != data
-        except FileNotFoundError:
-            pass
-        if changed:
-            atomic_write(ppath, data)
-        ignore_changed = add_ignore_entry(self.repo.abs(rel))
-        self.repo.stage([pointer_path(rel), _gitignore_rel(rel)])
-        return ptr, changed or ignore_changed
+                return Pointer("file", known, s.size, None, merged_meta), []
+            oid, size, after = self.cache.put_file(abspath, expected=s)
+            return Pointer("file", oid, size, None, merged_meta), [(abspath, after, oid)]
+        raise PathRefused(f"{rel}: not a regular file or directory")
 
     # --- status --------------------------------------------------------------------------
     def status(self, sel: Selection) -> Status:

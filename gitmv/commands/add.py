@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from gitmv import ui
 from gitmv.commands import human_size, report_failures
-from gitmv.errors import FileChanged, GitMvmError, UsageError, os_error
+from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import repo_lock
 from gitmv.workspace import Workspace
 
@@ -29,18 +29,9 @@ def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
                 rels.append(ws.to_rel(p))
             except GitMvmError as exc:
                 failures.append((p, exc))
-        for rel in dict.fromkeys(rels):
-            try:
-                ptr, changed = ws.add(rel, metadata)
-            except FileChanged as exc:
-                failures.append((rel, FileChanged(ws.repo.rel(exc.path))))
-                continue
-            except GitMvmError as exc:
-                failures.append((rel, exc))
-                continue
-            except OSError as exc:  # disk full, permissions: say which artifact, go on
-                failures.append((rel, os_error(exc, f"{rel}: cannot add")))
-                continue
+        done, more = ws.add_many(list(dict.fromkeys(rels)), metadata)
+        failures += more
+        for rel, ptr, changed in done:
             files = f", {ptr.files} files" if ptr.kind == "dir" else ""
             verb = "added" if changed else "unchanged"
             ui.info(f"{verb}: {rel} ({human_size(ptr.size)}{files})")
