@@ -40,7 +40,7 @@ def run(name: str, args: list[str]) -> int:
         elif name == "post-checkout":
             own = post_checkout(args)
         elif name == "post-merge":
-            own = post_merge()
+            own = post_merge(args)
         elif name == "post-rewrite":
             own = post_rewrite(args, stdin)
         else:
@@ -270,7 +270,9 @@ def post_checkout(args: list[str]) -> int:
     return _materialize_changes(args[0], args[1])
 
 
-def post_merge() -> int:
+def post_merge(args: list[str] | None = None) -> int:
+    if args and args[0] == "1":  # a squash merge: HEAD stays, the merged pointers are staged
+        return _materialize_changes("ORIG_HEAD", "--cached")
     return _materialize_changes("ORIG_HEAD", "HEAD")
 
 
@@ -293,7 +295,8 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
     if old == ZERO or not _has_commit(repo, old):
         changed = None  # everything the new commit has
     else:
-        out = repo.git("diff", "--name-only", "-z", "--no-renames", old, new, "--", f"*{SUFFIX}")
+        ends = ["--cached", old] if new == "--cached" else [old, new]  # the index vs old
+        out = repo.git("diff", "--name-only", "-z", "--no-renames", *ends, "--", f"*{SUFFIX}")
         if commits:  # pointers the given commits change, whatever the two ends hold
             out += b"\0" + repo.git("log", "--no-walk", "--stdin", "--format=", "--name-only",
                                     "-z", "-m", "--no-renames", "--", f"*{SUFFIX}",

@@ -425,3 +425,15 @@ def mvm_hook(repo: Path, name: str, *args: str, input: str = "",
     full = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "gitmv", "hook", name, *args], cwd=repo,
                           input=input, capture_output=True, text=True, env=full, check=False)
+
+
+def gitmv_temp_files(root: Path) -> list[str]:
+    """Temp files gitmv left in a work tree or under `.git/mvm` (not git's own files)."""
+    out = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root).as_posix()
+        if rel.startswith(".git/") and not rel.startswith(".git/mvm/"):
+            continue
+        if p.is_file() and (p.name.startswith(".mvm-tmp") or "/tmp/" in f"/{rel}"):
+            out.append(rel)
+    return sorted(out)

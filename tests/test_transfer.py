@@ -1,0 +1,608 @@
+"""push / fetch / pull / clone / remote / status --remote over the local directory store, and
+the transfer engine's behaviour: verification, atomic placement, collected failures.
+
+Remotes are real directories and real bare repositories; clones are real `git clone`s.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gitmv.install import shim
+from tests.helpers import (
+    HOOK_NAMES,
+    assert_cache_sound,
+    cache_objects,
+    clone_hooked,
+    corrupt_object,
+    dataset_files,
+    error_lines,
+    git,
+    git_ok,
+    gitmv_temp_files,
+    init_bare,
+    init_hooked,
+    mvm,
+    object_path,
+    oid_hex,
+    read_pointer,
+    remote_objects_dir,
+    remote_oids,
+    run,
+    run_json,
+    save,
+    save_dir,
+    sha,
+    staged,
+    tree_digest,
+    write,
+)
+
+
+def plain_clone(url: Path | str, dest: Path) -> Path:
+    """`git clone` alone: no hooks, so no artifact bytes yet."""
+    proc = subprocess.run(["git", "clone", "-q", str(url), str(dest)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return dest
+
+
+def shared_config(repo: Path) -> dict[str, object]:
+    return tomllib.loads((repo / ".mvm" / "config.toml").read_text())
+
+
+def every_file_bytes(root: Path) -> set[bytes]:
+    return {p.read_bytes() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> tuple[Path, Path, bytes, dict[str, str]]:
+    """A bare repository and alice's repo that pushed models/m.pt and data/train to it."""
+    bare = init_bare(tmp_path / "srv.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    model = os.urandom(5000)
+    save(alice, "models/m.pt", model)
+    digest = save_dir(alice, "data/train", dataset_files(n=8), "models")
+    git_ok(alice, "push", "-q", "-u", "origin", "main")
+    return bare, alice, model, digest
+
+
+# --- the zero-config remote ----------------------------------------------------------------
+
+
+def test_zero_config_push_clone_pull(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bare, alice, model, digest = published
+    assert "remote" not in shared_config(alice)
+    assert set(cache_objects(alice)) <= remote_oids(bare)
+    assert_cache_sound(bare, remote_objects_dir(bare))
+
+    bob = plain_clone(bare, tmp_path / "bob")
+    assert not (bob / "models" / "m.pt").exists()
+    res = run(capsys, bob, "pull")
+    assert res.rc == 0, res.err
+    assert (bob / "models" / "m.pt").read_bytes() == model
+    assert tree_digest(bob / "data" / "train") == digest
+
+    model2 = os.urandom(5000)
+    save(alice, "models/m.pt", model2, "v2")
+    git_ok(alice, "push", "-q")
+    assert mvm(bob, "install", "-q") == 0
+    git_ok(bob, "pull", "-q", "--ff-only")
+    assert (bob / "models" / "m.pt").read_bytes() == model2
+
+
+def test_pulling_from_a_non_bare_repository_reads_its_cache(tmp_path: Path) -> None:
+    alice = init_hooked(tmp_path / "alice")
+    model = os.urandom(3000)
+    save(alice, "m.pt", model, "v1")
+    bob = plain_clone(alice, tmp_path / "bob")
+    assert mvm(bob, "pull", "-q") == 0
+    assert (bob / "m.pt").read_bytes() == model
+
+
+def test_pull_uses_the_branch_upstream_remote(tmp_path: Path) -> None:
+    bare = init_bare(tmp_path / "srv.git")
+    alice = init_hooked(tmp_path / "alice")
+    git(alice, "remote", "add", "upstream", str(bare))
+    model = os.urandom(3000)
+    save(alice, "m.pt", model, "v1")
+    git_ok(alice, "push", "-q", "-u", "upstream", "main")
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", "-o", "upstream", str(bare), str(bob))
+    assert git(bob, "remote").split() == ["upstream"]
+    assert mvm(bob, "pull", "-q") == 0
+    assert (bob / "m.pt").read_bytes() == model
+
+
+def test_no_remote_at_all_is_one_error_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = init_hooked(tmp_path / "alice")
+    save(alice, "m.pt", os.urandom(100), "v1")
+    res = run(capsys, alice, "push")
+    assert res.rc == 1
+    assert len(error_lines(res.err)) == 1
+    assert "no remote" in res.err
+    assert "git mvm remote add" in res.err
+
+
+def test_missing_remote_repository_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = init_hooked(tmp_path / "alice", tmp_path / "gone.git")
+    save(alice, "m.pt", os.urandom(100), "v1")
+    res = run(capsys, alice, "push")
+    assert res.rc == 1
+    assert "gone.git" in res.err
+    assert "does not exist" in res.err
+
+
+# --- git mvm remote ------------------------------------------------------------------------
+
+
+def test_remote_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    assert mvm(repo, "remote", "add", "nas", str(tmp_path / "nas")) == 0
+    cfg = shared_config(repo)
+    assert cfg["remote"] == {"nas": {"url": str(tmp_path / "nas")}}
+    assert ".mvm/config.toml" in staged(repo)
+    assert run_json(capsys, repo, "remote", "list") == [
+        {"name": "nas", "url": str(tmp_path / "nas"), "default": False}
+    ]
+
+    assert mvm(repo, "remote", "add", "--default", "share", f"file://{tmp_path}/share") == 0
+    assert shared_config(repo)["core"] == {"remote": "share"}
+    listed = {r["name"]: r for r in run_json(capsys, repo, "remote", "list")}
+    assert listed["share"]["default"] is True
+    assert listed["nas"]["default"] is False
+    res = run(capsys, repo, "remote", "list")
+    assert "* share" in res.out
+
+    assert mvm(repo, "remote", "remove", "share") == 0
+    cfg = shared_config(repo)
+    assert "share" not in cfg["remote"]  # type: ignore[operator]
+    assert "remote" not in cfg.get("core", {})  # type: ignore[operator]
+    assert mvm(repo, "remote", "remove", "nas") == 0
+    assert run_json(capsys, repo, "remote", "list") == []
+
+
+def test_remote_add_local_is_never_committed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    before = (repo / ".mvm" / "config.toml").read_text()
+    assert mvm(repo, "remote", "add", "--local", "--default", "mine", str(tmp_path / "mine")) == 0
+    assert (repo / ".mvm" / "config.toml").read_text() == before
+    local = tomllib.loads((repo / ".git" / "mvm" / "config.toml").read_text())
+    assert local["remote"]["mine"]["url"] == str(tmp_path / "mine")
+    assert local["core"]["remote"] == "mine"
+    assert staged(repo) == set()
+    assert run_json(capsys, repo, "remote", "list") == [
+        {"name": "mine", "url": str(tmp_path / "mine"), "default": True}
+    ]
+    # the local default is the one push uses
+    oid = save(repo, "m.pt", os.urandom(300), "v1")
+    assert mvm(repo, "push", "-q") == 0
+    assert object_path(repo, oid, tmp_path / "mine").is_file()
+    assert mvm(repo, "remote", "remove", "--local", "mine") == 0
+    assert run_json(capsys, repo, "remote", "list") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["remote", "add", "x"], 2, "URL"),
+        (["remote", "remove"], 2, "NAME"),
+        (["remote", "remove", "nope"], 1, "nope"),
+        (["remote", "add", "web", "gopher://example.invalid/x"], 1, "unsupported URL"),
+    ],
+)
+def test_remote_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, needle: str
+) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    res = run(capsys, repo, *args)
+    assert res.rc == code
+    assert needle in res.err
+    assert "Traceback" not in res.err
+
+
+def test_remote_add_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    assert mvm(repo, "remote", "add", "nas", str(tmp_path / "a")) == 0
+    res = run(capsys, repo, "remote", "add", "nas", str(tmp_path / "b"))
+    assert res.rc == 1
+    assert "already exists" in res.err
+    assert "git mvm remote remove nas" in res.err
+    assert shared_config(repo)["remote"] == {"nas": {"url": str(tmp_path / "a")}}
+
+
+# --- push / fetch / pull with a named directory store --------------------------------------
+
+
+@pytest.fixture
+def with_store(tmp_path: Path) -> tuple[Path, Path, bytes, dict[str, str]]:
+    """A repo (bare origin) with a `store` remote, a model and a dataset, committed."""
+    bare = init_bare(tmp_path / "srv.git")
+    repo = init_hooked(tmp_path / "alice", bare)
+    store = tmp_path / "store"
+    assert mvm(repo, "remote", "add", "store", str(store)) == 0
+    model = os.urandom(4000)
+    save(repo, "models/m.pt", model)
+    digest = save_dir(repo, "data/train", dataset_files(n=10), "artifacts")
+    return repo, store, model, digest
+
+
+def store_oids(store: Path) -> set[str]:
+    return set(cache_objects(store, store)) if store.exists() else set()
+
+
+def test_push_to_a_named_store_uses_the_cache_layout(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, store, model, _ = with_store
+    res = run(capsys, repo, "push", "store")
+    assert res.rc == 0, res.err
+    assert store_oids(store) == set(cache_objects(repo))
+    objects = assert_cache_sound(repo, store)  # every object whole, nothing else left there
+    for path in objects.values():
+        assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert object_path(repo, sha(model), store).read_bytes() == model
+    assert "pushed 12 object(s)" in res.err  # the model, 10 files and the manifest
+    res = run(capsys, repo, "push", "--remote", "store")
+    assert "pushed 0 object(s)" in res.err
+    assert "12 already there" in res.err
+
+
+def test_push_sends_only_what_changed_in_a_dataset(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, _, _, _ = with_store
+    assert mvm(repo, "push", "-q", "store") == 0
+    write(repo / "data" / "train" / "extra.bin", os.urandom(100))
+    assert mvm(repo, "add", "-q", "data/train") == 0
+    res = run(capsys, repo, "push", "store", "data/train")
+    assert res.rc == 0, res.err
+    assert "pushed 2 object(s)" in res.err  # the new file and the new manifest
+
+
+def test_push_named_paths_only(
+    with_store: tuple[Path, Path, bytes, dict[str, str]]
+) -> None:
+    repo, store, model, _ = with_store
+    assert mvm(repo, "push", "-q", "store", "models/m.pt") == 0
+    assert store_oids(store) == {sha(model)}
+    assert mvm(repo, "push", "-q", "--remote", "store", "data/train") == 0
+    assert store_oids(store) == set(cache_objects(repo))
+
+
+def test_push_all_commits_sends_old_versions(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, store, first, _ = with_store
+    old = [sha(first)]
+    for i in range(2):
+        old.append(save(repo, "models/m.pt", os.urandom(4000), f"v{i + 2}"))
+    git_ok(repo, "checkout", "-q", "-b", "side")
+    side = save(repo, "models/other.pt", os.urandom(100), "side branch")
+    git_ok(repo, "checkout", "-q", "main")
+    assert mvm(repo, "push", "-q", "store") == 0
+    assert old[-1] in store_oids(store)
+    assert not {old[0], old[1], side} & store_oids(store)
+    assert mvm(repo, "push", "-q", "store", "--all-commits") == 0
+    assert {*old, side} <= store_oids(store)
+    # a clone can get every version from the store
+    git_ok(repo, "push", "-q", "--no-verify", "origin", "main", "side")
+    bob = clone_hooked(tmp_path / "srv.git", tmp_path / "bob")
+    write(bob / ".git" / "mvm" / "config.toml", '[core]\nremote = "store"\n')
+    for i, oid in enumerate(old):
+        git_ok(bob, "checkout", "-q", f"main~{len(old) - 1 - i}")
+        assert sha((bob / "models" / "m.pt").read_bytes()) == oid
+
+
+def test_fetch_then_pull_by_path(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo, _, model, digest = with_store
+    assert mvm(repo, "push", "-q", "store") == 0
+    git_ok(repo, "push", "-q", "--no-verify", "origin", "main")
+    bob = plain_clone(tmp_path / "srv.git", tmp_path / "bob")
+    res = run(capsys, bob, "fetch", "store", "models/m.pt")
+    assert res.rc == 0, res.err
+    assert set(cache_objects(bob)) == {sha(model)}
+    assert not (bob / "models" / "m.pt").exists()  # fetch does not check out
+    assert mvm(bob, "pull", "-q", "--remote", "store", "data/train") == 0
+    assert tree_digest(bob / "data" / "train") == digest
+    assert not (bob / "models" / "m.pt").exists()
+    assert mvm(bob, "pull", "-q", "store") == 0
+    assert (bob / "models" / "m.pt").read_bytes() == model
+    assert set(cache_objects(bob)) == set(cache_objects(repo))
+    assert gitmv_temp_files(bob) == []
+
+
+def test_default_remote_from_config(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, store, model, _ = with_store
+    assert mvm(repo, "remote", "remove", "store") == 0
+    assert mvm(repo, "remote", "add", "--default", "store", f"file://{store}") == 0
+    git_ok(repo, "commit", "-q", "-m", "default store")
+    git_ok(repo, "push", "-q", "origin", "main")  # the pre-push hook uses core.remote
+    assert sha(model) in store_oids(store)
+    assert remote_oids(tmp_path / "srv.git") == set()
+    bob = clone_hooked(tmp_path / "srv.git", tmp_path / "bob")
+    assert mvm(bob, "pull", "-q") == 0
+    assert (bob / "models" / "m.pt").read_bytes() == model
+
+
+def test_unknown_remote_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    save(repo, "m.pt", os.urandom(100), "v1")
+    res = run(capsys, repo, "push", "--remote", "nowhere")
+    assert res.rc == 1
+    assert "nowhere" in res.err
+    assert "git mvm remote list" in res.err
+
+
+@pytest.mark.parametrize("jobs", ["1", "4"])
+def test_jobs_give_the_same_result(
+    tmp_path: Path, jobs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    digest = save_dir(repo, "data", dataset_files(n=30, size=64), "data")
+    store = tmp_path / "store"
+    assert mvm(repo, "remote", "add", "store", str(store)) == 0
+    res = run(capsys, repo, "push", "store", "-j", jobs)
+    assert res.rc == 0
+    assert "\r" not in res.err  # no progress bar when stderr is not a terminal
+    shutil.rmtree(repo / "data")
+    shutil.rmtree(repo / ".git" / "mvm" / "objects")
+    res = run(capsys, repo, "pull", "store", "-j", jobs)
+    assert res.rc == 0, res.err
+    assert "\r" not in res.err
+    assert tree_digest(repo / "data") == digest
+
+
+# --- status --remote -----------------------------------------------------------------------
+
+
+def test_status_remote_reports_what_is_not_pushed(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, _, _, _ = with_store
+    res = run(capsys, repo, "status", "--remote", "store")
+    assert res.rc == 0
+    lines = {ln.split()[-1]: ln for ln in res.out.splitlines()}
+    assert "not on store" in lines["models/m.pt"]
+    assert "not on store" in lines["data/train"]
+    assert mvm(repo, "push", "-q", "store", "models/m.pt") == 0
+    items = {i["path"]: i for i in run_json(capsys, repo, "status", "--remote", "store")}
+    assert items["models/m.pt"]["on_remote"] is True
+    assert items["data/train"]["on_remote"] is False
+    assert mvm(repo, "push", "-q", "store") == 0
+    res = run(capsys, repo, "status", "--remote", "store")
+    assert "not on" not in res.out
+
+
+def test_status_remote_with_zero_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    bare = init_bare(tmp_path / "srv.git")
+    repo = init_hooked(tmp_path / "repo", bare)
+    save(repo, "m.pt", os.urandom(100), "v1")
+    res = run(capsys, repo, "status", "--remote")
+    assert "not on origin" in res.out
+    git_ok(repo, "push", "-q", "origin", "main")
+    res = run(capsys, repo, "status", "--remote")
+    assert res.rc == 0
+    assert "not on" not in res.out
+
+
+def test_status_remote_for_a_directory_missing_one_file(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, store, _, _ = with_store
+    assert mvm(repo, "push", "-q", "store") == 0
+    some = oid_hex(read_pointer(repo, "data/train")["oid"])
+    files = [o for o in store_oids(store) if o != some]
+    object_path(repo, files[0], store).unlink()
+    items = {i["path"]: i for i in run_json(capsys, repo, "status", "--remote", "store")}
+    assert sum(not i["on_remote"] for i in items.values()) == 1
+
+
+# --- verification and collected failures ---------------------------------------------------
+
+
+def test_corrupt_remote_object_never_reaches_cache_or_work_tree(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bare, _, model, digest = published
+    oid = sha(model)
+    bad = b"corrupted on the server " * 50
+    corrupt_object(object_path(bare, oid, remote_objects_dir(bare)), bad)
+    bob = plain_clone(bare, tmp_path / "bob")
+    res = run(capsys, bob, "pull")
+    assert res.rc == 1
+    assert f"sha256:{oid}" in res.err
+    assert oid not in cache_objects(bob)
+    assert_cache_sound(bob)
+    assert gitmv_temp_files(bob) == []
+    assert not (bob / "models" / "m.pt").exists()
+    assert bad not in every_file_bytes(bob)
+    assert tree_digest(bob / "data" / "train") == digest  # the good artifact still arrived
+
+
+def test_corrupt_remote_object_is_refused_by_the_checkout_hook(tmp_path: Path) -> None:
+    bare = init_bare(tmp_path / "srv.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    save(alice, "m.pt", os.urandom(2000), "v1")
+    git_ok(alice, "checkout", "-q", "-b", "exp")
+    oid = save(alice, "m.pt", os.urandom(2000), "v2")
+    git_ok(alice, "push", "-q", "origin", "main", "exp")
+    bad = b"corrupted on the server " * 50
+    corrupt_object(object_path(bare, oid, remote_objects_dir(bare)), bad)
+    bob = clone_hooked(bare, tmp_path / "bob")
+    proc = git_ok(bob, "checkout", "exp")  # a checkout never fails for a missing object
+    assert f"sha256:{oid}" in proc.stderr
+    assert "git mvm pull" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert oid not in cache_objects(bob)
+    assert bad not in every_file_bytes(bob)
+    assert gitmv_temp_files(bob) == []
+
+
+def test_corrupt_file_of_a_remote_directory_is_refused(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bare, alice, _, _ = published
+    manifest = oid_hex(read_pointer(alice, "data/train")["oid"])
+    victim = next(p for p in (alice / "data" / "train").rglob("*.bin"))
+    oid = sha(victim.read_bytes())
+    assert oid != manifest
+    bad = b"flipped bits"
+    corrupt_object(object_path(bare, oid, remote_objects_dir(bare)), bad)
+    bob = plain_clone(bare, tmp_path / "bob")
+    res = run(capsys, bob, "fetch")
+    assert res.rc == 1
+    assert f"sha256:{oid}" in res.err
+    assert oid not in cache_objects(bob)
+    assert manifest in cache_objects(bob)
+    assert_cache_sound(bob)
+    assert bad not in every_file_bytes(bob)
+
+
+def test_fetch_failures_are_collected_and_reported_together(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bare, alice, model, _ = published
+    files = sorted(p for p in (alice / "data" / "train").rglob("*.bin"))
+    gone = [sha(files[0].read_bytes()), sha(files[1].read_bytes())]
+    for oid in gone:
+        object_path(bare, oid, remote_objects_dir(bare)).unlink()
+    corrupt = sha(files[2].read_bytes())
+    corrupt_object(object_path(bare, corrupt, remote_objects_dir(bare)))
+    bob = plain_clone(bare, tmp_path / "bob")
+    res = run(capsys, bob, "fetch")
+    assert res.rc == 1
+    for oid in [*gone, corrupt]:
+        assert f"sha256:{oid}" in res.err
+    assert "3 object(s) failed" in res.err
+    assert len(error_lines(res.err)) == 1
+    # everything else arrived: failures do not stop the batch
+    fetched = set(cache_objects(bob))
+    assert sha(model) in fetched
+    assert {sha(f.read_bytes()) for f in files[3:]} <= fetched
+    assert_cache_sound(bob)
+
+
+def test_push_failures_are_collected_and_reported_together(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, _, model, _ = with_store
+    files = sorted(p for p in (repo / "data" / "train").rglob("*.bin"))
+    lost = [sha(files[0].read_bytes()), sha(model)]
+    for oid in lost:
+        object_path(repo, oid).unlink()
+    res = run(capsys, repo, "push", "store")
+    assert res.rc == 1
+    for oid in lost:
+        assert f"sha256:{oid}" in res.err
+    assert "2 object(s) failed" in res.err
+    assert "hint:" in res.err
+
+
+def test_store_write_errors_are_collected_per_object(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, store, _, _ = with_store
+    store.write_bytes(b"a file where the store directory should be")
+    res = run(capsys, repo, "push", "store", "models/m.pt", "data/train")
+    assert res.rc == 1
+    assert "Traceback" not in res.err
+    assert "cannot create" in res.err
+    # every file object failed and is counted (the manifest waits for its files); the first
+    # ten are listed one per line
+    assert "11 object(s) failed" in res.err
+    assert res.err.count("\n  sha256:") == 10
+    assert "and 1 more" in res.err
+
+
+def test_manifest_is_uploaded_after_its_files(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """If a file of a directory cannot go up, its manifest does not go either, so the store
+    never names files it lacks."""
+    repo, store, _, _ = with_store
+    manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
+    victim = sha(next((repo / "data" / "train").rglob("*.bin")).read_bytes())
+    # a file where the victim's fan-out directory would go: its upload fails
+    write(store / victim[:2] / victim[2:4], b"in the way")
+    res = run(capsys, repo, "push", "store", "data/train")
+    assert res.rc == 1
+    assert f"sha256:{victim}" in res.err
+    assert manifest not in store_oids(store)
+
+
+# --- git mvm clone -------------------------------------------------------------------------
+
+
+def test_mvm_clone_installs_hooks_and_pulls(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path
+) -> None:
+    bare, alice, model, digest = published
+    assert mvm(tmp_path, "clone", "-q", str(bare)) == 0  # run in tmp_path
+    bob = tmp_path / "srv"  # the name git would pick
+    assert (bob / "models" / "m.pt").read_bytes() == model
+    assert tree_digest(bob / "data" / "train") == digest
+    for name in HOOK_NAMES:
+        assert (bob / ".git" / "hooks" / name).read_bytes() == shim(name)
+    # the hooks work from then on
+    model2 = os.urandom(3000)
+    save(alice, "models/m.pt", model2, "v2")
+    git_ok(alice, "push", "-q")
+    git_ok(bob, "pull", "-q", "--ff-only")
+    assert (bob / "models" / "m.pt").read_bytes() == model2
+
+
+def test_mvm_clone_into_a_directory(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path
+) -> None:
+    bare, _, model, _ = published
+    assert mvm(tmp_path, "clone", "-q", f"file://{bare}", str(tmp_path / "carol")) == 0
+    assert (tmp_path / "carol" / "models" / "m.pt").read_bytes() == model
+
+
+def test_mvm_clone_of_a_repository_without_mvm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    git(src, "init", "-q")
+    write(src / "README", "hi\n")
+    git(src, "add", "README")
+    git(src, "commit", "-q", "-m", "init")
+    res = run(capsys, tmp_path, "clone", str(src), str(tmp_path / "dst"))
+    assert res.rc == 0
+    assert "git mvm init" in res.err
+    assert (tmp_path / "dst" / "README").exists()
+
+
+def test_mvm_clone_failure_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    res = run(capsys, tmp_path, "clone", str(tmp_path / "nothing-here.git"), str(tmp_path / "x"))
+    assert res.rc == 1
+    assert "git clone" in res.err
+
