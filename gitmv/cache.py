@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
-from gitmv.fsutil import remove_file, tmp_name
+from gitmv.fsutil import FSYNC_EACH_MAX, flush_to_disk, remove_file, tmp_name
 from gitmv.hashing import SMALL, Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -41,7 +41,7 @@ class Cache:
     def __init__(self, root: str, tmp_dir: str) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
-        self.wrote = False  # any new object placed during this command (flush before pointers)
+        self.written: list[str] = []  # objects placed by this command, to flush before pointers
         self._reflink_works = True
 
     def oid_to_path(self, oid: str) -> str:
@@ -62,7 +62,17 @@ class Cache:
         except FileNotFoundError:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.rename(tmp, dest)
-        self.wrote = True
+        self._wrote(dest)
+
+    def _wrote(self, path: str) -> None:
+        if len(self.written) <= FSYNC_EACH_MAX:  # past that, only the count matters
+            self.written.append(path)
+
+    def flush(self) -> None:
+        """Make this command's new objects durable (call before writing pointers)."""
+        if self.written:
+            flush_to_disk(self.written, self.root)
+        self.written = []
 
     def put_bytes(self, data: bytes, oid: str | None = None) -> str:
         """Store small bytes; `oid`, when given, must be their hash (already computed)."""
@@ -81,7 +91,7 @@ class Cache:
         except BaseException:
             remove_file(tmp)
             raise
-        self.wrote = True
+        self._wrote(dest)
         return oid
 
     def put_file(self, path: str, expected: Stat | None = None) -> tuple[str, int, Stat]:

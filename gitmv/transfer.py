@@ -9,7 +9,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -20,7 +20,7 @@ from gitmv.errors import GitMvmError, ObjectCorrupt
 from gitmv.fsutil import remove_file
 from gitmv.hashing import BUFSIZE
 from gitmv.remotes import Store
-from gitmv.retry import with_retries
+from gitmv.retry import RemoteError, TransientError, with_retries
 
 EXISTS_BATCH = 1000
 DEFAULT_JOBS = 8
@@ -74,9 +74,20 @@ def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[i : i + size]
 
 
+def tell_sizes(store: Store, sizes: Mapping[str, int] | Callable[[], Mapping[str, int]]) -> None:
+    """Give object sizes to a store that needs them: the Git LFS Batch API names an object by
+    oid and size, and some servers refuse a download under the wrong size. `sizes` may be a
+    function, called only for such a store."""
+    learn = getattr(store, "learn_sizes", None)
+    if learn is not None:
+        learn(sizes() if callable(sizes) else sizes)
+
+
 def present_on(store: Store, oids: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for batch in _batches(oids, EXISTS_BATCH):
+    # a store that lists (S3) answers a large batch with one listing: it says how many it takes
+    size = int(getattr(store, "exists_batch", EXISTS_BATCH))
+    for batch in _batches(oids, size):
 
         def check(b: Sequence[str] = batch) -> set[str]:
             return store.exists_many(b)
@@ -92,11 +103,21 @@ def _run(
     failed: list[tuple[str, str]] = []
     total = 0
     lock = threading.Lock()
+    store_wide: list[RemoteError] = []  # every other object would fail the same way: stop
 
     def one(oid: str) -> None:
         nonlocal total
+        if store_wide:
+            return
         try:
             n = work(oid)
+        except RemoteError as exc:
+            with lock:
+                if exc.store_wide:
+                    store_wide.append(exc)
+                else:
+                    failed.append((oid, exc.message))
+            return
         except GitMvmError as exc:
             with lock:
                 failed.append((oid, exc.message))
@@ -117,6 +138,8 @@ def _run(
         else:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 list(pool.map(one, items))
+    if store_wide:
+        raise store_wide[0]
     return done, failed, total
 
 
@@ -133,6 +156,11 @@ def upload(
         oids = list(dict.fromkeys(phase))
         if not oids:
             continue
+
+        def cache_sizes(oids: list[str] = oids) -> dict[str, int]:
+            return {o: _size(cache, o) for o in oids}
+
+        tell_sizes(store, cache_sizes)
         have = present_on(store, oids)
         present += len(have)
         todo = [o for o in oids if o not in have]
@@ -157,20 +185,26 @@ def upload(
 
 
 def download(
-    cache: Cache, store: Store, oids: Sequence[str], jobs: int = DEFAULT_JOBS
+    cache: Cache, store: Store, oids: Sequence[str], jobs: int = DEFAULT_JOBS,
+    sizes: Mapping[str, int] | None = None,
 ) -> TransferResult:
-    """Fetch objects the cache lacks; each is verified while it streams."""
+    """Fetch objects the cache lacks; each is verified while it streams. `sizes` (what the
+    pointers and manifests say) serve the progress bar and stores that need them."""
     wanted = [o for o in dict.fromkeys(oids) if not cache.has(o)]
     present = len(set(oids)) - len(wanted)
+    if sizes:
+        tell_sizes(store, sizes)
 
     def get(oid: str) -> int:
         return download_one(cache, store, oid)
 
-    done, failed, nbytes = _run(wanted, get, jobs, f"fetch from {store.name}", {})
-    if done:
-        from gitmv.fsutil import flush_filesystem
-
-        flush_filesystem()
+    try:
+        done, failed, nbytes = _run(wanted, get, jobs, f"fetch from {store.name}",
+                                    dict(sizes) if sizes else {})
+    except RemoteError:  # the store as a whole failed: what did arrive stays, on disk
+        cache.flush()
+        raise
+    cache.flush()
     return TransferResult(done, present, failed, nbytes)
 
 
@@ -216,6 +250,9 @@ def download_one(cache: Cache, store: Store, oid: str) -> int:
             got = h.hexdigest()
             if got != oid:
                 os.ftruncate(fd, 0)
+                if start:  # the bytes kept from an earlier attempt may be the bad ones
+                    raise TransientError(f"sha256:{oid} did not verify after resuming; "
+                                         "fetching it whole")
                 raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", f"remote {store.name!r}")
             return total
 

@@ -14,7 +14,6 @@ from gitmv.errors import FileChanged, FormatError, GitMvmError, PathRefused, os_
 from gitmv.fsutil import (
     atomic_write,
     clean_stale_tmp,
-    flush_filesystem,
     is_stale_tmp,
     is_tmp_name,
     remove_file,
@@ -83,9 +82,9 @@ class Workspace:
         clean_stale_tmp(self.cache.tmp_dir)
 
     def flush(self) -> None:
-        if self.cache.wrote and self.config.fsync:
-            flush_filesystem()
-        self.cache.wrote = False
+        if self.config.fsync:
+            self.cache.flush()
+        self.cache.written = []
 
     # --- paths given by a person ---------------------------------------------------------
     def to_rel(self, path: str) -> str:
