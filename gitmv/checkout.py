@@ -323,3 +323,27 @@ def checkout_many(
         except GitMvmError as exc:
             failures.append((sel.artifact.path, exc))
     return results, failures
+
+
+def remove_artifact(ws: Workspace, rel: str) -> bool:
+    """Remove an artifact whose pointer git just removed, if every byte of it is in the cache
+    (so nothing is lost: checking out the old commit brings it back). False if it is kept."""
+    import shutil
+
+    abspath = ws.repo.abs(rel)
+    try:
+        st = os.lstat(abspath)
+    except FileNotFoundError:
+        return True
+    if os.path.lexists(abspath + ".mvm"):
+        return True  # a pointer is still there (untracked): not ours to remove
+    if stat.S_ISDIR(st.st_mode):
+        for _relpath, path, fst in _walk(abspath, abspath, rel):
+            if not _is_safe(ws, path, fst)[0]:
+                return False
+        shutil.rmtree(abspath)
+        return True
+    if not _is_safe(ws, abspath, st)[0]:
+        return False
+    os.unlink(abspath)
+    return True

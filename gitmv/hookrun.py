@@ -312,12 +312,16 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
 def materialize(ws: Workspace, paths: list[str] | None) -> None:
     """Bring artifacts into the work tree after git moved the pointers; never fails."""
     from gitmv import remotes, ui
-    from gitmv.checkout import checkout
+    from gitmv.checkout import checkout, remove_artifact
     from gitmv.errors import GitMvmError, ObjectMissing, WouldOverwrite
     from gitmv.fsutil import repo_lock
     from gitmv.sync import fetch_pointers
 
     arts = {a.path: a for a in ws.artifacts()}
+    for gone in [p for p in paths or [] if p not in arts]:  # the new commit has no pointer
+        if not remove_artifact(ws, gone):
+            ui.warn(f"{gone}: no longer tracked here, but it holds changes that are not in "
+                    "the cache; left as it is")
     wanted = [arts[p] for p in (paths if paths is not None else sorted(arts)) if p in arts]
     if not wanted:
         return
