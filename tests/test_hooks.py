@@ -1008,3 +1008,23 @@ def test_pre_commit_hooks_yaml_names_our_hooks() -> None:
         assert "pass_filenames: false" in block
         assert "always_run: true" in block
         assert f"stages: [{stage}]" in block
+
+
+def test_switching_to_a_branch_without_the_artifact_removes_it_when_safe(tmp_path: Path) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    git_ok(repo, "checkout", "-q", "-b", "exp")
+    save(repo, "model.bin", b"v1")
+    save_dir(repo, "data", {"a.txt": b"a", "b/c.txt": b"c"}, "artifacts on exp")
+    git_ok(repo, "checkout", "-q", "main")
+    assert not (repo / "model.bin").exists()
+    assert not (repo / "data").exists()
+    git_ok(repo, "checkout", "-q", "exp")
+    assert (repo / "model.bin").read_bytes() == b"v1"
+    assert (repo / "data" / "b" / "c.txt").read_bytes() == b"c"
+    # unsaved work is never removed: the file stays and git mvm says why
+    (repo / "model.bin").write_bytes(b"unsaved edit")
+    proc = git_run(repo, "checkout", "-q", "main")
+    assert proc.returncode == 0
+    assert (repo / "model.bin").read_bytes() == b"unsaved edit"
+    assert "not in the cache" in proc.stderr
+    assert not (repo / "data").exists()
