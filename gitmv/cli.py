@@ -166,6 +166,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true",
                    help="write the local config (<git dir>/mvm/config.toml), never committed")
     p.add_argument("-d", "--default", action="store_true", help="make it core.remote")
+    p.add_argument("--endpoint-url", metavar="URL",
+                   help="S3: an S3-compatible server (MinIO, Ceph, R2, GCS interop)")
+    p.add_argument("--region", metavar="REGION", help="S3: the bucket's region")
+    p.add_argument("--profile", metavar="NAME",
+                   help="S3: the AWS profile whose credentials to use (gitmv stores none)")
     _json(p)
 
     p = cmd("clone")

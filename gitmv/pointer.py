@@ -46,6 +46,7 @@ class Pointer(NamedTuple):
     size: int
     files: int | None = None
     meta: dict[str, str] = _NO_META  # never mutated: `add` builds a new dict
+    manifest_size: int | None = None  # dir only: bytes of the manifest object (Git LFS asks)
 
     @property
     def oid_str(self) -> str:
@@ -61,6 +62,8 @@ class Pointer(NamedTuple):
         ]
         if self.kind == "dir":
             lines.append(f"files = {self.files or 0}\n")
+            if self.manifest_size is not None:
+                lines.append(f"manifest_size = {self.manifest_size}\n")
         if self.meta:
             lines.append("\n[meta]\n")
             for key in sorted(self.meta):
@@ -99,15 +102,25 @@ class Pointer(NamedTuple):
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise FormatError(where, f"size must be a non-negative integer, got {size!r}")
         files: int | None = None
+        manifest_size: int | None = None
         if kind == "dir":
             files = doc.get("files")
             if not isinstance(files, int) or isinstance(files, bool) or files < 0:
                 raise FormatError(where, f"files must be a non-negative integer, got {files!r}")
+            manifest_size = doc.get("manifest_size")
+            if manifest_size is not None and (
+                not isinstance(manifest_size, int) or isinstance(manifest_size, bool)
+                or manifest_size < 0
+            ):
+                raise FormatError(
+                    where, f"manifest_size must be a non-negative integer, got {manifest_size!r}"
+                )
         meta_raw = doc.get("meta", {})
         if not isinstance(meta_raw, dict):
             raise FormatError(where, "[meta] must be a table")
         meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in meta_raw.items()}
-        return cls(kind=kind, oid=oid, size=size, files=files, meta=meta)
+        return cls(kind=kind, oid=oid, size=size, files=files, meta=meta,
+                   manifest_size=manifest_size)
 
 
 def artifact_path(pointer_path: str) -> str:

@@ -23,15 +23,24 @@ MAX_RETRY_AFTER = 60.0
 
 
 class RemoteError(GitMvmError):
-    """A store could not be reached or refused a request (not worth retrying)."""
+    """A store could not be reached or refused a request (not worth retrying).
+
+    `store_wide`: every request to this store would fail the same way (credentials refused,
+    no such bucket, permission denied, endpoint unreachable): a batch stops at the first such
+    error and reports it once, instead of failing each object with the same message.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, store_wide: bool = False) -> None:
+        super().__init__(message, hint)
+        self.store_wide = store_wide
 
 
 class TransientError(RemoteError):
     """A fault that may pass: retried with backoff, then reported."""
 
     def __init__(self, message: str, retry_after: float | None = None,
-                 hint: str | None = None) -> None:
-        super().__init__(message, hint)
+                 hint: str | None = None, store_wide: bool = False) -> None:
+        super().__init__(message, hint, store_wide)
         self.retry_after = retry_after
 
 
@@ -53,7 +62,8 @@ def with_retries(
         except TransientError as exc:
             if attempt == attempts - 1:
                 raise TransientError(
-                    f"{exc.message} (gave up after {attempts} attempts)", hint=exc.hint
+                    f"{exc.message} (gave up after {attempts} attempts)", hint=exc.hint,
+                    store_wide=exc.store_wide,
                 ) from None
             wait = delay_for(attempt, exc.retry_after)
             ui.debug(f"{what}: {exc.message}; retrying in {wait:.2f}s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -10,7 +11,7 @@ from gitmv.errors import GitMvmError
 from gitmv.pointer import Pointer
 from gitmv.reach import Needed, parse_pointers, pointer_blobs_in_commits
 from gitmv.remotes import Store
-from gitmv.transfer import TransferResult, download, present_on, upload
+from gitmv.transfer import TransferResult, download, present_on, tell_sizes, upload
 from gitmv.workspace import Workspace
 
 
@@ -76,9 +77,11 @@ def fetch_pointers(
 ) -> TransferResult:
     """Download what the cache lacks: directory manifests first, then every file object."""
     dirs = [p for p in pointers if p.kind == "dir"]
-    first = download(ws.cache, store, [p.oid for p in dirs], jobs)
+    manifest_sizes = {p.oid: p.manifest_size for p in dirs if p.manifest_size is not None}
+    first = download(ws.cache, store, [p.oid for p in dirs], jobs, manifest_sizes)
     failed = list(first.failed)
     oids: list[str] = [p.oid for p in pointers if p.kind == "file"]
+    sizes = {p.oid: p.size for p in pointers if p.kind == "file"}
     for p in dirs:
         if ws.cache.has(p.oid):
             try:
@@ -87,7 +90,8 @@ def fetch_pointers(
                 failed.append((p.oid, exc.message))
                 continue
             oids += [e.oid for e in entries]
-    second = download(ws.cache, store, oids, jobs)
+            sizes.update((e.oid, e.size) for e in entries)
+    second = download(ws.cache, store, oids, jobs, sizes)
     failed += second.failed
     result = TransferResult(
         first.transferred + second.transferred,
@@ -104,4 +108,18 @@ def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> s
     """Oids (of the given pointers) whose objects the store does not have."""
     needed = needed_by(ws, pointers)
     oids = sorted(needed.all())
+
+    def sizes() -> dict[str, int]:
+        known = {}
+        for o in oids:
+            try:
+                known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
+            except OSError:
+                pass
+        known.update((p.oid, p.size) for p in pointers if p.kind == "file")
+        known.update((p.oid, p.manifest_size) for p in pointers
+                     if p.kind == "dir" and p.manifest_size is not None)
+        return known
+
+    tell_sizes(store, sizes)
     return set(oids) - present_on(store, oids)

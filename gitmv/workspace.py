@@ -332,10 +332,11 @@ class Workspace:
         st = os.lstat(abspath)
         if stat.S_ISDIR(st.st_mode):
             entries, rows = self.scan_dir(rel, store=True)
-            oid = self.cache.put_bytes(manifest.dump(entries))
+            data = manifest.dump(entries)
+            oid = self.cache.put_bytes(data)
             self.state.mark_complete(oid)  # scan_dir(store=True) put or found every object
             return Pointer("dir", oid, sum(e.size for e in entries), len(entries),
-                           merged_meta), rows
+                           merged_meta, len(data)), rows
         if stat.S_ISREG(st.st_mode):
             s = stat_of(st)
             known = self.state.get(abspath, s)

@@ -30,7 +30,8 @@ def _load_doc(path: str):  # type: ignore[no-untyped-def]
 
 
 def run(action: str, name: str | None, url: str | None, local: bool, default: bool,
-        json: bool) -> int:
+        json: bool, endpoint_url: str | None = None, region: str | None = None,
+        profile: str | None = None) -> int:
     import tomlkit
 
     repo = Repo.discover()
@@ -53,13 +54,20 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
     if action == "add":
         if not url:
             raise UsageError("`git mvm remote add` needs NAME and URL")
-        remotes.open_store(name, url)  # refuses an unsupported URL now, not at push time
+        s3_settings = {k: v for k, v in (("endpoint_url", endpoint_url), ("region", region),
+                                          ("profile", profile)) if v}
+        if s3_settings and not url.lower().startswith("s3://"):
+            raise UsageError("--endpoint-url, --region and --profile are for s3:// remotes")
+        # refuses an unsupported URL now, not at push time
+        remotes.open_store(name, url, dict(s3_settings))
         section = doc.setdefault("remote", tomlkit.table(is_super_table=True))
         if name in section:
             raise GitMvmError(f"remote {name!r} already exists in {path}",
                               f"remove it first: git mvm remote remove {name}")
         entry = tomlkit.table()
         entry["url"] = url
+        for key, value in s3_settings.items():
+            entry[key] = value
         section[name] = entry
         if default:
             doc.setdefault("core", tomlkit.table())["remote"] = name

@@ -93,18 +93,34 @@ def objects_dir_of_repo(path: str) -> str:
 
 
 def open_store(name: str, url: str, settings: dict[str, object] | None = None) -> Store:
-    """A store for a gitmv remote URL."""
+    """A store for a gitmv remote URL; `settings` is the remote's config table.
+
+    Each store kind's module (and its libraries: boto3, requests) is imported only here.
+    """
     from gitmv.remotes.local import LocalStore
 
+    settings = dict(settings or {})
     if url.startswith("file://"):
         return LocalStore(name, url, unquote(urlparse(url).path))
-    scheme = url.split("://", 1)[0] if "://" in url else ""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if not scheme:
         return LocalStore(name, url, os.path.expanduser(url))
+    if scheme == "s3":
+        from gitmv.remotes.s3 import S3Store
+
+        return S3Store(name, url, settings)
+    if scheme in ("lfs+http", "lfs+https"):
+        from gitmv.remotes.lfs import LfsStore
+
+        return LfsStore(name, url, settings)
+    if scheme in ("http", "https"):
+        from gitmv.remotes.http import HttpStore
+
+        return HttpStore(name, url, settings)
     raise RemoteError(
         f"remote {name!r}: unsupported URL {url!r}",
-        "use a directory path or file:// URL (S3, Git LFS and HTTP stores come with a later "
-        "version)",
+        "use a directory path, file://, s3://bucket/prefix, lfs+https://…/info/lfs or "
+        "https://… (see docs/remotes.md)",
     )
 
 
@@ -140,7 +156,10 @@ def resolve(
     path = path_of_git_url(url, repo.root)
     if path is not None:
         return _repo_store(git_remote, url, path)
-    return open_store(git_remote, url, None)
+    # an http(s) or ssh git remote: its Git LFS endpoint, as `git lfs` does
+    from gitmv.remotes.lfs import store_for_git_remote
+
+    return store_for_git_remote(repo, git_remote, url)
 
 
 def _repo_store(name: str, url: str, path: str) -> Store:

@@ -1,0 +1,472 @@
+"""An S3-compatible store (`s3://bucket/prefix`): AWS S3, MinIO, Ceph RGW, Cloudflare R2, GCS
+interop. Objects live under `<prefix>/<aa>/<bb>/<hex>`, the cache layout.
+
+Settings (the remote's table in config.toml): `endpoint_url`, `region`, `profile`; optional
+`multipart_threshold`, `multipart_chunksize` (sizes like "64MiB") and `addressing_style`.
+Credentials come from the standard AWS chain (environment, `profile`, ~/.aws, instance roles):
+gitmv never stores them. boto3 (the `s3` extra) is imported here only, when first needed.
+
+No partial object is ever visible: an S3 PUT, and the CompleteMultipartUpload that ends a
+multipart upload, are atomic per key. A key shows either nothing or the complete object, so we
+write straight to the final key (no temp keys to rename or clean up). An interrupted multipart
+upload leaves only invisible parts, which s3transfer aborts on failure; a killed process can
+leave some, which a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, TypeVar, cast
+
+from gitmv.retry import RemoteError, TransientError, parse_retry_after
+
+T = TypeVar("T")
+
+# Existence checks: see the measurements below.
+HEAD_MAX = 64
+KEYS_PER_HEAD = 12
+LIST_PAGE = 1000
+EXISTS_THREADS = 16
+EXISTS_BATCH = 100_000  # the engine may hand us this many at once: one listing serves all
+
+# Connections: the engine's jobs (default 8, `-j N`) plus EXISTS_THREADS checks share one
+# client (boto3 clients are thread-safe); urllib3 opens extra connections past the pool
+# rather than blocking, so this only bounds how many stay open for reuse.
+POOL_CONNECTIONS = 64
+# Multipart (boto3's transfer manager, one shared by all jobs): parts of an open file are read
+# into memory, so memory is bounded by MULTIPART_MEMORY_CHUNKS x chunk size for the whole
+# process, whatever the number of jobs.
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
+MULTIPART_THREADS = 8
+MULTIPART_MEMORY_CHUNKS = 6
+
+# botocore's own retries. Single requests: none (max_attempts 1 = one attempt): the transfer
+# engine retries every operation with backoff and jitter, honours Retry-After (botocore does
+# not), and bounds the total; retries on both levels would multiply (5 x N attempts, and
+# minutes before an unreachable endpoint is reported). Multipart uploads get 3 attempts per
+# part on their own client, so a blip on part 400 of 600 does not restart a 5 GB upload.
+SINGLE_ATTEMPTS = 1
+PART_ATTEMPTS = 3
+
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+    "TokenRefreshRequired", "InvalidClientTokenId", "UnrecognizedClientException",
+}
+_DENIED_CODES = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem", "Forbidden"}
+_TRANSIENT_CODES = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+    "RequestTimeout", "InternalError", "ServiceUnavailable", "Busy",
+}
+_REGION_CODES = {"PermanentRedirect", "301", "AuthorizationHeaderMalformed",
+                 "IllegalLocationConstraintException"}
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _header(exc: Any, name: str) -> str | None:
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    value = headers.get(name)
+    return str(value) if value is not None else None
+
+
+class S3Store:
+    can_list = True
+    exists_batch = EXISTS_BATCH
+
+    def __init__(self, name: str, url: str, settings: dict[str, object]) -> None:
+        from gitmv.config import parse_size
+
+        self.name = name
+        self.url = url
+        rest = url.split("://", 1)[1]
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise RemoteError(f"remote {name!r}: {url!r} names no bucket",
+                              "write the URL as s3://BUCKET or s3://BUCKET/PREFIX")
+        self.bucket = bucket
+        prefix = "/".join(p for p in prefix.split("/") if p)
+        self.prefix = prefix + "/" if prefix else ""
+        self.endpoint_url = _opt_str(settings, "endpoint_url", name)
+        self.region = _opt_str(settings, "region", name)
+        self.profile = _opt_str(settings, "profile", name)
+        self.addressing_style = _opt_str(settings, "addressing_style", name) or (
+            "path" if self.endpoint_url else "auto")
+        self.multipart_threshold = parse_size(
+            settings.get("multipart_threshold", MULTIPART_THRESHOLD),
+            f"remote.{name}.multipart_threshold")
+        self.multipart_chunksize = max(5 * 1024 * 1024, parse_size(  # S3's smallest part
+            settings.get("multipart_chunksize", MULTIPART_CHUNKSIZE),
+            f"remote.{name}.multipart_chunksize"))
+        if importlib.util.find_spec("boto3") is None:
+            raise RemoteError(f"remote {name!r} ({url}): S3 stores need boto3, which is not "
+                              "installed", "pip install 'gitmv[s3]'")
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._s3: Any = None
+        self._transfers: Any = None
+        self._bucket_ok = False
+
+    # --- clients, made once and shared by every thread ---------------------------------------
+
+    def _make_client(self, attempts: int) -> Any:
+        """A boto3 S3 client (call with self._lock held: sessions are not thread-safe)."""
+        import boto3
+        from botocore.config import Config
+
+        if self._session is None:
+            self._session = self._guard(
+                lambda: boto3.session.Session(profile_name=self.profile, region_name=self.region),
+                "configure", "")
+        options: dict[str, Any] = {
+            "retries": {"max_attempts": attempts, "mode": "standard"},
+            "max_pool_connections": POOL_CONNECTIONS,
+            "connect_timeout": 10,
+            "read_timeout": 60,
+            "s3": {"addressing_style": self.addressing_style},
+            "user_agent_extra": "gitmv",
+        }
+        if self.endpoint_url:
+            # Other S3 implementations (GCS interop, older MinIO and Ceph) reject the default
+            # CRC checksums and aws-chunked bodies of boto3 >= 1.36; gitmv verifies sha256.
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+        try:
+            config = Config(**options)
+        except TypeError:  # botocore < 1.36 has no checksum options (and does not need them)
+            options.pop("request_checksum_calculation", None)
+            options.pop("response_checksum_validation", None)
+            config = Config(**options)
+        session = self._session
+        return self._guard(
+            lambda: session.client("s3", endpoint_url=self.endpoint_url, config=config),
+            "configure", "")
+
+    def _client(self) -> Any:
+        if self._s3 is None:
+            with self._lock:
+                if self._s3 is None:
+                    self._s3 = self._make_client(SINGLE_ATTEMPTS)
+        return self._s3
+
+    def _transfer_manager(self) -> Any:
+        if self._transfers is None:
+            with self._lock:
+                if self._transfers is None:
+                    from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+                    config = TransferConfig(
+                        multipart_threshold=self.multipart_threshold,
+                        multipart_chunksize=self.multipart_chunksize,
+                        max_concurrency=MULTIPART_THREADS,
+                        preferred_transfer_client="classic",
+                    )
+                    config.max_in_memory_upload_chunks = MULTIPART_MEMORY_CHUNKS
+                    self._transfers = create_transfer_manager(
+                        self._make_client(PART_ATTEMPTS), config)
+        return self._transfers
+
+    # --- the Store interface --------------------------------------------------------------
+
+    def key(self, oid: str) -> str:
+        return f"{self.prefix}{oid[:2]}/{oid[2:4]}/{oid}"
+
+    def exists_many(self, oids: Sequence[str]) -> set[str]:
+        todo = list(dict.fromkeys(oids))
+        if len(todo) <= HEAD_MAX:
+            return self._head_many(todo)
+        # A listing costs the store's size, HEADs the query's: list one `<aa>/` sub-prefix
+        # (1/256 of the store) to estimate the size, and answer its own oids on the way.
+        aa = todo[0][:2]
+        page = next(self._pages(f"{self.prefix}{aa}/", "check", LIST_PAGE))
+        contents = page.get("Contents", ())
+        estimate = 256 * len(contents)
+        found: set[str] = set()
+        if not page.get("IsTruncated"):
+            listed = {self._oid_of_key(item["Key"]) for item in contents}
+            found = {oid for oid in todo if oid[:2] == aa and oid in listed}
+            todo = [oid for oid in todo if oid[:2] != aa]
+        if len(todo) * KEYS_PER_HEAD < estimate:
+            return found | self._head_many(todo)
+        return found | self._list_many(todo)
+
+    def upload(self, oid: str, size: int, src: BinaryIO) -> None:
+        key = self.key(oid)
+        if size < self.multipart_threshold:
+            self._guard(lambda: self._client().put_object(
+                Bucket=self.bucket, Key=key, Body=src, ContentLength=size), "upload", key)
+        else:
+            # boto3's transfer manager (what `upload_fileobj` runs), one for the whole store so
+            # its threads and part buffers are shared; parts are sent in parallel.
+            manager = self._transfer_manager()
+            self._guard(lambda: manager.upload(src, self.bucket, key).result(), "upload", key)
+        self._bucket_ok = True
+
+    def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
+        from botocore.exceptions import ClientError
+
+        key = self.key(oid)
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if offset > 0:
+            args["Range"] = f"bytes={offset}-"
+        try:
+            resp = self._client().get_object(**args)
+        except ClientError as exc:
+            if _code(exc) == "InvalidRange" and offset > 0:
+                return self.open_download(oid, 0)  # the partial file is not shorter: start over
+            if _code(exc) in ("NoSuchKey", "404"):
+                raise RemoteError(f"object sha256:{oid} is not on remote {self.name!r}",
+                                  "push it from the clone that added it (`git mvm push`)") from None
+            raise self._error(exc, "download", key) from None
+        except Exception as exc:
+            raise self._error(exc, "download", key) from None
+        self._bucket_ok = True
+        start = 0
+        content_range = str(resp.get("ContentRange") or "")
+        if offset > 0 and content_range.startswith("bytes "):
+            start = int(content_range[6:].split("-", 1)[0])
+        return cast(BinaryIO, _Body(resp["Body"], self, key)), start
+
+    def list_objects(self) -> Iterator[tuple[str, int, float]]:
+        for page in self._pages(self.prefix, "list"):
+            for item in page.get("Contents", ()):
+                oid = self._oid_of_key(item["Key"])
+                if oid is not None:
+                    yield oid, int(item["Size"]), item["LastModified"].timestamp()
+
+    def delete(self, oid: str) -> None:
+        key = self.key(oid)
+        self._guard(lambda: self._client().delete_object(Bucket=self.bucket, Key=key),
+                    "delete", key)
+
+    # --- existence: parallel HEADs, or listings -------------------------------------------
+
+    def _head_many(self, oids: Sequence[str]) -> set[str]:
+        if len(oids) <= 1:
+            found = [self._head(o) for o in oids]
+        else:
+            with ThreadPoolExecutor(min(EXISTS_THREADS, len(oids))) as pool:
+                found = list(pool.map(self._head, oids))
+        return {oid for oid, ok in zip(oids, found, strict=True) if ok}
+
+    def _head(self, oid: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        key = self.key(oid)
+        try:
+            self._client().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            # a HEAD answer has no body: 404 may be a missing bucket, 403 bad credentials
+            if _status(exc) == 404:
+                if not self._bucket_ok:
+                    self._probe(key, exc)
+                return False
+            if _status(exc) in (400, 403):
+                self._probe(key, exc)
+            raise self._error(exc, "check", key) from None
+        except Exception as exc:
+            raise self._error(exc, "check", key) from None
+        self._bucket_ok = True
+        return True
+
+    def _probe(self, key: str, head_error: Any) -> None:
+        """After a body-less HEAD error: a ranged GET whose error says why (raised); returns
+        when the bucket exists and the key is merely missing."""
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self._client().get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")
+            resp["Body"].close()
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "InvalidRange") and _status(head_error) == 404:
+                self._bucket_ok = True
+                return
+            raise self._error(exc, "check", key) from None
+        except Exception as exc:
+            raise self._error(exc, "check", key) from None
+
+    def _list_many(self, oids: Sequence[str]) -> set[str]:
+        groups: dict[str, list[str]] = {}
+        for oid in sorted(oids):
+            groups.setdefault(oid[0], []).append(oid)
+        with ThreadPoolExecutor(min(EXISTS_THREADS, len(groups))) as pool:
+            parts = list(pool.map(self._list_group, groups.values()))
+        found: set[str] = set()
+        rest: list[str] = []
+        for got, unresolved in parts:
+            found |= got
+            rest += unresolved
+        return found | self._head_many(rest) if rest else found
+
+    def _list_group(self, group: list[str]) -> tuple[set[str], list[str]]:
+        """List `<prefix><h>` (h: the group's first hex digit), reading at most about twice
+        as many keys as HEADing the group would cost; oids past the last key listed are left
+        to HEADs (so a store far larger than estimated costs at most ~3x the HEADs)."""
+        wanted = set(group)
+        found: set[str] = set()
+        last = ""
+        budget = 2 * len(group) * KEYS_PER_HEAD  # x2: the size estimate is rough
+        for page in self._pages(self.prefix + group[0][0], "check", budget):
+            for item in page.get("Contents", ()):
+                last = item["Key"]
+                oid = self._oid_of_key(last)
+                if oid in wanted:
+                    found.add(oid)
+            if not page.get("IsTruncated"):
+                return found, []
+        return found, [oid for oid in group if self.key(oid) > last]
+
+    def _pages(self, prefix: str, op: str, max_keys: int | None = None
+               ) -> Iterator[dict[str, Any]]:
+        """Pages of list_objects_v2 under `prefix`, up to `max_keys` keys in all."""
+        client = self._client()
+        token: str | None = None
+        left = max_keys
+        while left is None or left > 0:
+            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix,
+                                    "MaxKeys": LIST_PAGE if left is None else min(LIST_PAGE, left)}
+            if token:
+                args["ContinuationToken"] = token
+
+            def request(a: dict[str, Any] = args) -> dict[str, Any]:
+                return cast(dict[str, Any], client.list_objects_v2(**a))
+
+            page = self._guard(request, op, prefix)
+            self._bucket_ok = True
+            if left is not None:
+                left -= args["MaxKeys"]
+            yield page
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
+    def _oid_of_key(self, key: str) -> str | None:
+        parts = key[len(self.prefix):].split("/")
+        if len(parts) != 3 or not key.startswith(self.prefix):
+            return None
+        aa, bb, hexoid = parts
+        if (len(hexoid) != 64 or hexoid[:2] != aa or hexoid[2:4] != bb
+                or not all(c in "0123456789abcdef" for c in hexoid)):
+            return None
+        return hexoid
+
+    # --- errors a person can act on -------------------------------------------------------
+
+    def _guard(self, fn: Callable[[], T], op: str, key: str) -> T:
+        try:
+            return fn()
+        except Exception as exc:
+            raise self._error(exc, op, key) from None
+
+    def _error(self, exc: BaseException, op: str, key: str) -> RemoteError:
+        from botocore import exceptions as bx
+
+        where = f"remote {self.name!r} ({self.url})"
+        setting = f"[remote.{self.name}] in .mvm/config.toml"
+        if isinstance(exc, RemoteError):
+            return exc
+        if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+            return RemoteError(
+                f"{where}: no AWS credentials found",
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run "
+                f"`aws configure`; or set `profile` under {setting} (gitmv stores no secrets)",
+                store_wide=True)
+        if isinstance(exc, bx.ProfileNotFound):
+            return RemoteError(f"{where}: AWS profile {self.profile!r} not found",
+                               f"add it to ~/.aws/config or fix `profile` under {setting}",
+                               store_wide=True)
+        if isinstance(exc, bx.SSLError):
+            return RemoteError(f"{where}: TLS failed: {exc}",
+                               f"check `endpoint_url` under {setting} (http:// or https://)",
+                               store_wide=True)
+        if isinstance(exc, bx.ConnectionError | bx.HTTPClientError | OSError):
+            endpoint = self.endpoint_url or "AWS S3"
+            return TransientError(
+                f"{where}: cannot reach {endpoint}: {type(exc).__name__}",
+                hint=f"check that the server is up, the network, and `endpoint_url` "
+                f"under {setting}", store_wide=True)
+        if isinstance(exc, bx.ClientError):
+            return self._client_error(exc, op, key, where, setting)
+        if isinstance(exc, bx.BotoCoreError):
+            return RemoteError(f"{where}: {op} failed: {exc}", store_wide=True)
+        return RemoteError(f"{where}: {op} failed: {type(exc).__name__}: {exc}")
+
+    def _client_error(self, exc: Any, op: str, key: str, where: str, setting: str
+                      ) -> RemoteError:
+        code, status = _code(exc), _status(exc)
+        message = str(exc.response.get("Error", {}).get("Message", "") or "")
+        if code in _CREDENTIAL_CODES:
+            return RemoteError(
+                f"{where}: the AWS credentials were refused ({code})",
+                "check the access key and secret the AWS credential chain finds "
+                "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials, or "
+                f"`profile` under {setting})", store_wide=True)
+        if code in ("NoSuchBucket", "InvalidBucketName"):
+            return RemoteError(
+                f"{where}: no bucket named {self.bucket!r}" if code == "NoSuchBucket"
+                else f"{where}: {self.bucket!r} is not a valid bucket name",
+                f"create the bucket (`aws s3 mb s3://{self.bucket}`), or fix the remote's URL "
+                "(`git mvm remote list`)", store_wide=True)
+        if code in _REGION_CODES:
+            region = _header(exc, "x-amz-bucket-region")
+            return RemoteError(
+                f"{where}: the bucket is in another region"
+                + (f" ({region})" if region else ""),
+                f"set region = \"{region or '…'}\" under {setting}", store_wide=True)
+        if code in _TRANSIENT_CODES or status == 429 or status >= 500:
+            return TransientError(
+                f"{where}: {op} {key}: the server answered {code or status}",
+                retry_after=parse_retry_after(_header(exc, "retry-after")))
+        if code in _DENIED_CODES or status == 403:
+            return RemoteError(
+                f"{where}: permission denied ({op} s3://{self.bucket}/{key})",
+                "the AWS identity in use needs s3:ListBucket, s3:GetObject and s3:PutObject on "
+                "the bucket (s3:DeleteObject for `gc --remote`)", store_wide=True)
+        detail = f"{code}: {message}" if message else code or str(status)
+        return RemoteError(f"{where}: {op} {key} failed: {detail}")
+
+
+class _Body:
+    """A downloaded object's stream; network faults mid-body become TransientError (the
+    engine resumes from what it has)."""
+
+    def __init__(self, body: Any, store: S3Store, key: str) -> None:
+        self._body = body
+        self._store = store
+        self._key = key
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self._body.read(None if n < 0 else n)
+        except Exception as exc:  # a reset, a timeout, a short body: this object only
+            raise TransientError(f"remote {self._store.name!r}: download of {self._key} "
+                                 f"broke off: {type(exc).__name__}") from None
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _opt_str(settings: dict[str, object], key: str, name: str) -> str | None:
+    value = settings.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RemoteError(f"remote {name!r}: `{key}` must be a string, not {value!r}",
+                          f"fix [remote.{name}] in .mvm/config.toml")
+    return value
