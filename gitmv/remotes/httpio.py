@@ -1,6 +1,7 @@
-"""requests plumbing for the stores that speak HTTP (Git LFS; the plain HTTP store has the
-same pieces of its own): per-thread sessions, upload bodies hashed as they stream, download
-streams that notice a cut connection, and the words of a failure.
+"""requests plumbing for the stores that speak HTTP (Git LFS, plain HTTP/WebDAV): per-thread
+sessions, Basic-auth credentials from git, requests whose failures come back as gitmv errors,
+upload bodies hashed as they stream (and rewound on a redirect), download streams that notice
+a cut connection, the first lasting error of a batch, and the words of a failure.
 
 Imported only by those stores, so `requests` stays out of commands that need no remote.
 """
@@ -11,22 +12,27 @@ import hashlib
 import io
 import re
 import threading
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, cast
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO, TypeVar, cast
+from urllib.parse import SplitResult, unquote, urlunsplit
 
 import requests
 import urllib3
 
 from gitmv import __version__
-from gitmv.errors import ObjectCorrupt
-from gitmv.retry import RemoteError, TransientError
+from gitmv.errors import GitMvmError, ObjectCorrupt
+from gitmv.remotes import credential
+from gitmv.retry import RemoteError, TransientError, parse_retry_after
+
+T = TypeVar("T")
 
 
 class Sessions:
     """One `requests.Session` per thread (a Session is not thread-safe), and a small pool of
-    threads for batched requests. Sessions of threads that ended are closed as new ones come,
-    and everything is closed by `close()` (call it from a `weakref.finalize` of the store)."""
+    threads for batched requests (named gitmv-`name`). Sessions of threads that ended are
+    closed as new ones come, and everything is closed by `close()` (call it from a
+    `weakref.finalize` of the store)."""
 
     def __init__(self, verify: bool | str, pool_threads: int, name: str) -> None:
         self._verify = verify
@@ -69,14 +75,137 @@ class Sessions:
             s.close()
 
 
+def plain_url(parts: SplitResult) -> str:
+    """The URL `parts` with no user, password, query, fragment or trailing slash."""
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+class Credentials:
+    """The Basic-auth credentials of a store at `url`, shared by its threads: the user and
+    password of its URL as configured (`parts`), else what the user's git credential helpers
+    give for `url`, asked once, after the first 401. Those are approved after a success (the
+    helpers keep them) and rejected after a refusal (they forget them: the next command asks
+    again)."""
+
+    def __init__(self, url: str, parts: SplitResult) -> None:
+        self._url = url
+        self.username = unquote(parts.username) if parts.username else None
+        self.current: credential.Credential | None = None
+        if parts.username and parts.password is not None:  # user:password@ in the URL
+            password = unquote(parts.password)
+            self.current = credential.Credential(self.username or "", password, {})
+        self._asked = False  # git credential fill has run
+        self._approved = False
+        self._rejected = False
+        self._lock = threading.Lock()
+
+    def ask(self, sent: credential.Credential | None) -> bool:
+        """After a 401 for `sent`: True if other credentials are there to try."""
+        with self._lock:
+            if self.current is not sent:  # another thread already has new ones
+                return True
+            if self._asked:
+                return False
+            self._asked = True
+            cred = credential.fill(self._url, self.username)
+            if cred is None:
+                return False
+            self.current = cred
+            return True
+
+    def approve(self) -> None:
+        """After a success: the helpers keep credentials they gave (once)."""
+        with self._lock:
+            if not self._approved and self.current is not None and self.current.fields:
+                self._approved = True
+                credential.approve(self.current)
+
+    def reject(self, *, unless_approved: bool) -> None:
+        """After a refusal: the helpers forget credentials they gave (once), with
+        `unless_approved` only if these never worked."""
+        with self._lock:
+            if (not self._rejected and not (unless_approved and self._approved)
+                    and self.current is not None and self.current.fields):
+                self._rejected = True
+                credential.reject(self.current)
+
+
+def send(session: requests.Session, method: str, url: str, *, store: str, base: str,
+         what: str, **kwargs: Any) -> requests.Response:
+    """`session.request(method, url, **kwargs)` for remote `store` (at `base`), its failures
+    as gitmv errors: a TLS failure or a refused connection fails the whole store; a reset or
+    a timeout may hit one request only, and is transient."""
+    try:
+        return session.request(method, url, **kwargs)
+    except requests.exceptions.SSLError as exc:
+        raise RemoteError(
+            f"remote {store!r} ({base}): TLS failed: {reason(exc)}",
+            f"check the server's certificate, or set `ssl_verify` in [remote.{store}] to a "
+            "CA bundle path",
+            store_wide=True,
+        ) from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        refused = isinstance(exc, requests.ConnectionError) and is_refused(exc)
+        raise TransientError(
+            f"cannot reach remote {store!r} ({base}) for {what}: {reason(exc)}",
+            hint="check the remote's URL and that the server is up",
+            store_wide=refused,
+        ) from None
+    except requests.RequestException as exc:
+        raise RemoteError(f"remote {store!r} ({base}): {what} failed: {reason(exc)}") from None
+
+
+def status_text(resp: requests.Response) -> str:
+    """`HTTP 404 Not Found`."""
+    return f"HTTP {resp.status_code}{' ' + resp.reason if resp.reason else ''}"
+
+
+def status_error(resp: requests.Response, where: str, what: str, detail: str = "") -> RemoteError:
+    """The error of a request that failed with a status other than an auth refusal (the
+    stores word those themselves): busy or failing servers are transient."""
+    code = resp.status_code
+    if code in (408, 425, 429) or code >= 500:
+        return TransientError(
+            f"{where}: {what} failed: {status_text(resp)}{detail}",
+            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            hint="the server is busy or failing; run the command again later",
+        )
+    return RemoteError(f"{where}: {what} failed: {status_text(resp)}{detail}",
+                       "check the remote's URL (`git mvm remote list`)")
+
+
+def results(futures: Iterable[Future[T]]) -> list[T]:
+    """The results of a batch's `futures`, in order, once all have finished; when some
+    failed, the first lasting error is raised, else the first transient one."""
+    out: list[T] = []
+    error: GitMvmError | None = None
+    for fut in futures:
+        try:
+            out.append(fut.result())
+        except GitMvmError as exc:
+            if error is None or (isinstance(error, TransientError)
+                                 and not isinstance(exc, TransientError)):
+                error = exc
+    if error is not None:
+        raise error
+    return out
+
+
 class UploadBody:
-    """An upload body of exactly `size` bytes from `src`, hashed as it is read: when the
-    bytes are not object `oid`, the read before the end raises, so the request never
-    completes and the server keeps nothing (some servers, giftless for one, would keep
-    whatever they are sent)."""
+    """An upload body of exactly `size` bytes from `src` (from where it stands now), hashed
+    as it is read: when the bytes are not object `oid`, the read before the end raises, so
+    the request never completes and the server keeps nothing (some servers, giftless for
+    one, would keep whatever they are sent). It is iterable and seeks back to its start, so
+    requests rewinds it to send it again on a redirect (a 307)."""
 
     def __init__(self, src: BinaryIO, size: int, oid: str) -> None:
         self._src = src
+        self._start = src.tell()
         self._left = size
         self._size = size
         self._oid = oid
@@ -84,6 +213,21 @@ class UploadBody:
 
     def __len__(self) -> int:
         return self._size
+
+    def __iter__(self) -> Iterator[bytes]:  # iterable: requests then rewinds it on a redirect
+        return iter(lambda: self.read(1 << 20), b"")
+
+    def tell(self) -> int:
+        return self._size - self._left
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        """Back to the start only (requests rewinds a body to send it again on a redirect)."""
+        if pos != 0 or whence != 0:
+            raise OSError("an upload body can only start over")
+        self._src.seek(self._start)
+        self._left = self._size
+        self._hash = hashlib.sha256()
+        return 0
 
     def read(self, n: int = -1) -> bytes:
         if self._left <= 0:
@@ -117,8 +261,9 @@ def check_hash(oid: str, h: Any) -> None:
 class DownloadStream(io.RawIOBase):
     """A response body as a file; a connection that breaks off (or closes early) raises
     TransientError, so the transfer engine retries and resumes from what it has. The length
-    to expect is the Content-Length, else `left` (what remains of the object's known size:
-    without it, a body cut short by a server that sends no Content-Length would look whole)."""
+    to expect is the Content-Length, else `left` (what remains of the object's known size,
+    when the store knows it: without it, a body cut short by a server that sends no
+    Content-Length would look whole)."""
 
     def __init__(self, resp: requests.Response, store: str, left: int | None = None) -> None:
         super().__init__()
@@ -127,8 +272,11 @@ class DownloadStream(io.RawIOBase):
         self._got = 0
         self._expect: int | None = None
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        # undecoded reads hand over every byte that arrived before a connection broke off
+        # (decoding ones buffer them), so a resumed download starts where this one stopped
+        self._decode = encoding not in ("", "identity")
         length = resp.headers.get("Content-Length", "")
-        if encoding in ("", "identity"):
+        if not self._decode:
             self._expect = int(length) if length.strip().isdigit() else left
 
     def readable(self) -> bool:
@@ -137,7 +285,7 @@ class DownloadStream(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         amount = None if size is None or size < 0 else size
         try:
-            data = self._resp.raw.read(amount, decode_content=True)
+            data = self._resp.raw.read(amount, decode_content=self._decode)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(
                 f"download from remote {self._store!r} broke off after {self._got} bytes: "
@@ -189,9 +337,10 @@ def reason(exc: BaseException) -> str:
         if marker in text:
             text = text.rsplit(marker, 1)[-1]
     text = text.strip("()'\" ")
-    m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    m = re.search(r"\[SSL: [A-Z0-9_]+\] ([^'\"(]+)", text) or re.search(
+        r"\[Errno -?\d+\] ([^'\")]+)", text)
     if m:
-        return m.group(1)
+        return m.group(1).strip()
     return text or type(exc).__name__
 
 

@@ -21,7 +21,8 @@ Protocol (git-lfs docs/api/batch.md, basic-transfers.md):
   from `ssh host git-lfs-authenticate <path> <operation>`. Action hrefs carry their own
   headers; Basic credentials go only to the endpoint's own origin.
 
-Each thread has its own `requests.Session` (httpio.Sessions: a Session is not thread-safe).
+Each thread has its own `requests.Session` (httpio.Sessions: a Session is not thread-safe);
+the credentials, their asking, approval and rejection are httpio.Credentials.
 """
 
 from __future__ import annotations
@@ -32,24 +33,27 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple, cast
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
-from gitmv.errors import GitMvmError
 from gitmv.remotes import credential
 from gitmv.remotes.httpio import (
+    Credentials,
     DownloadStream,
     Sessions,
-    is_refused,
+    plain_url,
     range_start,
-    reason,
+    results,
+    send,
     setting,
+    status_error,
+    status_text,
     upload_body,
 )
 from gitmv.remotes.lfs_endpoint import SshAuth, deadline, find_endpoint, is_past
 from gitmv.repo import Repo
-from gitmv.retry import RemoteError, TransientError, parse_retry_after
+from gitmv.retry import RemoteError, TransientError
 
 BATCH_SIZE = 100  # objects per batch request (git-lfs sends 100; servers cap it)
 BATCH_JOBS = 8  # batch requests in flight at once in exists_many
@@ -91,22 +95,11 @@ class LfsStore:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RemoteError(f"remote {name!r}: {url!r} is not an http(s) Git LFS endpoint",
                               "use lfs+https://host/org/repo.git/info/lfs")
-        netloc = parts.hostname
-        if ":" in netloc:
-            netloc = f"[{netloc}]"
-        if parts.port is not None:
-            netloc = f"{netloc}:{parts.port}"
-        self.endpoint = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        self.endpoint = plain_url(parts)
         self._origin = _origin(self.endpoint)
-        self._username = unquote(parts.username) if parts.username else None
-        self._cred: credential.Credential | None = None
-        if parts.username and parts.password is not None:
-            self._cred = credential.Credential(self._username or "", unquote(parts.password), {})
+        self._creds = Credentials(self.endpoint, parts)
         self._ssh = ssh
-        self._asked = False
-        self._approved = False
-        self._rejected = False
-        self._auth_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _downloads
         docs = "Git LFS servers"
         timeout = setting(name, settings, "timeout", (int, float), DEFAULT_TIMEOUT, docs)
         self._timeout = float(cast(float, timeout))
@@ -130,18 +123,7 @@ class LfsStore:
         if len(chunks) <= 1:
             return set().union(*(self._exists_chunk(c) for c in chunks))
         pool = self._sessions.executor()
-        futures = [pool.submit(self._exists_chunk, c) for c in chunks]
-        found: set[str] = set()
-        error: GitMvmError | None = None
-        for fut in futures:
-            try:
-                found |= fut.result()
-            except GitMvmError as exc:
-                if error is None or isinstance(error, TransientError):
-                    error = exc
-        if error is not None:
-            raise error
-        return found
+        return set().union(*results([pool.submit(self._exists_chunk, c) for c in chunks]))
 
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         self._sizes[oid] = size
@@ -205,7 +187,7 @@ class LfsStore:
                 left = None if size is None else size - offset
                 return cast(BinaryIO, DownloadStream(resp, self.name, left)), offset
             resp.close()
-            with self._auth_lock:
+            with self._lock:
                 self._downloads.pop(oid, None)
             if not (cached and code in (401, 403, 404, 410)):
                 break  # else an href that stopped working: ask the server for a new one
@@ -253,7 +235,7 @@ class LfsStore:
     def _download_action(self, oid: str, fresh: bool = False) -> tuple[_Action, bool]:
         """The download action for `oid` (kept from an earlier batch while it is valid, so a
         retry or resume costs no batch); True with it when it came from there."""
-        with self._auth_lock:
+        with self._lock:
             cached = None if fresh else self._downloads.get(oid)
         if cached is not None and not _expired(cached):
             return cached, True
@@ -263,7 +245,7 @@ class LfsStore:
         if action is None:
             raise RemoteError(f"remote {self.name!r} offers no download of sha256:{oid}",
                               "the server's answer lacks a download action")
-        with self._auth_lock:
+        with self._lock:
             if len(self._downloads) >= ACTION_CACHE:
                 self._downloads.pop(next(iter(self._downloads)))
             self._downloads[oid] = action
@@ -349,7 +331,7 @@ class LfsStore:
         for _ in range(2):
             headers = {"Accept": LFS_JSON, "Content-Type": LFS_JSON}
             endpoint = self.endpoint
-            cred = self._cred
+            cred = self._creds.current
             if self._ssh is not None:
                 auth = self._ssh.authenticate(operation)
                 endpoint = auth.href or endpoint
@@ -362,7 +344,7 @@ class LfsStore:
             resp.close()
             if self._ssh is not None and "Authorization" in headers:
                 self._ssh.forget(operation)  # perhaps expired early: run ssh once more
-            elif not self._ask_credentials(cred):
+            elif not self._creds.ask(cred):
                 break
         return self._checked(resp, what, "Authorization" not in headers)
 
@@ -375,12 +357,12 @@ class LfsStore:
         all_headers = {**(headers or {}), **action.header}
         ours = self._ours(action)
         for _ in range(2):
-            cred = self._cred if ours else None
+            cred = self._creds.current if ours else None
             resp = self._send(method, action.href, what, all_headers, cred, body, stream)
             if resp.status_code != 401 or not ours:
                 break
             resp.close()
-            if not self._ask_credentials(cred):
+            if not self._creds.ask(cred):
                 break
         return self._checked(resp, what, ours) if check else resp
 
@@ -394,71 +376,23 @@ class LfsStore:
         cred: credential.Credential | None, body: Callable[[], Any] | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        try:
-            return self._sessions.get().request(
-                method, url, headers=headers, data=body() if body else None,
-                auth=(cred.username, cred.password) if cred else None, stream=stream,
-                timeout=self._timeout, allow_redirects=True,
-            )
-        except requests.exceptions.SSLError as exc:
-            raise RemoteError(
-                f"remote {self.name!r} ({self.endpoint}): TLS failed: {reason(exc)}",
-                f"check the server's certificate, or set `ssl_verify` in [remote.{self.name}] "
-                "to a CA bundle path",
-                store_wide=True,
-            ) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # refused: nothing listens there, every object would fail alike; a reset or a
-            # timeout may hit one request only
-            refused = isinstance(exc, requests.ConnectionError) and is_refused(exc)
-            raise TransientError(
-                f"cannot reach remote {self.name!r} ({self.endpoint}) for {what}: "
-                f"{reason(exc)}",
-                hint="check the remote's URL and that the server is up",
-                store_wide=refused,
-            ) from None
-        except requests.RequestException as exc:
-            raise RemoteError(
-                f"remote {self.name!r} ({self.endpoint}): {what} failed: {reason(exc)}"
-            ) from None
+        return send(
+            self._sessions.get(), method, url, store=self.name, base=self.endpoint, what=what,
+            headers=headers, data=body() if body else None,
+            auth=(cred.username, cred.password) if cred else None, stream=stream,
+            timeout=self._timeout, allow_redirects=True,
+        )
 
     def _checked(self, resp: requests.Response, what: str, ours: bool) -> requests.Response:
         """Auth refusals raise (credentials we sent are rejected); others are the caller's."""
         if resp.status_code in (401, 403):
             resp.close()
             if resp.status_code == 401 and ours:
-                self._reject()
+                self._creds.reject(unless_approved=True)
             raise self._status_error(resp, what)
         if resp.status_code < 400 and ours:
-            self._approve()
+            self._creds.approve()
         return resp
-
-    def _ask_credentials(self, sent: credential.Credential | None) -> bool:
-        """After a 401 for `sent`: True if other credentials are there to try."""
-        with self._auth_lock:
-            if self._cred is not sent:  # another thread already has new ones
-                return True
-            if self._asked:
-                return False
-            self._asked = True
-            cred = credential.fill(self.endpoint, self._username)
-            if cred is None:
-                return False
-            self._cred = cred
-            return True
-
-    def _approve(self) -> None:
-        with self._auth_lock:
-            if not self._approved and self._cred is not None and self._cred.fields:
-                self._approved = True
-                credential.approve(self._cred)
-
-    def _reject(self) -> None:
-        with self._auth_lock:
-            if (not self._rejected and not self._approved and self._cred is not None
-                    and self._cred.fields):
-                self._rejected = True
-                credential.reject(self._cred)
 
     # --- errors -------------------------------------------------------------------------
     def _not_there(self, oid: str) -> RemoteError:
@@ -467,7 +401,7 @@ class LfsStore:
 
     def _status_error(self, resp: requests.Response, what: str) -> RemoteError:
         code = resp.status_code
-        status = f"HTTP {code}{' ' + resp.reason if resp.reason else ''}"
+        status = status_text(resp)
         where = f"remote {self.name!r} ({self.endpoint})"
         host = urlsplit(self.endpoint).netloc
         message = _message(resp)
@@ -480,7 +414,7 @@ class LfsStore:
                     f"check that your ssh key may use {self._ssh.user_host}:{self._ssh.path}",
                     store_wide=True,
                 )
-            if self._cred is None:
+            if self._creds.current is None:
                 return RemoteError(
                     f"{where}: the Git LFS server asks for credentials ({status}) and git "
                     f"has none for {host}",
@@ -495,14 +429,7 @@ class LfsStore:
         if code == 403:
             return RemoteError(f"{where}: permission denied for {what} ({status}{detail})",
                                AUTH_HINT.format(host=host), store_wide=True)
-        if code in (408, 425, 429) or code >= 500:
-            return TransientError(
-                f"{where}: {what} failed: {status}{detail}",
-                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-                hint="the server is busy or failing; run the command again later",
-            )
-        return RemoteError(f"{where}: {what} failed: {status}{detail}",
-                           "check the remote's URL (`git mvm remote list`)")
+        return status_error(resp, where, what, detail)
 
 
 def store_for_git_remote(repo: Repo, name: str, url: str) -> LfsStore:
