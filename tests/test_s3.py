@@ -73,13 +73,15 @@ def alice(tmp_path: Path, moto: MotoServer, bucket: str) -> Path:
 
 
 def bucket_objects(moto: MotoServer, bucket: str, prefix: str = PREFIX) -> dict[str, bytes]:
-    """{hex oid: bytes} of every object under `prefix/` (the cache layout is checked)."""
+    """{hex oid: bytes} of every object under `prefix/<aa>/<bb>/` (the layout is checked)."""
     client = moto.client()
     out: dict[str, bytes] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
                                                                    Prefix=f"{prefix}/"):
         for item in page.get("Contents", ()):
             key = item["Key"]
+            if key.count("/") != 3:
+                continue  # not in the object layout (a test's own file)
             _, aa, bb, hexoid = key.split("/")
             assert (aa, bb) == (hexoid[:2], hexoid[2:4]), key
             out[hexoid] = client.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -231,14 +233,14 @@ def test_failed_multipart_upload_leaves_nothing_under_the_key(
             raise ConnectionResetError("cut")
 
     part_client = store._transfer_manager().client
-    part_client.meta.events.register("before-call.s3.UploadPart", boom)
+    part_client.meta.events.register("before-parameter-build.s3.UploadPart", boom)
     with open(path, "rb") as f, pytest.raises(RemoteError):
         store.upload(hexoid, path.stat().st_size, f)
     assert store.exists_many([hexoid]) == set()
     client = moto.client()
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # aborted
 
-    part_client.meta.events.unregister("before-call.s3.UploadPart", boom)
+    part_client.meta.events.unregister("before-parameter-build.s3.UploadPart", boom)
     with open(path, "rb") as f:
         store.upload(hexoid, path.stat().st_size, f)
     assert store.exists_many([hexoid]) == {hexoid}
@@ -270,6 +272,30 @@ def test_interrupted_download_resumes_with_a_range(
     assert mvm(bob, "pull", "-q") == 0
     assert (bob / "models" / "m.pt").read_bytes() == model
     assert seen == [(100_000, 100_000)]
+
+
+def test_gc_remote_deletes_only_what_nothing_names(
+    alice: Path, moto: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gitmv import gc
+
+    model = os.urandom(3000)
+    save(alice, "models/m.pt", model)
+    save_dir(alice, "data/train", dataset_files(n=5), "v1")
+    git_ok(alice, "push", "-q", "-u", "origin", "main")
+    stray = os.urandom(100)  # an object no commit names
+    moto.client().put_object(Bucket=bucket, Key=f"{PREFIX}/{sha(stray)[:2]}/{sha(stray)[2:4]}/"
+                             f"{sha(stray)}", Body=stray)
+    moto.client().put_object(Bucket=bucket, Key=f"{PREFIX}/README", Body=b"not an object")
+    monkeypatch.setattr(gc, "KEEP_SECONDS", -60)  # as if every object were over an hour old
+    needed = set(cache_objects(alice))
+    assert mvm(alice, "gc", "-q", "--dry-run", "--remote", "s3store") == 0
+    assert set(bucket_objects(moto, bucket)) == needed | {sha(stray)}
+    res = run(capsys, alice, "gc", "--remote", "s3store")
+    assert res.rc == 0, res.err
+    assert set(bucket_objects(moto, bucket)) == needed
+    assert moto.client().get_object(Bucket=bucket, Key=f"{PREFIX}/README")["Body"].read()
 
 
 # --- existence checks ----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gitmv import remotes, ui
 from gitmv.checkout import checkout_many
 from gitmv.commands import human_size, report_failures
-from gitmv.errors import GitMvmError
+from gitmv.errors import GitMvmError, ObjectMissing
 from gitmv.fsutil import repo_lock
 from gitmv.pointer import Pointer
 from gitmv.sync import commit_pointers, fetch_pointers, push_pointers
@@ -79,4 +79,8 @@ def pull(paths: list[str], remote: str | None, force: bool, jobs: int | None) ->
         if res.written or res.removed:
             ui.info(f"checked out: {res.path} ({res.written} written)")
     ws.state.close()
+    if any(getattr(exc, "store_wide", False) for _, exc in failures):
+        # the store failed as a whole (credentials, bucket, unreachable): one line says it all,
+        # not one more per artifact whose objects therefore did not arrive
+        more = [(path, exc) for path, exc in more if not isinstance(exc, ObjectMissing)]
     return report_failures(failures + more)

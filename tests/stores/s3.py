@@ -103,7 +103,7 @@ class MotoServer:
                 if self.auth:
                     self._enable_auth()
                 return self
-            self.stop()
+            self.stop(keep_log=True)
         raise RuntimeError(f"moto_server did not start: see {self.log}")
 
     def _wait_ready(self, timeout: float = 30.0) -> bool:
@@ -119,7 +119,7 @@ class MotoServer:
                 time.sleep(0.05)
         return False
 
-    def stop(self) -> None:
+    def stop(self, keep_log: bool = False) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -128,6 +128,8 @@ class MotoServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if not keep_log:
+            self.log.unlink(missing_ok=True)
 
     def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY,
                service: str = "s3") -> Any:
@@ -157,7 +159,7 @@ class MotoServer:
             '"Action": "s3:*", "Resource": "*"}]}',
         )
         req = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", data=b"0",
-                                     method="POST")
+                                     method="POST", headers={"Content-Type": "text/plain"})
         with urllib.request.urlopen(req, timeout=10):
             pass
 
