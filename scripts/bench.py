@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import os
 import platform
 import re
@@ -47,6 +46,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 8 << 20  # generation / floor buffer size
@@ -108,6 +108,13 @@ class Measurement:
     rchar: int | None = 0
     error: str | None = None
     output: str = ""  # tail of stdout+stderr of the last command
+    foreign_cpu: float = 0.0  # CPU seconds used by other user-space processes meanwhile
+    started_quiet: bool = True  # other processes were idle when it started
+
+    @property
+    def contended(self) -> bool:
+        """Other processes took a noticeable share of the machine during this run."""
+        return self.foreign_cpu > max(0.05, CONTENDED_CORES * self.seconds)
 
     @property
     def ok(self) -> bool:
@@ -122,6 +129,40 @@ class Measurement:
             self.rchar += other.rchar
         self.error = self.error or other.error
         self.output = other.output
+        self.foreign_cpu += other.foreign_cpu
+
+
+# A timed run counts as contended when other processes used more than this many cores on
+# average while it ran; such a repetition is retried (--retries).  "Other processes": the
+# machine's user+system CPU time, less kernel threads' (the page-cache writeback that a tool's
+# own writes cause runs there), less this harness and the measured command's tree.
+CONTENDED_CORES = 0.25
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PF_KTHREAD = 0x00200000
+
+
+def cpu_snapshot() -> float:
+    """CPU seconds used so far by everything but kernel threads and this process itself."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            v = [int(x) for x in f.readline().split()[1:4]]
+        busy = sum(v)  # user nice system (irq/softirq/steal left out)
+        names = os.listdir("/proc")
+    except (OSError, ValueError):
+        return 0.0
+    me = str(os.getpid())
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                raw = f.read()
+            fields = raw[raw.rfind(b")") + 2 :].split()
+            if name == me or int(fields[6]) & _PF_KTHREAD:
+                busy -= int(fields[11]) + int(fields[12])  # utime stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return busy / _CLK_TCK
 
 
 def _self_rchar() -> int | None:
@@ -153,17 +194,64 @@ def _tail(path: Path, limit: int = 1500) -> str:
         return ""
 
 
+# The child is started through a small wrapper, because ru_maxrss of a process also counts
+# the address space it was forked from (exec records the old mm's high-water mark): measured
+# straight from this harness, every tool would show at least the harness's own RSS.  GNU time
+# (`/usr/bin/time -f %M`) is tiny and reports its child's ru_maxrss; without it a Python wrapper
+# does the same (then the smallest RSS that can be shown is that wrapper's, ~10 MB).
+GNU_TIME = "/usr/bin/time"
+
+PY_WRAPPER = r"""
+import os, subprocess, sys, time
+def rchar():
+    try:
+        with open("/proc/self/io", "rb") as f:
+            for line in f:
+                if line.startswith(b"rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        return -1
+    return -1
+out, argv = sys.argv[1], sys.argv[2:]
+r0 = rchar(); t0 = time.perf_counter()
+try:
+    p = subprocess.Popen(argv)
+except OSError as e:
+    print(e, file=sys.stderr); sys.exit(127)
+_, st, ru = os.wait4(p.pid, 0)
+t1 = time.perf_counter(); r1 = rchar()
+with open(out, "w") as f:
+    f.write(f"{ru.ru_maxrss} {t1 - t0!r} {r1 - r0 if r0 >= 0 and r1 >= 0 else -1}\n")
+code = os.waitstatus_to_exitcode(st)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def rss_method() -> str:
+    if os.access(GNU_TIME, os.X_OK):
+        return "GNU time (`/usr/bin/time -f %M`)"
+    return "a Python wrapper's wait4 (smallest value it can show: ~10 MB)"
+
+
 def measure_one(
     argv: Sequence[str], cwd: Path, env: dict[str, str], log: Path, timeout: float
 ) -> Measurement:
     """Run argv once; wall time from spawn to reap, peak RSS and bytes read of its tree."""
     out_path = log.with_suffix(".out")
+    stat_path = log.with_suffix(".rss")
+    use_time = os.access(GNU_TIME, os.X_OK)
+    stat_path.unlink(missing_ok=True)
+    if use_time:
+        wrapped = [GNU_TIME, "-o", str(stat_path), "-f", "%M", *argv]
+    else:
+        wrapped = [sys.executable, "-c", PY_WRAPPER, str(stat_path), *argv]
     with open(out_path, "wb") as out:
+        cpu0 = cpu_snapshot()
         r0 = _self_rchar()
         t0 = time.perf_counter()
         try:
             proc = subprocess.Popen(
-                list(argv),
+                wrapped,
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -172,7 +260,7 @@ def measure_one(
                 start_new_session=True,
             )
         except OSError as e:
-            return Measurement(error=f"cannot run {argv[0]}: {e}")
+            return Measurement(error=f"cannot run {wrapped[0]}: {e}")
         timer = threading.Timer(timeout, _kill_group, (proc.pid,))
         timer.start()
         try:
@@ -184,17 +272,31 @@ def measure_one(
             timer.cancel()
         t1 = time.perf_counter()
         r1 = _self_rchar()
+        cpu1 = cpu_snapshot()
     proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = t1 - t0
+    rchar = (r1 - r0) if (r0 is not None and r1 is not None) else None
+    maxrss = 0
+    try:
+        fields = stat_path.read_text().strip().splitlines()[-1].split()
+        maxrss = int(fields[0])
+        if not use_time:  # the wrapper's own start-up is not the tool's
+            seconds = float(fields[1])
+            rchar = int(fields[2]) if int(fields[2]) >= 0 else None
+    except (OSError, IndexError, ValueError):
+        pass
     m = Measurement(
-        seconds=t1 - t0,
-        maxrss_kib=usage.ru_maxrss,
-        rchar=(r1 - r0) if (r0 is not None and r1 is not None) else None,
+        seconds=seconds,
+        maxrss_kib=maxrss,
+        rchar=rchar,
         output=_tail(out_path),
+        # the wrapper's rusage includes every process of the tree it reaped
+        foreign_cpu=max(0.0, cpu1 - cpu0 - usage.ru_utime - usage.ru_stime),
     )
     if proc.returncode != 0:
         code = proc.returncode
         what = f"killed by signal {-code}" if code < 0 else f"exit {code}"
-        if code == -signal.SIGKILL and t1 - t0 >= timeout:
+        if t1 - t0 >= timeout:
             what = f"timed out after {timeout:.0f} s"
         m.error = f"`{shlex.join(argv)}`: {what}"
     return m
@@ -220,7 +322,11 @@ class Context:
         self.env = self._hermetic_env()
         self.cold = self._can_drop_caches() if args.cache == "cold" else False
         self.timeout: float = args.timeout
-        self.errors = 0
+        self.errors: list[str] = []  # "workload rep N tool: message", for the report
+        self.retried = 0  # runs repeated because other processes were busy
+        self.contended = 0  # kept runs during which other processes were still busy
+        self.busy_spell = False  # the last wait for quiet ran out
+        self.started_quiet = True  # the machine was quiet when the last timed step began
 
     # environment ------------------------------------------------------------------------
     def _hermetic_env(self) -> dict[str, str]:
@@ -290,12 +396,42 @@ class Context:
         return cp
 
     def settle(self, tool: Tool, rep_dir: Path) -> None:
-        """Before a timed step: flush dirty pages; drop caches and re-warm the tool's code."""
+        """Before a timed step: flush dirty pages; drop caches and re-warm the tool's code;
+        then wait (bounded) until other processes leave the machine alone."""
         os.sync()
-        if not self.cold:
-            return
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
+        if self.cold:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+            self._warm(tool)
+        self.wait_quiet()
+
+    def wait_quiet(self, sample: float = 0.5) -> None:
+        """Wait until other processes leave the CPU alone: up to --quiet-wait seconds, or only
+        a few seconds while the machine has stayed busy since the last wait ran out."""
+        limit = 5.0 if self.busy_spell else self.args.quiet_wait
+        deadline = time.monotonic() + limit
+        waited = False
+        while True:
+            c0 = cpu_snapshot()
+            time.sleep(sample)
+            busy = (cpu_snapshot() - c0) / sample
+            if busy < CONTENDED_CORES:
+                if waited or self.busy_spell:
+                    log("  machine quiet again")
+                self.busy_spell = False
+                self.started_quiet = True
+                return
+            if time.monotonic() >= deadline:
+                log(f"  other processes still use {busy:.1f} cores; measuring anyway")
+                self.busy_spell = True
+                self.started_quiet = False
+                return
+            if not waited:
+                log(f"  other processes use {busy:.1f} cores; waiting for quiet …")
+                waited = True
+            time.sleep(2)
+
+    def _warm(self, tool: Tool) -> None:
         for argv in tool.warm_cmds(self):
             subprocess.run(
                 argv,
@@ -426,6 +562,10 @@ class Tool:
     def warm_cmds(self, ctx: Context) -> list[list[str]]:
         return []
 
+    def noop_cmd(self) -> list[str] | None:
+        """A command that only starts the tool (its start-up cost: code it loads and reads)."""
+        return None
+
     def warm_dir(self, ctx: Context) -> Path:
         d = ctx.session / f"warm-{self.key}"
         d.mkdir(exist_ok=True)
@@ -469,7 +609,7 @@ class Tool:
 class GitMv(Tool):
     key = "gitmv"
     label = "gitmv"
-    quiet = ["-q"]  # placed after the sub-command
+    quiet: ClassVar[list[str]] = ["-q"]  # placed after the sub-command
 
     def probe(self, ctx: Context) -> None:
         exe = shutil.which("git-mvm", path=ctx.env["PATH"])
@@ -519,6 +659,9 @@ class GitMv(Tool):
                 pass
         return [["git", "mvm", "status"]]
 
+    def noop_cmd(self) -> list[str] | None:
+        return ["git", "mvm", "--version"]
+
     def init_repo(self, ctx: Context, repo: Path) -> None:
         super().init_repo(ctx, repo)
         ctx.run(["git", "mvm", "init", *self.quiet], repo)
@@ -531,6 +674,15 @@ class GitMv(Tool):
 
     def checkout_cmds(self, ctx: Context, repo: Path, paths: list[str]) -> list[list[str]]:
         return [["git", "mvm", "checkout", *self.quiet, *paths]]
+
+    def readd_cmds(self, ctx: Context, repo: Path, paths: list[str]) -> list[list[str]]:
+        # -v: gitmv says "PATH: hashing N file(s)", which the re-add workload reports
+        return [["git", "mvm", "add", "-v", *paths]]
+
+    @staticmethod
+    def hashed_files(output: str) -> int | None:
+        counts = [int(n) for n in re.findall(r"hashing (\d+) file", output)]
+        return sum(counts) if counts else None
 
     def check_added(self, ctx: Context, repo: Path, path: str, nfiles: int) -> str | None:
         if not (repo / f"{path}.mvm").is_file():
@@ -567,6 +719,9 @@ class Dvc(Tool):
             except SetupError:
                 pass
         return [["dvc", "status"]]
+
+    def noop_cmd(self) -> list[str] | None:
+        return ["dvc", "--version"]
 
     def init_repo(self, ctx: Context, repo: Path) -> None:
         super().init_repo(ctx, repo)
@@ -613,6 +768,9 @@ class GitLfs(Tool):
             except SetupError:
                 pass
         return [["git", "status"], ["git", "lfs", "version"]]
+
+    def noop_cmd(self) -> list[str] | None:
+        return ["git", "lfs", "version"]
 
     def init_repo(self, ctx: Context, repo: Path) -> None:
         super().init_repo(ctx, repo)
@@ -724,45 +882,73 @@ def run_matrix(
         for tool in tools:  # interleaved, so drift hits every tool alike
             if not tool.available:
                 continue
-            rep_dir = ctx.fresh_dir(name, tool, rep)
-            repo = rep_dir / "repo"
-            try:
-                t0 = time.perf_counter()
-                tool.init_repo(ctx, repo)
-                setup(tool, repo)
-                setup_s = time.perf_counter() - t0
-                done = 0
-                for i, step in enumerate(steps):
-                    if step.prepare:
-                        step.prepare(tool, repo)
-                    ctx.settle(tool, rep_dir)
-                    m = ctx.measure(tool, step.cmds(tool, repo), repo, rep_dir, f"step{i}")
-                    if m.ok and step.check:
-                        problem = step.check(tool, repo)
-                        if problem:
-                            m.error = f"wrong result: {problem}"
-                    res[step.label][tool.key].append(m)
-                    done += 1
-                    shown = "ERROR" if not m.ok else f"{m.seconds:.3f} s"
-                    log(
-                        f"{name} rep {rep + 1}/{ctx.reps} {tool.key:8} {step.label}: {shown}"
-                        f"  (setup {setup_s:.1f} s)"
-                    )
-                    if not m.ok:
-                        ctx.errors += 1
-                        log(f"  {m.error}")
-                        break
-                for step in steps[done:]:
-                    res[step.label][tool.key].append(Measurement(error="not run"))
-            except SetupError as e:
-                ctx.errors += 1
-                log(f"{name} rep {rep + 1} {tool.key}: setup failed: {e}")
-                for step in steps:
-                    if len(res[step.label][tool.key]) <= rep:
-                        res[step.label][tool.key].append(Measurement(error=f"setup: {e}"))
-            finally:
-                ctx.cleanup(rep_dir)
+            for attempt in range(ctx.args.retries + 1):
+                got = run_once(ctx, name, tool, rep, setup, steps)
+                busy = [m for m in got if m.contended and m.ok]
+                # a run that began on a busy machine (the wait ran out) is kept: repeating it
+                # would most likely meet the same load
+                if (
+                    not busy
+                    or attempt == ctx.args.retries
+                    or not all(m.started_quiet for m in busy)
+                ):
+                    break
+                ctx.retried += 1
+                cores = max(m.foreign_cpu / max(m.seconds, 1e-9) for m in busy)
+                log(f"  other processes used {cores:.1f} cores meanwhile: repeating this run")
+            for step, m in zip(steps, got, strict=True):
+                res[step.label][tool.key].append(m)
+                ctx.contended += m.ok and m.contended
+                if m.error and m.error != "not run":
+                    ctx.errors.append(f"{name} rep {rep + 1} {tool.key} {step.label}: {m.error}")
     return res
+
+
+def run_once(
+    ctx: Context,
+    name: str,
+    tool: Tool,
+    rep: int,
+    setup: Callable[[Tool, Path], None],
+    steps: Sequence[Step],
+) -> list[Measurement]:
+    """One repetition of one tool in a fresh directory: untimed setup, then the timed steps."""
+    got: list[Measurement] = []
+    rep_dir = ctx.fresh_dir(name, tool, rep)
+    repo = rep_dir / "repo"
+    try:
+        t0 = time.perf_counter()
+        tool.init_repo(ctx, repo)
+        setup(tool, repo)
+        setup_s = time.perf_counter() - t0
+        for i, step in enumerate(steps):
+            if step.prepare:
+                step.prepare(tool, repo)
+            ctx.settle(tool, rep_dir)
+            m = ctx.measure(tool, step.cmds(tool, repo), repo, rep_dir, f"step{i}")
+            m.started_quiet = ctx.started_quiet
+            if m.ok and step.check:
+                problem = step.check(tool, repo)
+                if problem:
+                    m.error = f"wrong result: {problem}"
+            got.append(m)
+            shown = "ERROR" if not m.ok else f"{m.seconds:.3f} s"
+            if m.contended:
+                shown += f" (others used {m.foreign_cpu:.2f} CPU-s meanwhile)"
+            log(
+                f"{name} rep {rep + 1}/{ctx.reps} {tool.key:8} {step.label}: {shown}"
+                f"  (setup {setup_s:.1f} s)"
+            )
+            if not m.ok:
+                log(f"  {m.error}")
+                break
+    except SetupError as e:
+        log(f"{name} rep {rep + 1} {tool.key}: setup failed: {e}")
+        got.append(Measurement(error=f"setup: {e}"))
+    finally:
+        ctx.cleanup(rep_dir)
+    got += [Measurement(error="not run") for _ in steps[len(got) :]]
+    return got
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,10 +959,13 @@ def run_matrix(
 class Target:
     what: str
     measured: str
-    passed: bool | None  # None: could not be evaluated
+    passed: bool | None  # None: could not be evaluated, or informational
+    info: bool = False  # no target: shown for information
 
     @property
     def verdict(self) -> str:
+        if self.info:
+            return "info"
         return {True: "PASS", False: "FAIL", None: "n/a"}[self.passed]
 
 
@@ -832,7 +1021,7 @@ def step_table(
             rows.append([t.label, "n/a", t.reason[:60], "", "", ""])
             continue
         med = median_ok(runs)
-        errs = [m.error for m in runs if not m.ok]
+        errs = [m.error for m in runs if m.error]
         if errs:
             first = errs[0].splitlines()[0]
             rows.append([t.label, "ERROR", first[:70], "", "", ""])
@@ -845,7 +1034,7 @@ def step_table(
             [
                 t.label,
                 fmt_s(med),
-                " ".join(fmt_s(m.seconds) for m in runs),
+                " ".join(fmt_s(m.seconds) + ("*" if m.contended else "") for m in runs),
                 fmt_bytes(rss),
                 fmt_bytes(read),
                 fmt_ratio(ratio),
@@ -855,13 +1044,13 @@ def step_table(
 
 
 def ratio_target(
-    res_step: dict[str, list[Measurement]], peer: str, limit: float, what: str
+    res_step: dict[str, list[Measurement]], peer: str, limit: float, what: str, info: bool = False
 ) -> Target:
     a, b = median_ok(res_step.get("gitmv", [])), median_ok(res_step.get(peer, []))
     if a is None or not b:
-        return Target(what, "—", None)
+        return Target(what, "—", None, info)
     r = a / b
-    return Target(what, f"{r:.2f}× ({fmt_s(a)} s vs {fmt_s(b)} s)", r <= limit)
+    return Target(what, f"{r:.2f}× ({fmt_s(a)} s vs {fmt_s(b)} s)", r <= limit, info)
 
 
 def rss_target(runs: list[Measurement], limit_bytes: float, what: str) -> Target:
@@ -922,10 +1111,8 @@ def wl_add_dir(ctx: Context, tools: dict[str, Tool]) -> Section:
     sec.tables.append(("", *step_table(res, order)))
     sec.targets += [
         ratio_target(res, "dvc", 0.25, "gitmv ≤ 0.25× dvc"),
-        ratio_target(res, "git-lfs", float("inf"), "gitmv vs git-lfs (informational)"),
+        ratio_target(res, "git-lfs", float("inf"), "gitmv ÷ git-lfs", info=True),
     ]
-    if sec.targets[-1].passed is not None:
-        sec.targets[-1].passed = None
     sec.notes.append(
         "gitmv: `git mvm add -q data`; dvc: `dvc add -q data`; git-lfs: "
         "`git lfs track '*.bin'` + `git add data`; floor: the same Python pass per file."
@@ -960,7 +1147,8 @@ def wl_status(ctx: Context, tools: dict[str, Tool]) -> Section:
         for r in rows:
             r[0] = labels.get(r[0], r[0])
         sec.tables.append((st.label, headers, rows))
-        sec.targets.append(ratio_target(res[st.label], "dvc", 0.15, f"{st.label}: gitmv ≤ 0.15× dvc"))
+        what = f"{st.label}: gitmv ≤ 0.15× dvc"
+        sec.targets.append(ratio_target(res[st.label], "dvc", 0.15, what))
     sec.notes.append(
         "gitmv: `git mvm status`; dvc: `dvc status`; git-lfs repo: `git status`.  Each "
         "repetition times the first status right after the setup commit, then a second one."
@@ -1038,17 +1226,39 @@ def wl_readd(ctx: Context, tools: dict[str, Tool]) -> Section:
     sec.tables.append(("", *step_table(res, order)))
     reads = [m.rchar for m in res["gitmv"] if m.ok and m.rchar is not None]
     limit = 0.1 * s.dir_bytes
-    what = f"gitmv bytes read < 10% of the directory ({fmt_bytes(limit)} of {fmt_bytes(s.dir_bytes)})"
+    what = (
+        f"gitmv bytes read < 10% of the directory ({fmt_bytes(limit)} of {fmt_bytes(s.dir_bytes)})"
+    )
     if reads and len(reads) == len(res["gitmv"]):
         med = statistics.median(reads)
-        sec.targets.append(Target(what, fmt_bytes(med), med < limit))
+        # at smoke-test sizes the interpreter's own start-up outweighs the directory
+        quick = s.dir_bytes < FULL.dir_bytes
+        sec.targets.append(Target(what, fmt_bytes(med), med < limit, info=quick))
     else:
         sec.targets.append(Target(what, "—", None))
-    sec.targets.append(ratio_target(res, "dvc", float("inf"), "gitmv vs dvc time (informational)"))
-    sec.targets[-1].passed = None
+    startup = []
+    for t in order:
+        argv = t.noop_cmd()
+        if t.available and argv:
+            rep_dir = ctx.fresh_dir("startup", t, 0)
+            m = ctx.measure(t, [argv], rep_dir, rep_dir, "noop")
+            ctx.cleanup(rep_dir)
+            if m.ok and m.rchar is not None:
+                startup.append(f"{t.label} {fmt_bytes(m.rchar)} (`{shlex.join(argv)}`)")
+    if startup:
+        sec.notes.append(
+            "For scale, bytes read by just starting each tool: " + "; ".join(startup) + "."
+        )
+    hashed = [GitMv.hashed_files(m.output) for m in res["gitmv"] if m.ok]
+    if hashed and all(h is not None for h in hashed):
+        shown = ", ".join(str(h) for h in hashed) + " (per repetition; from `-v` output)"
+    else:
+        shown = "not reported"
+    sec.targets.append(Target("gitmv files hashed on re-add", shown, None, info=True))
+    sec.targets.append(ratio_target(res, "dvc", float("inf"), "gitmv ÷ dvc time", info=True))
     sec.notes.append(
         "One file is replaced by new random bytes of the same size (untimed), then gitmv: "
-        "`git mvm add -q data`; dvc: `dvc add -q data`; git-lfs: `git add data`.  “read” is "
+        "`git mvm add -v data`; dvc: `dvc add -q data`; git-lfs: `git add data`.  “read” is "
         "every byte the tool's process tree read (rchar: files, pipes, its own code and "
         "libraries) — a tool that re-hashes everything reads at least the whole directory."
     )
@@ -1092,11 +1302,15 @@ def machine_info(work: Path) -> list[tuple[str, str]]:
     except OSError:
         pass
     fs = "unknown"
-    cp = subprocess.run(
-        ["findmnt", "-n", "-o", "FSTYPE,SOURCE", "--target", str(work)],
-        capture_output=True,
-        check=False,
-    ) if shutil.which("findmnt") else None
+    cp = (
+        subprocess.run(
+            ["findmnt", "-n", "-o", "FSTYPE,SOURCE", "--target", str(work)],
+            capture_output=True,
+            check=False,
+        )
+        if shutil.which("findmnt")
+        else None
+    )
     if cp and cp.returncode == 0 and cp.stdout.strip():
         fs = " on ".join(cp.stdout.decode().split()[:2])
     else:
@@ -1152,7 +1366,10 @@ def versions(ctx: Context, tools: dict[str, Tool]) -> list[tuple[str, str]]:
     ).stdout.strip()
     gitmv_v = gm.version if gm.available else f"unavailable ({gm.reason[:80]})"
     return [
-        ("python", f"{pyver.replace('Python ', '')} (gitmv venv); harness {platform.python_version()}"),
+        (
+            "python",
+            f"{pyver.replace('Python ', '')} (gitmv venv); harness {platform.python_version()}",
+        ),
         ("git", out(["git", "--version"]).replace("git version ", "")),
         ("gitmv", f"{gitmv_v} (repo {commit}{', uncommitted changes' if dirty else ''})"),
         ("dvc", tools["dvc"].version if tools["dvc"].available else "unavailable"),
@@ -1160,24 +1377,36 @@ def versions(ctx: Context, tools: dict[str, Tool]) -> list[tuple[str, str]]:
     ]
 
 
-def render_table(headers: list[str], rows: list[list[str]]) -> str:
-    cols = len(headers)
+def render_table(headers: list[str], rows: list[list[str]], right: Iterable[int] = ()) -> str:
+    """A padded markdown pipe table (readable as plain text too); `right`: right-aligned cols."""
+    right = set(right)
+    rows = [[c.replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
-        for i in range(cols):
-            widths[i] = max(widths[i], len(r[i]))
-    right = {i for i, h in enumerate(headers) if i > 0 and h not in ("runs (s)", "result", "target")}
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
 
     def line(cells: list[str]) -> str:
-        out = []
-        for i, c in enumerate(cells):
-            out.append(c.rjust(widths[i]) if i in right else c.ljust(widths[i]))
-        return "| " + " | ".join(out) + " |"
+        return (
+            "| "
+            + " | ".join(
+                c.rjust(w) if i in right else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+            + " |"
+        )
 
-    sep = "|" + "|".join(
-        ("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)
-    ) + "|"
+    sep = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)
+        )
+        + "|"
+    )
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+STEP_RIGHT = (1, 3, 4, 5)
 
 
 def render_report(
@@ -1207,23 +1436,33 @@ def render_report(
         "“read” is the bytes read by the whole tree (rchar, page-cache hits included).  "
         "“gitmv ÷ tool” below 1 means gitmv is faster.",
         "",
-        f"Run: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"Other processes on the machine: before each timed step the harness waits (up to "
+        f"{ctx.args.quiet_wait:.0f} s) until they use less than {CONTENDED_CORES} cores, and "
+        f"repeats a repetition (up to {ctx.args.retries} times) when they used more than that "
+        f"while it ran.  This run repeated {ctx.retried} repetition(s); {ctx.contended} kept "
+        "run(s) were still contended and carry a * in the tables.",
+        "",
+        f"Run: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"{elapsed / 60:.1f} min in all.  Cache: {cache}.  Sizes: "
         f"{'quick (smoke test)' if ctx.args.quick else 'full'}: one {s.big_label()} file; "
         f"{s.dir_label()}.",
         "",
         "## Machine",
         "",
-        render_table(["", ""], [list(x) for x in machine]),
+        render_table(["", "machine"], [list(x) for x in machine]),
         "",
         "## Versions",
         "",
-        render_table(["", ""], [list(x) for x in vers]),
+        render_table(["", "version"], [list(x) for x in vers]),
         "",
         "## Targets",
         "",
     ]
-    trows = [[sec.title, t.what, t.measured, t.verdict] for sec in sections for t in sec.targets]
+    trows = [
+        [f"{i}. {sec.key}", t.what, t.measured, t.verdict]
+        for i, sec in enumerate(sections, 1)
+        for t in sec.targets
+    ]
     parts += [render_table(["workload", "target", "measured", "result"], trows), ""]
     parts += ["## Results", ""]
     for i, sec in enumerate(sections, 1):
@@ -1231,9 +1470,13 @@ def render_report(
         for caption, headers, rows in sec.tables:
             if caption:
                 parts += [f"*{caption}*", ""]
-            parts += [render_table(headers, rows), ""]
+            parts += [render_table(headers, rows, STEP_RIGHT), ""]
         for note in sec.notes:
             parts += [note, ""]
+    if ctx.errors:
+        parts += ["## Errors", ""]
+        for e in ctx.errors:
+            parts += ["```", e.strip()[:1500], "```", ""]
     parts += [
         "## Method notes",
         "",
@@ -1247,7 +1490,8 @@ def render_report(
         "- Inputs are random bytes generated once (`os.urandom`, 8 MiB chunks) and copied into "
         "each fresh repository; the copy is part of the untimed setup.",
         "- Time is wall-clock from spawn to reap of the command (several commands are summed); "
-        "peak RSS is `wait4`'s `ru_maxrss`; bytes read is the harness's own `/proc/self/io` "
+        f"peak RSS is the child's `ru_maxrss` as reported by {rss_method()}; bytes read is "
+        "the harness's own `/proc/self/io` "
         "`rchar` growth across the child's lifetime, into which Linux folds every reaped "
         "descendant's counters.",
         "",
@@ -1268,7 +1512,7 @@ def render_stdout(sections: list[Section]) -> str:
         for caption, headers, rows in sec.tables:
             if caption:
                 parts.append(f"-- {caption}")
-            parts += [render_table(headers, rows), ""]
+            parts += [render_table(headers, rows, STEP_RIGHT), ""]
         for t in sec.targets:
             parts.append(f"   [{t.verdict:4}] {t.what}: {t.measured}")
         parts.append("")
@@ -1297,7 +1541,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--tools", default="", help="comma-separated subset: gitmv,dvc,git-lfs,floor")
     p.add_argument("--no-write", action="store_true", help="do not write the markdown report")
     p.add_argument("--out", help="markdown report path (default docs/benchmarks.md)")
-    p.add_argument("--work", default=str(ROOT / "bench-work"), help="work dir (default ./bench-work)")
+    p.add_argument(
+        "--work", default=str(ROOT / "bench-work"), help="work dir (default ./bench-work)"
+    )
     p.add_argument(
         "--cache",
         choices=("cold", "warm"),
@@ -1308,12 +1554,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--dirs", type=int, help="override the number of sub-directories")
     p.add_argument("--files-per-dir", type=int, help="override files per sub-directory")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per command (1800)")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120,
+        help="before each timed step, wait up to this many seconds for other processes to "
+        "stop using the CPU (default 120; after a wait ran out, 5 s until the machine was "
+        "seen quiet again)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="repeat a repetition up to N times when other processes were busy during it "
+        "(default 2); runs still contended are marked with * in the tables",
+    )
     p.add_argument("--keep", action="store_true", help="keep repositories (debugging)")
     p.add_argument("--strict", action="store_true", help="exit 3 when a target fails")
     p.add_argument("--list", action="store_true", help="list workloads and exit")
     args = p.parse_args(argv)
     if args.reps < 1:
         p.error("--reps must be at least 1")
+    if args.retries < 0:
+        p.error("--retries must be at least 0")
     known = {w.name for w in WORKLOADS}
     args.only_set = {x.strip() for x in args.only.split(",") if x.strip()} or known
     if bad := args.only_set - known:
@@ -1325,8 +1588,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _terminate)  # clean up the work dir and the running child
     args = parse_args(argv)
     if args.list:
         for w in WORKLOADS:
@@ -1364,8 +1632,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         print(render_stdout(sections))
         if not args.no_write:
-            out = Path(args.out) if args.out else (
-                ctx.work / "benchmarks-quick.md" if args.quick else ROOT / "docs" / "benchmarks.md"
+            out = (
+                Path(args.out)
+                if args.out
+                else (
+                    ctx.work / "benchmarks-quick.md"
+                    if args.quick
+                    else ROOT / "docs" / "benchmarks.md"
+                )
             )
             report = render_report(
                 ctx, sections, machine_info(ctx.work), versions(ctx, tools), command, elapsed
@@ -1373,7 +1647,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(report)
             log(f"wrote {out}")
-        log(f"done in {elapsed / 60:.1f} min; {ctx.errors} error(s)")
+        log(
+            f"done in {elapsed / 60:.1f} min; {len(ctx.errors)} error(s); "
+            f"{ctx.retried} repetition(s) repeated and {ctx.contended} run(s) still contended "
+            "by other processes"
+        )
         failed = any(t.passed is False for sec in sections for t in sec.targets)
         if ctx.errors:
             return 1
