@@ -165,7 +165,7 @@ class Workspace:
 
     # --- scanning --------------------------------------------------------------------------
     def scan_dir(
-        self, rel: str, store: bool, prefix: str = ""
+        self, rel: str, store: bool, prefix: str = "", cached_oids: frozenset[str] = frozenset()
     ) -> tuple[list[Entry], list[tuple[str, Stat, str]]]:
         """Entries of directory artifact `rel` as they are in the work tree.
 
@@ -192,7 +192,9 @@ class Workspace:
             mode = "755" if st.st_mode & stat.S_IXUSR else "644"
             s = stat_of(st)
             cached = known.get(abspath)
-            if cached is not None and cached[0] == s and (not store or self.cache.has(cached[1])):
+            if cached is not None and cached[0] == s and (
+                not store or cached[1] in cached_oids or self.cache.has(cached[1])
+            ):
                 entries.append(Entry(relpath, mode, cached[1], s.size))
             else:
                 todo.append((relpath, abspath, mode, s))
@@ -319,6 +321,17 @@ class Workspace:
         self.repo.stage(p for rel, _, _ in done for p in (pointer_path(rel), _gitignore_rel(rel)))
         return done, failures
 
+    def _complete_oids(self, old: Pointer | None) -> frozenset[str]:
+        """Objects of the directory's previous version, when all are known to be in the cache:
+        re-adding a 20,000-file directory then needs no `stat` of 20,000 cache objects."""
+        if old is None or old.kind != "dir" or not self.state.is_complete(old.oid):
+            return frozenset()
+        try:
+            data = self.cache.read_bytes(old.oid)
+        except GitMvmError:
+            return frozenset()
+        return frozenset(e.oid for e in manifest.parse(data, f"manifest {old.oid_str}"))
+
     def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[tuple[str, Stat, str]]]:
         """Put an artifact's bytes in the cache; its new pointer and stat-cache rows."""
         abspath = self.repo.abs(rel)
@@ -331,7 +344,7 @@ class Workspace:
         merged_meta = {**(old.meta if old else {}), **meta}
         st = os.lstat(abspath)
         if stat.S_ISDIR(st.st_mode):
-            entries, rows = self.scan_dir(rel, store=True)
+            entries, rows = self.scan_dir(rel, store=True, cached_oids=self._complete_oids(old))
             data = manifest.dump(entries)
             oid = self.cache.put_bytes(data)
             self.state.mark_complete(oid)  # scan_dir(store=True) put or found every object
