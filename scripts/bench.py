@@ -141,15 +141,19 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PF_KTHREAD = 0x00200000
 
 
-def cpu_snapshot() -> float:
-    """CPU seconds used so far by everything but kernel threads and this process itself."""
+CpuSnapshot = tuple[int, dict[tuple[int, int], int]]
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    """The machine's user+system ticks, and the ticks of each kernel thread and of this
+    process, keyed by (pid, start time)."""
     try:
         with open("/proc/stat", "rb") as f:
-            v = [int(x) for x in f.readline().split()[1:4]]
-        busy = sum(v)  # user nice system (irq/softirq/steal left out)
+            busy = sum(int(x) for x in f.readline().split()[1:4])  # user nice system
         names = os.listdir("/proc")
     except (OSError, ValueError):
-        return 0.0
+        return 0, {}
+    excluded: dict[tuple[int, int], int] = {}
     me = str(os.getpid())
     for name in names:
         if not name.isdigit():
@@ -159,10 +163,19 @@ def cpu_snapshot() -> float:
                 raw = f.read()
             fields = raw[raw.rfind(b")") + 2 :].split()
             if name == me or int(fields[6]) & _PF_KTHREAD:
-                busy -= int(fields[11]) + int(fields[12])  # utime stime
+                excluded[(int(name), int(fields[19]))] = int(fields[11]) + int(fields[12])
         except (OSError, IndexError, ValueError):
             continue
-    return busy / _CLK_TCK
+    return busy, excluded
+
+
+def others_cpu_seconds(before: CpuSnapshot, after: CpuSnapshot) -> float:
+    """CPU seconds used between two snapshots by all but kernel threads and this process
+    (kernel threads that ended in between are not subtracted: a small over-count)."""
+    ticks = after[0] - before[0]
+    for key, t in after[1].items():
+        ticks -= t - before[1].get(key, 0)
+    return max(0, ticks) / _CLK_TCK
 
 
 def _self_rchar() -> int | None:
@@ -291,7 +304,7 @@ def measure_one(
         rchar=rchar,
         output=_tail(out_path),
         # the wrapper's rusage includes every process of the tree it reaped
-        foreign_cpu=max(0.0, cpu1 - cpu0 - usage.ru_utime - usage.ru_stime),
+        foreign_cpu=max(0.0, others_cpu_seconds(cpu0, cpu1) - usage.ru_utime - usage.ru_stime),
     )
     if proc.returncode != 0:
         code = proc.returncode
@@ -414,7 +427,7 @@ class Context:
         while True:
             c0 = cpu_snapshot()
             time.sleep(sample)
-            busy = (cpu_snapshot() - c0) / sample
+            busy = others_cpu_seconds(c0, cpu_snapshot()) / sample
             if busy < CONTENDED_CORES:
                 if waited or self.busy_spell:
                     log("  machine quiet again")
