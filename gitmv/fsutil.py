@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import secrets
-import stat
 import time
 from collections.abc import Iterator
 
@@ -115,15 +113,6 @@ def remove_file(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def make_read_only(path: str) -> None:
-    mode = os.stat(path, follow_symlinks=False).st_mode
-    os.chmod(path, stat.S_IMODE(mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-
-
-def is_enospc(exc: OSError) -> bool:
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ back. Installing twice changes nothing.
 from __future__ import annotations
 
 import os
-import stat
 from importlib import resources
 from typing import NamedTuple
 
@@ -90,10 +89,3 @@ def uninstall(repo: Repo) -> list[HookChange]:
                 changes.append(HookChange(name, "removed"))
     return changes
 
-
-def is_executable(path: str) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & stat.S_IXUSR)

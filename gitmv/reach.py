@@ -45,18 +45,11 @@ def pointer_blobs_in_commits(repo: Repo, revs: Iterable[str]) -> set[str]:
 
 
 def pointer_blobs_in_index(repo: Repo, cwd: str | None = None) -> set[str]:
-    out = repo.git("ls-files", "-s", "-z", "--", f"*{SUFFIX}") if cwd is None else _ls_stage(cwd)
-    blobs = set()
-    for rec in out.split(b"\0"):
-        if rec:
-            blobs.add(rec.split()[1].decode())
-    return blobs
-
-
-def _ls_stage(cwd: str) -> bytes:
+    """Blob ids of the pointers staged in the index of the worktree at `cwd` (default: ours)."""
     from gitmv.repo import run_git
 
-    return run_git(["ls-files", "-s", "-z", "--", f"*{SUFFIX}"], cwd=cwd)
+    out = run_git(["ls-files", "-s", "-z", "--", f"*{SUFFIX}"], cwd=cwd or repo.root)
+    return {rec.split()[1].decode() for rec in out.split(b"\0") if rec}
 
 
 def parse_pointers(repo: Repo, blobs: Iterable[str]) -> list[Pointer]:

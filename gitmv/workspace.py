@@ -165,7 +165,7 @@ class Workspace:
 
     # --- scanning --------------------------------------------------------------------------
     def scan_dir(
-        self, rel: str, store: bool, prefix: str = "", cached_oids: frozenset[str] = frozenset()
+        self, rel: str, store: bool, cached_oids: frozenset[str] = frozenset()
     ) -> tuple[list[Entry], list[tuple[str, Stat, str]]]:
         """Entries of directory artifact `rel` as they are in the work tree.
 
@@ -176,8 +176,7 @@ class Workspace:
         known = self.state.load_tree(root)
         entries: list[Entry] = []
         todo: list[tuple[str, str, str, Stat]] = []  # (relative path, abs path, mode, stat)
-        start = os.path.join(root, prefix) if prefix else root
-        for relpath, abspath, st in _walk(root, start, rel):
+        for relpath, abspath, st in _walk(root, root, rel):
             if stat.S_ISLNK(st.st_mode):
                 target = os.readlink(abspath)
                 linked = self.linked_object(target)

@@ -8,7 +8,7 @@ from gitmv import ui
 from gitmv.checkout import checkout
 from gitmv.commands import report_failures
 from gitmv.errors import GitMvmError
-from gitmv.fsutil import repo_lock
+from gitmv.fsutil import remove_file, repo_lock, tmp_name
 from gitmv.pointer import pointer_path
 from gitmv.workspace import Workspace, _gitignore_rel, remove_ignore_entry
 
@@ -17,10 +17,14 @@ def _materialize(path: str) -> None:
     """Replace hardlinks/symlinks into the cache by plain, writable copies."""
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
-        tmp = path + ".mvm-untrack"
-        shutil.copyfile(path, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        tmp = tmp_name(os.path.dirname(path))  # named so a later run cleans it up if killed
+        try:
+            shutil.copyfile(path, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            remove_file(tmp)
+            raise
 
 
 def run(paths: list[str]) -> int:
