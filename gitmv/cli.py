@@ -149,6 +149,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a remote name first, then artifacts (default: all)")
     p.add_argument("--all-commits", action="store_true",
                    help="every version named in any commit of any branch or tag")
+    p.add_argument("--full", action="store_true",
+                   help="check every file of a directory on the store, even when its manifest "
+                   "is there (repairs a store that lost objects behind gitmv's back)")
     remote_opts(p)
     p = cmd("fetch")
     p.add_argument("paths", nargs="*", metavar="[REMOTE] PATH")

@@ -408,6 +408,31 @@ def test_status_remote_with_zero_config(tmp_path: Path, capsys: pytest.CaptureFi
     assert "not on" not in res.out
 
 
+def test_manifest_on_the_store_stands_for_its_files(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A push checks a pushed directory's manifest, not its files; `status --remote` checks
+    every file and `push --full` repairs a store that lost one behind gitmv's back."""
+    repo, store, _, _ = with_store
+    assert mvm(repo, "push", "-q", "store") == 0
+    manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
+    lost = sorted(o for o in store_oids(store) if o != manifest
+                  and o != sha((repo / "models" / "m.pt").read_bytes()))[0]
+    object_path(repo, lost, store).unlink()
+    res = run(capsys, repo, "push", "store")
+    assert res.rc == 0, res.err
+    assert "pushed 0 object(s)" in res.err
+    assert lost not in store_oids(store)  # the manifest vouched for it: not checked
+    res = run(capsys, repo, "status", "--remote", "store")
+    assert "not on store:" in res.out and "data/train" in res.out
+    assert "--full" in res.err
+    res = run(capsys, repo, "push", "--full", "store")
+    assert res.rc == 0, res.err
+    assert "pushed 1 object(s)" in res.err
+    assert lost in store_oids(store)
+    assert_cache_sound(repo, store)
+
+
 def test_status_remote_for_a_directory_missing_one_file(
     with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:

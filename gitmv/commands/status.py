@@ -47,4 +47,9 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
             state += f", not on {store_name}"
         rows.append((f"{state}:", r.path, f"({r.detail})" if r.detail else ""))
     sys.stdout.write(table(rows))
+    if remote is not None and not all(on_remote.values()):
+        from gitmv import ui
+
+        ui.info(f"hint: `git mvm push {store_name}` uploads them; `--full` also re-checks the "
+                "files of directories whose manifest is already there")
     return report_failures(failures)

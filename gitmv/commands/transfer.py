@@ -41,7 +41,9 @@ def _summary(verb: str, store: remotes.Store, r: TransferResult) -> None:
             f"{r.present} already there")
 
 
-def push(paths: list[str], remote: str | None, all_commits: bool, jobs: int | None) -> int:
+def push(
+    paths: list[str], remote: str | None, all_commits: bool, full: bool, jobs: int | None
+) -> int:
     ws = Workspace.open(jobs=jobs)
     remote, paths = _split_remote(ws, paths, remote)
     store = remotes.resolve(ws.repo, ws.config, remote=remote)
@@ -49,7 +51,7 @@ def push(paths: list[str], remote: str | None, all_commits: bool, jobs: int | No
         pointers = commit_pointers(ws, ["--all"]) + _pointers(ws, paths)
     else:
         pointers = _pointers(ws, paths)
-    r = push_pointers(ws, store, pointers, jobs or 8)
+    r = push_pointers(ws, store, pointers, jobs or 8, full=full)
     _summary("pushed", store, r)
     return 0
 
