@@ -21,6 +21,10 @@ CHAINED = ".mvm-chained"
 
 
 def run(name: str, args: list[str]) -> int:
+    if name == "textconv":  # the `mvm` diff driver (diff.mvm.textconv), not a git hook
+        from gitmv.commands.textconv import run as textconv
+
+        return textconv(args)
     if not args and os.environ.get("PRE_COMMIT"):
         args, stdin = _pre_commit_framework_args(name)
     else:

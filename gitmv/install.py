@@ -3,6 +3,11 @@
 A hook already there that is not ours is kept as `<name>.mvm-chained` and run first by the
 shim (same arguments, same stdin; its failure fails the git command). `uninstall` puts it
 back. Installing twice changes nothing.
+
+It also registers the `mvm` diff driver, so `git diff` shows pointers as people read them:
+`diff.mvm.textconv` in the repository's git config (local, removed by `uninstall`) and
+`*.mvm diff=mvm` in the tracked `.gitattributes` (shared with the team; `uninstall` leaves it,
+as git ignores a driver that is not configured).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from gitmv.repo import Repo
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
 MARKER = b"git-mvm hook shim"
 CHAINED = ".mvm-chained"
+TEXTCONV = "git mvm hook textconv"
+ATTRIBUTES = ".gitattributes"
+ATTRIBUTES_LINE = "*.mvm diff=mvm"
 
 
 class HookChange(NamedTuple):
@@ -71,7 +79,65 @@ def install(repo: Repo, force: bool = False) -> list[HookChange]:
         atomic_write(path, want, mode=0o755)
         os.chmod(path, 0o755)
         changes.append(HookChange(name, action))
+    return changes + install_diff_driver(repo)
+
+
+def install_diff_driver(repo: Repo) -> list[HookChange]:
+    """`diff.mvm.textconv` in the local git config; `*.mvm diff=mvm` in `.gitattributes`
+    when this is a gitmv repository (it has `.mvm/`), staged when that touches nothing else."""
+    name = f"diff driver (diff.mvm.textconv = {TEXTCONV})"
+    current = repo.git("config", "--local", "--get", "diff.mvm.textconv", check=False).strip()
+    if current.decode(errors="replace") == TEXTCONV:
+        changes = [HookChange(name, "unchanged")]
+    else:
+        repo.git("config", "--local", "diff.mvm.textconv", TEXTCONV)
+        changes = [HookChange(name, "updated" if current else "installed")]
+    if os.path.isdir(os.path.join(repo.root, ".mvm")):
+        changes.append(_add_attributes_line(repo))
     return changes
+
+
+def _diff_attribute(data: bytes) -> str | None:
+    """What the last `*.mvm` line of a .gitattributes says about `diff` (None: nothing)."""
+    found = None
+    for raw in data.decode("utf-8", "replace").splitlines():
+        fields = raw.split()
+        if len(fields) < 2 or fields[0] != "*.mvm":
+            continue
+        for attr in fields[1:]:
+            if attr.lstrip("-!").split("=", 1)[0] == "diff" or attr == "binary":
+                found = attr
+    return found
+
+
+def _add_attributes_line(repo: Repo) -> HookChange:
+    path = os.path.join(repo.root, ATTRIBUTES)
+    try:
+        with open(path, "rb") as f:
+            data: bytes | None = f.read()
+    except FileNotFoundError:
+        data = None
+    existing = _diff_attribute(data or b"")
+    if existing == "diff=mvm":
+        return HookChange(f"{ATTRIBUTES} ({ATTRIBUTES_LINE})", "unchanged")
+    if existing is not None:  # the team chose another diff for pointers: theirs wins
+        return HookChange(f"{ATTRIBUTES} (its `*.mvm {existing}` line; `{ATTRIBUTES_LINE}` "
+                          "not added)", "kept")
+    # Stage it only when that stages nothing but our line: a new file, or one whose work-tree
+    # copy matched the index.
+    status = repo.git("status", "--porcelain", "-z", "--ignored=matching", "--",
+                      f":(literal){ATTRIBUTES}")
+    clean = data is None or not status or (status[1:2] == b" " and status[:2] != b"!!")
+    body = data or b""
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    atomic_write(path, body + ATTRIBUTES_LINE.encode() + b"\n")
+    if clean:
+        repo.stage([ATTRIBUTES])
+        return HookChange(f"{ATTRIBUTES} ({ATTRIBUTES_LINE}; staged: commit it so the team's "
+                          "diffs use the driver too)", "installed")
+    return HookChange(f"{ATTRIBUTES} ({ATTRIBUTES_LINE}; not staged, as the file had other "
+                      "changes)", "installed")
 
 
 def uninstall(repo: Repo) -> list[HookChange]:
@@ -87,5 +153,19 @@ def uninstall(repo: Repo) -> list[HookChange]:
                 changes.append(HookChange(name, "restored"))
             else:
                 changes.append(HookChange(name, "removed"))
-    return changes
+    return changes + uninstall_diff_driver(repo)
+
+
+def uninstall_diff_driver(repo: Repo) -> list[HookChange]:
+    """Remove `diff.mvm.textconv` (and the `diff.mvm` section once it is empty).
+
+    `.gitattributes` keeps its line: it is the team's tracked file, and git treats
+    `diff=mvm` without a configured driver as an ordinary diff."""
+    current = repo.git("config", "--local", "--get", "diff.mvm.textconv", check=False).strip()
+    if current.decode(errors="replace") != TEXTCONV:
+        return []
+    repo.git("config", "--local", "--unset-all", "diff.mvm.textconv")
+    if not repo.git("config", "--local", "--get-regexp", r"^diff\.mvm\.", check=False):
+        repo.git("config", "--local", "--remove-section", "diff.mvm", check=False)
+    return [HookChange("diff driver (diff.mvm.textconv)", "removed")]
 

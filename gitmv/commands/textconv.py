@@ -1,0 +1,129 @@
+"""`git mvm hook textconv FILE`: the readable view of a pointer file that `git diff` shows.
+
+`git mvm install` registers it as the textconv command of the `mvm` diff driver
+(`diff.mvm.textconv`, and `*.mvm diff=mvm` in `.gitattributes`), so `git diff`, `git log -p`
+and `git show` print kind, size, file count, oid and meta instead of the raw TOML; for a
+directory whose manifest is in the cache, its files too (or a summary by top-level entry).
+
+Git runs this for each side of every changed pointer, so it stays cheap: standard library
+only, no git call for a file pointer, one `git rev-parse` and a manifest read for a directory.
+It never fails a diff: anything that goes wrong becomes a note in the text, and exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from gitmv.commands import human_size
+from gitmv.errors import GitMvmError
+from gitmv.pointer import MAX_POINTER_SIZE, Pointer
+
+LIST_FILES_MAX = 100  # a directory with more files is summarized by top-level entry
+GROUPS_MAX = 100  # top-level entries shown in a summary
+MANIFEST_MAX = 16 * 1024 * 1024  # larger manifests are not read (about 250,000 files)
+RAW_MAX = MAX_POINTER_SIZE  # bytes of an invalid pointer shown as they are
+
+
+def run(args: list[str]) -> int:
+    try:
+        if args:
+            with open(args[0], "rb") as f:
+                data = f.read(RAW_MAX + 1)
+                rest = os.fstat(f.fileno()).st_size - len(data)
+        else:
+            data = sys.stdin.buffer.read()
+            rest = 0
+    except OSError as exc:
+        sys.stdout.write(f"(gitmv: cannot read this pointer: {exc.strerror or exc})\n")
+        return 0
+    sys.stdout.buffer.write(render(data, max(rest, 0)))
+    sys.stdout.flush()
+    return 0
+
+
+def render(data: bytes, rest: int = 0) -> bytes:
+    """The human view of pointer bytes; raw bytes after a note when they are not a pointer."""
+    try:
+        ptr = Pointer.parse(data, "pointer")
+    except GitMvmError as exc:
+        why = str(getattr(exc, "why", exc.message))
+        for prefix in ("not a valid pointer: ", "not a gitmv pointer: "):
+            why = why.removeprefix(prefix)
+        out = f"(gitmv: not a valid pointer: {why}; its raw text follows)\n".encode()
+        raw = data[:RAW_MAX]
+        more = rest + len(data) - len(raw)
+        out += raw if raw.endswith(b"\n") or not raw else raw + b"\n"
+        if more:
+            out += f"(gitmv: {more:,} more bytes not shown)\n".encode()
+        return out
+    return "".join(describe(ptr)).encode("utf-8", "surrogateescape")
+
+
+def _size(n: int) -> str:
+    return f"{human_size(n)} ({n:,} bytes)" if n >= 1000 else f"{n:,} bytes"
+
+
+def describe(ptr: Pointer) -> list[str]:
+    lines = [f"kind: {ptr.kind}\n", f"size: {_size(ptr.size)}\n"]
+    if ptr.kind == "dir":
+        lines.append(f"files: {ptr.files or 0:,}\n")
+    lines.append(f"oid: {ptr.oid_str}\n")
+    lines += [f"meta.{key}: {ptr.meta[key]}\n" for key in sorted(ptr.meta)]
+    if ptr.kind == "dir":
+        lines += _contents(ptr)
+    return lines
+
+
+def _contents(ptr: Pointer) -> list[str]:
+    """The directory's files from its manifest, when the manifest is in the cache."""
+    from gitmv import manifest
+
+    try:
+        path = _object_path(ptr.oid)
+        size = os.path.getsize(path)
+        if size > MANIFEST_MAX:
+            return [f"contents: not listed (its manifest is {_size(size)})\n"]
+        with open(path, "rb") as f:
+            data = f.read()
+        import hashlib
+
+        if hashlib.sha256(data).hexdigest() != ptr.oid:
+            return ["contents: not listed (the manifest in the cache is corrupt; run "
+                    "`git mvm fsck`)\n"]
+        entries = manifest.parse(data, "manifest")
+    except FileNotFoundError:
+        return ["contents: not listed (manifest not in the cache; `git mvm pull` brings "
+                "it)\n"]
+    except (GitMvmError, OSError) as exc:
+        why = exc.message if isinstance(exc, GitMvmError) else (exc.strerror or str(exc))
+        return [f"contents: not listed ({why})\n"]
+    if len(entries) <= LIST_FILES_MAX:
+        lines = [f"contents: {len(entries):,} files\n"]
+        for e in entries:
+            mark = {"755": "  executable", "link": "  symlink"}.get(e.mode, "")
+            lines.append(f"  {e.path}  {human_size(e.size)}  sha256:{e.oid[:12]}{mark}\n")
+        return lines
+    groups: dict[str, list[int]] = {}  # top-level entry -> [files, bytes]
+    for e in entries:
+        head, sep, _ = e.path.partition("/")
+        group = groups.setdefault(head + sep, [0, 0])
+        group[0] += 1
+        group[1] += e.size
+    lines = [f"contents: {len(entries):,} files, by top-level entry\n"]
+    for name in sorted(groups)[:GROUPS_MAX]:
+        count, total = groups[name]
+        what = f"{count:,} files" if name.endswith("/") else "file"
+        lines.append(f"  {name}  {what}  {human_size(total)}\n")
+    if len(groups) > GROUPS_MAX:
+        lines.append(f"  … and {len(groups) - GROUPS_MAX:,} more entries\n")
+    return lines
+
+
+def _object_path(oid: str) -> str:
+    from gitmv.config import Config
+    from gitmv.repo import Repo
+
+    repo = Repo.discover()
+    cache = Config.load(repo.root, repo.mvm_dir).cache_dir
+    return os.path.join(cache, oid[:2], oid[2:4], oid)
