@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "remote": ("remote", "manage remote object stores"),
     "clone": ("clone", "git clone, install the hooks, and pull the artifacts"),
     "gc": ("gc", "delete cache objects that nothing needs"),
+    "metrics": ("metrics", "show, diff or plot the metrics kept in tracked TOML files"),
+    "params": ("params", "show or diff the training params kept in tracked TOML files"),
+    "check": ("check", "CI gate: check metrics against the [gates] rules and a baseline"),
+    "report": ("report", "the review of a change: artifacts, params, metrics and gates"),
+    "card": ("card", "write a model card (Markdown, Hugging Face metadata) for a version"),
     "hook": ("hook", "entry point of the installed git hooks"),
     "help": ("help", "show help for a command"),
 }
@@ -185,6 +190,58 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--dry-run", action="store_true", help="only say what would be freed")
     p.add_argument("--remote", nargs="?", const="", default=None, metavar="NAME",
                    help="collect garbage on a remote store instead of the cache")
+    _json(p)
+
+    p = cmd("card")
+    p.add_argument("model", metavar="MODEL", help="a registered model (or MODEL@VERSION)")
+    p.add_argument("version", nargs="?", metavar="VERSION",
+                   help="vX.Y.Z, a stage, or latest (default: the latest version)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the card to FILE (atomically) instead of standard output")
+
+    def values_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--all", action="store_true", help="diff: every key, changed or not")
+        p.add_argument("--md", action="store_true",
+                       help="print a GitHub Markdown table (for a pull-request comment)")
+        p.add_argument("--precision", type=int, default=None, metavar="N",
+                       help="significant digits of numbers in tables (default 6)")
+        _json(p)
+
+    p = cmd("metrics")
+    p.add_argument("action", choices=("show", "diff", "plot"))
+    p.add_argument("args", nargs="*", metavar="REV|KEY",
+                   help="show: revisions (default: the work tree); diff: [A [B]] (default: "
+                   "HEAD against the work tree); plot: metric keys")
+    values_opts(p)
+    p.add_argument("--revs", metavar="RANGE",
+                   help="plot: the commits to plot, a revision or A..B (default HEAD)")
+    p.add_argument("-n", "--max-count", type=int, default=50, metavar="N",
+                   help="plot: at most the newest N first-parent commits (default 50)")
+    p.add_argument("-o", "--output", metavar="FILE", help="plot: FILE.svg, FILE.png or FILE.html")
+
+    p = cmd("params")
+    p.add_argument("action", choices=("show", "diff"))
+    p.add_argument("args", nargs="*", metavar="REV",
+                   help="show: revisions (default: the work tree); diff: [A [B]] (default: "
+                   "HEAD against the work tree)")
+    values_opts(p)
+
+    p = cmd("check")
+    p.add_argument("--baseline", metavar="REV",
+                   help="compare against REV (default: the merge base of HEAD with the "
+                   "upstream default branch, origin/HEAD, origin/main or main)")
+    p.add_argument("--rev", metavar="REV",
+                   help="the revision whose metrics are checked (default: the work tree)")
+    p.add_argument("--md", action="store_true", help="print a GitHub Markdown table")
+    _json(p)
+
+    p = cmd("report")
+    p.add_argument("a", nargs="?", metavar="A", help="old revision (default HEAD)")
+    p.add_argument("b", nargs="?", metavar="B", help="new revision (default: the work tree)")
+    p.add_argument("--md", action="store_true",
+                   help="print Markdown (for a pull-request comment)")
+    p.add_argument("--precision", type=int, default=None, metavar="N",
+                   help="significant digits of numbers in tables (default 6)")
     _json(p)
 
     p = cmd("hook")

@@ -1,0 +1,85 @@
+"""`git mvm check`: the CI gate. Exit 0 when every `[gates]` rule passes, 1 when one fails,
+2 when a rule is malformed."""
+
+from __future__ import annotations
+
+import sys
+
+from gitmv import ui
+from gitmv.commands import print_json
+from gitmv.commands.metrics import (
+    DEFAULT_PRECISION,
+    fmt_value,
+    md_table,
+    problems_md,
+    text_table,
+    warn_problems,
+)
+from gitmv.gates import GateReport
+from gitmv.metrics import run_gates
+from gitmv.workspace import Workspace
+
+HEADER = ("rule", "file", "key", "baseline", "value", "result", "why")
+NO_GATES = "no gates configured: add rules under [gates] in .mvm/config.toml"
+
+
+def _cells(report: GateReport, precision: int, marks: bool) -> list[list[str]]:
+    rows = []
+    for r in report.results:
+        verdict = ("✅ pass" if r.ok else "❌ fail") if marks else ("pass" if r.ok else "FAIL")
+        rows.append([r.rule, r.file or "-", r.key, fmt_value(r.baseline, precision),
+                     fmt_value(r.value, precision), verdict, r.reason])
+    return rows
+
+
+def summary(report: GateReport) -> str:
+    failed = sum(not r.ok for r in report.results)
+    total = len(report.results)
+    if failed:
+        return f"{failed} of {total} gate{'s' if total != 1 else ''} failed"
+    return f"all {total} gate{'s' if total != 1 else ''} passed"
+
+
+def baseline_line(report: GateReport) -> str:
+    short = f" ({report.baseline_commit[:12]})" if report.baseline_commit else ""
+    return f"baseline: {report.baseline}{short}; checked: {report.rev}"
+
+
+def gates_text(report: GateReport, precision: int) -> str:
+    if not report.results:
+        return NO_GATES + "\n"
+    table = text_table([HEADER, *_cells(report, precision, False)], 5,
+                       {"pass": "32", "FAIL": "31"})
+    return f"{baseline_line(report)}\n{table}{summary(report)}\n"
+
+
+def gates_md(report: GateReport, precision: int, heading: str = "###") -> str:
+    if not report.results:
+        return f"{heading} Gates\n\nNo gates configured (`[gates]` in `.mvm/config.toml`).\n"
+    mark = "✅" if report.passed else "❌"
+    out = (f"{heading} {mark} Gates: {summary(report)}\n\n"
+           f"{baseline_line(report).replace('baseline:', 'Baseline:', 1)}\n\n"
+           + md_table([HEADER, *_cells(report, precision, True)]))
+    if report.problems:
+        out += "\n" + problems_md(report.problems)
+    return out
+
+
+def run(baseline: str | None = None, rev: str | None = None, md: bool = False,
+        json: bool = False) -> int:
+    ws = Workspace.open()
+    try:
+        report = run_gates(ws, baseline, rev)
+    finally:
+        ws.state.close()
+    if json:
+        print_json(report.as_json())
+    elif md:
+        sys.stdout.write(gates_md(report, DEFAULT_PRECISION))
+    else:
+        if report.results:
+            sys.stdout.write(gates_text(report, DEFAULT_PRECISION))
+        else:
+            ui.info(NO_GATES)
+        warn_problems(report.problems)
+    return 0 if report.passed else 1

@@ -1,0 +1,135 @@
+"""`git mvm metrics plot`: metric values across the commits of a range, drawn by matplotlib.
+
+matplotlib is the optional extra `gitmv[plots]`, imported only here and only when drawing.
+Commits are the first-parent history of the range (the mainline of a branch), oldest first;
+a commit without the key leaves a gap in its line.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from gitmv.errors import GitMvmError, UsageError
+from gitmv.fsutil import atomic_write
+from gitmv.gates import match_keys
+from gitmv.metrics import is_number, values_at
+
+if TYPE_CHECKING:
+    from gitmv.workspace import Workspace
+
+FORMATS = (".svg", ".png", ".html")
+INSTALL_HINT = "install the plotting extra: pip install 'gitmv[plots]'"
+
+
+class Commit(NamedTuple):
+    sha: str
+    short: str
+    date: str  # committer date, YYYY-MM-DD
+
+    @property
+    def label(self) -> str:
+        return f"{self.short}\n{self.date}"
+
+
+def commits_in(ws: Workspace, revs: str, max_count: int) -> list[Commit]:
+    """The newest `max_count` first-parent commits of `revs` (`A..B` or a rev), oldest first."""
+    if revs.startswith("-"):
+        raise UsageError(f"--revs {revs!r}: not a revision range", "give e.g. main~10..HEAD")
+    out = ws.repo.git("log", "--first-parent", "--reverse", f"--max-count={max_count}",
+                      "--format=%H %h %cs", revs, "--", check=False)
+    commits = [Commit(*line.split(" ", 2)) for line in out.decode().splitlines() if line]
+    if not commits:
+        raise GitMvmError(f"no commits in {revs!r}",
+                          "give a revision or range with commits, like HEAD~20..HEAD")
+    return commits
+
+
+def series(ws: Workspace, keys: list[str], revs: str, max_count: int
+           ) -> tuple[list[Commit], dict[str, list[float | None]], list[str]]:
+    """(commits, {line label: value per commit}, problems) for the metric `keys`."""
+    commits = commits_in(ws, revs, max_count)
+    sides = [values_at(ws, c.sha, "metrics") for c in commits]
+    problems = list(dict.fromkeys(
+        f"{p.file} at {c.short}: {p.message}"
+        for c, s in zip(commits, sides, strict=True) for p in s.problems))
+    flats = [s.flat() for s in sides]
+    seen = list(dict.fromkeys(fk for fl in flats for fk in fl))
+    lines: dict[str, list[float | None]] = {}
+    for key in keys:
+        matched = match_keys(key, seen)
+        if not matched:
+            raise GitMvmError(f"{key} is in no metrics file in {revs}",
+                              "`git mvm metrics show REV` lists the keys")
+        files = {f for f, _ in matched}
+        for file, k in matched:
+            label = k if len(files) == 1 else f"{file}:{k}"
+            values = [fl.get((file, k)) for fl in flats]
+            lines[label] = [float(v) if is_number(v) else None  # type: ignore[arg-type]
+                            for v in values]
+    return commits, lines, problems
+
+
+def _figure(commits: list[Commit], lines: dict[str, list[float | None]], title: str) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise GitMvmError("plotting needs matplotlib, which is not installed",
+                          INSTALL_HINT) from None
+    fig = Figure(figsize=(max(6.0, 0.6 * len(commits) + 2), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    x = list(range(len(commits)))
+    for label, values in lines.items():
+        ys = [float("nan") if v is None else v for v in values]
+        ax.plot(x, ys, marker="o", label=label)
+    ax.set_xticks(x, [c.label for c in commits], rotation=0 if len(commits) <= 8 else 60,
+                  fontsize=8)
+    ax.set_xlabel("commit")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def render(path: str, commits: list[Commit], lines: dict[str, list[float | None]],
+           title: str) -> None:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in FORMATS:
+        raise UsageError(f"-o {path}: unknown format {ext or '(none)'}",
+                         "name a file ending in .svg, .png or .html")
+    fig = _figure(commits, lines, title)
+    buf = io.BytesIO()
+    if ext == ".png":
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+        data = buf.getvalue()
+    else:
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+        data = buf.getvalue()
+        if ext == ".html":
+            svg = data.decode()
+            svg = svg[svg.index("<svg"):]
+            data = (
+                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                f"<title>{html.escape(title)}</title>\n</head>\n<body>\n"
+                f"<h1>{html.escape(title)}</h1>\n{svg}</body>\n</html>\n"
+            ).encode()
+    atomic_write(os.path.abspath(path), data)
+
+
+def plot(ws: Workspace, keys: list[str], revs: str, output: str, max_count: int
+         ) -> dict[str, Any]:
+    """Draw `keys` over the commits of `revs` into `output`; what was drawn, for --json."""
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in FORMATS:  # before reading any revision
+        raise UsageError(f"-o {output}: unknown format {ext or '(none)'}",
+                         "name a file ending in .svg, .png or .html")
+    commits, lines, problems = series(ws, keys, revs, max_count)
+    render(output, commits, lines, f"{', '.join(keys)} over {revs}")
+    return {
+        "output": output,
+        "commits": [{"sha": c.sha, "short": c.short, "date": c.date} for c in commits],
+        "series": lines,
+        "problems": problems,
+    }
