@@ -10,7 +10,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -136,8 +136,16 @@ def _run(
             for oid in items:
                 one(oid)
         else:
+            # a bounded window of queued work, not one future per object: memory stays flat
+            # for 100,000 objects
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                list(pool.map(one, items))
+                pending: set[Future[None]] = set()
+                for oid in items:
+                    if len(pending) >= 4 * jobs:
+                        _, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    pending.add(pool.submit(one, oid))
+                for fut in pending:
+                    fut.result()
     if store_wide:
         raise store_wide[0]
     return done, failed, total
