@@ -183,7 +183,27 @@ def resolve_baseline(ws: Workspace, baseline: str | None) -> tuple[str, str]:
     """(description, commit) of the baseline as the user named it, or the default."""
     if baseline is None:
         return default_baseline(ws)
-    return baseline, ws.repo.resolve(baseline)
+    try:
+        return baseline, ws.repo.resolve(baseline)
+    except GitMvmError:
+        if "@" not in baseline and "#" not in baseline:
+            raise
+    return _registry_baseline(ws, baseline)
+
+
+_STAGE_SPEC = re.compile(r"([a-z][a-z0-9/-]*[a-z0-9])@([a-z][a-z0-9/-]*[a-z0-9])")
+
+
+def _registry_baseline(ws: Workspace, spec: str) -> tuple[str, str]:
+    """A registry spec: MODEL@vX.Y.Z, MODEL@latest, MODEL#STAGE or MODEL@STAGE."""
+    from gitmv import registry
+
+    m = _STAGE_SPEC.fullmatch(spec)
+    query = spec
+    if m and m.group(2) not in ("latest", "greatest"):
+        query = f"{m.group(1)}#{m.group(2)}"  # `classifier@production`: the stage
+    version = registry.load(ws).resolve(query)
+    return f"{spec} ({version.model}@{version.version})", version.commit
 
 
 # --- evaluation ----------------------------------------------------------------------------

@@ -73,7 +73,9 @@ def text_table(rows: Sequence[Sequence[str]], colour_col: int | None = None,
     for n, r in enumerate(rows):
         cells = [c.ljust(w) for c, w in zip(r, widths, strict=True)]
         if colour and n > 0 and colour_col is not None and colours and r[colour_col] in colours:
-            cells[colour_col] = f"\033[{colours[r[colour_col]]}m{cells[colour_col]}\033[0m"
+            text = r[colour_col]
+            pad = cells[colour_col][len(text):]
+            cells[colour_col] = f"\033[{colours[text]}m{text}\033[0m{pad}"
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
 
