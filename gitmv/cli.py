@@ -41,6 +41,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "CI gate: check metrics against the [gates] rules and a baseline"),
     "report": ("report", "the review of a change: artifacts, params, metrics and gates"),
     "card": ("card", "write a model card (Markdown, Hugging Face metadata) for a version"),
+    "register": ("register", "register a model version: an annotated tag MODEL@vX.Y.Z"),
+    "promote": ("promote", "assign a registered version to a stage (tag MODEL#STAGE#N)"),
+    "assign": ("promote", "the same as promote"),
+    "rollback": ("promote:rollback", "put back the version that held a stage before"),
+    "unassign": ("promote:unassign", "take the current version out of a stage"),
+    "deprecate": ("register:deprecate", "deprecate a model, or deregister one version"),
+    "show": ("show", "the registry: models, latest versions, versions in each stage"),
+    "history": ("show:history", "a model's registry events, oldest first: the audit trail"),
+    "get": ("get", "write a registered version's bytes to a path, without a checkout"),
     "hook": ("hook", "entry point of the installed git hooks"),
     "help": ("help", "show help for a command"),
 }
@@ -243,6 +252,77 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", type=int, default=None, metavar="N",
                    help="significant digits of numbers in tables (default 6)")
     _json(p)
+
+    def tag_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-m", "--message", metavar="MSG",
+                       help="the tag message's subject line (the audit trail's 'why')")
+        p.add_argument("--sign", action="store_true", help="GPG-sign the tag (git tag -s)")
+        p.add_argument("--push", action="store_true",
+                       help="push the tag (and the version's objects) to the git remote")
+        p.add_argument("--remote", metavar="NAME",
+                       help="the git remote --push uses (default: upstream, else origin)")
+
+    p = cmd("register")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("version", nargs="?", metavar="VERSION",
+                   help="vMAJOR.MINOR.PATCH[-PRE][+BUILD] (default: the next patch version)")
+    bump = p.add_mutually_exclusive_group()
+    for part in ("major", "minor", "patch"):
+        bump.add_argument(f"--bump-{part}", dest="bump", action="store_const", const=part,
+                          help=f"the next {part} version")
+    p.add_argument("--ref", metavar="REV", help="the commit to register (default HEAD)")
+    p.add_argument("--path", metavar="PATH",
+                   help="the artifact, for a model not declared in [models.NAME]")
+    p.add_argument("--no-env", dest="env", action="store_false",
+                   help="do not record the Python environment in the tag")
+    tag_opts(p)
+
+    for name in ("promote", "assign"):
+        p = cmd(name)
+        p.add_argument("model", metavar="MODEL")
+        p.add_argument("version", metavar="VERSION", help="vX.Y.Z or latest")
+        p.add_argument("stage", metavar="STAGE", help="one of registry.stages")
+        p.add_argument("--force", action="store_true",
+                       help="promote to a protected stage although the check fails "
+                       "(recorded in the tag; say why with -m)")
+        tag_opts(p)
+
+    p = cmd("rollback")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("stage", metavar="STAGE")
+    p.add_argument("--to", metavar="VERSION",
+                   help="the version to put back (default: the one that held the stage "
+                   "before the current one)")
+    tag_opts(p)
+
+    p = cmd("unassign")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("stage", metavar="STAGE")
+    tag_opts(p)
+
+    p = cmd("deprecate")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("version", nargs="?", metavar="VERSION",
+                   help="deregister only this version (tag MODEL@vX.Y.Z!)")
+    tag_opts(p)
+
+    p = cmd("show")
+    p.add_argument("model", nargs="?", metavar="MODEL", help="one model's versions")
+    _json(p)
+
+    p = cmd("history")
+    p.add_argument("model", metavar="MODEL")
+    _json(p)
+
+    p = cmd("get")
+    p.add_argument("spec", metavar="MODEL@VERSION|MODEL#STAGE|MODEL@latest")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="where to write it (default: the artifact's name, here)")
+    p.add_argument("-f", "--force", action="store_true", help="replace PATH if it exists")
+    p.add_argument("--remote", "-r", metavar="NAME",
+                   help="the remote to fetch from when the cache lacks the objects")
+    _json(p)
+    _jobs(p)
 
     p = cmd("hook")
     p.add_argument("name", metavar="NAME")

@@ -1,0 +1,109 @@
+"""get: write one registered version's bytes anywhere, without a checkout (deployments)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from gitmv import manifest, registry, ui
+from gitmv import registry_write as rw
+from gitmv.commands import print_json
+from gitmv.errors import GitMvmError, ObjectCorrupt, WouldOverwrite
+from gitmv.fsutil import remove_file, tmp_name
+from gitmv.hashing import hash_bytes
+from gitmv.pointer import Pointer
+from gitmv.workspace import Workspace
+
+MODES = ("reflink", "copy")  # both hash the object while placing it
+
+
+def _fetch(ws: Workspace, ptr: Pointer, remote: str | None) -> None:
+    if ws.in_cache(ptr, thorough=True):
+        return
+    from gitmv import remotes
+    from gitmv.sync import fetch_pointers
+
+    store = remotes.resolve(ws.repo, ws.config, remote=remote)
+    r = fetch_pointers(ws, store, [ptr], ws.jobs)
+    ws.flush()
+    ui.info(f"fetched {len(r.transferred)} object(s) from {store.name}")
+
+
+def _write_file(ws: Workspace, oid: str, dest: str) -> None:
+    ws.cache.link_out(oid, dest, MODES, executable=False)
+
+
+def _write_dir(ws: Workspace, ptr: Pointer, dest: str) -> None:
+    data = ws.cache.read_bytes(ptr.oid)
+    got = hash_bytes(data)
+    if got != ptr.oid:
+        raise ObjectCorrupt(ptr.oid_str, f"sha256:{got}")
+    entries = manifest.parse(data, f"manifest {ptr.oid_str}")
+    parent = os.path.dirname(dest) or "."
+    tmp = tmp_name(parent)
+    os.mkdir(tmp)
+    try:
+        dirs = {posix.rpartition("/")[0] for posix in (e.path for e in entries)}
+        for d in sorted(x for x in dirs if x):
+            os.makedirs(os.path.join(tmp, d), exist_ok=True)
+        links = [e for e in entries if e.mode == "link"]
+        for e in links:
+            target = ws.cache.read_bytes(e.oid).decode("utf-8", "surrogateescape")
+            manifest.check_link_target(e.path, target, f"manifest {ptr.oid_str}")
+            os.symlink(target, os.path.join(tmp, e.path))
+        files = [e for e in entries if e.mode != "link"]
+        ws.parallel(lambda e: ws.cache.link_out(e.oid, os.path.join(tmp, e.path), MODES,
+                                                executable=e.mode == "755"), files)
+        if os.path.lexists(dest):
+            old = tmp_name(parent)
+            os.rename(dest, old)
+            os.rename(tmp, dest)
+            _remove(old)
+        else:
+            os.rename(tmp, dest)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        remove_file(path)
+
+
+def run(spec: str, output: str | None, force: bool, remote: str | None, json: bool,
+        jobs: int | None) -> int:
+    ws = Workspace.open(jobs=jobs)
+    reg = registry.load(ws)
+    v = reg.resolve(spec)
+    path = v.summary.get("path")
+    if not isinstance(path, str):
+        path = rw.model_path(ws, reg.model(v.model), None)
+    ptr = rw.pointer_at(ws, v.commit, path, f"cannot get {v.model} {v.version}")
+    recorded = v.summary.get("oid")
+    if isinstance(recorded, str) and recorded != ptr.oid_str:
+        raise GitMvmError(
+            f"tag {v.tag} records {recorded} but {path}.mvm at {v.commit[:12]} says "
+            f"{ptr.oid_str}", "the tag or the commit was rewritten; ask who registered it")
+    dest = os.path.abspath(output or os.path.basename(path))
+    if ptr.kind == "file" and os.path.isdir(dest) and not os.path.islink(dest):
+        dest = os.path.join(dest, os.path.basename(path))
+    if os.path.lexists(dest) and not force:
+        raise WouldOverwrite(f"{dest} already exists",
+                             "choose another -o PATH, or replace it with --force")
+    _fetch(ws, ptr, remote)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if ptr.kind == "file":
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            raise WouldOverwrite(f"{dest} is a directory", "choose another -o PATH")
+        _write_file(ws, ptr.oid, dest)
+    else:
+        _write_dir(ws, ptr, dest)
+    if json:
+        print_json({"model": v.model, "version": v.version, "tag": v.tag, "commit": v.commit,
+                    "oid": ptr.oid_str, "kind": ptr.kind, "size": ptr.size, "path": dest})
+    else:
+        ui.info(f"{v.model} {v.version} ({ptr.oid_str[:19]}…, commit {v.commit[:12]}) -> {dest}")
+    return 0

@@ -1,0 +1,104 @@
+"""register and deprecate: versions enter and leave the registry."""
+
+from __future__ import annotations
+
+from gitmv import registry, ui
+from gitmv import registry_write as rw
+from gitmv.errors import GitMvmError, UsageError
+from gitmv.semver import SemVer
+from gitmv.workspace import Workspace
+
+
+def _choose_version(model: registry.Model, version: str | None, bump: str | None) -> str:
+    if version and bump:
+        raise UsageError(f"give a VERSION or --bump-{bump}, not both")
+    if version:
+        chosen = SemVer.parse(version)
+    else:
+        base = model.highest_ever()
+        if base is None:
+            chosen = {"major": SemVer(1, 0, 0), "minor": SemVer(0, 1, 0)}.get(
+                bump or "patch", SemVer(0, 0, 1))
+        else:
+            chosen = base.semver.bump(bump or "patch")
+    text = str(chosen)
+    old = model.versions.get(text)
+    if old is not None:
+        state = "registered" if old.active else "registered and later deregistered"
+        raise GitMvmError(
+            f"{model.name}@{text} already exists ({state}, on commit {old.commit[:12]})",
+            "a version is never reused: register the next one (e.g. --bump-patch)",
+        )
+    latest = model.latest
+    if latest is not None and chosen.precedence() <= latest.semver.precedence():
+        raise GitMvmError(
+            f"{text} does not come after {model.name}'s latest version {latest.version}",
+            f"versions only go forward: use a version above {latest.version} "
+            "(or --bump-major/--bump-minor/--bump-patch)",
+        )
+    return text
+
+
+def run(
+    model: str, version: str | None, bump: str | None, ref: str | None, path: str | None,
+    message: str | None, sign: bool, env: bool, push: bool, remote: str | None,
+) -> int:
+    ws = Workspace.open()
+    registry.check_name(model, "model")
+    reg = registry.load(ws)
+    m = reg.get(model)
+    rel = rw.model_path(ws, m, path)
+    commit = ws.repo.resolve(ref or "HEAD")
+    ptr = rw.pointer_at(ws, commit, rel, f"cannot register {model}")
+    if commit == ws.repo.resolve("HEAD"):
+        rw.check_clean(ws, rel, ptr)
+    rw.check_cached(ws, rel, ptr)
+    text = _choose_version(m, version, bump)
+    same = [v.version for v in m.active_versions() if v.summary.get("oid") == ptr.oid_str]
+    if same:
+        ui.warn(f"{model} {', '.join(same)} already has these bytes ({ptr.oid_str[:19]}…)")
+    table = rw.register_snapshot(ws, model, text, commit, rel, ptr, include_env=env)
+    tag = registry.tag_name("register", model, text)
+    rw.create_tag(ws, tag, commit, rw.message(message or f"Register {model} {text}", table),
+                  sign)
+    ui.info(f"registered {model} {text}: tag {tag} on {commit[:12]}")
+    if push:
+        where = rw.push_tag(ws, tag, remote, [ptr])
+        ui.info(f"pushed {tag} to {where}")
+    return 0
+
+
+def deprecate(
+    model: str, version: str | None, message: str | None, sign: bool, push: bool,
+    remote: str | None,
+) -> int:
+    ws = Workspace.open()
+    registry.check_name(model, "model")
+    reg = registry.load(ws)
+    m = reg.model(model)
+    if version is not None:
+        v = reg.resolve(f"{model}@{version}")
+        stages = [s for s, held in m.stages.items() if held.version == v.version]
+        table = rw.event_snapshot(ws, "deregister", model, v.commit, version=v.version,
+                                  path=v.summary.get("path"))
+        tag = registry.tag_name("deregister", model, v.version)
+        rw.create_tag(ws, tag, v.commit,
+                      rw.message(message or f"Deregister {model} {v.version}", table), sign)
+        ui.info(f"deregistered {model} {v.version}: tag {tag}")
+        if stages:
+            ui.warn(f"{v.version} no longer counts in stage(s) {', '.join(stages)}; "
+                    f"`git mvm show {model}` shows what holds them now")
+    else:
+        if m.deprecated is not None:
+            raise GitMvmError(f"model {model} is already deprecated ({m.deprecated.tag})")
+        tag = registry.tag_name("deprecate", model)
+        if any(e.tag == tag for e in m.events):  # deprecated before, then revived
+            tag = f"{tag}#{m.max_counter + 1}"
+        commit = ws.repo.resolve("HEAD")
+        table = rw.event_snapshot(ws, "deprecate", model, commit)
+        rw.create_tag(ws, tag, commit, rw.message(message or f"Deprecate {model}", table), sign)
+        ui.info(f"deprecated {model}: tag {tag}")
+    if push:
+        where = rw.push_tag(ws, tag, remote, [])
+        ui.info(f"pushed {tag} to {where}")
+    return 0

@@ -1,0 +1,163 @@
+"""show and history: the registry's state and its audit trail."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gitmv import registry
+from gitmv.commands import print_json, table
+from gitmv.registry import Event, Model, Registry, Version
+from gitmv.repo import Repo
+
+KEY_METRICS = 3
+
+
+def _flat_metrics(v: Version) -> dict[str, Any]:
+    metrics = v.summary.get("metrics")
+    out: dict[str, Any] = {}
+    if isinstance(metrics, dict):
+        for keys in metrics.values():
+            if isinstance(keys, dict):
+                for k, value in keys.items():
+                    out.setdefault(k, value)
+    return out
+
+
+def _key_metrics(v: Version, better: dict[str, Any]) -> dict[str, Any]:
+    """The metrics `metrics.better` names, else the first few."""
+    flat = _flat_metrics(v)
+    chosen = {k: x for k, x in flat.items() if k in better or k.rsplit(".", 1)[-1] in better}
+    return chosen or dict(list(flat.items())[:KEY_METRICS])
+
+
+def _brief(v: Version, better: dict[str, Any]) -> dict[str, Any]:
+    return {"version": v.version, "commit": v.commit, "tag": v.tag, "date": v.date,
+            "author": v.tagger, "metrics": _key_metrics(v, better)}
+
+
+def _fmt_metrics(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={x:.4g}" if isinstance(x, float) else f"{k}={x}"
+                     for k, x in metrics.items())
+
+
+def _stage_names(reg_models: list[Model], configured: list[str]) -> list[str]:
+    seen = list(configured)
+    for m in reg_models:
+        seen += [s for s in m.stages if s not in seen]
+    return [s for s in seen if any(s in m.stages for m in reg_models)] or []
+
+
+def _report_problems(reg: Registry) -> int:
+    for w in reg.warnings:
+        sys.stderr.write(f"git mvm: warning: {w}\n")
+    for e in reg.errors:
+        sys.stderr.write(f"git mvm: error: {e}\n")
+    return 1 if reg.errors else 0
+
+
+def _config(repo: Repo) -> tuple[list[str], dict[str, Any]]:
+    from gitmv.config import Config
+
+    cfg = Config.load(repo.root, repo.mvm_dir)
+    stages = cfg.get("registry.stages")
+    configured = [str(s) for s in stages] if isinstance(stages, list) else list(
+        registry.DEFAULT_STAGES)
+    better = cfg.get("metrics.better", {})
+    return configured, better if isinstance(better, dict) else {}
+
+
+def run(model: str | None, json: bool) -> int:
+    repo = Repo.discover()
+    reg = registry.load(repo)
+    configured, better = _config(repo)
+    models = [reg.model(model)] if model else list(reg.models.values())
+    if json:
+        out = []
+        for m in models:
+            item: dict[str, Any] = {
+                "model": m.name,
+                "deprecated": m.deprecated is not None,
+                "latest": _brief(m.latest, better) if m.latest else None,
+                "stages": {s: _brief(v, better) for s, v in m.stages.items()},
+            }
+            if model:
+                item["versions"] = [
+                    {**_brief(v, better), "active": v.active,
+                     "stages": sorted(s for s, h in m.stages.items() if h is v)}
+                    for v in sorted(m.versions.values(), key=lambda v: v.semver.key(),
+                                    reverse=True)]
+            out.append(item)
+        print_json({"models": out, "errors": reg.errors, "warnings": reg.warnings})
+        return 1 if reg.errors else 0
+    if model:
+        m = models[0]
+        rows = [["VERSION", "STAGES", "COMMIT", "DATE", "METRICS"]]
+        for v in sorted(m.versions.values(), key=lambda v: v.semver.key(), reverse=True):
+            held = ",".join(s for s, h in m.stages.items() if h is v) or "-"
+            state = "" if v.active else " (deregistered)"
+            rows.append([v.version + state, held, v.commit[:12], v.date[:19].replace("T", " "),
+                         _fmt_metrics(_key_metrics(v, better))])
+        if m.deprecated is not None:
+            sys.stdout.write(f"{m.name} is deprecated ({m.deprecated.date[:10]})\n")
+        sys.stdout.write(table(rows))
+    elif models:
+        stages = _stage_names(models, configured)
+        rows = [["MODEL", "LATEST", *[s.upper() for s in stages], "METRICS (LATEST)"]]
+        for m in models:
+            latest = m.latest
+            name = m.name + (" (deprecated)" if m.deprecated is not None else "")
+            rows.append([name, latest.version if latest else "-",
+                         *[m.stages[s].version if s in m.stages else "-" for s in stages],
+                         _fmt_metrics(_key_metrics(latest, better)) if latest else ""])
+        sys.stdout.write(table(rows))
+    else:
+        sys.stdout.write("no models registered yet (`git mvm register MODEL` adds one)\n")
+    return _report_problems(reg)
+
+
+def describe(ev: Event) -> str:
+    """One line for an event: what happened."""
+    if ev.action == "register":
+        return f"registered {ev.version}"
+    if ev.action == "deregister":
+        return f"deregistered {ev.version}"
+    if ev.action == "deprecate":
+        return "deprecated the model"
+    if ev.action == "unassign":
+        return f"removed {ev.version} from {ev.stage}"
+    if ev.action == "assign":
+        back = ev.fields.get("rollback_from")
+        if isinstance(back, str):
+            return f"rolled {ev.stage} back from {back} to {ev.version}"
+        forced = " (forced past a failed check)" if ev.fields.get("forced") else ""
+        return f"promoted {ev.version} to {ev.stage}{forced}"
+    return f"ignored ({ev.tag})"
+
+
+def _event_json(ev: Event) -> dict[str, Any]:
+    item: dict[str, Any] = {"event": ev.action, "tag": ev.tag, "version": ev.version,
+                            "stage": ev.stage, "commit": ev.commit, "author": ev.tagger,
+                            "date": ev.date, "message": ev.subject}
+    for key in ("rollback_from", "forced", "reason", "gates"):
+        if key in ev.fields:
+            item[key] = ev.fields[key]
+    return item
+
+
+def history(model: str, json: bool) -> int:
+    repo = Repo.discover()
+    reg = registry.load(repo)
+    m = reg.model(model)
+    events = [e for e in m.events if e.action != "ignored"]
+    if json:
+        print_json([_event_json(e) for e in events])
+        return 0
+    rows = [["DATE", "EVENT", "AUTHOR", "COMMIT", "MESSAGE"]]
+    for ev in events:
+        rows.append([ev.date[:19].replace("T", " "), describe(ev), ev.tagger, ev.commit[:12],
+                     ev.subject])
+    sys.stdout.write(table(rows))
+    for w in m.problems:
+        sys.stderr.write(f"git mvm: warning: {w}\n")
+    return 0

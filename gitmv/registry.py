@@ -1,0 +1,410 @@
+"""The model registry, read from annotated git tags named as iterative/gto names them.
+
+    MODEL@vX.Y.Z        register a version        MODEL#STAGE#N     assign STAGE
+    MODEL@vX.Y.Z!       deregister it             MODEL#STAGE!#N    unassign STAGE
+    MODEL@deprecated    deprecate the model       N = 1 + the highest counter of any tag of MODEL
+
+State comes from ONE `git for-each-ref` over the tags whose names contain `@` or `#`; only
+annotated tags count (the tagger and date are the audit trail). A lightweight tag in one of
+these forms is kept as a problem for `show` to report. Messages are parsed lazily: the few
+scalar fields ordering needs (version, date, rollback_from) are picked out by a regex, the
+whole TOML snapshot only when somebody asks for it, so 2,000 versions load in milliseconds.
+
+Which version holds a stage follows GTO: a (version, stage) pair is active when its last
+assign/unassign event is an assignment; the stage shows, among active pairs of versions that
+are not deregistered, the one assigned last. Events are ordered by tagger date (seconds, as
+GTO orders them), then by the snapshot's precise date, then by the counter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from gitmv import semver
+from gitmv.errors import GitMvmError
+from gitmv.repo import Repo
+
+NAME = r"[a-z][a-z0-9/-]*[a-z0-9]"
+_NAME_RE = re.compile(NAME)
+TAG_RE = re.compile(
+    rf"(?P<model>{NAME})(?:"
+    rf"@(?P<version>{semver.PATTERN})(?P<dereg>!?)"
+    rf"|#(?P<stage>{NAME})(?P<unassign>!?)"
+    rf"|@(?P<deprecated>deprecated))"
+    rf"(?:#(?P<counter>[0-9]+))?"
+)
+_FIELDS = ("objecttype", "refname:strip=2", "*objecttype", "*objectname", "taggername",
+           "taggeremail", "taggerdate:iso-strict", "contents:subject", "contents:body")
+FORMAT = "%00".join(f"%({f})" for f in _FIELDS) + "%00%01"
+_RECORD_END = b"\x00\x01\n"
+_SCALAR = re.compile(r'^([a-z_]+) = ("(?:[^"\\]|\\.)*"|true|false|-?[0-9]+)$', re.MULTILINE)
+
+ACTIONS = ("register", "deregister", "assign", "unassign", "deprecate")
+DEFAULT_STAGES = ("dev", "staging", "production")
+
+
+def is_valid_name(name: str) -> bool:
+    return _NAME_RE.fullmatch(name) is not None
+
+
+def check_name(name: str, what: str) -> None:
+    if not is_valid_name(name):
+        raise GitMvmError(
+            f"{name!r} is not a valid {what} name",
+            "use lowercase letters, digits, '-' and '/', starting with a letter and ending "
+            "with a letter or digit, at least two characters (the names GTO accepts)",
+        )
+
+
+def tag_name(action: str, model: str, version: str | None = None, stage: str | None = None,
+             counter: int | None = None) -> str:
+    if action == "register":
+        return f"{model}@{version}"
+    if action == "deregister":
+        return f"{model}@{version}!"
+    if action == "deprecate":
+        return f"{model}@deprecated"
+    mark = "!" if action == "unassign" else ""
+    return f"{model}#{stage}{mark}#{counter}"
+
+
+def _scalars(body: str) -> dict[str, Any]:
+    """The [gitmv] table's scalar keys, without parsing the whole snapshot."""
+    head = body.partition("[gitmv]\n")[2].partition("\n[")[0]
+    out: dict[str, Any] = {}
+    for key, raw in _SCALAR.findall(head):
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            continue
+    return out
+
+
+def _timestamp(iso: str) -> float:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class Event(NamedTuple):
+    action: str  # one of ACTIONS
+    model: str
+    tag: str
+    commit: str
+    tagger: str  # "Name <email>"
+    date: str  # the tagger date, ISO 8601
+    order: tuple[float, float, int]
+    subject: str
+    body: str
+    fields: dict[str, Any]  # scalar keys of the [gitmv] table (empty for tags gitmv did not write)
+    version: str | None = None
+    stage: str | None = None
+    counter: int | None = None
+
+    @property
+    def message(self) -> str:
+        return self.subject + ("\n\n" + self.body.rstrip("\n") if self.body.strip() else "")
+
+
+def _without_env(text: str) -> str:
+    """The snapshot text without its [gitmv.env…] tables (the bulk: every package)."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("["):
+            skipping = line.startswith("[gitmv.env")
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
+def parse_snapshot(body: str, with_env: bool = True) -> dict[str, Any]:
+    """The [gitmv] table of a tag message; {} when the message has none or it is not TOML.
+    Without `with_env` the environment tables are skipped (5x faster on a typical tag)."""
+    start = body.find("[gitmv]")
+    if start < 0:
+        return {}
+    text = body[start:] if with_env else _without_env(body[start:])
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {}
+    table = doc.get("gitmv")
+    return table if isinstance(table, dict) else {}
+
+
+class Version:
+    """A registered version of a model (public API: model cards and deployments read it)."""
+
+    def __init__(self, event: Event) -> None:
+        self.model = event.model
+        self.version: str = event.version or ""
+        self.semver = semver.SemVer.parse(self.version)
+        self.commit = event.commit
+        self.tag = event.tag
+        self.tagger = event.tagger
+        self.date = event.date
+        self.event = event
+        self.deregistered: Event | None = None
+        self._snapshot: dict[str, Any] | None = None
+        self._summary: dict[str, Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.deregistered is None
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        """The parsed [gitmv] table of the registration tag ({} for a tag GTO wrote)."""
+        if self._snapshot is None:
+            self._snapshot = parse_snapshot(self.event.body)
+        return self._snapshot
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The snapshot without its environment: what `show` needs, parsed cheaply."""
+        if self._snapshot is not None:
+            return self._snapshot
+        if self._summary is None:
+            self._summary = parse_snapshot(self.event.body, with_env=False)
+        return self._summary
+
+    def __repr__(self) -> str:
+        return f"Version({self.model}@{self.version}, {self.commit[:7]})"
+
+
+class Model:
+    """Everything the tags say about one model."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.events: list[Event] = []
+        self.versions: dict[str, Version] = {}
+        self.stages: dict[str, Version] = {}  # stage -> the version in it now
+        self.max_counter = 0
+        self.deprecated: Event | None = None
+        self.problems: list[str] = []
+
+    def active_versions(self) -> list[Version]:
+        """Versions not deregistered, highest semver first."""
+        return sorted((v for v in self.versions.values() if v.active),
+                      key=lambda v: v.semver.key(), reverse=True)
+
+    @property
+    def latest(self) -> Version | None:
+        found = self.active_versions()
+        return found[0] if found else None
+
+    def highest_ever(self) -> Version | None:
+        if not self.versions:
+            return None
+        return max(self.versions.values(), key=lambda v: v.semver.key())
+
+    def stage_events(self, stage: str) -> list[Event]:
+        return [e for e in self.events if e.stage == stage]
+
+    def rollback_target(self, stage: str) -> Version | None:
+        """The version that held `stage` before the current one.
+
+        Walking the stage's assignments from the newest, it skips the current version,
+        deregistered versions, and any version a later rollback moved the stage away from
+        (so a second rollback keeps going back instead of returning to the bad version).
+        """
+        current = self.stages.get(stage)
+        rejected: set[str] = set()
+        for ev in reversed(self.stage_events(stage)):
+            if ev.action != "assign" or ev.version is None:
+                continue
+            back_from = ev.fields.get("rollback_from")
+            if (ev.version not in rejected
+                    and (current is None or ev.version != current.version)
+                    and ev.version in self.versions and self.versions[ev.version].active):
+                return self.versions[ev.version]
+            if isinstance(back_from, str):
+                rejected.add(back_from)
+        return None
+
+    # --- folding the events ------------------------------------------------------------------
+    def _fold(self) -> None:
+        self.events.sort(key=lambda e: e.order)
+        for ev in self.events:
+            if ev.counter is not None:
+                self.max_counter = max(self.max_counter, ev.counter)
+            if ev.action == "register" and ev.version is not None:
+                self.versions.setdefault(ev.version, Version(ev))
+        for ev in self.events:
+            if ev.action == "deregister" and ev.version in self.versions:
+                self.versions[ev.version].deregistered = ev
+        resolved: list[Event] = []
+        for ev in self.events:
+            if ev.action in ("assign", "unassign"):
+                version = self._version_of(ev)
+                if version is None:
+                    self.problems.append(
+                        f"tag {ev.tag}: no registered version of {self.name} at commit "
+                        f"{ev.commit[:12]}; the event is ignored")
+                    ev = ev._replace(action="ignored")
+                else:
+                    ev = ev._replace(version=version)
+            resolved.append(ev)
+        self.events = resolved
+        pairs: dict[tuple[str, str], tuple[bool, tuple[float, float, int]]] = {}
+        for ev in self.events:
+            if ev.action in ("assign", "unassign") and ev.version and ev.stage:
+                key = (ev.version, ev.stage)
+                if ev.action == "assign":
+                    pairs[key] = (True, ev.order)
+                elif key in pairs:
+                    pairs[key] = (False, pairs[key][1])
+        best: dict[str, tuple[tuple[float, float, int], str]] = {}
+        for (version, stage), (assigned, when) in pairs.items():
+            if not assigned or not self.versions[version].active:
+                continue
+            if stage not in best or when > best[stage][0]:
+                best[stage] = (when, version)
+        self.stages = {s: self.versions[v] for s, (_, v) in sorted(best.items())}
+        last = self.events[-1] if self.events else None
+        self.deprecated = last if last is not None and last.action == "deprecate" else None
+
+    def _version_of(self, ev: Event) -> str | None:
+        """The version a stage event names: the snapshot's, else (tags GTO wrote) the version
+        registered at that commit, the last one registered before the event when several."""
+        named = ev.fields.get("version")
+        if isinstance(named, str) and named in self.versions:
+            return named
+        at_commit = [v for v in self.versions.values() if v.commit == ev.commit]
+        if not at_commit:
+            return None
+        before = [v for v in at_commit if v.event.order <= ev.order] or at_commit
+        return max(before, key=lambda v: (v.event.order, v.semver.key())).version
+
+
+class Registry:
+    """All models of a repository, as the tags say."""
+
+    def __init__(self, models: dict[str, Model], errors: list[str], warnings: list[str]
+                 ) -> None:
+        self.models = models
+        self.errors = errors  # tags in registry form that are not annotated tags of commits
+        self.warnings = warnings  # events that could not be placed
+
+    def model(self, name: str) -> Model:
+        found = self.models.get(name)
+        if found is None:
+            raise GitMvmError(
+                f"no model {name!r} in the registry",
+                "`git mvm show` lists the registered models; `git mvm register` adds one "
+                "(fetch the tags first with `git fetch --tags` if a teammate registered it)",
+            )
+        return found
+
+    def get(self, name: str) -> Model:
+        """The model, or an empty one (for a model about to get its first version)."""
+        return self.models.get(name) or Model(name)
+
+    def next_counter(self, name: str) -> int:
+        return self.get(name).max_counter + 1
+
+    def resolve(self, spec: str) -> Version:
+        """`MODEL@vX.Y.Z`, `MODEL#STAGE` or `MODEL@latest` -> the version it names."""
+        model, sep, rest = _split_spec(spec)
+        m = self.model(model)
+        if sep == "#":
+            held = m.stages.get(rest)
+            if held is None:
+                raise GitMvmError(
+                    f"no version of {model} is in stage {rest!r}",
+                    f"`git mvm show {model}` lists its stages; "
+                    f"`git mvm promote {model} VERSION {rest}` assigns one",
+                )
+            return held
+        if rest in ("latest", "greatest"):
+            latest = m.latest
+            if latest is None:
+                raise GitMvmError(f"{model} has no registered version",
+                                  f"register one with `git mvm register {model}`")
+            return latest
+        version = m.versions.get(rest)
+        if version is None:
+            known = ", ".join(v.version for v in m.active_versions()[:5]) or "none"
+            raise GitMvmError(f"{model} has no version {rest} (latest versions: {known})",
+                              f"`git mvm show {model}` lists them")
+        if not version.active:
+            raise GitMvmError(f"{model}@{rest} was deregistered",
+                              f"`git mvm history {model}` shows when and why")
+        return version
+
+
+def _split_spec(spec: str) -> tuple[str, str, str]:
+    for sep in ("@", "#"):
+        model, found, rest = spec.partition(sep)
+        if found and model and rest:
+            if sep == "#":
+                check_name(rest, "stage")
+            elif rest not in ("latest", "greatest"):
+                semver.SemVer.parse(rest)
+            check_name(model, "model")
+            return model, sep, rest
+    raise GitMvmError(
+        f"{spec!r} names no version",
+        "write MODEL@vX.Y.Z, MODEL@latest or MODEL#STAGE (e.g. classifier#production)",
+    )
+
+
+def read_tags(repo: Repo) -> Registry:
+    """The registry from one `git for-each-ref` over the tags named like registry tags."""
+    out = repo.git("for-each-ref", f"--format={FORMAT}", "refs/tags/*@*", "refs/tags/*#*")
+    models: dict[str, Model] = {}
+    problems: list[str] = []
+    warnings: list[str] = []
+    for record in out.split(_RECORD_END):
+        if not record:
+            continue
+        fields = record.decode("utf-8", "replace").split("\0")
+        if len(fields) != len(_FIELDS):
+            continue
+        otype, name, target_type, commit, tname, temail, tdate, subject, body = fields
+        m = TAG_RE.fullmatch(name)
+        if m is None:
+            continue
+        if otype != "tag":
+            problems.append(
+                f"tag {name} is a lightweight tag: the registry reads annotated tags only "
+                f"(recreate it with `git tag -a -f {name} {name}^{{}}`)")
+            continue
+        if target_type != "commit":
+            problems.append(f"tag {name} points to a {target_type or 'missing object'}, "
+                            "not a commit; ignored")
+            continue
+        scalars = _scalars(body) if "[gitmv]" in body else {}
+        ts = _timestamp(tdate)
+        precise = scalars.get("date")
+        fine = _timestamp(precise) if isinstance(precise, str) else ts
+        counter = int(m["counter"]) if m["counter"] else None
+        if m["deprecated"]:
+            action, version, stage = "deprecate", None, None
+        elif m["stage"]:
+            action = "unassign" if m["unassign"] else "assign"
+            version, stage = None, m["stage"]
+        else:
+            action = "deregister" if m["dereg"] else "register"
+            version, stage = m["version"], None
+        email = temail.strip("<>")
+        ev = Event(action, m["model"], name, commit, f"{tname} <{email}>", tdate,
+                   (ts, fine, counter or 0), subject, body, scalars, version, stage, counter)
+        models.setdefault(m["model"], Model(m["model"])).events.append(ev)
+    for model in models.values():
+        model._fold()
+        warnings.extend(model.problems)
+    return Registry(dict(sorted(models.items())), problems, warnings)
+
+
+def load(ws_or_repo: Any) -> Registry:
+    """The registry of a Workspace or a Repo."""
+    repo = ws_or_repo.repo if hasattr(ws_or_repo, "repo") else ws_or_repo
+    return read_tags(repo)

@@ -1,0 +1,267 @@
+"""Writing the registry: the checks before a tag, its message (a TOML snapshot), the tag
+itself, and pushing it. The message shape is a contract (docs/formats.md, "Registry tags"):
+a subject line, a blank line, then a `[gitmv]` TOML table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from gitmv.diffing import pointers_at
+from gitmv.errors import GitFailed, GitMvmError
+from gitmv.pointer import Pointer, pointer_path
+from gitmv.registry import Model, Registry, check_name
+from gitmv.workspace import Workspace
+
+FORMAT_VERSION = 1
+
+
+def declared(ws: Workspace, name: str) -> dict[str, Any]:
+    """The `[models.NAME]` table of the config ({} when the model is not declared)."""
+    table = ws.config.get(f"models.{name}")
+    return table if isinstance(table, dict) else {}
+
+
+def model_path(ws: Workspace, model: Model, path: str | None) -> str:
+    """The artifact path of a model: --path, the config's, else the last registration's."""
+    name = model.name
+    decl = declared(ws, name)
+    if path:
+        rel = ws.to_rel(path)
+        if rel.endswith(".mvm"):
+            rel = rel[:-4]
+        if decl.get("path") and decl["path"].strip("/") != rel:
+            raise GitMvmError(
+                f"model {name} is declared with path {decl['path']!r} in .mvm/config.toml, "
+                f"not {rel!r}", "drop --path, or fix [models." + name + "] path")
+        return rel
+    if isinstance(decl.get("path"), str):
+        return str(decl["path"]).strip("/")
+    latest = model.highest_ever()
+    if latest is not None and isinstance(latest.snapshot.get("path"), str):
+        return str(latest.snapshot["path"])
+    raise GitMvmError(
+        f"model {name} is not declared and has no registered version to take a path from",
+        f"declare it in .mvm/config.toml ([models.{name}] path = \"models/{name}.pt\") or "
+        f"name the artifact: `git mvm register {name} --path PATH`",
+    )
+
+
+def pointer_at(ws: Workspace, commit: str, path: str, what: str) -> Pointer:
+    found = pointers_at(ws, commit).get(path)
+    if found is None:
+        raise GitMvmError(
+            f"{what}: {pointer_path(path)} is not in commit {commit[:12]}",
+            f"track the model with `git mvm add {path}` and commit the pointer, or name "
+            "another commit with --ref",
+        )
+    return found
+
+
+def check_clean(ws: Workspace, path: str, ptr: Pointer) -> None:
+    """Refuse when the work tree's model differs from the pointer being registered."""
+    try:
+        current = ws.read_pointer(path)
+    except GitMvmError:
+        current = None
+    if current is None or (current.kind, current.oid) != (ptr.kind, ptr.oid):
+        raise GitMvmError(
+            f"{path}: the pointer in the work tree differs from the one at the commit",
+            "commit the pointer first (`git add "
+            f"{pointer_path(path)} && git commit`), or register another commit with --ref",
+        )
+    sels = [s for s in ws.select([ws.repo.abs(path)]) if s.artifact.path == path]
+    for sel in sels:
+        state = ws.status(sel)
+        if state.state in ("modified", "missing"):
+            detail = f" ({state.detail})" if state.detail else ""
+            raise GitMvmError(
+                f"{path} is {state.state} in the work tree{detail}: the model is dirty",
+                f"save it (`git mvm add {path}` and commit) or restore it "
+                f"(`git mvm checkout --force {path}`), then register",
+            )
+
+
+def check_cached(ws: Workspace, path: str, ptr: Pointer) -> None:
+    if not ws.in_cache(ptr, thorough=True):
+        raise GitMvmError(
+            f"{path}: the objects of {ptr.oid_str} are not in the cache",
+            f"fetch them (`git mvm fetch {path}`) or add the model from the machine that "
+            "made it, then register",
+        )
+
+
+def identity(ws: Workspace) -> tuple[str, str]:
+    """The tagger git will write: ("Name <email>", ISO 8601 date).
+
+    The date is git's (it honours GIT_COMMITTER_DATE), with the clock's microseconds when
+    it is the current second: the registry orders events of one second by it.
+    """
+    ident = ws.repo.git("var", "GIT_COMMITTER_IDENT").decode().strip()
+    who, _, when = ident.rpartition(">")
+    stamp, _, tz = when.strip().partition(" ")
+    clock = datetime.now(UTC)
+    try:
+        seconds = int(stamp)
+        offset = int(tz[:3]) * 3600 + (-1 if tz.startswith("-") else 1) * int(tz[3:5]) * 60
+    except ValueError:
+        return who + ">", clock.isoformat(timespec="microseconds")
+    zone = timezone(timedelta(seconds=offset))
+    if seconds == int(clock.timestamp()):
+        return who + ">", clock.astimezone(zone).isoformat(timespec="microseconds")
+    return who + ">", datetime.fromtimestamp(seconds, zone).isoformat()
+
+
+def artifact_fields(path: str, ptr: Pointer) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": path, "kind": ptr.kind, "oid": ptr.oid_str, "size": ptr.size}
+    if ptr.kind == "dir":
+        out["files"] = ptr.files or 0
+    return out
+
+
+def _values(ws: Workspace, commit: str, kind: str, decl: dict[str, Any]) -> dict[str, Any]:
+    from gitmv import metrics, ui
+
+    patterns = decl.get(kind)
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    values = metrics.values_at(ws, commit, kind, list(patterns) if patterns else None)
+    for problem in values.problems:
+        ui.warn(str(problem))
+    return {f: dict(keys) for f, keys in values.files.items()}
+
+
+def _lineage(ws: Workspace, commit: str, decl: dict[str, Any]) -> dict[str, Any]:
+    data = decl.get("data") or []
+    if isinstance(data, str):
+        data = [data]
+    at = pointers_at(ws, commit)
+    out: dict[str, Any] = {}
+    for item in data:
+        rel = str(item).strip("/")
+        ptr = at.get(rel)
+        if ptr is None:
+            from gitmv import ui
+
+            ui.warn(f"data {rel!r} of the model is not tracked at {commit[:12]}; not in lineage")
+            continue
+        entry = artifact_fields(rel, ptr)
+        del entry["path"]
+        out[rel] = entry
+    return out
+
+
+def register_snapshot(
+    ws: Workspace, model: str, version: str, commit: str, path: str, ptr: Pointer,
+    include_env: bool,
+) -> dict[str, Any]:
+    decl = declared(ws, model)
+    author, date = identity(ws)
+    table: dict[str, Any] = {"format": FORMAT_VERSION, "event": "register", "model": model,
+                             "version": version, **artifact_fields(path, ptr),
+                             "commit": commit, "author": author, "date": date}
+    if isinstance(decl.get("description"), str):
+        table["description"] = decl["description"]
+    table["params"] = _values(ws, commit, "params", decl)
+    table["metrics"] = _values(ws, commit, "metrics", decl)
+    table["data"] = _lineage(ws, commit, decl)
+    if include_env:
+        from gitmv import envinfo
+
+        table["env"] = envinfo.collect()
+    return table
+
+
+def event_snapshot(ws: Workspace, event: str, model: str, commit: str,
+                   **fields: Any) -> dict[str, Any]:
+    """The table of a deregister/assign/unassign/deprecate tag."""
+    table: dict[str, Any] = {"format": FORMAT_VERSION, "event": event, "model": model}
+    table.update({k: v for k, v in fields.items() if v is not None})
+    author, date = identity(ws)
+    table.update(commit=commit, author=author, date=date)
+    return table
+
+
+def message(subject: str, table: dict[str, Any]) -> str:
+    import tomlkit
+
+    subject = " ".join(subject.split()) or f"{table['event']} {table['model']}"
+    return f"{subject}\n\n{tomlkit.dumps({'gitmv': table})}"
+
+
+def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = False) -> None:
+    exists = ws.repo.git("rev-parse", "-q", "--verify", f"refs/tags/{name}", check=False)
+    if exists.strip():
+        raise GitMvmError(
+            f"tag {name} already exists",
+            "another registry command ran at the same time; run `git mvm show` and retry",
+        )
+    try:
+        ws.repo.git("tag", "-s" if sign else "-a", "--cleanup=verbatim", "-F", "-", name,
+                    commit, input=text.encode())
+    except GitFailed as exc:
+        raise GitMvmError(f"cannot create tag {name}: {exc.stderr.strip() or exc.message}",
+                          "check `git tag` works here (for --sign: user.signingkey, gpg)"
+                          ) from None
+
+
+def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointer]) -> str:
+    """Push the version's objects, then the tag. A rejected tag (somebody pushed a tag of
+    that name first) is deleted locally, so fetching theirs works, and the error says how
+    to retry. Returns the git remote used."""
+    from gitmv import remotes
+    from gitmv.sync import push_pointers
+
+    git_remote = remote or remotes.default_git_remote(ws.repo)
+    if remotes.git_remote_url(ws.repo, git_remote) is None:
+        raise GitMvmError(f"no git remote {git_remote!r} to push tag {name} to",
+                          f"add one (`git remote add {git_remote} URL`), then "
+                          f"`git push {git_remote} refs/tags/{name}`")
+    if pointers:
+        store = remotes.resolve(ws.repo, ws.config, git_remote=git_remote)
+        push_pointers(ws, store, pointers, ws.jobs)
+    try:
+        ws.repo.git("push", "-q", git_remote, f"refs/tags/{name}:refs/tags/{name}")
+    except GitFailed as exc:
+        rejected = any(w in exc.stderr for w in ("already exists", "rejected"))
+        if not rejected:
+            raise GitMvmError(
+                f"pushing tag {name} to {git_remote} failed: {exc.message}",
+                f"the tag is kept locally; push it later with `git push {git_remote} "
+                f"refs/tags/{name}`") from None
+        ws.repo.git("tag", "-d", name, check=False)
+        raise GitMvmError(
+            f"{git_remote} already has a tag {name}: somebody else changed the registry "
+            f"at the same time, and their tag was pushed first (your tag {name} was deleted "
+            "locally; nothing was changed on the remote)",
+            f"fetch their tags (`git fetch {git_remote} --tags`), check `git mvm show`, "
+            "then run the same command again: it will take the next counter",
+        ) from None
+    return git_remote
+
+
+def refuse_deprecated(reg: Registry, model: str) -> None:
+    m = reg.models.get(model)
+    if m is not None and m.deprecated is not None:
+        raise GitMvmError(
+            f"model {model} is deprecated ({m.deprecated.tag})",
+            f"registering a version revives it; `git mvm history {model}` shows why it was "
+            "deprecated",
+        )
+
+
+def valid_stage(ws: Workspace, stage: str) -> None:
+    check_name(stage, "stage")
+    stages = ws.config.get("registry.stages")
+    allowed = [str(s) for s in stages] if isinstance(stages, list) else [
+        "dev", "staging", "production"]
+    if stage not in allowed:
+        raise GitMvmError(
+            f"unknown stage {stage!r}: the stages are {', '.join(allowed)}",
+            "add it to registry.stages in .mvm/config.toml to allow it",
+        )
+
+
+def protected_stages(ws: Workspace) -> list[str]:
+    value = ws.config.get("registry.protected", [])
+    return [str(value)] if isinstance(value, str) else [str(s) for s in value]
