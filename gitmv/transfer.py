@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from gitmv import ui
 from gitmv.cache import Cache
@@ -23,6 +23,7 @@ from gitmv.remotes import Store
 from gitmv.retry import RemoteError, TransientError, with_retries
 
 EXISTS_BATCH = 1000
+PREPARE_WINDOW = 1000  # objects per round of upload batches (Git LFS)
 DEFAULT_JOBS = 8
 
 
@@ -97,7 +98,8 @@ def present_on(store: Store, oids: Sequence[str]) -> set[str]:
 
 
 def _run(
-    items: Sequence[str], work: Callable[[str], int], jobs: int, desc: str, sizes: dict[str, int]
+    items: Sequence[str], work: Callable[[str], int], jobs: int, desc: str, sizes: dict[str, int],
+    bar: _Progress | None = None,
 ) -> tuple[list[str], list[tuple[str, str]], int]:
     done: list[str] = []
     failed: list[tuple[str, str]] = []
@@ -105,7 +107,7 @@ def _run(
     lock = threading.Lock()
     store_wide: list[RemoteError] = []  # every other object would fail the same way: stop
 
-    def one(oid: str) -> None:
+    def one(oid: str, bar: _Progress) -> None:
         nonlocal total
         if store_wide:
             return
@@ -131,10 +133,10 @@ def _run(
             total += n
         bar.advance(n)
 
-    with _progress(desc, sum(sizes.get(o, 0) for o in items), len(items)) as bar:
+    def drive(bar: _Progress) -> None:
         if jobs <= 1 or len(items) <= 1:
             for oid in items:
-                one(oid)
+                one(oid, bar)
         else:
             # a bounded window of queued work, not one future per object: memory stays flat
             # for 100,000 objects
@@ -143,9 +145,15 @@ def _run(
                 for oid in items:
                     if len(pending) >= 4 * jobs:
                         _, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    pending.add(pool.submit(one, oid))
+                    pending.add(pool.submit(one, oid, bar))
                 for fut in pending:
                     fut.result()
+
+    if bar is not None:
+        drive(bar)
+    else:
+        with _progress(desc, sum(sizes.get(o, 0) for o in items), len(items)) as own:
+            drive(own)
     if store_wide:
         raise store_wide[0]
     return done, failed, total
@@ -169,10 +177,6 @@ def upload(
             return {o: _size(cache, o) for o in oids}
 
         tell_sizes(store, cache_sizes)
-        have = present_on(store, oids)
-        present += len(have)
-        todo = [o for o in oids if o not in have]
-        sizes = {o: _size(cache, o) for o in todo}
 
         def put(oid: str) -> int:
             def attempt() -> int:
@@ -183,7 +187,34 @@ def upload(
 
             return with_retries(attempt, f"upload sha256:{oid[:12]}")
 
-        d, f, n = _run(todo, put, jobs, f"push to {store.name}", sizes)
+        desc = f"push to {store.name}"
+        prepare = getattr(store, "prepare_upload", None)
+        if prepare is None:
+            have = present_on(store, oids)
+            present += len(have)
+            todo = [o for o in oids if o not in have]
+            d, f, n = _run(todo, put, jobs, desc, {o: _size(cache, o) for o in todo})
+        else:
+            # Git LFS: an upload batch both tells which objects the server lacks and hands out
+            # their upload actions. Windows of PREPARE_WINDOW objects keep those actions fresh
+            # (they expire) and few in memory; one progress bar spans them.
+            d, f, n = [], [], 0
+            sizes = cache_sizes()
+            with _progress(desc, sum(sizes.values()), len(oids)) as bar:
+                for window in _batches(oids, PREPARE_WINDOW):
+
+                    def check(w: Sequence[str] = window, ask: Any = prepare) -> set[str]:
+                        return cast(set[str], ask(w))
+
+                    have = with_retries(check, f"check {store.name}")
+                    present += len(have)
+                    for o in have:
+                        bar.advance(sizes.get(o, 0))
+                    todo = [o for o in window if o not in have]
+                    wd, wf, wn = _run(todo, put, jobs, desc, {}, bar)
+                    d, f, n = d + wd, f + wf, n + wn
+                    if wf:
+                        break
         done += d
         failed += f
         nbytes += n

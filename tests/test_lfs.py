@@ -178,6 +178,28 @@ def test_batches_hold_at_most_100_objects(store: LfsStore,
     assert all(c[0] == "download" for c in calls)
 
 
+def test_a_push_costs_one_upload_batch_per_100_objects(
+    store: LfsStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmv.cache import Cache
+    from gitmv.transfer import upload
+
+    cache = Cache(str(tmp_path / "cache"), str(tmp_path / "tmp"))
+    oids = [cache.put_bytes(os.urandom(100) + bytes([i % 256, i // 256])) for i in range(250)]
+    there = oids[:5]
+    for oid in there:
+        store.upload(oid, 102, io.BytesIO(cache.read_bytes(oid)))
+    calls = count_calls(monkeypatch, store, "_batch")
+    result = upload(cache, store, [oids], jobs=4)
+    assert result.failed == []
+    assert result.present == 5 and sorted(result.transferred) == sorted(oids[5:])
+    assert sorted((c[0], len(c[1])) for c in calls) == [("upload", 50), ("upload", 100),
+                                                       ("upload", 100)]
+    for oid in oids:
+        with store.open_download(oid)[0] as got:
+            assert got.read() == cache.read_bytes(oid)
+
+
 def test_an_object_the_server_has_is_not_sent_again(store: LfsStore) -> None:
     oid, data = obj(os.urandom(1000))
     store.upload(oid, len(data), io.BytesIO(data))
@@ -624,8 +646,8 @@ def test_ssh_remote_uses_git_lfs_authenticate(
     assert res.rc == 0, res.err
     assert jwt_server.object_path(org, repo, sha(data)).read_bytes() == data
     calls = log.read_text().splitlines()
-    assert calls == [f"{expect} git-lfs-authenticate team/models.git download",
-                     f"{expect} git-lfs-authenticate team/models.git upload"]
+    # a push asks only for upload: its upload batches also tell what the server has
+    assert calls == [f"{expect} git-lfs-authenticate team/models.git upload"]
     (work / "m.pt").unlink()
     shutil.rmtree(work / ".git" / "mvm" / "objects")
     res = run(capsys, work, "pull")

@@ -106,6 +106,7 @@ class LfsStore:
         verify = setting(name, settings, "ssl_verify", (bool, str), True, docs)
         self._sizes: dict[str, int] = {}
         self._downloads: dict[str, _Action] = {}
+        self._uploads: dict[str, Obj] = {}  # upload batch entries kept by prepare_upload
         self._sessions = Sessions(verify, BATCH_JOBS, "lfs")
         weakref.finalize(self, self._sessions.close)
 
@@ -125,10 +126,46 @@ class LfsStore:
         pool = self._sessions.executor()
         return set().union(*results([pool.submit(self._exists_chunk, c) for c in chunks]))
 
+    def prepare_upload(self, oids: Sequence[str]) -> set[str]:
+        """Upload batches of up to 100 objects, in parallel: the objects the server already
+        has come back without actions (returned: not sent again); the others' upload and
+        verify actions are kept for `upload`, so a push costs one batch per 100 objects."""
+        chunks = [list(oids[i : i + BATCH_SIZE]) for i in range(0, len(oids), BATCH_SIZE)]
+        if len(chunks) <= 1:
+            return set().union(*(self._prepare_chunk(c) for c in chunks))
+        pool = self._sessions.executor()
+        return set().union(*results([pool.submit(self._prepare_chunk, c) for c in chunks]))
+
+    def _prepare_chunk(self, oids: list[str]) -> set[str]:
+        unsized = [o for o in oids if o not in self._sizes]
+        if unsized:  # an upload batch needs every size: ask as for a download
+            return self._exists_chunk(oids)
+        try:
+            entries = self._batch("upload", [(o, self._sizes[o]) for o in oids])
+        except _WholeBatch:
+            return self._exists_chunk(oids)
+        have = set()
+        for oid in oids:
+            entry = entries.get(oid)
+            if entry is None or _error_code(entry) is not None:
+                continue  # `upload` asks again on its own and reports the error
+            if _action(entry, "upload") is None:
+                have.add(oid)
+            else:
+                with self._lock:
+                    self._uploads[oid] = entry
+        return have
+
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         self._sizes[oid] = size
         start = src.tell()
-        entry = self._entry("upload", oid, size)
+        with self._lock:
+            kept = self._uploads.pop(oid, None)
+        if kept is not None and _action(kept, "upload") is not None \
+                and not _expired(cast(_Action, _action(kept, "upload"))):
+            entry = kept
+        else:
+            entry = self._entry("upload", oid, size)
         up = _action(entry, "upload")
         if up is None:
             return  # the server has it: not sent again
