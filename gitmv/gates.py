@@ -49,7 +49,7 @@ class Rule(NamedTuple):
     key: str  # dotted key as written in [gates]
     text: str  # the rule as written
     op: str  # one of COMPARISONS, "no-regression", "improves"
-    amount: float  # threshold, tolerance or required improvement
+    amount: float | int  # threshold, tolerance or required improvement
     relative: bool  # amount is a percentage of |baseline|
     direction: str | None  # "higher" | "lower" for no-regression / improves
 
@@ -99,7 +99,7 @@ def parse_rule(key: str, text: object, better: Mapping[str, str]) -> Rule:
         raise _malformed(key, text, "not a string")
     m = _THRESHOLD.fullmatch(text)
     if m:
-        return Rule(key, text, m.group(1), float(m.group(2)), False, None)
+        return Rule(key, text, m.group(1), _number(m.group(2)), False, None)
     m = _RELATIVE.fullmatch(text)
     if not m:
         raise _malformed(key, text, "not a rule gitmv knows")
@@ -111,7 +111,12 @@ def parse_rule(key: str, text: object, better: Mapping[str, str]) -> Rule:
             f'say which way is better in .mvm/config.toml: [metrics] better = {{ {key} = '
             '"higher" }  (or "lower")',
         )
-    return Rule(key, text, op, float(amount or 0), pct is not None, direction)
+    return Rule(key, text, op, _number(amount or "0"), pct is not None, direction)
+
+
+def _number(text: str) -> float | int:
+    """An int when written as one, so a reason quotes `== 3` back as 3, not 3.0."""
+    return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
 
 
 def _rule_direction(key: str, better: Mapping[str, str]) -> str | None:
@@ -188,7 +193,11 @@ def resolve_baseline(ws: Workspace, baseline: str | None) -> tuple[str, str]:
     except GitMvmError:
         if "@" not in baseline and "#" not in baseline:
             raise
-    return _registry_baseline(ws, baseline)
+        try:
+            return _registry_baseline(ws, baseline)
+        except ImportError:  # a gitmv without the model registry
+            raise GitMvmError(f"unknown revision {baseline!r}",
+                              "name a commit, branch or tag (`git log` lists them)") from None
 
 
 _STAGE_SPEC = re.compile(r"([a-z][a-z0-9/-]*[a-z0-9])@([a-z][a-z0-9/-]*[a-z0-9])")
