@@ -254,7 +254,7 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     pointers = parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs))
     if not pointers:
         return 0
-    store = remotes.resolve(ws.repo, ws.config, git_remote=remote_name, git_url=url)
+    store = remotes.resolve(ws.repo, ws.config, git_remote=remote_name, git_url=url, push=True)
     result = push_pointers(ws, store, pointers, jobs=8)
     if result.transferred:
         ui.info(f"git mvm: uploaded {len(result.transferred)} object(s) to {store.name}")

@@ -718,6 +718,47 @@ def test_endpoint_settings_follow_git_lfs(tmp_path: Path) -> None:
     assert endpoint() == "https://d.example/lfs"
 
 
+def test_push_endpoint_settings_follow_git_lfs(tmp_path: Path) -> None:
+    work = init_repo(tmp_path / "work")
+    repo = Repo.discover(str(work))
+    git(work, "remote", "add", "origin", "https://git.example/team/models")
+
+    def endpoints() -> tuple[str, str]:
+        url = "https://git.example/team/models"
+        return (store_for_git_remote(repo, "origin", url).endpoint,
+                store_for_git_remote(repo, "origin", url, upload=True).endpoint)
+
+    fetch = "https://git.example/team/models.git/info/lfs"
+    assert endpoints() == (fetch, fetch)
+    git(work, "config", "remote.origin.pushurl", "https://push.example/team/models.git")
+    assert endpoints() == (fetch, "https://push.example/team/models.git/info/lfs")
+    git(work, "config", "remote.origin.lfsurl", "https://a.example/lfs")
+    assert endpoints() == ("https://a.example/lfs", "https://a.example/lfs")
+    git(work, "config", "remote.origin.lfspushurl", "https://b.example/lfs")
+    assert endpoints() == ("https://a.example/lfs", "https://b.example/lfs")
+    git(work, "config", "lfs.url", "https://c.example/lfs")  # before the remote's settings
+    assert endpoints() == ("https://c.example/lfs", "https://c.example/lfs")
+    write(work / ".lfsconfig", "[lfs]\n\tpushurl = https://d.example/lfs\n")
+    assert endpoints() == ("https://c.example/lfs", "https://d.example/lfs")
+
+
+def test_push_goes_to_the_lfs_push_url(
+    server: Giftless, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fetch_side, push_side = fresh_repo(), fresh_repo()
+    work = init_repo(tmp_path / "work")
+    git(work, "remote", "add", "origin", f"{server.url}/{fetch_side[0]}/{fetch_side[1]}")
+    git(work, "config", "lfs.pushurl", server.endpoint(*push_side))
+    data = os.urandom(1800)
+    save(work, "m.pt", data, "model")
+    res = run(capsys, work, "push")
+    assert res.rc == 0, res.err
+    assert server.object_path(*push_side, sha(data)).read_bytes() == data
+    assert not server.object_path(*fetch_side, sha(data)).exists()
+    res = run(capsys, work, "status", "--remote")  # status and fetch ask the fetch side
+    assert "not on origin" in res.out
+
+
 def test_default_store_of_an_http_git_remote(
     server: Giftless, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,7 +46,7 @@ def push(
 ) -> int:
     ws = Workspace.open(jobs=jobs)
     remote, paths = _split_remote(ws, paths, remote)
-    store = remotes.resolve(ws.repo, ws.config, remote=remote)
+    store = remotes.resolve(ws.repo, ws.config, remote=remote, push=True)
     if all_commits:
         pointers = commit_pointers(ws, ["--all"]) + _pointers(ws, paths)
     else:

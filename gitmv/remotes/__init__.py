@@ -126,9 +126,10 @@ def open_store(name: str, url: str, settings: dict[str, object] | None = None) -
 
 def resolve(
     repo: Repo, config: Config, remote: str | None = None, git_remote: str | None = None,
-    git_url: str | None = None,
+    git_url: str | None = None, push: bool = False,
 ) -> Store:
-    """The store to use: a named gitmv remote, `core.remote`, or the git remote's."""
+    """The store to use: a named gitmv remote, `core.remote`, or the git remote's (its push
+    endpoint when `push`, where Git LFS settings give one)."""
     name = remote or config.get("core.remote")
     if name:
         section = config.get(f"remote.{name}")
@@ -159,7 +160,7 @@ def resolve(
     # an http(s) or ssh git remote: its Git LFS endpoint, as `git lfs` does
     from gitmv.remotes.lfs import store_for_git_remote
 
-    return store_for_git_remote(repo, git_remote, url)
+    return store_for_git_remote(repo, git_remote, url, upload=push)
 
 
 def _repo_store(name: str, url: str, path: str) -> Store:

@@ -469,10 +469,10 @@ class LfsStore:
         return status_error(resp, where, what, detail)
 
 
-def store_for_git_remote(repo: Repo, name: str, url: str) -> LfsStore:
+def store_for_git_remote(repo: Repo, name: str, url: str, upload: bool = False) -> LfsStore:
     """The Git LFS store of an http(s), ssh or scp-style git remote, found as `git lfs`
-    finds it (lfs_endpoint.find_endpoint)."""
-    endpoint = find_endpoint(repo, name, url)
+    finds it (lfs_endpoint.find_endpoint); `upload` for a push."""
+    endpoint = find_endpoint(repo, name, url, upload)
     if endpoint.ssh is None:
         url = "lfs+" + endpoint.url
     return LfsStore(name, url, {}, endpoint=endpoint.url, ssh=endpoint.ssh)

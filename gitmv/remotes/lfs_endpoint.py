@@ -27,13 +27,24 @@ class Endpoint(NamedTuple):
     ssh: SshAuth | None  # asked for the href and header first, when set
 
 
-def find_endpoint(repo: Repo, name: str, url: str) -> Endpoint:
+def find_endpoint(repo: Repo, name: str, url: str, upload: bool = False) -> Endpoint:
     """The Git LFS endpoint of git remote `name` (an http(s), ssh or scp-style URL), found as
     `git lfs` finds it: `lfs.url`, else `remote.<name>.lfsurl` (from git config, then from a
-    committed `.lfsconfig`), else `<url>.git/info/lfs` (`<url>/info/lfs` for `….git`)."""
-    configured = _lfs_setting(repo, "lfs.url") or _lfs_setting(repo, f"remote.{name}.lfsurl")
-    if configured:
-        return _endpoint_of(repo, name, configured, derive=False)
+    committed `.lfsconfig`), else `<url>.git/info/lfs` (`<url>/info/lfs` for `….git`).
+
+    For an upload `lfs.pushurl` comes first, `remote.<name>.lfspushurl` before
+    `remote.<name>.lfsurl`, and the endpoint is derived from git's `remote.<name>.pushurl`
+    when there is one: pushes may go to another server than fetches."""
+    keys = ["lfs.url", f"remote.{name}.lfsurl"]
+    if upload:
+        keys = ["lfs.pushurl", "lfs.url", f"remote.{name}.lfspushurl", f"remote.{name}.lfsurl"]
+    for key in keys:
+        configured = _lfs_setting(repo, key)
+        if configured:
+            return _endpoint_of(repo, name, configured, derive=False)
+    if upload:
+        pushurl = repo.git("config", "--get", f"remote.{name}.pushurl", check=False)
+        url = pushurl.decode().strip() or url
     return _endpoint_of(repo, name, url, derive=True)
 
 
