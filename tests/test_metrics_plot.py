@@ -1,0 +1,106 @@
+"""`git mvm metrics plot`: a metric across the commits of a range, to SVG, PNG or HTML."""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import configure, error_lines, git, run, write
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture
+def runs(repo: Path) -> Path:
+    """Four commits of metrics.toml; the second lacks `loss`."""
+    configure(repo, "metrics", 'files = ["metrics.toml"]')
+    for i, text in enumerate(["accuracy = 0.8\nloss = 0.5\n", "accuracy = 0.85\n",
+                              "accuracy = 0.9\nloss = 0.3\n", "accuracy = 0.88\nloss = 0.35\n"]):
+        write(repo / "metrics.toml", text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"run {i}")
+    return repo
+
+
+def commits(repo: Path, *range_: str) -> list[list[str]]:
+    out = git(repo, "log", "--first-parent", "--reverse", "--format=%H %h %cs", *range_)
+    return [line.split(" ") for line in out.splitlines()]
+
+
+def test_plot_svg_with_json_summary(runs: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m.svg"
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "loss", "--revs", "HEAD~3..HEAD",
+              "-o", str(out), "--json")
+    assert res.rc == 0, res.err
+    data = json.loads(res.out)
+    expected = commits(runs, "HEAD~3..HEAD")
+    assert [[c["sha"], c["short"], c["date"]] for c in data["commits"]] == expected
+    assert data["series"] == {"accuracy": [0.85, 0.9, 0.88], "loss": [None, 0.3, 0.35]}
+    root = ET.parse(out).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    text = out.read_text()
+    # each commit's short sha labels the x axis (matplotlib writes text as glyph paths with
+    # the string in a comment), the legend names both series
+    for _sha, short, _date in expected:
+        assert f"<!-- {short} -->" in text
+    assert "<!-- accuracy -->" in text and "<!-- loss -->" in text
+
+
+def test_plot_png_and_html(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                           ) -> None:
+    png = tmp_path / "m.png"
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "-o", str(png))
+    assert res.rc == 0
+    assert res.err == f"wrote {png}: accuracy over 5 commits\n"  # init commit + 4 runs
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (600, 450)
+    html = tmp_path / "m.html"
+    assert run(capsys, runs, "metrics", "plot", "loss", "-n", "2", "-o", str(html)).rc == 0
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert "<title>loss over HEAD</title>" in page
+    svg = page[page.index("<svg"):page.index("</svg>") + 6]
+    assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
+    assert page.rstrip().endswith("</html>")
+
+
+def test_plot_refusals(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    res = run(capsys, runs, "metrics", "plot", "recall", "-o", str(tmp_path / "x.svg"))
+    assert res.rc == 1
+    assert error_lines(res.err) == ["git mvm: error: recall is in no metrics file in HEAD"]
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "-o", str(tmp_path / "x.pdf"))
+    assert res.rc == 2
+    assert error_lines(res.err) == ["git mvm: error: -o " + str(tmp_path / "x.pdf")
+                                    + ": unknown format .pdf"]
+    res = run(capsys, runs, "metrics", "plot", "accuracy")
+    assert res.rc == 2
+    assert "needs -o FILE" in res.err
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "--revs", "nosuch..HEAD", "-o",
+              str(tmp_path / "x.svg"))
+    assert res.rc == 1
+    assert error_lines(res.err) == ["git mvm: error: no commits in 'nosuch..HEAD'"]
+    res = run(capsys, runs, "metrics", "diff", "--revs", "HEAD")
+    assert res.rc == 2
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_missing_matplotlib_names_the_extra(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "-o", str(tmp_path / "x.svg"))
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: plotting needs matplotlib, which is not installed"]
+    assert "hint: install the plotting extra: pip install 'gitmv[plots]'" in res.err
+    assert not (tmp_path / "x.svg").exists()
