@@ -377,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for attr in ("name", "url"):
             if getattr(ns, attr) is None and extra and not extra[0].startswith("-"):
                 setattr(ns, attr, extra.pop(0))
+    if ns.command in ("register", "deprecate") and ns.version is None and extra \
+            and not extra[0].startswith("-"):
+        ns.version = extra.pop(0)  # `register MODEL --ref REV VERSION`: the same gap
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _set_verbosity(ns)

@@ -1,0 +1,652 @@
+"""The model registry on real repositories: register, promote, rollback, unassign, deprecate,
+show, history, get; every refusal; counters and stage order; concurrent clones."""
+
+from __future__ import annotations
+
+import json
+import platform
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitmv.semver import SemVer
+from tests.helpers import (
+    cache_objects,
+    error_lines,
+    git,
+    git_ok,
+    git_run,
+    init_bare,
+    mvm,
+    object_path,
+    remote_objects_dir,
+    rev,
+    run,
+    run_json,
+    save,
+    save_dir,
+    sha,
+    tree_digest,
+    write,
+)
+
+MODEL = "models/classifier.pt"
+CONFIG = """
+[metrics]
+files = ["metrics.toml"]
+better = { accuracy = "higher", loss = "lower" }
+
+[params]
+files = ["params.toml"]
+
+[gates]
+accuracy = "no-regression"
+
+[registry]
+stages = ["dev", "staging", "production"]
+protected = ["production"]
+
+[models.classifier]
+path = "models/classifier.pt"
+metrics = ["metrics.toml"]
+params = ["params.toml"]
+data = ["data/train"]
+description = "sorts things"
+"""
+
+
+class Clock:
+    """Tagger dates one second apart, so GTO's time order is unambiguous too."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.now = 1_800_000_000
+
+    def tick(self) -> None:
+        self.now += 1
+        self.monkeypatch.setenv("GIT_COMMITTER_DATE", f"{self.now} +0000")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+def setup_project(repo: Path) -> None:
+    cfg = repo / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text().replace("[metrics]\n", "[old-metrics]\n")
+                   .replace("[params]\n", "[old-params]\n") + CONFIG)
+    save_dir(repo, "data/train", {"a.csv": b"1,2\n", "b.csv": b"3,4\n"})
+    git(repo, "add", "-A")
+    git_ok(repo, "commit", "-q", "-m", "config and data")
+
+
+def train(repo: Path, data: bytes, accuracy: float, lr: float = 0.1) -> str:
+    """A new model version: bytes, metrics, params, one commit; returns the commit."""
+    write(repo / "metrics.toml", f"accuracy = {accuracy}\nloss = {1 - accuracy:.2f}\n")
+    write(repo / "params.toml", f"[train]\nlr = {lr}\n")
+    save(repo, MODEL, data)
+    git(repo, "add", "metrics.toml", "params.toml")
+    git_ok(repo, "commit", "-q", "-m", f"train {accuracy}")
+    return rev(repo)
+
+
+def tag_message(repo: Path, tag: str) -> tuple[str, dict[str, Any]]:
+    """(subject, [gitmv] table) of an annotated tag."""
+    assert git(repo, "cat-file", "-t", f"refs/tags/{tag}").strip() == "tag"
+    text = git(repo, "tag", "-l", "--format=%(contents)", tag)
+    subject, _, body = text.partition("\n\n")
+    return subject, tomllib.loads(body)["gitmv"]
+
+
+def show(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> dict[str, Any]:
+    out = run_json(capsys, repo, "show", *args)
+    return {m["model"]: m for m in out["models"]}
+
+
+def stages(capsys: pytest.CaptureFixture[str], repo: Path) -> dict[str, str]:
+    model = show(capsys, repo)["classifier"]
+    return {s: v["version"] for s, v in model["stages"].items()}
+
+
+@pytest.fixture
+def project(repo: Path, clock: Clock) -> Path:
+    setup_project(repo)
+    return repo
+
+
+# --- semver ----------------------------------------------------------------------------------
+
+
+def test_semver_precedence_follows_the_spec() -> None:
+    spec_order = ["v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-alpha.beta", "v1.0.0-beta",
+                  "v1.0.0-beta.2", "v1.0.0-beta.11", "v1.0.0-rc.1", "v1.0.0", "v1.0.1",
+                  "v1.1.0", "v1.10.0", "v2.0.0"]
+    shuffled = spec_order[::-1][3:] + spec_order[::-1][:3]
+    assert sorted(shuffled, key=lambda t: SemVer.parse(t).key()) == spec_order
+    assert SemVer.parse("v1.0.0+a").precedence() == SemVer.parse("v1.0.0+b").precedence()
+    assert str(SemVer.parse("v1.2.3-rc.1+build.5")) == "v1.2.3-rc.1+build.5"
+    assert str(SemVer.parse("v1.2.3").bump("minor")) == "v1.3.0"
+    assert str(SemVer.parse("v1.2.3").bump("major")) == "v2.0.0"
+    assert str(SemVer.parse("v1.3.0-rc.1").bump("patch")) == "v1.3.0"
+    for bad in ("1.0.0", "v1.0", "v01.0.0", "v1.0.0-01", "v1.0.0-", "v1.0.0+"):
+        assert not SemVer.is_valid(bad), bad
+
+
+# --- register --------------------------------------------------------------------------------
+
+
+def test_register_writes_an_annotated_tag_with_the_snapshot(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit = train(project, b"weights v1", 0.91)
+    clock.tick()
+    assert mvm(project, "register", "classifier", "v1.0.0", "-m", "first model") == 0
+    subject, snap = tag_message(project, "classifier@v1.0.0")
+    assert subject == "first model"
+    assert git(project, "rev-parse", "classifier@v1.0.0^{commit}").strip() == commit
+    assert snap["format"] == 1 and snap["event"] == "register"
+    assert (snap["model"], snap["version"], snap["path"]) == (
+        "classifier", "v1.0.0", MODEL)
+    assert (snap["kind"], snap["oid"], snap["size"]) == (
+        "file", f"sha256:{sha(b'weights v1')}", 10)
+    assert snap["commit"] == commit
+    assert snap["author"] == "Test <test@example.com>"
+    assert snap["date"] == "2027-01-15T08:00:01+00:00"
+    assert snap["description"] == "sorts things"
+    assert snap["params"] == {"params.toml": {"train.lr": 0.1}}
+    assert snap["metrics"] == {"metrics.toml": {"accuracy": 0.91, "loss": 0.09}}
+    data_oid = tomllib.loads(git(project, "show", "HEAD:data/train.mvm"))["oid"]
+    assert snap["data"] == {"data/train": {"kind": "dir", "oid": data_oid, "size": 8,
+                                           "files": 2}}
+    assert snap["env"]["python"] == platform.python_version()
+    assert "tomlkit" in snap["env"]["packages"]
+
+    clock.tick()
+    train(project, b"weights v2", 0.92)
+    assert mvm(project, "register", "classifier", "--no-env") == 0
+    _, snap = tag_message(project, "classifier@v1.0.1")
+    assert "env" not in snap
+    assert tag_message(project, "classifier@v1.0.1")[0] == "Register classifier v1.0.1"
+
+
+def test_versions_default_and_bumps(project: Path, clock: Clock) -> None:
+    made = []
+    for i, args in enumerate([(), ("--bump-minor",), ("v0.1.1-rc.1",), ("--bump-patch",),
+                              ("--bump-major",), ("v2.0.0+build.7",)]):
+        train(project, f"weights {i}".encode(), 0.9 + i / 100)
+        clock.tick()
+        assert mvm(project, "register", "-q", "classifier", *args) == 0, args
+        made.append(git(project, "describe", "--tags", "--exact-match", "HEAD").strip())
+    assert made == ["classifier@v0.0.1", "classifier@v0.1.0", "classifier@v0.1.1-rc.1",
+                    "classifier@v0.1.1", "classifier@v1.0.0", "classifier@v2.0.0+build.7"]
+
+
+def test_register_refusals(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before_model = rev(project)
+    first = train(project, b"weights v1", 0.91)
+    assert mvm(project, "register", "-q", "classifier", "v1.2.0") == 0
+
+    def refused(*args: str) -> str:
+        res = run(capsys, project, "register", *args)
+        assert res.rc == 1, res
+        lines = error_lines(res.err)
+        assert len(lines) == 1, res.err
+        return lines[0]
+
+    train(project, b"weights v2", 0.92)
+    assert "classifier@v1.2.0 already exists (registered, on commit " in refused(
+        "classifier", "v1.2.0")
+    assert "v1.1.9 does not come after classifier's latest version v1.2.0" in refused(
+        "classifier", "v1.1.9")
+    assert "v1.2.0+b does not come after" in refused("classifier", "v1.2.0+b")
+    assert "'Classifier' is not a valid model name" in refused("Classifier")
+    assert "'v1.3' is not a semantic version" in refused("classifier", "v1.3")
+    res = run(capsys, project, "register", "classifier", "v1.3.0", "--bump-minor")
+    assert res.rc == 2 and "give a VERSION or --bump-minor, not both" in res.err
+
+    # dirty: the work tree's bytes differ from the pointer
+    write(project / MODEL, b"edited, not added")
+    assert "models/classifier.pt is modified in the work tree" in refused("classifier")
+    # the pointer changed (added, not committed)
+    assert mvm(project, "add", "-q", MODEL) == 0
+    assert "the pointer in the work tree differs from the one at the commit" in refused(
+        "classifier")
+    git(project, "checkout", "-q", "--", f"{MODEL}.mvm")
+    assert mvm(project, "checkout", "-q", "--force", MODEL) == 0
+    # the pointer is not in the commit named
+    assert f"models/classifier.pt.mvm is not in commit {before_model[:12]}" in refused(
+        "classifier", "--ref", before_model)
+    # objects not in the cache
+    obj = object_path(project, sha(b"weights v1"))
+    obj.chmod(0o644)
+    obj.unlink()
+    line = refused("classifier", "--ref", first, "v1.2.5")
+    assert "not in the cache" in line
+    # an undeclared model needs --path
+    assert "model other is not declared" in refused("other")
+    assert git(project, "tag", "-l").split() == ["classifier@v1.2.0"]
+
+
+def test_undeclared_artifact_registered_by_path(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    save(project, "extra/encoder.bin", b"encoder bytes", "encoder")
+    assert mvm(project, "register", "-q", "encoder", "v0.1.0", "--path",
+               "extra/encoder.bin") == 0
+    _, snap = tag_message(project, "encoder@v0.1.0")
+    assert (snap["path"], snap["kind"]) == ("extra/encoder.bin", "file")
+    clock.tick()
+    # the next version finds the path in the last registration
+    save(project, "extra/encoder.bin", b"encoder bytes 2", "encoder 2")
+    assert mvm(project, "register", "-q", "encoder") == 0
+    out = tmp_path / "enc.bin"
+    assert mvm(project, "get", "-q", "encoder@v0.1.0", "-o", str(out)) == 0
+    assert out.read_bytes() == b"encoder bytes"
+
+
+# --- promote, rollback, unassign, deprecate ----------------------------------------------------
+
+
+def registered(project: Path, clock: Clock, accuracies: list[float]) -> list[str]:
+    commits = []
+    for i, acc in enumerate(accuracies):
+        clock.tick()
+        commits.append(train(project, f"weights {i}".encode(), acc))
+        assert mvm(project, "register", "-q", "--no-env", "classifier", f"v1.{i}.0") == 0
+    return commits
+
+
+def test_promote_protected_stage_runs_the_check(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.90, 0.95, 0.80])
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "staging") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.1.0", "production") == 0
+    assert stages(capsys, project) == {"production": "v1.1.0", "staging": "v1.0.0"}
+
+    clock.tick()
+    res = run(capsys, project, "promote", "classifier", "v1.2.0", "production")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: production is protected and classifier v1.2.0 fails the check "
+        "against v1.1.0:"]
+    assert "accuracy no-regression" in res.err and "--force -m" in res.err
+    assert stages(capsys, project)["production"] == "v1.1.0"
+
+    res = run(capsys, project, "promote", "classifier", "v1.2.0", "qa")
+    assert res.rc == 1 and "unknown stage 'qa': the stages are dev, staging, production" \
+        in res.err
+    res = run(capsys, project, "promote", "classifier", "v9.0.0", "dev")
+    assert res.rc == 1 and "classifier has no version v9.0.0" in res.err
+
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.2.0", "production", "--force",
+               "-m", "hotfix for the outage") == 0
+    subject, snap = tag_message(project, "classifier#production#3")
+    assert subject == "hotfix for the outage"
+    assert snap["forced"] is True and snap["reason"] == "hotfix for the outage"
+    assert snap["gates"] == "failed" and snap["checked_against"] == "v1.1.0"
+    assert (snap["event"], snap["version"], snap["stage"]) == ("assign", "v1.2.0", "production")
+    assert snap["oid"] == f"sha256:{sha(b'weights 2')}"
+    # assigning the version already there is a no-op
+    res = run(capsys, project, "promote", "classifier", "v1.2.0", "production", "--force")
+    assert res.rc == 0 and "already in production; nothing to do" in res.err
+    assert "classifier#production#4" not in git(project, "tag", "-l")
+
+    # rollback: the version before, as a new event
+    clock.tick()
+    assert mvm(project, "rollback", "-q", "classifier", "production") == 0
+    assert stages(capsys, project)["production"] == "v1.1.0"
+    subject, snap = tag_message(project, "classifier#production#4")
+    assert subject == "Roll back classifier in production from v1.2.0 to v1.1.0"
+    assert snap["rollback_from"] == "v1.2.0"
+    # a second rollback keeps going back past the version rolled away from
+    clock.tick()
+    res = run(capsys, project, "rollback", "classifier", "production")
+    assert res.rc == 1 and "held no other version of classifier" in res.err
+    clock.tick()
+    assert mvm(project, "rollback", "-q", "classifier", "staging", "--to", "v1.1.0") == 0
+    assert stages(capsys, project) == {"production": "v1.1.0", "staging": "v1.1.0"}
+
+    hist = run_json(capsys, project, "history", "classifier")
+    assert [(e["event"], e["tag"], e["version"], e["stage"]) for e in hist] == [
+        ("register", "classifier@v1.0.0", "v1.0.0", None),
+        ("register", "classifier@v1.1.0", "v1.1.0", None),
+        ("register", "classifier@v1.2.0", "v1.2.0", None),
+        ("assign", "classifier#staging#1", "v1.0.0", "staging"),
+        ("assign", "classifier#production#2", "v1.1.0", "production"),
+        ("assign", "classifier#production#3", "v1.2.0", "production"),
+        ("assign", "classifier#production#4", "v1.1.0", "production"),
+        ("assign", "classifier#staging#5", "v1.1.0", "staging"),
+    ]
+    assert hist[5]["forced"] is True and hist[6]["rollback_from"] == "v1.2.0"
+    assert {e["author"] for e in hist} == {"Test <test@example.com>"}
+    res = run(capsys, project, "history", "classifier")
+    assert res.rc == 0
+    assert "promoted v1.2.0 to production (forced past a failed check)" in res.out
+    assert "rolled production back from v1.2.0 to v1.1.0" in res.out
+
+
+def test_counter_skips_numbers_a_failed_promotion_did_not_take(
+    project: Path, clock: Clock
+) -> None:
+    # the failed promotion above made no tag: counters are 1 + the highest that exists
+    registered(project, clock, [0.9])
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "dev") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "staging") == 0
+    assert sorted(git(project, "tag", "-l", "classifier#*").split()) == [
+        "classifier#dev#1", "classifier#staging#2"]
+
+
+def test_two_versions_on_one_commit(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit = train(project, b"weights", 0.9)
+    clock.tick()
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "v1.0.0") == 0
+    clock.tick()
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "v2.0.0") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v2.0.0", "staging") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "dev") == 0
+    assert stages(capsys, project) == {"dev": "v1.0.0", "staging": "v2.0.0"}
+    model = show(capsys, project, "classifier")["classifier"]
+    assert [(v["version"], v["commit"], v["stages"]) for v in model["versions"]] == [
+        ("v2.0.0", commit, ["staging"]), ("v1.0.0", commit, ["dev"])]
+    # promote to production against the version in it now (none: the check runs the
+    # absolute rules only) and then the other version on the same commit
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "production") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v2.0.0", "production") == 0
+    assert stages(capsys, project)["production"] == "v2.0.0"
+    clock.tick()
+    assert mvm(project, "rollback", "-q", "classifier", "production") == 0
+    assert stages(capsys, project)["production"] == "v1.0.0"
+    assert git(project, "tag", "-l", "classifier#production*").split() == [
+        "classifier#production#3", "classifier#production#4", "classifier#production#5"]
+
+
+def test_deregistered_versions_leave_the_stages(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.90, 0.95])
+    for version in ("v1.0.0", "v1.1.0"):
+        clock.tick()
+        assert mvm(project, "promote", "-q", "classifier", version, "production") == 0
+    clock.tick()
+    res = run(capsys, project, "deprecate", "classifier", "v1.1.0", "-m", "leaks test data")
+    assert res.rc == 0
+    assert "v1.1.0 no longer counts in stage(s) production" in res.err
+    assert git(project, "cat-file", "-t", "classifier@v1.1.0!").strip() == "tag"
+    model = show(capsys, project)["classifier"]
+    assert model["latest"]["version"] == "v1.0.0"
+    # GTO's rule: the earlier assignment of v1.0.0 was never undone, so it shows again
+    assert model["stages"]["production"]["version"] == "v1.0.0"
+    res = run(capsys, project, "get", "classifier@v1.1.0", "-o", "x")
+    assert res.rc == 1 and "classifier@v1.1.0 was deregistered" in res.err
+    res = run(capsys, project, "register", "classifier", "v1.1.0")
+    assert res.rc == 1 and "registered and later deregistered" in res.err
+    # the next version is bumped past the deregistered one; the counter keeps counting
+    clock.tick()
+    train(project, b"weights 3", 0.97)
+    assert mvm(project, "register", "-q", "--no-env", "classifier") == 0
+    assert "classifier@v1.1.1" in git(project, "tag", "-l").split()
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.1.1", "production") == 0
+    assert "classifier#production#3" in git(project, "tag", "-l").split()
+    hist = run_json(capsys, project, "history", "classifier")
+    assert [e["event"] for e in hist] == ["register", "register", "assign", "assign",
+                                          "deregister", "register", "assign"]
+    assert hist[4]["message"] == "leaks test data"
+
+
+def test_unassign(project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    registered(project, clock, [0.9, 0.95])
+    for version in ("v1.0.0", "v1.1.0"):
+        clock.tick()
+        assert mvm(project, "promote", "-q", "classifier", version, "staging") == 0
+    clock.tick()
+    res = run(capsys, project, "unassign", "classifier", "staging")
+    assert res.rc == 0 and "staging now shows v1.0.0" in res.err
+    _, snap = tag_message(project, "classifier#staging!#3")
+    assert (snap["event"], snap["version"]) == ("unassign", "v1.1.0")
+    clock.tick()
+    assert mvm(project, "unassign", "-q", "classifier", "staging") == 0
+    assert stages(capsys, project) == {}
+    res = run(capsys, project, "unassign", "classifier", "staging")
+    assert res.rc == 1 and "no version of classifier is in staging" in res.err
+    res = run(capsys, project, "get", "classifier#staging")
+    assert res.rc == 1 and "no version of classifier is in stage 'staging'" in res.err
+
+
+def test_deprecate_model(project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    registered(project, clock, [0.9])
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier") == 0
+    assert git(project, "cat-file", "-t", "classifier@deprecated").strip() == "tag"
+    assert show(capsys, project)["classifier"]["deprecated"] is True
+    assert "classifier (deprecated)" in run(capsys, project, "show").out
+    res = run(capsys, project, "promote", "classifier", "v1.0.0", "dev")
+    assert res.rc == 1 and "model classifier is deprecated" in res.err
+    res = run(capsys, project, "deprecate", "classifier")
+    assert res.rc == 1 and "already deprecated" in res.err
+    # a new version revives it
+    clock.tick()
+    train(project, b"weights again", 0.93)
+    assert mvm(project, "register", "-q", "--no-env", "classifier") == 0
+    assert show(capsys, project)["classifier"]["deprecated"] is False
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier") == 0
+    assert "classifier@deprecated#1" in git(project, "tag", "-l").split()
+    assert show(capsys, project)["classifier"]["deprecated"] is True
+
+
+def test_show_reports_lightweight_tags(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.9])
+    git(project, "tag", "classifier@v5.0.0")
+    git(project, "tag", "classifier#production#7")
+    git(project, "tag", "release-1.0")  # not in registry form: ignored
+    res = run(capsys, project, "show")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: tag classifier#production#7 is a lightweight tag: the registry "
+        "reads annotated tags only (recreate it with `git tag -a -f classifier#production#7 "
+        "classifier#production#7^{}`)",
+        "git mvm: error: tag classifier@v5.0.0 is a lightweight tag: the registry reads "
+        "annotated tags only (recreate it with `git tag -a -f classifier@v5.0.0 "
+        "classifier@v5.0.0^{}`)",
+    ]
+    assert "classifier  v1.0.0" in res.out
+    res = run(capsys, project, "show", "--json")
+    assert res.rc == 1 and len(json.loads(res.out)["errors"]) == 2
+    # the next counter ignores the lightweight tag's 7
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "dev") == 0
+    assert "classifier#dev#1" in git(project, "tag", "-l").split()
+
+
+def test_show_tables(project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    res = run(capsys, project, "show")
+    assert res.rc == 0 and res.out.startswith("no models registered yet")
+    commits = registered(project, clock, [0.9, 0.95])
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "production") == 0
+    res = run(capsys, project, "show")
+    assert res.out.splitlines() == [
+        "MODEL       LATEST  PRODUCTION  METRICS (LATEST)",
+        "classifier  v1.1.0  v1.0.0      accuracy=0.95, loss=0.05",
+    ]
+    res = run(capsys, project, "show", "classifier")
+    assert res.out.splitlines() == [
+        "VERSION  STAGES      COMMIT        DATE                 METRICS",
+        f"v1.1.0   -           {commits[1][:12]}  2027-01-15 08:00:02  accuracy=0.95, loss=0.05",
+        f"v1.0.0   production  {commits[0][:12]}  2027-01-15 08:00:01  accuracy=0.9, loss=0.1",
+    ]
+    res = run(capsys, project, "show", "nothing")
+    assert res.rc == 1 and "no model 'nothing' in the registry" in res.err
+
+
+# --- remotes: push, concurrent clones, get ----------------------------------------------------
+
+
+@pytest.fixture
+def origin(project: Path, tmp_path: Path) -> Path:
+    bare = init_bare(tmp_path / "origin.git")
+    git(project, "remote", "add", "origin", str(bare))
+    git_ok(project, "push", "-q", "origin", "main")
+    return bare
+
+
+def clone(url: Path, dest: Path) -> Path:
+    git_ok(url.parent, "clone", "-q", str(url), str(dest))
+    return dest
+
+
+def test_concurrent_promotions_second_push_fails_cleanly(
+    project: Path, origin: Path, clock: Clock, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registered(project, clock, [0.9, 0.95])
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "staging", "--push") == 0
+    git_ok(project, "push", "-q", "origin", "main", "--tags")
+    alice = clone(origin, tmp_path / "alice")
+    bob = clone(origin, tmp_path / "bob")
+    clock.tick()
+    assert mvm(alice, "promote", "-q", "classifier", "v1.1.0", "dev", "--push") == 0
+    clock.tick()
+    res = run(capsys, bob, "promote", "classifier", "v1.0.0", "dev", "--push")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: origin already has a tag classifier#dev#2: somebody else changed "
+        "the registry at the same time, and their tag was pushed first (your tag "
+        "classifier#dev#2 was deleted locally; nothing was changed on the remote)"]
+    assert "hint: fetch their tags (`git fetch origin --tags`)" in res.err
+    assert git(bob, "tag", "-l", "classifier#*").split() == ["classifier#staging#1"]
+    # retry as told
+    git_ok(bob, "fetch", "-q", "origin", "--tags")
+    clock.tick()
+    assert mvm(bob, "promote", "-q", "classifier", "v1.0.0", "dev", "--push") == 0
+    git_ok(project, "fetch", "-q", "origin", "--tags")
+    assert stages(capsys, project) == {"dev": "v1.0.0", "staging": "v1.0.0"}
+    remote_tags = git(origin, "tag", "-l", "classifier#*").split()
+    assert sorted(remote_tags) == ["classifier#dev#2", "classifier#dev#3",
+                                   "classifier#staging#1"]
+    hist = run_json(capsys, project, "history", "classifier")
+    assert [(e["tag"], e["version"]) for e in hist if e["stage"] == "dev"] == [
+        ("classifier#dev#2", "v1.1.0"), ("classifier#dev#3", "v1.0.0")]
+
+
+def test_get_from_a_fresh_clone_fetches_and_verifies(
+    project: Path, origin: Path, clock: Clock, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    commits = registered(project, clock, [0.9])
+    git_ok(project, "push", "-q", "origin", "main")
+    assert mvm(project, "push", "-q") == 0  # the data directory's objects too
+    clock.tick()
+    # --push sends the version's objects and the tag
+    train(project, b"weights 1", 0.95)
+    git_ok(project, "push", "-q", "origin", "main")
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "v1.1.0", "--push") == 0
+    assert git(origin, "tag", "-l").split() == ["classifier@v1.1.0"]
+    assert sha(b"weights 1") in cache_objects(origin, remote_objects_dir(origin))
+    git_ok(project, "push", "-q", "origin", "--tags")
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "production", "--push",
+               "--force") == 0
+
+    deploy = clone(origin, tmp_path / "deploy")
+    assert cache_objects(deploy) == {}
+    out = tmp_path / "serving" / "model.pt"
+    info = run_json(capsys, deploy, "get", "classifier#production", "-o", str(out))
+    assert out.read_bytes() == b"weights 0"
+    assert info == {"model": "classifier", "version": "v1.0.0", "tag": "classifier@v1.0.0",
+                    "commit": commits[0], "oid": f"sha256:{sha(b'weights 0')}",
+                    "kind": "file", "size": 9, "path": str(out)}
+    res = run(capsys, deploy, "get", "classifier@latest", "-o", str(out))
+    assert res.rc == 1 and "already exists" in res.err
+    assert mvm(deploy, "get", "-q", "classifier@latest", "-o", str(out), "--force") == 0
+    assert out.read_bytes() == b"weights 1"
+    # into a directory: the artifact's name inside it
+    assert mvm(deploy, "get", "-q", "classifier@v1.0.0", "-o", str(tmp_path / "serving")) == 0
+    assert (tmp_path / "serving" / "classifier.pt").read_bytes() == b"weights 0"
+    # the work tree was never touched
+    assert not (deploy / MODEL).exists()
+
+
+def test_get_refuses_corrupt_remote_bytes(
+    project: Path, origin: Path, clock: Clock, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registered(project, clock, [0.9])
+    git_ok(project, "push", "-q", "origin", "main", "--tags")
+    assert mvm(project, "push", "-q") == 0
+    bad = object_path(origin, sha(b"weights 0"), remote_objects_dir(origin))
+    bad.chmod(0o644)
+    bad.write_bytes(b"weights X")
+    deploy = clone(origin, tmp_path / "deploy")
+    out = tmp_path / "model.pt"
+    res = run(capsys, deploy, "get", "classifier@v1.0.0", "-o", str(out))
+    assert res.rc == 1 and "fetch: 1 object(s) failed" in res.err
+    assert not out.exists()
+    assert sha(b"weights 0") not in cache_objects(deploy)
+
+
+def test_get_directory_artifact(
+    repo: Path, clock: Clock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"vocab.txt": b"a b c", "layers/0.bin": b"\x00" * 100, "layers/1.bin": b"\x01"}
+    want = save_dir(repo, "models/bert", files, "bert")
+    assert mvm(repo, "register", "-q", "--no-env", "bert", "v1.0.0", "--path",
+               "models/bert") == 0
+    _, snap = tag_message(repo, "bert@v1.0.0")
+    assert (snap["kind"], snap["files"], snap["size"]) == ("dir", 3, 106)
+    out = tmp_path / "bert-out"
+    info = run_json(capsys, repo, "get", "bert@latest", "-o", str(out))
+    assert info["kind"] == "dir" and tree_digest(out) == want
+    (out / "stale.txt").write_text("old")
+    assert mvm(repo, "get", "-q", "bert@latest", "-o", str(out), "--force") == 0
+    assert tree_digest(out) == want
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".mvm-tmp")] == []
+
+
+def test_push_without_remote_keeps_the_tag(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(project, b"weights", 0.9)
+    res = run(capsys, project, "register", "--no-env", "classifier", "v1.0.0", "--push")
+    assert res.rc == 1 and "no git remote 'origin' to push tag classifier@v1.0.0 to" in res.err
+    assert git_run(project, "rev-parse", "-q", "--verify", "classifier@v1.0.0").returncode == 0
+
+
+def test_resolve_specs(project: Path, clock: Clock) -> None:
+    from gitmv import registry
+    from gitmv.errors import GitMvmError
+    from gitmv.repo import Repo
+
+    commits = registered(project, clock, [0.9, 0.95])
+    reg = registry.load(Repo.discover(str(project)))
+    assert reg.resolve("classifier@latest").commit == commits[1]
+    assert reg.resolve("classifier@v1.0.0").version == "v1.0.0"
+    assert reg.resolve("classifier@v1.0.0").snapshot["metrics"] == {
+        "metrics.toml": {"accuracy": 0.9, "loss": 0.1}}
+    for spec, text in [("classifier", "names no version"),
+                       ("classifier#production", "no version of classifier is in stage"),
+                       ("nope@latest", "no model 'nope'"),
+                       ("classifier@1.0", "is not a semantic version")]:
+        with pytest.raises(GitMvmError, match=text):
+            reg.resolve(spec)
