@@ -28,15 +28,19 @@ DEFAULT_CONFIG = """\
 # max_file_size = "5MB"      # pre-commit refuses larger files that gitmv does not track
 # auto_pull = true           # post-checkout / post-merge fetch missing objects
 
+# metrics and params: tracked TOML files, paths or globs ("eval/*.toml"), read by
+# `git mvm metrics show|diff|plot`, `params show|diff`, `check` and `report`
 [metrics]
 # files = ["metrics.toml"]
-# better = { accuracy = "higher", loss = "lower" }
+# better = { accuracy = "higher", loss = "lower" }  # a full dotted key or a last name
 
 [params]
 # files = ["params.toml"]
 
-# [gates]                    # `git mvm check` rules against a baseline
-# accuracy = ">= 0.90"
+# [gates]                    # `git mvm check` rules against a baseline (docs/formats.md)
+# accuracy = ">= 0.90"       # also >, <=, <, ==; a list holds several rules
+# loss = "no-regression 1%"  # relative to the baseline, or absolute: "no-regression 0.002"
+# f1 = "improves 0.5%"       # at least this much better than the baseline
 
 # [models.classifier]
 # path = "models/classifier.pt"
