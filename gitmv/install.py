@@ -23,7 +23,9 @@ from gitmv.repo import Repo
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
 MARKER = b"git-mvm hook shim"
 CHAINED = ".mvm-chained"
-TEXTCONV = "git mvm hook textconv"
+# git appends the file as "$1". Where `git mvm` cannot run (gitmv uninstalled, a virtualenv not
+# active), the raw pointer is shown instead of failing the whole diff.
+TEXTCONV = 'f() { git mvm hook textconv "$1" 2>/dev/null || cat "$1"; }; f'
 ATTRIBUTES = ".gitattributes"
 ATTRIBUTES_LINE = "*.mvm diff=mvm"
 
@@ -85,7 +87,7 @@ def install(repo: Repo, force: bool = False) -> list[HookChange]:
 def install_diff_driver(repo: Repo) -> list[HookChange]:
     """`diff.mvm.textconv` in the local git config; `*.mvm diff=mvm` in `.gitattributes`
     when this is a gitmv repository (it has `.mvm/`), staged when that touches nothing else."""
-    name = f"diff driver (diff.mvm.textconv = {TEXTCONV})"
+    name = "diff driver (diff.mvm.textconv = git mvm hook textconv)"
     current = repo.git("config", "--local", "--get", "diff.mvm.textconv", check=False).strip()
     if current.decode(errors="replace") == TEXTCONV:
         changes = [HookChange(name, "unchanged")]
@@ -162,8 +164,8 @@ def uninstall_diff_driver(repo: Repo) -> list[HookChange]:
     `.gitattributes` keeps its line: it is the team's tracked file, and git treats
     `diff=mvm` without a configured driver as an ordinary diff."""
     current = repo.git("config", "--local", "--get", "diff.mvm.textconv", check=False).strip()
-    if current.decode(errors="replace") != TEXTCONV:
-        return []
+    if current.decode(errors="replace") not in (TEXTCONV, "git mvm hook textconv"):
+        return []  # not ours
     repo.git("config", "--local", "--unset-all", "diff.mvm.textconv")
     if not repo.git("config", "--local", "--get-regexp", r"^diff\.mvm\.", check=False):
         repo.git("config", "--local", "--remove-section", "diff.mvm", check=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from gitmv.commands.textconv import render
+from gitmv.install import TEXTCONV
 from gitmv.pointer import Pointer
 from tests.helpers import (
+    corrupt_object,
     git,
     git_ok,
     git_run,
@@ -22,8 +26,6 @@ from tests.helpers import (
     staged,
     write,
 )
-
-TEXTCONV = "git mvm hook textconv"
 
 
 def init_repo(root: Path) -> Path:
@@ -229,6 +231,18 @@ def test_no_textconv_still_shows_the_raw_pointer(tmp_path: Path) -> None:
     assert git(repo, "cat-file", "-p", "HEAD:m.pt.mvm").startswith("# managed by git-mvm")
 
 
+def test_without_gitmv_on_the_path_the_diff_shows_the_raw_pointer(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    save(repo, "m.pt", data_of(3000, 1), "v1")
+    save(repo, "m.pt", data_of(5000, 2), "v2")
+    git_dir = os.path.dirname(shutil.which("git") or "/usr/bin/git")
+    proc = git_run(repo, "diff", "HEAD~1", "HEAD", env={"PATH": git_dir})  # a venv not active
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+    assert "+size = 5000" in hunks(proc.stdout)
+    assert "-size = 3000" in hunks(proc.stdout)
+
+
 def test_a_bad_pointer_shows_its_raw_text_and_a_note(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "repo")
     save(repo, "m.pt", data_of(3000, 1), "v1")
@@ -276,6 +290,10 @@ def test_a_manifest_missing_from_the_cache_is_said_not_guessed(tmp_path: Path) -
     repo = init_repo(tmp_path / "repo")
     save_dir(repo, "data", {"a.bin": b"a" * 10}, "v1")
     oid = Pointer.parse((repo / "data.mvm").read_bytes(), "data.mvm").oid
+    corrupt_object(object_path(repo, oid), b"mvm-manifest 1\n644 abc 12\tevil\n")
+    text = git(repo, "show", "--format=", "HEAD", "--", "data.mvm")
+    assert hunks(text)[-1] == ("+contents: not listed (the manifest in the cache is corrupt; "
+                               "run `git mvm fsck`)")
     object_path(repo, oid).unlink()
     text = git(repo, "show", "--format=", "HEAD", "--", "data.mvm")
     assert hunks(text)[-1] == ("+contents: not listed (manifest not in the cache; "
@@ -303,3 +321,18 @@ def test_textconv_imports_nothing_heavy(tmp_path: Path) -> None:
     assert proc.stdout.startswith("kind: dir\nsize: 10 bytes\nfiles: 1\n")
     mods = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines()}
     assert not mods & {"boto3", "requests", "tqdm", "tomlkit", "dataclasses", "argparse"}
+
+
+def test_executables_and_symlinks_are_marked(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    write(repo / "tools" / "run.sh", "#!/bin/sh\n")
+    (repo / "tools" / "run.sh").chmod(0o755)
+    (repo / "tools" / "latest").symlink_to("run.sh")
+    assert mvm(repo, "add", "-q", "tools") == 0
+    git_ok(repo, "commit", "-q", "-m", "tools")
+    out = git(repo, "show", "--format=", "HEAD", "--", "tools.mvm")
+    assert hunks(out)[-3:] == [
+        "+contents: 2 files",
+        f"+  latest  6 B  sha256:{sha(b'run.sh')[:12]}  symlink",
+        f"+  run.sh  10 B  sha256:{sha(b'#!/bin/sh' + bytes([10]))[:12]}  executable",
+    ]
