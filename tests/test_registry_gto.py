@@ -1,0 +1,117 @@
+"""Interop with iterative/gto (PyPI, in its own venv: tests/gto.py): GTO reads the registry
+gitmv writes, and gitmv reads the tags GTO writes, with the same versions and stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gto import gto, gto_json
+from tests.helpers import git, mvm, run_json, save
+from tests.test_registry import Clock, registered, setup_project
+
+pytestmark = pytest.mark.slow
+
+EVENTS = {"registration": "register", "deregistration": "deregister",
+          "assignment": "assign", "unassignment": "unassign", "deprecation": "deprecate"}
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+def gitmv_view(capsys: pytest.CaptureFixture[str], repo: Path) -> dict[str, Any]:
+    out = run_json(capsys, repo, "show")
+    return {m["model"]: {"version": m["latest"]["version"] if m["latest"] else None,
+                         "stage": {s: v["version"] for s, v in m["stages"].items()}}
+            for m in out["models"] if not m["deprecated"]}
+
+
+def gto_view(repo: Path) -> dict[str, Any]:
+    return {name: {"version": m["version"], "stage": m["stage"]}
+            for name, m in gto_json(repo, "show").items()}
+
+
+def gitmv_history(capsys: pytest.CaptureFixture[str], repo: Path, model: str
+                  ) -> list[tuple[str, str, str | None, str | None]]:
+    return sorted((e["tag"], e["event"], e["version"], e["stage"])
+                  for e in run_json(capsys, repo, "history", model))
+
+
+def gto_history(repo: Path, model: str) -> list[tuple[str, str, str | None, str | None]]:
+    return sorted((e["ref"], EVENTS[e["event"]], e["version"], e["stage"])
+                  for e in gto_json(repo, "history", model) if e["event"] in EVENTS)
+
+
+def test_gto_reads_what_gitmv_writes(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_project(repo)
+    registered(repo, clock, [0.90, 0.95, 0.80, 0.96])
+    steps = [
+        ("promote", "classifier", "v1.0.0", "staging"),
+        ("promote", "classifier", "v1.1.0", "production"),
+        ("promote", "classifier", "v1.2.0", "production", "--force", "-m", "hotfix"),
+        ("rollback", "classifier", "production"),
+        ("promote", "classifier", "v1.3.0", "dev"),
+        ("promote", "classifier", "v1.1.0", "staging"),
+        ("unassign", "classifier", "staging"),
+        ("deprecate", "classifier", "v1.2.0"),
+    ]
+    for step in steps:
+        clock.tick()
+        assert mvm(repo, "-q", *step) == 0, step
+    ours = gitmv_view(capsys, repo)
+    assert ours == {"classifier": {"version": "v1.3.0", "stage": {
+        "dev": "v1.3.0", "production": "v1.1.0", "staging": "v1.0.0"}}}
+    assert gto_view(repo) == ours
+    versions = {v["version"] for v in gto_json(repo, "show", "classifier")}
+    assert versions == {"v1.0.0", "v1.1.0", "v1.3.0"}
+    assert gto(repo, "show", "classifier#production", "--ref").stdout.strip() == \
+        "classifier@v1.1.0"
+    theirs = gto_history(repo, "classifier")
+    assert theirs == gitmv_history(capsys, repo, "classifier")
+    assert len(theirs) == 4 + len(steps)
+
+
+def test_gitmv_reads_what_gto_writes(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    setup_project(repo)
+    commits = []
+    for i in range(3):
+        save(repo, "models/classifier.pt", f"gto weights {i}".encode(), f"train {i}")
+        commits.append(git(repo, "rev-parse", "HEAD").strip())
+        clock.tick()
+        if i == 0:
+            gto(repo, "register", "classifier", "--version", "v1.0.0", "-m", "first")
+        else:
+            gto(repo, "register", "classifier", "--bump-minor")
+    for args in [("assign", "classifier", "--version", "v1.0.0", "--stage", "production"),
+                 ("assign", "classifier", "--version", "v1.1.0", "--stage", "staging"),
+                 ("assign", "classifier", "--version", "v1.2.0", "--stage", "production"),
+                 ("deprecate", "classifier", "v1.2.0", "production"),
+                 ("assign", "classifier", "--version", "v1.2.0", "--stage", "dev"),
+                 ("deprecate", "classifier", "v1.1.0")]:
+        clock.tick()
+        gto(repo, *args)
+    tags = git(repo, "tag", "-l").split()
+    assert "classifier#production!#4" in tags and "classifier@v1.1.0!" in tags
+    ours = gitmv_view(capsys, repo)
+    assert ours == {"classifier": {"version": "v1.2.0", "stage": {
+        "dev": "v1.2.0", "production": "v1.0.0"}}}
+    assert gto_view(repo) == ours
+    assert gitmv_history(capsys, repo, "classifier") == gto_history(repo, "classifier")
+    # a deployment reads GTO's registry too: the model's path comes from the config
+    out = tmp_path / "model.pt"
+    info = run_json(capsys, repo, "get", "classifier#production", "-o", str(out))
+    assert out.read_bytes() == b"gto weights 0"
+    assert (info["version"], info["commit"]) == ("v1.0.0", commits[0])
+    # and gitmv's next assignment continues GTO's counter
+    clock.tick()
+    assert mvm(repo, "-q", "promote", "classifier", "v1.2.0", "staging") == 0
+    assert "classifier#staging#6" in git(repo, "tag", "-l").split()
+    assert gto_view(repo)["classifier"]["stage"]["staging"] == "v1.2.0"
