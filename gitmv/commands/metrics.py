@@ -220,6 +220,7 @@ def run(action: str, args: list[str], all: bool = False, md: bool = False, json:
     if json:
         print_json(result)
     else:
-        ui.info(f"wrote {output}: {', '.join(result['series'])} over "
-                f"{len(result['commits'])} commits")
+        n = len(result["commits"])
+        ui.info(f"wrote {output}: {', '.join(result['series'])} over {n} "
+                f"commit{'s' if n != 1 else ''}")
     return 0
