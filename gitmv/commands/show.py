@@ -98,9 +98,12 @@ def run(model: str | None, json: bool) -> int:
             state = "" if v.active else " (deregistered)"
             rows.append([v.version + state, held, v.commit[:12], v.date[:19].replace("T", " "),
                          _fmt_metrics(_key_metrics(v, better))])
+        active = len(m.active_versions())
+        head = f"{m.name}: {active} version{'s' if active != 1 else ''}"
+        head += f", latest {m.latest.version}" if m.latest else ""
         if m.deprecated is not None:
-            sys.stdout.write(f"{m.name} is deprecated ({m.deprecated.date[:10]})\n")
-        sys.stdout.write(table(rows))
+            head += f"; deprecated on {m.deprecated.date[:10]}"
+        sys.stdout.write(head + "\n" + table(rows))
     elif models:
         stages = _stage_names(models, configured)
         rows = [["MODEL", "LATEST", *[s.upper() for s in stages], "METRICS (LATEST)"]]
