@@ -175,7 +175,12 @@ def configured_files(ws: Workspace, kind: str) -> list[str]:
             f".mvm/config.toml: {kind}.files must be a list of paths or globs, not {value!r}",
             f'write it like `files = ["{kind}.toml", "eval/*.toml"]` under [{kind}]',
         )
-    return [p.strip().lstrip("/").removeprefix("./") for p in items if p.strip()]
+    return [normalise_pattern(p) for p in items if p.strip()]
+
+
+def normalise_pattern(pattern: str) -> str:
+    """A path or glob from the work-tree root, as git names it (`./a.toml` is `a.toml`)."""
+    return pattern.strip().lstrip("/").removeprefix("./")
 
 
 def _match(patterns: list[str], paths: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -222,6 +227,8 @@ def values_at(
     """
     if patterns is None:
         patterns = configured_files(ws, kind)
+    else:
+        patterns = [normalise_pattern(p) for p in patterns if p.strip()]
     label = rev_label(rev)
     files: dict[str, dict[str, Scalar]] = {}
     problems: list[Problem] = []

@@ -118,6 +118,15 @@ def test_values_at_revision_read_from_git_objects_without_checkout(history: Path
     assert after == before
 
 
+def test_values_at_with_patterns_of_its_own(history: Path) -> None:
+    """A model's own file list (the registry passes one) replaces the configured one."""
+    ws = Workspace.open(str(history))
+    vals = values_at(ws, "v1", "metrics", ["./eval/*.toml", "nosuch.toml"])
+    ws.state.close()
+    assert vals.files == {"eval/val.toml": {"f1": 0.7, "samples": 500}}
+    assert [str(p) for p in vals.problems] == ["nosuch.toml at v1: missing"]
+
+
 def test_dates_and_times_compare_as_text(repo: Path) -> None:
     configure(repo, "params", 'files = ["params.toml"]')
     write(repo / "params.toml", "when = 2024-05-01T10:00:00Z\nday = 2024-05-01\n")
