@@ -299,6 +299,31 @@ def test_broken_metrics_file_fails_the_gate_and_says_why(
         "\n> ⚠️ metrics.toml at the work tree: accuracy = nan: not a finite number; left out\n")
 
 
+def test_zero_or_text_baseline(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gate_repo(repo, 'loss = ["no-regression 5%", "no-regression 0.1", "no-regression 0%"]\n'
+              'accuracy = "no-regression"')
+    commit_metrics(repo, 'loss = 0\naccuracy = "n/a"\n', "baseline")
+    write(repo / "metrics.toml", "loss = 0.05\naccuracy = 0.9\n")
+    res = run(capsys, repo, "check", "--baseline", "HEAD", "--json")
+    assert res.rc == 1
+    assert [(r["rule"], r["ok"], r["reason"]) for r in json.loads(res.out)["results"]] == [
+        ("loss no-regression 5%", False,
+         "regressed by 0.05; a relative tolerance needs a non-zero baseline"),
+        ("loss no-regression 0.1", True, "regressed by 0.05, within 0.1"),
+        ("loss no-regression 0%", False, "regressed by 0.05, more than the 0% allowed"),
+        ("accuracy no-regression", False, "baseline accuracy = 'n/a' is not a number"),
+    ]
+
+
+def test_gates_must_be_a_table(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = repo / ".mvm" / "config.toml"
+    cfg.write_text('gates = ">= 1"\n' + cfg.read_text())
+    res = run(capsys, repo, "check")
+    assert res.rc == 2
+    assert error_lines(res.err) == [
+        "git mvm: error: .mvm/config.toml: gates must be a table, not '>= 1'"]
+
+
 def test_no_gates_configured_passes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     res = run(capsys, repo, "check")
     assert (res.rc, res.out) == (0, "")

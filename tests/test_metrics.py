@@ -463,3 +463,35 @@ def test_colour_on_a_terminal_only(history: Path, capsys: pytest.CaptureFixture[
     piped = subprocess.run([sys.executable, "-m", "gitmv", "metrics", "diff", "v1", "HEAD"],
                            cwd=history, capture_output=True, text=True, check=True)
     assert piped.stdout == DIFF_TEXT
+
+
+def test_root_glob_at_a_revision_and_unclosed_bracket(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(repo, "metrics", 'files = ["*.toml", "odd[.toml"]')
+    write(repo / "a.toml", "x = 1\n")
+    write(repo / "sub" / "b.toml", "x = 2\n")  # `*` stays in the top directory
+    write(repo / "odd[.toml", "y = 3\n")  # `[` without `]` is a plain character
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "m")
+    data = run_json(capsys, repo, "metrics", "show", "HEAD")
+    assert data["values"]["HEAD"] == {"a.toml": {"x": 1}, "odd[.toml": {"y": 3}}
+    assert data["problems"] == []
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("files = 3", ".mvm/config.toml: metrics.files must be a list of paths or globs, not 3"),
+    ('files = ["m.toml"]\nbetter = "higher"',
+     ".mvm/config.toml: metrics.better must be a table, not 'higher'"),
+    ('files = ["m.toml"]\nbetter = { acc = "up" }',
+     ".mvm/config.toml: metrics.better.acc = 'up': not a direction"),
+])
+def test_bad_metrics_config_is_one_clear_line(
+    repo: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    configure(repo, "metrics", line)
+    write(repo / "m.toml", "acc = 1\n")
+    res = run(capsys, repo, "metrics", "diff")
+    assert (res.rc, res.out) == (1, "")
+    assert error_lines(res.err) == [f"git mvm: error: {message}"]
+    assert "hint: " in res.err
