@@ -459,3 +459,26 @@ def test_bash_parts_of_the_action_parse() -> None:
             proc = subprocess.run(["bash", "-n"], input=step["run"], capture_output=True,
                                   text=True, check=False)
             assert proc.returncode == 0, (step.get("name"), proc.stderr)
+
+
+def test_the_docs_example_is_the_real_current_output(tmp_path: Path) -> None:
+    """docs/ci.md shows what scripts/ci/example.sh prints, block for block."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run(["bash", str(CI / "example.sh"), "--out", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = (ROOT / "docs" / "ci.md").read_text()
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["check-fail.txt", "check-pass.txt", "fetch.txt", "pointer-diff.txt",
+                     "report-2.md", "report.md"]
+    for name in names:
+        start, end = f"<!-- example:{name} -->\n", f"\n<!-- /example:{name} -->"
+        assert start in doc, name
+        block = doc.split(start, 1)[1].split(end, 1)[0]
+        body = block.split("\n", 1)[1].rsplit("\n", 1)[0]  # inside the fence
+        assert body == (out / name).read_text().rstrip(), (
+            f"docs/ci.md's {name} is not what gitmv prints now: run "
+            "scripts/ci/example.sh --update-doc")
+    assert "check-fail.txt" in doc and "\n$ echo $?\n1\n" in (out / "check-fail.txt").read_text()
+    assert "gitmv: fetched 2 directory manifest(s) from origin" in (out / "fetch.txt").read_text()

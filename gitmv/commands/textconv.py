@@ -98,7 +98,7 @@ def _contents(ptr: Pointer) -> list[str]:
                else exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc))
         return [f"contents: not listed ({why})\n"]
     if len(entries) <= LIST_FILES_MAX:
-        lines = [f"contents: {len(entries):,} files\n"]
+        lines = ["contents:\n"]  # the count is on the `files:` line
         for path, mode, oid, size in entries:
             mark = {"755": "  executable", "link": "  symlink"}.get(mode, "")
             lines.append(f"  {path}  {human_size(size)}  sha256:{oid[:12]}{mark}\n")
@@ -109,7 +109,7 @@ def _contents(ptr: Pointer) -> list[str]:
         group = groups.setdefault(head + sep, [0, 0])
         group[0] += 1
         group[1] += size
-    lines = [f"contents: {len(entries):,} files, by top-level entry\n"]
+    lines = ["contents by top-level entry:\n"]
     for name in sorted(groups)[:GROUPS_MAX]:
         count, total = groups[name]
         what = f"{count:,} files" if name.endswith("/") else "file"
