@@ -407,7 +407,8 @@ def render(v: VersionLike, *, stages: Sequence[str] = (), declared: Mapping[str,
             user_by_name.setdefault(name, []).append(body)
     out = [front_matter(v.model, snap, declared, user.front_matter),
            f"# {user.title or f'{v.model} {v.version}'}", ""]
-    intro = user.intro or str(declared.get("description") or "").strip()
+    intro = user.intro or str(declared.get("description") or snap.get("description")
+                              or "").strip()
     if intro:
         out += [intro, ""]
     for name, kind in SECTIONS:

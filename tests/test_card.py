@@ -384,3 +384,38 @@ def test_card_path() -> None:
     assert card.card_path("clf", "models/clf.pt") == "models/clf.card.md"
     assert card.card_path("clf", "clf.pt") == "clf.card.md"
     assert card.card_path("emb", "models/emb/") == "models/emb.card.md"
+
+
+def test_card_of_a_version_register_wrote(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through `git mvm register` and `promote`: the snapshot they write is what the card shows."""
+    from gitmv import envinfo
+
+    declare(repo, 'path = "models/classifier.pt"\ndata = ["data/train"]\n'
+            'metrics = ["metrics.toml"]\nparams = ["params.toml"]')
+    commit_version(repo, 1, 0.875)
+    assert mvm(repo, "register", "-q", "classifier", "v0.3.0", "-m", "first") == 0
+    assert mvm(repo, "promote", "-q", "classifier", "v0.3.0", "staging") == 0
+    res = run(capsys, repo, "card", "classifier")
+    assert res.rc == 0, res.err
+    meta, body = split_card(res.out)
+    assert meta["datasets"] == ["data/train"]
+    assert meta["model-index"][0]["results"][0]["metrics"] == [
+        {"type": "accuracy", "value": 0.875, "name": "accuracy"},
+        {"type": "loss", "value": 0.25, "name": "loss"},
+    ]
+    details = dict(r for r in table_rows(section(body, "Model details")) if len(r) == 2)
+    assert details["Version"] == "`v0.3.0`"
+    assert details["Object id"] == f"`{read_pointer(repo, 'models/classifier.pt')['oid']}`"
+    assert details["Stages"] == "`staging`"
+    assert details["Commit"] == f"`{rev(repo)}`"
+    assert details["Registered"].endswith("by Test <test@example.com> (tag `classifier@v0.3.0`)")
+    env = envinfo.collect(include_packages=False)
+    assert details["Environment"] == (f"Python {env['python']} ({env['implementation']}) on "
+                                      f"{env['os']} {env['machine']}, gitmv {env['gitmv']}")
+    assert details["pytest"] == envinfo.installed_packages()["pytest"]
+    assert table_rows(section(body, "Training parameters")) == [
+        ["param", "value"], ["lr", "1e-05"], ["model.arch", "resnet"], ["model.layers", "18"],
+    ]
+    data = read_pointer(repo, "data/train")
+    assert table_rows(section(body, "Training data"))[1] == [
+        "`data/train`", "dir", f"`{data['oid']}`", f"{data['size']:,}", "6"]
