@@ -101,9 +101,11 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
         _write_file(ws, ptr.oid, dest)
     else:
         _write_dir(ws, ptr, dest)
+    shown = os.path.relpath(dest) if not os.path.relpath(dest).startswith("..") else dest
     if json:
         print_json({"model": v.model, "version": v.version, "tag": v.tag, "commit": v.commit,
-                    "oid": ptr.oid_str, "kind": ptr.kind, "size": ptr.size, "path": dest})
+                    "oid": ptr.oid_str, "kind": ptr.kind, "size": ptr.size, "path": shown})
     else:
-        ui.info(f"{v.model} {v.version} ({ptr.oid_str[:19]}…, commit {v.commit[:12]}) -> {dest}")
+        ui.info(f"{v.model} {v.version} ({ptr.oid_str[:19]}…, commit {v.commit[:12]}) -> "
+                f"{shown}")
     return 0

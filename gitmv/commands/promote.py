@@ -64,7 +64,8 @@ def _assign(ws: Workspace, reg: Registry, m: Model, v: Version, stage: str,
     table = rw.event_snapshot(ws, "assign", m.name, v.commit, version=v.version, stage=stage,
                               **_artifact(v), **extra)
     rw.create_tag(ws, tag, v.commit, rw.message(subject, table), sign)
-    ui.info(f"{m.name} {v.version} is now in {stage}: tag {tag}")
+    back = f" (rolled back from {extra['rollback_from']})" if "rollback_from" in extra else ""
+    ui.info(f"{m.name} {v.version} is now in {stage}{back}: tag {tag}")
     if push:
         where = rw.push_tag(ws, tag, remote, [])
         ui.info(f"pushed {tag} to {where}")
