@@ -482,3 +482,126 @@ def test_the_docs_example_is_the_real_current_output(tmp_path: Path) -> None:
             "scripts/ci/example.sh --update-doc")
     assert "check-fail.txt" in doc and "\n$ echo $?\n1\n" in (out / "check-fail.txt").read_text()
     assert "gitmv: fetched 2 directory manifest(s) from origin" in (out / "fetch.txt").read_text()
+
+
+# --- the composite action's steps, run as GitHub's runner would (minus setup-python/pip) ----
+
+
+def _expr(text: str, ctx: dict[str, str]) -> str:
+    """The `${{ name }}` substitutions this action uses (plain context names only)."""
+    import re
+
+    return re.sub(r"\$\{\{\s*([\w.-]+)\s*\}\}", lambda m: ctx[m.group(1)], text)
+
+
+def _condition(text: str, ctx: dict[str, str]) -> bool:
+    """`a == 'b' && c && d == e`: the subset of expressions the action's `if:`s use."""
+    def value(term: str) -> str:
+        term = term.strip()
+        return term[1:-1] if term.startswith("'") else ctx.get(term, "")
+
+    for clause in " ".join(text.split()).split("&&"):
+        left, eq, right = clause.partition("==")
+        if eq and value(left) != value(right):
+            return False
+        if not eq and not value(left):
+            return False
+    return True
+
+
+def run_action(ci: Path, tmp: Path, env: dict[str, str], fork: bool = False, **inputs: str
+               ) -> dict[str, subprocess.CompletedProcess[str]]:
+    action = load_yaml(CI / "action.yml")
+    runner = tmp / "runner"
+    runner.mkdir(exist_ok=True)
+    files = {k: runner / k.lower() for k in
+             ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+    for f in files.values():
+        f.write_text("")
+    ctx = {f"inputs.{k}": str(v.get("default", "")) for k, v in action["inputs"].items()}
+    ctx.update({"github.base_ref": "main", "github.token": "ghs_token",
+                "github.repository": "acme/models", "github.event.pull_request.number": "7",
+                "github.event.pull_request.head.repo.full_name":
+                    "someone/models" if fork else "acme/models"})
+    ctx.update({f"inputs.{k.replace('_', '-')}": v for k, v in inputs.items()})
+    for k in list(ctx):  # defaults that are expressions themselves
+        ctx[k] = _expr(ctx[k], ctx)
+    base_env = {**env, **{k: str(p) for k, p in files.items()},
+                "GITHUB_ACTION_PATH": str(CI), "RUNNER_TEMP": str(runner),
+                "GITHUB_REPOSITORY": "acme/models", "GITHUB_ACTIONS": "true",
+                "GITMV_PY": sys.executable}
+    results = {}
+    for step in action["runs"]["steps"]:
+        if "run" not in step or step["name"] == "Install gitmv":
+            continue  # setup-python and pip: this interpreter already has gitmv
+        for line in files["GITHUB_OUTPUT"].read_text().splitlines():
+            key, _, val = line.partition("=")
+            ctx[f"steps.report.outputs.{key}"] = val
+        if "if" in step and not _condition(step["if"], ctx):
+            continue
+        step_env = {**base_env, **{k: _expr(str(v), ctx) for k, v in step.get("env", {}).items()}}
+        proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=ci, env=step_env,
+                              capture_output=True, text=True, check=False)
+        results[step["name"]] = proc
+        if proc.returncode != 0:
+            break  # a failing step ends the job, as on GitHub
+    return results
+
+
+def test_the_action_end_to_end_with_a_fake_gh(gh: FakeGh, tmp_path: Path) -> None:
+    bare = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    write(alice / ".mvm" / "config.toml",
+          '[metrics]\nfiles = ["metrics.toml"]\nbetter = { loss = "lower" }\n\n'
+          '[gates]\nloss = "no-regression 1%"\n')
+    write(alice / "metrics.toml", "loss = 0.30\n")
+    git(alice, "add", ".mvm/config.toml", "metrics.toml")
+    save_dir(alice, "data", {"a.bin": b"a" * 100}, "v1")
+    git_ok(alice, "push", "-q", "origin", "main")
+    git(alice, "checkout", "-q", "-b", "pr")
+    write(alice / "metrics.toml", "loss = 0.36\n")  # 20% worse: the gate fails
+    git(alice, "add", "metrics.toml")
+    save_dir(alice, "data", {"a.bin": b"a" * 100, "b.bin": b"b" * 50}, "more data")
+    git_ok(alice, "push", "-q", "origin", "pr")
+    ci = ci_clone(bare, tmp_path / "ci", "pr")
+    gh.serve([{"id": 5, "body": "a human"}])
+
+    steps = run_action(ci, tmp_path, gh.env)
+    assert list(steps) == ["Fetch what the report needs", "Report", "Comment on the pull request",
+                           "Gates (git mvm check)"]
+    assert steps["Fetch what the report needs"].stderr == (
+        "gitmv: fetched 2 directory manifest(s) from origin\n")
+    report = (tmp_path / "runner" / "gitmv-report.md").read_text()
+    assert (tmp_path / "runner" / "github_step_summary").read_text() == report
+    assert "| data | dir | modified | 100 B | 150 B | +50 B | 1 added, 0 removed, 0 modified |" \
+        in report
+    assert steps["Comment on the pull request"].stdout == "created comment 9001 on acme/models#7\n"
+    posted = json.loads(gh.calls()[-1]["stdin"])["body"]
+    assert posted == f"{MARKER}\n{report}"
+    gate = steps["Gates (git mvm check)"]
+    assert gate.returncode == 1
+    assert "::error title=gitmv gates::a metrics gate failed (see the table above)" in gate.stdout
+
+    # the next push fixes the loss: the same comment is edited, the check passes
+    write(alice / "metrics.toml", "loss = 0.29\n")
+    git_ok(alice, "commit", "-q", "-am", "fix")
+    git_ok(alice, "push", "-q", "origin", "pr")
+    git(ci, "pull", "-q", "--ff-only", "origin", "pr")
+    gh.serve([{"id": 5, "body": "a human"}, {"id": 9001, "body": posted}])
+    steps = run_action(ci, tmp_path, gh.env)
+    assert steps["Fetch what the report needs"].stderr == (
+        "gitmv: the 2 directory manifest(s) the report needs are in the cache\n")
+    assert steps["Comment on the pull request"].stdout == "updated comment 9001 on acme/models#7\n"
+    assert gh.calls()[-1]["argv"][:4] == ["api", "-X", "PATCH",
+                                          "repos/acme/models/issues/comments/9001"]
+    assert steps["Gates (git mvm check)"].returncode == 0
+
+    # a pull request from a fork: no comment (its token is read-only), the check still runs
+    calls = len(gh.calls())
+    steps = run_action(ci, tmp_path, gh.env, fork=True)
+    assert list(steps) == ["Fetch what the report needs", "Report", "Gates (git mvm check)"]
+    assert steps["Gates (git mvm check)"].returncode == 0
+    assert len(gh.calls()) == calls
+    # check: "false" never fails the job
+    steps = run_action(ci, tmp_path, gh.env, check="false")
+    assert "Gates (git mvm check)" not in steps
