@@ -205,10 +205,12 @@ def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = Fa
                           ) from None
 
 
-def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointer]) -> str:
+def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointer],
+             objects_required: bool = True) -> str:
     """Push the version's objects, then the tag. A rejected tag (somebody pushed a tag of
     that name first) is deleted locally, so fetching theirs works, and the error says how
-    to retry. Returns the git remote used."""
+    to retry. Without `objects_required` (a promotion by somebody who never had the bytes)
+    objects that cannot be sent are a warning. Returns the git remote used."""
     from gitmv import remotes
     from gitmv.sync import push_pointers
 
@@ -219,7 +221,15 @@ def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointe
                           f"`git push {git_remote} refs/tags/{name}`")
     if pointers:
         store = remotes.resolve(ws.repo, ws.config, git_remote=git_remote)
-        push_pointers(ws, store, pointers, ws.jobs)
+        try:
+            push_pointers(ws, store, pointers, ws.jobs)
+        except GitMvmError as exc:
+            if objects_required:
+                raise
+            from gitmv import ui
+
+            ui.warn(f"the version's objects could not be pushed ({exc.message.splitlines()[0]}"
+                    "); `git mvm get` elsewhere needs whoever registered it to push them")
     try:
         ws.repo.git("push", "-q", git_remote, f"refs/tags/{name}:refs/tags/{name}")
     except GitFailed as exc:
