@@ -218,6 +218,9 @@ def upload(
         done += d
         failed += f
         nbytes += n
+        flush = getattr(store, "flush", None)
+        if flush is not None:  # durable before the next phase names them (a directory store)
+            flush()
         if failed:
             break
     return TransferResult(done, present, failed, nbytes)

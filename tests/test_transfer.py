@@ -565,6 +565,29 @@ def test_store_write_errors_are_collected_per_object(
     assert "and 1 more" in res.err
 
 
+def test_a_directory_store_is_flushed_before_manifests_name_its_files(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gitmv.remotes.local as local
+
+    flushed: list[set[str]] = []
+    real = local.flush_to_disk
+
+    def spy(paths: list[str], any_path: str) -> None:
+        flushed.append({os.path.basename(p) for p in paths})
+        real(paths, any_path)
+
+    monkeypatch.setattr(local, "flush_to_disk", spy)
+    repo, store, _, _ = with_store
+    assert mvm(repo, "push", "-q", "store") == 0
+    manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
+    assert len(flushed) == 2
+    assert flushed[0] == store_oids(store) - {manifest}  # every file object, then
+    assert flushed[1] == {manifest}  # the manifest that names them
+    assert mvm(repo, "push", "-q", "store") == 0
+    assert len(flushed) == 2  # nothing written, nothing flushed
+
+
 def test_manifest_is_uploaded_after_its_files(
     with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import io
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from gitmv.errors import ObjectCorrupt
-from gitmv.fsutil import remove_file, tmp_name
-from gitmv.hashing import BUFSIZE
+from gitmv.fsutil import flush_to_disk, remove_file, tmp_name
+from gitmv.hashing import BUFSIZE, copy_and_hash
 from gitmv.remotes import RemoteError
 
 
@@ -20,6 +23,8 @@ class LocalStore:
         self.name = name
         self.url = url
         self.root = root
+        self._lock = threading.Lock()
+        self._written: list[str] = []
 
     def _path(self, oid: str) -> str:
         return os.path.join(self.root, oid[:2], oid[2:4], oid)
@@ -28,27 +33,21 @@ class LocalStore:
         return {oid for oid in oids if os.path.exists(self._path(oid))}
 
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
-        import hashlib
-
+        """Copy the object in, hashing it on the way (the cache's own copy loop: pipelined for
+        large objects); created read-only under a temp name, renamed when whole."""
         dest = self._path(oid)
-        directory = os.path.dirname(dest)
+        tmp = tmp_name(os.path.dirname(dest))
         try:
-            os.makedirs(directory, exist_ok=True)
+            fd = _create(tmp)
         except OSError as exc:
             raise self._error(exc, "create") from None
-        tmp = tmp_name(directory)
-        h = hashlib.sha256()
         try:
-            with open(tmp, "xb") as out:
-                while True:
-                    chunk = src.read(BUFSIZE)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    out.write(chunk)
-            if h.hexdigest() != oid:
-                raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{h.hexdigest()}", "local cache")
-            os.chmod(tmp, 0o444)
+            try:
+                got = _copy_in(src, fd, size)
+            finally:
+                os.close(fd)
+            if got != oid:
+                raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", "local cache")
             os.rename(tmp, dest)  # visible under its name only when complete
         except OSError as exc:
             remove_file(tmp)
@@ -56,6 +55,16 @@ class LocalStore:
         except BaseException:
             remove_file(tmp)
             raise
+        with self._lock:
+            self._written.append(dest)
+
+    def flush(self) -> None:
+        """Make what this command wrote durable (one syncfs for many objects): called after
+        the file objects, before the manifests that name them, and again at the end."""
+        with self._lock:
+            written, self._written = self._written, []
+        if written:
+            flush_to_disk(written, self.root)
 
     def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
         try:
@@ -87,3 +96,30 @@ class LocalStore:
         return RemoteError(
             f"remote {self.name!r} ({self.root}): cannot {verb}: {exc.strerror or exc}", hint
         )
+
+
+def _create(path: str) -> int:
+    """A new read-only file open for writing (its creator may write it), directories made."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(path, flags, 0o444)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o444)
+
+
+def _copy_in(src: BinaryIO, fd: int, size: int) -> str:
+    try:
+        src_fd = src.fileno()
+    except (AttributeError, io.UnsupportedOperation):  # not a file: bytes in memory
+        h = hashlib.sha256()
+        while True:
+            chunk = src.read(BUFSIZE)
+            if not chunk:
+                return h.hexdigest()
+            h.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+    os.lseek(src_fd, src.tell(), os.SEEK_SET)  # where the file object stands
+    return copy_and_hash(src_fd, fd, size)[0]
