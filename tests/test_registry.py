@@ -657,3 +657,32 @@ def test_resolve_specs(project: Path, clock: Clock) -> None:
                        ("classifier@1.0", "is not a semantic version")]:
         with pytest.raises(GitMvmError, match=text):
             reg.resolve(spec)
+
+
+def test_signed_tags(
+    project: Path, clock: Clock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a stand-in for gpg: git only needs the status line and an armored block back
+    fake = write(tmp_path / "fake-gpg", "#!/bin/sh\ncat >/dev/null\n"
+                 "echo '[GNUPG:] SIG_CREATED D 1 8 00 1700000000 ABCDEF' >&2\n"
+                 "printf -- '-----BEGIN PGP SIGNATURE-----\\n\\nZmFrZQ==\\n"
+                 "-----END PGP SIGNATURE-----\\n'\n")
+    fake.chmod(0o755)
+    git(project, "config", "gpg.program", str(fake))
+    git(project, "config", "user.signingkey", "ABCDEF")
+    train(project, b"weights", 0.9)
+    clock.tick()
+    assert mvm(project, "register", "-q", "--no-env", "--sign", "classifier", "v1.0.0") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "--sign", "classifier", "v1.0.0", "dev") == 0
+    for tag in ("classifier@v1.0.0", "classifier#dev#1"):
+        assert "-----BEGIN PGP SIGNATURE-----" in git(project, "cat-file", "-p", tag)
+    model = show(capsys, project)["classifier"]
+    assert model["latest"]["metrics"] == {"accuracy": 0.9, "loss": 0.1}
+    assert model["stages"]["dev"]["version"] == "v1.0.0"
+    # without a working gpg the command fails cleanly and leaves no tag
+    git(project, "config", "gpg.program", str(tmp_path / "no-such-gpg"))
+    clock.tick()
+    res = run(capsys, project, "promote", "--sign", "classifier", "v1.0.0", "staging")
+    assert res.rc == 1 and "cannot create tag classifier#staging#2" in res.err
+    assert "classifier#staging#2" not in git(project, "tag", "-l").split()
