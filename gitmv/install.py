@@ -131,9 +131,10 @@ def _add_attributes_line(repo: Repo) -> HookChange:
                       f":(literal){ATTRIBUTES}")
     clean = data is None or not status or (status[1:2] == b" " and status[:2] != b"!!")
     body = data or b""
+    eol = b"\r\n" if b"\r\n" in body else b"\n"  # keep a Windows file's line endings
     if body and not body.endswith(b"\n"):
-        body += b"\n"
-    atomic_write(path, body + ATTRIBUTES_LINE.encode() + b"\n")
+        body += eol
+    atomic_write(path, body + ATTRIBUTES_LINE.encode() + eol)
     if clean:
         repo.stage([ATTRIBUTES])
         return HookChange(f"{ATTRIBUTES} ({ATTRIBUTES_LINE}; staged: commit it so the team's "

@@ -104,6 +104,17 @@ def test_install_updates_another_textconv_value(tmp_path: Path,
     assert config_value(repo) == TEXTCONV + "\n"
 
 
+def test_install_keeps_windows_line_endings(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write(repo / ".gitattributes", b"*.bin -text\r\n*.sh text eol=lf")
+    assert mvm(repo, "init", "-q") == 0
+    assert (repo / ".gitattributes").read_bytes() == (
+        b"*.bin -text\r\n*.sh text eol=lf\r\n*.mvm diff=mvm\r\n")
+    assert git(repo, "check-attr", "diff", "--", "m.mvm") == "m.mvm: diff: mvm\n"
+
+
 def test_install_respects_a_diff_attribute_the_team_chose(tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]
                                                           ) -> None:
@@ -304,9 +315,12 @@ def test_render_of_bytes_that_are_no_pointer_at_all() -> None:
     big = b"\x00\xffbinary" * 20_000  # someone committed a model as a .mvm file
     out = render(big[:65_537], rest=len(big) - 65_537)
     lines = out.split(b"\n")
-    assert lines[0] == (b"(gitmv: not a valid pointer: 65537 bytes is "
-                        b"too large; its raw text follows)")
+    assert lines[0] == (b"(gitmv: not a valid pointer: 160,000 bytes is too large for a "
+                        b"pointer; its raw text follows)")
+    assert out.startswith(lines[0] + b"\n" + big[:65_536])
     assert out.endswith(f"\n(gitmv: {len(big) - 65_536:,} more bytes not shown)\n".encode())
+    assert render(b"x" * 70_000).startswith(
+        b"(gitmv: not a valid pointer: 70000 bytes is too large; its raw text follows)\n")
     assert render(b"") == (b"(gitmv: not a valid pointer: the "
                            b"`mvm = <version>` key is missing; its raw text follows)\n")
 

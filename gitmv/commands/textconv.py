@@ -45,6 +45,8 @@ def run(args: list[str]) -> int:
 def render(data: bytes, rest: int = 0) -> bytes:
     """The human view of pointer bytes; raw bytes after a note when they are not a pointer."""
     try:
+        if rest:
+            raise GitMvmError(f"{len(data) + rest:,} bytes is too large for a pointer")
         ptr = Pointer.parse(data, "pointer")
     except GitMvmError as exc:
         why = str(getattr(exc, "why", exc.message))
