@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.gto import gto, gto_json
-from tests.helpers import git, mvm, run_json, save
+from tests.helpers import git, mvm, run, run_json, save
 from tests.test_registry import Clock, registered, setup_project
 
 pytestmark = pytest.mark.slow
@@ -115,3 +115,22 @@ def test_gitmv_reads_what_gto_writes(
     assert mvm(repo, "-q", "promote", "classifier", "v1.2.0", "staging") == 0
     assert "classifier#staging#6" in git(repo, "tag", "-l").split()
     assert gto_view(repo)["classifier"]["stage"]["staging"] == "v1.2.0"
+
+
+def test_two_versions_on_one_commit_gto_refuses_gitmv_reads(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(repo, "models/m.pt", b"weights", "model")
+    clock.tick()
+    assert mvm(repo, "-q", "register", "--no-env", "nn", "v1.0.0", "--path", "models/m.pt") == 0
+    clock.tick()
+    res = run(capsys, repo, "register", "--no-env", "nn", "v2.0.0")
+    assert res.rc == 0 and "GTO refuses to read a registry with two versions" in res.err
+    for version, stage in (("v1.0.0", "dev"), ("v2.0.0", "staging")):
+        clock.tick()
+        assert mvm(repo, "-q", "promote", "nn", version, stage) == 0
+    assert gitmv_view(capsys, repo) == {"nn": {"version": "v2.0.0", "stage": {
+        "dev": "v1.0.0", "staging": "v2.0.0"}}}
+    proc = gto(repo, "show", check=False)
+    assert proc.returncode != 0
+    assert "Multiple versions are not allowed on the same Git commit" in proc.stdout + proc.stderr

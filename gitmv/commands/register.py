@@ -54,9 +54,16 @@ def run(
         rw.check_clean(ws, rel, ptr)
     rw.check_cached(ws, rel, ptr)
     text = _choose_version(m, version, bump)
-    same = [v.version for v in m.active_versions() if v.summary.get("oid") == ptr.oid_str]
-    if same:
-        ui.warn(f"{model} {', '.join(same)} already has these bytes ({ptr.oid_str[:19]}…)")
+    on_commit = [v.version for v in m.active_versions() if v.commit == commit]
+    if on_commit:
+        ui.warn(f"{model} {', '.join(on_commit)} is registered on this commit too: gitmv keeps "
+                "them apart, but GTO refuses to read a registry with two versions of a model "
+                "on one commit (`gto show` fails)")
+    else:
+        same = [v.version for v in m.active_versions() if v.summary.get("oid") == ptr.oid_str]
+        if same:
+            ui.warn(f"{model} {', '.join(same)} already has these bytes "
+                    f"({ptr.oid_str[:19]}…)")
     table = rw.register_snapshot(ws, model, text, commit, rel, ptr, include_env=env)
     tag = registry.tag_name("register", model, text)
     rw.create_tag(ws, tag, commit, rw.message(message or f"Register {model} {text}", table),
