@@ -593,6 +593,13 @@ def test_get_from_a_fresh_clone_fetches_and_verifies(
     assert (tmp_path / "serving" / "classifier.pt").read_bytes() == b"weights 0"
     # the work tree was never touched
     assert not (deploy / MODEL).exists()
+    # a deregistration pushed upstream reaches the deployment with its next fetch
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier", "v1.1.0", "--push") == 0
+    assert "classifier@v1.1.0!" in git(origin, "tag", "-l").split()
+    git_ok(deploy, "fetch", "-q", "--tags")
+    info = run_json(capsys, deploy, "get", "classifier@latest", "-o", str(out), "--force")
+    assert info["version"] == "v1.0.0" and out.read_bytes() == b"weights 0"
 
 
 def test_get_refuses_corrupt_remote_bytes(
