@@ -42,7 +42,8 @@ state = os.environ["FAKE_GH_DIR"]
 args = sys.argv[1:]
 stdin = sys.stdin.read() if "--input" in args else ""
 with open(os.path.join(state, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"argv": args, "stdin": stdin}}) + "\\n")
+    f.write(json.dumps({{"argv": args, "stdin": stdin, "host": os.environ.get("GH_HOST"),
+                        "token": os.environ.get("GH_TOKEN")}}) + "\\n")
 if os.path.exists(os.path.join(state, "fail")):
     sys.stderr.write(open(os.path.join(state, "fail")).read())
     sys.exit(1)
@@ -529,6 +530,7 @@ def run_action(ci: Path, tmp: Path, env: dict[str, str], fork: bool = False, **i
     base_env = {**env, **{k: str(p) for k, p in files.items()},
                 "GITHUB_ACTION_PATH": str(CI), "RUNNER_TEMP": str(runner),
                 "GITHUB_REPOSITORY": "acme/models", "GITHUB_ACTIONS": "true",
+                "GITHUB_SERVER_URL": "https://github.com",
                 "GITMV_PY": sys.executable}
     results = {}
     for step in action["runs"]["steps"]:
@@ -578,6 +580,7 @@ def test_the_action_end_to_end_with_a_fake_gh(gh: FakeGh, tmp_path: Path) -> Non
     assert steps["Comment on the pull request"].stdout == "created comment 9001 on acme/models#7\n"
     posted = json.loads(gh.calls()[-1]["stdin"])["body"]
     assert posted == f"{MARKER}\n{report}"
+    assert {(c["host"], c["token"]) for c in gh.calls()} == {("github.com", "ghs_token")}
     gate = steps["Gates (git mvm check)"]
     assert gate.returncode == 1
     assert "::error title=gitmv gates::a metrics gate failed (see the table above)" in gate.stdout
