@@ -12,9 +12,11 @@
 # on every run (only gitmv's own output can change them: then the doc is due an update).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-if ! command -v git-mvm >/dev/null; then  # else: the gitmv already on PATH (as in the tests)
+PY=python3  # a gitmv already on PATH (as in the tests), else the project's .venv
+if ! { command -v git-mvm >/dev/null && "$PY" -c "import gitmv" 2>/dev/null; }; then
     source "$ROOT/scripts/_venv.sh"
     ensure_venv >/dev/null
+    PY="$VENV/bin/python"
 fi
 update_doc=false
 work="$(mktemp -d)"
@@ -114,7 +116,7 @@ cd "$work/ci"
 git checkout -q retrain
 {
     echo "\$ python gitmv_pr.py fetch origin/main HEAD"
-    python "$ROOT/scripts/ci/gitmv_pr.py" fetch origin/main HEAD 2>&1
+    "$PY" "$ROOT/scripts/ci/gitmv_pr.py" fetch origin/main HEAD 2>&1
 } > "$out/fetch.txt"
 git mvm report origin/main HEAD --md > "$out/report.md"
 {
