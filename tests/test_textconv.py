@@ -350,3 +350,16 @@ def test_executables_and_symlinks_are_marked(tmp_path: Path) -> None:
         f"+  latest  6 B  sha256:{sha(b'run.sh')[:12]}  symlink",
         f"+  run.sh  10 B  sha256:{sha(b'#!/bin/sh' + bytes([10]))[:12]}  executable",
     ]
+
+
+def test_linked_worktrees_and_subdirectories_use_the_driver_and_the_shared_cache(
+        tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    save_dir(repo, "data", {"a.bin": b"a" * 10}, "v1")
+    save_dir(repo, "data", {"a.bin": b"a" * 10, "b.bin": b"b" * 20}, "v2")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"), "HEAD")
+    (tmp_path / "wt" / "deep" / "er").mkdir(parents=True)
+    expected_tail = [" contents:", f"   a.bin  10 B  sha256:{sha(b'a' * 10)[:12]}",
+                     f"+  b.bin  20 B  sha256:{sha(b'b' * 20)[:12]}"]
+    for where in (tmp_path / "wt", tmp_path / "wt" / "deep" / "er", repo / ".mvm"):
+        assert hunks(git(where, "diff", "HEAD~1", "HEAD"))[-3:] == expected_tail, where
