@@ -28,10 +28,15 @@ from gitmv import semver
 from gitmv.errors import GitMvmError
 from gitmv.repo import Repo
 
-NAME = r"[a-z][a-z0-9/-]*[a-z0-9]"
+# GTO 1.10's names: letters, digits, '-', '_', '/', starting and ending with a letter or
+# digit. A model may carry a directory (GTO's monorepo form `dir/path:name`), written `=` in
+# tags: `dir/path=name@v1.0.0`.
+NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_/-]*[A-Za-z0-9])?"
+_DIRNAME = r"[A-Za-z0-9_./-]+"
 _NAME_RE = re.compile(NAME)
+_MODEL_RE = re.compile(rf"(?:{_DIRNAME}:)?{NAME}")
 TAG_RE = re.compile(
-    rf"(?P<model>{NAME})(?:"
+    rf"(?P<model>(?:{_DIRNAME}=)?{NAME})(?:"
     rf"@(?P<version>{semver.PATTERN})(?P<dereg>!?)"
     rf"|#(?P<stage>{NAME})(?P<unassign>!?)"
     rf"|@(?P<deprecated>deprecated))"
@@ -47,21 +52,25 @@ ACTIONS = ("register", "deregister", "assign", "unassign", "deprecate")
 DEFAULT_STAGES = ("dev", "staging", "production")
 
 
-def is_valid_name(name: str) -> bool:
-    return _NAME_RE.fullmatch(name) is not None
+def is_valid_name(name: str, what: str = "model") -> bool:
+    pattern = _MODEL_RE if what == "model" else _NAME_RE
+    return pattern.fullmatch(name) is not None
 
 
 def check_name(name: str, what: str) -> None:
-    if not is_valid_name(name):
+    if not is_valid_name(name, what):
+        where = " (a model may be prefixed by a directory: dir/path:name)" \
+            if what == "model" else ""
         raise GitMvmError(
             f"{name!r} is not a valid {what} name",
-            "use lowercase letters, digits, '-' and '/', starting with a letter and ending "
-            "with a letter or digit, at least two characters (the names GTO accepts)",
+            "use letters, digits, '-', '_' and '/', starting and ending with a letter or "
+            f"digit (the names GTO accepts){where}",
         )
 
 
 def tag_name(action: str, model: str, version: str | None = None, stage: str | None = None,
              counter: int | None = None) -> str:
+    model = model.replace(":", "=")  # GTO writes a model's directory prefix with '='
     if action == "register":
         return f"{model}@{version}"
     if action == "deregister":
@@ -358,7 +367,9 @@ def _split_spec(spec: str) -> tuple[str, str, str]:
 
 def read_tags(repo: Repo) -> Registry:
     """The registry from one `git for-each-ref` over the tags named like registry tags."""
-    out = repo.git("for-each-ref", f"--format={FORMAT}", "refs/tags/*@*", "refs/tags/*#*")
+    # `*` stops at a slash in these patterns; `**/` spans any directories (also none)
+    out = repo.git("for-each-ref", f"--format={FORMAT}", "refs/tags/**/*@*",
+                   "refs/tags/**/*#*")
     models: dict[str, Model] = {}
     problems: list[str] = []
     warnings: list[str] = []
@@ -395,9 +406,9 @@ def read_tags(repo: Repo) -> Registry:
             action = "deregister" if m["dereg"] else "register"
             version, stage = m["version"], None
         email = temail.strip("<>")
-        ev = Event(action, m["model"], name, commit, f"{tname} <{email}>", tdate,
+        ev = Event(action, m["model"].replace("=", ":"), name, commit, f"{tname} <{email}>", tdate,
                    (ts, fine, counter or 0), subject, body, scalars, version, stage, counter)
-        models.setdefault(m["model"], Model(m["model"])).events.append(ev)
+        models.setdefault(ev.model, Model(ev.model)).events.append(ev)
     for model in models.values():
         model._fold()
         warnings.extend(model.problems)

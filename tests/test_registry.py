@@ -204,7 +204,8 @@ def test_register_refusals(
     assert "v1.1.9 does not come after classifier's latest version v1.2.0" in refused(
         "classifier", "v1.1.9")
     assert "v1.2.0+b does not come after" in refused("classifier", "v1.2.0+b")
-    assert "'Classifier' is not a valid model name" in refused("Classifier")
+    assert "'my model' is not a valid model name" in refused("my model")
+    assert "'x!' is not a valid model name" in refused("x!")
     assert "'v1.3' is not a semantic version" in refused("classifier", "v1.3")
     res = run(capsys, project, "register", "classifier", "v1.3.0", "--bump-minor")
     assert res.rc == 2 and "give a VERSION or --bump-minor, not both" in res.err
@@ -693,3 +694,21 @@ def test_signed_tags(
     res = run(capsys, project, "promote", "--sign", "classifier", "v1.0.0", "staging")
     assert res.rc == 1 and "cannot create tag classifier#staging#2" in res.err
     assert "classifier#staging#2" not in git(project, "tag", "-l").split()
+
+
+def test_gto_names_with_a_directory(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    save(project, "nlp/models/Tagger_2.bin", b"tagger", "tagger")
+    clock.tick()
+    assert mvm(project, "register", "-q", "--no-env", "nlp/models:Tagger_2", "v1.0.0",
+               "--path", "nlp/models/Tagger_2.bin") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "nlp/models:Tagger_2", "v1.0.0", "dev") == 0
+    assert git(project, "tag", "-l").split() == [
+        "nlp/models=Tagger_2#dev#1", "nlp/models=Tagger_2@v1.0.0"]
+    model = show(capsys, project)["nlp/models:Tagger_2"]
+    assert model["stages"]["dev"]["version"] == "v1.0.0"
+    out = tmp_path / "t.bin"
+    assert mvm(project, "get", "-q", "nlp/models:Tagger_2#dev", "-o", str(out)) == 0
+    assert out.read_bytes() == b"tagger"
