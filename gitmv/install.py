@@ -53,7 +53,10 @@ def is_ours(path: str) -> bool:
         return False
 
 
-def install(repo: Repo, force: bool = False) -> list[HookChange]:
+def install(repo: Repo, force: bool = False, shared: bool = True) -> list[HookChange]:
+    """Install the hooks and the diff driver. `shared=False` (a fresh clone) leaves the
+    tracked `.gitattributes` alone and puts the driver's line in `<git dir>/info/attributes`,
+    so a clone never starts with a change to commit."""
     directory = hooks_dir(repo)
     os.makedirs(directory, exist_ok=True)
     changes = []
@@ -81,10 +84,10 @@ def install(repo: Repo, force: bool = False) -> list[HookChange]:
         atomic_write(path, want, mode=0o755)
         os.chmod(path, 0o755)
         changes.append(HookChange(name, action))
-    return changes + install_diff_driver(repo)
+    return changes + install_diff_driver(repo, shared)
 
 
-def install_diff_driver(repo: Repo) -> list[HookChange]:
+def install_diff_driver(repo: Repo, shared: bool = True) -> list[HookChange]:
     """`diff.mvm.textconv` in the local git config; `*.mvm diff=mvm` in `.gitattributes`
     when this is a gitmv repository (it has `.mvm/`), staged when that touches nothing else."""
     name = "diff driver (diff.mvm.textconv = git mvm hook textconv)"
@@ -94,9 +97,37 @@ def install_diff_driver(repo: Repo) -> list[HookChange]:
     else:
         repo.git("config", "--local", "diff.mvm.textconv", TEXTCONV)
         changes = [HookChange(name, "updated" if current else "installed")]
-    if os.path.isdir(os.path.join(repo.root, ".mvm")):
+    if not os.path.isdir(os.path.join(repo.root, ".mvm")):
+        return changes
+    if shared:
         changes.append(_add_attributes_line(repo))
+    else:
+        changes.append(_add_info_attributes_line(repo))
     return changes
+
+
+def _add_info_attributes_line(repo: Repo) -> HookChange:
+    """The driver's line in `<git dir>/info/attributes` (this clone only), unless the tracked
+    `.gitattributes` already chooses a diff for pointers."""
+    try:
+        with open(os.path.join(repo.root, ATTRIBUTES), "rb") as f:
+            if _diff_attribute(f.read()) is not None:
+                return HookChange(f"{ATTRIBUTES} (already sets a diff for *.mvm)", "unchanged")
+    except FileNotFoundError:
+        pass
+    path = os.path.join(repo.common_dir, "info", "attributes")
+    try:
+        with open(path, "rb") as f:
+            body = f.read()
+    except FileNotFoundError:
+        body = b""
+    if _diff_attribute(body) is not None:
+        return HookChange(f"info/attributes ({ATTRIBUTES_LINE})", "unchanged")
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, body + ATTRIBUTES_LINE.encode() + b"\n")
+    return HookChange(f"info/attributes ({ATTRIBUTES_LINE}; this clone only)", "installed")
 
 
 def _diff_attribute(data: bytes) -> str | None:

@@ -625,6 +625,24 @@ def test_mvm_clone_installs_hooks_and_pulls(
     assert (bob / "models" / "m.pt").read_bytes() == model2
 
 
+def test_mvm_clone_leaves_tracked_files_alone(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path
+) -> None:
+    """A repository made before the diff driver existed: the clone gets the driver's line in
+    its own info/attributes and starts with nothing to commit."""
+    bare, alice, _, _ = published
+    git_ok(alice, "rm", "-q", "--cached", ".gitattributes")
+    (alice / ".gitattributes").unlink()
+    git_ok(alice, "commit", "-q", "-m", "no attributes")
+    git_ok(alice, "push", "-q")
+    assert mvm(tmp_path, "clone", "-q", str(bare), "bob") == 0
+    bob = tmp_path / "bob"
+    assert git(bob, "status", "--porcelain") == ""
+    assert not (bob / ".gitattributes").exists()
+    assert "*.mvm diff=mvm" in (bob / ".git" / "info" / "attributes").read_text()
+    assert git(bob, "check-attr", "diff", "--", "models/m.pt.mvm").strip().endswith(": mvm")
+
+
 def test_mvm_clone_into_a_directory(
     published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path
 ) -> None:

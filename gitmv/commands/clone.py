@@ -18,7 +18,7 @@ def run(url: str, directory: str | None, jobs: int | None) -> int:
     if proc.returncode != 0:
         raise GitMvmError(f"`git clone {url}` failed", "see git's message above")
     repo = Repo.discover(os.path.abspath(directory))
-    install(repo)
+    install(repo, shared=False)  # a fresh clone starts with nothing to commit
     if not os.path.isdir(os.path.join(repo.root, ".mvm")):
         ui.info("cloned; this repository has no .mvm/ yet (run `git mvm init` there)")
         return 0
