@@ -1,0 +1,366 @@
+"""Benchmark of the model registry: `git mvm show` / `history` beside `gto` on many tags.
+
+The repository: MODELS models x VERSIONS versions (each version on its own commit, with a
+pointer file per model), each version assigned to a stage right after it is registered
+(dev, staging, production in turn), so MODELS x VERSIONS x 2 registry tags (2,000 by
+default), plus UNRELATED other tags (5,000: half annotated, half lightweight). Every tag is
+annotated the way `git mvm register` / `promote` write them (subject + `[gitmv]` TOML with
+the environment snapshot) and written in one `git fast-import` run, then refs are packed as
+a clone has them. Timed: the median of --reps runs of each command, page cache warm, after
+an untimed warm-up run, each run after the machine is quiet (other processes under a
+quarter core, waited for up to --quiet-wait s). gto (PyPI) runs from `.venv-gto/`, made by
+tests/gto.py when missing. Writes its section into docs/benchmarks.md between markers.
+
+    scripts/bench --registry [--reps N] [--no-gto] [--no-write] [--profile]
+    python scripts/bench_registry.py …   (the same; finds git-mvm in ./.venv/bin)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+BEGIN = "<!-- bench_registry: begin -->"
+END = "<!-- bench_registry: end -->"
+STAGES = ("dev", "staging", "production")
+TARGET = 0.5
+T0 = 1_764_000_000  # 2025-11-24, the first event's time; one minute between events
+
+
+def log(msg: str) -> None:
+    print(f"[bench_registry {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def hermetic_env(work: Path) -> dict[str, str]:
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Bench\n\temail = bench@example.com\n"
+        "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GTO_EMOJIS="false", NO_COLOR="1",
+               COLUMNS="200", LC_ALL="C.UTF-8")
+    env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")])
+    return env
+
+
+# --- the repository --------------------------------------------------------------------------
+def _data(text: str) -> str:
+    raw = text.encode()
+    return f"data {len(raw)}\n{text}\n"
+
+
+def _toml_str(s: str) -> str:
+    import json
+
+    return json.dumps(s)
+
+
+def _env_table() -> str:
+    from gitmv import envinfo
+
+    env = envinfo.collect()
+    lines = ["[gitmv.env]"]
+    lines += [f"{k} = {_toml_str(v)}" for k, v in env.items() if k != "packages"]
+    lines.append("[gitmv.env.packages]")
+    lines += [f"{_toml_str(k)} = {_toml_str(v)}" for k, v in env["packages"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def model_name(m: int) -> str:
+    return f"model-{m:02d}"
+
+
+def commits_stream(models: int, versions: int) -> str:
+    """One commit per version: every model's pointer and metrics file change."""
+    out: list[str] = []
+    config = "".join(f'[models.{model_name(m)}]\npath = "models/{model_name(m)}.pt"\n'
+                     f'metrics = ["metrics/{model_name(m)}.toml"]\n' for m in range(models))
+    for v in range(versions):
+        out.append(f"commit refs/heads/main\nmark :{v + 1}\n"
+                   f"committer Bench <bench@example.com> {T0 + v} +0000\n" + _data(f"train {v}"))
+        if v:
+            out.append(f"from :{v}\n")
+        else:
+            out.append("M 100644 inline .mvm/config.toml\n" + _data(config))
+        for m in range(models):
+            oid = f"{(m * 1000 + v):064x}"
+            pointer = f'mvm = 1\nkind = "file"\noid = "sha256:{oid}"\nsize = {1000 + v}\n'
+            out.append(f"M 100644 inline models/{model_name(m)}.pt.mvm\n" + _data(pointer))
+            out.append(f"M 100644 inline metrics/{model_name(m)}.toml\n"
+                       + _data(f"accuracy = {0.5 + v / 100:.2f}\n"))
+        out.append("\n")
+    return "".join(out)
+
+
+def tags_stream(models: int, unrelated: int, commits: list[str]) -> str:
+    """Registry tags as register / promote write them, then the unrelated tags."""
+    env_table = _env_table()
+    out: list[str] = []
+    when = T0 + len(commits)
+    for m in range(models):
+        name = model_name(m)
+        for v, commit in enumerate(commits):
+            version = f"v1.{v}.0"
+            oid = f"{(m * 1000 + v):064x}"
+            date = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(when))
+            snap = (f'[gitmv]\nformat = 1\nevent = "register"\nmodel = "{name}"\n'
+                    f'version = "{version}"\npath = "models/{name}.pt"\nkind = "file"\n'
+                    f'oid = "sha256:{oid}"\nsize = {1000 + v}\ncommit = "{commit}"\n'
+                    f'author = "Bench <bench@example.com>"\ndate = "{date}"\n'
+                    f'[gitmv.metrics."metrics/{name}.toml"]\naccuracy = {0.5 + v / 100:.2f}\n'
+                    + env_table)
+            out.append(_tag(f"{name}@{version}", commit, when,
+                            f"Register {name} {version}\n\n{snap}"))
+            when += 60
+            stage = STAGES[v % len(STAGES)]
+            date = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(when))
+            body = (f'[gitmv]\nformat = 1\nevent = "assign"\nmodel = "{name}"\n'
+                    f'version = "{version}"\nstage = "{stage}"\npath = "models/{name}.pt"\n'
+                    f'kind = "file"\noid = "sha256:{oid}"\nsize = {1000 + v}\n'
+                    f'commit = "{commit}"\nauthor = "Bench <bench@example.com>"\n'
+                    f'date = "{date}"\n')
+            out.append(_tag(f"{name}#{stage}#{v + 1}", commit, when,
+                            f"Assign {name} {version} to {stage}\n\n{body}"))
+            when += 60
+    for i in range(unrelated):
+        commit = commits[i % len(commits)]
+        if i % 2:
+            out.append(f"reset refs/tags/build-{i:05d}\nfrom {commit}\n\n")
+        else:
+            out.append(_tag(f"release-{i:05d}", commit, when, f"Release {i}\n"))
+            when += 1
+    return "".join(out)
+
+
+def _tag(name: str, commit: str, when: int, message: str) -> str:
+    return (f"tag {name}\nfrom {commit}\ntagger Bench <bench@example.com> {when} +0000\n"
+            + _data(message))
+
+
+def make_repo(work: Path, env: dict[str, str], args: argparse.Namespace) -> Path:
+    repo = work / "registry"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, env=env, check=True)
+    marks = (work / "marks").resolve()
+    subprocess.run(["git", "fast-import", "--quiet", f"--export-marks={marks}"], cwd=repo,
+                   env=env, input=commits_stream(args.models, args.versions).encode(),
+                   check=True)
+    by_mark = dict(line.split() for line in marks.read_text().splitlines())
+    commits = [by_mark[f":{v + 1}"] for v in range(args.versions)]
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, env=env,
+                   input=tags_stream(args.models, args.unrelated, commits).encode(), check=True)
+    subprocess.run(["git", "pack-refs", "--all"], cwd=repo, env=env, check=True)
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, env=env, check=True)
+    return repo
+
+
+# --- timing ----------------------------------------------------------------------------------
+def wait_quiet(limit: float) -> bool:
+    """Wait until other processes use under a quarter core; True if it got quiet."""
+    try:
+        from bench import CONTENDED_CORES, cpu_snapshot, others_cpu_seconds
+    except ImportError:
+        return True
+    deadline = time.monotonic() + limit
+    while True:
+        before = cpu_snapshot()
+        time.sleep(0.5)
+        if others_cpu_seconds(before, cpu_snapshot()) / 0.5 < CONTENDED_CORES:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1)
+
+
+class Timing(NamedTuple):
+    wall: list[float]  # seconds, spawn to reap
+    cpu: list[float]  # user + system seconds of the process tree (steady on a busy machine)
+    busy: int  # runs during which other processes used the machine
+
+
+def time_command(cmd: list[str], repo: Path, env: dict[str, str], reps: int,
+                 quiet_wait: float) -> tuple[Timing, str]:
+    """Time `reps` runs after one untimed warm-up run; also returns the last stdout."""
+    warm = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    if warm.returncode != 0:
+        raise SystemExit(f"bench_registry: `{' '.join(cmd)}` failed:\n{warm.stderr[-3000:]}")
+    samples: list[float] = []
+    cpu: list[float] = []
+    busy = 0
+    out = warm.stdout
+    for _ in range(reps):
+        busy += not wait_quiet(quiet_wait)
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True,
+                              check=False)
+        samples.append(time.perf_counter() - t)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+        if proc.returncode != 0:
+            raise SystemExit(f"bench_registry: `{' '.join(cmd)}` failed:\n{proc.stderr[-3000:]}")
+        out = proc.stdout
+    return Timing(samples, cpu, busy), out
+
+
+def profile(repo: Path, env: dict[str, str], argv: list[str]) -> str:
+    """The functions where `git mvm ARGV` spends its time (cProfile, cumulative, top 25)."""
+    code = ("import cProfile, pstats, io, sys; from gitmv.cli import main; "
+            "pr = cProfile.Profile(); pr.enable(); main(sys.argv[1:]); pr.disable(); "
+            "s = io.StringIO(); pstats.Stats(pr, stream=s).sort_stats('cumulative')"
+            ".print_stats(25); sys.stderr.write(s.getvalue())")
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code, *argv],
+                          cwd=repo, env=env, capture_output=True, text=True, check=False)
+    return proc.stderr
+
+
+def gto_path() -> str | None:
+    try:
+        from tests.gto import gto_executable
+    except ImportError:
+        return shutil.which("gto")
+    try:
+        return str(gto_executable())
+    except (RuntimeError, OSError) as exc:
+        log(f"no gto: {exc}")
+        return None
+
+
+Row = tuple[str, str, Timing, str]  # workload, tool, timing, command
+
+
+def bench(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str, str]]:
+    env = hermetic_env(work)
+    t = time.perf_counter()
+    repo = make_repo(work, env, args)
+    n_tags = len(subprocess.run(["git", "tag"], cwd=repo, env=env, capture_output=True,
+                                text=True, check=True).stdout.split())
+    log(f"repository with {n_tags:,} tags made in {time.perf_counter() - t:.1f} s")
+    one = model_name(args.models // 2)
+    cmds: list[tuple[str, str, list[str], int]] = [
+        ("show (all models)", "gitmv", ["git", "mvm", "show"], args.reps),
+        (f"show {one}", "gitmv", ["git", "mvm", "show", one], args.reps),
+        (f"history {one}", "gitmv", ["git", "mvm", "history", one], args.reps),
+        ("show (all models)", "floor: git for-each-ref, tag messages",
+         ["git", "for-each-ref", "--format=%(refname)%00%(contents)", "refs/tags"], args.reps),
+    ]
+    gto = None if args.no_gto else gto_path()
+    if gto:
+        cmds += [
+            ("show (all models)", "gto", [gto, "show"], args.gto_reps),
+            (f"show {one}", "gto", [gto, "show", one], args.gto_reps),
+            (f"history {one}", "gto", [gto, "history", one], args.gto_reps),
+        ]
+    rows: list[Row] = []
+    outputs: dict[str, str] = {}
+    for workload, tool, cmd, reps in cmds:
+        log(f"{tool}: {' '.join(cmd[1:] if tool == 'gto' else cmd)} ×{reps} …")
+        timing, out = time_command(cmd, repo, env, reps, args.quiet_wait)
+        rows.append((workload, tool, timing, " ".join(
+            ["gto", *cmd[1:]] if tool == "gto" else cmd)))
+        outputs[f"{tool}: {workload}"] = out
+        print(f"{workload:24} {tool:40} {statistics.median(timing.wall):8.3f} s "
+              f"(cpu {statistics.median(timing.cpu):.3f} s)  "
+              f"runs {' '.join(f'{s:.3f}' for s in timing.wall)}", flush=True)
+    for name in (f"gitmv: show {one}", "gto: show (all models)"):
+        if name in outputs and one not in outputs[name]:
+            raise SystemExit(f"bench_registry: {name} does not mention {one}:\n{outputs[name]}")
+    if args.profile:
+        for argv in (["show"], ["history", one]):
+            sys.stderr.write(f"--- profile: git mvm {' '.join(argv)}\n")
+            sys.stderr.write(profile(repo, env, argv))
+    return rows, {"tags": f"{n_tags:,}", "model": one}
+
+
+def write(rows: list[Row], info: dict[str, str], args: argparse.Namespace, out: Path,
+          seconds: float) -> None:
+    gitmv_median = {w: statistics.median(t.wall) for w, tool, t, _ in rows if tool == "gitmv"}
+    gto_note = f"gto {gto_version()}" if any(r[1] == "gto" for r in rows) else "gto not run"
+    lines = [
+        BEGIN,
+        "## Model registry (`scripts/bench_registry.py`)",
+        "",
+        f"Repository: {args.models} models × {args.versions} versions, each version registered "
+        f"and then assigned to a stage ({args.models * args.versions * 2:,} registry tags, "
+        f"annotated, with gitmv's snapshot and environment in each message) plus "
+        f"{args.unrelated:,} unrelated tags (half annotated, half lightweight): "
+        f"{info['tags']} tags, refs packed. Median of {args.reps} runs for gitmv and the floor, "
+        f"{args.gto_reps} for gto, page cache warm, after an untimed warm-up run. "
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{seconds / 60:.1f} min in all; {gto_note}.",
+        "",
+        "| command | tool | median s | CPU s | runs (s) | notes |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for workload, tool, timing, cmd in rows:
+        med = statistics.median(timing.wall)
+        notes = [f"`{cmd}`"]
+        if tool == "gitmv":
+            notes.append(f"target < {TARGET} s: {'PASS' if med < TARGET else 'FAIL'}")
+        elif tool == "gto" and workload in gitmv_median:
+            notes.append(f"gitmv is {med / gitmv_median[workload]:.0f}× faster")
+        if timing.busy:
+            notes.append(f"{timing.busy} of {len(timing.wall)} run(s) on a busy machine")
+        lines.append(f"| {workload} | {tool} | {med:.3f} | {statistics.median(timing.cpu):.3f} "
+                     f"| {' '.join(f'{s:.3f}' for s in timing.wall)} | {'; '.join(notes)} |")
+    lines += ["", "Command: `scripts/bench --registry` (or `python scripts/bench_registry.py`).",
+              END]
+    text = out.read_text() if out.exists() else "# Benchmarks\n"
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) :].lstrip("\n")
+    out.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+
+
+def gto_version() -> str:
+    try:
+        out = (ROOT / ".venv-gto" / ".gitmv-requirements").read_text().split()
+        return out[0].split("==")[-1] if out else "?"
+    except OSError:
+        return "?"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", type=int, default=50)
+    p.add_argument("--versions", type=int, default=20)
+    p.add_argument("--unrelated", type=int, default=5000)
+    p.add_argument("--reps", type=int, default=7, help="timed runs of each gitmv command")
+    p.add_argument("--gto-reps", type=int, default=3, help="timed runs of each gto command")
+    p.add_argument("--quiet-wait", type=float, default=20.0,
+                   help="seconds to wait for a quiet machine before each run")
+    p.add_argument("--no-gto", action="store_true", help="time gitmv only")
+    p.add_argument("--profile", action="store_true",
+                   help="also print where `git mvm show` / `history` spend their time")
+    p.add_argument("--keep", action="store_true", help="keep the generated repository")
+    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+    start = time.perf_counter()
+    (ROOT / "bench-work").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="registry-", dir=ROOT / "bench-work"))
+    try:
+        rows, info = bench(args, work)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if not args.no_write:
+        write(rows, info, args, Path(args.out), time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
