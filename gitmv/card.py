@@ -228,7 +228,10 @@ def front_matter(model: str, snapshot: Mapping[str, Any], declared: Mapping[str,
     meta["tags"] = ["gitmv", *(t for t in tags if t != "gitmv")]
     if declared.get("base_model"):
         meta["base_model"] = declared["base_model"]
-    if data:
+    datasets = declared.get("datasets")
+    if isinstance(datasets, list) and datasets:
+        meta["datasets"] = [str(d) for d in datasets]
+    elif data:
         meta["datasets"] = list(data)
     task = _task(declared)
     if task:
@@ -241,16 +244,16 @@ def front_matter(model: str, snapshot: Mapping[str, Any], declared: Mapping[str,
                 entry: dict[str, Any] = {"type": key, "value": value}
                 entry["name"] = f"{key} ({file})" if several else key
                 results_metrics.append(entry)
-    if results_metrics:
-        result: dict[str, Any] = {}
-        if task:
-            result["task"] = task
-        dataset = _eval_dataset(declared)
-        if dataset:
-            result["dataset"] = dataset
-        result["metrics"] = results_metrics
-        meta["model-index"] = [{"name": model, "results": [result]}]
+    dataset = _eval_dataset(declared)
     blocks = [(key, "\n".join(yaml_block({key: value}))) for key, value in meta.items()]
+    if results_metrics and task and dataset:
+        result = {"task": task, "dataset": dataset, "metrics": results_metrics}
+        index = [{"name": model, "results": [result]}]
+        blocks.append(("model-index", "\n".join(yaml_block({"model-index": index}))))
+    elif results_metrics:
+        # Hub tools (huggingface_hub's ModelCard) refuse a result without task and dataset.
+        blocks.append(("model-index", "# model-index: declare task and eval_dataset in "
+                       f"[models.{model}] to list the metrics here"))
     user = dict(_top_level_blocks(user_front))
     merged = [user.pop(k, b) for k, b in blocks] + list(user.values())
     return "---\n" + "\n".join(merged) + "\n---\n"

@@ -290,7 +290,9 @@ def test_card_file_replaces_placeholders_and_extends_facts(
     meta, body = split_card(res.out)
     assert meta["license"] == "apache-2.0"
     assert meta["language"] == ["en"]
-    assert list(meta) == ["license", "tags", "datasets", "model-index", "language"]
+    assert list(meta) == ["license", "tags", "datasets", "language"]
+    assert ("\n# model-index: declare task and eval_dataset in [models.classifier] to list the "
+            "metrics here\nlanguage:\n- en\n---\n") in res.out
     assert headings(body) == [
         "# Cat or dog", "## Model details", "## Intended use", "## Training data",
         "## Training parameters", "## Evaluation", "## Ethical considerations",
@@ -391,17 +393,17 @@ def test_card_of_a_version_register_wrote(repo: Path, capsys: pytest.CaptureFixt
     from gitmv import envinfo
 
     declare(repo, 'path = "models/classifier.pt"\ndata = ["data/train"]\n'
-            'metrics = ["metrics.toml"]\nparams = ["params.toml"]')
+            'metrics = ["metrics.toml"]\nparams = ["params.toml"]\n'
+            'datasets = ["hub-user/cats-and-dogs"]')
     commit_version(repo, 1, 0.875)
     assert mvm(repo, "register", "-q", "classifier", "v0.3.0", "-m", "first") == 0
     assert mvm(repo, "promote", "-q", "classifier", "v0.3.0", "staging") == 0
     res = run(capsys, repo, "card", "classifier")
     assert res.rc == 0, res.err
     meta, body = split_card(res.out)
-    assert meta["datasets"] == ["data/train"]
-    assert meta["model-index"][0]["results"][0]["metrics"] == [
-        {"type": "accuracy", "value": 0.875, "name": "accuracy"},
-        {"type": "loss", "value": 0.25, "name": "loss"},
+    assert meta == {"tags": ["gitmv"], "datasets": ["hub-user/cats-and-dogs"]}
+    assert table_rows(section(body, "Evaluation")) == [
+        ["metric", "value"], ["accuracy", "0.875"], ["loss", "0.25"],
     ]
     details = dict(r for r in table_rows(section(body, "Model details")) if len(r) == 2)
     assert details["Version"] == "`v0.3.0`"
