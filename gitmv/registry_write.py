@@ -190,16 +190,20 @@ def message(subject: str, table: dict[str, Any]) -> str:
 
 
 def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = False) -> None:
+    taken = GitMvmError(
+        f"tag {name} already exists",
+        "another registry command ran at the same time; check `git mvm show`, then run the "
+        "command again (it takes the next counter)",
+    )
     exists = ws.repo.git("rev-parse", "-q", "--verify", f"refs/tags/{name}", check=False)
     if exists.strip():
-        raise GitMvmError(
-            f"tag {name} already exists",
-            "another registry command ran at the same time; run `git mvm show` and retry",
-        )
+        raise taken
     try:
         ws.repo.git("tag", "-s" if sign else "-a", "--cleanup=verbatim", "-F", "-", name,
                     commit, input=text.encode())
     except GitFailed as exc:
+        if "already exists" in exc.stderr:
+            raise taken from None
         raise GitMvmError(f"cannot create tag {name}: {exc.stderr.strip() or exc.message}",
                           "check `git tag` works here (for --sign: user.signingkey, gpg)"
                           ) from None
