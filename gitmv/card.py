@@ -224,7 +224,8 @@ def front_matter(model: str, snapshot: Mapping[str, Any], declared: Mapping[str,
         meta["license"] = str(declared["license"])
     if declared.get("library_name"):
         meta["library_name"] = str(declared["library_name"])
-    tags = [str(t) for t in declared.get("tags", [])]
+    raw_tags = declared.get("tags") or []
+    tags = [raw_tags] if isinstance(raw_tags, str) else [str(t) for t in raw_tags]
     meta["tags"] = ["gitmv", *(t for t in tags if t != "gitmv")]
     if declared.get("base_model"):
         meta["base_model"] = declared["base_model"]
@@ -464,15 +465,17 @@ def build(repo: Repo, config: Config, v: VersionLike, stages: Sequence[str]) -> 
 
     snap = v.snapshot or {}
     config_blob, = read_at(repo, v.commit, [SHARED_CONFIG.replace("\\", "/")])
-    declared: Mapping[str, Any] = {}
+    declared: Any = None
     if config_blob is not None:
         try:
             models = tomllib.loads(config_blob.decode("utf-8", "replace")).get("models", {})
         except tomllib.TOMLDecodeError:
             models = {}
-        declared = models.get(v.model) or {}
-    if not declared:
-        declared = config.get(f"models.{v.model}") or {}
+        declared = models.get(v.model) if isinstance(models, dict) else None
+    if not isinstance(declared, Mapping) or not declared:
+        declared = config.get(f"models.{v.model}")
+    if not isinstance(declared, Mapping):
+        declared = {}
     model_path = str(snap.get("path") or declared.get("path") or "")
     card_file = card_path(v.model, model_path) if model_path else ""
     text = None

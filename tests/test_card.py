@@ -421,3 +421,27 @@ def test_card_of_a_version_register_wrote(repo: Path, capsys: pytest.CaptureFixt
     data = read_pointer(repo, "data/train")
     assert table_rows(section(body, "Training data"))[1] == [
         "`data/train`", "dir", f"`{data['oid']}`", f"{data['size']:,}", "6"]
+
+
+def test_config_is_read_at_the_versions_commit(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """[models.NAME] as the version's commit had it; the current one only when it had none."""
+    commit_version(repo, 1, 0.9)  # the commit declares no model
+    register(repo, "v1.0.0", 0.9)
+    declare(repo, 'path = "models/classifier.pt"\nlicense = "mit"\ntags = "vision"')
+    git(repo, "commit", "-qam", "declare the model")
+    commit_version(repo, 2, 0.95)
+    register(repo, "v2.0.0", 0.95)
+    cfg = repo / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text().replace('license = "mit"', 'license = "apache-2.0"'))
+    git(repo, "commit", "-qam", "relicense")
+
+    def front(version: str) -> dict[str, Any]:
+        res = run(capsys, repo, "card", "classifier", version)
+        assert res.rc == 0, res.err
+        return split_card(res.out)[0]
+
+    assert front("v2.0.0")["license"] == "mit"  # as committed with v2.0.0
+    assert front("v1.0.0")["license"] == "apache-2.0"  # v1.0.0's commit declared nothing
+    assert front("v1.0.0")["tags"] == ["gitmv", "vision"]
