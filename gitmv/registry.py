@@ -8,7 +8,8 @@ State comes from ONE `git for-each-ref` over the tags whose names contain `@` or
 annotated tags count (the tagger and date are the audit trail). A lightweight tag in one of
 these forms is kept as a problem for `show` to report. Messages are parsed lazily: the few
 scalar fields ordering needs (version, date, rollback_from) are picked out by a regex, the
-whole TOML snapshot only when somebody asks for it, so 2,000 versions load in milliseconds.
+whole TOML snapshot only when somebody asks for it: 2,000 registry tags (beside 5,000
+others) load in ~0.1 s, half of it in git.
 
 Which version holds a stage follows GTO: a (version, stage) pair is active when its last
 assign/unassign event is an assignment; the stage shows, among active pairs of versions that
