@@ -315,8 +315,11 @@ def write(rows: list[Row], info: dict[str, str], args: argparse.Namespace, out: 
             notes.append(f"{timing.busy} of {len(timing.wall)} run(s) on a busy machine")
         lines.append(f"| {workload} | {tool} | {med:.3f} | {statistics.median(timing.cpu):.3f} "
                      f"| {' '.join(f'{s:.3f}' for s in timing.wall)} | {'; '.join(notes)} |")
-    lines += ["", "Command: `scripts/bench --registry` (or `python scripts/bench_registry.py`).",
-              END]
+    lines += ["", "The floor is git alone printing every tag with its message, the least any "
+              "reader of these tags pays. CPU s is user + system time of the command's process "
+              "tree (steadier than wall time when other processes share the machine).", "",
+              "Command: `scripts/bench --registry` (or `python scripts/bench_registry.py`; "
+              "`--profile` adds where `git mvm show` and `history` spend their time).", END]
     text = out.read_text() if out.exists() else "# Benchmarks\n"
     if BEGIN in text:
         text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) :].lstrip("\n")
