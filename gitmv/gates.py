@@ -247,9 +247,16 @@ def run_gates(ws: Workspace, baseline: str | None, rev: str | None) -> GateRepor
                 if name in better:
                     direction = better[name]
                     break
+            base_value, value = base_flat.get((file, key)), new_flat.get((file, key))
+            unread = new.unreadable(file, key)
+            if unread is None and rule.op not in COMPARISONS:
+                unread = base.unreadable(file, key)  # the baseline matters to this rule
+            if unread is not None:  # a gate that cannot read its value fails
+                results.append(GateResult(str(rule), key, file, base_value, value, False,
+                                          f"cannot read it: {unread}"))
+                continue
             results.append(evaluate(rule._replace(direction=direction), file, key,
-                                    base_flat.get((file, key)), new_flat.get((file, key)),
-                                    new.rev))
+                                    base_value, value, new.rev))
     return GateReport(label, commit, new.rev, results, base.problems + new.problems)
 
 

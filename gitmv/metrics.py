@@ -28,6 +28,7 @@ Scalar = int | float | str | bool
 KINDS = ("metrics", "params")
 DIRECTIONS = ("higher", "lower")
 WORK_TREE = "the work tree"
+MISSING = "missing"
 
 
 class Problem(NamedTuple):
@@ -36,6 +37,7 @@ class Problem(NamedTuple):
     file: str
     rev: str  # the revision as the user named it, or "the work tree"
     message: str
+    key: str | None = None  # the one value left out (non-finite); None: the whole file
 
     def __str__(self) -> str:
         return f"{self.file} at {self.rev}: {self.message}"
@@ -50,6 +52,15 @@ class Values(NamedTuple):
 
     def flat(self) -> dict[tuple[str, str], Scalar]:
         return {(f, k): v for f, keys in self.files.items() for k, v in keys.items()}
+
+    def unreadable(self, file: str, key: str) -> Problem | None:
+        """What kept `key` of `file` from being read here: the file is not valid TOML, or the
+        value is not a finite number. None when it was read, or when the file is missing (a
+        missing file's keys are simply absent: added or removed in a diff)."""
+        for p in self.problems:
+            if p.file == file and p.message != MISSING and p.key in (None, key):
+                return p
+        return None
 
 
 def rev_label(rev: str | None) -> str:
@@ -116,7 +127,8 @@ def parse_values(data: bytes, file: str, rev: str) -> tuple[dict[str, Scalar], l
     problems: list[Problem] = []
     for key, value in flatten(doc).items():
         if isinstance(value, float) and not math.isfinite(value):
-            problems.append(Problem(file, rev, f"{key} = {value}: not a finite number; left out"))
+            problems.append(Problem(file, rev, f"{key} = {value}: not a finite number; left out",
+                                    key))
             continue
         values[key] = _scalar(value)
     return values, problems
@@ -215,7 +227,7 @@ def _prefixes(patterns: list[str]) -> list[str] | None:
 
 
 def _missing(pattern: str, rev: str) -> Problem:
-    return Problem(pattern, rev, "missing")
+    return Problem(pattern, rev, MISSING)
 
 
 def values_at(
@@ -402,10 +414,14 @@ def compare(file: str, key: str, old: Scalar | None, new: Scalar | None,
 
 def diff_values(old: Values, new: Values, better: Mapping[str, str] | None = None,
                 include_unchanged: bool = False) -> list[Row]:
-    """Rows in file order (old's first), keys in file order; unchanged rows only if asked."""
+    """Rows in file order (old's first), keys in file order; unchanged rows only if asked.
+
+    A value that one side could not read (its file is not valid TOML there, or it is not a
+    finite number) gets no row: it is not removed or added, and the problem says why."""
     better = better or {}
     a, b = old.flat(), new.flat()
-    order = list(dict.fromkeys([*a, *b]))
+    order = [fk for fk in dict.fromkeys([*a, *b])
+             if old.unreadable(*fk) is None and new.unreadable(*fk) is None]
     files = list(dict.fromkeys([f for f, _ in order]))
     order.sort(key=lambda fk: files.index(fk[0]))
     rows = []

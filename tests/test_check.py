@@ -290,13 +290,40 @@ def test_broken_metrics_file_fails_the_gate_and_says_why(
     res = run(capsys, repo, "check", "--baseline", "HEAD")
     assert res.rc == 1
     assert res.out.splitlines()[2].split() == [
-        "accuracy", ">=", "0.9", "metrics.toml", "accuracy", "0.95", "-", "FAIL", "accuracy",
-        "is", "missing", "from", "metrics.toml", "at", "the", "work", "tree"]
+        "accuracy", ">=", "0.9", "metrics.toml", "accuracy", "0.95", "-", "FAIL", "cannot",
+        "read", "it:", "metrics.toml", "at", "the", "work", "tree:", "accuracy", "=", "nan:",
+        "not", "a", "finite", "number;", "left", "out"]
     assert res.err == ("git mvm: warning: metrics.toml at the work tree: accuracy = nan: not "
                        "a finite number; left out\n")
     res = run(capsys, repo, "check", "--baseline", "HEAD", "--md")
     assert res.out.endswith(
         "\n> ⚠️ metrics.toml at the work tree: accuracy = nan: not a finite number; left out\n")
+
+
+def test_a_file_that_cannot_be_read_fails_its_gates_and_says_so(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "missing" (which would let no-regression pass on a broken baseline): unreadable."""
+    gate_repo(repo, 'accuracy = ["no-regression", ">= 0.5"]\nloss = "<= 0.5"')
+    write(repo / "metrics.toml", "accuracy = 0.9\nloss = 0.3\n[broken\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a broken baseline")
+    short = git(repo, "rev-parse", "--short=12", "HEAD").strip()
+    write(repo / "metrics.toml", "accuracy = 0.9\nloss = 0.3\n")
+    res = run(capsys, repo, "check", "--baseline", "HEAD", "--json")
+    assert res.rc == 1
+    results = json.loads(res.out)["results"]
+    assert [(r["rule"], r["ok"]) for r in results] == [
+        ("accuracy no-regression", False), ("accuracy >= 0.5", True), ("loss <= 0.5", True)]
+    assert results[0]["reason"].startswith(
+        f"cannot read it: metrics.toml at {short}: invalid TOML: ")
+    # broken on the checked side: every rule on the file fails, thresholds too
+    git(repo, "commit", "-qam", "fixed")
+    write(repo / "metrics.toml", "accuracy = 0.9\nloss = 0.3\n[broken\n")
+    results = json.loads(run(capsys, repo, "check", "--baseline", "HEAD", "--json").out)[
+        "results"]
+    assert [(r["ok"], r["reason"].split(": ")[:2]) for r in results] == [
+        (False, ["cannot read it", "metrics.toml at the work tree"])] * 3
 
 
 def test_zero_or_text_baseline(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
