@@ -318,7 +318,9 @@ def evaluate(rule: Rule, file: str, key: str, base: Scalar | None, value: Scalar
              + (f" by {fmt_number(abs(gain))}" if gain else "")
              + (f" ({_pct(abs(rel))})" if gain and rel is not None else ""))
     need = f"{fmt_number(rule.amount)}{'%' if rule.relative else ''}"
-    if rule.relative and base == 0 and rule.amount:
+    # A percentage of a zero baseline is zero: no-regression then allows no regression, and
+    # any improvement on zero is more than any percentage of it.
+    if rule.op == "no-regression" and rule.relative and base == 0 and rule.amount and gain < 0:
         return result(False, f"{moved}; a relative tolerance needs a non-zero baseline")
     allowed = abs(base) * rule.amount / 100 if rule.relative else rule.amount
     if rule.op == "no-regression":

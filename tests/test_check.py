@@ -326,6 +326,25 @@ def test_a_file_that_cannot_be_read_fails_its_gates_and_says_so(
         (False, ["cannot read it", "metrics.toml at the work tree"])] * 3
 
 
+def test_zero_baseline_with_a_relative_tolerance(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A percentage of zero is zero: staying at zero or improving passes, regressing fails."""
+    gate_repo(repo, 'errors = ["no-regression 5%", "improves 1%"]', 'errors = "lower"')
+    commit_metrics(repo, "errors = 0\n", "baseline")
+    for value, expected in [
+        ("0", [(True, "unchanged"), (False, "unchanged; it must improve by at least 1%")]),
+        ("-1", [(True, "improved by 1"), (True, "improved by 1, at least 1%")]),
+        ("2", [(False, "regressed by 2; a relative tolerance needs a non-zero baseline"),
+               (False, "regressed by 2; it must improve by at least 1%")]),
+    ]:
+        write(repo / "metrics.toml", f"errors = {value}\n")
+        res = run(capsys, repo, "check", "--baseline", "HEAD", "--json")
+        got = [(r["ok"], r["reason"]) for r in json.loads(res.out)["results"]]
+        assert got == expected, value
+        assert res.rc == (0 if all(ok for ok, _ in expected) else 1)
+
+
 def test_zero_or_text_baseline(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gate_repo(repo, 'loss = ["no-regression 5%", "no-regression 0.1", "no-regression 0%"]\n'
               'accuracy = "no-regression"')
