@@ -7,9 +7,11 @@ a commit without the key leaves a gap in its line.
 
 from __future__ import annotations
 
+import errno
 import html
 import io
 import os
+import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitmv.errors import GitMvmError, UsageError
@@ -42,6 +44,9 @@ def commits_in(ws: Workspace, revs: str, max_count: int) -> list[Commit]:
                       "--format=%H %h %cs", revs, "--", check=False)
     commits = [Commit(*line.split(" ", 2)) for line in out.decode().splitlines() if line]
     if not commits:
+        for end in re.split(r"\.\.\.?", revs):  # a name git does not know, said as such
+            if end:
+                ws.repo.resolve(end)
         raise GitMvmError(f"no commits in {revs!r}",
                           "give a revision or range with commits, like HEAD~20..HEAD")
     return commits
@@ -95,10 +100,8 @@ def _figure(commits: list[Commit], lines: dict[str, list[float | None]], title: 
 
 def render(path: str, commits: list[Commit], lines: dict[str, list[float | None]],
            title: str) -> None:
+    """Draw and write `path` (checked by `check_output` first), by its extension."""
     ext = os.path.splitext(path)[1].lower()
-    if ext not in FORMATS:
-        raise UsageError(f"-o {path}: unknown format {ext or '(none)'}",
-                         "name a file ending in .svg, .png or .html")
     fig = _figure(commits, lines, title)
     buf = io.BytesIO()
     if ext == ".png":
@@ -115,16 +118,38 @@ def render(path: str, commits: list[Commit], lines: dict[str, list[float | None]
                 f"<title>{html.escape(title)}</title>\n</head>\n<body>\n"
                 f"<h1>{html.escape(title)}</h1>\n{svg}</body>\n</html>\n"
             ).encode()
-    atomic_write(os.path.abspath(path), data)
+    try:
+        atomic_write(os.path.abspath(path), data)
+    except OSError as exc:
+        raise _unwritable(path, exc.strerror or str(exc)) from None
+
+
+def _unwritable(path: str, why: str) -> GitMvmError:
+    return GitMvmError(f"-o {path}: cannot write it: {why}",
+                       "name a file in a directory you can write to")
+
+
+def check_output(path: str) -> None:
+    """Refuse an -o that cannot be written before any revision is read."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in FORMATS:
+        raise UsageError(f"-o {path}: unknown format {ext or '(none)'}",
+                         "name a file ending in .svg, .png or .html")
+    if os.path.isdir(path):
+        raise _unwritable(path, os.strerror(errno.EISDIR))
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):  # atomic_write creates missing directories
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise _unwritable(path, f"{parent} is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise _unwritable(path, f"{os.strerror(errno.EACCES)} ({parent})")
 
 
 def plot(ws: Workspace, keys: list[str], revs: str, output: str, max_count: int
          ) -> dict[str, Any]:
     """Draw `keys` over the commits of `revs` into `output`; what was drawn, for --json."""
-    ext = os.path.splitext(output)[1].lower()
-    if ext not in FORMATS:  # before reading any revision
-        raise UsageError(f"-o {output}: unknown format {ext or '(none)'}",
-                         "name a file ending in .svg, .png or .html")
+    check_output(output)  # before reading any revision
     commits, lines, problems = series(ws, keys, revs, max_count)
     render(output, commits, lines, f"{', '.join(keys)} over {revs}")
     return {

@@ -87,10 +87,34 @@ def test_plot_refusals(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     res = run(capsys, runs, "metrics", "plot", "accuracy", "--revs", "nosuch..HEAD", "-o",
               str(tmp_path / "x.svg"))
     assert res.rc == 1
-    assert error_lines(res.err) == ["git mvm: error: no commits in 'nosuch..HEAD'"]
+    assert error_lines(res.err) == ["git mvm: error: unknown revision 'nosuch'"]
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "--revs", "HEAD..HEAD", "-o",
+              str(tmp_path / "x.svg"))
+    assert res.rc == 1
+    assert error_lines(res.err) == ["git mvm: error: no commits in 'HEAD..HEAD'"]
     res = run(capsys, runs, "metrics", "diff", "--revs", "HEAD")
     assert res.rc == 2
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_an_output_that_cannot_be_written_is_one_line(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "d.svg").mkdir()
+    write(tmp_path / "file.txt", "x")
+    for output, why in [
+        (tmp_path / "d.svg", "Is a directory"),
+        (tmp_path / "file.txt" / "x.svg", f"{tmp_path / 'file.txt'} is not a directory"),
+    ]:
+        res = run(capsys, runs, "metrics", "plot", "accuracy", "-o", str(output))
+        assert res.rc == 1
+        assert error_lines(res.err) == [f"git mvm: error: -o {output}: cannot write it: {why}"]
+        assert "hint: name a file in a directory you can write to" in res.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.svg", "file.txt", "repo"]
+    # missing directories are made
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "-o", str(tmp_path / "a/b/m.svg"))
+    assert res.rc == 0
+    assert (tmp_path / "a/b/m.svg").read_bytes().startswith(b"<?xml")
 
 
 def test_missing_matplotlib_names_the_extra(
