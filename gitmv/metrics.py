@@ -29,6 +29,7 @@ KINDS = ("metrics", "params")
 DIRECTIONS = ("higher", "lower")
 WORK_TREE = "the work tree"
 MISSING = "missing"
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # TOML integers are 64-bit
 
 
 class Problem(NamedTuple):
@@ -129,6 +130,10 @@ def parse_values(data: bytes, file: str, rev: str) -> tuple[dict[str, Scalar], l
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(Problem(file, rev, f"{key} = {value}: not a finite number; left out",
                                     key))
+            continue
+        if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:  # tomllib lets them by
+            problems.append(Problem(file, rev, f"{key}: an integer beyond TOML's 64-bit range; "
+                                    "left out", key))
             continue
         values[key] = _scalar(value)
     return values, problems
@@ -397,15 +402,19 @@ def compare(file: str, key: str, old: Scalar | None, new: Scalar | None,
         status = "removed"
     elif is_number(old) and is_number(new):
         assert isinstance(old, int | float) and isinstance(new, int | float)
-        change = clean_float(new - old)
-        if old != 0:
-            rel = clean_float(change / abs(old) * 100)
-        if change == 0:
+        # Near the float limits a difference or ratio overflows to inf: no number then (JSON
+        # has no inf), the status still says which way it went.
+        delta = new - old
+        if math.isfinite(delta):
+            change = clean_float(delta)
+            ratio = delta / abs(old) * 100 if old != 0 else math.inf
+            rel = clean_float(ratio) if math.isfinite(ratio) else None
+        if new == old:
             status = "unchanged"
         elif direction is None:
             status = "changed"
         else:
-            status = "improved" if (change > 0) == (direction == "higher") else "regressed"
+            status = "improved" if (new > old) == (direction == "higher") else "regressed"
     else:
         same = type(old) is type(new) and old == new
         status = "unchanged" if same else "changed"

@@ -420,6 +420,33 @@ def test_broken_and_non_finite_values_leave_the_rest_of_the_table(
                                       "metrics.toml  accuracy  0.85\n")
 
 
+def test_numbers_at_the_float_limits_stay_valid_json(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A change or ratio that overflows to inf is left empty (JSON has no inf); an integer
+    beyond TOML's 64-bit range is a problem, like nan."""
+    configure(repo, "metrics", 'files = ["metrics.toml"]')
+    configure(repo, "metrics", 'better = { big = "higher" }')
+    write(repo / "metrics.toml", "big = 1e308\ntiny = 5e-324\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "limits")
+    write(repo / "metrics.toml", f"big = -1e308\ntiny = 1.0\nhuge = {2**63}\nok = {2**63 - 1}\n")
+    res = run(capsys, repo, "metrics", "diff", "--json")
+    assert res.rc == 0
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    data = json.loads(res.out, parse_constant=no_constants)
+    assert [(r["key"], r["change"], r["rel_change"], r["status"]) for r in data["rows"]] == [
+        ("big", None, None, "regressed"), ("tiny", 1.0, None, "changed"),
+        ("ok", None, None, "added")]
+    assert [p["text"] for p in data["problems"]] == [
+        "metrics.toml at the work tree: huge: an integer beyond TOML's 64-bit range; left out"]
+    assert run(capsys, repo, "metrics", "diff").out.splitlines()[1].split() == [
+        "metrics.toml", "big", "1e+308", "-1e+308", "regressed"]
+
+
 def test_binary_garbage_is_a_problem_not_a_crash(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
