@@ -11,6 +11,7 @@ re-exported here so callers need one module.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import os
 import re
@@ -78,10 +79,11 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def key_segment(name: str) -> str:
-    """A table key as it appears in a dotted key: bare when TOML allows, else double-quoted."""
+    """A table key as it appears in a dotted key: bare when TOML allows, else a TOML basic
+    string (escaped as JSON escapes it, so a newline in a key cannot break a table row)."""
     if _BARE.fullmatch(name):
         return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return json.dumps(name, ensure_ascii=False)
 
 
 def flatten(data: Mapping[str, Any], quote: bool = True) -> dict[str, Any]:

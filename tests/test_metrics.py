@@ -447,6 +447,25 @@ def test_numbers_at_the_float_limits_stay_valid_json(
         "metrics.toml", "big", "1e+308", "-1e+308", "regressed"]
 
 
+def test_markdown_cells_escape_pipes_line_breaks_and_html(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(repo, "params", 'files = ["params.toml"]')
+    write(repo / "params.toml", 'note = "a"\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "p")
+    write(repo / "params.toml",
+          'note = "x | y\\n</details> & <b>"\n"a|b\\nc" = 1\n')
+    res = run(capsys, repo, "params", "diff", "--md")
+    assert res.out.splitlines()[2:] == [
+        '| params.toml | note | "a" | "x \\| y\\\\n&lt;/details> &amp; &lt;b>" |   |   | changed |',
+        '| params.toml | "a\\|b\\\\nc" | - | 1 |   |   | added |',
+    ]
+    # a key with a line break stays on one line of the text table too
+    res = run(capsys, repo, "params", "show")
+    assert res.out.splitlines()[2] == 'params.toml  "a|b\\nc"  1'
+
+
 def test_binary_garbage_is_a_problem_not_a_crash(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -185,3 +185,9 @@ def test_malformed_gate_shows_in_the_report(repo: Path, capsys: pytest.CaptureFi
     assert ("### ❌ Gates\n\nmalformed gate rule gates.loss = 'at most 3': not a rule gitmv "
             "knows\n") in res.out
     assert run(capsys, repo, "check").rc == 2
+    # the rule's text is not read as HTML (an open tag would swallow the rest of the comment)
+    cfg.write_text(cfg.read_text().replace('"at most 3"', '"<details> 3"'))
+    res = run(capsys, repo, "report", "--md")
+    assert ("### ❌ Gates\n\nmalformed gate rule gates.loss = '&lt;details> 3': not a rule "
+            "gitmv knows\n") in res.out
+    assert "<details>" not in res.out

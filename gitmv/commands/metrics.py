@@ -81,7 +81,11 @@ def text_table(rows: Sequence[Sequence[str]], colour_col: int | None = None,
 
 
 def md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ") or " "
+    """Text for one GitHub table cell: a pipe or line break would end the cell or the row,
+    and `<`/`&` would be read as HTML (`</details>` in a value would end a folded section)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return " ".join(text.splitlines()) or " "
 
 
 def md_table(rows: Sequence[Sequence[str]]) -> str:

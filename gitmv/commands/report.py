@@ -15,6 +15,7 @@ from gitmv.commands import human_size, print_json, signed_size
 from gitmv.commands.check import gates_md, gates_text
 from gitmv.commands.metrics import (
     DEFAULT_PRECISION,
+    md_cell,
     md_table,
     problems_json,
     problems_md,
@@ -118,7 +119,7 @@ def render_md(data: dict[str, Any], precision: int) -> str:
     if isinstance(gates, GateReport):
         parts.append(gates_md(gates, precision))
     else:
-        parts.append(f"### ❌ Gates\n\n{gates.message}\n\n{gates.hint or ''}\n")
+        parts.append(f"### ❌ Gates\n\n{md_cell(gates.message)}\n\n{md_cell(gates.hint or '')}\n")
     return "\n".join(parts)
 
 
