@@ -363,6 +363,14 @@ def direction_of(key: str, better: Mapping[str, str]) -> str | None:
 # --- diffs ---------------------------------------------------------------------------------
 
 
+def keys_by_file(flats: Iterable[Mapping[tuple[str, str], object]]) -> list[tuple[str, str]]:
+    """Every (file, key) of the flattened sides: files in the order they first appear, each
+    file's keys together, in the order they first appear."""
+    keys = list(dict.fromkeys(fk for flat in flats for fk in flat))
+    rank = {f: i for i, f in enumerate(dict.fromkeys(f for f, _ in keys))}
+    return sorted(keys, key=lambda fk: rank[fk[0]])
+
+
 class Row(NamedTuple):
     """One key of one file, old side against new side."""
 
@@ -431,10 +439,8 @@ def diff_values(old: Values, new: Values, better: Mapping[str, str] | None = Non
     finite number) gets no row: it is not removed or added, and the problem says why."""
     better = better or {}
     a, b = old.flat(), new.flat()
-    order = [fk for fk in dict.fromkeys([*a, *b])
+    order = [fk for fk in keys_by_file([a, b])
              if old.unreadable(*fk) is None and new.unreadable(*fk) is None]
-    files = list(dict.fromkeys([f for f, _ in order]))
-    order.sort(key=lambda fk: files.index(fk[0]))
     rows = []
     for file, key in order:
         row = compare(file, key, a.get((file, key)), b.get((file, key)),

@@ -305,10 +305,10 @@ def test_show_one_and_several_revisions(history: Path, capsys: pytest.CaptureFix
         "metrics.toml   eval.test.f1        0.8  0.81\n"
         "metrics.toml   eval.test.curve[0]  0.1  0.1\n"
         "metrics.toml   eval.test.curve[1]  0.2  0.25\n"
+        "metrics.toml   eval.test.curve[2]  -    0.3\n"
         "eval/val.toml  f1                  0.7  0.7\n"
         "eval/val.toml  samples             500  400\n"
-        "metrics.toml   eval.test.curve[2]  -    0.3\n"
-    )
+    )  # a key only the later revision has stays with its file
     res = run(capsys, history, "params", "show", "v1", "--md")
     assert res.out == (
         "| file | key | value |\n| --- | --- | --- |\n"

@@ -17,6 +17,7 @@ from gitmv.metrics import (
     configured_files,
     diff_at,
     fmt_number,
+    keys_by_file,
     rev_label,
     values_at,
 )
@@ -148,8 +149,8 @@ def show(ws: Workspace, kind: str, revs: list[str], md: bool, json: bool,
                     "values": {s.rev: s.files for s in sides},
                     "problems": problems_json(problems)})
         return 0
-    keys = list(dict.fromkeys(fk for s in sides for fk in s.flat()))
     flats = [s.flat() for s in sides]
+    keys = keys_by_file(flats)
     head = ["file", "key"] + (["value"] if len(sides) == 1 else [s.rev for s in sides])
     rows = [[f, k, *(fmt_value(fl.get((f, k)), precision) for fl in flats)] for f, k in keys]
     if md:
