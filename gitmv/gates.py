@@ -24,6 +24,7 @@ from gitmv.metrics import (
     Problem,
     Scalar,
     clean_float,
+    direction_of,
     directions,
     fmt_number,
     is_number,
@@ -120,9 +121,9 @@ def _number(text: str) -> float | int:
 
 
 def _rule_direction(key: str, better: Mapping[str, str]) -> str | None:
-    for name in key_candidates(key):
-        if name in better:
-            return better[name]
+    direction = direction_of(key, better)
+    if direction is not None:
+        return direction
     # `[gates] f1 = …` with `better = { "eval.test.f1" = "higher" }`: the same name.
     found = {d for k, d in better.items() if key in key_candidates(k)}
     return found.pop() if len(found) == 1 else None
@@ -242,11 +243,7 @@ def run_gates(ws: Workspace, baseline: str | None, rev: str | None) -> GateRepor
                                       f"{base.rev}"))
             continue
         for file, key in matched:
-            direction = rule.direction
-            for name in key_candidates(key):
-                if name in better:
-                    direction = better[name]
-                    break
+            direction = direction_of(key, better) or rule.direction
             base_value, value = base_flat.get((file, key)), new_flat.get((file, key))
             unread = new.unreadable(file, key)
             if unread is None and rule.op not in COMPARISONS:
