@@ -162,21 +162,24 @@ DEFAULT_BRANCH_REFS = (
 )
 
 
-def default_baseline(ws: Workspace) -> tuple[str, str]:
-    """(description, commit): the merge base of HEAD with the upstream default branch."""
+def default_baseline(ws: Workspace, rev: str | None = None) -> tuple[str, str]:
+    """(description, commit): the merge base of `rev` (None: HEAD, for the work tree) with
+    the upstream default branch."""
     repo = ws.repo
+    head = rev or "HEAD"
+    commit = repo.resolve(head)
     for ref in DEFAULT_BRANCH_REFS:
         out = repo.git("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False).strip()
         if not out:
             continue
         name = ref.removeprefix("refs/remotes/").removeprefix("refs/heads/")
-        base = repo.git("merge-base", "HEAD", out.decode(), check=False).strip()
+        base = repo.git("merge-base", commit, out.decode(), check=False).strip()
         if not base:
             raise GitMvmError(
-                f"no default baseline: HEAD and {name} have no common commit",
+                f"no default baseline: {head} and {name} have no common commit",
                 "name the baseline: `git mvm check --baseline REV` (a branch, tag or commit)",
             )
-        return f"merge base of HEAD and {name}", base.decode()
+        return f"merge base of {head} and {name}", base.decode()
     raise GitMvmError(
         "no default baseline: none of origin/HEAD, origin/main, origin/master, main or master "
         "exists",
@@ -185,10 +188,12 @@ def default_baseline(ws: Workspace) -> tuple[str, str]:
     )
 
 
-def resolve_baseline(ws: Workspace, baseline: str | None) -> tuple[str, str]:
-    """(description, commit) of the baseline as the user named it, or the default."""
+def resolve_baseline(ws: Workspace, baseline: str | None, rev: str | None = None
+                     ) -> tuple[str, str]:
+    """(description, commit) of the baseline as the user named it, or the default for the
+    metrics of `rev` (None: the work tree)."""
     if baseline is None:
-        return default_baseline(ws)
+        return default_baseline(ws, rev)
     try:
         return baseline, ws.repo.resolve(baseline)
     except GitMvmError:
@@ -225,11 +230,11 @@ def _short(ws: Workspace, commit: str) -> str:
 
 def run_gates(ws: Workspace, baseline: str | None, rev: str | None) -> GateReport:
     """Evaluate every `[gates]` rule on the metrics at `rev` (None: the work tree) against
-    `baseline` (None: the merge base with the upstream default branch)."""
+    `baseline` (None: the merge base of `rev`, or HEAD, with the upstream default branch)."""
     rules = parse_rules(ws)
     if not rules:
         return GateReport(baseline or "", None, rev or "the work tree", [], [])
-    label, commit = resolve_baseline(ws, baseline)
+    label, commit = resolve_baseline(ws, baseline, rev)
     base = values_at(ws, _short(ws, commit), "metrics")
     new = values_at(ws, rev, "metrics")
     better = directions(ws)

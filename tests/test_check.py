@@ -410,6 +410,24 @@ def test_default_baseline_is_the_merge_base_with_origin_main(
     assert data["baseline_commit"] == git(repo, "rev-parse", "HEAD").strip()
 
 
+def test_default_baseline_follows_the_checked_rev(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check --rev feature` from main: the merge base of feature, not of HEAD (main's tip)."""
+    gate_repo(repo, 'accuracy = "no-regression"')
+    commit_metrics(repo, "accuracy = 0.8\n", "m1")
+    fork = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "switch", "-q", "-c", "feature")
+    commit_metrics(repo, "accuracy = 0.85\n", "feature work")
+    git(repo, "switch", "-q", "main")
+    commit_metrics(repo, "accuracy = 0.99\n", "m2 on main")
+    res = run(capsys, repo, "check", "--rev", "feature", "--json")
+    data = json.loads(res.out)
+    assert (res.rc, data["baseline"], data["baseline_commit"]) == (
+        0, "merge base of feature and main", fork)
+    assert [(r["baseline"], r["value"]) for r in data["results"]] == [(0.8, 0.85)]
+
+
 def test_default_baseline_local_main_then_none(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
