@@ -146,6 +146,17 @@ def test_report_text_and_json(review: Path, capsys: pytest.CaptureFixture[str]) 
     assert [r["ok"] for r in data["gates"]["results"]] == [True, False]
 
 
+def test_report_precision(review: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    res = run(capsys, review, "report", "v1", "HEAD", "--precision", "1")
+    assert res.rc == 0
+    assert "params.toml  lr   0.01  0.005  -0.005  -50.00%   changed" in res.out.splitlines()
+    assert ["metrics.toml", "accuracy", "0.9", "0.9", "+0.03", "+3.41%", "improved"] in [
+        line.split() for line in res.out.splitlines()]
+    res = run(capsys, review, "report", "--precision", "18")
+    assert res.rc == 2
+    assert "git mvm: error: --precision 18: not between 1 and 17\n" in res.err
+
+
 def test_report_defaults_to_head_against_the_work_tree(
     review: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

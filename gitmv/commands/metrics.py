@@ -183,12 +183,19 @@ def diff(ws: Workspace, kind: str, revs: list[str], all: bool, md: bool, json: b
     return 0
 
 
-def run_kind(kind: str, action: str, args: list[str], all: bool = False, md: bool = False,
-             json: bool = False, precision: int | None = None) -> int:
-    if precision is not None and not 1 <= precision <= 17:
+def checked_precision(precision: int | None) -> int:
+    """--precision as given (1 to 17 significant digits), or the default."""
+    if precision is None:
+        return DEFAULT_PRECISION
+    if not 1 <= precision <= 17:
         raise UsageError(f"--precision {precision}: not between 1 and 17",
                          "give the number of significant digits, like --precision 4")
-    p = DEFAULT_PRECISION if precision is None else precision
+    return precision
+
+
+def run_kind(kind: str, action: str, args: list[str], all: bool = False, md: bool = False,
+             json: bool = False, precision: int | None = None) -> int:
+    p = checked_precision(precision)
     ws = Workspace.open()
     try:
         if action == "show":

@@ -14,7 +14,7 @@ from typing import Any
 from gitmv.commands import human_size, print_json, signed_size
 from gitmv.commands.check import gates_md, gates_text
 from gitmv.commands.metrics import (
-    DEFAULT_PRECISION,
+    checked_precision,
     md_cell,
     md_table,
     problems_json,
@@ -159,10 +159,7 @@ def as_json(data: dict[str, Any]) -> dict[str, Any]:
 
 def run(a: str | None = None, b: str | None = None, md: bool = False, json: bool = False,
         precision: int | None = None) -> int:
-    p = DEFAULT_PRECISION if precision is None else precision
-    if not 1 <= p <= 17:
-        raise UsageError(f"--precision {p}: not between 1 and 17",
-                         "give the number of significant digits, like --precision 4")
+    p = checked_precision(precision)
     ws = Workspace.open()
     try:
         data = collect(ws, a or "HEAD", b)
