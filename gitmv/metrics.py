@@ -261,6 +261,8 @@ def values_at(
             try:
                 with open(ws.repo.abs(path), "rb") as f:
                     contents[path] = f.read()
+            except FileNotFoundError:  # a glob's match that git tracks but the tree lost
+                continue
             except OSError as exc:
                 problems.append(Problem(path, label, f"cannot read: {exc.strerror or exc}"))
     else:

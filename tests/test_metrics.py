@@ -127,6 +127,19 @@ def test_values_at_with_patterns_of_its_own(history: Path) -> None:
     assert [str(p) for p in vals.problems] == ["nosuch.toml at v1: missing"]
 
 
+def test_a_glob_match_deleted_from_the_work_tree_is_removed_not_unreadable(
+    history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (history / "eval" / "val.toml").unlink()  # still in the index: ls-files lists it
+    res = run(capsys, history, "metrics", "diff")
+    assert (res.rc, res.err) == (0, "")
+    assert res.out == (
+        "file           key      old  new  change  change %  result\n"
+        "eval/val.toml  f1       0.7  -                      removed\n"
+        "eval/val.toml  samples  400  -                      removed\n"
+    )
+
+
 def test_dates_and_times_compare_as_text(repo: Path) -> None:
     configure(repo, "params", 'files = ["params.toml"]')
     write(repo / "params.toml", "when = 2024-05-01T10:00:00Z\nday = 2024-05-01\n")
