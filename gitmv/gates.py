@@ -130,12 +130,16 @@ def _rule_direction(key: str, better: Mapping[str, str]) -> str | None:
 
 
 def parse_rules(ws: Workspace) -> list[Rule]:
-    """Every rule of `[gates]`, checked; UsageError (exit 2) names the first malformed one."""
+    """Every rule of `[gates]`, checked; UsageError (exit 2) names the first malformed one
+    (or the malformed `metrics.better` they take their directions from)."""
     raw = ws.config.get("gates", {})
     if not isinstance(raw, dict):
         raise UsageError(f".mvm/config.toml: gates must be a table, not {raw!r}",
                          'write rules under [gates], like `accuracy = ">= 0.90"`')
-    better = directions(ws)
+    try:
+        better = directions(ws)
+    except GitMvmError as exc:  # the rules' directions: malformed gates config, exit 2 too
+        raise UsageError(exc.message, exc.hint) from None
     rules: list[Rule] = []
 
     def walk(node: dict[str, Any], prefix: str) -> None:

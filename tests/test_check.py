@@ -370,6 +370,18 @@ def test_gates_must_be_a_table(repo: Path, capsys: pytest.CaptureFixture[str]) -
         "git mvm: error: .mvm/config.toml: gates must be a table, not '>= 1'"]
 
 
+def test_a_malformed_direction_is_a_malformed_gates_config(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 (CI says "a gate rule is malformed"), not 1 ("a metrics gate failed")."""
+    gate_repo(repo, 'accuracy = "no-regression"', 'accuracy = "up"')
+    commit_metrics(repo, "accuracy = 0.8\n", "m1")
+    res = run(capsys, repo, "check", "--baseline", "HEAD")
+    assert (res.rc, res.out) == (2, "")
+    assert error_lines(res.err) == [
+        "git mvm: error: .mvm/config.toml: metrics.better.accuracy = 'up': not a direction"]
+
+
 def test_no_gates_configured_passes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     res = run(capsys, repo, "check")
     assert (res.rc, res.out) == (0, "")
