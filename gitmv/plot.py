@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import atomic_write
 from gitmv.gates import match_keys
-from gitmv.metrics import is_number, values_at
+from gitmv.metrics import Problem, is_number, values_at
 
 if TYPE_CHECKING:
     from gitmv.workspace import Workspace
@@ -53,13 +53,11 @@ def commits_in(ws: Workspace, revs: str, max_count: int) -> list[Commit]:
 
 
 def series(ws: Workspace, keys: list[str], revs: str, max_count: int
-           ) -> tuple[list[Commit], dict[str, list[float | None]], list[str]]:
+           ) -> tuple[list[Commit], dict[str, list[float | None]], list[Problem]]:
     """(commits, {line label: value per commit}, problems) for the metric `keys`."""
     commits = commits_in(ws, revs, max_count)
-    sides = [values_at(ws, c.sha, "metrics") for c in commits]
-    problems = list(dict.fromkeys(
-        f"{p.file} at {c.short}: {p.message}"
-        for c, s in zip(commits, sides, strict=True) for p in s.problems))
+    sides = [values_at(ws, c.short, "metrics") for c in commits]  # problems name the short sha
+    problems = [p for s in sides for p in s.problems]
     flats = [s.flat() for s in sides]
     seen = list(dict.fromkeys(fk for fl in flats for fk in fl))
     lines: dict[str, list[float | None]] = {}
@@ -69,11 +67,16 @@ def series(ws: Workspace, keys: list[str], revs: str, max_count: int
             raise GitMvmError(f"{key} is in no metrics file in {revs}",
                               "`git mvm metrics show REV` lists the keys")
         files = {f for f, _ in matched}
+        drawn: dict[str, list[float | None]] = {}
         for file, k in matched:
             label = k if len(files) == 1 else f"{file}:{k}"
             values = [fl.get((file, k)) for fl in flats]
-            lines[label] = [float(v) if is_number(v) else None  # type: ignore[arg-type]
+            drawn[label] = [float(v) if is_number(v) else None  # type: ignore[arg-type]
                             for v in values]
+        if all(v is None for ys in drawn.values() for v in ys):
+            raise GitMvmError(f"{key} is never a number in {revs}: nothing to plot",
+                              "`git mvm metrics show REV` shows its values")
+        lines.update(drawn)
     return commits, lines, problems
 
 

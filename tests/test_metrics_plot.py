@@ -97,6 +97,33 @@ def test_plot_refusals(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_plot_warns_of_unreadable_files_and_refuses_a_key_with_no_number(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(runs / "metrics.toml", 'accuracy = 0.9\nmodel = "resnet"\nloss = [\n')
+    git(runs, "commit", "-qam", "broken")
+    write(runs / "metrics.toml", 'accuracy = 0.91\nmodel = "resnet"\n')
+    git(runs, "commit", "-qam", "fixed")
+    broken = git(runs, "rev-parse", "--short", "HEAD~1").strip()
+    out = tmp_path / "m.svg"
+    res = run(capsys, runs, "metrics", "plot", "accuracy", "--revs", "HEAD~2..HEAD",
+              "-o", str(out))
+    assert res.rc == 0
+    warning, wrote = res.err.splitlines()[-2:]
+    assert warning.startswith(f"git mvm: warning: metrics.toml at {broken}: invalid TOML: ")
+    assert wrote == f"wrote {out}: accuracy over 2 commits"
+    data = json.loads(run(capsys, runs, "metrics", "plot", "accuracy", "--revs",
+                          "HEAD~2..HEAD", "-o", str(out), "--json").out)
+    assert data["series"] == {"accuracy": [None, 0.91]}
+    assert [(p["file"], p["rev"], p["key"]) for p in data["problems"]] == [
+        ("metrics.toml", broken, None)]
+    res = run(capsys, runs, "metrics", "plot", "model", "-o", str(tmp_path / "x.svg"))
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: model is never a number in HEAD: nothing to plot"]
+    assert not (tmp_path / "x.svg").exists()
+
+
 def test_an_output_that_cannot_be_written_is_one_line(
     runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -230,8 +230,9 @@ def run(action: str, args: list[str], all: bool = False, md: bool = False, json:
     finally:
         ws.state.close()
     if json:
-        print_json(result)
+        print_json({**result, "problems": problems_json(result["problems"])})
     else:
+        warn_problems(result["problems"])
         n = len(result["commits"])
         ui.info(f"wrote {output}: {', '.join(result['series'])} over {n} "
                 f"commit{'s' if n != 1 else ''}")
