@@ -168,6 +168,23 @@ def test_report_defaults_to_head_against_the_work_tree(
     assert "### ✅ Gates: all 2 gates passed\n" in res.out
 
 
+def test_a_problem_shows_once_in_the_report(
+    review: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gates read the same revisions as the metrics diff: their problems are not
+    repeated under the gates (with the baseline named by its sha instead)."""
+    write(review / "metrics.toml", "accuracy = 0.95\nloss = [\n")
+    res = run(capsys, review, "report", "--md")
+    assert res.rc == 0
+    warnings = [ln for ln in res.out.splitlines() if ln.startswith("> ⚠️")]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("> ⚠️ metrics.toml at the work tree: invalid TOML: ")
+    assert res.out.index(warnings[0]) < res.out.index("Gates")
+    # check --md alone still lists them
+    res = run(capsys, review, "check", "--baseline", "HEAD", "--md")
+    assert [ln for ln in res.out.splitlines() if ln.startswith("> ⚠️")] == warnings
+
+
 def test_long_sections_are_collapsed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     configure(repo, "params", 'files = ["params.toml"]')
     write(repo / "params.toml", "".join(f"p{i} = {i}\n" for i in range(12)))

@@ -53,14 +53,15 @@ def gates_text(report: GateReport, precision: int) -> str:
     return f"{baseline_line(report)}\n{table}{summary(report)}\n"
 
 
-def gates_md(report: GateReport, precision: int, heading: str = "###") -> str:
+def gates_md(report: GateReport, precision: int, problems: bool = True) -> str:
+    """The gates section; `problems=False` where the document lists them already."""
     if not report.results:
-        return f"{heading} Gates\n\nNo gates configured (`[gates]` in `.mvm/config.toml`).\n"
+        return "### Gates\n\nNo gates configured (`[gates]` in `.mvm/config.toml`).\n"
     mark = "✅" if report.passed else "❌"
-    out = (f"{heading} {mark} Gates: {summary(report)}\n\n"
+    out = (f"### {mark} Gates: {summary(report)}\n\n"
            f"{baseline_line(report).replace('baseline:', 'Baseline:', 1)}\n\n"
            + md_table([HEADER, *_cells(report, precision, True)]))
-    if report.problems:
+    if problems and report.problems:
         out += "\n" + problems_md(report.problems)
     return out
 

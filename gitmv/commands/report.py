@@ -116,8 +116,8 @@ def render_md(data: dict[str, Any], precision: int) -> str:
         parts.append(_section_md(kind.capitalize(), rows_, problems, got is not None,
                                  precision))
     gates = data["gates"]
-    if isinstance(gates, GateReport):
-        parts.append(gates_md(gates, precision))
+    if isinstance(gates, GateReport):  # its problems are the metrics section's, at A and B
+        parts.append(gates_md(gates, precision, problems=False))
     else:
         parts.append(f"### ❌ Gates\n\n{md_cell(gates.message)}\n\n{md_cell(gates.hint or '')}\n")
     return "\n".join(parts)
