@@ -27,6 +27,7 @@ from gitmv.metrics import (
     direction_of,
     directions,
     fmt_number,
+    fmt_percent,
     is_number,
     key_candidates,
     values_at,
@@ -293,10 +294,6 @@ def _threshold(op: str, value: float, bound: float) -> bool:
     return value < bound and not close
 
 
-def _pct(x: float) -> str:
-    return f"{x:.2f}%"
-
-
 def evaluate(rule: Rule, file: str, key: str, base: Scalar | None, value: Scalar | None,
              rev: str) -> GateResult:
     def result(ok: bool, reason: str) -> GateResult:
@@ -322,7 +319,7 @@ def evaluate(rule: Rule, file: str, key: str, base: Scalar | None, value: Scalar
     rel = gain / abs(base) * 100 if base != 0 else None
     moved = (f"{'improved' if gain > 0 else 'regressed' if gain < 0 else 'unchanged'}"
              + (f" by {fmt_number(abs(gain))}" if gain else "")
-             + (f" ({_pct(abs(rel))})" if gain and rel is not None else ""))
+             + (f" ({fmt_percent(abs(rel))})" if gain and rel is not None else ""))
     need = f"{fmt_number(rule.amount)}{'%' if rule.relative else ''}"
     # A percentage of a zero baseline is zero: no-regression then allows no regression, and
     # any improvement on zero is more than any percentage of it.

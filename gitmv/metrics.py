@@ -461,6 +461,17 @@ def diff_at(ws: Workspace, kind: str, a: str | None, b: str | None,
     return diff_values(old, new, better, include_unchanged), old.problems + new.problems
 
 
+def fmt_percent(x: float, sign: bool = False) -> str:
+    """A relative change for people: two decimals, or two significant digits when that would
+    round a change that is not zero to 0.00% (`+0.0033%`)."""
+    spec = "+" if sign else ""
+    if x == 0:
+        return "0.00%"
+    if abs(x) < 0.005:
+        return f"{x:{spec}.2g}%"
+    return f"{x:{spec}.2f}%"
+
+
 def fmt_number(x: Scalar | None, precision: int = 6) -> str:
     """A value for people: ints as they are, floats to `precision` significant digits."""
     if x is None:

@@ -51,6 +51,7 @@ CASES = [
     ("no-regression 0.002", "loss", 0.3, 0.303, False,
      "regressed by 0.003 (1.00%), more than the 0.002 allowed"),
     ("no-regression 0.002", "loss", 0.3, 0.2, True, "improved by 0.1 (33.33%)"),
+    ("no-regression 1%", "loss", 0.3, 0.30001, True, "regressed by 1e-05 (0.0033%), within 1%"),
     ("no-regression", "loss", 0.3, 0.3, True, "unchanged"),
     ("no-regression", "loss", 0.3, 0.31, False,
      "regressed by 0.01 (3.33%), more than the 0 allowed"),

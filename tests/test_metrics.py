@@ -460,6 +460,22 @@ def test_numbers_at_the_float_limits_stay_valid_json(
         "metrics.toml", "big", "1e+308", "-1e+308", "regressed"]
 
 
+def test_a_tiny_relative_change_is_not_shown_as_zero(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(repo, "metrics", 'files = ["metrics.toml"]')
+    configure(repo, "metrics", 'better = { loss = "lower" }')
+    write(repo / "metrics.toml", "loss = 0.3\nsteps = 1000000\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "m")
+    write(repo / "metrics.toml", "loss = 0.30001\nsteps = 1000001\n")
+    assert run(capsys, repo, "metrics", "diff").out == (
+        "file          key    old      new      change  change %  result\n"
+        "metrics.toml  loss   0.3      0.30001  +1e-05  +0.0033%  regressed\n"
+        "metrics.toml  steps  1000000  1000001  +1      +0.0001%  changed\n"
+    )
+
+
 def test_markdown_cells_escape_pipes_line_breaks_and_html(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ from gitmv.metrics import (
     configured_files,
     diff_at,
     fmt_number,
+    fmt_percent,
     keys_by_file,
     rev_label,
     values_at,
@@ -48,9 +49,7 @@ def fmt_change(x: float | int | None, precision: int) -> str:
 
 
 def fmt_pct(x: float | None) -> str:
-    if x is None:
-        return ""
-    return "0.00%" if x == 0 else f"{x:+.2f}%"
+    return "" if x is None else fmt_percent(x, sign=True)
 
 
 def row_cells(row: Row, precision: int) -> list[str]:
