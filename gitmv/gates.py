@@ -211,17 +211,14 @@ def resolve_baseline(ws: Workspace, baseline: str | None, rev: str | None = None
                               "name a commit, branch or tag (`git log` lists them)") from None
 
 
-_STAGE_SPEC = re.compile(r"([a-z][a-z0-9/-]*[a-z0-9])@([a-z][a-z0-9/-]*[a-z0-9])")
-
-
 def _registry_baseline(ws: Workspace, spec: str) -> tuple[str, str]:
     """A registry spec: MODEL@vX.Y.Z, MODEL@latest, MODEL#STAGE or MODEL@STAGE."""
-    from gitmv import registry
+    from gitmv import registry, semver
 
-    m = _STAGE_SPEC.fullmatch(spec)
+    model, at, rest = spec.partition("@")  # a model name holds no '@'
     query = spec
-    if m and m.group(2) not in ("latest", "greatest"):
-        query = f"{m.group(1)}#{m.group(2)}"  # `classifier@production`: the stage
+    if at and rest not in ("latest", "greatest") and not re.fullmatch(semver.PATTERN, rest):
+        query = f"{model}#{rest}"  # `classifier@production`: the stage
     version = registry.load(ws).resolve(query)
     return f"{spec} ({version.model}@{version.version})", version.commit
 

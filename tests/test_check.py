@@ -482,3 +482,11 @@ def test_registry_spec_as_baseline(gated: Path, capsys: pytest.CaptureFixture[st
     assert res.rc == 1
     assert error_lines(res.err) == [
         "git mvm: error: no version of classifier is in stage 'staging'"]
+    # GTO names: mixed case, '_', one character; MODEL@STAGE still means the stage
+    for model in ("Img_Cls", "m"):
+        git(gated, "tag", "-a", f"{model}@v2.0.0", "-m", "register", "base")
+        git(gated, "tag", "-a", f"{model}#prod#1", "-m", "assign", "base")
+        res = run(capsys, gated, "check", "--baseline", f"{model}@prod", "--json")
+        data = json.loads(res.out)
+        assert (data["baseline"], data["baseline_commit"]) == (
+            f"{model}@prod ({model}@v2.0.0)", base), res.err
