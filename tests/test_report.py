@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import configure, git, init_bare, make_dataset, mvm, run, write
+from tests.helpers import configure, git, init_bare, make_dataset, mvm, run, run_json, write
 
 
 @pytest.fixture
@@ -200,6 +200,30 @@ def test_long_sections_are_collapsed(repo: Path, capsys: pytest.CaptureFixture[s
     # ten rows or fewer stay open
     write(repo / "params.toml", "".join(f"p{i} = {i + (i < 10)}\n" for i in range(12)))
     assert "<details>" not in run(capsys, repo, "report", "--md").out
+
+
+def test_a_huge_section_is_cut_to_fit_a_comment_keeping_what_moved(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Thousands of per-class metrics would pass GitHub's 65,536-character comment limit and
+    cut the gates off the end: each section shows 100 rows, improved/regressed ones first."""
+    configure(repo, "metrics", 'files = ["metrics.toml"]')
+    configure(repo, "metrics", 'better = { loss = "lower" }')
+    write(repo / "metrics.toml", f"recall = {[0.5] * 3000}\nloss = 0.3\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "m")
+    write(repo / "metrics.toml", f"recall = {[0.6] * 3000}\nloss = 0.4\n")
+    res = run(capsys, repo, "report", "--md")
+    assert res.rc == 0
+    assert len(res.out) < 20_000
+    rows = [ln for ln in res.out.splitlines() if ln.startswith("| metrics.toml |")]
+    assert len(rows) == 100
+    assert rows[0] == "| metrics.toml | loss | 0.3 | 0.4 | +0.1 | +33.33% | ❌ regressed |"
+    assert rows[1].startswith("| metrics.toml | recall[0] | 0.5 | 0.6 |")
+    assert ("\n… and 2901 more (`git mvm metrics diff HEAD` lists them all).\n\n</details>\n"
+            in res.out)
+    assert "<summary>3001 metrics changed</summary>" in res.out
+    assert run_json(capsys, repo, "report")["metrics"]["rows"][-1]["key"] == "loss"
 
 
 def test_malformed_gate_shows_in_the_report(repo: Path, capsys: pytest.CaptureFixture[str]

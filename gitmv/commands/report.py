@@ -26,10 +26,19 @@ from gitmv.commands.metrics import (
 from gitmv.diffing import diff_states, states_at, states_in_workspace
 from gitmv.errors import UsageError
 from gitmv.gates import GateReport
-from gitmv.metrics import Problem, Row, configured_files, diff_at, rev_label, run_gates
+from gitmv.metrics import (
+    WORK_TREE,
+    Problem,
+    Row,
+    configured_files,
+    diff_at,
+    rev_label,
+    run_gates,
+)
 from gitmv.workspace import Workspace
 
 COLLAPSE_OVER = 10  # rows: longer sections are folded in <details>
+MD_ROWS_MAX = 100  # rows a Markdown section shows: a pull-request comment holds 65,536 chars
 ART_HEADER = ("artifact", "kind", "change", "old size", "new size", "size change", "files")
 
 
@@ -67,14 +76,23 @@ def _details(summary: str, body: str, rows: int) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n</details>\n"
 
 
+def _more(shown: int, total: int, command: str) -> str:
+    if shown == total:
+        return ""
+    return f"\n… and {total - shown} more (`{command}` lists them all).\n"
+
+
 def _section_md(title: str, rows: list[Row], problems: list[Problem], configured: bool,
-                precision: int) -> str:
+                precision: int, command: str) -> str:
     out = f"### {title}\n\n"
     if not configured:
         return out + f"No {title.lower()} files configured.\n"
     if rows:
-        out += _details(f"{len(rows)} {title.lower()} changed", rows_md(rows, precision),
-                        len(rows))
+        # Over the limit, improved and regressed rows first: they are what a review is for.
+        shown = (rows if len(rows) <= MD_ROWS_MAX else sorted(
+            rows, key=lambda r: r.status not in ("improved", "regressed"))[:MD_ROWS_MAX])
+        body = rows_md(shown, precision) + _more(len(shown), len(rows), command)
+        out += _details(f"{len(rows)} {title.lower()} changed", body, len(rows))
     else:
         out += f"No {title.lower()} changed.\n"
     if problems:
@@ -106,15 +124,18 @@ def collect(ws: Workspace, a: str, b: str | None) -> dict[str, Any]:
 
 def render_md(data: dict[str, Any], precision: int) -> str:
     parts = [f"## gitmv report: {data['a']} → {data['b']}\n"]
+    revs = data["a"] if data["b"] == WORK_TREE else f"{data['a']} {data['b']}"
     rows = artifact_rows(data["artifacts"])
-    body = md_table([ART_HEADER, *rows]) if rows else "No artifacts changed.\n"
+    body = (md_table([ART_HEADER, *rows[:MD_ROWS_MAX]])
+            + _more(len(rows[:MD_ROWS_MAX]), len(rows), f"git mvm diff {revs}")
+            if rows else "No artifacts changed.\n")
     parts.append("### Artifacts\n\n" + _details(f"{len(rows)} artifacts changed", body,
                                                  len(rows)))
     for kind in ("params", "metrics"):
         got = data[kind]
         rows_, problems = got if got is not None else ([], [])
         parts.append(_section_md(kind.capitalize(), rows_, problems, got is not None,
-                                 precision))
+                                 precision, f"git mvm {kind} diff {revs}"))
     gates = data["gates"]
     if isinstance(gates, GateReport):  # its problems are the metrics section's, at A and B
         parts.append(gates_md(gates, precision, problems=False))
