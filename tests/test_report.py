@@ -209,6 +209,8 @@ def test_a_huge_section_is_cut_to_fit_a_comment_keeping_what_moved(
     cut the gates off the end: each section shows 100 rows, improved/regressed ones first."""
     configure(repo, "metrics", 'files = ["metrics.toml"]')
     configure(repo, "metrics", 'better = { loss = "lower" }')
+    cfg = repo / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text() + '\n[gates]\nrecall = ">= 0.55"\nloss = "no-regression"\n')
     write(repo / "metrics.toml", f"recall = {[0.5] * 3000}\nloss = 0.3\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "m")
@@ -223,6 +225,14 @@ def test_a_huge_section_is_cut_to_fit_a_comment_keeping_what_moved(
     assert ("\n… and 2901 more (`git mvm metrics diff HEAD` lists them all).\n\n</details>\n"
             in res.out)
     assert "<summary>3001 metrics changed</summary>" in res.out
+    # one rule on an array is a result per index: the failed one first, then 99 of 3000
+    gates = [ln for ln in res.out.splitlines()
+             if ln.startswith(("| recall >= 0.55 |", "| loss no-regression |"))]
+    assert len(gates) == 100
+    assert gates[0].startswith("| loss no-regression | metrics.toml | loss | 0.3 | 0.4 | ❌ fail")
+    assert res.out.endswith("\n… and 2901 more (`git mvm check --baseline HEAD` lists them "
+                            "all).\n")
+    assert "### ❌ Gates: 1 of 3001 gates failed\n" in res.out
     assert run_json(capsys, repo, "report")["metrics"]["rows"][-1]["key"] == "loss"
 
 

@@ -11,11 +11,12 @@ from gitmv.commands.metrics import (
     DEFAULT_PRECISION,
     fmt_value,
     md_table,
+    more_rows,
     problems_md,
     text_table,
     warn_problems,
 )
-from gitmv.gates import GateReport
+from gitmv.gates import GateReport, GateResult
 from gitmv.metrics import run_gates
 from gitmv.workspace import Workspace
 
@@ -23,9 +24,9 @@ HEADER = ("rule", "file", "key", "baseline", "value", "result", "why")
 NO_GATES = "no gates configured: add rules under [gates] in .mvm/config.toml"
 
 
-def _cells(report: GateReport, precision: int, marks: bool) -> list[list[str]]:
+def _cells(results: list[GateResult], precision: int, marks: bool) -> list[list[str]]:
     rows = []
-    for r in report.results:
+    for r in results:
         verdict = ("✅ pass" if r.ok else "❌ fail") if marks else ("pass" if r.ok else "FAIL")
         rows.append([r.rule, r.file or "-", r.key, fmt_value(r.baseline, precision),
                      fmt_value(r.value, precision), verdict, r.reason])
@@ -48,19 +49,25 @@ def baseline_line(report: GateReport) -> str:
 def gates_text(report: GateReport, precision: int) -> str:
     if not report.results:
         return NO_GATES + "\n"
-    table = text_table([HEADER, *_cells(report, precision, False)], 5,
+    table = text_table([HEADER, *_cells(report.results, precision, False)], 5,
                        {"pass": "32", "FAIL": "31"})
     return f"{baseline_line(report)}\n{table}{summary(report)}\n"
 
 
-def gates_md(report: GateReport, precision: int, problems: bool = True) -> str:
-    """The gates section; `problems=False` where the document lists them already."""
+def gates_md(report: GateReport, precision: int, problems: bool = True,
+             limit: int | None = None, command: str = "git mvm check") -> str:
+    """The gates section; `problems=False` where the document lists them already; over
+    `limit` results, the failed ones first, then a line naming `command` for the rest."""
     if not report.results:
         return "### Gates\n\nNo gates configured (`[gates]` in `.mvm/config.toml`).\n"
     mark = "✅" if report.passed else "❌"
+    shown = report.results
+    if limit is not None and len(shown) > limit:
+        shown = sorted(shown, key=lambda r: r.ok)[:limit]
     out = (f"### {mark} Gates: {summary(report)}\n\n"
            f"{baseline_line(report).replace('baseline:', 'Baseline:', 1)}\n\n"
-           + md_table([HEADER, *_cells(report, precision, True)]))
+           + md_table([HEADER, *_cells(shown, precision, True)])
+           + more_rows(len(shown), len(report.results), command))
     if problems and report.problems:
         out += "\n" + problems_md(report.problems)
     return out

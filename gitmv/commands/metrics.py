@@ -25,6 +25,7 @@ from gitmv.metrics import (
 from gitmv.workspace import Workspace
 
 DEFAULT_PRECISION = 6
+MD_ROWS_MAX = 100  # rows a report section shows: a pull-request comment holds 65,536 chars
 HEADER = ("file", "key", "old", "new", "change", "change %", "result")
 MARKS = {"improved": "✅ improved", "regressed": "❌ regressed"}
 COLOURS = {"improved": "32", "regressed": "31", "added": "33", "removed": "33"}
@@ -96,6 +97,13 @@ def md_table(rows: Sequence[Sequence[str]]) -> str:
            "|" + "|".join(" --- " for _ in head) + "|"]
     out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in body]
     return "\n".join(out) + "\n"
+
+
+def more_rows(shown: int, total: int, command: str) -> str:
+    """The line under a table cut to `shown` of `total` rows (nothing when it was not)."""
+    if shown == total:
+        return ""
+    return f"\n… and {total - shown} more (`{command}` lists them all).\n"
 
 
 def rows_text(rows: list[Row], precision: int) -> str:

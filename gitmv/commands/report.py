@@ -14,9 +14,11 @@ from typing import Any
 from gitmv.commands import human_size, print_json, signed_size
 from gitmv.commands.check import gates_md, gates_text
 from gitmv.commands.metrics import (
+    MD_ROWS_MAX,
     checked_precision,
     md_cell,
     md_table,
+    more_rows,
     problems_json,
     problems_md,
     rows_md,
@@ -38,7 +40,6 @@ from gitmv.metrics import (
 from gitmv.workspace import Workspace
 
 COLLAPSE_OVER = 10  # rows: longer sections are folded in <details>
-MD_ROWS_MAX = 100  # rows a Markdown section shows: a pull-request comment holds 65,536 chars
 ART_HEADER = ("artifact", "kind", "change", "old size", "new size", "size change", "files")
 
 
@@ -76,12 +77,6 @@ def _details(summary: str, body: str, rows: int) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n</details>\n"
 
 
-def _more(shown: int, total: int, command: str) -> str:
-    if shown == total:
-        return ""
-    return f"\n… and {total - shown} more (`{command}` lists them all).\n"
-
-
 def _section_md(title: str, rows: list[Row], problems: list[Problem], configured: bool,
                 precision: int, command: str) -> str:
     out = f"### {title}\n\n"
@@ -91,7 +86,7 @@ def _section_md(title: str, rows: list[Row], problems: list[Problem], configured
         # Over the limit, improved and regressed rows first: they are what a review is for.
         shown = (rows if len(rows) <= MD_ROWS_MAX else sorted(
             rows, key=lambda r: r.status not in ("improved", "regressed"))[:MD_ROWS_MAX])
-        body = rows_md(shown, precision) + _more(len(shown), len(rows), command)
+        body = rows_md(shown, precision) + more_rows(len(shown), len(rows), command)
         out += _details(f"{len(rows)} {title.lower()} changed", body, len(rows))
     else:
         out += f"No {title.lower()} changed.\n"
@@ -127,7 +122,7 @@ def render_md(data: dict[str, Any], precision: int) -> str:
     revs = data["a"] if data["b"] == WORK_TREE else f"{data['a']} {data['b']}"
     rows = artifact_rows(data["artifacts"])
     body = (md_table([ART_HEADER, *rows[:MD_ROWS_MAX]])
-            + _more(len(rows[:MD_ROWS_MAX]), len(rows), f"git mvm diff {revs}")
+            + more_rows(len(rows[:MD_ROWS_MAX]), len(rows), f"git mvm diff {revs}")
             if rows else "No artifacts changed.\n")
     parts.append("### Artifacts\n\n" + _details(f"{len(rows)} artifacts changed", body,
                                                  len(rows)))
@@ -138,7 +133,10 @@ def render_md(data: dict[str, Any], precision: int) -> str:
                                  precision, f"git mvm {kind} diff {revs}"))
     gates = data["gates"]
     if isinstance(gates, GateReport):  # its problems are the metrics section's, at A and B
-        parts.append(gates_md(gates, precision, problems=False))
+        check = f"git mvm check --baseline {data['a']}" + (
+            "" if data["b"] == WORK_TREE else f" --rev {data['b']}")
+        parts.append(gates_md(gates, precision, problems=False, limit=MD_ROWS_MAX,
+                              command=check))
     else:
         parts.append(f"### ❌ Gates\n\n{md_cell(gates.message)}\n\n{md_cell(gates.hint or '')}\n")
     return "\n".join(parts)
