@@ -380,8 +380,8 @@ class Row(NamedTuple):
     key: str
     old: Scalar | None  # None: absent on that side
     new: Scalar | None
-    change: float | int | None  # new - old, numbers only
-    rel_change: float | None  # change / |old| * 100; None when old is 0 or not a number
+    change: float | int | None  # new - old, numbers only (None past the float range)
+    rel_change: float | None  # change / |old| * 100; None: old is 0, no change, or overflow
     direction: str | None  # "higher" | "lower" from metrics.better
     status: str  # "added" "removed" "improved" "regressed" "changed" "unchanged"
 
