@@ -381,7 +381,7 @@ class Row(NamedTuple):
     old: Scalar | None  # None: absent on that side
     new: Scalar | None
     change: float | int | None  # new - old, numbers only (None past the float range)
-    rel_change: float | None  # change / |old| * 100; None: old is 0, no change, or overflow
+    rel_change: float | None  # change / |old| * 100; None if old is 0 or change is None
     direction: str | None  # "higher" | "lower" from metrics.better
     status: str  # "added" "removed" "improved" "regressed" "changed" "unchanged"
 
