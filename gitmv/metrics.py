@@ -381,7 +381,7 @@ class Row(NamedTuple):
     old: Scalar | None  # None: absent on that side
     new: Scalar | None
     change: float | int | None  # new - old, numbers only (None past the float range)
-    rel_change: float | None  # change / |old| * 100; None if old is 0 or change is None
+    rel_change: float | None  # change / |old| * 100 when finite (so None for old = 0)
     direction: str | None  # "higher" | "lower" from metrics.better
     status: str  # "added" "removed" "improved" "regressed" "changed" "unchanged"
 
