@@ -237,8 +237,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = cmd("check")
     p.add_argument("--baseline", metavar="REV",
-                   help="compare against REV (default: the merge base of HEAD with the "
-                   "upstream default branch, origin/HEAD, origin/main or main)")
+                   help="compare against REV (default: the merge base of --rev, or HEAD, with "
+                   "the upstream default branch: origin/HEAD, origin/main or main)")
     p.add_argument("--rev", metavar="REV",
                    help="the revision whose metrics are checked (default: the work tree)")
     p.add_argument("--md", action="store_true", help="print a GitHub Markdown table")
