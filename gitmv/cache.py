@@ -42,6 +42,9 @@ class Cache:
         self.root = root
         self.tmp_dir = tmp_dir
         self.written: list[str] = []  # objects placed by this command, to flush before pointers
+        # objects this command hashed as it placed them (verified downloads): copying one out
+        # needs no second hash, so a pull reads each byte once after it arrives
+        self.verified: set[str] = set()
         self._reflink_works = True
 
     def oid_to_path(self, oid: str) -> str:
@@ -51,18 +54,20 @@ class Cache:
         return os.path.exists(self.oid_to_path(oid))
 
     # --- putting objects in ----------------------------------------------------------------
-    def _place(self, tmp: str, oid: str) -> None:
-        """Move a complete, verified, read-only temp file into place as object `oid`."""
+    def _place(self, tmp: str, oid: str) -> bool:
+        """Move a complete, verified, read-only temp file into place as object `oid`; False
+        when the object was already there (the temp file is dropped)."""
         dest = self.oid_to_path(oid)
         if os.path.exists(dest):
             remove_file(tmp)
-            return
+            return False
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.rename(tmp, dest)
         self._wrote(dest)
+        return True
 
     def _wrote(self, path: str) -> None:
         if len(self.written) <= FSYNC_EACH_MAX:  # past that, only the count matters
@@ -132,7 +137,8 @@ class Cache:
     def place_download(self, partial: str, oid: str) -> None:
         """A complete, verified download becomes object `oid` (read-only)."""
         os.chmod(partial, 0o444)
-        self._place(partial, oid)
+        if self._place(partial, oid):
+            self.verified.add(oid)
 
     # --- reading and checking --------------------------------------------------------------
     def read_bytes(self, oid: str) -> bytes:
@@ -240,6 +246,8 @@ class Cache:
                     got = hash_bytes(data)
                     if got == oid:
                         _write_all(dst, data)
+                elif oid in self.verified:
+                    got = oid if _copy_range(src, dst, size) else copy_and_hash(src, dst, size)[0]
                 else:
                     got, _ = copy_and_hash(src, dst, size)
                 st = os.fstat(dst)
@@ -253,10 +261,9 @@ class Cache:
         return st
 
     def _reflink(self, obj: str, tmp: str, oid: str, executable: bool) -> os.stat_result:
+        """Clone first, then verify the bytes the clone shares: on a filesystem that cannot
+        clone, the failed attempt costs no read of the object."""
         with open(obj, "rb") as src:
-            got, _ = hash_fd(src.fileno(), os.fstat(src.fileno()).st_size)
-            if got != oid:
-                raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
             try:
                 try:
@@ -265,9 +272,14 @@ class Cache:
                     if exc.errno in _NO_REFLINK:
                         self._reflink_works = False  # this filesystem cannot: stop asking
                     raise
-                return os.fstat(fd)
+                st = os.fstat(fd)
             finally:
                 os.close(fd)
+            if oid not in self.verified:
+                got, _ = hash_fd(src.fileno(), st.st_size)
+                if got != oid:
+                    raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
+            return st
 
 
 def _check_unchanged(
@@ -280,3 +292,25 @@ def _check_unchanged(
         or (expected is not None and stat_of(after) != expected)
     ):
         raise FileChanged(path)
+
+
+def _copy_range(src: int, dst: int, size: int) -> bool:
+    """Copy in the kernel (copy_file_range: no bytes through Python). False, with both
+    offsets back at 0 and dst empty, where the call is not supported or the object is shorter
+    than it was: the caller then copies and hashes it the usual way."""
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src, dst, size - done)
+            if n == 0:
+                break
+            done += n
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    if done == size:
+        return True
+    os.lseek(src, 0, os.SEEK_SET)
+    os.lseek(dst, 0, os.SEEK_SET)
+    os.ftruncate(dst, 0)
+    return False

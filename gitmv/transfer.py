@@ -18,11 +18,12 @@ from gitmv import ui
 from gitmv.cache import Cache
 from gitmv.errors import GitMvmError, ObjectCorrupt
 from gitmv.fsutil import remove_file
-from gitmv.hashing import BUFSIZE
+from gitmv.hashing import BUFSIZE, start_writeback
 from gitmv.remotes import Store
 from gitmv.retry import RemoteError, TransientError, with_retries
 
 EXISTS_BATCH = 1000
+WRITEBACK_MIN = 1 << 20  # received chunks this large start their writeback at once
 PREPARE_WINDOW = 1000  # objects per round of upload batches (Git LFS)
 DEFAULT_JOBS = 8
 
@@ -288,6 +289,8 @@ def download_one(cache: Cache, store: Store, oid: str) -> int:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view) :]
+                    if len(chunk) >= WRITEBACK_MIN:  # the flush at the end finds less to do
+                        start_writeback(fd, total, len(chunk))
                     total += len(chunk)
             got = h.hexdigest()
             if got != oid:

@@ -101,6 +101,43 @@ def test_zero_config_push_clone_pull(
     assert (bob / "models" / "m.pt").read_bytes() == model2
 
 
+def test_pull_hashes_a_large_object_once(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A download is verified while it streams; the checkout that follows copies it without
+    hashing it again. An object that was already in the cache is still verified on the way
+    out (a corrupt one never reaches the work tree)."""
+    import gitmv.cache
+
+    bare, alice, _, _ = published
+    big = os.urandom(3 << 20)
+    save(alice, "models/big.pt", big, "big")
+    git_ok(alice, "push", "-q")
+    bob = plain_clone(bare, tmp_path / "bob")
+    hashed: list[int] = []
+    real_copy, real_hash = gitmv.cache.copy_and_hash, gitmv.cache.hash_fd
+
+    def spy_copy(src: int, dst: int, size: int) -> tuple[str, int]:
+        hashed.append(size)
+        return real_copy(src, dst, size)
+
+    def spy_hash(fd: int, size: int) -> tuple[str, int]:
+        hashed.append(size)
+        return real_hash(fd, size)
+
+    monkeypatch.setattr(gitmv.cache, "copy_and_hash", spy_copy)
+    monkeypatch.setattr(gitmv.cache, "hash_fd", spy_hash)
+    assert mvm(bob, "pull", "-q") == 0
+    assert (bob / "models" / "big.pt").read_bytes() == big
+    assert hashed == []
+    (bob / "models" / "big.pt").unlink()
+    corrupt_object(object_path(bob, sha(big)), os.urandom(len(big)))
+    assert mvm(bob, "checkout", "-q", "models/big.pt") == 1  # a new command: verified again
+    assert hashed == [len(big)]
+    assert not (bob / "models" / "big.pt").exists()
+
+
 def test_pulling_from_a_non_bare_repository_reads_its_cache(tmp_path: Path) -> None:
     alice = init_hooked(tmp_path / "alice")
     model = os.urandom(3000)
