@@ -296,8 +296,38 @@ def bench_transfers(ctx: Ctx, inputs: Path, store: str) -> list[tuple[str, str, 
     return rows
 
 
+def _group(workload: str) -> str:
+    return workload.split(":", 1)[0] if workload.startswith(("local:", "s3:")) else "hooks"
+
+
+def _kept_rows(text: str, only: set[str]) -> list[tuple[str, str, float, str]]:
+    """Rows of the section already written whose group (hooks, local, s3) this run skipped:
+    `--only local` refreshes the local rows and keeps the others."""
+    if BEGIN not in text:
+        return []
+    kept = []
+    for line in text[text.index(BEGIN) : text.index(END)].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or cells[0] in ("workload", "---") or cells[0].startswith("-"):
+            continue
+        try:
+            seconds = float(cells[2])
+        except ValueError:
+            continue
+        if _group(cells[0]) not in only:
+            kept.append((cells[0], cells[1], seconds, cells[3]))
+    return kept
+
+
 def write(rows: list[tuple[str, str, float, str]], args: argparse.Namespace, out: Path,
           seconds: float) -> None:
+    text = out.read_text() if out.exists() else "# Benchmarks\n"
+    only = set(args.only.split(","))
+    order = {"hooks": 0, "local": 1, "s3": 2}
+    rows = sorted(_kept_rows(text, only) + rows, key=lambda r: order[_group(r[0])])
+    partial = "" if only >= {"hooks", "local", "s3"} else (
+        f" This run refreshed only: {', '.join(sorted(only))} (`--only`); the other rows are "
+        "from the run before.")
     lines = [
         BEGIN,
         "## Git integration and remote stores (`scripts/bench_remote.py`)",
@@ -305,14 +335,13 @@ def write(rows: list[tuple[str, str, float, str]], args: argparse.Namespace, out
         f"Workload: {args.files:,} files × 4 KiB plus one {args.big_mib} MiB file; "
         f"{args.reps} repetition(s) on the local store, {args.s3_reps} on S3 (medians); "
         f"{JOBS} parallel jobs for every tool; page cache warm; hooks timed over "
-        f"{args.hook_reps} commits. {seconds / 60:.1f} min in all.",
+        f"{args.hook_reps} commits. {seconds / 60:.1f} min in all.{partial}",
         "",
         "| workload | tool | median s | notes |",
         "|---|---|---:|---|",
     ]
     lines += [f"| {w} | {t} | {s:.3f} | {n} |" for w, t, s, n in rows]
     lines += ["", "Command: `scripts/bench --remote` (or `python scripts/bench_remote.py`).", END]
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
     if BEGIN in text:
         text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) :].lstrip("\n")
     out.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
