@@ -6,7 +6,8 @@
 
 State comes from ONE `git for-each-ref` over the tags whose names contain `@` or `#`; only
 annotated tags count (the tagger and date are the audit trail). A lightweight tag in one of
-these forms is kept as a problem for `show` to report. Messages are parsed lazily: the few
+these forms is kept as a problem for `show` to report; its counter still counts, as it does
+for GTO, so the next tag never takes its name. Messages are parsed lazily: the few
 scalar fields ordering needs (version, date, rollback_from) are picked out by a regex, the
 whole TOML snapshot only when somebody asks for it: 2,000 registry tags (beside 5,000
 others) load in ~0.1 s, half of it in git.
@@ -196,7 +197,6 @@ class Model:
         self.events: list[Event] = []
         self.versions: dict[str, Version] = {}
         self.stages: dict[str, Version] = {}  # stage -> the version in it now
-        self.max_counter = 0
         self.deprecated: Event | None = None
         self.problems: list[str] = []
 
@@ -243,8 +243,6 @@ class Model:
     def _fold(self) -> None:
         self.events.sort(key=lambda e: e.order)
         for ev in self.events:
-            if ev.counter is not None:
-                self.max_counter = max(self.max_counter, ev.counter)
             if ev.action == "register" and ev.version is not None:
                 self.versions.setdefault(ev.version, Version(ev))
         for ev in self.events:
@@ -297,11 +295,12 @@ class Model:
 class Registry:
     """All models of a repository, as the tags say."""
 
-    def __init__(self, models: dict[str, Model], errors: list[str], warnings: list[str]
-                 ) -> None:
+    def __init__(self, models: dict[str, Model], errors: list[str], warnings: list[str],
+                 counters: dict[str, int]) -> None:
         self.models = models
         self.errors = errors  # tags in registry form that are not annotated tags of commits
         self.warnings = warnings  # events that could not be placed
+        self.counters = counters  # model -> the highest counter of any tag in its name
 
     def model(self, name: str) -> Model:
         found = self.models.get(name)
@@ -318,7 +317,7 @@ class Registry:
         return self.models.get(name) or Model(name)
 
     def next_counter(self, name: str) -> int:
-        return self.get(name).max_counter + 1
+        return self.counters.get(name, 0) + 1
 
     def resolve(self, spec: str) -> Version:
         """`MODEL@vX.Y.Z`, `MODEL#STAGE` or `MODEL@latest` -> the version it names."""
@@ -374,6 +373,7 @@ def read_tags(repo: Repo) -> Registry:
     models: dict[str, Model] = {}
     problems: list[str] = []
     warnings: list[str] = []
+    counters: dict[str, int] = {}
     for record in out.split(_RECORD_END):
         if not record:
             continue
@@ -384,6 +384,10 @@ def read_tags(repo: Repo) -> Registry:
         m = TAG_RE.fullmatch(name)
         if m is None:
             continue
+        model = m["model"].replace("=", ":")
+        counter = int(m["counter"]) if m["counter"] else None
+        if counter is not None:  # of any tag in this form, annotated or not (GTO's rule)
+            counters[model] = max(counters.get(model, 0), counter)
         if otype != "tag":
             problems.append(
                 f"tag {name} is a lightweight tag: the registry reads annotated tags only "
@@ -397,7 +401,6 @@ def read_tags(repo: Repo) -> Registry:
         ts = _timestamp(tdate)
         precise = scalars.get("date")
         fine = _timestamp(precise) if isinstance(precise, str) else ts
-        counter = int(m["counter"]) if m["counter"] else None
         if m["deprecated"]:
             action, version, stage = "deprecate", None, None
         elif m["stage"]:
@@ -407,13 +410,13 @@ def read_tags(repo: Repo) -> Registry:
             action = "deregister" if m["dereg"] else "register"
             version, stage = m["version"], None
         email = temail.strip("<>")
-        ev = Event(action, m["model"].replace("=", ":"), name, commit, f"{tname} <{email}>", tdate,
+        ev = Event(action, model, name, commit, f"{tname} <{email}>", tdate,
                    (ts, fine, counter or 0), subject, body, scalars, version, stage, counter)
         models.setdefault(ev.model, Model(ev.model)).events.append(ev)
     for model in models.values():
         model._fold()
         warnings.extend(model.problems)
-    return Registry(dict(sorted(models.items())), problems, warnings)
+    return Registry(dict(sorted(models.items())), problems, warnings, counters)
 
 
 def load(ws_or_repo: Any) -> Registry:

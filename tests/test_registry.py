@@ -473,10 +473,19 @@ def test_show_reports_lightweight_tags(
     assert "classifier  v1.0.0" in res.out
     res = run(capsys, project, "show", "--json")
     assert res.rc == 1 and len(json.loads(res.out)["errors"]) == 2
-    # the next counter ignores the lightweight tag's 7
+    # the next counter counts the lightweight tag's 7 (as GTO does), so no tag collides with it
     clock.tick()
     assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "dev") == 0
-    assert "classifier#dev#1" in git(project, "tag", "-l").split()
+    assert "classifier#dev#8" in git(project, "tag", "-l").split()
+    # also for a model that has nothing but lightweight tags
+    git(project, "tag", "ghost#dev#1")
+    save(project, "models/ghost.pt", b"ghost", "ghost")
+    clock.tick()
+    assert mvm(project, "register", "-q", "--no-env", "ghost", "v1.0.0", "--path",
+               "models/ghost.pt") == 0
+    clock.tick()
+    assert mvm(project, "promote", "-q", "ghost", "v1.0.0", "dev") == 0
+    assert "ghost#dev#2" in git(project, "tag", "-l").split()
 
 
 def test_show_tables(project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:

@@ -134,3 +134,18 @@ def test_two_versions_on_one_commit_gto_refuses_gitmv_reads(
     proc = gto(repo, "show", check=False)
     assert proc.returncode != 0
     assert "Multiple versions are not allowed on the same Git commit" in proc.stdout + proc.stderr
+
+
+def test_counters_count_lightweight_tags_as_gto_does(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_project(repo)
+    registered(repo, clock, [0.9])
+    git(repo, "tag", "classifier#staging#7")  # lightweight: no event, but its number is taken
+    clock.tick()
+    gto(repo, "assign", "classifier", "--version", "v1.0.0", "--stage", "dev")
+    clock.tick()
+    assert mvm(repo, "-q", "promote", "classifier", "v1.0.0", "staging") == 0
+    assert sorted(git(repo, "tag", "-l", "classifier#*").split()) == [
+        "classifier#dev#8", "classifier#staging#7", "classifier#staging#9"]
+    assert gto_view(repo)["classifier"]["stage"] == {"dev": "v1.0.0", "staging": "v1.0.0"}

@@ -100,7 +100,7 @@ def deprecate(
             raise GitMvmError(f"model {model} is already deprecated ({m.deprecated.tag})")
         tag = registry.tag_name("deprecate", model)
         if any(e.tag == tag for e in m.events):  # deprecated before, then revived
-            tag = f"{tag}#{m.max_counter + 1}"
+            tag = f"{tag}#{reg.next_counter(model)}"
         commit = ws.repo.resolve("HEAD")
         table = rw.event_snapshot(ws, "deprecate", model, commit)
         rw.create_tag(ws, tag, commit, rw.message(message or f"Deprecate {model}", table), sign)
