@@ -10,7 +10,7 @@ from typing import Any
 from gitmv.diffing import pointers_at
 from gitmv.errors import GitFailed, GitMvmError
 from gitmv.pointer import Pointer, pointer_path
-from gitmv.registry import Model, Registry, check_name
+from gitmv.registry import TAG_RE, Model, Registry, check_name
 from gitmv.workspace import Workspace
 
 FORMAT_VERSION = 1
@@ -219,37 +219,48 @@ def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointe
     from gitmv.sync import push_pointers
 
     git_remote = remote or remotes.default_git_remote(ws.repo)
+    later = f"push it later with `git push {git_remote} refs/tags/{name}`"
     if remotes.git_remote_url(ws.repo, git_remote) is None:
         raise GitMvmError(f"no git remote {git_remote!r} to push tag {name} to",
-                          f"add one (`git remote add {git_remote} URL`), then "
-                          f"`git push {git_remote} refs/tags/{name}`")
+                          f"the tag is kept locally; add the remote (`git remote add "
+                          f"{git_remote} URL`), then {later}")
     if pointers:
-        store = remotes.resolve(ws.repo, ws.config, git_remote=git_remote)
+        store = remotes.resolve(ws.repo, ws.config, git_remote=git_remote, push=True)
         try:
             push_pointers(ws, store, pointers, ws.jobs)
         except GitMvmError as exc:
-            if objects_required:
-                raise
             from gitmv import ui
 
+            if objects_required:
+                raise GitMvmError(
+                    exc.message, f"the tag {name} is kept locally and was not pushed; once "
+                    f"`git mvm push` sends the objects, {later}") from None
             ui.warn(f"the version's objects could not be pushed ({exc.message.splitlines()[0]}"
                     "); `git mvm get` elsewhere needs whoever registered it to push them")
     try:
         ws.repo.git("push", "-q", git_remote, f"refs/tags/{name}:refs/tags/{name}")
     except GitFailed as exc:
-        rejected = any(w in exc.stderr for w in ("already exists", "rejected"))
-        if not rejected:
-            raise GitMvmError(
-                f"pushing tag {name} to {git_remote} failed: {exc.message}",
-                f"the tag is kept locally; push it later with `git push {git_remote} "
-                f"refs/tags/{name}`") from None
+        # git's word for a tag name the remote holds already; "[remote rejected]" (a hook
+        # said no) and the rest are other failures, after which the tag stays
+        if "(already exists)" not in exc.stderr:
+            lines = [line.strip() for line in exc.stderr.splitlines() if line.strip()]
+            detail = next((line for line in lines if line.startswith("!")), exc.message)
+            raise GitMvmError(f"pushing tag {name} to {git_remote} failed: {detail}",
+                              f"the tag is kept locally; {later}") from None
         ws.repo.git("tag", "-d", name, check=False)
+        parsed = TAG_RE.fullmatch(name)
+        if parsed and parsed["stage"]:
+            again = "then run the same command again: it will take the next counter"
+        elif parsed and parsed["version"] and not parsed["dereg"]:
+            again = ("then register yours as the next version (`git mvm register` without a "
+                     "VERSION picks it)")
+        else:  # a deregistration or deprecation: theirs did what yours would have
+            again = "nothing more is needed (their tag does what yours would have)"
         raise GitMvmError(
             f"{git_remote} already has a tag {name}: somebody else changed the registry "
             f"at the same time, and their tag was pushed first (your tag {name} was deleted "
             "locally; nothing was changed on the remote)",
-            f"fetch their tags (`git fetch {git_remote} --tags`), check `git mvm show`, "
-            "then run the same command again: it will take the next counter",
+            f"fetch their tags (`git fetch {git_remote} --tags`), check `git mvm show`, {again}",
         ) from None
     return git_remote
 

@@ -721,3 +721,81 @@ def test_gto_names_with_a_directory(
     out = tmp_path / "t.bin"
     assert mvm(project, "get", "-q", "nlp/models:Tagger_2#dev", "-o", str(out)) == 0
     assert out.read_bytes() == b"tagger"
+
+
+# --- review fixes -------------------------------------------------------------------------------
+
+
+def test_push_refused_by_a_remote_hook_keeps_the_tag(
+    project: Path, origin: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a server-side hook saying no is not "somebody pushed that tag first": the tag stays
+    hook = write(origin / "hooks" / "pre-receive", "#!/bin/sh\necho 'tags are frozen' >&2\n"
+                 "exit 1\n")
+    hook.chmod(0o755)
+    train(project, b"weights", 0.9)
+    res = run(capsys, project, "register", "--no-env", "classifier", "v1.0.0", "--push")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: pushing tag classifier@v1.0.0 to origin failed: ! [remote rejected] "
+        "classifier@v1.0.0 -> classifier@v1.0.0 (pre-receive hook declined)"]
+    assert "hint: the tag is kept locally; push it later with `git push origin " \
+        "refs/tags/classifier@v1.0.0`" in res.err
+    assert git(project, "tag", "-l").split() == ["classifier@v1.0.0"]
+    assert git(origin, "tag", "-l").split() == []
+
+
+def test_register_push_of_a_version_taken_upstream(
+    project: Path, origin: Path, clock: Clock, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train(project, b"weights", 0.9)
+    git_ok(project, "push", "-q", "origin", "main")
+    other = clone(origin, tmp_path / "other")
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "v1.0.0", "--push") == 0
+    save(other, MODEL, b"their weights", "theirs")
+    clock.tick()
+    res = run(capsys, other, "register", "--no-env", "classifier", "v1.0.0", "--push")
+    assert res.rc == 1
+    assert "origin already has a tag classifier@v1.0.0" in res.err
+    # a version is not a counter: the retry is the next version, not the same command
+    assert "hint: fetch their tags (`git fetch origin --tags`), check `git mvm show`, then " \
+        "register yours as the next version (`git mvm register` without a VERSION picks " \
+        "it)" in res.err
+    assert git(other, "tag", "-l").split() == []
+    git_ok(other, "fetch", "-q", "origin", "--tags")
+    assert mvm(other, "register", "-q", "--no-env", "classifier", "--push") == 0
+    assert sorted(git(origin, "tag", "-l").split()) == ["classifier@v1.0.0",
+                                                         "classifier@v1.0.1"]
+
+
+def test_register_push_failing_objects_keeps_the_tag_and_says_so(
+    project: Path, origin: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(project, b"weights", 0.9)
+    write(origin / "mvm", "a file where the store's directory goes: no object can land")
+    res = run(capsys, project, "register", "--no-env", "classifier", "v1.0.0", "--push")
+    assert res.rc == 1
+    assert "git mvm: error: push: 1 object(s) failed (remote 'origin')" in res.err
+    assert "hint: the tag classifier@v1.0.0 is kept locally and was not pushed; once " \
+        "`git mvm push` sends the objects, push it later with `git push origin " \
+        "refs/tags/classifier@v1.0.0`" in res.err
+    assert git(project, "tag", "-l").split() == ["classifier@v1.0.0"]
+    assert git(origin, "tag", "-l").split() == []
+
+
+def test_push_sends_the_objects_to_the_lfs_push_endpoint(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.stores.lfs import fresh_repo, shared_server
+
+    server = shared_server()
+    fetch_side, push_side = fresh_repo(), fresh_repo()
+    git(project, "remote", "add", "origin", f"{server.url}/{fetch_side[0]}/{fetch_side[1]}")
+    git(project, "config", "lfs.pushurl", server.endpoint(*push_side))
+    train(project, b"weights", 0.9)
+    res = run(capsys, project, "register", "--no-env", "classifier", "v1.0.0", "--push")
+    # giftless is no git server: the tag push fails after the objects went, to the push side
+    assert res.rc == 1 and "pushing tag classifier@v1.0.0 to origin failed" in res.err
+    assert server.object_path(*push_side, sha(b"weights")).read_bytes() == b"weights"
+    assert not server.object_path(*fetch_side, sha(b"weights")).exists()
