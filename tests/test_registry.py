@@ -784,6 +784,49 @@ def test_register_push_failing_objects_keeps_the_tag_and_says_so(
     assert git(origin, "tag", "-l").split() == []
 
 
+def test_rollback_to_a_version_that_never_held_a_protected_stage_is_refused(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.90, 0.95, 0.80])
+    for version in ("v1.0.0", "v1.1.0"):
+        clock.tick()
+        assert mvm(project, "promote", "-q", "classifier", version, "production") == 0
+    # v1.2.0 regresses: promote refuses it, and rollback --to must not let it in unchecked
+    clock.tick()
+    res = run(capsys, project, "rollback", "classifier", "production", "--to", "v1.2.0")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: classifier v1.2.0 never held production, a protected stage: a "
+        "rollback only puts back a version that held it, without the check"]
+    assert "hint: promote it, so the check runs: `git mvm promote classifier v1.2.0 " \
+        "production`" in res.err
+    assert stages(capsys, project) == {"production": "v1.1.0"}
+    # a version that held it before goes back without the check
+    assert mvm(project, "rollback", "-q", "classifier", "production", "--to", "v1.0.0") == 0
+    assert stages(capsys, project) == {"production": "v1.0.0"}
+    # an unprotected stage takes any version
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "staging") == 0
+    clock.tick()
+    assert mvm(project, "rollback", "-q", "classifier", "staging", "--to", "v1.2.0") == 0
+    assert stages(capsys, project) == {"production": "v1.0.0", "staging": "v1.2.0"}
+
+
+def test_protected_stage_without_gates_warns(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = project / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text().replace('[gates]\naccuracy = "no-regression"\n', ""))
+    registered(project, clock, [0.9])
+    clock.tick()
+    res = run(capsys, project, "promote", "classifier", "v1.0.0", "production")
+    assert res.rc == 0
+    assert "git mvm: warning: production is protected but no gates are configured ([gates] " \
+        "in .mvm/config.toml): nothing is checked" in res.err
+    _, snap = tag_message(project, "classifier#production#1")
+    assert snap["gates"] == "passed"
+
+
 def test_push_sends_the_objects_to_the_lfs_push_endpoint(
     project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -38,6 +38,11 @@ def _gates(ws: Workspace, m: Model, v: Version, stage: str, force: bool) -> dict
 
     current = m.stages.get(stage)
     report = metrics.run_gates(ws, current.commit if current else v.commit, v.commit)
+    for problem in report.problems:
+        ui.warn(str(problem))
+    if not report.results:
+        ui.warn(f"{stage} is protected but no gates are configured ([gates] in "
+                ".mvm/config.toml): nothing is checked")
     against = current.version if current else "(no version in the stage)"
     failed = [r for r in report.results if not r.ok]
     if not failed:
@@ -101,6 +106,15 @@ def rollback(model: str, stage: str, to: str | None, message: str | None, sign: 
                           f"`git mvm history {model}` shows the stage's past")
     if to is not None:
         target = reg.resolve(f"{model}@{to}")
+        held = any(e.action == "assign" and e.version == target.version
+                   for e in m.stage_events(stage))
+        if not held and stage in rw.protected_stages(ws):
+            raise GitMvmError(
+                f"{model} {target.version} never held {stage}, a protected stage: a rollback "
+                "only puts back a version that held it, without the check",
+                f"promote it, so the check runs: `git mvm promote {model} {target.version} "
+                f"{stage}`",
+            )
     else:
         found = m.rollback_target(stage)
         if found is None:
@@ -110,7 +124,8 @@ def rollback(model: str, stage: str, to: str | None, message: str | None, sign: 
             )
         target = found
     if target.version == current.version:
-        raise GitMvmError(f"{model} {target.version} is already in {stage}")
+        raise GitMvmError(f"{model} {target.version} is already in {stage}",
+                          f"`git mvm history {model}` shows what held {stage} before")
     subject = message or f"Roll back {model} in {stage} from {current.version} to " \
         f"{target.version}"
     return _assign(ws, reg, m, target, stage, subject, {"rollback_from": current.version},
