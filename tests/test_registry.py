@@ -827,6 +827,26 @@ def test_protected_stage_without_gates_warns(
     assert snap["gates"] == "passed"
 
 
+def test_deprecate_tags_the_last_event_commit_not_head(
+    project: Path, origin: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commits = registered(project, clock, [0.9, 0.95])
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "dev") == 0
+    git_ok(project, "push", "-q", "origin", "main")
+    write(project / "notes.txt", "work in progress, not for the remote\n")
+    git(project, "add", "notes.txt")
+    git_ok(project, "commit", "-q", "-m", "wip")
+    wip = rev(project)
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier", "--push") == 0
+    # GTO's choice (the commit of the last event): --push publishes no local commit
+    assert rev(project, "classifier@deprecated^{commit}") == commits[0]
+    _, snap = tag_message(project, "classifier@deprecated")
+    assert snap["commit"] == commits[0]
+    assert git_run(origin, "cat-file", "-e", wip).returncode != 0
+
+
 def test_push_sends_the_objects_to_the_lfs_push_endpoint(
     project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -97,11 +97,14 @@ def deprecate(
                     f"`git mvm show {model}` shows what holds them now")
     else:
         if m.deprecated is not None:
-            raise GitMvmError(f"model {model} is already deprecated ({m.deprecated.tag})")
+            raise GitMvmError(f"model {model} is already deprecated ({m.deprecated.tag})",
+                              f"`git mvm history {model}` shows when and why")
         tag = registry.tag_name("deprecate", model)
         if any(e.tag == tag for e in m.events):  # deprecated before, then revived
             tag = f"{tag}#{reg.next_counter(model)}"
-        commit = ws.repo.resolve("HEAD")
+        # on the commit of the model's last event, as GTO does: never a local commit that
+        # `--push` would publish with the tag
+        commit = m.events[-1].commit
         table = rw.event_snapshot(ws, "deprecate", model, commit)
         rw.create_tag(ws, tag, commit, rw.message(message or f"Deprecate {model}", table), sign)
         ui.info(f"deprecated {model}: tag {tag}")
