@@ -10,7 +10,7 @@ from typing import Any
 from gitmv.diffing import pointers_at
 from gitmv.errors import GitFailed, GitMvmError
 from gitmv.pointer import Pointer, pointer_path
-from gitmv.registry import TAG_RE, Model, Registry, check_name
+from gitmv.registry import TAG_RE, Model, Registry, Version, check_name
 from gitmv.workspace import Workspace
 
 FORMAT_VERSION = 1
@@ -56,6 +56,23 @@ def pointer_at(ws: Workspace, commit: str, path: str, what: str) -> Pointer:
             "another commit with --ref",
         )
     return found
+
+
+def version_pointer(ws: Workspace, model: Model, v: Version, what: str) -> tuple[str, Pointer]:
+    """(path, pointer) of a registered version at its commit. The path is the one its
+    snapshot records, else (a version GTO registered) the model's; the pointer must hold
+    the oid the snapshot records."""
+    path = v.summary.get("path")
+    if not isinstance(path, str):
+        path = model_path(ws, model, None)
+    ptr = pointer_at(ws, v.commit, path, what)
+    recorded = v.summary.get("oid")
+    if isinstance(recorded, str) and recorded != ptr.oid_str:
+        raise GitMvmError(
+            f"{what}: tag {v.tag} records {recorded} but {pointer_path(path)} at "
+            f"{v.commit[:12]} says {ptr.oid_str}",
+            "the tag or the commit was rewritten; ask who registered it")
+    return path, ptr
 
 
 def check_clean(ws: Workspace, path: str, ptr: Pointer) -> None:

@@ -847,6 +847,47 @@ def test_deprecate_tags_the_last_event_commit_not_head(
     assert git_run(origin, "cat-file", "-e", wip).returncode != 0
 
 
+def test_get_refuses_a_pointer_the_tag_does_not_record(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    commit = train(project, b"weights", 0.9)
+    # a tag whose snapshot names other bytes than the pointer at its commit
+    forged = f'Register classifier v1.0.0\n\n[gitmv]\nversion = "v1.0.0"\n' \
+        f'path = "{MODEL}"\nkind = "file"\noid = "sha256:{sha(b"other")}"\n'
+    assert git_run(project, "tag", "-a", "-F", "-", "--cleanup=verbatim", "classifier@v1.0.0",
+                   commit, input=forged).returncode == 0
+    out = tmp_path / "model.pt"
+    res = run(capsys, project, "get", "classifier@v1.0.0", "-o", str(out))
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        f"git mvm: error: cannot get classifier v1.0.0: tag classifier@v1.0.0 records "
+        f"sha256:{sha(b'other')} but {MODEL}.mvm at {commit[:12]} says "
+        f"sha256:{sha(b'weights')}"]
+    assert not out.exists()
+
+
+def test_get_replaces_a_symlink_in_the_way_never_writes_through_it(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    registered(project, clock, [0.9])
+    victim = write(tmp_path / "victim.txt", "keep me")
+    link = tmp_path / "serving.pt"
+    link.symlink_to(victim)
+    res = run(capsys, project, "get", "classifier@v1.0.0", "-o", str(link))
+    assert res.rc == 1 and f"{link} already exists" in res.err
+    assert mvm(project, "get", "-q", "classifier@v1.0.0", "-o", str(link), "--force") == 0
+    assert not link.is_symlink() and link.read_bytes() == b"weights 0"
+    assert victim.read_text() == "keep me"
+    # a link to a directory is not a directory to write into
+    target_dir = tmp_path / "elsewhere"
+    target_dir.mkdir()
+    dir_link = tmp_path / "models-link"
+    dir_link.symlink_to(target_dir)
+    assert mvm(project, "get", "-q", "classifier@v1.0.0", "-o", str(dir_link), "--force") == 0
+    assert not dir_link.is_symlink() and dir_link.read_bytes() == b"weights 0"
+    assert list(target_dir.iterdir()) == []
+
+
 def test_push_sends_the_objects_to_the_lfs_push_endpoint(
     project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -862,3 +903,25 @@ def test_push_sends_the_objects_to_the_lfs_push_endpoint(
     assert res.rc == 1 and "pushing tag classifier@v1.0.0 to origin failed" in res.err
     assert server.object_path(*push_side, sha(b"weights")).read_bytes() == b"weights"
     assert not server.object_path(*fetch_side, sha(b"weights")).exists()
+
+
+def test_get_directory_never_replaces_the_repository_or_the_current_directory(
+    repo: Path, clock: Clock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_dir(repo, "models/bert", {"vocab.txt": b"a b c"}, "bert")
+    assert mvm(repo, "register", "-q", "--no-env", "bert", "v1.0.0", "--path",
+               "models/bert") == 0
+    for cwd, target, what in ((repo, repo, "the repository"),
+                              (repo, repo.parent, "the repository"),
+                              (repo / "models", repo / "models", "the current directory")):
+        res = run(capsys, cwd, "get", "bert@latest", "-o", str(target), "--force")
+        assert res.rc == 1, target
+        assert error_lines(res.err) == [
+            f"git mvm: error: {target} holds {what}: the model directory would replace it, "
+            "deleting it"]
+    assert (repo / ".git").is_dir() and (repo / "models" / "bert.mvm").is_file()
+    # a model's own directory is replaced as before
+    out = tmp_path / "serving" / "bert"
+    assert mvm(repo, "get", "-q", "bert@latest", "-o", str(out)) == 0
+    assert mvm(repo, "get", "-q", "bert@latest", "-o", str(out), "--force") == 0
+    assert (out / "vocab.txt").read_bytes() == b"a b c"

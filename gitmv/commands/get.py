@@ -8,9 +8,8 @@ import shutil
 from gitmv import manifest, registry, ui
 from gitmv import registry_write as rw
 from gitmv.commands import print_json
-from gitmv.errors import GitMvmError, ObjectCorrupt, WouldOverwrite
+from gitmv.errors import WouldOverwrite
 from gitmv.fsutil import remove_file, tmp_name
-from gitmv.hashing import hash_bytes
 from gitmv.pointer import Pointer
 from gitmv.workspace import Workspace
 
@@ -34,11 +33,7 @@ def _write_file(ws: Workspace, oid: str, dest: str) -> None:
 
 
 def _write_dir(ws: Workspace, ptr: Pointer, dest: str) -> None:
-    data = ws.cache.read_bytes(ptr.oid)
-    got = hash_bytes(data)
-    if got != ptr.oid:
-        raise ObjectCorrupt(ptr.oid_str, f"sha256:{got}")
-    entries = manifest.parse(data, f"manifest {ptr.oid_str}")
+    entries = manifest.parse(ws.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
     parent = os.path.dirname(dest) or "."
     tmp = tmp_name(parent)
     os.mkdir(tmp)
@@ -66,6 +61,17 @@ def _write_dir(ws: Workspace, ptr: Pointer, dest: str) -> None:
         raise
 
 
+def _refuse_replacing_home(ws: Workspace, dest: str) -> None:
+    """A directory artifact replaces `dest` whole: never the directory we are in or the
+    repository (or one holding them), which --force would otherwise delete."""
+    real = os.path.realpath(dest)
+    for what, where in (("the repository", ws.repo.root), ("the current directory", os.getcwd())):
+        if os.path.commonpath([real, os.path.realpath(where)]) == real:
+            raise WouldOverwrite(
+                f"{dest} holds {what}: the model directory would replace it, deleting it",
+                "-o names the directory the model becomes: choose a new or a model's own one")
+
+
 def _remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
@@ -78,21 +84,16 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
     ws = Workspace.open(jobs=jobs)
     reg = registry.load(ws)
     v = reg.resolve(spec)
-    path = v.summary.get("path")
-    if not isinstance(path, str):
-        path = rw.model_path(ws, reg.model(v.model), None)
-    ptr = rw.pointer_at(ws, v.commit, path, f"cannot get {v.model} {v.version}")
-    recorded = v.summary.get("oid")
-    if isinstance(recorded, str) and recorded != ptr.oid_str:
-        raise GitMvmError(
-            f"tag {v.tag} records {recorded} but {path}.mvm at {v.commit[:12]} says "
-            f"{ptr.oid_str}", "the tag or the commit was rewritten; ask who registered it")
+    path, ptr = rw.version_pointer(ws, reg.model(v.model), v,
+                                   f"cannot get {v.model} {v.version}")
     dest = os.path.abspath(output or os.path.basename(path))
     if ptr.kind == "file" and os.path.isdir(dest) and not os.path.islink(dest):
         dest = os.path.join(dest, os.path.basename(path))
     if os.path.lexists(dest) and not force:
         raise WouldOverwrite(f"{dest} already exists",
                              "choose another -o PATH, or replace it with --force")
+    if ptr.kind == "dir" and os.path.isdir(dest) and not os.path.islink(dest):
+        _refuse_replacing_home(ws, dest)
     _fetch(ws, ptr, remote)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     if ptr.kind == "file":

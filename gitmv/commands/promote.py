@@ -72,11 +72,8 @@ def _assign(ws: Workspace, reg: Registry, m: Model, v: Version, stage: str,
     back = f" (rolled back from {extra['rollback_from']})" if "rollback_from" in extra else ""
     ui.info(f"{m.name} {v.version} is now in {stage}{back}: tag {tag}")
     if push:
-        path = v.summary.get("path")
-        if not isinstance(path, str):
-            path = rw.model_path(ws, m, None)
         # the version's objects too: pre-push sees no new commit when only a tag is pushed
-        ptr = rw.pointer_at(ws, v.commit, path, f"cannot push {m.name} {v.version}")
+        _, ptr = rw.version_pointer(ws, m, v, f"cannot push {m.name} {v.version}")
         where = rw.push_tag(ws, tag, remote, [ptr], objects_required=False)
         ui.info(f"pushed {tag} to {where}")
     return 0
