@@ -355,8 +355,11 @@ def _split_spec(spec: str) -> tuple[str, str, str]:
         if found and model and rest:
             if sep == "#":
                 check_name(rest, "stage")
-            elif rest not in ("latest", "greatest"):
-                semver.SemVer.parse(rest)
+            elif rest not in ("latest", "greatest") and not semver.SemVer.is_valid(rest):
+                stage = f" (a stage is named with '#': {model}#{rest})" \
+                    if is_valid_name(rest, "stage") else ""
+                raise GitMvmError(f"{rest!r} is not a semantic version",
+                                  f"write vMAJOR.MINOR.PATCH (e.g. v1.2.0) or latest{stage}")
             check_name(model, "model")
             return model, sep, rest
     raise GitMvmError(

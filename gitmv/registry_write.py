@@ -23,23 +23,27 @@ def declared(ws: Workspace, name: str) -> dict[str, Any]:
 
 
 def model_path(ws: Workspace, model: Model, path: str | None) -> str:
-    """The artifact path of a model: --path, the config's, else the last registration's."""
+    """The artifact path of a model: --path, the config's, else the one its highest
+    registered version records."""
     name = model.name
-    decl = declared(ws, name)
+    configured = declared(ws, name).get("path")
+    if configured is not None and not isinstance(configured, str):
+        raise GitMvmError(f"[models.{name}] path in .mvm/config.toml is {configured!r}, "
+                          "not a path", f'write it as a string: path = "models/{name}.pt"')
     if path:
         rel = ws.to_rel(path)
         if rel.endswith(".mvm"):
             rel = rel[:-4]
-        if decl.get("path") and decl["path"].strip("/") != rel:
+        if configured and configured.strip("/") != rel:
             raise GitMvmError(
-                f"model {name} is declared with path {decl['path']!r} in .mvm/config.toml, "
+                f"model {name} is declared with path {configured!r} in .mvm/config.toml, "
                 f"not {rel!r}", "drop --path, or fix [models." + name + "] path")
         return rel
-    if isinstance(decl.get("path"), str):
-        return str(decl["path"]).strip("/")
+    if configured:
+        return configured.strip("/")
     latest = model.highest_ever()
-    if latest is not None and isinstance(latest.snapshot.get("path"), str):
-        return str(latest.snapshot["path"])
+    if latest is not None and isinstance(latest.summary.get("path"), str):
+        return str(latest.summary["path"])
     raise GitMvmError(
         f"model {name} is not declared and has no registered version to take a path from",
         f"declare it in .mvm/config.toml ([models.{name}] path = \"models/{name}.pt\") or "
@@ -99,12 +103,14 @@ def check_clean(ws: Workspace, path: str, ptr: Pointer) -> None:
             )
 
 
-def check_cached(ws: Workspace, path: str, ptr: Pointer) -> None:
+def check_cached(ws: Workspace, path: str, ptr: Pointer, commit: str | None) -> None:
+    """Refuse when the objects of the pointer (at `commit`; None: HEAD) are not cached."""
     if not ws.in_cache(ptr, thorough=True):
+        where = "" if commit is None else f" with commit {commit[:12]} checked out"
         raise GitMvmError(
             f"{path}: the objects of {ptr.oid_str} are not in the cache",
-            f"fetch them (`git mvm fetch {path}`) or add the model from the machine that "
-            "made it, then register",
+            f"fetch them (`git mvm fetch {path}`{where}) or add the model from the machine "
+            "that made it, then register",
         )
 
 
@@ -306,4 +312,9 @@ def valid_stage(ws: Workspace, stage: str) -> None:
 
 def protected_stages(ws: Workspace) -> list[str]:
     value = ws.config.get("registry.protected", [])
-    return [str(value)] if isinstance(value, str) else [str(s) for s in value]
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise GitMvmError(f"registry.protected in .mvm/config.toml is {value!r}, not a list "
+                          "of stages", 'write it as a list: protected = ["production"]')
+    return [str(s) for s in value]

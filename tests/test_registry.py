@@ -226,8 +226,14 @@ def test_register_refusals(
     obj = object_path(project, sha(b"weights v1"))
     obj.chmod(0o644)
     obj.unlink()
-    line = refused("classifier", "--ref", first, "v1.2.5")
-    assert "not in the cache" in line
+    res = run(capsys, project, "register", "classifier", "--ref", first, "v1.2.5")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        f"git mvm: error: {MODEL}: the objects of sha256:{sha(b'weights v1')} are not in the "
+        "cache"]
+    # the hint fetches that commit's bytes, not HEAD's
+    assert f"hint: fetch them (`git mvm fetch {MODEL}` with commit {first[:12]} checked out)" \
+        in res.err
     # an undeclared model needs --path
     assert "model other is not declared" in refused("other")
     assert git(project, "tag", "-l").split() == ["classifier@v1.2.0"]
@@ -903,6 +909,44 @@ def test_push_sends_the_objects_to_the_lfs_push_endpoint(
     assert res.rc == 1 and "pushing tag classifier@v1.0.0 to origin failed" in res.err
     assert server.object_path(*push_side, sha(b"weights")).read_bytes() == b"weights"
     assert not server.object_path(*fetch_side, sha(b"weights")).exists()
+
+
+def test_malformed_registry_config_is_one_clear_line(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.9])
+    cfg = project / ".mvm" / "config.toml"
+    good = cfg.read_text()
+    cfg.write_text(good.replace('protected = ["production"]', "protected = true"))
+    res = run(capsys, project, "promote", "classifier", "v1.0.0", "production")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: registry.protected in .mvm/config.toml is True, not a list of stages"]
+    assert "Traceback" not in res.err
+    cfg.write_text(good.replace('path = "models/classifier.pt"', "path = 3"))
+    train(project, b"weights 2", 0.95)
+    res = run(capsys, project, "register", "classifier")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: [models.classifier] path in .mvm/config.toml is 3, not a path"]
+
+
+def test_get_with_a_stage_after_at_says_how_to_name_a_stage(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.9])
+    res = run(capsys, project, "get", "classifier@production")
+    assert res.rc == 1
+    assert error_lines(res.err) == ["git mvm: error: 'production' is not a semantic version"]
+    assert "hint: write vMAJOR.MINOR.PATCH (e.g. v1.2.0) or latest (a stage is named with " \
+        "'#': classifier#production)" in res.err
+    for bad, line in [("classifier", "'classifier' names no version"),
+                      ("classifier#no such", "'no such' is not a valid stage name"),
+                      ("bad name@latest", "'bad name' is not a valid model name"),
+                      ("classifier@v1.0", "'v1.0' is not a semantic version")]:
+        res = run(capsys, project, "get", bad)
+        assert res.rc == 1 and error_lines(res.err) == [f"git mvm: error: {line}"], bad
+        assert "Traceback" not in res.err
 
 
 def test_get_directory_never_replaces_the_repository_or_the_current_directory(

@@ -50,9 +50,10 @@ def run(
     rel = rw.model_path(ws, m, path)
     commit = ws.repo.resolve(ref or "HEAD")
     ptr = rw.pointer_at(ws, commit, rel, f"cannot register {model}")
-    if commit == ws.repo.resolve("HEAD"):
+    at_head = commit == ws.repo.resolve("HEAD")
+    if at_head:
         rw.check_clean(ws, rel, ptr)
-    rw.check_cached(ws, rel, ptr)
+    rw.check_cached(ws, rel, ptr, None if at_head else commit)
     text = _choose_version(m, version, bump)
     on_commit = [v.version for v in m.active_versions() if v.commit == commit]
     if on_commit:
