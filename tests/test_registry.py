@@ -297,6 +297,7 @@ def test_promote_protected_stage_runs_the_check(
     assert mvm(project, "promote", "-q", "classifier", "v1.2.0", "production", "--force",
                "-m", "hotfix for the outage") == 0
     subject, snap = tag_message(project, "classifier#production#3")
+    forced = snap
     assert subject == "hotfix for the outage"
     assert snap["forced"] is True and snap["reason"] == "hotfix for the outage"
     assert snap["gates"] == "failed" and snap["checked_against"] == "v1.1.0"
@@ -334,6 +335,15 @@ def test_promote_protected_stage_runs_the_check(
         ("assign", "classifier#staging#5", "v1.1.0", "staging"),
     ]
     assert hist[5]["forced"] is True and hist[6]["rollback_from"] == "v1.2.0"
+    # every event has every key (null or false where it does not apply): a stable schema
+    assert {tuple(e) for e in hist} == {(
+        "event", "tag", "version", "stage", "commit", "author", "date", "message",
+        "rollback_from", "reason", "gates", "checked_against", "forced", "failed_gates")}
+    assert (hist[5]["gates"], hist[5]["checked_against"], hist[5]["reason"]) == (
+        "failed", "v1.1.0", "hotfix for the outage")
+    assert hist[5]["failed_gates"] == forced["failed_gates"] and len(forced["failed_gates"]) == 1
+    assert (hist[4]["forced"], hist[4]["gates"], hist[4]["failed_gates"]) == (False, "passed", None)
+    assert (hist[0]["forced"], hist[0]["gates"], hist[0]["rollback_from"]) == (False, None, None)
     assert {e["author"] for e in hist} == {"Test <test@example.com>"}
     res = run(capsys, project, "history", "classifier")
     assert res.rc == 0

@@ -139,12 +139,16 @@ def describe(ev: Event) -> str:
 
 
 def _event_json(ev: Event) -> dict[str, Any]:
+    """Every event has the same keys; those an event does not have are null (forced: false)."""
     item: dict[str, Any] = {"event": ev.action, "tag": ev.tag, "version": ev.version,
                             "stage": ev.stage, "commit": ev.commit, "author": ev.tagger,
                             "date": ev.date, "message": ev.subject}
-    for key in ("rollback_from", "forced", "reason", "gates"):
-        if key in ev.fields:
-            item[key] = ev.fields[key]
+    for key in ("rollback_from", "reason", "gates", "checked_against"):
+        item[key] = ev.fields.get(key)
+    item["forced"] = ev.fields.get("forced") is True
+    failed = registry.parse_snapshot(ev.body, with_env=False).get("failed_gates") \
+        if ev.fields.get("gates") == "failed" else None
+    item["failed_gates"] = failed if isinstance(failed, list) else None
     return item
 
 
