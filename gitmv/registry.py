@@ -24,11 +24,14 @@ import json
 import re
 import tomllib
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitmv import semver
 from gitmv.errors import GitMvmError
 from gitmv.repo import Repo
+
+if TYPE_CHECKING:
+    from gitmv.config import Config
 
 # GTO 1.10's names: letters, digits, '-', '_', '/', starting and ending with a letter or
 # digit. A model may carry a directory (GTO's monorepo form `dir/path:name`), written `=` in
@@ -52,6 +55,12 @@ _SCALAR = re.compile(r'^([a-z_]+) = ("(?:[^"\\]|\\.)*"|true|false|-?[0-9]+)$', r
 
 ACTIONS = ("register", "deregister", "assign", "unassign", "deprecate")
 DEFAULT_STAGES = ("dev", "staging", "production")
+
+
+def configured_stages(config: Config) -> list[str]:
+    """`registry.stages` of the config, in its order (default dev, staging, production)."""
+    stages = config.get("registry.stages")
+    return [str(s) for s in stages] if isinstance(stages, list) else list(DEFAULT_STAGES)
 
 
 def is_valid_name(name: str, what: str = "model") -> bool:

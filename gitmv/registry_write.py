@@ -10,7 +10,7 @@ from typing import Any
 from gitmv.diffing import pointers_at
 from gitmv.errors import GitFailed, GitMvmError
 from gitmv.pointer import Pointer, pointer_path
-from gitmv.registry import TAG_RE, Model, Registry, Version, check_name
+from gitmv.registry import TAG_RE, Model, Version, check_name, configured_stages
 from gitmv.workspace import Workspace
 
 FORMAT_VERSION = 1
@@ -288,21 +288,9 @@ def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointe
     return git_remote
 
 
-def refuse_deprecated(reg: Registry, model: str) -> None:
-    m = reg.models.get(model)
-    if m is not None and m.deprecated is not None:
-        raise GitMvmError(
-            f"model {model} is deprecated ({m.deprecated.tag})",
-            f"registering a version revives it; `git mvm history {model}` shows why it was "
-            "deprecated",
-        )
-
-
 def valid_stage(ws: Workspace, stage: str) -> None:
     check_name(stage, "stage")
-    stages = ws.config.get("registry.stages")
-    allowed = [str(s) for s in stages] if isinstance(stages, list) else [
-        "dev", "staging", "production"]
+    allowed = configured_stages(ws.config)
     if stage not in allowed:
         raise GitMvmError(
             f"unknown stage {stage!r}: the stages are {', '.join(allowed)}",

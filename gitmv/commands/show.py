@@ -60,11 +60,8 @@ def _config(repo: Repo) -> tuple[list[str], dict[str, Any]]:
     from gitmv.config import Config
 
     cfg = Config.load(repo.root, repo.mvm_dir)
-    stages = cfg.get("registry.stages")
-    configured = [str(s) for s in stages] if isinstance(stages, list) else list(
-        registry.DEFAULT_STAGES)
     better = cfg.get("metrics.better", {})
-    return configured, better if isinstance(better, dict) else {}
+    return registry.configured_stages(cfg), better if isinstance(better, dict) else {}
 
 
 def run(model: str | None, json: bool) -> int:
