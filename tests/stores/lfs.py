@@ -2,9 +2,7 @@
 
 giftless 0.6.2 declares none of its dependencies, and the set it works with (Flask 2.3,
 marshmallow 3, PyJWT < 2.10) would pull the test venv's Flask back from the 3.x that moto's
-server wants. So it lives in its own venv, `.venv-giftless/` at the top of the repository,
-made once (under a lock, so parallel pytest workers wait for one another) and remade when
-the pins below change. `scripts/test` makes it before pytest starts.
+server wants. So it lives in its own venv, `.venv-giftless/` (tests/venvs.py).
 
 One server per pytest process (a free port on 127.0.0.1, stopped at exit); every store gets
 a fresh `<org>/<repo>` on it, so tests never see each other's objects.
@@ -13,13 +11,11 @@ a fresh `<org>/<repo>` on it, so tests never see each other's objects.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import http.client
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -28,9 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitmv.remotes import Store, open_store
+from tests.venvs import pinned_venv
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv-giftless"
 REQUIREMENTS = [
     "giftless==0.6.2",
     "figcan==0.0.*",
@@ -51,25 +46,8 @@ START_TIMEOUT = 60.0
 
 
 def giftless_python() -> Path:
-    """The python of `.venv-giftless/`, made first if it is missing or out of date."""
-    python = VENV / "bin" / "python"
-    stamp = VENV / ".gitmv-requirements"
-    want = "\n".join(REQUIREMENTS) + "\n"
-    with open(ROOT / ".venv-giftless.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if python.exists() and stamp.exists() and stamp.read_text() == want:
-            return python
-        base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", "--clear", str(VENV)], check=True)
-        proc = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-             *REQUIREMENTS],
-            capture_output=True, text=True, check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"cannot install giftless into {VENV}:\n{proc.stderr}")
-        stamp.write_text(want)
-    return python
+    """The python of `.venv-giftless/` (made first if it is missing or out of date)."""
+    return pinned_venv("giftless", REQUIREMENTS) / "bin" / "python"
 
 
 def _free_port() -> int:
