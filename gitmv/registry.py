@@ -227,6 +227,14 @@ class Model:
     def stage_events(self, stage: str) -> list[Event]:
         return [e for e in self.events if e.stage == stage]
 
+    def last_assigned(self, stage: str) -> Version | None:
+        """The version assigned to `stage` last that is not deregistered, in it now or not."""
+        for ev in reversed(self.stage_events(stage)):
+            if ev.action == "assign" and ev.version in self.versions \
+                    and self.versions[ev.version].active:
+                return self.versions[ev.version]
+        return None
+
     def rollback_target(self, stage: str) -> Version | None:
         """The version that held `stage` before the current one.
 

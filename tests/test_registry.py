@@ -979,3 +979,26 @@ def test_get_directory_never_replaces_the_repository_or_the_current_directory(
     assert mvm(repo, "get", "-q", "bert@latest", "-o", str(out)) == 0
     assert mvm(repo, "get", "-q", "bert@latest", "-o", str(out), "--force") == 0
     assert (out / "vocab.txt").read_bytes() == b"a b c"
+
+
+def test_an_emptied_protected_stage_checks_against_its_last_version(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.95, 0.80])
+    clock.tick()
+    assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "production") == 0
+    clock.tick()
+    assert mvm(project, "unassign", "-q", "classifier", "production") == 0
+    assert stages(capsys, project) == {}
+    # unassigning must not open the stage to a regression
+    clock.tick()
+    res = run(capsys, project, "promote", "classifier", "v1.1.0", "production")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        "git mvm: error: production is protected and classifier v1.1.0 fails the check "
+        "against v1.0.0 (the last version in production):"]
+    clock.tick()
+    res = run(capsys, project, "promote", "classifier", "v1.1.0", "production", "--force")
+    assert res.rc == 0
+    _, snap = tag_message(project, "classifier#production#3")
+    assert (snap["checked_against"], snap["gates"], snap["forced"]) == ("v1.0.0", "failed", True)

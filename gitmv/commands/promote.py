@@ -31,34 +31,39 @@ def _artifact(v: Version) -> dict[str, Any]:
 
 
 def _gates(ws: Workspace, m: Model, v: Version, stage: str, force: bool) -> dict[str, Any]:
-    """Run the gates of a protected stage: the new version against the one in the stage."""
+    """Run the gates of a protected stage: the new version against the one in the stage,
+    or, when the stage is empty (unassigned), the one last assigned to it."""
     if stage not in rw.protected_stages(ws):
         return {}
     from gitmv import metrics
 
     current = m.stages.get(stage)
-    report = metrics.run_gates(ws, current.commit if current else v.commit, v.commit)
+    baseline = current or m.last_assigned(stage)
+    report = metrics.run_gates(ws, (baseline or v).commit, v.commit)
     for problem in report.problems:
         ui.warn(str(problem))
     if not report.results:
         ui.warn(f"{stage} is protected but no gates are configured ([gates] in "
                 ".mvm/config.toml): nothing is checked")
-    against = current.version if current else "(no version in the stage)"
+    if baseline is None:
+        against = "(no version in the stage)"
+    else:
+        against = baseline.version + ("" if current else f" (the last version in {stage})")
+    checked = {"checked_against": baseline.version if baseline else ""}
     failed = [r for r in report.results if not r.ok]
     if not failed:
         ui.info(f"check passed: {len(report.results)} gate(s), {v.version} against {against}")
-        return {"checked_against": current.version if current else "", "gates": "passed"}
+        return {**checked, "gates": "passed"}
     lines = [f"{r.rule}: {r.reason}" for r in failed]
     if not force:
         raise GitMvmError(
             f"{stage} is protected and {m.name} {v.version} fails the check against "
             f"{against}:\n  " + "\n  ".join(lines),
-            f"`git mvm check --baseline {(current or v).commit[:12]} --rev {v.commit[:12]}` "
+            f"`git mvm check --baseline {(baseline or v).commit[:12]} --rev {v.commit[:12]}` "
             "shows the details; to promote anyway: --force -m \"why\" (recorded in the tag)",
         )
     ui.warn(f"check failed, promoting anyway (--force): {'; '.join(lines)}")
-    return {"checked_against": current.version if current else "", "gates": "failed",
-            "forced": True, "failed_gates": lines}
+    return {**checked, "gates": "failed", "forced": True, "failed_gates": lines}
 
 
 def _assign(ws: Workspace, reg: Registry, m: Model, v: Version, stage: str,
