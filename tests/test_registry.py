@@ -1002,3 +1002,22 @@ def test_an_emptied_protected_stage_checks_against_its_last_version(
     assert res.rc == 0
     _, snap = tag_message(project, "classifier#production#3")
     assert (snap["checked_against"], snap["gates"], snap["forced"]) == ("v1.0.0", "failed", True)
+
+
+def test_deregistering_a_version_of_a_deprecated_model_says_it_revives_it(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registered(project, clock, [0.9, 0.95])
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier") == 0
+    clock.tick()
+    res = run(capsys, project, "deprecate", "classifier", "v1.1.0")
+    assert res.rc == 0
+    assert "git mvm: warning: model classifier was deprecated: any later event revives it " \
+        "(GTO's rule), so it is not any more; `git mvm deprecate classifier` deprecates it " \
+        "again" in res.err
+    assert show(capsys, project)["classifier"]["deprecated"] is False
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier") == 0
+    assert show(capsys, project)["classifier"]["deprecated"] is True
+    assert "classifier@deprecated#1" in git(project, "tag", "-l").split()

@@ -96,6 +96,9 @@ def deprecate(
         if stages:
             ui.warn(f"{v.version} no longer counts in stage(s) {', '.join(stages)}; "
                     f"`git mvm show {model}` shows what holds them now")
+        if m.deprecated is not None:
+            ui.warn(f"model {model} was deprecated: any later event revives it (GTO's rule), "
+                    f"so it is not any more; `git mvm deprecate {model}` deprecates it again")
     else:
         if m.deprecated is not None:
             raise GitMvmError(f"model {model} is already deprecated ({m.deprecated.tag})",
