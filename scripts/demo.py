@@ -1,9 +1,12 @@
-"""The README's first command: gitmv's main job end to end in a temporary repository."""
+"""The README's first command: gitmv's main jobs end to end in a temporary repository: version a
+model and a dataset, restore them byte for byte, review a retrained model's params and metrics,
+gate it, register it and promote it."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,7 +14,7 @@ import tempfile
 
 
 def sh(*cmd: str, cwd: str) -> None:
-    print(f"$ {' '.join(cmd)}", flush=True)
+    print(f"$ {shlex.join(cmd)}", flush=True)
     subprocess.run(cmd, cwd=cwd, check=True)
 
 
@@ -71,9 +74,49 @@ def main() -> int:
             print("demo: FAILED: restored bytes differ", file=sys.stderr)
             return 1
         print(f"demo: OK: {len(after)} files restored byte for byte (sha256 checked)")
-        return 0
+        return review_and_registry(repo)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def review_and_registry(repo: str) -> int:
+    """Params and metrics beside the model, the review of a retrained model, the registry."""
+    print("$ # .mvm/config.toml: which files hold params and metrics, gates, the model")
+    write(os.path.join(repo, ".mvm", "config.toml"), (
+        '[metrics]\nfiles = ["metrics.toml"]\nbetter = { accuracy = "higher", loss = "lower" }\n'
+        '[params]\nfiles = ["params.toml"]\n'
+        '[gates]\naccuracy = ">= 0.90"\nloss = "no-regression 5%"\n'
+        '[registry]\nprotected = ["production"]\n'
+        '[models.classifier]\npath = "models/classifier.pt"\ndata = ["data"]\n'
+    ))
+    write(os.path.join(repo, "params.toml"), "lr = 0.01\nepochs = 10\n")
+    write(os.path.join(repo, "metrics.toml"), "accuracy = 0.91\nloss = 0.25\n")
+    sh("git", "add", ".mvm/config.toml", "params.toml", "metrics.toml", cwd=repo)
+    sh("git", "commit", "-q", "-m", "Track params and metrics", cwd=repo)
+    sh("git", "mvm", "register", "classifier", "v1.0.0", "--no-env", "-m", "First model",
+       cwd=repo)
+    sh("git", "mvm", "promote", "classifier", "v1.0.0", "production", cwd=repo)
+    print("$ # retrain: more epochs, a better model")
+    with open(os.path.join(repo, "models", "classifier.pt"), "wb") as f:
+        f.write(os.urandom(8 << 20))
+    write(os.path.join(repo, "params.toml"), "lr = 0.01\nepochs = 20\n")
+    write(os.path.join(repo, "metrics.toml"), "accuracy = 0.94\nloss = 0.19\n")
+    sh("git", "mvm", "add", "-q", "models/classifier.pt", cwd=repo)
+    sh("git", "mvm", "params", "diff", cwd=repo)
+    sh("git", "mvm", "metrics", "diff", cwd=repo)
+    sh("git", "add", "params.toml", "metrics.toml", cwd=repo)
+    sh("git", "commit", "-q", "-m", "Retrain for 20 epochs", cwd=repo)
+    sh("git", "mvm", "check", "--baseline", "classifier@v1.0.0", "--rev", "HEAD", cwd=repo)
+    sh("git", "mvm", "register", "classifier", "--bump-minor", "--no-env", cwd=repo)
+    sh("git", "mvm", "promote", "classifier", "v1.1.0", "production", cwd=repo)
+    sh("git", "mvm", "show", "classifier", cwd=repo)
+    print("demo: OK: a retrained model reviewed, registered and promoted")
+    return 0
 
 
 if __name__ == "__main__":
