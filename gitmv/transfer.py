@@ -98,12 +98,6 @@ def present_on(store: Store, oids: Sequence[str]) -> set[str]:
     return found
 
 
-def store_jobs(store: Store, jobs: int) -> int:
-    """`jobs`, capped at what the store says parallel work is worth (a local disk: one)."""
-    cap = getattr(store, "max_jobs", None)
-    return min(jobs, cap) if cap else jobs
-
-
 def _run(
     items: Sequence[str], work: Callable[[str], int], jobs: int, desc: str, sizes: dict[str, int],
     bar: _Progress | None = None,
@@ -175,7 +169,6 @@ def upload(
     failed: list[tuple[str, str]] = []
     present = 0
     nbytes = 0
-    jobs = store_jobs(store, jobs)
     for phase in phases:
         oids = list(dict.fromkeys(phase))
         if not oids:
@@ -240,7 +233,6 @@ def download(
 ) -> TransferResult:
     """Fetch objects the cache lacks; each is verified while it streams. `sizes` (what the
     pointers and manifests say) serve the progress bar and stores that need them."""
-    jobs = store_jobs(store, jobs)
     wanted = [o for o in dict.fromkeys(oids) if not cache.has(o)]
     present = len(set(oids)) - len(wanted)
     if sizes:

@@ -709,37 +709,3 @@ def test_mvm_clone_failure_is_reported(tmp_path: Path, capsys: pytest.CaptureFix
     assert res.rc == 1
     assert "git clone" in res.err
 
-
-
-# --- how many jobs a directory store gets --------------------------------------------------
-
-
-MOUNTINFO = """\
-22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/vda rw
-40 22 0:50 / /mnt/team rw,relatime shared:20 - nfs4 srv:/export rw,vers=4.2
-41 22 0:51 / /mnt/team/local rw,relatime shared:21 - xfs /dev/vdb rw
-42 22 0:52 / /mnt/with\\040space rw,relatime shared:22 - fuse.sshfs host:/x rw
-"""
-
-
-def test_network_filesystems_are_told_from_local_ones() -> None:
-    from gitmv.remotes.local import on_network_fs
-
-    assert not on_network_fs("/home/ana/store", MOUNTINFO)
-    assert on_network_fs("/mnt/team/mvm", MOUNTINFO)
-    assert on_network_fs("/mnt/team", MOUNTINFO)
-    assert not on_network_fs("/mnt/team/local/mvm", MOUNTINFO)  # the longest mount wins
-    assert not on_network_fs("/mnt/teamwork", MOUNTINFO)
-    assert on_network_fs("/mnt/with space/objects", MOUNTINFO)
-    assert not on_network_fs("/anything", "")
-
-
-def test_a_store_on_a_local_disk_gets_one_job(tmp_path: Path) -> None:
-    """Python threads only hand the GIL around over a local disk's small-file syscalls: the
-    engine caps the jobs at what the store says (docs/benchmarks.md)."""
-    from gitmv.remotes.local import LocalStore, on_network_fs
-    from gitmv.transfer import store_jobs
-
-    store = LocalStore("s", str(tmp_path), str(tmp_path))
-    assert store.max_jobs == (None if on_network_fs(str(tmp_path)) else 1)
-    assert store_jobs(store, 16) == (16 if store.max_jobs is None else 1)
