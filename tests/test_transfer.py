@@ -709,3 +709,35 @@ def test_mvm_clone_failure_is_reported(tmp_path: Path, capsys: pytest.CaptureFix
     assert res.rc == 1
     assert "git clone" in res.err
 
+
+
+def test_an_unexpected_error_in_a_file_upload_stops_the_manifest(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error the transfer engine does not collect per object (here a RuntimeError, as a
+    bug or a library's own exception would be) fails the push, even when it happens early in
+    a long run of parallel uploads, and the manifest does not go up without its files."""
+    import threading
+
+    import gitmv.remotes.local as local
+
+    real = local.LocalStore.upload
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def first_three_fail(self: local.LocalStore, oid: str, size: int, src: object) -> None:
+        with lock:
+            calls.append(oid)
+            n = len(calls)
+        if n <= 3:
+            raise RuntimeError("boom")
+        real(self, oid, size, src)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local.LocalStore, "upload", first_three_fail)
+    repo, store, _, _ = with_store
+    manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
+    res = run(capsys, repo, "push", "-j", "2", "store")  # 11 file objects, a window of 8
+    assert res.rc == 1
+    assert "unexpected RuntimeError: boom" in res.err
+    assert manifest not in store_oids(store)
