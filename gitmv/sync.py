@@ -54,20 +54,27 @@ def _complete_dirs(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> 
     dirs = list(dict.fromkeys(p.oid for p in pointers if p.kind == "dir"))
     if not dirs:
         return set()
+    _tell_sizes(ws, store, dirs, pointers)
+    return present_on(store, dirs)
+
+
+def _tell_sizes(ws: Workspace, store: Store, oids: Sequence[str],
+                pointers: Sequence[Pointer]) -> None:
+    """Sizes of `oids` for a store that needs them: what the pointers say, else the cache's."""
 
     def sizes() -> dict[str, int]:
-        known = {p.oid: p.manifest_size for p in pointers
-                 if p.kind == "dir" and p.manifest_size is not None}
-        for oid in dirs:
-            if oid not in known:
-                try:
-                    known[oid] = os.stat(ws.cache.oid_to_path(oid)).st_size
-                except OSError:
-                    pass
+        known = {}
+        for o in oids:
+            try:
+                known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
+            except OSError:
+                pass
+        known.update((p.oid, p.size) for p in pointers if p.kind == "file")
+        known.update((p.oid, p.manifest_size) for p in pointers
+                     if p.kind == "dir" and p.manifest_size is not None)
         return known
 
     tell_sizes(store, sizes)
-    return present_on(store, dirs)
 
 
 def push_pointers(
@@ -97,8 +104,12 @@ def push_pointers(
     result = upload(ws.cache, store, [files, manifests], jobs)
     if result.failed:
         raise TransferFailed("push:", store, result.failed)
+    # already there: what the store answered for, the objects only the store has, and the
+    # objects of directories whose manifest is there (those not counted already)
     vouched = needed_by(ws, [p for p in pointers if p.kind == "dir" and p.oid in complete])
-    return result._replace(present=result.present + len(vouched.all() - needed.all()))
+    return result._replace(
+        present=result.present + len(have) + len(vouched.all() - needed.all())
+    )
 
 
 def fetch_pointers(
@@ -137,21 +148,6 @@ def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> s
     """Oids (of the given pointers) whose objects the store does not have. Every object is
     checked, so this finds a directory whose files were removed from the store behind
     gitmv's back (which `push` alone, trusting the manifest, would not notice)."""
-    rest = list(pointers)
-    needed = needed_by(ws, rest)
-    oids = sorted(needed.all())
-
-    def sizes() -> dict[str, int]:
-        known = {}
-        for o in oids:
-            try:
-                known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
-            except OSError:
-                pass
-        known.update((p.oid, p.size) for p in rest if p.kind == "file")
-        known.update((p.oid, p.manifest_size) for p in rest
-                     if p.kind == "dir" and p.manifest_size is not None)
-        return known
-
-    tell_sizes(store, sizes)
+    oids = sorted(needed_by(ws, pointers).all())
+    _tell_sizes(ws, store, oids, pointers)
     return set(oids) - present_on(store, oids)

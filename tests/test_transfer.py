@@ -741,3 +741,18 @@ def test_an_unexpected_error_in_a_file_upload_stops_the_manifest(
     assert res.rc == 1
     assert "unexpected RuntimeError: boom" in res.err
     assert manifest not in store_oids(store)
+
+
+def test_already_there_counts_objects_only_the_store_has(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An object gone from the cache but on the store is already there too, as is every
+    object of a directory whose manifest is there: the count is the whole 12 each time."""
+    repo, _, model, _ = with_store
+    assert mvm(repo, "push", "-q", "store") == 0
+    object_path(repo, sha(model)).unlink()
+    for extra in ([], ["--full"]):
+        res = run(capsys, repo, "push", *extra, "store")
+        assert res.rc == 0, res.err
+        assert "pushed 0 object(s)" in res.err
+        assert "; 12 already there" in res.err
