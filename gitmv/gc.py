@@ -142,9 +142,16 @@ def collect_remote(ws: Workspace, store: Store, git_remote: str, dry_run: bool) 
         needed = compute()
     keep = needed.all()
     cutoff = time.time() - KEEP_SECONDS
+    listed = list(store.list_objects())
+    # A manifest kept only for its age (a push from another clone, whose commits git has not
+    # received yet) keeps its files too, however old they are: a later push trusts the
+    # manifest on the store to stand for them and would never send them again.
+    keep |= _files_of_manifests(
+        store, [oid for oid, _, mtime in listed if oid not in keep and mtime > cutoff]
+    )
     kept = 0
     deleted: list[tuple[str, int]] = []
-    for oid, size, mtime in store.list_objects():
+    for oid, size, mtime in listed:
         if oid in keep or mtime > cutoff:
             kept += 1
             continue
@@ -152,3 +159,25 @@ def collect_remote(ws: Workspace, store: Store, git_remote: str, dry_run: bool) 
             store.delete(oid)
         deleted.append((oid, size))
     return GcResult(kept, deleted)
+
+
+def _files_of_manifests(store: Store, oids: list[str]) -> set[str]:
+    """The file objects named by those of `oids` that are directory manifests (told by their
+    first bytes, read from the store; only objects younger than KEEP_SECONDS get here)."""
+    from gitmv import manifest
+    from gitmv.errors import GitMvmError
+
+    files: set[str] = set()
+    for oid in oids:
+        src, _ = store.open_download(oid, 0)
+        with src:
+            head = src.read(len(manifest.MAGIC))
+            if head != manifest.MAGIC:
+                continue
+            data = head + src.read()
+        try:
+            entries = manifest.parse(data, f"sha256:{oid}")
+        except GitMvmError:  # a file that only starts like one: it names nothing
+            continue
+        files.update(e.oid for e in entries)
+    return files

@@ -756,3 +756,38 @@ def test_already_there_counts_objects_only_the_store_has(
         assert res.rc == 0, res.err
         assert "pushed 0 object(s)" in res.err
         assert "; 12 already there" in res.err
+
+
+def test_gc_remote_keeps_the_old_files_of_a_recent_manifest(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory pushed from another clone whose commit git does not have yet: its manifest
+    is recent (kept), its files were already on the store (old). gc --remote keeps them, or
+    the next push, trusting the manifest, would never send them again."""
+    repo, store, _, _ = with_store
+    files = dataset_files(n=6)
+    tmp_dir = repo / "data" / "tmp"
+    for rel, data in files.items():
+        write(tmp_dir / rel, data)
+    assert mvm(repo, "add", "-q", "data/tmp") == 0
+    assert mvm(repo, "push", "-q", "store", "data/tmp") == 0  # files + manifest A
+    manifest_a = oid_hex(read_pointer(repo, "data/tmp")["oid"])
+    old = store_oids(store)
+    for oid in old:  # over an hour ago
+        os.utime(object_path(repo, oid, store), (1_000_000_000, 1_000_000_000))
+    write(tmp_dir / "extra.bin", b"one more file")
+    assert mvm(repo, "add", "-q", "data/tmp") == 0
+    assert mvm(repo, "push", "-q", "store", "data/tmp") == 0  # the new file + manifest B
+    manifest_b = oid_hex(read_pointer(repo, "data/tmp")["oid"])
+    named_by_b = {sha(data) for data in files.values()}
+    assert named_by_b <= old
+    # this clone forgets the directory: nothing it has names manifest B any more
+    git_ok(repo, "rm", "-q", "--cached", "data/tmp.mvm")
+    shutil.rmtree(tmp_dir)
+    (repo / "data" / "tmp.mvm").unlink()
+    res = run(capsys, repo, "gc", "--remote", "store")
+    assert res.rc == 0, res.err
+    left = store_oids(store)
+    assert manifest_a not in left  # old and named by nothing: gone
+    assert manifest_b in left
+    assert named_by_b <= left
