@@ -588,3 +588,25 @@ def test_error_mapping_of_answers_moto_does_not_give() -> None:
     other = answer("EntityTooLarge", 400)
     assert not isinstance(other, TransientError) and not other.store_wide
     assert "EntityTooLarge" in other.message
+
+
+def test_a_large_upload_starts_where_the_file_object_stands(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    """A multipart upload reads the file by its path only when that gives the same bytes: a
+    file object moved past a header sends what follows it, as every store does."""
+    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
+        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
+        "multipart_chunksize": "5MiB"})
+    payload = os.urandom(6 << 20)
+    path = tmp_path / "framed.bin"
+    path.write_bytes(b"a header of 24 bytes...." + payload)
+    oid = sha(payload)
+    with open(path, "rb") as f:
+        f.seek(24)
+        store.upload(oid, len(payload), f)
+    assert bucket_objects(moto, bucket)[oid] == payload
+    with open(path, "rb") as f:  # from its start, the path serves (parts read from disk)
+        assert s3mod._path_of(f) == str(path)
+        f.seek(1)
+        assert s3mod._path_of(f) is None

@@ -225,8 +225,7 @@ class S3Store:
             # disk as it is sent instead of queueing part buffers in memory (a 1 GiB upload:
             # peak RSS 137 MB -> see docs/benchmarks.md).
             manager = self._transfer_manager()
-            path = getattr(src, "name", None)
-            body: Any = path if isinstance(path, str) and os.path.isfile(path) else src
+            body: Any = _path_of(src) or src
             self._guard(lambda: manager.upload(body, self.bucket, key).result(), "upload", key)
         self._bucket_ok = True
 
@@ -495,3 +494,18 @@ def _opt_str(settings: dict[str, object], key: str, name: str) -> str | None:
         raise RemoteError(f"remote {name!r}: `{key}` must be a string, not {value!r}",
                           f"fix [remote.{name}] in .mvm/config.toml")
     return value
+
+
+def _path_of(src: BinaryIO) -> str | None:
+    """The path `src` was opened from, where reading that path gives the bytes `upload` must
+    send: the same file (not one since put in its place), read from its start."""
+    path = getattr(src, "name", None)
+    if not isinstance(path, str):
+        return None
+    try:
+        if src.tell() != 0:
+            return None
+        st, at = os.fstat(src.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return path if (st.st_dev, st.st_ino) == (at.st_dev, at.st_ino) else None
