@@ -120,21 +120,21 @@ class LfsStore:
 
     # --- the Store interface ------------------------------------------------------------
     def exists_many(self, oids: Sequence[str]) -> set[str]:
+        return self._per_batch(self._exists_chunk, oids)
+
+    def _per_batch(self, ask: Callable[[list[str]], set[str]], oids: Sequence[str]) -> set[str]:
+        """`ask` about batches of up to BATCH_SIZE objects, in parallel; the union of answers."""
         chunks = [list(oids[i : i + BATCH_SIZE]) for i in range(0, len(oids), BATCH_SIZE)]
         if len(chunks) <= 1:
-            return set().union(*(self._exists_chunk(c) for c in chunks))
+            return set().union(*(ask(c) for c in chunks))
         pool = self._sessions.executor()
-        return set().union(*results([pool.submit(self._exists_chunk, c) for c in chunks]))
+        return set().union(*results([pool.submit(ask, c) for c in chunks]))
 
     def prepare_upload(self, oids: Sequence[str]) -> set[str]:
         """Upload batches of up to 100 objects, in parallel: the objects the server already
         has come back without actions (returned: not sent again); the others' upload and
         verify actions are kept for `upload`, so a push costs one batch per 100 objects."""
-        chunks = [list(oids[i : i + BATCH_SIZE]) for i in range(0, len(oids), BATCH_SIZE)]
-        if len(chunks) <= 1:
-            return set().union(*(self._prepare_chunk(c) for c in chunks))
-        pool = self._sessions.executor()
-        return set().union(*results([pool.submit(self._prepare_chunk, c) for c in chunks]))
+        return self._per_batch(self._prepare_chunk, oids)
 
     def _prepare_chunk(self, oids: list[str]) -> set[str]:
         unsized = [o for o in oids if o not in self._sizes]
