@@ -82,7 +82,10 @@ def push_pointers(
 ) -> TransferResult:
     """Upload every object the pointers name that the store lacks; manifests go last.
     `full` checks every file of a directory even when its manifest is on the store."""
-    complete = set() if full else _complete_dirs(ws, store, pointers)
+    # --full re-checks the files it can: those of manifests in the cache (one only on the
+    # store names files this clone cannot have, so there it stands for them still)
+    unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
+    complete = _complete_dirs(ws, store, unread)
     rest = [p for p in pointers if not (p.kind == "dir" and p.oid in complete)]
     needed = needed_by(ws, rest)
     if needed.unknown_dirs:  # not in the cache, and (see above) not on the store either

@@ -791,3 +791,18 @@ def test_gc_remote_keeps_the_old_files_of_a_recent_manifest(
     assert manifest_a not in left  # old and named by nothing: gone
     assert manifest_b in left
     assert named_by_b <= left
+
+
+def test_push_full_with_a_manifest_only_the_store_has(
+    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--full cannot re-check the files of a manifest this clone lacks; the manifest on the
+    store stands for them, as without --full (not 'neither in the cache nor on the remote')."""
+    repo, _, _, _ = with_store
+    assert mvm(repo, "push", "-q", "store") == 0
+    manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
+    object_path(repo, manifest).unlink()
+    res = run(capsys, repo, "push", "--full", "store")
+    assert res.rc == 0, res.err
+    assert "pushed 0 object(s)" in res.err
+    assert "; 2 already there" in res.err  # the model and the manifest (its files unknown here)
