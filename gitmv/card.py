@@ -435,22 +435,7 @@ def render(v: VersionLike, *, stages: Sequence[str] = (), declared: Mapping[str,
 # --- inputs read from git ---------------------------------------------------------------------
 def read_at(repo: Repo, commit: str, paths: Sequence[str]) -> list[bytes | None]:
     """The blobs at `commit:path` for each path (None where absent or not a file), one git call."""
-    if not paths:
-        return []
-    out = repo.git("cat-file", "--batch", input="".join(f"{commit}:{p}\n" for p in paths).encode())
-    blobs: list[bytes | None] = []
-    pos = 0
-    for _ in paths:
-        eol = out.index(b"\n", pos)
-        header = out[pos:eol].split()
-        pos = eol + 1
-        if len(header) != 3 or not header[2].isdigit():  # "<name> missing" / "ambiguous"
-            blobs.append(None)
-            continue
-        size = int(header[2])
-        blobs.append(out[pos : pos + size] if header[1] == b"blob" else None)
-        pos += size + 1
-    return blobs
+    return repo.read_objects([f"{commit}:{p}" for p in paths])
 
 
 def build(repo: Repo, config: Config, v: VersionLike, stages: Sequence[str]) -> str:

@@ -294,18 +294,8 @@ def _work_tree_files(ws: Workspace, patterns: list[str]) -> list[str]:
 
 
 def _tree_blobs(ws: Workspace, rev: str, patterns: list[str]) -> dict[str, str]:
-    commit = ws.repo.resolve(rev)
     prefixes = _prefixes(patterns)
-    args = ["ls-tree", "-r", "-z", "--full-tree", commit]
-    if prefixes is not None:
-        args += ["--", *sorted(set(prefixes))]
-    result: dict[str, str] = {}
-    for record in ws.repo.git(*args).split(b"\0"):
-        meta, _, path = record.partition(b"\t")
-        parts = meta.split()
-        if len(parts) == 3 and parts[1] == b"blob":
-            result[path.decode("utf-8", "surrogateescape")] = parts[2].decode()
-    return result
+    return ws.repo.tree_blobs(rev, sorted(set(prefixes)) if prefixes is not None else ())
 
 
 # --- directions ----------------------------------------------------------------------------

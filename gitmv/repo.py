@@ -119,33 +119,48 @@ class Repo(NamedTuple):
             )
         return out.decode().strip()
 
-    def pointers_at(self, rev: str) -> dict[str, str]:
-        """{pointer path: blob id} for every pointer file in the tree of `rev`."""
+    def tree_blobs(self, rev: str, paths: Sequence[str] = ()) -> dict[str, str]:
+        """{path: blob id} for every file in the tree of `rev` (under `paths` when given)."""
         commit = self.resolve(rev)
-        out = self.git("ls-tree", "-r", "-z", "--full-tree", commit)
+        args = ["ls-tree", "-r", "-z", "--full-tree", commit]
+        if paths:
+            args += ["--", *paths]
         result: dict[str, str] = {}
-        for record in out.split(b"\0"):
-            if not record:
-                continue
+        for record in self.git(*args).split(b"\0"):
             meta, _, path = record.partition(b"\t")
             parts = meta.split()
-            if len(parts) == 3 and parts[1] == b"blob" and path.endswith(SUFFIX.encode()):
+            if len(parts) == 3 and parts[1] == b"blob":
                 result[path.decode("utf-8", "surrogateescape")] = parts[2].decode()
         return result
 
-    def read_blobs(self, blob_ids: Sequence[str]) -> list[bytes]:
-        """Contents of many blobs through one `git cat-file --batch`."""
-        if not blob_ids:
+    def pointers_at(self, rev: str) -> dict[str, str]:
+        """{pointer path: blob id} for every pointer file in the tree of `rev`."""
+        return {p: b for p, b in self.tree_blobs(rev).items() if p.endswith(SUFFIX)}
+
+    def read_objects(self, names: Sequence[str]) -> list[bytes | None]:
+        """Contents of many blobs (ids or `rev:path`) through one `git cat-file --batch`;
+        None where a name is missing or not a blob."""
+        if not names:
             return []
-        out = self.git("cat-file", "--batch", input="".join(f"{b}\n" for b in blob_ids).encode())
-        blobs: list[bytes] = []
+        out = self.git("cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
+        blobs: list[bytes | None] = []
         pos = 0
-        for _ in blob_ids:
+        for _ in names:
             eol = out.index(b"\n", pos)
             header = out[pos:eol].split()
-            if len(header) < 3 or header[1] == b"missing":
-                raise GitFailed(["cat-file", "--batch"], 1, f"missing object {header[0]!r}")
+            pos = eol + 1
+            if len(header) != 3 or not header[2].isdigit():  # "<name> missing" / "ambiguous"
+                blobs.append(None)
+                continue
             size = int(header[2])
-            blobs.append(out[eol + 1 : eol + 1 + size])
-            pos = eol + 1 + size + 1
+            blobs.append(out[pos : pos + size] if header[1] == b"blob" else None)
+            pos += size + 1
         return blobs
+
+    def read_blobs(self, blob_ids: Sequence[str]) -> list[bytes]:
+        """Contents of many blobs, each of which must exist (GitFailed names one that does not)."""
+        blobs = self.read_objects(blob_ids)
+        for name, data in zip(blob_ids, blobs, strict=True):
+            if data is None:
+                raise GitFailed(["cat-file", "--batch"], 1, f"missing object {name!r}")
+        return [b for b in blobs if b is not None]
