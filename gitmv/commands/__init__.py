@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitmv.errors import GitMvmError
@@ -37,9 +37,19 @@ def signed_size(n: int) -> str:
     return ("+" if n >= 0 else "") + human_size(n)
 
 
-def table(rows: Sequence[Sequence[str]]) -> str:
+def table(rows: Sequence[Sequence[str]], colour_col: int | None = None,
+          colours: Mapping[str, str] | None = None) -> str:
+    """Aligned columns. With `colours` (text -> ANSI code), the cell in `colour_col` of each
+    row after the header is coloured by its text."""
     if not rows:
         return ""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = []
+    for n, r in enumerate(rows):
+        cells = [c.ljust(w) for c, w in zip(r, widths, strict=True)]
+        if colours and colour_col is not None and n > 0 and r[colour_col] in colours:
+            text = r[colour_col]
+            pad = cells[colour_col][len(text) :]
+            cells[colour_col] = f"\033[{colours[text]}m{text}\033[0m{pad}"
+        lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from gitmv import ui
-from gitmv.commands import print_json
+from gitmv.commands import print_json, table
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.metrics import (
     Problem,
@@ -66,19 +66,7 @@ def use_colour() -> bool:
 def text_table(rows: Sequence[Sequence[str]], colour_col: int | None = None,
                colours: dict[str, str] | None = None) -> str:
     """Aligned columns; the cell in `colour_col` is coloured by its text, on a tty only."""
-    if not rows:
-        return ""
-    colour = colour_col is not None and colours is not None and use_colour()
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, r in enumerate(rows):
-        cells = [c.ljust(w) for c, w in zip(r, widths, strict=True)]
-        if colour and n > 0 and colour_col is not None and colours and r[colour_col] in colours:
-            text = r[colour_col]
-            pad = cells[colour_col][len(text):]
-            cells[colour_col] = f"\033[{colours[text]}m{text}\033[0m{pad}"
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+    return table(rows, colour_col, colours if use_colour() else None)
 
 
 def md_cell(text: str) -> str:
