@@ -1658,7 +1658,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ctx, sections, machine_info(ctx.work), versions(ctx, tools), command, elapsed
             )
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(report)
+            from benchdoc import kept_tail  # scripts/, where this script runs from
+
+            out.write_text(report.rstrip("\n") + "\n\n" + kept_tail(out))
             log(f"wrote {out}")
         log(
             f"done in {elapsed / 60:.1f} min; {len(ctx.errors)} error(s); "

@@ -31,6 +31,8 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+from benchdoc import replace_section  # noqa: E402 - found through the path set just above
+
 BEGIN = "<!-- bench_registry: begin -->"
 END = "<!-- bench_registry: end -->"
 STAGES = ("dev", "staging", "production")
@@ -320,10 +322,7 @@ def write(rows: list[Row], info: dict[str, str], args: argparse.Namespace, out: 
               "tree (steadier than wall time when other processes share the machine).", "",
               "Command: `scripts/bench --registry` (or `python scripts/bench_registry.py`; "
               "`--profile` adds where `git mvm show` and `history` spend their time).", END]
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) :].lstrip("\n")
-    out.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+    replace_section(out, BEGIN, END, lines)
 
 
 def gto_version() -> str:

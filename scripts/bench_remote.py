@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchdoc import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench_remote: begin -->"
 END = "<!-- bench_remote: end -->"
@@ -342,9 +344,7 @@ def write(rows: list[tuple[str, str, float, str]], args: argparse.Namespace, out
     ]
     lines += [f"| {w} | {t} | {s:.3f} | {n} |" for w, t, s, n in rows]
     lines += ["", "Command: `scripts/bench --remote` (or `python scripts/bench_remote.py`).", END]
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) :].lstrip("\n")
-    out.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+    replace_section(out, BEGIN, END, lines)
 
 
 def main() -> int:
