@@ -371,15 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
     parser = make_parser()
     ns, extra = parser.parse_known_args(args)
-    if ns.command == "remote":
-        # argparse gives optional positionals nothing once an option follows the first one
-        # (`remote add --local NAME URL`): fill NAME and URL from what it left over.
-        for attr in ("name", "url"):
-            if getattr(ns, attr) is None and extra and not extra[0].startswith("-"):
-                setattr(ns, attr, extra.pop(0))
-    if ns.command in ("register", "deprecate") and ns.version is None and extra \
-            and not extra[0].startswith("-"):
-        ns.version = extra.pop(0)  # `register MODEL --ref REV VERSION`: the same gap
+    _fill_optional_positionals(parser, ns, extra)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _set_verbosity(ns)
@@ -418,6 +410,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             "hint: this is a bug in gitmv; run again with -v and report the traceback\n"
         )
         return 1
+
+
+def _fill_optional_positionals(
+    parser: argparse.ArgumentParser, ns: argparse.Namespace, extra: list[str]
+) -> None:
+    """argparse gives optional positionals (nargs="?") nothing once an option follows the
+    first positional (`remote add --local NAME URL`, `register MODEL --ref REV VERSION`) and
+    leaves the words over: give them to those positionals, in order, for every command."""
+    import argparse
+
+    if not extra or parser._subparsers is None:
+        return
+    for action in parser._subparsers._group_actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        sub = action.choices.get(ns.command)
+        for pos in sub._get_positional_actions() if sub else []:
+            if pos.nargs == "?" and getattr(ns, pos.dest, None) is None and extra \
+                    and not extra[0].startswith("-"):
+                setattr(ns, pos.dest, extra.pop(0))
 
 
 def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
