@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitmv.cli import COMMANDS, main
-from tests.helpers import error_lines, git, mvm_proc, run, write
+from tests.helpers import error_lines, git, mvm, mvm_proc, run, write
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = os.path.dirname(sys.executable)
@@ -280,3 +280,16 @@ def test_pipe_closed_early_is_not_a_traceback(repo: Path) -> None:
     )
     assert "Traceback" not in proc.stderr
     assert "Exception ignored" not in proc.stderr
+
+
+def test_optional_positionals_may_follow_options(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Any command's optional positionals may come after an option, not only remote's."""
+    assert mvm(repo, "ls", "--json", "HEAD", capsys=capsys) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+    assert mvm(repo, "diff", "--json", "HEAD", "HEAD", capsys=capsys) == 0
+    with pytest.raises(SystemExit) as exc:
+        mvm(repo, "ls", "--json", "HEAD", "extra")
+    assert exc.value.code == 2
+    assert "unrecognized arguments: extra" in capsys.readouterr().err
