@@ -363,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["hook"] and len(args) >= 2 and not args[1].startswith("-"):
         # The hooks' fast path: no parser, no imports beyond what the hook needs.
-        from gitmv.hookrun import run as run_hook
+        from gitmv.hooks.run import run as run_hook
 
         try:
             return run_hook(args[1], args[2:])

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from gitmv.errors import GitFailed, NotARepository
-from gitmv.pointer import SUFFIX
+from gitmv.objects.pointer import SUFFIX
 
 
 def run_git(

@@ -70,7 +70,7 @@ def _toml_str(s: str) -> str:
 
 
 def _env_table() -> str:
-    from gitmv import envinfo
+    from gitmv.registry import envinfo
 
     env = envinfo.collect()
     lines = ["[gitmv.env]"]

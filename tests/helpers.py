@@ -214,7 +214,7 @@ def corrupt_object(path: Path, data: bytes = b"rotten bytes") -> None:
 class HashSpy:
     """Records which files gitmv reads to hash them (in-process).
 
-    Wraps the streaming hash functions of gitmv.hashing and `Cache.put_file` wherever gitmv
+    Wraps the streaming hash functions of gitmv.objects.hashing and `Cache.put_file` wherever gitmv
     imported them, and records the real path behind each file descriptor.
     """
 
@@ -222,9 +222,10 @@ class HashSpy:
     PATH_FUNCTIONS = ("hash_file",)
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import gitmv.hashing
+        import gitmv.objects.hashing
 
-        for name in ("cache", "checkout", "diffing", "workspace", "state"):
+        for name in ("objects.cache", "worktree.checkout", "worktree.diffing", "worktree.workspace",
+                     "objects.state"):
             importlib.import_module(f"gitmv.{name}")
         for info in pkgutil.iter_modules(importlib.import_module("gitmv.commands").__path__):
             importlib.import_module(f"gitmv.commands.{info.name}")
@@ -232,7 +233,7 @@ class HashSpy:
         wrapped = 0
         modules = [m for n, m in sys.modules.items() if n == "gitmv" or n.startswith("gitmv.")]
         for name in self.FD_FUNCTIONS + self.PATH_FUNCTIONS:
-            real = getattr(gitmv.hashing, name, None)
+            real = getattr(gitmv.objects.hashing, name, None)
             if real is None:
                 continue
             wrapper = self._wrap(real, by_fd=name in self.FD_FUNCTIONS)
@@ -240,7 +241,7 @@ class HashSpy:
                 if getattr(mod, name, None) is real:
                     monkeypatch.setattr(mod, name, wrapper)
                     wrapped += 1
-        from gitmv.cache import Cache
+        from gitmv.objects.cache import Cache
 
         real_put = Cache.put_file
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmv import manifest
+from gitmv.objects import manifest
 from tests.helpers import (
     HashSpy,
     assert_cache_sound,

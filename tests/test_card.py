@@ -16,7 +16,7 @@ import pytest
 import tomlkit
 import yaml
 
-from gitmv import card
+from gitmv.registry import card
 from tests.helpers import (
     error_lines,
     git,
@@ -390,7 +390,7 @@ def test_card_path() -> None:
 
 def test_card_of_a_version_register_wrote(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Through `git mvm register` and `promote`: the snapshot they write is what the card shows."""
-    from gitmv import envinfo
+    from gitmv.registry import envinfo
 
     declare(repo, 'path = "models/classifier.pt"\ndata = ["data/train"]\n'
             'metrics = ["metrics.toml"]\nparams = ["params.toml"]\n'

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gitmv.pointer import Pointer
+from gitmv.objects.pointer import Pointer
 from tests.helpers import (
     cache_objects,
     git,

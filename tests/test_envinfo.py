@@ -1,4 +1,4 @@
-"""gitmv.envinfo: what `register` records about the interpreter that registered a version."""
+"""gitmv.registry.envinfo: what `register` records about the interpreter that registered it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gitmv import __version__, envinfo
+from gitmv import __version__
+from gitmv.registry import envinfo
 
 
 def fake_dist(site: Path, dirname: str, metadata: str, filename: str = "METADATA") -> None:
@@ -82,7 +83,7 @@ def test_normalize_name(raw: str, normalized: str) -> None:
 
 def test_import_is_cheap() -> None:
     """Importing the module loads neither importlib.metadata nor platform (collect does)."""
-    code = ("import sys; import gitmv.envinfo; "
+    code = ("import sys; import gitmv.registry.envinfo; "
             "print(sorted(m for m in ('importlib.metadata', 'platform') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": str(Path(__file__).parent.parent)})

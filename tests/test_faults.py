@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.pointer import Pointer
+from gitmv.objects.pointer import Pointer
 from tests.helpers import (
     assert_cache_sound,
     big_file,
@@ -260,10 +260,10 @@ def test_checkout_refuses_a_symlinked_parent_directory(
 
 def _wrap_copies(monkeypatch: pytest.MonkeyPatch, after: Callable[[str], None]) -> list[str]:
     """Call `after(path)` each time gitmv finishes hashing a file it is copying to the cache."""
-    import gitmv.hashing
+    import gitmv.objects.hashing
 
     seen: list[str] = []
-    real = gitmv.hashing.copy_and_hash
+    real = gitmv.objects.hashing.copy_and_hash
 
     def copy_and_hash(src_fd: int, *a: object, **kw: object) -> object:
         result = real(src_fd, *a, **kw)  # type: ignore[arg-type]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gitmv import manifest
 from gitmv.config import Config, parse_size
 from gitmv.errors import FormatError
-from gitmv.manifest import Entry
-from gitmv.pointer import Pointer, parse_oid
+from gitmv.objects import manifest
+from gitmv.objects.manifest import Entry
+from gitmv.objects.pointer import Pointer, parse_oid
 
 HEX = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 HEX2 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"

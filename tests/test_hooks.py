@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.install import shim
+from gitmv.hooks.install import shim
 from tests.helpers import (
     HOOK_NAMES,
     ZERO_SHA,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.remotes import open_store
+from gitmv.remotes.base import open_store
 from tests import nginx
 from tests.faultserver import Faults, FaultServer, stored_objects
 from tests.helpers import (

@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 
 from gitmv.errors import GitMvmError
-from gitmv.pointer import Pointer
-from gitmv.remotes import open_store, resolve
+from gitmv.objects.pointer import Pointer
+from gitmv.remotes.base import open_store, resolve
 from gitmv.remotes.lfs import LfsStore, store_for_git_remote
 from gitmv.remotes.lfs_endpoint import SshAuth, lfs_endpoint
+from gitmv.remotes.retry import RemoteError, TransientError
 from gitmv.repo import Repo
-from gitmv.retry import RemoteError, TransientError
 from tests.helpers import (
     cache_objects,
     error_lines,
@@ -181,8 +181,8 @@ def test_batches_hold_at_most_100_objects(store: LfsStore,
 def test_a_push_costs_one_upload_batch_per_100_objects(
     store: LfsStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitmv.cache import Cache
-    from gitmv.transfer import upload
+    from gitmv.objects.cache import Cache
+    from gitmv.transfer.engine import upload
 
     cache = Cache(str(tmp_path / "cache"), str(tmp_path / "tmp"))
     oids = [cache.put_bytes(os.urandom(100) + bytes([i % 256, i // 256])) for i in range(250)]
@@ -923,7 +923,7 @@ def test_gitmv_pulls_what_git_lfs_pushed(
 
 
 def test_requests_stays_out_of_store_free_commands() -> None:
-    code = ("import sys; from gitmv.cli import main; from gitmv.remotes import open_store; "
+    code = ("import sys; from gitmv.cli import main; from gitmv.remotes.base import open_store; "
             "open_store('x', '/tmp'); print('requests' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

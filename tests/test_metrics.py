@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.metrics import diff_values, flatten, glob_to_regex, values_at
-from gitmv.workspace import Workspace
+from gitmv.review.metrics import diff_values, flatten, glob_to_regex, values_at
+from gitmv.worktree.workspace import Workspace
 from tests.helpers import configure, error_lines, git, run, run_json, write
 
 METRICS_1 = """\
@@ -286,7 +286,7 @@ def test_direction_rules_full_key_wins_over_last_name(
 
 
 def test_diff_values_orders_files_then_keys() -> None:
-    from gitmv.metrics import Values
+    from gitmv.review.metrics import Values
 
     old = Values({"a.toml": {"x": 1, "y": 2}, "b.toml": {"z": 1}}, [], "A")
     new = Values({"b.toml": {"z": 2}, "a.toml": {"y": 3, "w": 0}}, [], "B")

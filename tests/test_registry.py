@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gitmv.semver import SemVer
+from gitmv.registry.semver import SemVer
 from tests.helpers import (
     cache_objects,
     error_lines,
@@ -674,8 +674,8 @@ def test_push_without_remote_keeps_the_tag(
 
 
 def test_resolve_specs(project: Path, clock: Clock) -> None:
-    from gitmv import registry
     from gitmv.errors import GitMvmError
+    from gitmv.registry import read as registry
     from gitmv.repo import Repo
 
     commits = registered(project, clock, [0.9, 0.95])

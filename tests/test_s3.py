@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from gitmv import retry
-from gitmv.remotes import RemoteError, TransientError, open_store
+from gitmv.remotes import retry
 from gitmv.remotes import s3 as s3mod
+from gitmv.remotes.base import RemoteError, TransientError, open_store
 from tests.faultserver import Faults, FaultServer
 from tests.helpers import (
     big_file,
@@ -255,7 +255,7 @@ def test_interrupted_download_resumes_with_a_range(
     bob = clone_hooked(tmp_path / "origin.git", tmp_path / "bob")
     tmp = bob / ".git" / "mvm" / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    from gitmv.cache import Cache
+    from gitmv.objects.cache import Cache
 
     partial = Path(Cache(str(bob / ".git" / "mvm" / "objects"), str(tmp)).partial_path(sha(model)))
     partial.write_bytes(model[:100_000])  # what an interrupted fetch left
@@ -278,7 +278,7 @@ def test_gc_remote_deletes_only_what_nothing_names(
     alice: Path, moto: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from gitmv import gc
+    from gitmv.transfer import gc
 
     model = os.urandom(3000)
     save(alice, "models/m.pt", model)
@@ -503,8 +503,8 @@ def proxied_store(proxy: FaultServer, bucket: str) -> s3mod.S3Store:
 
 def test_slow_down_then_success_is_retried(proxy: FaultServer, bucket: str,
                                            tmp_path: Path) -> None:
-    from gitmv.cache import Cache
-    from gitmv.transfer import download, upload
+    from gitmv.objects.cache import Cache
+    from gitmv.transfer.engine import download, upload
 
     cache = Cache(str(tmp_path / "cache"), str(tmp_path / "tmp"))
     data = os.urandom(5000)
@@ -529,8 +529,8 @@ def test_slow_down_then_success_is_retried(proxy: FaultServer, bucket: str,
 def test_body_cut_mid_download_resumes_from_where_it_stopped(
     proxy: FaultServer, bucket: str, tmp_path: Path
 ) -> None:
-    from gitmv.cache import Cache
-    from gitmv.transfer import download
+    from gitmv.objects.cache import Cache
+    from gitmv.transfer.engine import download
 
     data = os.urandom(400_000)
     store = proxied_store(proxy, bucket)
@@ -550,8 +550,8 @@ def test_body_cut_mid_download_resumes_from_where_it_stopped(
 
 def test_corrupt_bytes_never_reach_the_cache(proxy: FaultServer, bucket: str,
                                              tmp_path: Path) -> None:
-    from gitmv.cache import Cache
-    from gitmv.transfer import download
+    from gitmv.objects.cache import Cache
+    from gitmv.transfer.engine import download
 
     data = os.urandom(10_000)
     store = proxied_store(proxy, bucket)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.remotes import Store
+from gitmv.remotes.base import Store
 
 KINDS = ["local", "s3", "lfs", "http"]
 

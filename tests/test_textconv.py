@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.commands.textconv import render
-from gitmv.install import TEXTCONV
-from gitmv.pointer import Pointer
+from gitmv.hooks.install import TEXTCONV
+from gitmv.hooks.textconv import render
+from gitmv.objects.pointer import Pointer
 from tests.helpers import (
     corrupt_object,
     git,

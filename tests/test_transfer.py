@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.install import shim
+from gitmv.hooks.install import shim
 from tests.helpers import (
     HOOK_NAMES,
     assert_cache_sound,
@@ -108,7 +108,7 @@ def test_pull_hashes_a_large_object_once(
     """A download is verified while it streams; the checkout that follows copies it without
     hashing it again. An object that was already in the cache is still verified on the way
     out (a corrupt one never reaches the work tree)."""
-    import gitmv.cache
+    import gitmv.objects.cache
 
     bare, alice, _, _ = published
     big = os.urandom(3 << 20)
@@ -116,7 +116,7 @@ def test_pull_hashes_a_large_object_once(
     git_ok(alice, "push", "-q")
     bob = plain_clone(bare, tmp_path / "bob")
     hashed: list[int] = []
-    real_copy, real_hash = gitmv.cache.copy_and_hash, gitmv.cache.hash_fd
+    real_copy, real_hash = gitmv.objects.cache.copy_and_hash, gitmv.objects.cache.hash_fd
 
     def spy_copy(src: int, dst: int, size: int) -> tuple[str, int]:
         hashed.append(size)
@@ -126,8 +126,8 @@ def test_pull_hashes_a_large_object_once(
         hashed.append(size)
         return real_hash(fd, size)
 
-    monkeypatch.setattr(gitmv.cache, "copy_and_hash", spy_copy)
-    monkeypatch.setattr(gitmv.cache, "hash_fd", spy_hash)
+    monkeypatch.setattr(gitmv.objects.cache, "copy_and_hash", spy_copy)
+    monkeypatch.setattr(gitmv.objects.cache, "hash_fd", spy_hash)
     assert mvm(bob, "pull", "-q") == 0
     assert (bob / "models" / "big.pt").read_bytes() == big
     assert hashed == []

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from gitmv.install import shim
+from gitmv.hooks.install import shim
 from tests.helpers import (
     HOOK_NAMES,
     assert_cache_sound,

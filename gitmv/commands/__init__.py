@@ -1,55 +1,7 @@
-"""One module per command; each exposes `run(**options) -> int`."""
+"""One module per command, each a plain `run(**options) -> int` that `gitmv.cli` imports
+only when that command runs; `output` holds what they share for printing (tables, sizes,
+`--json`, per-artifact failures).
 
-from __future__ import annotations
-
-import json
-import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from gitmv.errors import GitMvmError
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-
-
-def report_failures(failures: Sequence[tuple[str, GitMvmError]]) -> int:
-    """Print every per-artifact failure (collected, not aborted on); exit code for them."""
-    for _path, exc in failures:
-        sys.stderr.write(f"git mvm: error: {exc.message}\n")
-        if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
-    return 1 if failures else 0
-
-
-def human_size(n: int) -> str:
-    value = float(abs(n))
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-            return ("-" if n < 0 else "") + text
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
-def signed_size(n: int) -> str:
-    return ("+" if n >= 0 else "") + human_size(n)
-
-
-def table(rows: Sequence[Sequence[str]], colour_col: int | None = None,
-          colours: Mapping[str, str] | None = None) -> str:
-    """Aligned columns. With `colours` (text -> ANSI code), the cell in `colour_col` of each
-    row after the header is coloured by its text."""
-    if not rows:
-        return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, r in enumerate(rows):
-        cells = [c.ljust(w) for c, w in zip(r, widths, strict=True)]
-        if colours and colour_col is not None and n > 0 and r[colour_col] in colours:
-            text = r[colour_col]
-            pad = cells[colour_col][len(text) :]
-            cells[colour_col] = f"\033[{colours[text]}m{text}\033[0m{pad}"
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+May import every other part of gitmv; nothing imports the commands but `gitmv.cli`.
+This `__init__` imports nothing.
+"""

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from gitmv import ui
-from gitmv.commands import human_size, report_failures
+from gitmv.commands.output import human_size, report_failures
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import repo_lock
-from gitmv.workspace import Workspace
+from gitmv.worktree.workspace import Workspace
 
 
 def parse_meta(items: list[str]) -> dict[str, str]:

@@ -26,8 +26,9 @@ def spec_for(model: str, version: str | None) -> str:
 
 
 def run(model: str, version: str | None = None, output: str | None = None) -> int:
-    from gitmv import card, registry
-    from gitmv.workspace import Workspace
+    from gitmv.registry import card
+    from gitmv.registry import read as registry
+    from gitmv.worktree.workspace import Workspace
 
     ws = Workspace.open()
     reg = registry.load(ws)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 
 from gitmv import ui
-from gitmv.commands import print_json
 from gitmv.commands.metrics import (
     DEFAULT_PRECISION,
     fmt_value,
@@ -16,9 +15,10 @@ from gitmv.commands.metrics import (
     text_table,
     warn_problems,
 )
-from gitmv.gates import GateReport, GateResult
-from gitmv.metrics import run_gates
-from gitmv.workspace import Workspace
+from gitmv.commands.output import print_json
+from gitmv.review.gates import GateReport, GateResult
+from gitmv.review.metrics import run_gates
+from gitmv.worktree.workspace import Workspace
 
 HEADER = ("rule", "file", "key", "baseline", "value", "result", "why")
 NO_GATES = "no gates configured: add rules under [gates] in .mvm/config.toml"

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from gitmv import ui
-from gitmv.checkout import checkout_many
-from gitmv.commands import report_failures
+from gitmv.commands.output import report_failures
 from gitmv.fsutil import repo_lock
-from gitmv.workspace import Workspace
+from gitmv.worktree.checkout import checkout_many
+from gitmv.worktree.workspace import Workspace
 
 
 def run(paths: list[str], force: bool, jobs: int | None) -> int:

@@ -5,7 +5,7 @@ import subprocess
 
 from gitmv import ui
 from gitmv.errors import GitMvmError
-from gitmv.install import install
+from gitmv.hooks.install import install
 from gitmv.repo import Repo
 
 

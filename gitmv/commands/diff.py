@@ -3,9 +3,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands import print_json, signed_size
-from gitmv.diffing import diff_states, states_at, states_in_workspace
-from gitmv.workspace import Workspace
+from gitmv.commands.output import print_json, signed_size
+from gitmv.worktree.diffing import diff_states, states_at, states_in_workspace
+from gitmv.worktree.workspace import Workspace
 
 MAX_FILES_SHOWN = 20
 

@@ -4,9 +4,9 @@ import os
 import sys
 
 from gitmv import ui
-from gitmv.commands import print_json
+from gitmv.commands.output import print_json
 from gitmv.fsutil import repo_lock
-from gitmv.workspace import Workspace
+from gitmv.worktree.workspace import Workspace
 
 
 def run(json: bool, jobs: int | None) -> int:

@@ -3,17 +3,17 @@ from __future__ import annotations
 import sys
 
 from gitmv import ui
-from gitmv.commands import human_size, print_json
+from gitmv.commands.output import human_size, print_json
 from gitmv.fsutil import repo_lock
-from gitmv.gc import collect
-from gitmv.workspace import Workspace
+from gitmv.transfer.gc import collect
+from gitmv.worktree.workspace import Workspace
 
 
 def run(dry_run: bool, remote: str | None, json: bool) -> int:
     ws = Workspace.open()
     if remote is not None:
-        from gitmv import remotes
-        from gitmv.gc import collect_remote
+        from gitmv.remotes import base as remotes
+        from gitmv.transfer.gc import collect_remote
 
         store = remotes.resolve(ws.repo, ws.config, remote=remote or None)
         git_remote = remote or remotes.default_git_remote(ws.repo)

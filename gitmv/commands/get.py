@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 
-from gitmv import manifest, registry, ui
-from gitmv import registry_write as rw
-from gitmv.commands import print_json
+from gitmv import ui
+from gitmv.commands.output import print_json
 from gitmv.errors import WouldOverwrite
 from gitmv.fsutil import remove_file, tmp_name
-from gitmv.pointer import Pointer
-from gitmv.workspace import Workspace
+from gitmv.objects import manifest
+from gitmv.objects.pointer import Pointer
+from gitmv.registry import read as registry
+from gitmv.registry import write as rw
+from gitmv.worktree.workspace import Workspace
 
 MODES = ("reflink", "copy")  # both hash the object while placing it
 
@@ -19,8 +21,8 @@ MODES = ("reflink", "copy")  # both hash the object while placing it
 def _fetch(ws: Workspace, ptr: Pointer, remote: str | None) -> None:
     if ws.in_cache(ptr, thorough=True):
         return
-    from gitmv import remotes
-    from gitmv.sync import fetch_pointers
+    from gitmv.remotes import base as remotes
+    from gitmv.transfer.sync import fetch_pointers
 
     store = remotes.resolve(ws.repo, ws.config, remote=remote)
     r = fetch_pointers(ws, store, [ptr], ws.jobs)

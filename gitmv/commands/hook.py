@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from gitmv.hookrun import run as run_hook
+from gitmv.hooks.run import run as run_hook
 
 
 def run(name: str, args: list[str]) -> int:

@@ -20,7 +20,7 @@ def run(install_hooks: bool) -> int:
     os.makedirs(os.path.join(repo.mvm_dir, "objects"), exist_ok=True)
     repo.stage([SHARED_CONFIG.replace(os.sep, "/")])
     if install_hooks:
-        from gitmv.install import install
+        from gitmv.hooks.install import install
 
         for change in install(repo):
             if change.action not in ("unchanged", "updated"):

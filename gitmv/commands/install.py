@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from gitmv import ui
-from gitmv.install import hooks_dir, install, uninstall
+from gitmv.hooks.install import hooks_dir, install, uninstall
 from gitmv.repo import Repo
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands import human_size, print_json, report_failures, table
-from gitmv.diffing import pointers_at
+from gitmv.commands.output import human_size, print_json, report_failures, table
 from gitmv.errors import GitMvmError
-from gitmv.workspace import Workspace
+from gitmv.worktree.diffing import pointers_at
+from gitmv.worktree.workspace import Workspace
 
 
 def run(rev: str | None, json: bool) -> int:

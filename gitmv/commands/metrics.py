@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from gitmv import ui
-from gitmv.commands import print_json, table
+from gitmv.commands.output import print_json, table
 from gitmv.errors import GitMvmError, UsageError
-from gitmv.metrics import (
+from gitmv.review.metrics import (
     Problem,
     Row,
     Scalar,
@@ -22,7 +22,7 @@ from gitmv.metrics import (
     rev_label,
     values_at,
 )
-from gitmv.workspace import Workspace
+from gitmv.worktree.workspace import Workspace
 
 DEFAULT_PRECISION = 6
 MD_ROWS_MAX = 100  # rows a report section shows: a pull-request comment holds 65,536 chars
@@ -209,7 +209,7 @@ def run(action: str, args: list[str], all: bool = False, md: bool = False, json:
                 raise UsageError(f"{name} is for `git mvm metrics plot`",
                                  "use it as `git mvm metrics plot KEY… --revs RANGE -o FILE`")
         return run_kind("metrics", action, args, all, md, json, precision)
-    from gitmv.plot import plot
+    from gitmv.review.plot import plot
 
     if not args:
         raise UsageError("metrics plot needs at least one KEY",

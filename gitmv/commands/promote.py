@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitmv import registry, ui
-from gitmv import registry_write as rw
+from gitmv import ui
 from gitmv.errors import GitMvmError
-from gitmv.registry import Model, Registry, Version
-from gitmv.workspace import Workspace
+from gitmv.registry import read as registry
+from gitmv.registry import write as rw
+from gitmv.registry.read import Model, Registry, Version
+from gitmv.worktree.workspace import Workspace
 
 
 def _open(model: str, stage: str) -> tuple[Workspace, Registry, Model]:
@@ -35,7 +36,7 @@ def _gates(ws: Workspace, m: Model, v: Version, stage: str, force: bool) -> dict
     or, when the stage is empty (unassigned), the one last assigned to it."""
     if stage not in rw.protected_stages(ws):
         return {}
-    from gitmv import metrics
+    from gitmv.review import metrics
 
     current = m.stages.get(stage)
     baseline = current or m.last_assigned(stage)

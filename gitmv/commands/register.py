@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from gitmv import registry, ui
-from gitmv import registry_write as rw
+from gitmv import ui
 from gitmv.errors import GitMvmError, UsageError
-from gitmv.semver import SemVer
-from gitmv.workspace import Workspace
+from gitmv.registry import read as registry
+from gitmv.registry import write as rw
+from gitmv.registry.semver import SemVer
+from gitmv.worktree.workspace import Workspace
 
 
 def _choose_version(model: registry.Model, version: str | None, bump: str | None) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import sys
 
-from gitmv import remotes
-from gitmv.commands import print_json, table
+from gitmv.commands.output import print_json, table
 from gitmv.config import SHARED_CONFIG, Config
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import atomic_write
+from gitmv.remotes import base as remotes
 from gitmv.repo import Repo
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands import human_size, print_json, signed_size
 from gitmv.commands.check import gates_md, gates_text
 from gitmv.commands.metrics import (
     MD_ROWS_MAX,
@@ -25,10 +24,10 @@ from gitmv.commands.metrics import (
     rows_text,
     text_table,
 )
-from gitmv.diffing import diff_states, states_at, states_in_workspace
+from gitmv.commands.output import human_size, print_json, signed_size
 from gitmv.errors import UsageError
-from gitmv.gates import GateReport
-from gitmv.metrics import (
+from gitmv.review.gates import GateReport
+from gitmv.review.metrics import (
     WORK_TREE,
     Problem,
     Row,
@@ -37,7 +36,8 @@ from gitmv.metrics import (
     rev_label,
     run_gates,
 )
-from gitmv.workspace import Workspace
+from gitmv.worktree.diffing import diff_states, states_at, states_in_workspace
+from gitmv.worktree.workspace import Workspace
 
 COLLAPSE_OVER = 10  # rows: longer sections are folded in <details>
 ART_HEADER = ("artifact", "kind", "change", "old size", "new size", "size change", "files")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv import registry
-from gitmv.commands import print_json, table
-from gitmv.registry import Event, Model, Registry, Version
+from gitmv.commands.output import print_json, table
+from gitmv.registry import read as registry
+from gitmv.registry.read import Event, Model, Registry, Version
 from gitmv.repo import Repo
 
 KEY_METRICS = 3

@@ -3,8 +3,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands import print_json, report_failures, table
-from gitmv.workspace import Workspace
+from gitmv.commands.output import print_json, report_failures, table
+from gitmv.worktree.workspace import Workspace
 
 
 def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> int:
@@ -14,8 +14,8 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
     on_remote: dict[str, bool] = {}
     store_name = ""
     if remote is not None:
-        from gitmv import remotes
-        from gitmv.sync import not_on_remote
+        from gitmv.remotes import base as remotes
+        from gitmv.transfer.sync import not_on_remote
 
         store = remotes.resolve(ws.repo, ws.config, remote=remote or None)
         store_name = store.name

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from gitmv import remotes, ui
-from gitmv.checkout import checkout_many
-from gitmv.commands import human_size, report_failures
+from gitmv import ui
+from gitmv.commands.output import human_size, report_failures
 from gitmv.errors import GitMvmError, ObjectMissing
 from gitmv.fsutil import repo_lock
-from gitmv.pointer import Pointer
-from gitmv.sync import commit_pointers, fetch_pointers, push_pointers
-from gitmv.transfer import TransferResult
-from gitmv.workspace import Workspace
+from gitmv.objects.pointer import Pointer
+from gitmv.remotes import base as remotes
+from gitmv.transfer.engine import TransferResult
+from gitmv.transfer.sync import commit_pointers, fetch_pointers, push_pointers
+from gitmv.worktree.checkout import checkout_many
+from gitmv.worktree.workspace import Workspace
 
 
 def _split_remote(

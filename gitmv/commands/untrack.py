@@ -5,12 +5,12 @@ import shutil
 import stat
 
 from gitmv import ui
-from gitmv.checkout import checkout
-from gitmv.commands import report_failures
+from gitmv.commands.output import report_failures
 from gitmv.errors import GitMvmError
 from gitmv.fsutil import remove_file, repo_lock, tmp_name
-from gitmv.pointer import pointer_path
-from gitmv.workspace import Workspace, _gitignore_rel, remove_ignore_entry
+from gitmv.objects.pointer import pointer_path
+from gitmv.worktree.checkout import checkout
+from gitmv.worktree.workspace import Workspace, _gitignore_rel, remove_ignore_entry
 
 
 def _materialize(path: str) -> None:

@@ -40,7 +40,7 @@ from gitmv.remotes.httpio import (
     status_text,
     upload_body,
 )
-from gitmv.retry import RemoteError
+from gitmv.remotes.retry import RemoteError
 
 EXISTS_JOBS = 16  # parallel HEADs in exists_many
 DEFAULT_TIMEOUT = 60.0

@@ -23,7 +23,7 @@ import urllib3
 from gitmv import __version__
 from gitmv.errors import GitMvmError, ObjectCorrupt
 from gitmv.remotes import credential
-from gitmv.retry import RemoteError, TransientError, parse_retry_after
+from gitmv.remotes.retry import RemoteError, TransientError, parse_retry_after
 
 T = TypeVar("T")
 

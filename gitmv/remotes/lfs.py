@@ -52,8 +52,8 @@ from gitmv.remotes.httpio import (
     upload_body,
 )
 from gitmv.remotes.lfs_endpoint import SshAuth, deadline, find_endpoint, is_past
+from gitmv.remotes.retry import RemoteError, TransientError
 from gitmv.repo import Repo
-from gitmv.retry import RemoteError, TransientError
 
 BATCH_SIZE = 100  # objects per batch request (git-lfs sends 100; servers cap it)
 BATCH_JOBS = 8  # batch requests in flight at once in exists_many

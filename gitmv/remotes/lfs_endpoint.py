@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from gitmv.remotes.retry import RemoteError, TransientError
 from gitmv.repo import Repo
-from gitmv.retry import RemoteError, TransientError
 
 EXPIRY_MARGIN = 5.0  # seconds: what expires sooner than this is asked for again
 

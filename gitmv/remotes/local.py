@@ -12,8 +12,8 @@ from typing import BinaryIO
 
 from gitmv.errors import ObjectCorrupt
 from gitmv.fsutil import flush_to_disk, remove_file, tmp_name
-from gitmv.hashing import BUFSIZE, copy_and_hash
-from gitmv.remotes import RemoteError
+from gitmv.objects.hashing import BUFSIZE, copy_and_hash
+from gitmv.remotes.base import RemoteError
 
 
 class LocalStore:
@@ -77,7 +77,7 @@ class LocalStore:
             raise self._error(exc, "read") from None
 
     def list_objects(self) -> Iterator[tuple[str, int, float]]:
-        from gitmv.cache import Cache
+        from gitmv.objects.cache import Cache
 
         for oid in Cache(self.root, self.root).iter_oids():
             try:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar, cast
 
-from gitmv.retry import RemoteError, TransientError, parse_retry_after
+from gitmv.remotes.retry import RemoteError, TransientError, parse_retry_after
 
 T = TypeVar("T")
 

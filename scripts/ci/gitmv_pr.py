@@ -89,11 +89,11 @@ def fetch(base: str, head: str, mode: str) -> int:
     if not changed:
         _say(f"gitmv: no pointer differs between {base} and {head}: nothing to fetch")
         return 0
-    from gitmv import remotes
     from gitmv.errors import GitMvmError
-    from gitmv.pointer import Pointer
-    from gitmv.transfer import download
-    from gitmv.workspace import Workspace
+    from gitmv.objects.pointer import Pointer
+    from gitmv.remotes import base as remotes
+    from gitmv.transfer.engine import download
+    from gitmv.worktree.workspace import Workspace
 
     ws = Workspace.open()
     blobs = sorted({b for _, old, new in changed for b in (old, new) if b != ZERO})

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gitmv.remotes import Store, open_store
+from gitmv.remotes.base import Store, open_store
 from tests.venvs import pinned_venv
 
 REQUIREMENTS = [

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from gitmv.remotes import Store, open_store
+from gitmv.remotes.base import Store, open_store
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"

@@ -26,8 +26,8 @@ import tomllib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitmv import semver
 from gitmv.errors import GitMvmError
+from gitmv.registry import semver
 from gitmv.repo import Repo
 
 if TYPE_CHECKING:

@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
 from gitmv import ui
-from gitmv.cache import Cache
 from gitmv.errors import GitMvmError, ObjectCorrupt
 from gitmv.fsutil import remove_file
-from gitmv.hashing import BUFSIZE, start_writeback
-from gitmv.remotes import Store
-from gitmv.retry import RemoteError, TransientError, with_retries
+from gitmv.objects.cache import Cache
+from gitmv.objects.hashing import BUFSIZE, start_writeback
+from gitmv.remotes.base import Store
+from gitmv.remotes.retry import RemoteError, TransientError, with_retries
 
 EXISTS_BATCH = 1000
 WRITEBACK_MIN = 1 << 20  # received chunks this large start their writeback at once

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-from gitmv import manifest, ui
+from gitmv import ui
 from gitmv.errors import GitMvmError
-from gitmv.hashing import hash_bytes
-from gitmv.manifest import Entry
-from gitmv.pointer import Pointer, artifact_path
-from gitmv.workspace import Workspace, diff_entries
+from gitmv.objects import manifest
+from gitmv.objects.hashing import hash_bytes
+from gitmv.objects.manifest import Entry
+from gitmv.objects.pointer import Pointer, artifact_path
+from gitmv.worktree.workspace import Workspace, diff_entries
 
 
 class State(NamedTuple):

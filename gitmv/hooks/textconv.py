@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import sys
 
-from gitmv.commands import human_size
+from gitmv.commands.output import human_size
 from gitmv.errors import GitMvmError
-from gitmv.pointer import MAX_POINTER_SIZE, Pointer
+from gitmv.objects.pointer import MAX_POINTER_SIZE, Pointer
 
 LIST_FILES_MAX = 100  # a directory with more files is summarized by top-level entry
 GROUPS_MAX = 100  # top-level entries shown in a summary
@@ -125,7 +125,7 @@ def _entries(data: bytes) -> list[tuple[str, str, str, int]]:
     """(path, mode, oid, size) of each manifest line. Only displayed, never used to write, so
     this skips the path checks of `manifest.parse` (a third of a 20,000-file diff's time); the
     bytes were checked against their sha256 already."""
-    from gitmv.manifest import MAGIC
+    from gitmv.objects.manifest import MAGIC
 
     if not data.startswith(MAGIC):
         raise ValueError("not a gitmv directory manifest (bad header)")

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import atomic_write
-from gitmv.gates import match_keys
-from gitmv.metrics import Problem, is_number, values_at
+from gitmv.review.gates import match_keys
+from gitmv.review.metrics import Problem, is_number, values_at
 
 if TYPE_CHECKING:
-    from gitmv.workspace import Workspace
+    from gitmv.worktree.workspace import Workspace
 
 FORMATS = (".svg", ".png", ".html")
 INSTALL_HINT = "install the plotting extra: pip install 'gitmv[plots]'"

@@ -7,8 +7,7 @@ import stat
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, TypeVar
 
-from gitmv import manifest, ui
-from gitmv.cache import Cache
+from gitmv import ui
 from gitmv.config import Config
 from gitmv.errors import FileChanged, FormatError, GitMvmError, PathRefused, os_error
 from gitmv.fsutil import (
@@ -18,11 +17,13 @@ from gitmv.fsutil import (
     is_tmp_name,
     remove_file,
 )
-from gitmv.hashing import Stat, hash_bytes, hash_file, stat_of
-from gitmv.manifest import Entry
-from gitmv.pointer import SUFFIX, Pointer, artifact_path, pointer_path
+from gitmv.objects import manifest
+from gitmv.objects.cache import Cache
+from gitmv.objects.hashing import Stat, hash_bytes, hash_file, stat_of
+from gitmv.objects.manifest import Entry
+from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path, pointer_path
+from gitmv.objects.state import StatCache
 from gitmv.repo import Repo
-from gitmv.state import StatCache
 
 DEFAULT_JOBS = 8
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class VersionLike(Protocol):
-    """What a card needs of a registered version (gitmv.registry.Version has it)."""
+    """What a card needs of a registered version (gitmv.registry.read.Version has it)."""
 
     @property
     def model(self) -> str: ...

@@ -89,7 +89,7 @@ def collect(include_packages: bool = True) -> dict[str, Any]:
     return env
 
 
-if __name__ == "__main__":  # pragma: no cover - a quick look: python -m gitmv.envinfo
+if __name__ == "__main__":  # pragma: no cover - a quick look: python -m gitmv.registry.envinfo
     import json
 
     json.dump(collect(), sys.stdout, indent=2)

@@ -12,15 +12,15 @@ import os
 import time
 from typing import NamedTuple
 
-from gitmv.reach import (
+from gitmv.remotes.base import Store
+from gitmv.transfer.reach import (
     Needed,
     parse_pointers,
     pointer_blobs_in_commits,
     pointer_blobs_in_index,
     work_tree_pointers,
 )
-from gitmv.remotes import Store
-from gitmv.workspace import Workspace
+from gitmv.worktree.workspace import Workspace
 
 KEEP_SECONDS = 3600
 
@@ -113,7 +113,7 @@ def collect_remote(ws: Workspace, store: Store, git_remote: str, dry_run: bool) 
     remote's branches and tags still name, plus anything uploaded in the last hour (a push in
     flight uploads objects before git sends the commits that name them)."""
     from gitmv.errors import GitMvmError
-    from gitmv.transfer import download
+    from gitmv.transfer.engine import download
 
     if not store.can_list:
         raise GitMvmError(
@@ -164,8 +164,8 @@ def collect_remote(ws: Workspace, store: Store, git_remote: str, dry_run: bool) 
 def _files_of_manifests(store: Store, oids: list[str]) -> set[str]:
     """The file objects named by those of `oids` that are directory manifests (told by their
     first bytes, read from the store; only objects younger than KEEP_SECONDS get here)."""
-    from gitmv import manifest
     from gitmv.errors import GitMvmError
+    from gitmv.objects import manifest
 
     files: set[str] = set()
     for oid in oids:

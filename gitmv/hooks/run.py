@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gitmv.config import Config
     from gitmv.repo import Repo
-    from gitmv.workspace import Workspace
+    from gitmv.worktree.workspace import Workspace
 
 ZERO = "0" * 40
 CHAINED = ".mvm-chained"
@@ -22,7 +22,7 @@ CHAINED = ".mvm-chained"
 
 def run(name: str, args: list[str]) -> int:
     if name == "textconv":  # the `mvm` diff driver (diff.mvm.textconv), not a git hook
-        from gitmv.commands.textconv import run as textconv
+        from gitmv.hooks.textconv import run as textconv
 
         return textconv(args)
     if not args and os.environ.get("PRE_COMMIT"):
@@ -112,7 +112,7 @@ def _warn(message: str) -> None:
 
 
 def _workspace() -> Workspace:
-    from gitmv.workspace import Workspace
+    from gitmv.worktree.workspace import Workspace
 
     return Workspace.open()
 
@@ -121,7 +121,7 @@ def _workspace() -> Workspace:
 def pre_commit() -> int:
     from gitmv.config import Config, parse_size
     from gitmv.errors import GitMvmError
-    from gitmv.pointer import SUFFIX, Pointer, artifact_path
+    from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
     from gitmv.repo import Repo
 
     repo = Repo.discover()
@@ -152,7 +152,7 @@ def pre_commit() -> int:
                 )
     pointers = [(b, p) for m, b, p in staged if p.endswith(SUFFIX)]
     if pointers:
-        from gitmv.workspace import Workspace
+        from gitmv.worktree.workspace import Workspace
 
         ws = Workspace(repo, config)
         blobs = repo.read_blobs([b for b, _ in pointers])
@@ -193,8 +193,8 @@ def _blob_sizes(repo: Repo, blobs: list[str]) -> list[int]:
 
 def _is_stale(ws: Workspace, rel: str, ptr: object) -> bool:
     """The work-tree artifact differs from the staged pointer (absent is not stale)."""
-    from gitmv.pointer import Pointer
-    from gitmv.workspace import Artifact, Selection
+    from gitmv.objects.pointer import Pointer
+    from gitmv.worktree.workspace import Artifact, Selection
 
     assert isinstance(ptr, Pointer)
     if not os.path.lexists(ws.repo.abs(rel)):
@@ -228,9 +228,10 @@ def _check_toml_files(repo: Repo, config: Config, staged: dict[str, str]) -> lis
 # --- pre-push --------------------------------------------------------------------------------
 def pre_push(args: list[str], stdin: bytes) -> int:
     """Upload the objects named by pointers in the commits the remote does not have yet."""
-    from gitmv import remotes, ui
-    from gitmv.reach import parse_pointers, pointer_blobs_in_commits
-    from gitmv.sync import push_pointers
+    from gitmv import ui
+    from gitmv.remotes import base as remotes
+    from gitmv.transfer.reach import parse_pointers, pointer_blobs_in_commits
+    from gitmv.transfer.sync import push_pointers
 
     updates = []
     for line in stdin.decode().splitlines():
@@ -292,7 +293,7 @@ def post_rewrite(args: list[str], stdin: bytes = b"") -> int:
 
 
 def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -> int:
-    from gitmv.pointer import SUFFIX, artifact_path
+    from gitmv.objects.pointer import SUFFIX, artifact_path
     from gitmv.repo import Repo
 
     repo = Repo.discover()
@@ -315,11 +316,12 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
 
 def materialize(ws: Workspace, paths: list[str] | None) -> None:
     """Bring artifacts into the work tree after git moved the pointers; never fails."""
-    from gitmv import remotes, ui
-    from gitmv.checkout import checkout, remove_artifact
+    from gitmv import ui
     from gitmv.errors import GitMvmError, ObjectMissing, WouldOverwrite
     from gitmv.fsutil import repo_lock
-    from gitmv.sync import fetch_pointers
+    from gitmv.remotes import base as remotes
+    from gitmv.transfer.sync import fetch_pointers
+    from gitmv.worktree.checkout import checkout, remove_artifact
 
     arts = {a.path: a for a in ws.artifacts()}
     for gone in [p for p in paths or [] if p not in arts]:  # the new commit has no pointer
@@ -337,7 +339,7 @@ def materialize(ws: Workspace, paths: list[str] | None) -> None:
             fetch_pointers(ws, store, missing, jobs=8)
         except GitMvmError as exc:
             ui.warn(f"could not fetch: {exc.message}")
-    from gitmv.workspace import Selection
+    from gitmv.worktree.workspace import Selection
 
     written = 0
     with repo_lock(ws.lock_path):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
 from gitmv.fsutil import FSYNC_EACH_MAX, flush_to_disk, remove_file, tmp_name
-from gitmv.hashing import SMALL, Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
+from gitmv.objects.hashing import SMALL, Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _NO_REFLINK = (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS)

@@ -42,7 +42,7 @@ def hooks_dir(repo: Repo) -> str:
 
 
 def shim(name: str) -> bytes:
-    return (resources.files("gitmv") / "hooks" / name).read_bytes()
+    return (resources.files("gitmv.hooks") / "shims" / name).read_bytes()
 
 
 def is_ours(path: str) -> bool:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from gitmv.errors import GitMvmError
 
 if TYPE_CHECKING:
-    from gitmv.gates import GateReport
-    from gitmv.workspace import Workspace
+    from gitmv.review.gates import GateReport
+    from gitmv.worktree.workspace import Workspace
 
 Scalar = int | float | str | bool
 KINDS = ("metrics", "params")
@@ -476,6 +476,6 @@ def fmt_number(x: Scalar | None, precision: int = 6) -> str:
 
 def run_gates(ws: Workspace, baseline: str | None, rev: str | None) -> GateReport:
     """Evaluate `[gates]`: see gitmv.gates.run_gates."""
-    from gitmv.gates import run_gates as _run_gates
+    from gitmv.review.gates import run_gates as _run_gates
 
     return _run_gates(ws, baseline, rev)

@@ -12,13 +12,13 @@ import os
 import stat
 from typing import NamedTuple
 
-from gitmv import manifest
 from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused, WouldOverwrite
 from gitmv.fsutil import clean_stale_tmp, remove_file, tmp_name
-from gitmv.hashing import Stat, hash_file, stat_of
-from gitmv.manifest import Entry
-from gitmv.pointer import Pointer
-from gitmv.workspace import Selection, Workspace, _walk
+from gitmv.objects import manifest
+from gitmv.objects.hashing import Stat, hash_file, stat_of
+from gitmv.objects.manifest import Entry
+from gitmv.objects.pointer import Pointer
+from gitmv.worktree.workspace import Selection, Workspace, _walk
 
 
 class CheckoutResult(NamedTuple):

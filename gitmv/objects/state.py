@@ -10,7 +10,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 
-from gitmv.hashing import Stat
+from gitmv.objects.hashing import Stat
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat (

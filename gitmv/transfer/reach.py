@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from gitmv import manifest, ui
-from gitmv.cache import Cache
+from gitmv import ui
 from gitmv.errors import GitMvmError
-from gitmv.pointer import SUFFIX, Pointer
+from gitmv.objects import manifest
+from gitmv.objects.cache import Cache
+from gitmv.objects.pointer import SUFFIX, Pointer
 from gitmv.repo import Repo
 
 ZERO = "0" * 40

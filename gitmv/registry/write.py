@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from gitmv.diffing import pointers_at
 from gitmv.errors import GitFailed, GitMvmError
-from gitmv.pointer import Pointer, pointer_path
-from gitmv.registry import TAG_RE, Model, Version, check_name, configured_stages
-from gitmv.workspace import Workspace
+from gitmv.objects.pointer import Pointer, pointer_path
+from gitmv.registry.read import TAG_RE, Model, Version, check_name, configured_stages
+from gitmv.worktree.diffing import pointers_at
+from gitmv.worktree.workspace import Workspace
 
 FORMAT_VERSION = 1
 
@@ -143,7 +143,8 @@ def artifact_fields(path: str, ptr: Pointer) -> dict[str, Any]:
 
 
 def _values(ws: Workspace, commit: str, kind: str, decl: dict[str, Any]) -> dict[str, Any]:
-    from gitmv import metrics, ui
+    from gitmv import ui
+    from gitmv.review import metrics
 
     patterns = decl.get(kind)
     if isinstance(patterns, str):
@@ -189,7 +190,7 @@ def register_snapshot(
     table["metrics"] = _values(ws, commit, "metrics", decl)
     table["data"] = _lineage(ws, commit, decl)
     if include_env:
-        from gitmv import envinfo
+        from gitmv.registry import envinfo
 
         table["env"] = envinfo.collect()
     return table
@@ -238,8 +239,8 @@ def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointe
     that name first) is deleted locally, so fetching theirs works, and the error says how
     to retry. Without `objects_required` (a promotion by somebody who never had the bytes)
     objects that cannot be sent are a warning. Returns the git remote used."""
-    from gitmv import remotes
-    from gitmv.sync import push_pointers
+    from gitmv.remotes import base as remotes
+    from gitmv.transfer.sync import push_pointers
 
     git_remote = remote or remotes.default_git_remote(ws.repo)
     later = f"push it later with `git push {git_remote} refs/tags/{name}`"

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitmv.errors import GitMvmError, UsageError
-from gitmv.metrics import (
+from gitmv.review.metrics import (
     Problem,
     Scalar,
     clean_float,
@@ -34,7 +34,7 @@ from gitmv.metrics import (
 )
 
 if TYPE_CHECKING:
-    from gitmv.workspace import Workspace
+    from gitmv.worktree.workspace import Workspace
 
 COMPARISONS = (">=", "<=", "==", ">", "<")
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
@@ -213,7 +213,8 @@ def resolve_baseline(ws: Workspace, baseline: str | None, rev: str | None = None
 
 def _registry_baseline(ws: Workspace, spec: str) -> tuple[str, str]:
     """A registry spec: MODEL@vX.Y.Z, MODEL@latest, MODEL#STAGE or MODEL@STAGE."""
-    from gitmv import registry, semver
+    from gitmv.registry import read as registry
+    from gitmv.registry import semver
 
     model, at, rest = spec.partition("@")  # a model name holds no '@'
     query = spec

@@ -6,13 +6,13 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from gitmv import manifest
 from gitmv.errors import GitMvmError
-from gitmv.pointer import Pointer
-from gitmv.reach import Needed, parse_pointers, pointer_blobs_in_commits
-from gitmv.remotes import Store
-from gitmv.transfer import TransferResult, download, present_on, tell_sizes, upload
-from gitmv.workspace import Workspace
+from gitmv.objects import manifest
+from gitmv.objects.pointer import Pointer
+from gitmv.remotes.base import Store
+from gitmv.transfer.engine import TransferResult, download, present_on, tell_sizes, upload
+from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
+from gitmv.worktree.workspace import Workspace
 
 
 class TransferFailed(GitMvmError):
