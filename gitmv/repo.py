@@ -37,6 +37,16 @@ def run_git(
     return proc.stdout
 
 
+def clone(url: str, directory: str) -> None:
+    """`git clone URL DIRECTORY` with git talking to the terminal (progress, credential
+    prompts), unlike `run_git`, which captures what git prints."""
+    proc = subprocess.run(["git", "clone", "--", url, directory], check=False)
+    if proc.returncode != 0:
+        from gitmv.errors import GitMvmError
+
+        raise GitMvmError(f"`git clone {url}` failed", "see git's message above")
+
+
 def _split_z(out: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
@@ -109,6 +119,11 @@ class Repo(NamedTuple):
             )
 
     # --- revisions -----------------------------------------------------------------------
+    def has_commit(self, rev: str) -> bool:
+        """Whether `rev` names a commit this repository has (a pushed-over sha may not be)."""
+        return bool(self.git("rev-parse", "--verify", "-q", f"{rev}^{{commit}}",
+                             check=False).strip())
+
     def resolve(self, rev: str) -> str:
         out = self.git("rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False)
         if not out.strip():

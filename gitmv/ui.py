@@ -1,4 +1,5 @@
-"""The one place gitmv's services report progress and warnings to a person (stderr).
+"""The one place gitmv's services report progress and warnings to a person (stderr), and
+how sizes are written for one.
 
 The CLI sets the verbosity; services call `warn`/`info`/`debug` and never print directly.
 """
@@ -32,3 +33,17 @@ def debug(message: str) -> None:
 
 def progress_enabled() -> bool:
     return level >= NORMAL and sys.stderr.isatty()
+
+
+def human_size(n: int) -> str:
+    value = float(abs(n))
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            return ("-" if n < 0 else "") + text
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def signed_size(n: int) -> str:
+    return ("+" if n >= 0 else "") + human_size(n)

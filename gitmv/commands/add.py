@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from gitmv import ui
-from gitmv.commands.output import human_size, report_failures
+from gitmv.commands.output import report_failures
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import repo_lock
+from gitmv.ui import human_size
 from gitmv.worktree.workspace import Workspace
 
 

@@ -16,8 +16,7 @@ from gitmv.commands.metrics import (
     warn_problems,
 )
 from gitmv.commands.output import print_json
-from gitmv.review.gates import GateReport, GateResult
-from gitmv.review.metrics import run_gates
+from gitmv.review.gates import GateReport, GateResult, run_gates
 from gitmv.worktree.workspace import Workspace
 
 HEADER = ("rule", "file", "key", "baseline", "value", "result", "why")

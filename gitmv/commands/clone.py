@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 from gitmv import ui
-from gitmv.errors import GitMvmError
 from gitmv.hooks.install import install
-from gitmv.repo import Repo
+from gitmv.repo import Repo, clone
 
 
 def run(url: str, directory: str | None, jobs: int | None) -> int:
@@ -14,9 +12,7 @@ def run(url: str, directory: str | None, jobs: int | None) -> int:
     if directory is None:
         base = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         directory = base[:-4] if base.endswith(".git") else base
-    proc = subprocess.run(["git", "clone", url, directory], check=False)
-    if proc.returncode != 0:
-        raise GitMvmError(f"`git clone {url}` failed", "see git's message above")
+    clone(url, directory)
     repo = Repo.discover(os.path.abspath(directory))
     install(repo, shared=False)  # a fresh clone starts with nothing to commit
     if not os.path.isdir(os.path.join(repo.root, ".mvm")):

@@ -3,7 +3,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands.output import print_json, signed_size
+from gitmv.commands.output import print_json
+from gitmv.ui import signed_size
 from gitmv.worktree.diffing import diff_states, states_at, states_in_workspace
 from gitmv.worktree.workspace import Workspace
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 import sys
 
 from gitmv import ui
-from gitmv.commands.output import human_size, print_json
+from gitmv.commands.output import print_json
 from gitmv.fsutil import repo_lock
 from gitmv.transfer.gc import collect
+from gitmv.ui import human_size
 from gitmv.worktree.workspace import Workspace
 
 

@@ -35,7 +35,7 @@ def _write_file(ws: Workspace, oid: str, dest: str) -> None:
 
 
 def _write_dir(ws: Workspace, ptr: Pointer, dest: str) -> None:
-    entries = manifest.parse(ws.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
+    entries = ws.cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}")
     parent = os.path.dirname(dest) or "."
     tmp = tmp_name(parent)
     os.mkdir(tmp)

@@ -3,8 +3,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmv.commands.output import human_size, print_json, report_failures, table
+from gitmv.commands.output import print_json, report_failures, table
 from gitmv.errors import GitMvmError
+from gitmv.ui import human_size
 from gitmv.worktree.diffing import pointers_at
 from gitmv.worktree.workspace import Workspace
 

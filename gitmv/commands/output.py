@@ -1,4 +1,4 @@
-"""One module per command; each exposes `run(**options) -> int`."""
+"""What the commands share for output: `--json`, aligned tables, per-artifact failures."""
 
 from __future__ import annotations
 
@@ -21,20 +21,6 @@ def report_failures(failures: Sequence[tuple[str, GitMvmError]]) -> int:
         if exc.hint:
             sys.stderr.write(f"hint: {exc.hint}\n")
     return 1 if failures else 0
-
-
-def human_size(n: int) -> str:
-    value = float(abs(n))
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-            return ("-" if n < 0 else "") + text
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
-def signed_size(n: int) -> str:
-    return ("+" if n >= 0 else "") + human_size(n)
 
 
 def table(rows: Sequence[Sequence[str]], colour_col: int | None = None,

@@ -36,11 +36,11 @@ def _gates(ws: Workspace, m: Model, v: Version, stage: str, force: bool) -> dict
     or, when the stage is empty (unassigned), the one last assigned to it."""
     if stage not in rw.protected_stages(ws):
         return {}
-    from gitmv.review import metrics
+    from gitmv.review.gates import run_gates
 
     current = m.stages.get(stage)
     baseline = current or m.last_assigned(stage)
-    report = metrics.run_gates(ws, (baseline or v).commit, v.commit)
+    report = run_gates(ws, (baseline or v).commit, v.commit)
     for problem in report.problems:
         ui.warn(str(problem))
     if not report.results:

@@ -66,7 +66,11 @@ def run(
         if same:
             ui.warn(f"{model} {', '.join(same)} already has these bytes "
                     f"({ptr.oid_str[:19]}…)")
-    table = rw.register_snapshot(ws, model, text, commit, rel, ptr, include_env=env)
+    from gitmv.review.metrics import snapshot_at
+
+    values = snapshot_at(ws, commit, rw.declared(ws, model))
+    table = rw.register_snapshot(ws, model, text, commit, rel, ptr, include_env=env,
+                                 values=values)
     tag = registry.tag_name("register", model, text)
     rw.create_tag(ws, tag, commit, rw.message(message or f"Register {model} {text}", table),
                   sign)

@@ -24,9 +24,9 @@ from gitmv.commands.metrics import (
     rows_text,
     text_table,
 )
-from gitmv.commands.output import human_size, print_json, signed_size
+from gitmv.commands.output import print_json
 from gitmv.errors import UsageError
-from gitmv.review.gates import GateReport
+from gitmv.review.gates import GateReport, run_gates
 from gitmv.review.metrics import (
     WORK_TREE,
     Problem,
@@ -34,8 +34,8 @@ from gitmv.review.metrics import (
     configured_files,
     diff_at,
     rev_label,
-    run_gates,
 )
+from gitmv.ui import human_size, signed_size
 from gitmv.worktree.diffing import diff_states, states_at, states_in_workspace
 from gitmv.worktree.workspace import Workspace
 

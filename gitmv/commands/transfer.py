@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from gitmv import ui
-from gitmv.commands.output import human_size, report_failures
+from gitmv.commands.output import report_failures
 from gitmv.errors import GitMvmError, ObjectMissing
 from gitmv.fsutil import repo_lock
 from gitmv.objects.pointer import Pointer
 from gitmv.remotes import base as remotes
 from gitmv.transfer.engine import TransferResult
 from gitmv.transfer.sync import commit_pointers, fetch_pointers, push_pointers
+from gitmv.ui import human_size
 from gitmv.worktree.checkout import checkout_many
 from gitmv.worktree.workspace import Workspace
 

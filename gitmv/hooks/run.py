@@ -247,7 +247,7 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     excludes: list[str] = []
     for _lref, lsha, _rref, rsha in updates:
         revs.append(lsha)
-        if rsha != ZERO and _has_commit(ws.repo, rsha):
+        if rsha != ZERO and ws.repo.has_commit(rsha):
             excludes.append(rsha)
     revs += ["--not", *excludes]
     if remote_name and "/" not in remote_name and ":" not in remote_name:
@@ -260,12 +260,6 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     if result.transferred:
         ui.info(f"git mvm: uploaded {len(result.transferred)} object(s) to {store.name}")
     return 0
-
-
-def _has_commit(repo: Repo, sha: str) -> bool:
-    proc = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo.root,
-                          capture_output=True, check=False)
-    return proc.returncode == 0
 
 
 # --- post-checkout / post-merge / post-rewrite -------------------------------------------------
@@ -297,7 +291,7 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
     from gitmv.repo import Repo
 
     repo = Repo.discover()
-    if old == ZERO or not _has_commit(repo, old):
+    if old == ZERO or not repo.has_commit(old):
         changed = None  # everything the new commit has
     else:
         ends = ["--cached", old] if new == "--cached" else [old, new]  # the index vs old

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import sys
 
-from gitmv.commands.output import human_size
 from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import MAX_POINTER_SIZE, Pointer
+from gitmv.ui import human_size
 
 LIST_FILES_MAX = 100  # a directory with more files is summarized by top-level entry
 GROUPS_MAX = 100  # top-level entries shown in a summary

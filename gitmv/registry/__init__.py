@@ -6,8 +6,8 @@ deprecate: the checks, the TOML snapshot, the annotated tag, `--push`), `card` (
 and `envinfo` (the environment a registration records).
 
 May import: `gitmv.objects`, `gitmv.worktree`, `gitmv.repo`, `gitmv.config`, `gitmv.fsutil`,
-`gitmv.errors`, `gitmv.ui`; `write` may import `gitmv.review.metrics` (a snapshot records
-params and metrics), `gitmv.transfer` and `gitmv.remotes` (`--push` sends the bytes before the
-tag). `read` and `semver` import only `gitmv.repo` and `gitmv.errors`, so the review may read
-the registry without a cycle. Never hooks or commands. This `__init__` imports nothing.
+`gitmv.errors`, `gitmv.ui`; `write` also `gitmv.transfer` and `gitmv.remotes` (`--push` sends
+the bytes before the tag). Never the review: the params and metrics a snapshot records are
+read by the caller and handed in, so the review may resolve a baseline named `MODEL#STAGE`
+through `read`. Never hooks or commands. This `__init__` imports nothing.
 """

@@ -142,19 +142,6 @@ def artifact_fields(path: str, ptr: Pointer) -> dict[str, Any]:
     return out
 
 
-def _values(ws: Workspace, commit: str, kind: str, decl: dict[str, Any]) -> dict[str, Any]:
-    from gitmv import ui
-    from gitmv.review import metrics
-
-    patterns = decl.get(kind)
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    values = metrics.values_at(ws, commit, kind, list(patterns) if patterns else None)
-    for problem in values.problems:
-        ui.warn(str(problem))
-    return {f: dict(keys) for f, keys in values.files.items()}
-
-
 def _lineage(ws: Workspace, commit: str, decl: dict[str, Any]) -> dict[str, Any]:
     data = decl.get("data") or []
     if isinstance(data, str):
@@ -177,8 +164,11 @@ def _lineage(ws: Workspace, commit: str, decl: dict[str, Any]) -> dict[str, Any]
 
 def register_snapshot(
     ws: Workspace, model: str, version: str, commit: str, path: str, ptr: Pointer,
-    include_env: bool,
+    include_env: bool, values: dict[str, dict[str, dict[str, Any]]],
 ) -> dict[str, Any]:
+    """The TOML table a registration tag carries. `values` holds the params and metrics
+    recorded for the version (`{"params": {file: {key: value}}, "metrics": …}`), read by the
+    caller (the review reads them; the registry does not depend on it)."""
     decl = declared(ws, model)
     author, date = identity(ws)
     table: dict[str, Any] = {"format": FORMAT_VERSION, "event": "register", "model": model,
@@ -186,8 +176,8 @@ def register_snapshot(
                              "commit": commit, "author": author, "date": date}
     if isinstance(decl.get("description"), str):
         table["description"] = decl["description"]
-    table["params"] = _values(ws, commit, "params", decl)
-    table["metrics"] = _values(ws, commit, "metrics", decl)
+    table["params"] = values.get("params", {})
+    table["metrics"] = values.get("metrics", {})
     table["data"] = _lineage(ws, commit, decl)
     if include_env:
         from gitmv.registry import envinfo

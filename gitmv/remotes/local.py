@@ -13,7 +13,7 @@ from typing import BinaryIO
 from gitmv.errors import ObjectCorrupt
 from gitmv.fsutil import flush_to_disk, remove_file, tmp_name
 from gitmv.objects.hashing import BUFSIZE, copy_and_hash
-from gitmv.remotes.base import RemoteError
+from gitmv.remotes.retry import RemoteError
 
 
 class LocalStore:

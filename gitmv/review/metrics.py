@@ -4,8 +4,8 @@ Values are read from git objects (`ls-tree` + `cat-file --batch`), never by chec
 from the work tree. Nested tables flatten to dotted keys (`eval.test.f1`), arrays to indexed
 keys (`losses[0]`, `runs[1].f1`). Nothing here prints: problems (a file missing at a revision,
 unparseable, holding nan/inf) are collected in `Values.problems` for the command to show.
-The gates (`[gates]` rules of `git mvm check`) live in gitmv/gates.py; `run_gates` is
-re-exported here so callers need one module.
+The gates (`[gates]` rules of `git mvm check`) live in `gitmv.review.gates`, which builds on
+this module (never the other way round).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from gitmv.errors import GitMvmError
 
 if TYPE_CHECKING:
-    from gitmv.review.gates import GateReport
     from gitmv.worktree.workspace import Workspace
 
 Scalar = int | float | str | bool
@@ -474,8 +473,21 @@ def fmt_number(x: Scalar | None, precision: int = 6) -> str:
     return str(x)
 
 
-def run_gates(ws: Workspace, baseline: str | None, rev: str | None) -> GateReport:
-    """Evaluate `[gates]`: see gitmv.gates.run_gates."""
-    from gitmv.review.gates import run_gates as _run_gates
 
-    return _run_gates(ws, baseline, rev)
+def snapshot_at(ws: Workspace, commit: str, declared: Mapping[str, Any]
+                ) -> dict[str, dict[str, dict[str, Any]]]:
+    """The params and metrics a registration records: `{kind: {file: {key: value}}}` from the
+    files a model declares (`params = …`, `metrics = …` under `[models.NAME]`), else the
+    configured ones; problems are warned about, not fatal (a version may have no metrics)."""
+    from gitmv import ui
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind in ("params", "metrics"):  # the order the snapshot lists them in
+        patterns = declared.get(kind)
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        values = values_at(ws, commit, kind, list(patterns) if patterns else None)
+        for problem in values.problems:
+            ui.warn(str(problem))
+        out[kind] = {f: dict(keys) for f, keys in values.files.items()}
+    return out

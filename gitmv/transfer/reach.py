@@ -10,7 +10,6 @@ from collections.abc import Iterable
 
 from gitmv import ui
 from gitmv.errors import GitMvmError
-from gitmv.objects import manifest
 from gitmv.objects.cache import Cache
 from gitmv.objects.pointer import SUFFIX, Pointer
 from gitmv.repo import Repo
@@ -98,7 +97,7 @@ class Needed:
         if not cache.has(ptr.oid):
             self.unknown_dirs.append(ptr.oid)
             return
-        for e in manifest.parse(cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}"):
+        for e in cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}"):
             self.files[e.oid] = None
 
     def all(self) -> set[str]:

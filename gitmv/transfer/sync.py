@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from gitmv.errors import GitMvmError
-from gitmv.objects import manifest
 from gitmv.objects.pointer import Pointer
 from gitmv.remotes.base import Store
 from gitmv.transfer.engine import TransferResult, download, present_on, tell_sizes, upload
@@ -128,7 +127,7 @@ def fetch_pointers(
     for p in dirs:
         if ws.cache.has(p.oid):
             try:
-                entries = manifest.parse(ws.cache.read_bytes(p.oid), f"manifest {p.oid_str}")
+                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
             except GitMvmError as exc:
                 failed.append((p.oid, exc.message))
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused, WouldOverwrite
@@ -149,7 +150,7 @@ def _checkout_dir(
     root = ws.repo.abs(rel)
     if not ws.cache.has(ptr.oid):
         raise ObjectMissing(ptr.oid_str, f"run `git mvm pull {rel}` to fetch it")
-    entries = manifest.parse(ws.cache.read_bytes(ptr.oid), f"manifest of {rel}")
+    entries: Sequence[Entry] = ws.cache.read_manifest(ptr.oid, f"manifest of {rel}")
     if sub:
         entries = [e for e in entries if e.path == sub or e.path.startswith(sub + "/")]
         if not entries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gitmv import ui
@@ -18,7 +19,7 @@ class State(NamedTuple):
     """An artifact as one side of a diff sees it."""
 
     pointer: Pointer
-    entries: list[Entry] | None  # directory contents when known
+    entries: Sequence[Entry] | None  # directory contents when known
 
 
 def pointers_at(ws: Workspace, rev: str) -> dict[str, Pointer]:
@@ -63,11 +64,11 @@ def states_in_workspace(ws: Workspace) -> dict[str, State]:
     return out
 
 
-def _manifest(ws: Workspace, ptr: Pointer) -> list[Entry] | None:
+def _manifest(ws: Workspace, ptr: Pointer) -> Sequence[Entry] | None:
     if ptr.kind != "dir" or not ws.cache.has(ptr.oid):
         return None
     try:
-        return manifest.parse(ws.cache.read_bytes(ptr.oid), f"manifest {ptr.oid_str}")
+        return ws.cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}")
     except GitMvmError as exc:
         ui.warn(str(exc))
         return None

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, TypeVar
 
 from gitmv import ui
 from gitmv.config import Config
-from gitmv.errors import FileChanged, FormatError, GitMvmError, PathRefused, os_error
+from gitmv.errors import (
+    FileChanged,
+    FormatError,
+    GitMvmError,
+    ObjectCorrupt,
+    ObjectMissing,
+    PathRefused,
+    os_error,
+)
 from gitmv.fsutil import (
     atomic_write,
     clean_stale_tmp,
@@ -327,10 +335,10 @@ class Workspace:
         if old is None or old.kind != "dir" or not self.state.is_complete(old.oid):
             return frozenset()
         try:
-            data = self.cache.read_bytes(old.oid)
-        except GitMvmError:
+            entries = self.cache.read_manifest(old.oid, f"manifest {old.oid_str}")
+        except (ObjectMissing, ObjectCorrupt):
             return frozenset()
-        return frozenset(e.oid for e in manifest.parse(data, f"manifest {old.oid_str}"))
+        return frozenset(e.oid for e in entries)
 
     def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[tuple[str, Stat, str]]]:
         """Put an artifact's bytes in the cache; its new pointer and stat-cache rows."""
@@ -394,7 +402,7 @@ class Workspace:
             return Status(a.path, "dir", "up to date" if in_cache else "not in cache", in_cache, "")
         detail = ""
         if self.cache.has(ptr.oid):
-            old = manifest.parse(self.cache.read_bytes(ptr.oid), f"manifest of {a.path}")
+            old = self.cache.read_manifest(ptr.oid, f"manifest of {a.path}")
             detail = describe_changes(diff_entries(old, entries))
         return Status(a.path, "dir", "modified", in_cache, detail)
 
@@ -414,14 +422,13 @@ class Workspace:
             return False
 
     def missing_in_dir(
-        self, manifest_oid: str, entries: list[Entry] | None = None, thorough: bool = False
+        self, manifest_oid: str, entries: Sequence[Entry] | None = None, thorough: bool = False
     ) -> list[str]:
         """Objects of a directory that are not in the cache (its manifest must be)."""
         if not thorough and self.state.is_complete(manifest_oid):
             return []
         if entries is None:
-            data = self.cache.read_bytes(manifest_oid)
-            entries = manifest.parse(data, f"manifest sha256:{manifest_oid}")
+            entries = self.cache.read_manifest(manifest_oid, f"manifest sha256:{manifest_oid}")
         missing = sorted({e.oid for e in entries if not self.cache.has(e.oid)})
         if not missing:
             self.state.mark_complete(manifest_oid)
@@ -482,7 +489,9 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
                 yield relpath, e.path, st
 
 
-def diff_entries(old: list[Entry], new: list[Entry]) -> dict[str, list[tuple[str, int, int]]]:
+def diff_entries(
+    old: Sequence[Entry], new: Sequence[Entry]
+) -> dict[str, list[tuple[str, int, int]]]:
     """Files added / removed / modified between two manifests: (path, old size, new size)."""
     a = {e.path: e for e in old}
     b = {e.path: e for e in new}

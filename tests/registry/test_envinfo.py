@@ -86,5 +86,5 @@ def test_import_is_cheap() -> None:
     code = ("import sys; import gitmv.registry.envinfo; "
             "print(sorted(m for m in ('importlib.metadata', 'platform') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(Path(__file__).parent.parent)})
+                         check=True, env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert out.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ import pytest
 
 from tests.gto import gto, gto_json
 from tests.helpers import git, mvm, run, run_json, save
-from tests.test_registry import Clock, registered, setup_project
+from tests.registry.test_registry import Clock, registered, setup_project
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitmv.errors import GitMvmError
-from gitmv.review.metrics import run_gates
+from gitmv.review.gates import run_gates
 from gitmv.worktree.workspace import Workspace
 from tests.helpers import configure, error_lines, git, init_bare, run, write
 

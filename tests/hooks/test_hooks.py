@@ -995,7 +995,7 @@ def test_framework_pre_push_run_by_hand_does_nothing(repo: Path) -> None:
 
 
 def test_pre_commit_hooks_yaml_names_our_hooks() -> None:
-    text = (Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml").read_text()
     blocks = {}
     for block in text.split("- id: ")[1:]:
         ident = block.split("\n", 1)[0].strip()

@@ -138,6 +138,40 @@ def test_pull_hashes_a_large_object_once(
     assert not (bob / "models" / "big.pt").exists()
 
 
+def test_a_pull_reads_and_parses_each_manifest_once(
+    published: tuple[Path, Path, bytes, dict[str, str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fetching a directory's files, checking them out and recording what was written all
+    need its manifest: it is read (and verified) once and parsed once, then handed down."""
+    import gitmv.objects.cache
+    from gitmv.objects import manifest
+
+    bare, alice, _, digest = published
+    save_dir(alice, "data/val", dataset_files(n=5, tag=b"val"), "val")
+    git_ok(alice, "push", "-q")
+    bob = plain_clone(bare, tmp_path / "bob")
+    dirs = {oid_hex(read_pointer(bob, d)["oid"]) for d in ("data/train", "data/val")}
+    parsed: list[bytes] = []
+    read: list[str] = []
+    real_parse, real_read = manifest.parse, gitmv.objects.cache.Cache.read_bytes
+
+    def spy_parse(data: bytes, where: str) -> list[manifest.Entry]:
+        parsed.append(data)
+        return real_parse(data, where)
+
+    def spy_read(cache: gitmv.objects.cache.Cache, oid: str) -> bytes:
+        read.append(oid)
+        return real_read(cache, oid)
+
+    monkeypatch.setattr(manifest, "parse", spy_parse)
+    monkeypatch.setattr(gitmv.objects.cache.Cache, "read_bytes", spy_read)
+    assert mvm(bob, "pull", "-q") == 0
+    assert tree_digest(bob / "data" / "train") == digest
+    assert sorted(sha(d) for d in parsed) == sorted(dirs)
+    assert sorted(o for o in read if o in dirs) == sorted(dirs)
+
+
 def test_pulling_from_a_non_bare_repository_reads_its_cache(tmp_path: Path) -> None:
     alice = init_hooked(tmp_path / "alice")
     model = os.urandom(3000)

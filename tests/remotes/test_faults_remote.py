@@ -36,7 +36,7 @@ from tests.helpers import (
     wait_for,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 
 
