@@ -188,6 +188,27 @@ def test_the_architecture_doc_matches_the_tree() -> None:
     assert not gone, f"docs/architecture.md names what is not in the tree: {gone}"
 
 
+def test_the_architecture_doc_draws_these_arrows() -> None:
+    """The arrow list at the top of docs/architecture.md is MAY_IMPORT, written for people."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    block = doc.split("```", 2)[1]
+    floor = {"config", "fsutil", "ui", "errors"}
+    drawn: dict[str, set[str]] = {}
+    for line in block.strip().splitlines():
+        name, _, targets = line.partition("─►")
+        words = re.split(r"[,;]\s*", re.sub(r"\(.*?\)", "", targets).strip())
+        drawn[name.strip()] = {w.strip() for w in words if w.strip()}
+    above_repo = set(MAY_IMPORT) - floor - {"repo", "objects", "manpage", "__main__"}
+    for name, targets in drawn.items():
+        if targets == {"any part below"}:
+            targets = set(MAY_IMPORT[name])  # the commands: checked by the other tests
+        if name in above_repo:
+            targets |= floor | ({"repo", "objects"} if name != "cli" else set())
+        assert targets == MAY_IMPORT[name], (name, targets ^ MAY_IMPORT[name])
+    assert set(drawn) == set(MAY_IMPORT) - {"manpage", "__main__", "config", "fsutil", "ui",
+                                            "errors"}
+
+
 @pytest.mark.parametrize("hook_module", ["gitmv.hooks.run", "gitmv.cli"])
 def test_the_hook_path_imports_only_the_standard_library_at_the_top(hook_module: str) -> None:
     """`git mvm hook NAME` imports gitmv.cli and gitmv.hooks.run before it knows whether there
