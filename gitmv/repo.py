@@ -3,6 +3,12 @@
 pygit2 was measured and not used: `import pygit2` alone costs ~0.09 s, about what a whole
 `git rev-parse` + `git ls-files` round trip costs, and hooks must stay well under 0.1 s.
 See docs/architecture.md.
+
+Every call gets the same answers whatever the user's `~/.gitconfig`, the repository's config,
+`git -c` and the environment say: `git_argv` forces the settings that change what the
+commands gitmv reads print (`-c` given last wins over every other source), and `git_env`
+drops the variables that change which paths a pathspec matches and reads git's messages in
+the C locale (gitmv matches a few of them).
 """
 
 from __future__ import annotations
@@ -15,21 +21,71 @@ from typing import NamedTuple
 from gitmv.errors import GitFailed, NotARepository
 from gitmv.objects.pointer import SUFFIX
 
+# Settings that change what the commands gitmv parses print, or which commits and paths they
+# name: `log.showRoot=false` hides a root commit's files from `git log --raw`, `color.ui=always`
+# puts escape codes in output, `log.showSignature` adds gpg lines, `diff.relative` makes
+# paths relative, `i18n.logOutputEncoding` re-encodes messages, and so on.
+FORCED_CONFIG = (
+    "log.showRoot=true",
+    "log.showSignature=false",
+    "log.decorate=false",
+    "log.abbrevCommit=false",
+    "log.follow=false",
+    "log.mailmap=false",
+    "core.quotePath=false",
+    "core.abbrev=auto",
+    "color.ui=false",
+    "diff.noprefix=false",
+    "diff.mnemonicPrefix=false",
+    "diff.relative=false",
+    "diff.renames=false",
+    "diff.ignoreSubmodules=none",
+    "status.showUntrackedFiles=normal",
+    "status.relativePaths=false",
+    "i18n.logOutputEncoding=UTF-8",
+)
+# Environment variables that change which paths a pathspec matches (`*.mvm` under
+# GIT_GLOB_PATHSPECS misses every pointer in a subdirectory; under GIT_LITERAL_PATHSPECS it
+# matches nothing), or run another program in place of git's own diff.
+UNSET_ENV = frozenset((
+    "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS",
+    "GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_DIFF_PATH_COUNTER", "GIT_DIFF_PATH_TOTAL",
+    "LANGUAGE",
+))
+
+
+def git_argv(args: Iterable[str]) -> list[str]:
+    """`git`, the forced settings, then `args`."""
+    argv = ["git"]
+    for setting in FORCED_CONFIG:
+        argv += ["-c", setting]
+    argv.extend(args)
+    return argv
+
+
+def git_env(messages_in_c: bool = True) -> dict[str, str]:
+    """This process's environment without the variables that change git's answers; git's
+    messages in the C locale unless they are for a person (`clone`)."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+    if messages_in_c:
+        env["LC_ALL"] = "C"
+    return env
+
 
 def run_git(
     args: Sequence[str],
     cwd: str | None = None,
     input: bytes | None = None,
     check: bool = True,
-    env: dict[str, str] | None = None,
 ) -> bytes:
-    """Run git with an argument list (never a shell); stdout as bytes."""
+    """Run git with an argument list (never a shell) in the controlled environment; stdout as
+    bytes."""
     proc = subprocess.run(
-        ["git", *args],
+        git_argv(args),
         cwd=cwd,
         input=input,
         capture_output=True,
-        env=env,
+        env=git_env(),
         check=False,
     )
     if check and proc.returncode != 0:
@@ -40,7 +96,8 @@ def run_git(
 def clone(url: str, directory: str) -> None:
     """`git clone URL DIRECTORY` with git talking to the terminal (progress, credential
     prompts), unlike `run_git`, which captures what git prints."""
-    proc = subprocess.run(["git", "clone", "--", url, directory], check=False)
+    proc = subprocess.run(git_argv(["clone", "--", url, directory]), env=git_env(False),
+                          check=False)
     if proc.returncode != 0:
         from gitmv.errors import GitMvmError
 
@@ -59,9 +116,10 @@ class Repo(NamedTuple):
     @classmethod
     def discover(cls, cwd: str | None = None) -> Repo:
         proc = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"],
+            git_argv(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"]),
             cwd=cwd,
             capture_output=True,
+            env=git_env(),
             check=False,
         )
         lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()

@@ -41,8 +41,66 @@ def hermetic_env(home: Path) -> dict[str, str]:
     return env
 
 
+# scripts/test runs the core, hooks, transfer and gc tests a second time as a user whose git
+# is set up to print and match differently (tests/conftest.py applies it to every test).
+HOSTILE = os.environ.get("GITMV_TEST_HOSTILE") == "1"
+
+
+def hostile_config() -> str:
+    """A ~/.gitconfig that changes what the git commands gitmv reads print or match."""
+    return (
+        "[log]\n\tshowRoot = false\n\tdecorate = full\n\tabbrevCommit = true\n"
+        "\tshowSignature = true\n\tmailmap = true\n\tdate = relative\n"
+        "[core]\n\tquotePath = true\n\tabbrev = 7\n"
+        "[color]\n\tui = always\n"
+        "[diff]\n\tnoprefix = true\n\tmnemonicPrefix = true\n\trelative = true\n"
+        "\trenames = copies\n"
+        "[status]\n\tshowUntrackedFiles = no\n\trelativePaths = true\n\tshort = true\n"
+        "[format]\n\tpretty = oneline\n"
+        "[i18n]\n\tlogOutputEncoding = ISO-8859-1\n"
+        "[tag]\n\tsort = -version:refname\n"
+        "[advice]\n\tdetachedHead = true\n"
+    )
+
+
+def hostile_env(test_id: str) -> dict[str, str | None]:
+    """Pathspec magic and a translated git for one test. GIT_GLOB_PATHSPECS and
+    GIT_LITERAL_PATHSPECS cannot be set together (nor LITERAL and ICASE), so each test gets
+    one set (chosen from its id, so a failure reproduces)."""
+    if hashlib.sha256(test_id.encode()).digest()[0] % 2 == 0:
+        magic = {"GIT_GLOB_PATHSPECS": "1", "GIT_ICASE_PATHSPECS": "1"}
+    else:
+        magic = {"GIT_LITERAL_PATHSPECS": "1"}  # git allows no other magic beside it
+    return {
+        **magic,
+        "LC_ALL": None,
+        "LANG": "C.UTF-8",
+        "LANGUAGE": "de",  # git speaks German (its de catalog is installed with git)
+    }
+
+
+# git commands that run gitmv's hooks: under HOSTILE they keep the hostile config and
+# environment (the hooks must cope); the others are the test reading git, which reads it plain.
+HOOK_COMMANDS = frozenset(("commit", "checkout", "switch", "merge", "pull", "push", "rebase",
+                           "cherry-pick", "revert", "reset", "stash", "clone", "am", "worktree"))
+
+
+def plain_git_env(args: tuple[str, ...] | list[str]) -> dict[str, str] | None:
+    """The environment for a test's own git call: None (inherit) unless HOSTILE and the
+    command runs no hook, then the hostile settings are taken away again."""
+    if not HOSTILE or (args and args[0] in HOOK_COMMANDS) or "--global" in args:
+        return None  # (the global config a test writes is the hostile one)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GIT_GLOB_PATHSPECS", "GIT_LITERAL_PATHSPECS", "GIT_ICASE_PATHSPECS",
+                        "LANGUAGE")}
+    env["GIT_CONFIG_GLOBAL"] = os.path.join(env["HOME"], ".gitconfig-plain")
+    env["LC_ALL"] = "C.UTF-8"
+    return env
+
+
 def git(repo: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False,
+                          env=plain_git_env(args))
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout
@@ -324,7 +382,8 @@ def git_run(
     repo: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run git (its hooks and all) without checking the exit code."""
-    full = None if env is None else {**os.environ, **env}
+    base = plain_git_env(args)
+    full = None if env is None and base is None else {**(base or os.environ), **(env or {})}
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
                           input=input, env=full, check=False)
 
