@@ -1,0 +1,108 @@
+"""gitmv.repo: git gives gitmv the same answers whatever the user's config and environment say.
+
+Each case here lost a model before git's command line and environment were built in one place:
+a push that uploaded nothing (exit 0), a gc that deleted a committed model. The whole core is
+also run under a hostile config and environment by scripts/test (tests/helpers.py: HOSTILE).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gitmv.errors import GitFailed
+from gitmv.repo import Repo, run_git
+from tests.helpers import (
+    cache_objects,
+    git,
+    git_ok,
+    init_bare,
+    make_old,
+    mvm,
+    remote_oids,
+    sha,
+    write,
+)
+
+
+def root_commit_with_a_model(root: Path, origin: Path) -> bytes:
+    """A repository whose first commit brings the model (pre-push hook installed)."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q")
+    assert mvm(root, "init", "-q") == 0
+    model = os.urandom(3000)
+    write(root / "models" / "m.pt", model)
+    assert mvm(root, "add", "-q", "models/m.pt") == 0
+    git_ok(root, "commit", "-q", "-m", "the model, in the root commit")
+    git(root, "remote", "add", "origin", str(origin))
+    return model
+
+
+@pytest.mark.parametrize("how", ["global config", "git -c"])
+def test_a_model_in_the_root_commit_is_pushed_and_kept_when_log_hides_the_root(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if how == "global config":
+        git(tmp_path, "config", "--global", "log.showRoot", "false")
+    else:  # what `git -c log.showRoot=false push` hands down to the hooks
+        monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'log.showroot'='false'")
+    bare = init_bare(tmp_path / "srv.git")
+    alice = tmp_path / "alice"
+    model = root_commit_with_a_model(alice, bare)
+    git_ok(alice, "push", "-q", "origin", "main")
+    assert sha(model) in remote_oids(bare)
+    make_old(list(cache_objects(alice).values()))
+    assert mvm(alice, "gc", "-q") == 0
+    assert sha(model) in cache_objects(alice)
+
+
+@pytest.mark.parametrize("variables", [
+    {"GIT_LITERAL_PATHSPECS": "1"},
+    {"GIT_GLOB_PATHSPECS": "1"},
+    {"GIT_GLOB_PATHSPECS": "1", "GIT_ICASE_PATHSPECS": "1"},
+    {"GIT_NOGLOB_PATHSPECS": "1"},
+])
+def test_pathspec_magic_in_the_environment_changes_nothing(
+    tmp_path: Path, variables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`*.mvm` must match every pointer, in subdirectories too, however git is told to read
+    pathspecs: gc keeps a committed, checked-out model and a push uploads it."""
+    bare = init_bare(tmp_path / "srv.git")
+    alice = tmp_path / "alice"
+    model = root_commit_with_a_model(alice, bare)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    assert mvm(alice, "push", "-q") == 0
+    assert sha(model) in remote_oids(bare)
+    make_old(list(cache_objects(alice).values()))
+    assert mvm(alice, "gc", "-q") == 0
+    assert sha(model) in cache_objects(alice)
+    assert mvm(alice, "status", "-q") == 0
+
+
+def test_git_speaks_english_to_gitmv_in_any_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gitmv matches a few of git's messages (a tag someone else pushed first): a German git
+    must not hide them."""
+    git(tmp_path, "init", "-q")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("LANGUAGE", "de")
+    with pytest.raises(GitFailed) as failed:
+        run_git(["checkout", "no-such-branch"], cwd=str(tmp_path))
+    assert "did not match any file(s) known to git" in failed.value.stderr
+
+
+def test_repo_discovery_ignores_pathspec_and_color_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "--global", "color.ui", "always")
+    monkeypatch.setenv("GIT_LITERAL_PATHSPECS", "1")
+    repo = Repo.discover(str(tmp_path))
+    assert repo.root == str(tmp_path)
+    write(tmp_path / "sub" / "a.pt.mvm", "x")
+    assert repo.workspace_pointers() == ["sub/a.pt.mvm"]
