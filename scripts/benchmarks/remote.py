@@ -5,7 +5,7 @@ each hook called directly), and push / no-op push / pull of a 20,000-file direct
 1 GiB file to a local directory store and to an S3 API server (moto) on loopback, next to
 `dvc push` / `dvc pull` and, for S3, the floor: the same objects moved with plain boto3 at
 the same concurrency against the same server. Writes its section into docs/benchmarks.md.
-Run through `scripts/bench` (which sets PATH so `git mvm` and `dvc` are found).
+Run through `scripts/bench --remote` (which sets PATH so `git mvm` and `dvc` are found).
 """
 
 from __future__ import annotations
@@ -17,74 +17,47 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
-from benchdoc import replace_section
+from benchmarks.harness import ROOT, BenchError, Session, copy_in, log
+from benchmarks.report import replace_section
 
-ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench_remote: begin -->"
 END = "<!-- bench_remote: end -->"
 JOBS = 16
+PER_DIR = 200  # files per sub-directory of the generated directory
 
 
-class Ctx:
-    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+class Ctx(Session):
+    """The Session of a remote run, with its options."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(Path(args.work), "remote-")
         self.args = args
-        self.work = work
-        home = work / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        (home / ".gitconfig").write_text(
-            "[user]\n\tname = Bench\n\temail = bench@example.com\n"
-            "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n"
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DVC_"))}
-        env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", DVC_NO_ANALYTICS="1",
-                   DVC_SITE_CACHE_DIR=str(work / "dvc-site"),
-                   AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                   AWS_DEFAULT_REGION="us-east-1")
-        self.env = env
-
-    def run(self, cmd: list[str], cwd: Path, check: bool = True) -> tuple[float, float]:
-        """Run a command; (wall seconds, peak RSS MB of its process tree via GNU time)."""
-        t = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, env=self.env,
-                              capture_output=True, text=True, check=False)
-        elapsed = time.perf_counter() - t
-        if check and proc.returncode != 0:
-            raise SystemExit(f"bench: `{' '.join(cmd)}` failed in {cwd}:\n{proc.stderr[-3000:]}")
-        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "0"
-        rss = float(last) / 1024 if last.isdigit() else 0.0
-        return elapsed, rss
-
-    def sh(self, cmd: list[str], cwd: Path) -> None:
-        self.run(cmd, cwd)
 
 
-def make_inputs(work: Path, files: int, big_mib: int) -> Path:
-    inputs = work.parent / "remote-inputs" / f"{files}x4k-{big_mib}m"
-    stamp = inputs / ".complete"
-    if stamp.exists():
-        return inputs
-    shutil.rmtree(inputs, ignore_errors=True)
-    (inputs / "data").mkdir(parents=True)
-    per_dir = 200
-    for i in range(files):
-        d = inputs / "data" / f"d{i // per_dir:03}"
-        d.mkdir(exist_ok=True)
-        (d / f"f{i:05}.bin").write_bytes(os.urandom(4096))
-    with open(inputs / "big.bin", "wb") as f:
-        for _ in range(big_mib // 8):
-            f.write(os.urandom(8 << 20))
-    stamp.touch()
-    return inputs
+def timed(ctx: Session, cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Run a command; (wall seconds, peak RSS MB of its process tree); BenchError if it fails."""
+    m = ctx.measure(cmd, cwd).checked()
+    return m.seconds, m.maxrss_kib / 1024
 
 
-def copy_inputs(inputs: Path, repo: Path) -> None:
-    shutil.copytree(inputs / "data", repo / "data")
-    shutil.copyfile(inputs / "big.bin", repo / "big.bin")
+class Inputs(NamedTuple):
+    data: Path  # the generated directory
+    big: Path  # the big file
+
+
+def make_inputs(ctx: Session, files: int, big_mib: int) -> Inputs:
+    """Generated once, kept in the work dir's inputs/ (shared with the core workloads)."""
+    return Inputs(ctx.random_tree(files, PER_DIR, 4096), ctx.random_file(big_mib << 20))
+
+
+def copy_inputs(inputs: Inputs, repo: Path) -> None:
+    copy_in(inputs.data, repo / "data")
+    copy_in(inputs.big, repo / "big.bin")
     subprocess.run(["sync"], check=False)
 
 
@@ -93,35 +66,35 @@ def bench_hooks(ctx: Ctx) -> list[tuple[str, str, float, str]]:
     rows = []
     times: dict[str, float] = {}
     for mode in ("hooks", "no hooks"):
-        repo = ctx.work / f"hooks-{mode.replace(' ', '-')}"
+        repo = ctx.session / f"hooks-{mode.replace(' ', '-')}"
         repo.mkdir()
-        ctx.sh(["git", "init", "-q"], repo)
-        ctx.sh(["git", "mvm", "init", "-q", *([] if mode == "hooks" else ["--no-hooks"])], repo)
+        ctx.run(["git", "init", "-q"], repo)
+        ctx.run(["git", "mvm", "init", "-q", *([] if mode == "hooks" else ["--no-hooks"])], repo)
         (repo / "model.bin").write_bytes(os.urandom(1 << 20))
-        ctx.sh(["git", "mvm", "add", "-q", "model.bin"], repo)
-        ctx.sh(["git", "commit", "-q", "-m", "model"], repo)
+        ctx.run(["git", "mvm", "add", "-q", "model.bin"], repo)
+        ctx.run(["git", "commit", "-q", "-m", "model"], repo)
         samples = []
         for i in range(ctx.args.hook_reps):
             (repo / "README.md").write_text(f"change {i}\n")
-            ctx.sh(["git", "add", "README.md"], repo)
-            samples.append(ctx.run(["git", "commit", "-q", "-m", f"c{i}"], repo)[0])
+            ctx.run(["git", "add", "README.md"], repo)
+            samples.append(timed(ctx, ["git", "commit", "-q", "-m", f"c{i}"], repo)[0])
         times[mode] = statistics.median(samples)
     rows.append(("commit, no pointer change", "with gitmv hooks", times["hooks"], ""))
     rows.append(("commit, no pointer change", "without hooks", times["no hooks"], ""))
     rows.append(("commit, no pointer change", "hook overhead", times["hooks"] - times["no hooks"],
                  "target < 0.1 s"))
-    repo = ctx.work / "hooks-hooks"
+    repo = ctx.session / "hooks-hooks"
     for name, args in (("pre-commit (nothing staged)", ["pre-commit"]),
                        ("post-checkout (same commit)", ["post-checkout", "HEAD", "HEAD", "1"]),
                        ("post-merge (no pointer change)", ["post-merge", "0"])):
-        samples = [ctx.run(["git", "mvm", "hook", *args], repo)[0]
+        samples = [timed(ctx, ["git", "mvm", "hook", *args], repo)[0]
                    for _ in range(ctx.args.hook_reps)]
         rows.append((f"hook called directly: {name}", "gitmv", statistics.median(samples),
                      "target < 0.1 s"))
-    plain = ctx.work / "no-mvm"
+    plain = ctx.session / "no-mvm"
     plain.mkdir()
-    ctx.sh(["git", "init", "-q"], plain)
-    samples = [ctx.run(["git", "mvm", "hook", "pre-commit"], plain)[0]
+    ctx.run(["git", "init", "-q"], plain)
+    samples = [timed(ctx, ["git", "mvm", "hook", "pre-commit"], plain)[0]
                for _ in range(ctx.args.hook_reps)]
     rows.append(("hook in a repository without .mvm/", "gitmv", statistics.median(samples),
                  "target < 0.1 s"))
@@ -132,72 +105,72 @@ def bench_hooks(ctx: Ctx) -> list[tuple[str, str, float, str]]:
 Measure = dict[str, list[tuple[float, float]]]
 
 
-def gitmv_round(ctx: Ctx, inputs: Path, rep: int, remote: tuple[str, ...] | None) -> Measure:
-    base = ctx.work / f"gitmv-{remote[0] if remote else 'local'}-{rep}"
+def gitmv_round(ctx: Ctx, inputs: Inputs, rep: int, remote: tuple[str, ...] | None) -> Measure:
+    base = ctx.session / f"gitmv-{remote[0] if remote else 'local'}-{rep}"
     bare = base / "origin.git"
     repo = base / "repo"
     repo.mkdir(parents=True)
-    ctx.sh(["git", "init", "-q", "--bare", str(bare)], base)
-    ctx.sh(["git", "init", "-q"], repo)
-    ctx.sh(["git", "mvm", "init", "-q", "--no-hooks"], repo)
+    ctx.run(["git", "init", "-q", "--bare", str(bare)], base)
+    ctx.run(["git", "init", "-q"], repo)
+    ctx.run(["git", "mvm", "init", "-q", "--no-hooks"], repo)
     if remote:
-        ctx.sh(["git", "mvm", "remote", "add", *remote, "--default"], repo)
-    ctx.sh(["git", "remote", "add", "origin", str(bare)], repo)
+        ctx.run(["git", "mvm", "remote", "add", *remote, "--default"], repo)
+    ctx.run(["git", "remote", "add", "origin", str(bare)], repo)
     copy_inputs(inputs, repo)
-    ctx.sh(["git", "mvm", "add", "-q", "data", "big.bin"], repo)
-    ctx.sh(["git", "commit", "-q", "-m", "data"], repo)
-    ctx.sh(["git", "push", "-q", "origin", "main"], repo)
+    ctx.run(["git", "mvm", "add", "-q", "data", "big.bin"], repo)
+    ctx.run(["git", "commit", "-q", "-m", "data"], repo)
+    ctx.run(["git", "push", "-q", "origin", "main"], repo)
     out: Measure = {}
-    out["push"] = [ctx.run(["git", "mvm", "push", "-q", "-j", str(JOBS)], repo)]
-    out["no-op push"] = [ctx.run(["git", "mvm", "push", "-q", "-j", str(JOBS)], repo)]
+    out["push"] = [timed(ctx, ["git", "mvm", "push", "-q", "-j", str(JOBS)], repo)]
+    out["no-op push"] = [timed(ctx, ["git", "mvm", "push", "-q", "-j", str(JOBS)], repo)]
     clone = base / "clone"
-    ctx.sh(["git", "clone", "-q", str(bare), str(clone)], base)
-    out["pull"] = [ctx.run(["git", "mvm", "pull", "-q", "-j", str(JOBS)], clone)]
+    ctx.run(["git", "clone", "-q", str(bare), str(clone)], base)
+    out["pull"] = [timed(ctx, ["git", "mvm", "pull", "-q", "-j", str(JOBS)], clone)]
     if not (clone / "big.bin").exists() or len(list((clone / "data").rglob("*.bin"))) != \
             ctx.args.files:
-        raise SystemExit("bench: gitmv pull did not restore the data")
+        raise BenchError("gitmv pull did not restore the data")
     shutil.rmtree(base)
     return out
 
 
-def dvc_round(ctx: Ctx, inputs: Path, rep: int, remote: list[list[str]]) -> Measure:
+def dvc_round(ctx: Ctx, inputs: Inputs, rep: int, remote: list[list[str]]) -> Measure:
     kind = "s3" if remote and remote[0][-1].startswith("s3://") else "local"
-    base = ctx.work / f"dvc-{kind}-{rep}"
+    base = ctx.session / f"dvc-{kind}-{rep}"
     bare = base / "origin.git"
     repo = base / "repo"
     repo.mkdir(parents=True)
-    ctx.sh(["git", "init", "-q", "--bare", str(bare)], base)
-    ctx.sh(["git", "init", "-q"], repo)
-    ctx.sh(["dvc", "init", "-q"], repo)
+    ctx.run(["git", "init", "-q", "--bare", str(bare)], base)
+    ctx.run(["git", "init", "-q"], repo)
+    ctx.run(["dvc", "init", "-q"], repo)
     for cmd in remote:
-        ctx.sh(cmd, repo)
-    ctx.sh(["git", "remote", "add", "origin", str(bare)], repo)
+        ctx.run(cmd, repo)
+    ctx.run(["git", "remote", "add", "origin", str(bare)], repo)
     copy_inputs(inputs, repo)
-    ctx.sh(["dvc", "add", "-q", "data", "big.bin"], repo)
-    ctx.sh(["git", "add", "-A"], repo)
-    ctx.sh(["git", "commit", "-q", "-m", "data"], repo)
-    ctx.sh(["git", "push", "-q", "origin", "main"], repo)
+    ctx.run(["dvc", "add", "-q", "data", "big.bin"], repo)
+    ctx.run(["git", "add", "-A"], repo)
+    ctx.run(["git", "commit", "-q", "-m", "data"], repo)
+    ctx.run(["git", "push", "-q", "origin", "main"], repo)
     out: Measure = {}
-    out["push"] = [ctx.run(["dvc", "push", "-q", "-j", str(JOBS)], repo)]
-    out["no-op push"] = [ctx.run(["dvc", "push", "-q", "-j", str(JOBS)], repo)]
+    out["push"] = [timed(ctx, ["dvc", "push", "-q", "-j", str(JOBS)], repo)]
+    out["no-op push"] = [timed(ctx, ["dvc", "push", "-q", "-j", str(JOBS)], repo)]
     clone = base / "clone"
-    ctx.sh(["git", "clone", "-q", str(bare), str(clone)], base)
-    out["pull"] = [ctx.run(["dvc", "pull", "-q", "-j", str(JOBS)], clone)]
+    ctx.run(["git", "clone", "-q", str(bare), str(clone)], base)
+    out["pull"] = [timed(ctx, ["dvc", "pull", "-q", "-j", str(JOBS)], clone)]
     if not (clone / "big.bin").exists():
-        raise SystemExit("bench: dvc pull did not restore the data")
+        raise BenchError("dvc pull did not restore the data")
     shutil.rmtree(base)
     return out
 
 
-def boto3_floor(ctx: Ctx, inputs: Path, endpoint: str, bucket: str) -> Measure:
+def boto3_floor(ctx: Ctx, inputs: Inputs, endpoint: str, bucket: str) -> Measure:
     """The same objects moved with plain boto3, JOBS threads, same server: the floor."""
     code = f"""
 import os, sys, time, boto3, hashlib
 from concurrent.futures import ThreadPoolExecutor
 from botocore.config import Config
 s3 = boto3.client("s3", endpoint_url={endpoint!r}, config=Config(max_pool_connections={JOBS}))
-files = [os.path.join(d, f) for d, _, fs in os.walk({str(inputs / 'data')!r}) for f in fs]
-files.append({str(inputs / 'big.bin')!r})
+files = [os.path.join(d, f) for d, _, fs in os.walk({str(inputs.data)!r}) for f in fs]
+files.append({str(inputs.big)!r})
 mode = sys.argv[1]
 def key(i): return "floor/%06d" % i
 def put(a):
@@ -213,13 +186,13 @@ def get(a):
 with ThreadPoolExecutor({JOBS}) as pool:
     list(pool.map(put if mode == "put" else get, enumerate(files)))
 """
-    script = ctx.work / "floor.py"
+    script = ctx.session / "floor.py"
     script.write_text(code)
-    target = ctx.work / "floor-get"
+    target = ctx.session / "floor-get"
     target.mkdir(exist_ok=True)
     out: Measure = {}
-    out["push"] = [ctx.run([sys.executable, str(script), "put"], ctx.work)]
-    out["pull"] = [ctx.run([sys.executable, str(script), "get", str(target)], ctx.work)]
+    out["push"] = [timed(ctx, [sys.executable, str(script), "put"], ctx.session)]
+    out["pull"] = [timed(ctx, [sys.executable, str(script), "get", str(target)], ctx.session)]
     shutil.rmtree(target)
     return out
 
@@ -249,7 +222,7 @@ def merge(into: dict[str, Measure], tool: str, m: Measure) -> None:
         into.setdefault(tool, {}).setdefault(k, []).extend(v)
 
 
-def bench_transfers(ctx: Ctx, inputs: Path, store: str) -> list[tuple[str, str, float, str]]:
+def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str, float, str]]:
     results: dict[str, Measure] = {}
     moto = None
     try:
@@ -263,7 +236,7 @@ def bench_transfers(ctx: Ctx, inputs: Path, store: str) -> list[tuple[str, str, 
         for rep in range(ctx.args.reps if store == "local" else ctx.args.s3_reps):
             if store == "local":
                 gremote = None
-                store_dir = str(ctx.work / f"dvcstore{rep}")
+                store_dir = str(ctx.session / f"dvcstore{rep}")
                 dremote = [["dvc", "remote", "add", "-d", "store", store_dir]]
             else:
                 gremote = ("s3", f"s3://bench/gitmv{rep}", "--endpoint-url", endpoint)
@@ -273,7 +246,7 @@ def bench_transfers(ctx: Ctx, inputs: Path, store: str) -> list[tuple[str, str, 
             merge(results, "dvc", dvc_round(ctx, inputs, rep, dremote))
             if store == "s3":
                 merge(results, "floor (boto3)", boto3_floor(ctx, inputs, endpoint, "bench"))
-            shutil.rmtree(ctx.work / f"dvcstore{rep}", ignore_errors=True)
+            shutil.rmtree(ctx.session / f"dvcstore{rep}", ignore_errors=True)
     finally:
         if moto is not None:
             moto.terminate()
@@ -332,7 +305,7 @@ def write(rows: list[tuple[str, str, float, str]], args: argparse.Namespace, out
         "from the run before.")
     lines = [
         BEGIN,
-        "## Git integration and remote stores (`scripts/bench_remote.py`)",
+        "## Git integration and remote stores (`scripts/benchmarks/remote.py`)",
         "",
         f"Workload: {args.files:,} files × 4 KiB plus one {args.big_mib} MiB file; "
         f"{args.reps} repetition(s) on the local store, {args.s3_reps} on S3 (medians); "
@@ -343,25 +316,15 @@ def write(rows: list[tuple[str, str, float, str]], args: argparse.Namespace, out
         "|---|---|---:|---|",
     ]
     lines += [f"| {w} | {t} | {s:.3f} | {n} |" for w, t, s, n in rows]
-    lines += ["", "Command: `scripts/bench --remote` (or `python scripts/bench_remote.py`).", END]
+    lines += ["", "Command: `scripts/bench --remote` (or `python scripts/benchmarks --remote`).",
+              END]
     replace_section(out, BEGIN, END, lines)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--files", type=int, default=20_000)
-    p.add_argument("--big-mib", type=int, default=1024)
-    p.add_argument("--reps", type=int, default=3, help="repetitions on the local store")
-    p.add_argument("--s3-reps", type=int, default=1, help="repetitions on S3 (slow: moto)")
-    p.add_argument("--hook-reps", type=int, default=15)
-    p.add_argument("--only", default="hooks,local,s3")
-    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
-    p.add_argument("--no-write", action="store_true")
-    args = p.parse_args()
+def run(args: argparse.Namespace) -> int:
+    """The groups chosen by --only, printed; the section written unless --no-write."""
     start = time.perf_counter()
-    (ROOT / "bench-work").mkdir(exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="remote-", dir=ROOT / "bench-work"))
-    ctx = Ctx(args, work)
+    ctx = Ctx(args)
     rows: list[tuple[str, str, float, str]] = []
     try:
         only = set(args.only.split(","))
@@ -369,22 +332,18 @@ def main() -> int:
         if "hooks" in only:
             steps.append(("hooks", lambda: bench_hooks(ctx)))
         if only & {"local", "s3"}:
-            inputs = make_inputs(work, args.files, args.big_mib)
+            inputs = make_inputs(ctx, args.files, args.big_mib)
             for store in ("local", "s3"):
                 if store in only:
                     steps.append((store, lambda s=store: bench_transfers(ctx, inputs, s)))
         for name, step in steps:
-            print(f"bench_remote: {name} …", file=sys.stderr, flush=True)
+            log(f"remote: {name} …")
             new = step()
             for w, t, s, n in new:
-                print(f"{w:45} {t:15} {s:8.3f}  {n}")
+                print(f"{w:45} {t:15} {s:8.3f}  {n}", flush=True)
             rows += new
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        ctx.close()
     if not args.no_write:
         write(rows, args, Path(args.out), time.perf_counter() - start)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,28 +10,25 @@ a clone has them. Timed: the median of --reps runs of each command, page cache w
 an untimed warm-up run, each run after the machine is quiet (other processes under a
 quarter core, waited for up to --quiet-wait s). gto (PyPI) runs from `.venv-gto/`, made by
 tests/gto.py when missing. Writes its section into docs/benchmarks.md between markers.
+The one module of the package that imports gitmv (gitmv.registry.envinfo, for the snapshot
+the tags carry) and the tests (tests/gto.py), both from the repository's root.
 
     scripts/bench --registry [--reps N] [--no-gto] [--no-write] [--profile]
-    python scripts/bench_registry.py …   (the same; finds git-mvm in ./.venv/bin)
+    python scripts/benchmarks --registry …   (the same; the harness puts ./.venv/bin first)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-from benchdoc import replace_section  # noqa: E402 - found through the path set just above
+from benchmarks.harness import ROOT, BenchError, Session, log, wait_quiet
+from benchmarks.report import replace_section
 
 BEGIN = "<!-- bench_registry: begin -->"
 END = "<!-- bench_registry: end -->"
@@ -40,21 +37,10 @@ TARGET = 0.5
 T0 = 1_764_000_000  # 2025-11-24, the first event's time; one minute between events
 
 
-def log(msg: str) -> None:
-    print(f"[bench_registry {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def hermetic_env(work: Path) -> dict[str, str]:
-    home = work / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Bench\n\temail = bench@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GTO_EMOJIS="false", NO_COLOR="1",
-               COLUMNS="200", LC_ALL="C.UTF-8")
-    env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")])
-    return env
+def _root_importable() -> None:
+    """gitmv (for its envinfo) and tests (for gto) are imported from the repository's root."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
 
 
 # --- the repository --------------------------------------------------------------------------
@@ -70,6 +56,7 @@ def _toml_str(s: str) -> str:
 
 
 def _env_table() -> str:
+    _root_importable()
     from gitmv.registry import envinfo
 
     env = envinfo.collect()
@@ -151,84 +138,58 @@ def _tag(name: str, commit: str, when: int, message: str) -> str:
             + _data(message))
 
 
-def make_repo(work: Path, env: dict[str, str], args: argparse.Namespace) -> Path:
-    repo = work / "registry"
+def make_repo(ctx: Session, args: argparse.Namespace) -> Path:
+    repo = ctx.session / "registry"
     repo.mkdir()
-    subprocess.run(["git", "init", "-q"], cwd=repo, env=env, check=True)
-    marks = (work / "marks").resolve()
-    subprocess.run(["git", "fast-import", "--quiet", f"--export-marks={marks}"], cwd=repo,
-                   env=env, input=commits_stream(args.models, args.versions).encode(),
-                   check=True)
+    ctx.run(["git", "init", "-q"], repo)
+    marks = (ctx.session / "marks").resolve()
+    ctx.run(["git", "fast-import", "--quiet", f"--export-marks={marks}"], repo,
+            stdin=commits_stream(args.models, args.versions).encode())
     by_mark = dict(line.split() for line in marks.read_text().splitlines())
     commits = [by_mark[f":{v + 1}"] for v in range(args.versions)]
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, env=env,
-                   input=tags_stream(args.models, args.unrelated, commits).encode(), check=True)
-    subprocess.run(["git", "pack-refs", "--all"], cwd=repo, env=env, check=True)
-    subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, env=env, check=True)
+    ctx.run(["git", "fast-import", "--quiet"], repo,
+            stdin=tags_stream(args.models, args.unrelated, commits).encode())
+    ctx.run(["git", "pack-refs", "--all"], repo)
+    ctx.run(["git", "checkout", "-q", "main"], repo)
     return repo
 
 
 # --- timing ----------------------------------------------------------------------------------
-def wait_quiet(limit: float) -> bool:
-    """Wait until other processes use under a quarter core; True if it got quiet."""
-    try:
-        from bench import CONTENDED_CORES, cpu_snapshot, others_cpu_seconds
-    except ImportError:
-        return True
-    deadline = time.monotonic() + limit
-    while True:
-        before = cpu_snapshot()
-        time.sleep(0.5)
-        if others_cpu_seconds(before, cpu_snapshot()) / 0.5 < CONTENDED_CORES:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(1)
-
-
 class Timing(NamedTuple):
     wall: list[float]  # seconds, spawn to reap
     cpu: list[float]  # user + system seconds of the process tree (steady on a busy machine)
     busy: int  # runs during which other processes used the machine
 
 
-def time_command(cmd: list[str], repo: Path, env: dict[str, str], reps: int,
+def time_command(ctx: Session, cmd: list[str], repo: Path, reps: int,
                  quiet_wait: float) -> tuple[Timing, str]:
-    """Time `reps` runs after one untimed warm-up run; also returns the last stdout."""
-    warm = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=False)
-    if warm.returncode != 0:
-        raise SystemExit(f"bench_registry: `{' '.join(cmd)}` failed:\n{warm.stderr[-3000:]}")
+    """Time `reps` runs after one untimed warm-up run; also returns the last output."""
+    out = ctx.run(cmd, repo).stdout.decode("utf-8", "replace")
     samples: list[float] = []
     cpu: list[float] = []
     busy = 0
-    out = warm.stdout
     for _ in range(reps):
         busy += not wait_quiet(quiet_wait)
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True,
-                              check=False)
-        samples.append(time.perf_counter() - t)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
-        if proc.returncode != 0:
-            raise SystemExit(f"bench_registry: `{' '.join(cmd)}` failed:\n{proc.stderr[-3000:]}")
-        out = proc.stdout
+        m = ctx.measure(cmd, repo, tail=None).checked()
+        samples.append(m.seconds)
+        cpu.append(m.cpu_seconds)
+        out = m.output
     return Timing(samples, cpu, busy), out
 
 
-def profile(repo: Path, env: dict[str, str], argv: list[str]) -> str:
+def profile(ctx: Session, repo: Path, argv: list[str]) -> str:
     """The functions where `git mvm ARGV` spends its time (cProfile, cumulative, top 25)."""
     code = ("import cProfile, pstats, io, sys; from gitmv.cli import main; "
             "pr = cProfile.Profile(); pr.enable(); main(sys.argv[1:]); pr.disable(); "
             "s = io.StringIO(); pstats.Stats(pr, stream=s).sort_stats('cumulative')"
             ".print_stats(25); sys.stderr.write(s.getvalue())")
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code, *argv],
-                          cwd=repo, env=env, capture_output=True, text=True, check=False)
-    return proc.stderr
+    proc = ctx.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code, *argv], repo,
+                   check=False)
+    return proc.stderr.decode("utf-8", "replace")
 
 
 def gto_path() -> str | None:
+    _root_importable()
     try:
         from tests.gto import gto_executable
     except ImportError:
@@ -243,12 +204,10 @@ def gto_path() -> str | None:
 Row = tuple[str, str, Timing, str]  # workload, tool, timing, command
 
 
-def bench(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str, str]]:
-    env = hermetic_env(work)
+def bench(ctx: Session, args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
     t = time.perf_counter()
-    repo = make_repo(work, env, args)
-    n_tags = len(subprocess.run(["git", "tag"], cwd=repo, env=env, capture_output=True,
-                                text=True, check=True).stdout.split())
+    repo = make_repo(ctx, args)
+    n_tags = len(ctx.run(["git", "tag"], repo).stdout.split())
     log(f"repository with {n_tags:,} tags made in {time.perf_counter() - t:.1f} s")
     one = model_name(args.models // 2)
     cmds: list[tuple[str, str, list[str], int]] = [
@@ -269,7 +228,7 @@ def bench(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str, st
     outputs: dict[str, str] = {}
     for workload, tool, cmd, reps in cmds:
         log(f"{tool}: {' '.join(cmd[1:] if tool == 'gto' else cmd)} ×{reps} …")
-        timing, out = time_command(cmd, repo, env, reps, args.quiet_wait)
+        timing, out = time_command(ctx, cmd, repo, reps, args.quiet_wait)
         rows.append((workload, tool, timing, " ".join(
             ["gto", *cmd[1:]] if tool == "gto" else cmd)))
         outputs[f"{tool}: {workload}"] = out
@@ -278,11 +237,11 @@ def bench(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str, st
               f"runs {' '.join(f'{s:.3f}' for s in timing.wall)}", flush=True)
     for name in (f"gitmv: show {one}", "gto: show (all models)"):
         if name in outputs and one not in outputs[name]:
-            raise SystemExit(f"bench_registry: {name} does not mention {one}:\n{outputs[name]}")
+            raise BenchError(f"{name} does not mention {one}:\n{outputs[name]}")
     if args.profile:
         for argv in (["show"], ["history", one]):
             sys.stderr.write(f"--- profile: git mvm {' '.join(argv)}\n")
-            sys.stderr.write(profile(repo, env, argv))
+            sys.stderr.write(profile(ctx, repo, argv))
     return rows, {"tags": f"{n_tags:,}", "model": one}
 
 
@@ -292,7 +251,7 @@ def write(rows: list[Row], info: dict[str, str], args: argparse.Namespace, out: 
     gto_note = f"gto {gto_version()}" if any(r[1] == "gto" for r in rows) else "gto not run"
     lines = [
         BEGIN,
-        "## Model registry (`scripts/bench_registry.py`)",
+        "## Model registry (`scripts/benchmarks/registry.py`)",
         "",
         f"Repository: {args.models} models × {args.versions} versions, each version registered "
         f"and then assigned to a stage ({args.models * args.versions * 2:,} registry tags, "
@@ -320,7 +279,7 @@ def write(rows: list[Row], info: dict[str, str], args: argparse.Namespace, out: 
     lines += ["", "The floor is git alone printing every tag with its message, the least any "
               "reader of these tags pays. CPU s is user + system time of the command's process "
               "tree (steadier than wall time when other processes share the machine).", "",
-              "Command: `scripts/bench --registry` (or `python scripts/bench_registry.py`; "
+              "Command: `scripts/bench --registry` (or `python scripts/benchmarks --registry`; "
               "`--profile` adds where `git mvm show` and `history` spend their time).", END]
     replace_section(out, BEGIN, END, lines)
 
@@ -333,36 +292,14 @@ def gto_version() -> str:
         return "?"
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", type=int, default=50)
-    p.add_argument("--versions", type=int, default=20)
-    p.add_argument("--unrelated", type=int, default=5000)
-    p.add_argument("--reps", type=int, default=7, help="timed runs of each gitmv command")
-    p.add_argument("--gto-reps", type=int, default=3, help="timed runs of each gto command")
-    p.add_argument("--quiet-wait", type=float, default=20.0,
-                   help="seconds to wait for a quiet machine before each run")
-    p.add_argument("--no-gto", action="store_true", help="time gitmv only")
-    p.add_argument("--profile", action="store_true",
-                   help="also print where `git mvm show` / `history` spend their time")
-    p.add_argument("--keep", action="store_true", help="keep the generated repository")
-    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
-    p.add_argument("--no-write", action="store_true")
-    args = p.parse_args()
+def run(args: argparse.Namespace) -> int:
+    """The registry rows, printed; the section written unless --no-write."""
     start = time.perf_counter()
-    (ROOT / "bench-work").mkdir(exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="registry-", dir=ROOT / "bench-work"))
+    ctx = Session(Path(args.work), "registry-", keep=args.keep)
     try:
-        rows, info = bench(args, work)
+        rows, info = bench(ctx, args)
     finally:
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        ctx.close()
     if not args.no_write:
         write(rows, info, args, Path(args.out), time.perf_counter() - start)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
