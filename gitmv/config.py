@@ -85,15 +85,26 @@ class Config(NamedTuple):
     """Merged settings. A NamedTuple rather than a dataclass: `import dataclasses` pulls in
     `inspect` and costs hooks several milliseconds."""
 
-    data: dict[str, Any]
+    data: dict[str, Any]  # the two files merged, the local one winning
     root: str = ""
     mvm_dir: str = ""
+    local: dict[str, Any] | None = None  # what the never-committed local file says alone
 
     @classmethod
     def load(cls, root: str, mvm_dir: str) -> Config:
         shared = _load(os.path.join(root, SHARED_CONFIG))
         local = _load(os.path.join(mvm_dir, "config.toml"))
-        return cls(_merge(shared, local), root, mvm_dir)
+        return cls(_merge(shared, local), root, mvm_dir, local)
+
+    def is_local(self, dotted: str) -> bool:
+        """Whether the setting's value comes from the local file, which only this user writes
+        (a tracked file is written by anyone who can commit)."""
+        node: Any = self.data if self.local is None else self.local
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.data

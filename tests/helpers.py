@@ -203,6 +203,14 @@ def configure(repo: Path, section: str, line: str) -> None:
     cfg.write_text(text)
 
 
+def configure_local(repo: Path, section: str, line: str) -> None:
+    """Add `line` to `[section]` of the never-committed local config (.git/mvm/config.toml)."""
+    cfg = repo / ".git" / "mvm" / "config.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    text = cfg.read_text() if cfg.exists() else ""
+    cfg.write_text(text + f"\n[{section}]\n{line}\n")
+
+
 def read_pointer(repo: Path, rel: str) -> dict[str, Any]:
     return tomllib.loads((repo / f"{rel}.mvm").read_text())
 

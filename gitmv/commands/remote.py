@@ -38,7 +38,7 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
     if action == "list":
         cfg = Config.load(repo.root, repo.mvm_dir)
         section = cfg.get("remote", {}) or {}
-        items = [{"name": n, "url": str(v.get("url", "")),
+        items = [{"name": n, "url": remotes.mask_url(str(v.get("url", ""))),
                   "default": cfg.get("core.remote") == n}
                  for n, v in sorted(section.items()) if isinstance(v, dict)]
         if json:
@@ -58,6 +58,13 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
                                           ("profile", profile)) if v}
         if s3_settings and not url.lower().startswith("s3://"):
             raise UsageError("--endpoint-url, --region and --profile are for s3:// remotes")
+        if not local and remotes.url_has_password(url):
+            raise GitMvmError(
+                f"remote {name!r}: the URL holds a password, and {SHARED_CONFIG} is committed "
+                "for everyone who clones the repository to read",
+                f"keep it to yourself with `git mvm remote add --local {name} URL`, or leave "
+                "the password out: gitmv asks `git credential` (your credential helper) for it",
+            )
         # refuses an unsupported URL now, not at push time
         remotes.open_store(name, url, dict(s3_settings))
         section = doc.setdefault("remote", tomlkit.table(is_super_table=True))

@@ -13,13 +13,43 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from gitmv.config import Config
 from gitmv.remotes.retry import RemoteError, TransientError
 from gitmv.repo import Repo
 
-__all__ = ["RemoteError", "Store", "TransientError", "open_store", "resolve"]
+__all__ = ["RemoteError", "Store", "TransientError", "mask_url", "open_store", "resolve"]
+
+# A remote's settings that send a secret or decide whether a server is trusted with one
+# (`token_env`: whose value goes out as a bearer token; `ssl_verify`: off, or a CA bundle that
+# vouches for any server). A tracked .mvm/config.toml is written by anyone who can commit, so
+# these are taken only from the local config, as git-lfs takes from .lfsconfig only keys that
+# carry no secret. The URL may be shared: git credential answers for its host alone.
+LOCAL_ONLY_SETTINGS = ("token_env", "ssl_verify")
+
+
+def url_has_password(url: str) -> bool:
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (if any) replaced by `***`, for printing."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 class Store(Protocol):
@@ -118,7 +148,7 @@ def open_store(name: str, url: str, settings: dict[str, object] | None = None) -
 
         return HttpStore(name, url, settings)
     raise RemoteError(
-        f"remote {name!r}: unsupported URL {url!r}",
+        f"remote {name!r}: unsupported URL {mask_url(url)!r}",
         "use a directory path, file://, s3://bucket/prefix, lfs+https://…/info/lfs or "
         "https://… (see docs/remotes.md)",
     )
@@ -134,6 +164,7 @@ def resolve(
     if name:
         section = config.get(f"remote.{name}")
         if isinstance(section, dict) and section.get("url"):
+            check_trusted(config, str(name), section)
             return open_store(name, str(section["url"]), section)
         if not remote and git_remote is None:
             git_remote = str(name)
@@ -161,6 +192,38 @@ def resolve(
     from gitmv.remotes.lfs import store_for_git_remote
 
     return store_for_git_remote(repo, git_remote, url, upload=push)
+
+
+def check_trusted(config: Config, name: str, section: dict[str, object]) -> None:
+    """Refuse a remote whose secrets, or whose choice of who may see them, come from the
+    tracked config."""
+    url = str(section.get("url", ""))
+    if url_has_password(url) and not config.is_local(f"remote.{name}.url"):
+        raise RemoteError(
+            f"remote {name!r}: its URL in .mvm/config.toml holds a password, and that file "
+            "is committed for everyone to read",
+            f"move the remote to your local config (`git mvm remote remove {name}`, then "
+            f"`git mvm remote add --local {name} URL`) or leave the password out and let "
+            "`git credential` supply it; and change the password: it is in the history",
+        )
+    for key in LOCAL_ONLY_SETTINGS:
+        if key in section and not config.is_local(f"remote.{name}.{key}"):
+            raise RemoteError(
+                f"remote {name!r}: `{key}` is set in the committed .mvm/config.toml; gitmv "
+                "takes settings that send credentials, or choose who may receive them, only "
+                "from your own config",
+                f"if you trust it, set it yourself in .git/mvm/config.toml under "
+                f"[remote.{name}] (`{key} = {_toml_literal(section[key])}`), or remove it "
+                "from the shared file",
+            )
+
+
+def _toml_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    import json
+
+    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def _repo_store(name: str, url: str, path: str) -> Store:

@@ -20,6 +20,7 @@ from tests.helpers import (
     assert_cache_sound,
     cache_objects,
     configure,
+    configure_local,
     dataset_files,
     error_lines,
     git,
@@ -189,7 +190,7 @@ def test_bearer_token_from_an_environment_variable(
 ) -> None:
     with FaultServer(tmp_path / "http-root", token="tok-123") as server:
         _, alice, _, _ = published(tmp_path, f"{server.url}/store")
-        configure(alice, "remote.web", 'token_env = "MVM_TEST_TOKEN"')
+        configure_local(alice, "remote.web", 'token_env = "MVM_TEST_TOKEN"')
 
         res = git_run(alice, "mvm", "push")  # not set
         assert res.returncode == 1
