@@ -19,6 +19,7 @@ from gitmv.objects import manifest
 from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
+from gitmv.objects.state import Row, hashed
 from gitmv.worktree.workspace import Selection, Workspace, _walk
 
 
@@ -68,7 +69,10 @@ def _is_safe(ws: Workspace, abspath: str, st: os.stat_result) -> tuple[bool, str
     return ws.cache.has(oid), oid
 
 
-def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> tuple[str, Stat | None, str]:
+_Written = tuple[str, "tuple[Stat, int] | None", str]  # path, (stat, since) or None, oid
+
+
+def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> _Written:
     """Place object `oid` at `abspath` (temp file beside it, then a rename)."""
     if mode == "link":
         target = ws.cache.read_bytes(oid).decode("utf-8", "surrogateescape")
@@ -87,16 +91,18 @@ def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> tuple[str, Stat 
     return abspath, st, oid
 
 
-def _record(ws: Workspace, rows: list[tuple[str, Stat | None, str]]) -> None:
+def _record(ws: Workspace, rows: list[_Written]) -> None:
     """Remember the stat of files just written so status need not hash them."""
     out = []
-    for p, st, oid in rows:
-        if st is None:  # a symlink; in the symlink link mode status checks the object itself
+    for p, placed, oid in rows:
+        if placed is None:  # a symlink; in the symlink link mode status checks the object
             obj = ws.cache.oid_to_path(oid)
             if os.readlink(p) != obj:
                 continue
-            p, st = obj, stat_of(os.stat(obj))
-        out.append((p, st, oid))
+            since = ws.state.now()
+            out.append(hashed(obj, stat_of(os.stat(obj)), oid, since))
+        else:
+            out.append(Row(p, placed[0], oid, placed[1]))
     if out:
         ws.state.put_many(out)
 
@@ -214,14 +220,17 @@ def _checkout_dir(
         else:
             to_hash.append((relpath, abspath, st))
 
-    def hash_one(item: tuple[str, str, os.stat_result]) -> tuple[str, str, os.stat_result, str]:
+    def hash_one(
+        item: tuple[str, str, os.stat_result]
+    ) -> tuple[str, str, os.stat_result, str, Stat]:
         relpath, abspath, st = item
-        oid, _, _after = hash_file(abspath)
-        return relpath, abspath, st, oid
+        oid, _, after = hash_file(abspath)
+        return relpath, abspath, st, oid, after
 
     rows = []
-    for relpath, abspath, st, oid in ws.parallel(hash_one, to_hash):
-        rows.append((abspath, stat_of(st), oid))
+    since = ws.state.now() if to_hash else 0
+    for relpath, abspath, st, oid, after in ws.parallel(hash_one, to_hash):
+        rows.append(hashed(abspath, after, oid, since))
         e = wanted.get(relpath)
         _classify(ws, relpath, abspath, st, oid, e, to_write, to_remove, conflicts)
         if e is not None and oid == e.oid and _mode_matches(e, st):
@@ -247,7 +256,7 @@ def _checkout_dir(
     for e in to_write:
         _make_parents(root, e.path, rel, ready)
 
-    def write_one(e: Entry) -> tuple[str, Stat | None, str]:
+    def write_one(e: Entry) -> _Written:
         return _write(ws, os.path.join(root, e.path), e.oid, e.mode)
 
     written = ws.parallel(write_one, to_write)

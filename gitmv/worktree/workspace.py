@@ -30,7 +30,7 @@ from gitmv.objects.cache import Cache
 from gitmv.objects.hashing import Stat, hash_bytes, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path, pointer_path
-from gitmv.objects.state import StatCache
+from gitmv.objects.state import Row, StatCache, hashed
 from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
@@ -175,7 +175,7 @@ class Workspace:
     # --- scanning --------------------------------------------------------------------------
     def scan_dir(
         self, rel: str, store: bool, cached_oids: frozenset[str] = frozenset()
-    ) -> tuple[list[Entry], list[tuple[str, Stat, str]]]:
+    ) -> tuple[list[Entry], list[Row]]:
         """Entries of directory artifact `rel` as they are in the work tree.
 
         Files the stat cache knows are not read; the others are hashed in parallel (and copied
@@ -206,9 +206,10 @@ class Workspace:
                 entries.append(Entry(relpath, mode, cached[1], s.size))
             else:
                 todo.append((relpath, abspath, mode, s))
-        rows: list[tuple[str, Stat, str]] = []
+        rows: list[Row] = []
         if todo:
             ui.debug(f"{rel}: hashing {len(todo)} file(s)")
+            since = self.state.now()
 
             def work(item: tuple[str, str, str, Stat]) -> Entry:
                 relpath, abspath, mode, s = item
@@ -216,7 +217,7 @@ class Workspace:
                     oid, size, after = self.cache.put_file(abspath, expected=s)
                 else:
                     oid, size, after = hash_file(abspath)
-                rows.append((abspath, after, oid))
+                rows.append(hashed(abspath, after, oid, since))
                 return Entry(relpath, mode, oid, size)
 
             entries.extend(self.parallel(work, todo))
@@ -252,8 +253,9 @@ class Workspace:
         s = stat_of(st)
         oid = self.state.get(abspath, s)
         if oid is None:
+            since = self.state.now()
             oid, _, after = hash_file(abspath)
-            self.state.put_many([(abspath, after, oid)])
+            self.state.put_many([hashed(abspath, after, oid, since)])
         return oid
 
     # --- add -----------------------------------------------------------------------------
@@ -293,7 +295,7 @@ class Workspace:
         artifacts = [a.path for a in self.artifacts()]
         failures: list[tuple[str, GitMvmError]] = []
         stored: list[tuple[str, Pointer]] = []
-        rows: list[tuple[str, Stat, str]] = []
+        rows: list[Row] = []
         for rel in rels:
             try:
                 self.check_addable(rel, tracked, [a for a in artifacts if a != rel])
@@ -340,7 +342,7 @@ class Workspace:
             return frozenset()
         return frozenset(e.oid for e in entries)
 
-    def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[tuple[str, Stat, str]]]:
+    def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[Row]]:
         """Put an artifact's bytes in the cache; its new pointer and stat-cache rows."""
         abspath = self.repo.abs(rel)
         old: Pointer | None = None
@@ -363,8 +365,10 @@ class Workspace:
             known = self.state.get(abspath, s)
             if known is not None and self.cache.has(known):
                 return Pointer("file", known, s.size, None, merged_meta), []
+            since = self.state.now()
             oid, size, after = self.cache.put_file(abspath, expected=s)
-            return Pointer("file", oid, size, None, merged_meta), [(abspath, after, oid)]
+            row = hashed(abspath, after, oid, since)
+            return Pointer("file", oid, size, None, merged_meta), [row]
         raise PathRefused(f"{rel}: not a regular file or directory")
 
     # --- status --------------------------------------------------------------------------

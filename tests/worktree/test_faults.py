@@ -11,7 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -469,28 +469,6 @@ def test_kill_9_during_checkout_leaves_no_half_written_file(repo: Path, kind: st
 
 
 # --- a full disk, a failing write ----------------------------------------------------------
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """Mount small tmpfs file systems (skips where mounting is not allowed)."""
-    mounts: list[Path] = []
-
-    def mount(size: str) -> Path:
-        where = tmp_path / f"fs{len(mounts)}"
-        where.mkdir()
-        if shutil.which("mount") is None:
-            pytest.skip("no mount command")
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-        mounts.append(where)
-        return where
-
-    yield mount
-    for where in reversed(mounts):
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def _assert_disk_full_error(err: str) -> None:
