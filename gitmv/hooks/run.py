@@ -34,7 +34,7 @@ def run(name: str, args: list[str]) -> int:
         return rc  # the foreign hook refused: so does git
     if not os.path.isdir(".mvm"):
         return rc  # not a gitmv repository (hooks run at the work-tree root)
-    from gitmv.errors import GitMvmError
+    from gitmv.errors import GitMvmError, os_error
 
     try:
         if name == "pre-commit":
@@ -51,10 +51,8 @@ def run(name: str, args: list[str]) -> int:
             sys.stderr.write(f"git mvm: unknown hook {name!r}\n")
             return 2
     except (GitMvmError, OSError) as err:
-        if isinstance(err, OSError):  # disk full, permissions: one line, never a traceback
-            where = f": {err.filename}" if err.filename else ""
-            err = GitMvmError(f"{err.strerror or err}{where}")
-        exc = err
+        # disk full, permissions: one line, never a traceback
+        exc = os_error(err, f"{name} hook") if isinstance(err, OSError) else err
         if name.startswith("post-"):
             _warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
             return rc
@@ -345,8 +343,8 @@ def materialize(ws: Workspace, paths: list[str] | None) -> None:
                 ui.warn(f"{a.path}: bytes not in the cache; run `git mvm pull {a.path}`")
             except WouldOverwrite as exc:
                 ui.warn(f"{exc.message}; left as it is ({exc.hint})")
-            except GitMvmError as exc:
-                ui.warn(exc.message)
+            except GitMvmError as exc:  # a full disk, say: one line naming what and why
+                ui.warn(exc.message + (f" ({exc.hint})" if exc.hint else ""))
     ws.state.close()
     if written:
         ui.info(f"git mvm: checked out {written} artifact(s)")

@@ -25,6 +25,7 @@ rebuilt, because it only ever saves hashing.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -95,6 +96,14 @@ def _hint(code: int) -> str:
             "work tree again")
 
 
+def _disk_is_full(path: str) -> bool:
+    """SQLite reports a full disk as an I/O error when it cannot grow its shared memory."""
+    try:
+        return os.statvfs(os.path.dirname(path)).f_bavail == 0
+    except OSError:
+        return False
+
+
 class StatCache:
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
@@ -108,7 +117,10 @@ class StatCache:
             yield
         except sqlite3.Error as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-            raise GitMvmError(f"{self.db_path}: cannot {doing} the stat cache: {exc}",
+            why = str(exc)
+            if code != _SQLITE_FULL and _disk_is_full(self.db_path):
+                code, why = _SQLITE_FULL, f"{os.strerror(errno.ENOSPC)} ({exc})"
+            raise GitMvmError(f"{self.db_path}: cannot {doing} the stat cache: {why}",
                               _hint(code)) from None
         except OSError as exc:
             from gitmv.errors import os_error

@@ -13,7 +13,14 @@ import stat
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused, WouldOverwrite
+from gitmv.errors import (
+    FormatError,
+    GitMvmError,
+    ObjectMissing,
+    PathRefused,
+    WouldOverwrite,
+    os_error,
+)
 from gitmv.fsutil import clean_stale_tmp, remove_file, tmp_name
 from gitmv.objects import manifest
 from gitmv.objects.hashing import Stat, hash_file, stat_of
@@ -31,14 +38,19 @@ class CheckoutResult(NamedTuple):
 
 
 def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
+    """Bring one artifact into the work tree. A file system failure (a full disk) is a
+    GitMvmError naming the artifact, so the other artifacts still get their turn."""
     a = sel.artifact
     if a.pointer is None:
         assert a.error is not None
         raise a.error
-    _check_parents(ws, a.path)
-    if a.pointer.kind == "file":
-        return _checkout_file(ws, a.path, a.pointer, force)
-    return _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+    try:
+        _check_parents(ws, a.path)
+        if a.pointer.kind == "file":
+            return _checkout_file(ws, a.path, a.pointer, force)
+        return _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+    except OSError as exc:
+        raise os_error(exc, f"{a.path}: cannot check out") from None
 
 
 def _check_parents(ws: Workspace, rel: str) -> None:

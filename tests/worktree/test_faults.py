@@ -563,6 +563,8 @@ def test_disk_full_in_the_post_checkout_hook_is_one_warning(
     assert "Traceback" not in proc.stderr
     assert "No space left on device" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("git mvm: warning: m.pt: ")  # which artifact was left
+    assert "free some space" in proc.stderr
     assert model.read_bytes() == v1
     assert leftover_temp_files(repo) == []
 
@@ -613,3 +615,46 @@ def test_damaged_stat_cache_costs_only_re_hashing(
     assert res.out.startswith("up to date:")
     assert _integrity(repo) == [("ok",)]
 
+
+
+def _fill(where: Path) -> None:
+    """Use up every free byte of the file system holding `where`."""
+    for name, size in (("filler", 1 << 16), ("filler2", 512)):
+        fd = os.open(where / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            while True:
+                os.write(fd, b"\0" * size)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+
+
+def test_disk_full_in_status_is_one_line_naming_the_stat_cache(
+    tmp_path: Path, tmpfs: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status must record what it hashed; on a full disk it says so in one line, naming the
+    file it could not write, and leaves the database as it was."""
+    repo = tmpfs("4m")
+    git(repo, "init", "-q")
+    assert mvm(repo, "init", "-q", "--no-hooks") == 0
+    make_dataset(repo / "data", n=6, size=100)
+    assert mvm(repo, "add", "-q", "data") == 0
+    git(repo, "commit", "-qm", "data")
+    write(repo / "data" / "d0" / "f0.bin", b"changed")
+    _fill(repo)
+    res = run(capsys, repo, "status")
+    assert res.rc == 1
+    assert "Traceback" not in res.err and "unexpected" not in res.err
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 2, res.err
+    assert lines[0].startswith("git mvm: error: ")
+    assert str(mvm_dir(repo) / "state.sqlite") in lines[0]
+    assert "No space left on device" in lines[0]
+    assert lines[1].startswith("hint: free some space")
+    (repo / "filler").unlink()
+    (repo / "filler2").unlink()
+    assert _integrity(repo) == [("ok",)]
+    res = run(capsys, repo, "status")
+    assert res.rc == 0
+    assert res.out.startswith("modified:")
