@@ -179,9 +179,7 @@ def _checkout_dir(
             f"sha256:{missing[0]}",
             f"{len(missing)} object(s) of {rel} are not in the cache: run `git mvm pull {rel}`",
         )
-    for link in (x for x in entries if x.mode == "link"):  # checked before anything is written
-        target = ws.cache.read_bytes(link.oid).decode("utf-8", "surrogateescape")
-        manifest.check_link_target(link.path, target, f"manifest of {rel}")
+    _check_links(ws, root, entries, sub, f"manifest of {rel}")  # before anything is written
     # A file where the artifact's directory should be.
     try:
         st_root = os.lstat(root)
@@ -274,6 +272,23 @@ def _checkout_dir(
     written = ws.parallel(write_one, to_write)
     _record(ws, written)
     return CheckoutResult(rel, len(written), len(to_remove), unchanged)
+
+
+def _check_links(ws: Workspace, root: str, entries: Sequence[Entry], sub: str, where: str) -> None:
+    """The manifest's symlinks, resolved as they will be after this checkout: through each
+    other, and, outside the part `sub` being checked out, through the links already there."""
+    links = {e.path: ws.cache.read_bytes(e.oid).decode("utf-8", "surrogateescape")
+             for e in entries if e.mode == "link"}
+    if not links:
+        return
+
+    def on_disk(path: str) -> str | None:
+        if not sub or path == sub or path.startswith(sub + "/"):
+            return None  # this checkout writes (or removes) what is there
+        full = os.path.join(root, path)
+        return os.readlink(full) if os.path.islink(full) else None
+
+    manifest.check_links(links, where, on_disk)
 
 
 def _mode_matches(e: Entry, st: os.stat_result) -> bool:

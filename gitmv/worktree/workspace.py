@@ -185,6 +185,7 @@ class Workspace:
         known = self.state.load_tree(root)
         entries: list[Entry] = []
         todo: list[tuple[str, str, str, Stat]] = []  # (relative path, abs path, mode, stat)
+        links: dict[str, str] = {}
         for relpath, abspath, st in _walk(root, root, rel):
             if stat.S_ISLNK(st.st_mode):
                 target = os.readlink(abspath)
@@ -192,10 +193,7 @@ class Workspace:
                 if linked is not None:  # symlink link mode: the file is the cache object
                     entries.append(Entry(relpath, "644", linked, self.object_size(linked)))
                     continue
-                manifest.check_link_target(relpath, target, f"{rel}/{relpath}")
-                data = target.encode("utf-8", "surrogateescape")
-                oid = self.cache.put_bytes(data) if store else hash_bytes(data)
-                entries.append(Entry(relpath, "link", oid, len(data)))
+                links[relpath] = target
                 continue
             mode = "755" if st.st_mode & stat.S_IXUSR else "644"
             s = stat_of(st)
@@ -206,6 +204,11 @@ class Workspace:
                 entries.append(Entry(relpath, mode, cached[1], s.size))
             else:
                 todo.append((relpath, abspath, mode, s))
+        manifest.check_links(links, rel)  # resolved through each other, as the OS will
+        for relpath, target in links.items():
+            data = target.encode("utf-8", "surrogateescape")
+            oid = self.cache.put_bytes(data) if store else hash_bytes(data)
+            entries.append(Entry(relpath, "link", oid, len(data)))
         rows: list[Row] = []
         if todo:
             ui.debug(f"{rel}: hashing {len(todo)} file(s)")

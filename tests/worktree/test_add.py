@@ -200,6 +200,37 @@ def test_add_executable_and_symlink_inside_a_directory(repo: Path) -> None:
     assert object_path(repo, entries["latest"].oid).read_bytes() == b"sub/x.bin"
 
 
+@pytest.mark.parametrize(
+    ("links", "why"),
+    [
+        ({"a/b/c/l": "../../../q", "y": "a/b/c/l/../../../../outside.txt"}, "through 'a/b/c/l'"),
+        ({"deep/er/d": "../../q", "y": "deep/er/d/../../x"}, "through 'deep/er/d'"),
+        ({"abs": "/etc", "y": "abs/passwd"}, "an absolute path"),
+        ({"a": "b", "b": "a"}, "never ends"),
+    ],
+)
+def test_a_dataset_whose_symlinks_leave_it_through_each_other_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], links: dict[str, str], why: str
+) -> None:
+    """Each link alone looks inside; resolved the way the OS does, through the other, one
+    leaves the directory (or never ends). Nothing is added, staged or cached."""
+    write(repo / "data" / "q" / "file.txt", b"inside")
+    write(repo / "data" / "deep" / "er" / "file.txt", b"inside")
+    for path, target in links.items():
+        (repo / "data" / path).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, repo / "data" / path)
+    res = run(capsys, repo, "add", "data")
+    assert res.rc == 1
+    errors = error_lines(res.err)
+    assert len(errors) == 1, res.err
+    assert errors[0].startswith("git mvm: error: data: symlink ")
+    assert why in errors[0]
+    assert "hint:" in res.err
+    assert not (repo / "data.mvm").exists()
+    assert staged(repo) == set()
+    assert cache_objects(repo) == {}
+
+
 # --- add: nothing to do means no work ------------------------------------------------------
 
 

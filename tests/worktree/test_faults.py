@@ -197,6 +197,60 @@ def test_checkout_refuses_an_invalid_manifest_and_restores_the_others(
     assert not os.path.lexists(repo / "data" / ".git")
 
 
+CHAINED_LINKS: dict[str, tuple[list[tuple[str, bytes, str]], str]] = {
+    "the issue's chain": ([("link", b"../../../q", "a/b/c/l"),
+                           ("link", b"a/b/c/l/../../../../outside.txt", "y"),
+                           ("644", b"q", "q/keep")], "through 'a/b/c/l'"),
+    "through a directory link": ([("link", b"../../q", "deep/er/d"), ("644", b"q", "q/keep"),
+                                  ("link", b"deep/er/d/../../escape", "y")],
+                                 "through 'deep/er/d'"),
+    "a chain of three": ([("link", b"../b/l2", "a/l1"), ("link", b"../c/l3", "b/l2"),
+                          ("link", b"../c", "c/l3"), ("644", b"c", "c/keep"),
+                          ("link", b"a/l1/../../escape", "y")], "through 'c/l3'"),
+    "absolute at a hop": ([("link", b"/tmp", "abs"), ("link", b"abs/x", "y")], "absolute path"),
+    "a loop": ([("link", b"b", "a"), ("link", b"a", "b")], "never ends"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHAINED_LINKS))
+def test_checkout_refuses_symlinks_that_leave_through_each_other(
+    good_missing: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """A hand-made manifest whose links each look inside, but resolve outside (or never
+    end) through one another: refused before anything is written."""
+    repo = good_missing
+    bad, why = CHAINED_LINKS[case]
+    craft_dir(repo, "data", [("644", b"fine", "ok.txt"), *bad])
+    before = everything(repo.parent, skip=("repo/good.pt", "repo/data"))
+    res = run(capsys, repo, "checkout")
+    assert res.rc == 1
+    errors = error_lines(res.err)
+    assert len(errors) == 1, res.err
+    assert errors[0].startswith("git mvm: error: manifest of data: symlink ")
+    assert why in errors[0]
+    assert (repo / "good.pt").read_bytes() == b"good bytes"
+    assert everything(repo.parent, skip=("repo/good.pt", "repo/data")) == before
+    assert not (repo / "data").exists()
+
+
+def test_partial_checkout_counts_the_links_already_in_the_directory(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checking out one part of a directory leaves the rest as it is on disk, links too."""
+    craft_dir(repo, "data", [("link", b"../new", "old/l"), ("link", b"../old/l/x", "new/y"),
+                             ("644", b"n", "new/n")])
+    (repo / "data" / "old").mkdir(parents=True)
+    os.symlink("../..", repo / "data" / "old" / "l")  # made by hand, not what the manifest says
+    res = run(capsys, repo, "checkout", "data/new")
+    assert res.rc == 1
+    assert "through 'old/l' -> '../..'" in res.err
+    assert not (repo / "data" / "new").exists()
+    (repo / "data" / "old" / "l").unlink()
+    os.symlink("../new", repo / "data" / "old" / "l")
+    assert mvm(repo, "checkout", "data/new") == 0
+    assert os.readlink(repo / "data" / "new" / "y") == "../old/l/x"
+
+
 @pytest.mark.parametrize("case", ["dotdot", "link escaping"])
 def test_status_ls_and_diff_survive_an_invalid_manifest(
     good_missing: Path, capsys: pytest.CaptureFixture[str], case: str
