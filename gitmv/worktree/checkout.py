@@ -71,14 +71,14 @@ def _check_parents(ws: Workspace, rel: str) -> None:
             )
 
 
-def _is_safe(ws: Workspace, abspath: str, st: os.stat_result) -> tuple[bool, str | None]:
-    """Whether a work-tree file's bytes are recoverable from the cache; and its oid."""
+def _is_safe(ws: Workspace, abspath: str, st: os.stat_result, oid: str | None = None) -> bool:
+    """Whether a work-tree file's bytes are recoverable from the cache: an object of their
+    oid that verifies, not merely one of that name (`oid`: theirs, when already known)."""
     if stat.S_ISLNK(st.st_mode):
-        return True, None  # a symlink holds no data of its own
+        return True  # a symlink holds no data of its own
     if not stat.S_ISREG(st.st_mode):
-        return False, None
-    oid = ws.current_file_oid(abspath, st)
-    return ws.cache.has(oid), oid
+        return False
+    return ws.object_intact(oid or ws.current_file_oid(abspath, st))
 
 
 _Written = tuple[str, "tuple[Stat, int] | None", str]  # path, (stat, since) or None, oid
@@ -136,13 +136,16 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
             )
         if stat.S_ISLNK(st.st_mode) and os.readlink(abspath) == ws.cache.oid_to_path(ptr.oid):
             return CheckoutResult(rel, 0, 0, 1)
-        safe, oid = _is_safe(ws, abspath, st)
+        oid = ws.current_file_oid(abspath, st) if stat.S_ISREG(st.st_mode) else None
         if oid == ptr.oid and _link_mode_ok(ws, st, ptr.oid):
             return CheckoutResult(rel, 0, 0, 1)
-        if not safe and not force:
+        if not force and not _is_safe(ws, abspath, st, oid):
+            corrupt = oid is not None and ws.cache.has(oid)
             raise WouldOverwrite(
-                f"{rel}: has changes that are not in the cache",
-                f"save them with `git mvm add {rel}`, or discard them with "
+                f"{rel}: has changes that are not in the cache"
+                + (" (the cache's copy of these bytes is corrupt)" if corrupt else ""),
+                ("`git mvm fsck` moves the corrupt object aside, then " if corrupt else "")
+                + f"save them with `git mvm add {rel}`, or discard them with "
                 f"`git mvm checkout --force {rel}`",
             )
     _record(ws, [_write(ws, abspath, ptr.oid, "644")])
@@ -184,8 +187,7 @@ def _checkout_dir(
     try:
         st_root = os.lstat(root)
         if not stat.S_ISDIR(st_root.st_mode):
-            safe, _ = _is_safe(ws, root, st_root)
-            if not safe and not force:
+            if not force and not _is_safe(ws, root, st_root):
                 raise WouldOverwrite(
                     f"{rel}: a file with changes not in the cache is where the directory goes",
                     f"move it away, or discard it with `git mvm checkout --force {rel}`",
@@ -310,7 +312,7 @@ def _classify(
         if not _mode_matches(e, st):
             os.chmod(abspath, 0o755 if e.mode == "755" else 0o644)
         return
-    if oid is None or not ws.cache.has(oid):
+    if oid is None or not ws.object_intact(oid):
         conflicts.append(relpath)
     if e is not None:
         to_write.append(e)
@@ -376,11 +378,11 @@ def remove_artifact(ws: Workspace, rel: str) -> bool:
         return True  # a pointer is still there (untracked): not ours to remove
     if stat.S_ISDIR(st.st_mode):
         for _relpath, path, fst in _walk(abspath, abspath, rel):
-            if not _is_safe(ws, path, fst)[0]:
+            if not _is_safe(ws, path, fst):
                 return False
         shutil.rmtree(abspath)
         return True
-    if not _is_safe(ws, abspath, st)[0]:
+    if not _is_safe(ws, abspath, st):
         return False
     os.unlink(abspath)
     return True

@@ -248,6 +248,17 @@ class Workspace:
             return hash_file(obj)[0]
         return None
 
+    def object_intact(self, oid: str) -> bool:
+        """Whether the cache holds object `oid` with the right bytes, so a work-tree copy of
+        them may go: hashed once, then vouched for by the stat cache while the object's stat
+        is unchanged (any write through the file system changes it; bit rot under an
+        unchanged stat is `fsck`'s to find)."""
+        obj = self.cache.oid_to_path(oid)
+        try:
+            return self.current_file_oid(obj, os.stat(obj)) == oid
+        except FileNotFoundError:
+            return False
+
     def object_size(self, oid: str) -> int:
         return os.stat(self.cache.oid_to_path(oid)).st_size
 
@@ -382,6 +393,9 @@ class Workspace:
         ptr = a.pointer
         abspath = self.repo.abs(a.path)
         in_cache = self.in_cache(ptr)
+        problem = self.pointer_problem(ptr)
+        if problem:
+            return Status(a.path, ptr.kind, "invalid pointer", in_cache, problem)
         try:
             st = os.lstat(abspath)
         except FileNotFoundError:
@@ -405,13 +419,51 @@ class Workspace:
         entries, rows = self.scan_dir(a.path, store=False)
         if rows:
             self.state.put_many(rows)
-        if hash_bytes(manifest.dump(entries)) == ptr.oid:
+        if hash_bytes(manifest.dump(entries)) == ptr.oid:  # so these are the manifest's
+            problem = self.pointer_problem(ptr, entries)
+            if problem:
+                return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             return Status(a.path, "dir", "up to date" if in_cache else "not in cache", in_cache, "")
         detail = ""
         if self.cache.has(ptr.oid):
             old = self.cache.read_manifest(ptr.oid, f"manifest of {a.path}")
+            problem = self.pointer_problem(ptr, old)
+            if problem:
+                return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             detail = describe_changes(diff_entries(old, entries))
         return Status(a.path, "dir", "modified", in_cache, detail)
+
+    def pointer_problem(
+        self, ptr: Pointer, entries: Sequence[Entry] | None = None, read: bool = False
+    ) -> str | None:
+        """What a (hand-edited) pointer says about its bytes that they contradict: a size, a
+        manifest's size, or a directory's file count and total. Checked against the cache
+        object's size, and a directory's manifest `entries` when given (or, with `read`, its
+        manifest read from the cache, as pre-commit does)."""
+        try:
+            held = os.stat(self.cache.oid_to_path(ptr.oid)).st_size
+        except FileNotFoundError:
+            return None  # nothing to compare with; not in the cache is said elsewhere
+        if ptr.kind == "file":
+            if held != ptr.size:
+                return (f"size = {ptr.size} in the pointer, but its object {ptr.oid_str} "
+                        f"holds {held} bytes")
+            return None
+        if ptr.manifest_size is not None and held != ptr.manifest_size:
+            return (f"manifest_size = {ptr.manifest_size} in the pointer, but its manifest "
+                    f"{ptr.oid_str} holds {held} bytes")
+        if entries is None and read:
+            try:
+                entries = self.cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}")
+            except GitMvmError:
+                return None  # a corrupt or invalid manifest is reported where it is read
+        if entries is None:
+            return None
+        files, size = len(entries), sum(e.size for e in entries)
+        if (ptr.files, ptr.size) != (files, size):
+            return (f"files = {ptr.files}, size = {ptr.size} in the pointer, but its manifest "
+                    f"lists {files} files of {size} bytes")
+        return None
 
     def in_cache(self, ptr: Pointer, thorough: bool = False) -> bool:
         """Whether every object of the artifact is in the cache.

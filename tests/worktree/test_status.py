@@ -281,3 +281,32 @@ def test_racily_clean_file_on_a_coarse_clock_is_hashed_again(
     assert res.rc == 1, res.err
     assert "has changes that are not in the cache" in res.err
     assert path.read_bytes() == unsaved
+
+
+# --- a pointer whose sizes contradict its bytes ---------------------------------------------
+
+
+@pytest.mark.parametrize(("rel", "edit", "why"), [
+    ("models/m.pt", ("size = 1000", "size = 999"), "size = 999 in the pointer"),
+    ("data", ("files = 9", "files = 10"), "files = 10, size = 450 in the pointer"),
+    ("data", ("size = 450", "size = 4500"), "size = 4500 in the pointer"),
+    ("data", ("manifest_size = ", "manifest_size = 1"), "manifest_size = 1"),
+])
+def test_a_hand_edited_pointer_whose_sizes_disagree_with_its_object_is_reported(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str], rel: str,
+    edit: tuple[str, str], why: str
+) -> None:
+    pointer = tracked_repo / f"{rel}.mvm"
+    text = pointer.read_text()
+    assert edit[0] in text
+    pointer.write_text(text.replace(edit[0], edit[1], 1))
+    res = run(capsys, tracked_repo, "status")
+    assert res.rc == 1
+    assert f"invalid pointer:  {rel}" in res.out or f"invalid pointer: {rel}" in res.out
+    errors = error_lines(res.err)
+    assert len(errors) == 1, res.err
+    assert errors[0].startswith(f"git mvm: error: {rel}.mvm: ")
+    assert why in errors[0]
+    assert f"git mvm add {rel}" in res.err
+    git(tracked_repo, "checkout", "--", f"{rel}.mvm")
+    assert run(capsys, tracked_repo, "status").rc == 0
