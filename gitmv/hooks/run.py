@@ -135,7 +135,8 @@ def pre_commit() -> int:
     if not staged:
         return 0
     config = Config.load(repo.root, repo.mvm_dir)
-    problems: list[str] = []
+    problems = _artifact_bytes_staged(repo, [p for m, _, p in staged
+                                             if not p.endswith(SUFFIX) and m != "160000"])
     limit = parse_size(config.get("hooks.max_file_size", "5MB"), "hooks.max_file_size")
     plain = [(m, b, p) for m, b, p in staged if not p.endswith(SUFFIX) and m.startswith("100")]
     if limit and plain:
@@ -154,6 +155,7 @@ def pre_commit() -> int:
 
         ws = Workspace(repo, config)
         blobs = repo.read_blobs([b for b, _ in pointers])
+        _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers])
         for (_, path), data in zip(pointers, blobs, strict=True):
             try:
                 ptr = Pointer.parse(data, path)
@@ -166,6 +168,13 @@ def pre_commit() -> int:
                     f"{path}: its object {ptr.oid_str} is not in the cache, so nobody could "
                     f"get these bytes back; fix: git mvm add {rel} (or `git mvm pull {rel}`; "
                     "commit with --no-verify to skip this check)"
+                )
+                continue
+            wrong = ws.pointer_problem(ptr, read=True)
+            if wrong:
+                problems.append(
+                    f"{path}: {wrong}; fix: git mvm add {rel} (or restore the pointer with "
+                    f"`git checkout HEAD -- {path}`; commit with --no-verify to skip this check)"
                 )
                 continue
             if ws.config.get("hooks.check_stale", True) and _is_stale(ws, rel, ptr):
@@ -181,6 +190,53 @@ def pre_commit() -> int:
             sys.stderr.write(f"  {p}\n")
         return 1
     return 0
+
+
+def _artifact_bytes_staged(repo: Repo, paths: list[str]) -> list[str]:
+    """Staged files that are an artifact's bytes, or inside a directory artifact: their
+    pointer is in the index, so the bytes belong in the cache, not in git, whatever their
+    size (a renamed pointer, `git add -A` or `git add -f` put them there)."""
+    from gitmv.objects.pointer import SUFFIX
+
+    if not paths:
+        return []
+    out = repo.git("ls-files", "-z", "--cached", "--", f"*{SUFFIX}")
+    artifacts = {p[: -len(SUFFIX)] for p in out.decode("utf-8", "surrogateescape").split("\0")
+                 if p}
+    if not artifacts:
+        return []
+    hits: dict[str, list[str]] = {}
+    for path in paths:
+        parts = path.split("/")
+        for n in range(len(parts), 0, -1):
+            art = "/".join(parts[:n])
+            if art in artifacts:
+                hits.setdefault(art, []).append(path)
+                break
+    problems = []
+    for art, files in sorted(hits.items()):
+        what = (f"{art}: its bytes are staged in git" if files == [art] else
+                f"{art}: {len(files)} file(s) of this directory artifact are staged in git "
+                f"(e.g. {files[0]})")
+        problems.append(
+            f"{what}, but {art}{SUFFIX} tracks it with gitmv; fix: git rm -r -q --cached -- "
+            f"{art} (the bytes stay in the work tree; `git mvm add {art}` records a new "
+            "version), or commit with --no-verify"
+        )
+    return problems
+
+
+def _keep_artifacts_ignored(repo: Repo, rels: list[str]) -> None:
+    """A staged pointer's artifact is listed in the .gitignore beside it (and that file staged
+    with it): `git mv a.pt.mvm b.pt.mvm` leaves `/a.pt` in it, not `/b.pt`, so the next
+    `git add -A` would commit the model's bytes."""
+    from gitmv import ui
+    from gitmv.worktree.workspace import _gitignore_rel, add_ignore_entry
+
+    changed = sorted({_gitignore_rel(rel) for rel in rels if add_ignore_entry(repo.abs(rel))})
+    if changed:
+        repo.stage(changed)
+        ui.info(f"git mvm: listed the renamed artifact(s) in {', '.join(changed)} (staged)")
 
 
 def _blob_sizes(repo: Repo, blobs: list[str]) -> list[int]:

@@ -27,7 +27,7 @@ from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
 from gitmv.objects.state import Row, hashed
-from gitmv.worktree.workspace import Selection, Workspace, _walk
+from gitmv.worktree.workspace import Selection, Workspace, _walk, add_ignore_entry
 
 
 class CheckoutResult(NamedTuple):
@@ -47,8 +47,13 @@ def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
     try:
         _check_parents(ws, a.path)
         if a.pointer.kind == "file":
-            return _checkout_file(ws, a.path, a.pointer, force)
-        return _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+            result = _checkout_file(ws, a.path, a.pointer, force)
+        else:
+            result = _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+        # The bytes now at this path must stay out of git: after `git mv a.pt.mvm b.pt.mvm`
+        # only `/a.pt` is listed, and `git add -A` would stage b.pt.
+        add_ignore_entry(ws.repo.abs(a.path))
+        return result
     except OSError as exc:
         raise os_error(exc, f"{a.path}: cannot check out") from None
 

@@ -507,6 +507,68 @@ def test_pre_commit_reports_every_problem_at_once(hooked: Path) -> None:
     assert "git mvm add m.pt" in err
 
 
+def test_pre_commit_refuses_a_staged_artifact_whatever_its_size(hooked: Path) -> None:
+    """The bytes of a tracked artifact never go into git, small or large (`git add -f`)."""
+    save(hooked, "m.pt", b"small model", "m")
+    save_dir(hooked, "data", dataset_files(n=4, size=50), "data")
+    git(hooked, "add", "-f", "m.pt", "data/part0/f0.bin")
+    err = refused(hooked, "-m", "bytes")
+    assert "m.pt: its bytes are staged in git, but m.pt.mvm tracks it" in err
+    assert "data: 1 file(s) of this directory artifact are staged in git" in err
+    assert "git rm -r -q --cached -- m.pt" in err
+    git(hooked, "rm", "-r", "-q", "--cached", "--", "m.pt", "data")  # the fixes it names
+    git_ok(hooked, "commit", "-q", "-m", "nothing left to commit", "--allow-empty")
+    assert {"m.pt", "data/part0/f0.bin"}.isdisjoint(git(hooked, "ls-files").split())
+
+
+def test_pre_commit_refuses_a_pointer_whose_size_contradicts_its_object(hooked: Path) -> None:
+    save(hooked, "m.pt", os.urandom(1000), "m")
+    pointer = hooked / "m.pt.mvm"
+    pointer.write_text(pointer.read_text().replace("size = 1000", "size = 10"))
+    git(hooked, "add", "m.pt.mvm")
+    err = refused(hooked, "-m", "hand edited")
+    assert "m.pt.mvm: size = 10 in the pointer, but its object" in err
+    assert "holds 1000 bytes" in err
+
+
+@pytest.mark.parametrize("how", ["mv", "mvm checkout"])
+def test_a_renamed_pointer_keeps_its_artifact_out_of_git(hooked: Path, how: str) -> None:
+    """`git mv a.pt.mvm b.pt.mvm` (the documented rename), the bytes moved by hand or checked
+    out by gitmv, then `git add -A` and a commit: the model's bytes never enter git."""
+    data = os.urandom(3000)
+    save(hooked, "models/a.pt", data, "a")
+    git(hooked, "mv", "models/a.pt.mvm", "models/b.pt.mvm")
+    if how == "mv":
+        os.rename(hooked / "models" / "a.pt", hooked / "models" / "b.pt")
+    else:
+        assert mvm(hooked, "checkout", "-q", "models/b.pt") == 0
+    git(hooked, "add", "-A")
+    if how == "mv":  # nothing of gitmv's ran between the mv and `git add -A`
+        err = refused(hooked, "-m", "rename")
+        assert "models/b.pt: its bytes are staged in git" in err
+        assert "/b.pt" in (hooked / "models" / ".gitignore").read_text().splitlines()
+        git(hooked, "rm", "-r", "-q", "--cached", "--", "models/b.pt")
+        git(hooked, "add", "-A")  # now ignored: not staged again
+    git_ok(hooked, "commit", "-q", "-m", "rename")
+    assert "models/b.pt" not in git(hooked, "ls-tree", "-r", "--name-only", "HEAD").split()
+    assert "/b.pt" in git(hooked, "show", "HEAD:models/.gitignore").splitlines()
+    assert git(hooked, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (hooked / "models" / "b.pt").read_bytes() == data
+
+
+def test_a_renamed_directory_pointer_keeps_its_files_out_of_git(hooked: Path) -> None:
+    save_dir(hooked, "data", dataset_files(n=6), "data")
+    git(hooked, "mv", "data.mvm", "data2.mvm")
+    os.rename(hooked / "data", hooked / "data2")
+    git(hooked, "add", "-A")
+    err = refused(hooked, "-m", "rename")
+    assert "data2: 6 file(s) of this directory artifact are staged in git" in err
+    git(hooked, "rm", "-r", "-q", "--cached", "--", "data2")
+    git(hooked, "add", "-A")
+    git_ok(hooked, "commit", "-q", "-m", "rename")
+    assert not [p for p in git(hooked, "ls-files").split() if p.startswith("data2/")]
+
+
 # --- pre-push ------------------------------------------------------------------------------
 
 
