@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,53 @@ def test_init_is_idempotent_and_keeps_an_edited_config(
 
 
 # --- add: what it writes -------------------------------------------------------------------
+
+
+def test_add_without_init_refuses_and_says_how_to_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without `.mvm/` the hooks would do nothing (a push uploads no bytes, a teammate's pull
+    finds none): `add` refuses before writing anything."""
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write(repo / "m.pt", b"weights")
+    res = run(capsys, repo, "add", "m.pt")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        f"git mvm: error: not a gitmv repository: {repo} has no .mvm/"]
+    assert "hint: run `git mvm init` first" in res.err
+    assert not (repo / "m.pt.mvm").exists()
+    assert not (repo / ".gitignore").exists()
+    assert staged(repo) == set()
+    assert not (repo / ".git" / "mvm" / "objects").exists() or cache_objects(repo) == {}
+    assert mvm(repo, "init", "-q") == 0
+    assert mvm(repo, "add", "-q", "m.pt") == 0
+    assert (repo / ".git" / "hooks" / "pre-push").exists()
+
+
+def test_add_with_an_unwritable_hooks_path_refuses_and_install_names_it(
+    tmp_path: Path, tmpfs: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    assert mvm(repo, "init", "-q", "--no-hooks") == 0
+    (repo / ".git" / "mvm" / "config.toml").unlink()  # this clone never chose: it must ask
+    readonly = tmpfs("1m", ro=True)
+    git(repo, "config", "core.hooksPath", str(readonly))
+    write(repo / "m.pt", b"weights")
+    res = run(capsys, repo, "add", "m.pt")
+    assert res.rc == 1
+    assert f"not installed in {readonly} (core.hooksPath)" in error_lines(res.err)[0]
+    assert not (repo / "m.pt.mvm").exists()
+    res = run(capsys, repo, "install")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        f"git mvm: error: cannot install the git hooks in {readonly} (core.hooksPath): "
+        "Read-only file system"]
+    assert "core.hooksPath" in res.err.splitlines()[-1]
+    assert "Traceback" not in res.err
 
 
 def test_add_file_writes_pointer_ignore_entry_and_stages_both(repo: Path) -> None:
