@@ -10,13 +10,14 @@ ext4 with 128-byte inodes and many network shares, two on FAT, a jiffy where the
 files from its coarse clock) keeps its timestamps, so a row taken in the tick the file was last
 written cannot vouch for it. Each row records `since`, the file system's own clock before the
 bytes were read (read from a stamp file beside the database, as git reads its index file's
-mtime, so the tick and any clock skew of a network share are the files' own); a row whose mtime
-is not older than `since` by the tick its timestamps show is ignored, the file is hashed again,
-and the new row, taken later, is trusted. A row for bytes that were read is also racy when the
-file's ctime is that recent (`hashed`): an mtime put back by `touch -d` or `cp -p` then hides no
-rewrite in that tick. Files a checkout writes get an mtime just before the moment their temp
-file was created (`Cache.link_out`), so they are trusted at once and any later write, however
-soon, moves their mtime.
+mtime, so the tick and any clock skew of a network share are the files' own). A row whose
+mtime is not older than `since` by the tick its timestamps show is not kept (decided once, in
+`put_many`, so reads need no check): the file is hashed again, and the new row, taken later,
+is kept. A row for bytes that were read is not kept either when the file's ctime is that recent
+(`hashed`): an mtime put back by `touch -d` or `cp -p` then hides no rewrite in that tick.
+Files a checkout writes get an mtime just before their temp file was created
+(`Cache.link_out`), so their rows are kept at once and any later write, however soon, moves
+their mtime.
 
 Every SQLite or file system failure (a full disk, a read-only or locked database) is one
 `GitMvmError` naming the database; only a database damaged beyond reading is moved aside and
@@ -176,31 +177,31 @@ class StatCache:
         """The oid of the file at `path` if the row for it still vouches for `st`."""
         with self._guard("read"):
             row = self._db().execute(
-                "SELECT ino, size, mtime_ns, ctime_ns, oid, since_ns FROM files WHERE path = ?",
-                (path,),
+                "SELECT ino, size, mtime_ns, ctime_ns, oid FROM files WHERE path = ?", (path,)
             ).fetchone()
-        if row and Stat(row[0], row[1], row[2], row[3]) == st and not is_racy(st, row[5]):
+        if row and Stat(row[0], row[1], row[2], row[3]) == st:
             return str(row[4])
         return None
 
-    def load_tree(self, root: str) -> dict[str, tuple[Stat, str]]:
-        """Every trustworthy row under directory `root`, keyed by absolute path (racily
-        clean rows are left out: their files must be hashed again)."""
+    def load_tree(self, root: str) -> dict[str, tuple[tuple[int, int, int, int], str]]:
+        """Every row under directory `root`, keyed by absolute path: (the stat as a plain
+        tuple, equal to a `Stat` of the same fields, cheaper to build 20,000 times; oid)."""
         prefix = root.rstrip("/") + "/"
         with self._guard("read"):
             rows = self._db().execute(
-                "SELECT path, ino, size, mtime_ns, ctime_ns, oid, since_ns FROM files "
+                "SELECT path, ino, size, mtime_ns, ctime_ns, oid FROM files "
                 "WHERE path >= ? AND path < ?",
                 (prefix, prefix[:-1] + "0"),  # "0" sorts right after "/"
-            ).fetchall()
-        out: dict[str, tuple[Stat, str]] = {}
-        for r in rows:
-            st = Stat(r[1], r[2], r[3], r[4])
-            if not is_racy(st, r[6]):
-                out[r[0]] = (st, r[5])
-        return out
+            )
+            return {p: ((i, n, m, c), o) for p, i, n, m, c, o in rows}
 
     def put_many(self, rows: Iterable[Row]) -> None:
+        """Record rows; a racily clean one is not kept (nor any older row for its path): it
+        could never vouch for its file, so deciding here spares every read the check."""
+        keep: list[Row] = []
+        drop: list[Row] = []
+        for r in rows:
+            (drop if is_racy(r.stat, r.since) else keep).append(r)
         with self._guard("update"):
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
@@ -209,8 +210,9 @@ class StatCache:
                     "INSERT OR REPLACE INTO files "
                     "(path, ino, size, mtime_ns, ctime_ns, oid, since_ns) VALUES (?,?,?,?,?,?,?)",
                     ((r.path, r.stat.ino, r.stat.size, r.stat.mtime_ns, r.stat.ctime_ns, r.oid,
-                      r.since) for r in rows),
+                      r.since) for r in keep),
                 )
+                db.executemany("DELETE FROM files WHERE path = ?", ((r.path,) for r in drop))
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
