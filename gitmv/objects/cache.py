@@ -333,8 +333,13 @@ def _create_placed(tmp: str, executable: bool) -> tuple[int, int]:
 
 def _backdate(fd: int, created: int) -> os.stat_result:
     """Give a placed file an mtime one tick of its file system's clock before `created`, so
-    any later write moves it (a write in the same tick would not, on a coarse clock)."""
-    mtime = created - granularity(created, created)
+    any later write moves it (a write in the same tick would not, on a coarse clock). The
+    mtime shows no coarser tick than `created` does (…990 rather than …000), or the stat cache
+    would take the file for one stamped by a coarser clock, and as racily clean."""
+    tick = granularity(created, created)
+    mtime = created - tick
+    while granularity(mtime, mtime) > tick:
+        mtime -= tick
     os.utime(fd, ns=(mtime, mtime))
     return os.fstat(fd)
 

@@ -166,10 +166,16 @@ class StatCache:
         Call it before reading bytes whose stat will be recorded."""
         with self._guard("update"):
             try:
-                os.stat(self.clock_path)  # asked first: Linux then stamps it finely (6.13+)
+                os.stat(self.clock_path)
             except FileNotFoundError:
                 os.makedirs(os.path.dirname(self.clock_path), exist_ok=True)
                 os.close(os.open(self.clock_path, os.O_WRONLY | os.O_CREAT, 0o644))
+            # Twice: Linux (6.13+, "multigrain" timestamps) stamps a file from its coarse clock
+            # (a jiffy) unless that would not move a timestamp someone has looked at; the
+            # second touch of a just-looked-at stamp reads the fine clock, so files written
+            # a moment before are already older (and the floor it sets keeps later ones newer).
+            os.utime(self.clock_path)
+            os.stat(self.clock_path)
             os.utime(self.clock_path)
             return os.stat(self.clock_path).st_mtime_ns
 

@@ -78,3 +78,21 @@ def test_a_stat_cache_that_cannot_be_opened_is_one_error_naming_it(tmp_path: Pat
     assert info.value.hint
     assert db.is_dir()  # not moved aside as if it were damaged
     assert not os.path.exists(f"{db}.corrupt")
+
+
+@pytest.mark.parametrize("created", [T, T + 1, T + 11, 1_790_000_000 * S + 10, 1_790_000_000 * S])
+def test_a_checked_out_file_is_backdated_by_one_tick_and_kept(tmp_path: Path, created: int) -> None:
+    """checkout gives what it writes an mtime one tick before the clock it read: such a row
+    is kept whatever ctime the rename gives the file (a file ending …0 after one that ended
+    …1 must not look like a coarser clock's)."""
+    from gitmv.objects.cache import _backdate
+
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        st = _backdate(fd, created)
+    finally:
+        os.close(fd)
+    assert created - granularity(created, created) * 2 <= st.st_mtime_ns < created
+    for ctime in (created, created + 90, created + 1000, created + S):
+        assert not is_racy(Stat(1, 0, st.st_mtime_ns, ctime), created)
