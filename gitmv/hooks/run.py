@@ -198,21 +198,23 @@ def _artifact_bytes_staged(repo: Repo, paths: list[str]) -> list[str]:
     size (a renamed pointer, `git add -A` or `git add -f` put them there)."""
     from gitmv.objects.pointer import SUFFIX
 
-    if not paths:
-        return []
-    out = repo.git("ls-files", "-z", "--cached", "--", f"*{SUFFIX}")
-    artifacts = {p[: -len(SUFFIX)] for p in out.decode("utf-8", "surrogateescape").split("\0")
-                 if p}
-    if not artifacts:
-        return []
-    hits: dict[str, list[str]] = {}
+    # Candidates first, from the work tree (a stat each, no git call for an ordinary commit):
+    # a pointer beside the file or beside a directory above it; then the index decides.
+    candidates: dict[str, list[str]] = {}
     for path in paths:
         parts = path.split("/")
         for n in range(len(parts), 0, -1):
             art = "/".join(parts[:n])
-            if art in artifacts:
-                hits.setdefault(art, []).append(path)
+            if os.path.lexists(repo.abs(art + SUFFIX)):
+                candidates.setdefault(art, []).append(path)
                 break
+    if not candidates:
+        return []
+    out = repo.git("ls-files", "-z", "--cached", "--",
+                   *(f":(literal){art}{SUFFIX}" for art in candidates))
+    tracked = {p[: -len(SUFFIX)] for p in out.decode("utf-8", "surrogateescape").split("\0")
+               if p}
+    hits = {art: files for art, files in candidates.items() if art in tracked}
     problems = []
     for art, files in sorted(hits.items()):
         what = (f"{art}: its bytes are staged in git" if files == [art] else
