@@ -294,19 +294,21 @@ def test_install_refuses_to_drop_a_second_foreign_hook(
 # --- `git mvm add` in a clone without the hooks --------------------------------------------
 
 
-def plain_clone(bare: Path, dest: Path) -> Path:
-    """A teammate's `git clone` (not `git mvm clone`): git copies no hooks."""
-    git(dest.parent, "clone", "-q", str(bare), str(dest))
-    return dest
-
-
-def test_add_in_a_clone_without_hooks_installs_them_so_push_uploads(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def teammate(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(bare repository, alice's hooked clone, bob's): bob ran `git clone`, not
+    `git mvm clone`, and git copies no hooks."""
     bare = init_bare(tmp_path / "srv.git")
     alice = init_hooked(tmp_path / "alice", bare)
     git_ok(alice, "push", "-q", "origin", "main")
-    bob = plain_clone(bare, tmp_path / "bob")
+    git(tmp_path, "clone", "-q", str(bare), str(tmp_path / "bob"))
+    return bare, alice, tmp_path / "bob"
+
+
+def test_add_in_a_clone_without_hooks_installs_them_so_push_uploads(
+    teammate: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare, alice, bob = teammate
     assert not (bob / ".git" / "hooks" / "pre-push").exists()
     data = os.urandom(3000)
     write(bob / "m.pt", data)
@@ -330,12 +332,9 @@ def test_add_in_a_clone_without_hooks_installs_them_so_push_uploads(
 
 
 def test_add_refuses_beside_another_tools_hook_and_install_chains_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, teammate: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bare = init_bare(tmp_path / "srv.git")
-    alice = init_hooked(tmp_path / "alice", bare)
-    git_ok(alice, "push", "-q", "origin", "main")
-    bob = plain_clone(bare, tmp_path / "bob")
+    bob = teammate[2]
     hooks = bob / ".git" / "hooks"
     theirs = recorder(hooks, "pre-commit", tmp_path / "theirs")
     write(bob / "m.pt", b"weights")
@@ -392,11 +391,8 @@ def test_hooks_run_by_the_pre_commit_framework_count_as_installed(tmp_path: Path
     assert hooks_snapshot(hooks) == before  # neither chained nor doubled
 
 
-def test_add_without_hooks_when_the_clone_says_so(tmp_path: Path) -> None:
-    bare = init_bare(tmp_path / "srv.git")
-    alice = init_hooked(tmp_path / "alice", bare)
-    git_ok(alice, "push", "-q", "origin", "main")
-    bob = plain_clone(bare, tmp_path / "bob")
+def test_add_without_hooks_when_the_clone_says_so(teammate: tuple[Path, Path, Path]) -> None:
+    bob = teammate[2]
     write(mvm_dir(bob) / "config.toml", "[hooks]\ninstall = false\n")
     write(bob / "m.pt", b"weights")
     assert mvm(bob, "add", "-q", "m.pt") == 0
