@@ -236,9 +236,17 @@ def _keep_artifacts_ignored(repo: Repo, rels: list[str]) -> None:
     from gitmv.worktree.workspace import _gitignore_rel, add_ignore_entry
 
     changed = sorted({_gitignore_rel(rel) for rel in rels if add_ignore_entry(repo.abs(rel))})
-    if changed:
-        repo.stage(changed)
-        ui.info(f"git mvm: listed the renamed artifact(s) in {', '.join(changed)} (staged)")
+    if not changed:
+        return
+    names = ", ".join(changed)
+    # `git commit PATHS` commits a temporary index and then writes the real one itself:
+    # staging into the first would leave the second with the old file, a change to undo.
+    if os.path.basename(os.environ.get("GIT_INDEX_FILE", "")).startswith("next-index"):
+        ui.info(f"git mvm: listed the renamed artifact(s) in {names}; commit it too "
+                f"(`git add {names}`): `git commit PATHS` takes only the paths named")
+        return
+    repo.stage(changed)
+    ui.info(f"git mvm: listed the renamed artifact(s) in {names} (staged)")
 
 
 def _blob_sizes(repo: Repo, blobs: list[str]) -> list[int]:

@@ -664,6 +664,23 @@ def test_a_renamed_pointer_keeps_its_artifact_out_of_git(hooked: Path, how: str)
     assert (hooked / "models" / "b.pt").read_bytes() == data
 
 
+def test_a_rename_committed_by_path_lists_the_artifact_and_leaves_the_index_sound(
+    hooked: Path,
+) -> None:
+    """`git commit PATHS` commits a temporary index: the hook writes the .gitignore line
+    and says to commit it, rather than stage it where the real index would undo it."""
+    save(hooked, "a.pt", os.urandom(100), "a")
+    git(hooked, "mv", "a.pt.mvm", "b.pt.mvm")
+    proc = git_ok(hooked, "commit", "-q", "-m", "rename", "--", "a.pt.mvm", "b.pt.mvm")
+    assert "commit it too (`git add .gitignore`)" in proc.stderr
+    assert git(hooked, "status", "--porcelain") == " M .gitignore\n"
+    assert "/b.pt" in (hooked / ".gitignore").read_text().splitlines()
+    os.rename(hooked / "a.pt", hooked / "b.pt")
+    git(hooked, "add", "-A")
+    git_ok(hooked, "commit", "-q", "-m", "ignore b.pt")
+    assert "b.pt" not in git(hooked, "ls-files").split()
+
+
 def test_a_renamed_directory_pointer_keeps_its_files_out_of_git(hooked: Path) -> None:
     save_dir(hooked, "data", dataset_files(n=6), "data")
     git(hooked, "mv", "data.mvm", "data2.mvm")
