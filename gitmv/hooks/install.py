@@ -72,7 +72,8 @@ def install(repo: Repo, force: bool = False, shared: bool = True) -> list[HookCh
 
 
 def _custom_hooks_path(repo: Repo, directory: str) -> bool:
-    return os.path.normpath(directory) != os.path.normpath(os.path.join(repo.common_dir, "hooks"))
+    """Whether git's hooks directory is not the repository's own (`core.hooksPath`)."""
+    return os.path.realpath(directory) != os.path.realpath(os.path.join(repo.common_dir, "hooks"))
 
 
 def _install_shims(
