@@ -25,6 +25,7 @@ DEFAULT_CONFIG = """\
 #                            # "hardlink" and "symlink" are opt-in (cache objects are read-only)
 
 [hooks]
+# install = true             # `git mvm add` installs the git hooks in a clone without them
 # max_file_size = "5MB"      # pre-commit refuses larger files that gitmv does not track
 # auto_pull = true           # post-checkout / post-merge fetch missing objects
 

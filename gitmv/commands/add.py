@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from gitmv import ui
 from gitmv.commands.output import report_failures
 from gitmv.errors import GitMvmError, UsageError
@@ -18,9 +20,32 @@ def parse_meta(items: list[str]) -> dict[str, str]:
     return meta
 
 
+def check_set_up(ws: Workspace) -> None:
+    """A repository `add` may write pointers into: one with `.mvm/` (`git mvm init`), whose
+    git hooks are installed (they upload at push and fetch at checkout; without them a push
+    sends pointers whose bytes nobody can get). Installs them where that is plainly right,
+    refuses with the way on otherwise; `hooks.install = false` opts out. docs/hooks.md."""
+    root = ws.repo.root
+    if not os.path.isdir(os.path.join(root, ".mvm")):
+        raise GitMvmError(
+            f"not a gitmv repository: {root} has no .mvm/",
+            "run `git mvm init` first: it writes .mvm/config.toml and installs the git hooks "
+            "that upload and fetch the bytes",
+        )
+    if ws.config.get("hooks.install", True) is False:
+        return
+    from gitmv.hooks.install import ensure_installed, hooks_dir
+
+    if ensure_installed(ws.repo):
+        where = os.path.relpath(hooks_dir(ws.repo), root)
+        ui.info(f"installed gitmv's git hooks in {where}: `git push` uploads the bytes, "
+                "`git checkout` and `git pull` bring them")
+
+
 def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
     ws = Workspace.open(jobs=jobs)
     metadata = parse_meta(meta)
+    check_set_up(ws)
     failures: list[tuple[str, GitMvmError]] = []
     with repo_lock(ws.lock_path):
         ws.clean_tmp()

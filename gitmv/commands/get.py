@@ -43,11 +43,11 @@ def _write_dir(ws: Workspace, ptr: Pointer, dest: str) -> None:
         dirs = {posix.rpartition("/")[0] for posix in (e.path for e in entries)}
         for d in sorted(x for x in dirs if x):
             os.makedirs(os.path.join(tmp, d), exist_ok=True)
-        links = [e for e in entries if e.mode == "link"]
-        for e in links:
-            target = ws.cache.read_bytes(e.oid).decode("utf-8", "surrogateescape")
-            manifest.check_link_target(e.path, target, f"manifest {ptr.oid_str}")
-            os.symlink(target, os.path.join(tmp, e.path))
+        links = {e.path: ws.cache.read_bytes(e.oid).decode("utf-8", "surrogateescape")
+                 for e in entries if e.mode == "link"}
+        manifest.check_links(links, f"manifest {ptr.oid_str}")  # through each other, too
+        for path, target in links.items():
+            os.symlink(target, os.path.join(tmp, path))
         files = [e for e in entries if e.mode != "link"]
         ws.parallel(lambda e: ws.cache.link_out(e.oid, os.path.join(tmp, e.path), MODES,
                                                 executable=e.mode == "755"), files)

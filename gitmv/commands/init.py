@@ -19,6 +19,7 @@ def run(install_hooks: bool) -> int:
         ui.info(f"wrote {SHARED_CONFIG}")
     os.makedirs(os.path.join(repo.mvm_dir, "objects"), exist_ok=True)
     repo.stage([SHARED_CONFIG.replace(os.sep, "/")])
+    _record_hooks_choice(repo, install_hooks)
     if install_hooks:
         from gitmv.hooks.install import install
 
@@ -26,3 +27,32 @@ def run(install_hooks: bool) -> int:
             if change.action not in ("unchanged", "updated"):
                 ui.debug(f"hook {change.action}: {change.name}")
     return 0
+
+
+def _record_hooks_choice(repo: Repo, install_hooks: bool) -> None:
+    """`--no-hooks` is this clone's choice, kept as `hooks.install = false` in the local
+    config so that `git mvm add` does not install them after all; `init` with the hooks
+    forgets it."""
+    import tomlkit
+
+    path = os.path.join(repo.mvm_dir, "config.toml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = tomlkit.parse(f.read())
+    except FileNotFoundError:
+        if install_hooks:
+            return
+        doc = tomlkit.document()
+    hooks = doc.get("hooks")
+    if install_hooks:
+        if hooks is None or "install" not in hooks:
+            return
+        del hooks["install"]
+    else:
+        if hooks is None:
+            hooks = doc.setdefault("hooks", tomlkit.table())
+        if hooks.get("install") is False:
+            return
+        hooks["install"] = False
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, tomlkit.dumps(doc).encode())

@@ -4,6 +4,8 @@ import sys
 from typing import Any
 
 from gitmv.commands.output import print_json, report_failures, table
+from gitmv.errors import FormatError
+from gitmv.objects.pointer import SUFFIX
 from gitmv.worktree.workspace import Workspace
 
 
@@ -24,8 +26,14 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
             if ptr is not None:
                 on_remote[s.artifact.path] = not not_on_remote(ws, store, [ptr])
     ws.state.close()
-    # An unreadable pointer is bad input: listed with the others, then reported (exit 1).
+    # An unreadable pointer, or one whose sizes contradict its bytes, is bad input: listed
+    # with the others, then reported (exit 1).
     failures = [(s.artifact.path, s.artifact.error) for s in sels if s.artifact.error]
+    failures += [(r.path, FormatError(
+        f"{r.path}{SUFFIX}", r.detail,
+        f"restore it with `git checkout -- {r.path}{SUFFIX}`, or re-create it with "
+        f"`git mvm add {r.path}`")) for s, r in zip(sels, results, strict=True)
+        if r.state == "invalid pointer" and not s.artifact.error]
     if json:
         items: list[dict[str, Any]] = []
         for r in results:

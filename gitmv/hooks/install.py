@@ -58,9 +58,30 @@ def install(repo: Repo, force: bool = False, shared: bool = True) -> list[HookCh
     tracked `.gitattributes` alone and puts the driver's line in `<git dir>/info/attributes`,
     so a clone never starts with a change to commit."""
     directory = hooks_dir(repo)
+    try:
+        changes = _install_shims(directory, force)
+    except OSError as exc:
+        where = " (core.hooksPath)" if _custom_hooks_path(repo, directory) else ""
+        raise GitMvmError(
+            f"cannot install the git hooks in {directory}{where}: {exc.strerror or exc}",
+            "make that directory writable, or point core.hooksPath at one you can write "
+            "(`git config --unset core.hooksPath` uses the repository's own), then run "
+            "`git mvm install`",
+        ) from None
+    return changes + install_diff_driver(repo, shared)
+
+
+def _custom_hooks_path(repo: Repo, directory: str) -> bool:
+    """Whether git's hooks directory is not the repository's own (`core.hooksPath`)."""
+    return os.path.realpath(directory) != os.path.realpath(os.path.join(repo.common_dir, "hooks"))
+
+
+def _install_shims(
+    directory: str, force: bool, names: tuple[str, ...] = HOOKS
+) -> list[HookChange]:
     os.makedirs(directory, exist_ok=True)
     changes = []
-    for name in HOOKS:
+    for name in names:
         path = os.path.join(directory, name)
         chained = path + CHAINED
         want = shim(name)
@@ -84,7 +105,82 @@ def install(repo: Repo, force: bool = False, shared: bool = True) -> list[HookCh
         atomic_write(path, want, mode=0o755)
         os.chmod(path, 0o755)
         changes.append(HookChange(name, action))
-    return changes + install_diff_driver(repo, shared)
+    return changes
+
+
+# --- are they installed? (`git mvm add` asks) ---------------------------------------------
+
+
+class HookState(NamedTuple):
+    directory: str
+    custom: bool  # core.hooksPath points elsewhere than the repository's own hooks directory
+    missing: list[str]  # hooks that are not there at all
+    foreign: list[str]  # hooks of another tool that do not run gitmv
+
+
+def runs_gitmv(repo: Repo, path: str, name: str) -> bool:
+    """Whether the hook at `path` runs gitmv's `name` hook: ours, one written by hand that
+    calls `git mvm hook NAME`, or the pre-commit framework's with a gitmv id configured."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 16)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return False
+    if MARKER in text or f"mvm hook {name}".encode() in text:
+        return True
+    if b"pre-commit" in text and b"hook-impl" in text:  # the framework's generated hook
+        try:
+            with open(os.path.join(repo.root, ".pre-commit-config.yaml"), "rb") as f:
+                config = f.read()
+        except OSError:
+            return False
+        return f"gitmv-{name}".encode() in config or f"mvm hook {name}".encode() in config
+    return False
+
+
+def hook_state(repo: Repo) -> HookState:
+    directory = hooks_dir(repo)
+    missing, foreign = [], []
+    for name in HOOKS:
+        path = os.path.join(directory, name)
+        if not os.path.lexists(path):
+            missing.append(name)
+        elif not runs_gitmv(repo, path, name):
+            foreign.append(name)
+    return HookState(directory, _custom_hooks_path(repo, directory), missing, foreign)
+
+
+def ensure_installed(repo: Repo) -> bool:
+    """Install the hooks where that is plainly right (the repository's own hooks directory,
+    nothing of another tool's there); refuse with the way on otherwise. True when this call
+    installed them. See docs/hooks.md: `add` without the hooks leaves pushes uploading
+    nothing."""
+    state = hook_state(repo)
+    if not state.missing and not state.foreign:
+        return False
+    off = ("or, to go on without them (then `git mvm push` uploads by hand), set "
+           "`hooks.install = false` in .git/mvm/config.toml")
+    if state.foreign:
+        raise GitMvmError(
+            f"gitmv's git hooks are not installed: {state.directory} holds another tool's "
+            f"{', '.join(state.foreign)} hook",
+            "run `git mvm install` (it keeps those hooks and runs them first), then add "
+            f"again; {off}",
+        )
+    if state.custom:
+        raise GitMvmError(
+            f"gitmv's git hooks are not installed in {state.directory} (core.hooksPath)",
+            f"run `git mvm install` to install them there, then add again; {off}",
+        )
+    try:  # only where none is: a hook that already runs gitmv's part stays as it is
+        _install_shims(state.directory, force=False, names=tuple(state.missing))
+    except OSError as exc:
+        raise GitMvmError(
+            f"cannot install gitmv's git hooks in {state.directory}: {exc.strerror or exc}",
+            f"make it writable and run `git mvm install`; {off}",
+        ) from None
+    install_diff_driver(repo, shared=False)
+    return True
 
 
 def install_diff_driver(repo: Repo, shared: bool = True) -> list[HookChange]:

@@ -34,7 +34,7 @@ def run(name: str, args: list[str]) -> int:
         return rc  # the foreign hook refused: so does git
     if not os.path.isdir(".mvm"):
         return rc  # not a gitmv repository (hooks run at the work-tree root)
-    from gitmv.errors import GitMvmError
+    from gitmv.errors import GitMvmError, os_error
 
     try:
         if name == "pre-commit":
@@ -51,10 +51,8 @@ def run(name: str, args: list[str]) -> int:
             sys.stderr.write(f"git mvm: unknown hook {name!r}\n")
             return 2
     except (GitMvmError, OSError) as err:
-        if isinstance(err, OSError):  # disk full, permissions: one line, never a traceback
-            where = f": {err.filename}" if err.filename else ""
-            err = GitMvmError(f"{err.strerror or err}{where}")
-        exc = err
+        # disk full, permissions: one line, never a traceback
+        exc = os_error(err, f"{name} hook") if isinstance(err, OSError) else err
         if name.startswith("post-"):
             _warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
             return rc
@@ -137,7 +135,8 @@ def pre_commit() -> int:
     if not staged:
         return 0
     config = Config.load(repo.root, repo.mvm_dir)
-    problems: list[str] = []
+    problems = _artifact_bytes_staged(repo, [p for m, _, p in staged
+                                             if not p.endswith(SUFFIX) and m != "160000"])
     limit = parse_size(config.get("hooks.max_file_size", "5MB"), "hooks.max_file_size")
     plain = [(m, b, p) for m, b, p in staged if not p.endswith(SUFFIX) and m.startswith("100")]
     if limit and plain:
@@ -156,6 +155,7 @@ def pre_commit() -> int:
 
         ws = Workspace(repo, config)
         blobs = repo.read_blobs([b for b, _ in pointers])
+        _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers])
         for (_, path), data in zip(pointers, blobs, strict=True):
             try:
                 ptr = Pointer.parse(data, path)
@@ -168,6 +168,13 @@ def pre_commit() -> int:
                     f"{path}: its object {ptr.oid_str} is not in the cache, so nobody could "
                     f"get these bytes back; fix: git mvm add {rel} (or `git mvm pull {rel}`; "
                     "commit with --no-verify to skip this check)"
+                )
+                continue
+            wrong = ws.pointer_problem(ptr, read=True)
+            if wrong:
+                problems.append(
+                    f"{path}: {wrong}; fix: git mvm add {rel} (or restore the pointer with "
+                    f"`git checkout HEAD -- {path}`; commit with --no-verify to skip this check)"
                 )
                 continue
             if ws.config.get("hooks.check_stale", True) and _is_stale(ws, rel, ptr):
@@ -183,6 +190,63 @@ def pre_commit() -> int:
             sys.stderr.write(f"  {p}\n")
         return 1
     return 0
+
+
+def _artifact_bytes_staged(repo: Repo, paths: list[str]) -> list[str]:
+    """Staged files that are an artifact's bytes, or inside a directory artifact: their
+    pointer is in the index, so the bytes belong in the cache, not in git, whatever their
+    size (a renamed pointer, `git add -A` or `git add -f` put them there)."""
+    from gitmv.objects.pointer import SUFFIX
+
+    # Candidates first, from the work tree (a stat each, no git call for an ordinary commit):
+    # a pointer beside the file or beside a directory above it; then the index decides.
+    candidates: dict[str, list[str]] = {}
+    for path in paths:
+        parts = path.split("/")
+        for n in range(len(parts), 0, -1):
+            art = "/".join(parts[:n])
+            if os.path.lexists(repo.abs(art + SUFFIX)):
+                candidates.setdefault(art, []).append(path)
+                break
+    if not candidates:
+        return []
+    out = repo.git("ls-files", "-z", "--cached", "--",
+                   *(f":(literal){art}{SUFFIX}" for art in candidates))
+    tracked = {p[: -len(SUFFIX)] for p in out.decode("utf-8", "surrogateescape").split("\0")
+               if p}
+    hits = {art: files for art, files in candidates.items() if art in tracked}
+    problems = []
+    for art, files in sorted(hits.items()):
+        what = (f"{art}: its bytes are staged in git" if files == [art] else
+                f"{art}: {len(files)} file(s) of this directory artifact are staged in git "
+                f"(e.g. {files[0]})")
+        problems.append(
+            f"{what}, but {art}{SUFFIX} tracks it with gitmv; fix: git rm -r -q --cached -- "
+            f"{art} (the bytes stay in the work tree; `git mvm add {art}` records a new "
+            "version), or commit with --no-verify"
+        )
+    return problems
+
+
+def _keep_artifacts_ignored(repo: Repo, rels: list[str]) -> None:
+    """A staged pointer's artifact is listed in the .gitignore beside it (and that file staged
+    with it): `git mv a.pt.mvm b.pt.mvm` leaves `/a.pt` in it, not `/b.pt`, so the next
+    `git add -A` would commit the model's bytes."""
+    from gitmv import ui
+    from gitmv.worktree.workspace import _gitignore_rel, add_ignore_entry
+
+    changed = sorted({_gitignore_rel(rel) for rel in rels if add_ignore_entry(repo.abs(rel))})
+    if not changed:
+        return
+    names = ", ".join(changed)
+    # `git commit PATHS` commits a temporary index and then writes the real one itself:
+    # staging into the first would leave the second with the old file, a change to undo.
+    if os.path.basename(os.environ.get("GIT_INDEX_FILE", "")).startswith("next-index"):
+        ui.info(f"git mvm: listed the renamed artifact(s) in {names}; commit it too "
+                f"(`git add {names}`): `git commit PATHS` takes only the paths named")
+        return
+    repo.stage(changed)
+    ui.info(f"git mvm: listed the renamed artifact(s) in {names} (staged)")
 
 
 def _blob_sizes(repo: Repo, blobs: list[str]) -> list[int]:
@@ -345,8 +409,8 @@ def materialize(ws: Workspace, paths: list[str] | None) -> None:
                 ui.warn(f"{a.path}: bytes not in the cache; run `git mvm pull {a.path}`")
             except WouldOverwrite as exc:
                 ui.warn(f"{exc.message}; left as it is ({exc.hint})")
-            except GitMvmError as exc:
-                ui.warn(exc.message)
+            except GitMvmError as exc:  # a full disk, say: one line naming what and why
+                ui.warn(exc.message + (f" ({exc.hint})" if exc.hint else ""))
     ws.state.close()
     if written:
         ui.info(f"git mvm: checked out {written} artifact(s)")

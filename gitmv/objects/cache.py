@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
 from gitmv.fsutil import FSYNC_EACH_MAX, flush_to_disk, remove_file, tmp_name
 from gitmv.objects import manifest
-from gitmv.objects.hashing import SMALL, Stat, copy_and_hash, hash_bytes, hash_fd, stat_of
+from gitmv.objects.hashing import (
+    SMALL,
+    Stat,
+    copy_and_hash,
+    granularity,
+    hash_bytes,
+    hash_fd,
+    stat_of,
+)
 
 # Parsed manifests a Cache remembers, in entries (about 350 bytes each, measured: ~85 MB).
 # A pull reads a directory's manifest when it fetches the files, when it checks them out and
@@ -214,13 +222,15 @@ class Cache:
     # --- placing objects in the work tree ----------------------------------------------------
     def link_out(
         self, oid: str, dest: str, modes: tuple[str, ...], executable: bool
-    ) -> Stat | None:
+    ) -> tuple[Stat, int] | None:
         """Make `dest` hold object `oid`, by the first link mode that works.
 
-        Returns the new file's stat (None for a symlink into the cache, which has none of its
-        own).
-        The bytes go to a temp file beside `dest` that is renamed over it when complete. Copies
-        are verified while they stream, so a corrupt object never reaches the work tree.
+        Returns the new file's stat and the file system's clock from before its bytes were
+        placed, for the stat cache (None for a symlink into the cache, which has no stat of its
+        own). The bytes go to a temp file beside `dest` that is renamed over it when complete.
+        Copies are verified while they stream, so a corrupt object never reaches the work tree;
+        they get an mtime just before the temp file was created, so a write after this one,
+        however soon, changes it (see objects/state.py).
         """
         obj = self.oid_to_path(oid)
         tmp = tmp_name(os.path.dirname(dest))
@@ -228,9 +238,10 @@ class Cache:
         try:
             for mode in modes:
                 try:
-                    if mode == "hardlink":
+                    if mode == "hardlink":  # the object's own (old) mtime; since: now
                         os.link(obj, tmp)
                         st = os.lstat(tmp)
+                        since = st.st_ctime_ns
                     elif mode == "symlink":
                         os.symlink(obj, tmp)
                         os.rename(tmp, dest)
@@ -238,11 +249,11 @@ class Cache:
                     elif mode == "reflink":
                         if not self._reflink_works:
                             continue
-                        st = self._reflink(obj, tmp, oid, executable)
+                        st, since = self._reflink(obj, tmp, oid, executable)
                     else:
-                        st = self._copy(obj, tmp, oid, executable)
+                        st, since = self._copy(obj, tmp, oid, executable)
                     os.rename(tmp, dest)
-                    return stat_of(st)
+                    return _stat_after_rename(dest, st), since
                 except FileNotFoundError as exc:
                     if exc.filename == obj or not os.path.exists(obj):
                         raise ObjectMissing(f"sha256:{oid}") from None
@@ -261,11 +272,11 @@ class Cache:
             raise OSError(errno.EINVAL, f"no usable link mode among {', '.join(modes)}")
         raise last
 
-    def _copy(self, obj: str, tmp: str, oid: str, executable: bool) -> os.stat_result:
+    def _copy(self, obj: str, tmp: str, oid: str, executable: bool) -> tuple[os.stat_result, int]:
         src = os.open(obj, os.O_RDONLY)
         try:
             size = os.fstat(src).st_size
-            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
+            dst, created = _create_placed(tmp, executable)
             try:
                 if size <= SMALL:
                     data = os.read(src, size + 1)
@@ -276,7 +287,7 @@ class Cache:
                     got = oid if _copy_range(src, dst, size) else copy_and_hash(src, dst, size)[0]
                 else:
                     got, _ = copy_and_hash(src, dst, size)
-                st = os.fstat(dst)
+                st = _backdate(dst, created)
             finally:
                 os.close(dst)
         finally:
@@ -284,13 +295,15 @@ class Cache:
         if got != oid:
             remove_file(tmp)
             raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
-        return st
+        return st, created
 
-    def _reflink(self, obj: str, tmp: str, oid: str, executable: bool) -> os.stat_result:
+    def _reflink(
+        self, obj: str, tmp: str, oid: str, executable: bool
+    ) -> tuple[os.stat_result, int]:
         """Clone first, then verify the bytes the clone shares: on a filesystem that cannot
         clone, the failed attempt costs no read of the object."""
         with open(obj, "rb") as src:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
+            fd, created = _create_placed(tmp, executable)
             try:
                 try:
                     fcntl.ioctl(fd, FICLONE, src.fileno())
@@ -298,14 +311,50 @@ class Cache:
                     if exc.errno in _NO_REFLINK:
                         self._reflink_works = False  # this filesystem cannot: stop asking
                     raise
-                st = os.fstat(fd)
+                st = _backdate(fd, created)
             finally:
                 os.close(fd)
             if oid not in self.verified:
                 got, _ = hash_fd(src.fileno(), st.st_size)
                 if got != oid:
                     raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
-            return st
+            return st, created
+
+
+def _create_placed(tmp: str, executable: bool) -> tuple[int, int]:
+    """A new temp file for bytes going to the work tree, and its file system's clock then."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
+    try:
+        return fd, os.fstat(fd).st_mtime_ns
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _backdate(fd: int, created: int) -> os.stat_result:
+    """Give a placed file an mtime one tick of its file system's clock before `created`, so
+    any later write moves it (a write in the same tick would not, on a coarse clock). The
+    mtime shows no coarser tick than `created` does (…990 rather than …000), or the stat cache
+    would take the file for one stamped by a coarser clock, and as racily clean."""
+    tick = granularity(created, created)
+    mtime = created - tick
+    while granularity(mtime, mtime) > tick:
+        mtime -= tick
+    os.utime(fd, ns=(mtime, mtime))
+    return os.fstat(fd)
+
+
+def _stat_after_rename(dest: str, before: os.stat_result) -> Stat:
+    """The stat a placed file has now: a rename gives the inode a new ctime. Should the file
+    have changed in between (another inode, size or mtime), the stat from before the rename
+    is returned, which matches nothing, so the file is hashed when next looked at."""
+    try:
+        after = os.lstat(dest)
+    except FileNotFoundError:
+        return stat_of(before)
+    same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)
+    return stat_of(after if same else before)
 
 
 def _check_unchanged(

@@ -20,10 +20,20 @@ class Stat(NamedTuple):
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int  # as git does: `utime` can put an mtime back, nothing puts a ctime back
 
 
 def stat_of(st: os.stat_result) -> Stat:
-    return Stat(st.st_ino, st.st_size, st.st_mtime_ns)
+    return Stat(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def granularity(mtime_ns: int, ctime_ns: int) -> int:
+    """The tick of the clock a file's timestamps show: the largest power of ten dividing both,
+    and two seconds for whole seconds (FAT keeps even seconds)."""
+    tick = 1
+    while tick < 1_000_000_000 and mtime_ns % (tick * 10) == 0 and ctime_ns % (tick * 10) == 0:
+        tick *= 10
+    return 2_000_000_000 if tick == 1_000_000_000 else tick
 
 
 def _buffer(size_hint: int) -> memoryview:

@@ -8,8 +8,8 @@ Entries are sorted by path bytes; the manifest's own sha256 is the directory's o
 
 from __future__ import annotations
 
-import posixpath
 import re
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from gitmv.errors import FormatError
@@ -39,15 +39,75 @@ def check_rel_path(path: str, where: str) -> None:
             raise FormatError(where, f"path {path!r} would write into a .git directory")
 
 
+MAX_LINKS = 40  # symlinks followed to resolve one path, as Linux (MAXSYMLINKS) and macOS
+
+
 def check_link_target(path: str, target: str, where: str) -> None:
-    """A symlink's target must stay inside the artifact's directory."""
-    if not target or target.startswith("/") or "\0" in target:
-        raise FormatError(where, f"symlink {path!r} -> {target!r} points outside its directory")
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-    if resolved == ".." or resolved.startswith("../") or resolved == ".":
-        raise FormatError(where, f"symlink {path!r} -> {target!r} points outside its directory")
-    if ".git" in (s.lower() for s in resolved.split("/")):
-        raise FormatError(where, f"symlink {path!r} -> {target!r} points into .git")
+    """A symlink's target must stay inside the artifact's directory (the link alone)."""
+    check_links({path: target}, where)
+
+
+def check_links(
+    links: Mapping[str, str], where: str, on_disk: Callable[[str], str | None] | None = None
+) -> None:
+    """Refuse a symlink of a directory artifact that, resolved as the OS will resolve it once
+    the directory holds `links` ({relative path: target}), leaves the directory, lands on it
+    or in a `.git`, or does not end (a loop, or more than MAX_LINKS links deep).
+
+    Every component is resolved in turn: one that is itself a symlink, of `links` or, through
+    `on_disk`, one already in the directory that the checkout leaves alone, is replaced by its
+    target, so `..` after it climbs from where that link points, not from where it is. A
+    component that is none of those is taken as a directory (as a name, `..` undoes it).
+    """
+    for path in sorted(links):
+        _resolve(path, links, on_disk, where)
+
+
+def _resolve(
+    path: str, links: Mapping[str, str], on_disk: Callable[[str], str | None] | None,
+    where: str,
+) -> None:
+    target = links[path]
+
+    def refuse(why: str) -> FormatError:
+        return FormatError(where, f"symlink {path!r} -> {target!r} {why}",
+                           "replace it by a link inside the directory, or by the file itself")
+
+    if not target or "\0" in target:
+        raise refuse("points outside its directory")
+    if target.startswith("/"):
+        raise refuse("points outside its directory (an absolute path)")
+    current: list[str] = path.split("/")[:-1]  # the link's own directory
+    pending = target.split("/")[::-1]  # still to walk, next last
+    hops = 1
+    via = ""
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not current:
+                raise refuse("points outside its directory" + via)
+            current.pop()
+            continue
+        name = "/".join([*current, part])
+        hop = links.get(name)
+        if hop is None and on_disk is not None:
+            hop = on_disk(name)
+        if hop is None:
+            current.append(part)
+            continue
+        hops += 1
+        if hops > MAX_LINKS:
+            raise refuse(f"never ends: a loop of symlinks, or more than {MAX_LINKS} deep")
+        if not hop or hop.startswith("/"):
+            raise refuse(f"points outside its directory (through {name!r} -> {hop!r})")
+        via = f" (through {name!r} -> {hop!r})"
+        pending.extend(hop.split("/")[::-1])
+    if not current:
+        raise refuse("points outside its directory (at the directory itself)")
+    if ".git" in (s.lower() for s in current):
+        raise refuse("points into .git")
 
 
 def dump(entries: list[Entry]) -> bytes:

@@ -13,13 +13,21 @@ import stat
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from gitmv.errors import FormatError, GitMvmError, ObjectMissing, PathRefused, WouldOverwrite
+from gitmv.errors import (
+    FormatError,
+    GitMvmError,
+    ObjectMissing,
+    PathRefused,
+    WouldOverwrite,
+    os_error,
+)
 from gitmv.fsutil import clean_stale_tmp, remove_file, tmp_name
 from gitmv.objects import manifest
 from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
-from gitmv.worktree.workspace import Selection, Workspace, _walk
+from gitmv.objects.state import Row, hashed
+from gitmv.worktree.workspace import Selection, Workspace, _walk, add_ignore_entry
 
 
 class CheckoutResult(NamedTuple):
@@ -30,14 +38,24 @@ class CheckoutResult(NamedTuple):
 
 
 def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
+    """Bring one artifact into the work tree. A file system failure (a full disk) is a
+    GitMvmError naming the artifact, so the other artifacts still get their turn."""
     a = sel.artifact
     if a.pointer is None:
         assert a.error is not None
         raise a.error
-    _check_parents(ws, a.path)
-    if a.pointer.kind == "file":
-        return _checkout_file(ws, a.path, a.pointer, force)
-    return _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+    try:
+        _check_parents(ws, a.path)
+        if a.pointer.kind == "file":
+            result = _checkout_file(ws, a.path, a.pointer, force)
+        else:
+            result = _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+        # The bytes now at this path must stay out of git: after `git mv a.pt.mvm b.pt.mvm`
+        # only `/a.pt` is listed, and `git add -A` would stage b.pt.
+        add_ignore_entry(ws.repo.abs(a.path))
+        return result
+    except OSError as exc:
+        raise os_error(exc, f"{a.path}: cannot check out") from None
 
 
 def _check_parents(ws: Workspace, rel: str) -> None:
@@ -58,17 +76,20 @@ def _check_parents(ws: Workspace, rel: str) -> None:
             )
 
 
-def _is_safe(ws: Workspace, abspath: str, st: os.stat_result) -> tuple[bool, str | None]:
-    """Whether a work-tree file's bytes are recoverable from the cache; and its oid."""
+def _is_safe(ws: Workspace, abspath: str, st: os.stat_result, oid: str | None = None) -> bool:
+    """Whether a work-tree file's bytes are recoverable from the cache: an object of their
+    oid that verifies, not merely one of that name (`oid`: theirs, when already known)."""
     if stat.S_ISLNK(st.st_mode):
-        return True, None  # a symlink holds no data of its own
+        return True  # a symlink holds no data of its own
     if not stat.S_ISREG(st.st_mode):
-        return False, None
-    oid = ws.current_file_oid(abspath, st)
-    return ws.cache.has(oid), oid
+        return False
+    return ws.object_intact(oid or ws.current_file_oid(abspath, st))
 
 
-def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> tuple[str, Stat | None, str]:
+_Written = tuple[str, "tuple[Stat, int] | None", str]  # path, (stat, since) or None, oid
+
+
+def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> _Written:
     """Place object `oid` at `abspath` (temp file beside it, then a rename)."""
     if mode == "link":
         target = ws.cache.read_bytes(oid).decode("utf-8", "surrogateescape")
@@ -87,16 +108,18 @@ def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> tuple[str, Stat 
     return abspath, st, oid
 
 
-def _record(ws: Workspace, rows: list[tuple[str, Stat | None, str]]) -> None:
+def _record(ws: Workspace, rows: list[_Written]) -> None:
     """Remember the stat of files just written so status need not hash them."""
     out = []
-    for p, st, oid in rows:
-        if st is None:  # a symlink; in the symlink link mode status checks the object itself
+    for p, placed, oid in rows:
+        if placed is None:  # a symlink; in the symlink link mode status checks the object
             obj = ws.cache.oid_to_path(oid)
             if os.readlink(p) != obj:
                 continue
-            p, st = obj, stat_of(os.stat(obj))
-        out.append((p, st, oid))
+            since = ws.state.now()
+            out.append(hashed(obj, stat_of(os.stat(obj)), oid, since))
+        else:
+            out.append(Row(p, placed[0], oid, placed[1]))
     if out:
         ws.state.put_many(out)
 
@@ -118,13 +141,16 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
             )
         if stat.S_ISLNK(st.st_mode) and os.readlink(abspath) == ws.cache.oid_to_path(ptr.oid):
             return CheckoutResult(rel, 0, 0, 1)
-        safe, oid = _is_safe(ws, abspath, st)
+        oid = ws.current_file_oid(abspath, st) if stat.S_ISREG(st.st_mode) else None
         if oid == ptr.oid and _link_mode_ok(ws, st, ptr.oid):
             return CheckoutResult(rel, 0, 0, 1)
-        if not safe and not force:
+        if not force and not _is_safe(ws, abspath, st, oid):
+            corrupt = oid is not None and ws.cache.has(oid)
             raise WouldOverwrite(
-                f"{rel}: has changes that are not in the cache",
-                f"save them with `git mvm add {rel}`, or discard them with "
+                f"{rel}: has changes that are not in the cache"
+                + (" (the cache's copy of these bytes is corrupt)" if corrupt else ""),
+                ("`git mvm fsck` moves the corrupt object aside, then " if corrupt else "")
+                + f"save them with `git mvm add {rel}`, or discard them with "
                 f"`git mvm checkout --force {rel}`",
             )
     _record(ws, [_write(ws, abspath, ptr.oid, "644")])
@@ -161,15 +187,12 @@ def _checkout_dir(
             f"sha256:{missing[0]}",
             f"{len(missing)} object(s) of {rel} are not in the cache: run `git mvm pull {rel}`",
         )
-    for link in (x for x in entries if x.mode == "link"):  # checked before anything is written
-        target = ws.cache.read_bytes(link.oid).decode("utf-8", "surrogateescape")
-        manifest.check_link_target(link.path, target, f"manifest of {rel}")
+    _check_links(ws, root, entries, sub, f"manifest of {rel}")  # before anything is written
     # A file where the artifact's directory should be.
     try:
         st_root = os.lstat(root)
         if not stat.S_ISDIR(st_root.st_mode):
-            safe, _ = _is_safe(ws, root, st_root)
-            if not safe and not force:
+            if not force and not _is_safe(ws, root, st_root):
                 raise WouldOverwrite(
                     f"{rel}: a file with changes not in the cache is where the directory goes",
                     f"move it away, or discard it with `git mvm checkout --force {rel}`",
@@ -214,14 +237,17 @@ def _checkout_dir(
         else:
             to_hash.append((relpath, abspath, st))
 
-    def hash_one(item: tuple[str, str, os.stat_result]) -> tuple[str, str, os.stat_result, str]:
+    def hash_one(
+        item: tuple[str, str, os.stat_result]
+    ) -> tuple[str, str, os.stat_result, str, Stat]:
         relpath, abspath, st = item
-        oid, _, _after = hash_file(abspath)
-        return relpath, abspath, st, oid
+        oid, _, after = hash_file(abspath)
+        return relpath, abspath, st, oid, after
 
     rows = []
-    for relpath, abspath, st, oid in ws.parallel(hash_one, to_hash):
-        rows.append((abspath, stat_of(st), oid))
+    since = ws.state.now() if to_hash else 0
+    for relpath, abspath, st, oid, after in ws.parallel(hash_one, to_hash):
+        rows.append(hashed(abspath, after, oid, since))
         e = wanted.get(relpath)
         _classify(ws, relpath, abspath, st, oid, e, to_write, to_remove, conflicts)
         if e is not None and oid == e.oid and _mode_matches(e, st):
@@ -247,12 +273,29 @@ def _checkout_dir(
     for e in to_write:
         _make_parents(root, e.path, rel, ready)
 
-    def write_one(e: Entry) -> tuple[str, Stat | None, str]:
+    def write_one(e: Entry) -> _Written:
         return _write(ws, os.path.join(root, e.path), e.oid, e.mode)
 
     written = ws.parallel(write_one, to_write)
     _record(ws, written)
     return CheckoutResult(rel, len(written), len(to_remove), unchanged)
+
+
+def _check_links(ws: Workspace, root: str, entries: Sequence[Entry], sub: str, where: str) -> None:
+    """The manifest's symlinks, resolved as they will be after this checkout: through each
+    other, and, outside the part `sub` being checked out, through the links already there."""
+    links = {e.path: ws.cache.read_bytes(e.oid).decode("utf-8", "surrogateescape")
+             for e in entries if e.mode == "link"}
+    if not links:
+        return
+
+    def on_disk(path: str) -> str | None:
+        if not sub or path == sub or path.startswith(sub + "/"):
+            return None  # this checkout writes (or removes) what is there
+        full = os.path.join(root, path)
+        return os.readlink(full) if os.path.islink(full) else None
+
+    manifest.check_links(links, where, on_disk)
 
 
 def _mode_matches(e: Entry, st: os.stat_result) -> bool:
@@ -274,7 +317,7 @@ def _classify(
         if not _mode_matches(e, st):
             os.chmod(abspath, 0o755 if e.mode == "755" else 0o644)
         return
-    if oid is None or not ws.cache.has(oid):
+    if oid is None or not ws.object_intact(oid):
         conflicts.append(relpath)
     if e is not None:
         to_write.append(e)
@@ -340,11 +383,11 @@ def remove_artifact(ws: Workspace, rel: str) -> bool:
         return True  # a pointer is still there (untracked): not ours to remove
     if stat.S_ISDIR(st.st_mode):
         for _relpath, path, fst in _walk(abspath, abspath, rel):
-            if not _is_safe(ws, path, fst)[0]:
+            if not _is_safe(ws, path, fst):
                 return False
         shutil.rmtree(abspath)
         return True
-    if not _is_safe(ws, abspath, st)[0]:
+    if not _is_safe(ws, abspath, st):
         return False
     os.unlink(abspath)
     return True

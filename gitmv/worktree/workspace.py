@@ -30,7 +30,7 @@ from gitmv.objects.cache import Cache
 from gitmv.objects.hashing import Stat, hash_bytes, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path, pointer_path
-from gitmv.objects.state import StatCache
+from gitmv.objects.state import Row, StatCache, hashed
 from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
@@ -175,7 +175,7 @@ class Workspace:
     # --- scanning --------------------------------------------------------------------------
     def scan_dir(
         self, rel: str, store: bool, cached_oids: frozenset[str] = frozenset()
-    ) -> tuple[list[Entry], list[tuple[str, Stat, str]]]:
+    ) -> tuple[list[Entry], list[Row]]:
         """Entries of directory artifact `rel` as they are in the work tree.
 
         Files the stat cache knows are not read; the others are hashed in parallel (and copied
@@ -185,6 +185,7 @@ class Workspace:
         known = self.state.load_tree(root)
         entries: list[Entry] = []
         todo: list[tuple[str, str, str, Stat]] = []  # (relative path, abs path, mode, stat)
+        links: dict[str, str] = {}
         for relpath, abspath, st in _walk(root, root, rel):
             if stat.S_ISLNK(st.st_mode):
                 target = os.readlink(abspath)
@@ -192,10 +193,7 @@ class Workspace:
                 if linked is not None:  # symlink link mode: the file is the cache object
                     entries.append(Entry(relpath, "644", linked, self.object_size(linked)))
                     continue
-                manifest.check_link_target(relpath, target, f"{rel}/{relpath}")
-                data = target.encode("utf-8", "surrogateescape")
-                oid = self.cache.put_bytes(data) if store else hash_bytes(data)
-                entries.append(Entry(relpath, "link", oid, len(data)))
+                links[relpath] = target
                 continue
             mode = "755" if st.st_mode & stat.S_IXUSR else "644"
             s = stat_of(st)
@@ -206,9 +204,15 @@ class Workspace:
                 entries.append(Entry(relpath, mode, cached[1], s.size))
             else:
                 todo.append((relpath, abspath, mode, s))
-        rows: list[tuple[str, Stat, str]] = []
+        manifest.check_links(links, rel)  # resolved through each other, as the OS will
+        for relpath, target in links.items():
+            data = target.encode("utf-8", "surrogateescape")
+            oid = self.cache.put_bytes(data) if store else hash_bytes(data)
+            entries.append(Entry(relpath, "link", oid, len(data)))
+        rows: list[Row] = []
         if todo:
             ui.debug(f"{rel}: hashing {len(todo)} file(s)")
+            since = self.state.now()
 
             def work(item: tuple[str, str, str, Stat]) -> Entry:
                 relpath, abspath, mode, s = item
@@ -216,7 +220,7 @@ class Workspace:
                     oid, size, after = self.cache.put_file(abspath, expected=s)
                 else:
                     oid, size, after = hash_file(abspath)
-                rows.append((abspath, after, oid))
+                rows.append(hashed(abspath, after, oid, since))
                 return Entry(relpath, mode, oid, size)
 
             entries.extend(self.parallel(work, todo))
@@ -244,6 +248,17 @@ class Workspace:
             return hash_file(obj)[0]
         return None
 
+    def object_intact(self, oid: str) -> bool:
+        """Whether the cache holds object `oid` with the right bytes, so a work-tree copy of
+        them may go: hashed once, then vouched for by the stat cache while the object's stat
+        is unchanged (any write through the file system changes it; bit rot under an
+        unchanged stat is `fsck`'s to find)."""
+        obj = self.cache.oid_to_path(oid)
+        try:
+            return self.current_file_oid(obj, os.stat(obj)) == oid
+        except FileNotFoundError:
+            return False
+
     def object_size(self, oid: str) -> int:
         return os.stat(self.cache.oid_to_path(oid)).st_size
 
@@ -252,8 +267,9 @@ class Workspace:
         s = stat_of(st)
         oid = self.state.get(abspath, s)
         if oid is None:
+            since = self.state.now()
             oid, _, after = hash_file(abspath)
-            self.state.put_many([(abspath, after, oid)])
+            self.state.put_many([hashed(abspath, after, oid, since)])
         return oid
 
     # --- add -----------------------------------------------------------------------------
@@ -293,7 +309,7 @@ class Workspace:
         artifacts = [a.path for a in self.artifacts()]
         failures: list[tuple[str, GitMvmError]] = []
         stored: list[tuple[str, Pointer]] = []
-        rows: list[tuple[str, Stat, str]] = []
+        rows: list[Row] = []
         for rel in rels:
             try:
                 self.check_addable(rel, tracked, [a for a in artifacts if a != rel])
@@ -340,7 +356,7 @@ class Workspace:
             return frozenset()
         return frozenset(e.oid for e in entries)
 
-    def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[tuple[str, Stat, str]]]:
+    def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[Row]]:
         """Put an artifact's bytes in the cache; its new pointer and stat-cache rows."""
         abspath = self.repo.abs(rel)
         old: Pointer | None = None
@@ -363,8 +379,10 @@ class Workspace:
             known = self.state.get(abspath, s)
             if known is not None and self.cache.has(known):
                 return Pointer("file", known, s.size, None, merged_meta), []
+            since = self.state.now()
             oid, size, after = self.cache.put_file(abspath, expected=s)
-            return Pointer("file", oid, size, None, merged_meta), [(abspath, after, oid)]
+            row = hashed(abspath, after, oid, since)
+            return Pointer("file", oid, size, None, merged_meta), [row]
         raise PathRefused(f"{rel}: not a regular file or directory")
 
     # --- status --------------------------------------------------------------------------
@@ -375,6 +393,9 @@ class Workspace:
         ptr = a.pointer
         abspath = self.repo.abs(a.path)
         in_cache = self.in_cache(ptr)
+        problem = self.pointer_problem(ptr)
+        if problem:
+            return Status(a.path, ptr.kind, "invalid pointer", in_cache, problem)
         try:
             st = os.lstat(abspath)
         except FileNotFoundError:
@@ -398,13 +419,51 @@ class Workspace:
         entries, rows = self.scan_dir(a.path, store=False)
         if rows:
             self.state.put_many(rows)
-        if hash_bytes(manifest.dump(entries)) == ptr.oid:
+        if hash_bytes(manifest.dump(entries)) == ptr.oid:  # so these are the manifest's
+            problem = self.pointer_problem(ptr, entries)
+            if problem:
+                return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             return Status(a.path, "dir", "up to date" if in_cache else "not in cache", in_cache, "")
         detail = ""
         if self.cache.has(ptr.oid):
             old = self.cache.read_manifest(ptr.oid, f"manifest of {a.path}")
+            problem = self.pointer_problem(ptr, old)
+            if problem:
+                return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             detail = describe_changes(diff_entries(old, entries))
         return Status(a.path, "dir", "modified", in_cache, detail)
+
+    def pointer_problem(
+        self, ptr: Pointer, entries: Sequence[Entry] | None = None, read: bool = False
+    ) -> str | None:
+        """What a (hand-edited) pointer says about its bytes that they contradict: a size, a
+        manifest's size, or a directory's file count and total. Checked against the cache
+        object's size, and a directory's manifest `entries` when given (or, with `read`, its
+        manifest read from the cache, as pre-commit does)."""
+        try:
+            held = os.stat(self.cache.oid_to_path(ptr.oid)).st_size
+        except FileNotFoundError:
+            return None  # nothing to compare with; not in the cache is said elsewhere
+        if ptr.kind == "file":
+            if held != ptr.size:
+                return (f"size = {ptr.size} in the pointer, but its object {ptr.oid_str} "
+                        f"holds {held} bytes")
+            return None
+        if ptr.manifest_size is not None and held != ptr.manifest_size:
+            return (f"manifest_size = {ptr.manifest_size} in the pointer, but its manifest "
+                    f"{ptr.oid_str} holds {held} bytes")
+        if entries is None and read:
+            try:
+                entries = self.cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}")
+            except GitMvmError:
+                return None  # a corrupt or invalid manifest is reported where it is read
+        if entries is None:
+            return None
+        files, size = len(entries), sum(e.size for e in entries)
+        if (ptr.files, ptr.size) != (files, size):
+            return (f"files = {ptr.files}, size = {ptr.size} in the pointer, but its manifest "
+                    f"lists {files} files of {size} bytes")
+        return None
 
     def in_cache(self, ptr: Pointer, thorough: bool = False) -> bool:
         """Whether every object of the artifact is in the cache.

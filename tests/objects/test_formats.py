@@ -220,3 +220,61 @@ def test_unknown_link_mode_is_a_format_error() -> None:
         _ = Config({"cache": {"link": ["teleport"]}}).link_modes
     assert Config({}).link_modes == ("reflink", "copy")
     assert Config({"cache": {"link": "hardlink"}}).link_modes == ("hardlink",)
+
+
+# --- symlinks resolved through each other ------------------------------------------------
+
+ISSUE_CHAIN = {"a/b/c/l": "../../../q", "y": "a/b/c/l/../../../../outside.txt"}
+
+
+@pytest.mark.parametrize(
+    ("links", "why"),
+    [
+        (ISSUE_CHAIN, "points outside its directory (through 'a/b/c/l' -> '../../../q')"),
+        # a link to a directory shallower than where the link is: `..` climbs from there
+        ({"deep/er/d": "../../q", "y": "deep/er/d/../../x"}, "through 'deep/er/d'"),
+        ({"up": "..", "y": "up/repo/file"}, "points outside"),
+        # a chain of three
+        ({"a/l1": "../b/l2", "b/l2": "../c/l3", "c/l3": "../..", "y": "a/l1/x"},
+         "points outside"),
+        # absolute, directly or at a hop
+        ({"abs": "/etc", "y": "abs/passwd"}, "points outside"),
+        ({"y": "/tmp/x"}, "an absolute path"),
+        # loops, and chains too deep to end
+        ({"a": "b", "b": "a"}, "never ends"),
+        ({"self": "self"}, "never ends"),
+        ({"a": "a/x"}, "never ends"),
+        ({**{f"l{i}": f"l{i + 1}" for i in range(45)}, "l45": "file"}, "never ends"),
+        # into .git or onto the directory itself, through another link
+        ({"g": ".git", "y": "g/config"}, "points into .git"),
+        ({"here": ".", "y": "here"}, "at the directory itself"),
+    ],
+)
+def test_symlinks_are_checked_as_the_os_resolves_them(links: dict[str, str], why: str) -> None:
+    with pytest.raises(FormatError) as info:
+        manifest.check_links(links, "data")
+    assert why in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.hint
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        {"a/b/c/l": "../../../q", "y": "a/b/c/l/x"},  # the chain, staying inside
+        {"deep/er/d": "..", "y": "deep/er/d/../x"},  # d -> deep, then .. -> the top: inside
+        {"cur": "d1", "d1/x": "../d2/y", "link": "cur/x"},
+        {f"l{i}": f"l{i + 1}" for i in range(38)} | {"l38": "file"},  # 39 links: ends
+        {"dangling": "nothing/here"},
+    ],
+)
+def test_symlink_chains_that_stay_inside_are_fine(links: dict[str, str]) -> None:
+    manifest.check_links(links, "data")
+
+
+def test_links_already_in_the_directory_count_too() -> None:
+    """A partial checkout leaves the rest of the directory as it is: its links count."""
+    on_disk = {"old/l": "../..", "old": None}
+    with pytest.raises(FormatError, match="through 'old/l'"):
+        manifest.check_links({"new/y": "../old/l/x"}, "data", on_disk.get)
+    manifest.check_links({"new/y": "../old/x"}, "data", on_disk.get)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,53 @@ def test_init_is_idempotent_and_keeps_an_edited_config(
 
 
 # --- add: what it writes -------------------------------------------------------------------
+
+
+def test_add_without_init_refuses_and_says_how_to_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without `.mvm/` the hooks would do nothing (a push uploads no bytes, a teammate's pull
+    finds none): `add` refuses before writing anything."""
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write(repo / "m.pt", b"weights")
+    res = run(capsys, repo, "add", "m.pt")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        f"git mvm: error: not a gitmv repository: {repo} has no .mvm/"]
+    assert "hint: run `git mvm init` first" in res.err
+    assert not (repo / "m.pt.mvm").exists()
+    assert not (repo / ".gitignore").exists()
+    assert staged(repo) == set()
+    assert not (repo / ".git" / "mvm" / "objects").exists() or cache_objects(repo) == {}
+    assert mvm(repo, "init", "-q") == 0
+    assert mvm(repo, "add", "-q", "m.pt") == 0
+    assert (repo / ".git" / "hooks" / "pre-push").exists()
+
+
+def test_add_with_an_unwritable_hooks_path_refuses_and_install_names_it(
+    tmp_path: Path, tmpfs: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    assert mvm(repo, "init", "-q", "--no-hooks") == 0
+    (repo / ".git" / "mvm" / "config.toml").unlink()  # this clone never chose: it must ask
+    readonly = tmpfs("1m", ro=True)
+    git(repo, "config", "core.hooksPath", str(readonly))
+    write(repo / "m.pt", b"weights")
+    res = run(capsys, repo, "add", "m.pt")
+    assert res.rc == 1
+    assert f"not installed in {readonly} (core.hooksPath)" in error_lines(res.err)[0]
+    assert not (repo / "m.pt.mvm").exists()
+    res = run(capsys, repo, "install")
+    assert res.rc == 1
+    assert error_lines(res.err) == [
+        f"git mvm: error: cannot install the git hooks in {readonly} (core.hooksPath): "
+        "Read-only file system"]
+    assert "core.hooksPath" in res.err.splitlines()[-1]
+    assert "Traceback" not in res.err
 
 
 def test_add_file_writes_pointer_ignore_entry_and_stages_both(repo: Path) -> None:
@@ -198,6 +246,37 @@ def test_add_executable_and_symlink_inside_a_directory(repo: Path) -> None:
     assert entries["sub/x.bin"].mode == "644"
     assert entries["latest"].mode == "link"
     assert object_path(repo, entries["latest"].oid).read_bytes() == b"sub/x.bin"
+
+
+@pytest.mark.parametrize(
+    ("links", "why"),
+    [
+        ({"a/b/c/l": "../../../q", "y": "a/b/c/l/../../../../outside.txt"}, "through 'a/b/c/l'"),
+        ({"deep/er/d": "../../q", "y": "deep/er/d/../../x"}, "through 'deep/er/d'"),
+        ({"abs": "/etc", "y": "abs/passwd"}, "an absolute path"),
+        ({"a": "b", "b": "a"}, "never ends"),
+    ],
+)
+def test_a_dataset_whose_symlinks_leave_it_through_each_other_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], links: dict[str, str], why: str
+) -> None:
+    """Each link alone looks inside; resolved the way the OS does, through the other, one
+    leaves the directory (or never ends). Nothing is added, staged or cached."""
+    write(repo / "data" / "q" / "file.txt", b"inside")
+    write(repo / "data" / "deep" / "er" / "file.txt", b"inside")
+    for path, target in links.items():
+        (repo / "data" / path).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, repo / "data" / path)
+    res = run(capsys, repo, "add", "data")
+    assert res.rc == 1
+    errors = error_lines(res.err)
+    assert len(errors) == 1, res.err
+    assert errors[0].startswith("git mvm: error: data: symlink ")
+    assert why in errors[0]
+    assert "hint:" in res.err
+    assert not (repo / "data.mvm").exists()
+    assert staged(repo) == set()
+    assert cache_objects(repo) == {}
 
 
 # --- add: nothing to do means no work ------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from tests.helpers import (
     HashSpy,
     configure,
+    corrupt_object,
     error_lines,
     git,
     make_dataset,
@@ -175,6 +176,32 @@ def test_file_whose_bytes_are_in_the_cache_is_replaced_without_force(dataset_rep
     git(dataset_repo, "checkout", "-q", "HEAD", "--", "models/m.pt.mvm")  # back to v1's pointer
     assert mvm(dataset_repo, "checkout") == 0
     assert model.read_bytes() == b"weights" * 500
+
+
+@pytest.mark.parametrize("where", ["file", "in a directory", "stray in a directory"])
+def test_bytes_whose_cache_object_is_corrupt_are_not_safe(
+    dataset_repo: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """An object of the right name whose bytes do not hash to it holds nothing: the work-tree
+    copy is the only good one, so it is kept (the object existing is not enough)."""
+    repo = dataset_repo
+    if where == "file":
+        path, rel = repo / "models" / "m.pt", "models/m.pt"
+        good = b"version two"
+    else:
+        rel = "data/train"
+        path = repo / rel / "cats" / ("c1.jpg" if where == "in a directory" else "extra.jpg")
+        good = b"a better cat"
+    write(path, good)
+    assert mvm(repo, "add", "-q", rel) == 0  # the new bytes are in the cache...
+    corrupt_object(object_path(repo, sha(good)))  # ...until their object rots
+    git(repo, "checkout", "-q", "HEAD", "--", f"{rel}.mvm")  # back to the committed pointer
+    res = run(capsys, repo, "checkout", rel)
+    assert res.rc == 1
+    assert "not in the cache" in error_lines(res.err)[0]
+    assert path.read_bytes() == good
+    if where == "file":
+        assert "corrupt" in res.err and "git mvm fsck" in res.err
 
 
 def test_stray_files_whose_bytes_are_cached_are_removed(dataset_repo: Path) -> None:

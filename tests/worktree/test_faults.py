@@ -11,7 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -174,12 +174,10 @@ BAD_MANIFESTS: dict[str, tuple[list[tuple[str, bytes, str]], str]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
-def test_checkout_refuses_an_invalid_manifest_and_restores_the_others(
-    good_missing: Path, capsys: pytest.CaptureFixture[str], case: str
-) -> None:
-    repo = good_missing
-    bad, why = BAD_MANIFESTS[case]
+def checkout_refuses(repo: Path, capsys: pytest.CaptureFixture[str],
+                     bad: list[tuple[str, bytes, str]], why: str) -> str:
+    """Check out `data`, made of `bad` and a fine file: refused in one error line saying
+    `why` (returned), `good.pt` restored all the same, nothing written outside."""
     craft_dir(repo, "data", [("644", b"fine", "ok.txt"), *bad])
     before = everything(repo.parent, skip=("repo/good.pt", "repo/data"))
     res = run(capsys, repo, "checkout")
@@ -191,10 +189,63 @@ def test_checkout_refuses_an_invalid_manifest_and_restores_the_others(
     assert "Traceback" not in res.err
     assert (repo / "good.pt").read_bytes() == b"good bytes"
     assert everything(repo.parent, skip=("repo/good.pt", "repo/data")) == before
+    return errors[0]
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
+def test_checkout_refuses_an_invalid_manifest_and_restores_the_others(
+    good_missing: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    repo = good_missing
+    checkout_refuses(repo, capsys, *BAD_MANIFESTS[case])
     assert not os.path.lexists("/tmp/gitmv-absolute-escape.txt")
     assert not os.path.lexists(repo / "data" / "evil")
     assert not os.path.lexists(repo / "data" / "sub" / "evil")
     assert not os.path.lexists(repo / "data" / ".git")
+
+
+CHAINED_LINKS: dict[str, tuple[list[tuple[str, bytes, str]], str]] = {
+    "the issue's chain": ([("link", b"../../../q", "a/b/c/l"),
+                           ("link", b"a/b/c/l/../../../../outside.txt", "y"),
+                           ("644", b"q", "q/keep")], "through 'a/b/c/l'"),
+    "through a directory link": ([("link", b"../../q", "deep/er/d"), ("644", b"q", "q/keep"),
+                                  ("link", b"deep/er/d/../../escape", "y")],
+                                 "through 'deep/er/d'"),
+    "a chain of three": ([("link", b"../b/l2", "a/l1"), ("link", b"../c/l3", "b/l2"),
+                          ("link", b"../c", "c/l3"), ("644", b"c", "c/keep"),
+                          ("link", b"a/l1/../../escape", "y")], "through 'c/l3'"),
+    "absolute at a hop": ([("link", b"/tmp", "abs"), ("link", b"abs/x", "y")], "absolute path"),
+    "a loop": ([("link", b"b", "a"), ("link", b"a", "b")], "never ends"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHAINED_LINKS))
+def test_checkout_refuses_symlinks_that_leave_through_each_other(
+    good_missing: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """A hand-made manifest whose links each look inside, but resolve outside (or never
+    end) through one another: refused before anything is written."""
+    error = checkout_refuses(good_missing, capsys, *CHAINED_LINKS[case])
+    assert error.startswith("git mvm: error: manifest of data: symlink ")
+    assert not (good_missing / "data").exists()
+
+
+def test_partial_checkout_counts_the_links_already_in_the_directory(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checking out one part of a directory leaves the rest as it is on disk, links too."""
+    craft_dir(repo, "data", [("link", b"../new", "old/l"), ("link", b"../old/l/x", "new/y"),
+                             ("644", b"n", "new/n")])
+    (repo / "data" / "old").mkdir(parents=True)
+    os.symlink("../..", repo / "data" / "old" / "l")  # made by hand, not what the manifest says
+    res = run(capsys, repo, "checkout", "data/new")
+    assert res.rc == 1
+    assert "through 'old/l' -> '../..'" in res.err
+    assert not (repo / "data" / "new").exists()
+    (repo / "data" / "old" / "l").unlink()
+    os.symlink("../new", repo / "data" / "old" / "l")
+    assert mvm(repo, "checkout", "data/new") == 0
+    assert os.readlink(repo / "data" / "new" / "y") == "../old/l/x"
 
 
 @pytest.mark.parametrize("case", ["dotdot", "link escaping"])
@@ -471,28 +522,6 @@ def test_kill_9_during_checkout_leaves_no_half_written_file(repo: Path, kind: st
 # --- a full disk, a failing write ----------------------------------------------------------
 
 
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """Mount small tmpfs file systems (skips where mounting is not allowed)."""
-    mounts: list[Path] = []
-
-    def mount(size: str) -> Path:
-        where = tmp_path / f"fs{len(mounts)}"
-        where.mkdir()
-        if shutil.which("mount") is None:
-            pytest.skip("no mount command")
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-        mounts.append(where)
-        return where
-
-    yield mount
-    for where in reversed(mounts):
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def _assert_disk_full_error(err: str) -> None:
     lines = err.strip().splitlines()
     assert "Traceback" not in err
@@ -585,6 +614,8 @@ def test_disk_full_in_the_post_checkout_hook_is_one_warning(
     assert "Traceback" not in proc.stderr
     assert "No space left on device" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("git mvm: warning: m.pt: ")  # which artifact was left
+    assert "free some space" in proc.stderr
     assert model.read_bytes() == v1
     assert leftover_temp_files(repo) == []
 
@@ -635,3 +666,46 @@ def test_damaged_stat_cache_costs_only_re_hashing(
     assert res.out.startswith("up to date:")
     assert _integrity(repo) == [("ok",)]
 
+
+
+def _fill(where: Path) -> None:
+    """Use up every free byte of the file system holding `where`."""
+    for name, size in (("filler", 1 << 16), ("filler2", 512)):
+        fd = os.open(where / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            while True:
+                os.write(fd, b"\0" * size)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+
+
+def test_disk_full_in_status_is_one_line_naming_the_stat_cache(
+    tmp_path: Path, tmpfs: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status must record what it hashed; on a full disk it says so in one line, naming the
+    file it could not write, and leaves the database as it was."""
+    repo = tmpfs("4m")
+    git(repo, "init", "-q")
+    assert mvm(repo, "init", "-q", "--no-hooks") == 0
+    make_dataset(repo / "data", n=6, size=100)
+    assert mvm(repo, "add", "-q", "data") == 0
+    git(repo, "commit", "-qm", "data")
+    write(repo / "data" / "d0" / "f0.bin", b"changed")
+    _fill(repo)
+    res = run(capsys, repo, "status")
+    assert res.rc == 1
+    assert "Traceback" not in res.err and "unexpected" not in res.err
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 2, res.err
+    assert lines[0].startswith("git mvm: error: ")
+    assert str(mvm_dir(repo) / "state.sqlite") in lines[0]
+    assert "No space left on device" in lines[0]
+    assert lines[1].startswith("hint: free some space")
+    (repo / "filler").unlink()
+    (repo / "filler2").unlink()
+    assert _integrity(repo) == [("ok",)]
+    res = run(capsys, repo, "status")
+    assert res.rc == 0
+    assert res.out.startswith("modified:")

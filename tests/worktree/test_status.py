@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,111 @@ def test_status_after_checkout_of_old_pointer_shows_modified(
     assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == (
         "up to date"
     )
+
+
+# --- racily clean files: a rewrite the stat cannot see --------------------------------------
+
+
+def test_same_size_rewrite_with_its_mtime_put_back_is_modified_and_never_overwritten(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file rewritten in place with the same size and its mtime set back (`touch -d`,
+    `cp -p`, `rsync -t`, or a coarse clock) keeps inode, size and mtime: only its ctime moved.
+    status must hash it, and a checkout must not take it for the cached version."""
+    path = tracked_repo / "models" / "m.pt"
+    v2 = b"weights v2" * 100
+    write(path, v2)
+    assert mvm(tracked_repo, "add", "-q", "models/m.pt") == 0
+    git(tracked_repo, "commit", "-qm", "v2")
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == (
+        "up to date")  # the stat cache knows v2 now
+    before = path.stat()
+    v3 = b"weights v3" * 100  # same size, unsaved
+    with open(path, "r+b") as f:
+        f.write(v3)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == (
+        "modified")
+    git(tracked_repo, "checkout", "-q", "HEAD~1")  # the pointer says v1 (no hooks here)
+    res = run(capsys, tracked_repo, "checkout", "models/m.pt")
+    assert res.rc == 1
+    assert "has changes that are not in the cache" in res.err
+    assert path.read_bytes() == v3
+
+
+def _rewrite_within_one_tick(path: Path, first: bytes, second: bytes, add: Any) -> bool:
+    """Write `first`, run `add`, then rewrite `second` (same size) in place; True when every
+    stat field came out as before (the rewrite fell in the same tick of the clock)."""
+    time.sleep(1 - time.time() % 1)  # start at the beginning of a second
+    write(path, first)
+    add()
+    before = path.stat()
+    with open(path, "r+b") as f:
+        f.write(second)
+    after = path.stat()
+    return (after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+
+
+def test_racily_clean_file_on_a_coarse_clock_is_hashed_again(
+    coarse_fs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a file system with one-second timestamps, a same-size rewrite right after `add`
+    leaves every stat field as it was: the row taken in that second must not vouch for it."""
+    repo = coarse_fs / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    assert mvm(repo, "init", "-q", "--no-hooks") == 0
+    path = repo / "m.pt"
+    write(path, b"version 0 " * 100)
+    assert mvm(repo, "add", "-q", "m.pt") == 0
+    git(repo, "commit", "-qm", "v0")
+    unsaved = b"version 2 " * 100
+
+    def add_and_commit() -> None:
+        assert mvm(repo, "add", "-q", "m.pt") == 0
+        git(repo, "commit", "-qm", "v1", "--allow-empty")
+
+    for _ in range(5):
+        if _rewrite_within_one_tick(path, b"version 1 " * 100, unsaved, add_and_commit):
+            break
+    else:
+        pytest.skip("could not rewrite the file within the second it was added in")
+    assert by_path(run_json(capsys, repo, "status"))["m.pt"]["state"] == "modified"
+    git(repo, "checkout", "-q", "HEAD~1")
+    res = run(capsys, repo, "checkout")
+    assert res.rc == 1, res.err
+    assert "has changes that are not in the cache" in res.err
+    assert path.read_bytes() == unsaved
+
+
+# --- a pointer whose sizes contradict its bytes ---------------------------------------------
+
+
+@pytest.mark.parametrize(("rel", "edit", "why"), [
+    ("models/m.pt", ("size = 1000", "size = 999"), "size = 999 in the pointer"),
+    ("data", ("files = 9", "files = 10"), "files = 10, size = 450 in the pointer"),
+    ("data", ("size = 450", "size = 4500"), "size = 4500 in the pointer"),
+    ("data", ("manifest_size = ", "manifest_size = 1"), "manifest_size = 1"),
+])
+def test_a_hand_edited_pointer_whose_sizes_disagree_with_its_object_is_reported(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str], rel: str,
+    edit: tuple[str, str], why: str
+) -> None:
+    pointer = tracked_repo / f"{rel}.mvm"
+    text = pointer.read_text()
+    assert edit[0] in text
+    pointer.write_text(text.replace(edit[0], edit[1], 1))
+    res = run(capsys, tracked_repo, "status")
+    assert res.rc == 1
+    assert f"invalid pointer:  {rel}" in res.out or f"invalid pointer: {rel}" in res.out
+    errors = error_lines(res.err)
+    assert len(errors) == 1, res.err
+    assert errors[0].startswith(f"git mvm: error: {rel}.mvm: ")
+    assert why in errors[0]
+    assert f"git mvm add {rel}" in res.err
+    git(tracked_repo, "checkout", "--", f"{rel}.mvm")
+    assert run(capsys, tracked_repo, "status").rc == 0
