@@ -17,7 +17,9 @@ these) and only injects the faults. Knobs (`Faults`):
 - `trickle` S: GET bodies are sent one byte every S seconds (a server too slow to finish);
 - `lie_put`: a PUT body is read and dropped, and the answer says it was stored (201);
 - `lie_head`: every HEAD is answered 200 with `Content-Length: 0`, whatever is stored;
-- `lie_verify`: a Git LFS verify call (POST …/verify) is answered 200, never forwarded.
+- `lie_verify`: a Git LFS verify call (POST …/verify) is answered 200, never forwarded;
+- `refuse_header` H: a request that carries header H is answered 501 with an S3 error
+  `NotImplemented` (a server that knows no x-amz-checksum-sha256, say).
 
 The lies are a server that says it stored an object but did not: the proxy tells them in
 front of a real server (moto, giftless) as well as its own directory backend does.
@@ -76,6 +78,7 @@ class Faults:
     lie_put: bool = False
     lie_head: bool = False
     lie_verify: bool = False
+    refuse_header: str | None = None
 
 
 @dataclass
@@ -215,6 +218,12 @@ class Handler(BaseHTTPRequestHandler):
         elif f.lie_verify and self.command == "POST" and path.endswith("/verify"):
             self._drain_body()
             self._reply(rec, 200)
+        elif f.refuse_header and self.headers.get(f.refuse_header) is not None:
+            self._drain_body()
+            self._reply(rec, 501, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
+                        b"NotImplemented</Code><Message>A header you provided implies "
+                        b"functionality that is not implemented</Message></Error>",
+                        {"Content-Type": "application/xml"})
         else:
             return False
         return True

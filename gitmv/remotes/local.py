@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from gitmv import ui
 from gitmv.errors import ObjectCorrupt
-from gitmv.fsutil import TMP_PREFIX, flush_to_disk, remove_file
+from gitmv.fsutil import TMP_PREFIX, flush_to_disk, is_stale_tmp, remove_file
 from gitmv.objects.hashing import BUFSIZE, copy_and_hash
 from gitmv.remotes.retry import RemoteError
 from gitmv.remotes.stored import Stored
@@ -151,18 +151,7 @@ def _is_dead_temp(name: str, mtime: float) -> bool:
     if time.time() - mtime > STALE_AFTER:
         return True
     parts = name[len(TMP_PREFIX):].split(".")
-    if len(parts) != 3 or parts[1] != _HOST or not parts[0].isdigit():
-        return False
-    pid = int(parts[0])
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
+    return len(parts) == 3 and parts[1] == _HOST and is_stale_tmp(name)
 
 
 def _remove_dead_temps(directory: str) -> int:

@@ -253,7 +253,8 @@ class S3Store:
             body: Any = src if data is None else data  # (from memory: read once)
 
             def put(checksum: bool) -> None:
-                extra = {"ChecksumSHA256": _b64(oid)} if checksum else {}
+                extra = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": _b64(oid)} \
+                    if checksum else {}
                 if data is None:
                     src.seek(start)
                 self._client().put_object(Bucket=self.bucket, Key=key, Body=body,

@@ -382,10 +382,10 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
     """
     limits = limits or Limits()
     limit = UNKNOWN_SIZE_MAX if size is None else size
-    started = time.monotonic()
     os.makedirs(cache.tmp_dir, exist_ok=True)
     partial = cache.partial_path(oid)
     fd, lock_fd = _open_partial(partial)
+    started = time.monotonic()  # (the wait for another process's lock does not count)
     try:
         if cache.has(oid):
             remove_file(partial)
@@ -401,6 +401,8 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
             if have:
                 os.lseek(fd, 0, os.SEEK_SET)
                 _hash_prefix(fd, have, h)
+                if have == size and h.hexdigest() == oid:
+                    return have  # all there already (a kill came before its rename)
             src, start = store.open_download(oid, have)
             with src:
                 if start != have:  # the store cannot resume: start over

@@ -14,7 +14,6 @@ from gitmv.transfer.engine import (
     TransferResult,
     download,
     held_as,
-    present_on,
     stat_on,
     tell_sizes,
     upload,
@@ -92,12 +91,6 @@ def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
                 except GitMvmError:
                     pass  # (reported where the manifest is used)
     return known
-
-
-def _tell_sizes(ws: Workspace, store: Store, oids: Sequence[str],
-                pointers: Sequence[Pointer]) -> None:
-    """Sizes of `oids` for a store that needs them: what the pointers say, else the cache's."""
-    tell_sizes(store, lambda: known_sizes(ws, oids, pointers))
 
 
 def push_pointers(
@@ -178,9 +171,12 @@ def fetch_pointers(
 
 
 def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> set[str]:
-    """Oids (of the given pointers) whose objects the store does not have. Every object is
-    checked, so this finds a directory whose files were removed from the store behind
-    gitmv's back (which `push` alone, trusting the manifest, would not notice)."""
+    """Oids (of the given pointers) whose objects the store does not hold at their size.
+    Every object is checked, so this finds a directory whose files were removed from the
+    store behind gitmv's back (which `push` alone, trusting the manifest, would not
+    notice)."""
     oids = sorted(needed_by(ws, pointers).all())
-    _tell_sizes(ws, store, oids, pointers)
-    return set(oids) - present_on(store, oids)
+    sizes = known_sizes(ws, oids, pointers)
+    tell_sizes(store, sizes)
+    held = stat_on(store, oids)
+    return {o for o in oids if not holds(held.get(o), o, sizes.get(o))}
