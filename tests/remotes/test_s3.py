@@ -88,6 +88,13 @@ def bucket_objects(moto: MotoServer, bucket: str, prefix: str = PREFIX) -> dict[
     return out
 
 
+def small_parts_store(moto: MotoServer, bucket: str) -> s3mod.S3Store:
+    """A store that sends objects of 5 MiB and more in parts of 5 MiB (S3's smallest)."""
+    return s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
+        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
+        "multipart_chunksize": "5MiB"})
+
+
 def one_error(err: str) -> str:
     """The single `git mvm: error:` line of a run, with no traceback anywhere."""
     assert "Traceback" not in err, err
@@ -222,9 +229,7 @@ def test_large_file_goes_up_in_parts_and_comes_back_whole(
 def test_failed_multipart_upload_leaves_nothing_under_the_key(
     moto: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
-    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
-        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
-        "multipart_chunksize": "5MiB"})
+    store = small_parts_store(moto, bucket)
     path = tmp_path / "big.bin"
     hexoid = big_file(path, 16)
 
@@ -595,9 +600,7 @@ def test_a_large_upload_starts_where_the_file_object_stands(
 ) -> None:
     """A multipart upload reads the file by its path only when that gives the same bytes: a
     file object moved past a header sends what follows it, as every store does."""
-    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
-        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
-        "multipart_chunksize": "5MiB"})
+    store = small_parts_store(moto, bucket)
     payload = os.urandom(6 << 20)
     path = tmp_path / "framed.bin"
     path.write_bytes(b"a header of 24 bytes...." + payload)
@@ -631,9 +634,7 @@ def test_a_corrupt_source_is_refused_before_anything_is_sent(
 ) -> None:
     from gitmv.errors import ObjectCorrupt
 
-    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
-        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
-        "multipart_chunksize": "5MiB"})
+    store = small_parts_store(moto, bucket)
     for size in (1000, 9 << 20):  # from memory, and a multipart upload from the file
         data = os.urandom(size)
         path = tmp_path / f"obj{size}"
@@ -680,9 +681,7 @@ def test_fsck_verify_reads_the_stores_checksum_and_downloads_only_the_rest(
 def test_a_killed_multipart_upload_of_the_key_is_aborted_by_the_next_one(
     moto: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
-        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
-        "multipart_chunksize": "5MiB"})
+    store = small_parts_store(moto, bucket)
     data = os.urandom(6 << 20)
     key = store.key(sha(data))
     client = moto.client()
