@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checkout": ("checkout", "make the work tree match the pointers, from the cache"),
     "ls": ("ls", "list the tracked artifacts of the work tree or of a revision"),
     "diff": ("diff", "artifacts added, removed or modified between revisions or the work tree"),
-    "fsck": ("fsck", "re-hash cache objects; move corrupt ones aside"),
+    "fsck": ("fsck", "re-hash cache objects (move corrupt ones aside); check a remote store"),
     "untrack": ("untrack", "turn an artifact back into an ordinary, untracked file"),
     "install": ("install", "install the git hooks that carry artifacts along"),
     "uninstall": ("uninstall", "remove gitmv's git hooks, restoring any hook they chained"),
@@ -143,6 +143,15 @@ def make_parser() -> argparse.ArgumentParser:
     _json(p)
 
     p = cmd("fsck")
+    p.add_argument("--remote", nargs="?", const="", default=None, metavar="NAME",
+                   help="also check the objects every commit and the work tree name on a "
+                   "remote store (the default remote, or NAME): missing, or of the wrong size")
+    p.add_argument("--verify", action="store_true",
+                   help="with --remote: also check their sha256 (the store's own checksum "
+                   "where it keeps one, else by downloading them)")
+    p.add_argument("--repair", action="store_true",
+                   help="with --remote: put this clone's verified copy of every bad object "
+                   "back on the store; name the commits of those it cannot")
     _json(p)
     _jobs(p)
 

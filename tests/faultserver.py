@@ -11,14 +11,26 @@ these) and only injects the faults. Knobs (`Faults`):
   closes (headers announce the full length);
 - `corrupt`: every GET body has its first byte flipped;
 - `put_rate`: PUT bodies are read at most this many bytes per second (a slow upload, so that
-  a test can kill the server mid-push).
+  a test can kill the server mid-push);
+- `endless` N: every GET body goes on for N bytes of zeros past the object, sent without a
+  Content-Length (a server that never stops sending);
+- `trickle` S: GET bodies are sent one byte every S seconds (a server too slow to finish);
+- `lie_put`: a PUT body is read and dropped, and the answer says it was stored (201);
+- `lie_head`: every HEAD is answered 200 with `Content-Length: 0`, whatever is stored;
+- `lie_verify`: a Git LFS verify call (POST …/verify) is answered 200, never forwarded;
+- `refuse_header` H: a request that carries header H is answered 501 with an S3 error
+  `NotImplemented` (a server that knows no x-amz-checksum-sha256, say).
+
+The lies are a server that says it stored an object but did not: the proxy tells them in
+front of a real server (moto, giftless) as well as its own directory backend does.
 
 Every request is logged (method, path, Range, status, server-side time), in memory and, with
 `log`, as JSON lines in a file (for a server run as a subprocess).
 
     python -m tests.faultserver --root DIR [--port N] [--upstream URL] [--auth USER:PASS]
         [--token T] [--fail-first K --fail-status S --fail-methods GET,PUT --retry-after 1]
-        [--drop-after N --drop-times T] [--corrupt] [--put-rate BPS] [--log FILE]
+        [--drop-after N --drop-times T] [--corrupt] [--put-rate BPS] [--endless N]
+        [--trickle S] [--lie-put] [--lie-head] [--lie-verify] [--log FILE]
 
 prints `listening on http://127.0.0.1:PORT` once it accepts connections, and serves until
 killed. Only 127.0.0.1 is ever bound or proxied to.
@@ -61,6 +73,12 @@ class Faults:
     drop_times: int = 1
     corrupt: bool = False
     put_rate: int | None = None
+    endless: int | None = None
+    trickle: float | None = None
+    lie_put: bool = False
+    lie_head: bool = False
+    lie_verify: bool = False
+    refuse_header: str | None = None
 
 
 @dataclass
@@ -70,6 +88,7 @@ class Record:
     range: str | None
     time: float  # time.time() when the request line arrived
     status: int = 0
+    sent: int = 0  # body bytes written to the client
 
 
 @dataclass
@@ -178,6 +197,8 @@ class Handler(BaseHTTPRequestHandler):
             extra = {"Retry-After": f.retry_after} if f.retry_after is not None else {}
             self._reply(rec, f.fail_status, b"injected fault\n", extra)
             return
+        if self._lie(rec, f):
+            return
         if self.st.upstream is not None:
             self._proxy(rec)
         else:
@@ -185,6 +206,35 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_PUT = do_DELETE = do_MKCOL = do_PROPFIND = _handle
     do_POST = do_PATCH = do_OPTIONS = _handle
+
+    def _lie(self, rec: Record, f: Faults) -> bool:
+        """Answer as a server that says it stored what it did not (True when it did)."""
+        path = urlsplit(self.path).path
+        if f.lie_put and self.command == "PUT":
+            self._drain_body()
+            self._reply(rec, 201 if self.st.upstream is None else 200)
+        elif f.lie_head and self.command == "HEAD":
+            self._reply(rec, 200, b"", {"Content-Length": "0"})
+        elif f.lie_verify and self.command == "POST" and path.endswith("/verify"):
+            self._drain_body()
+            self._reply(rec, 200)
+        elif f.refuse_header and self.headers.get(f.refuse_header) is not None:
+            self._drain_body()
+            self._reply(rec, 501, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
+                        b"NotImplemented</Code><Message>A header you provided implies "
+                        b"functionality that is not implemented</Message></Error>",
+                        {"Content-Type": "application/xml"})
+        else:
+            return False
+        return True
+
+    def _drain_body(self) -> None:
+        """Read and drop a request body, chunked or not."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            for _ in self._request_chunks():
+                pass
+        else:
+            self._drain()
 
     def _check_auth(self) -> str | None:
         got = self.headers.get("Authorization", "")
@@ -201,6 +251,8 @@ class Handler(BaseHTTPRequestHandler):
     # --- faults on a response body ----------------------------------------------------------
     def _send_body(self, rec: Record, chunks: Iterator[bytes]) -> None:
         f = self.st.faults
+        if self.command == "GET" and f.endless:
+            chunks = _then_zeros(chunks, f.endless)
         sent = 0
         first = True
         for chunk in chunks:
@@ -211,9 +263,22 @@ class Handler(BaseHTTPRequestHandler):
                     and sent + len(chunk) > f.drop_after and self._may_drop()):
                 self.wfile.write(chunk[: f.drop_after - sent])
                 self.wfile.flush()
+                rec.sent = f.drop_after
                 self._cut(rec)
                 return
-            self.wfile.write(chunk)
+            try:
+                if f.trickle and self.command == "GET":
+                    for i in range(len(chunk)):
+                        self.wfile.write(chunk[i : i + 1])
+                        self.wfile.flush()
+                        rec.sent += 1
+                        time.sleep(f.trickle)
+                else:
+                    self.wfile.write(chunk)
+                    rec.sent += len(chunk)
+            except OSError:  # the client hung up
+                self.close_connection = True
+                return
             sent += len(chunk)
 
     def _may_drop(self) -> bool:
@@ -260,7 +325,11 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size - start))
+        if self.command == "GET" and self.st.faults.endless:
+            self.send_header("Connection", "close")  # the body ends when the connection does
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(size - start))
         self.end_headers()
         rec.status = status
         if self.command == "HEAD":
@@ -406,8 +475,11 @@ class Handler(BaseHTTPRequestHandler):
             resp = conn.getresponse()
             self.send_response(resp.status, resp.reason)
             length = resp.getheader("Content-Length")
+            if self.command == "GET" and self.st.faults.endless:
+                length = None  # the body ends when the connection does
             for k, v in resp.getheaders():
-                if k.lower() not in HOP_BY_HOP:
+                if k.lower() not in HOP_BY_HOP and not (length is None
+                                                          and k.lower() == "content-length"):
                     self.send_header(k, v)
             if length is None and self.command != "HEAD":
                 self.send_header("Connection", "close")
@@ -438,6 +510,13 @@ class Handler(BaseHTTPRequestHandler):
             data = self.rfile.read(size)
             self.rfile.readline(16)
             yield data
+
+
+def _then_zeros(chunks: Iterator[bytes], n: int) -> Iterator[bytes]:
+    yield from chunks
+    while n > 0:
+        yield bytes(min(CHUNK, n))
+        n -= CHUNK
 
 
 class FaultServer:
@@ -554,11 +633,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drop-times", type=int, default=1)
     p.add_argument("--corrupt", action="store_true")
     p.add_argument("--put-rate", type=int)
+    p.add_argument("--endless", type=int)
+    p.add_argument("--trickle", type=float)
+    p.add_argument("--lie-put", action="store_true")
+    p.add_argument("--lie-head", action="store_true")
+    p.add_argument("--lie-verify", action="store_true")
     p.add_argument("--log", type=Path)
     a = p.parse_args(argv)
     faults = Faults(a.fail_first, a.fail_status,
                     frozenset(m for m in a.fail_methods.upper().split(",") if m),
-                    a.retry_after, a.drop_after, a.drop_times, a.corrupt, a.put_rate)
+                    a.retry_after, a.drop_after, a.drop_times, a.corrupt, a.put_rate,
+                    a.endless, a.trickle, a.lie_put, a.lie_head, a.lie_verify)
     auth = tuple(a.auth.split(":", 1)) if a.auth else None
     server = FaultServer(a.root, upstream=a.upstream, port=a.port, token=a.token,
                          auth=auth,  # type: ignore[arg-type]

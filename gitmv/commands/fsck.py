@@ -1,15 +1,27 @@
+"""`git mvm fsck [--remote [NAME] [--verify] [--repair]]`."""
+
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from gitmv import ui
 from gitmv.commands.output import print_json
+from gitmv.errors import UsageError
 from gitmv.fsutil import repo_lock
 from gitmv.worktree.workspace import Workspace
 
+COMMITS_SHOWN = 3
 
-def run(json: bool, jobs: int | None) -> int:
+
+def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = False,
+        repair: bool = False) -> int:
+    from gitmv.transfer import audit
+
+    if (verify or repair) and remote is None:
+        raise UsageError("--verify and --repair check a remote store",
+                         "add --remote (the default remote) or --remote NAME")
     ws = Workspace.open(jobs=jobs)
     quarantine = os.path.join(ws.repo.mvm_dir, "quarantine")
     with repo_lock(ws.lock_path):
@@ -18,14 +30,83 @@ def run(json: bool, jobs: int | None) -> int:
         corrupt = [oid for oid, good in zip(oids, ok, strict=True) if not good]
         moved = {oid: ws.cache.quarantine(oid, quarantine) for oid in corrupt}
         ws.state.forget_complete()  # objects may have gone missing or been moved aside
+    named = audit.all_pointers(ws)
+    sizes = audit.pointer_size_problems(ws, named)
+    report: dict[str, Any] = {
+        "checked": len(oids),
+        "corrupt": [{"oid": f"sha256:{o}", "moved_to": p} for o, p in moved.items()],
+        "wrong_size": [{"path": s.path, "oid": f"sha256:{s.oid}", "pointer_size":
+                        s.pointer_size, "object_size": s.object_size, "commits":
+                        list(s.commits)} for s in sizes],
+    }
+    left: list[tuple[audit.Problem, str]] = []
+    if remote is not None:
+        from gitmv.remotes import base as remotes
+
+        store = remotes.resolve(ws.repo, ws.config, remote=remote or None, push=repair)
+        checked, problems = audit.check_store(ws, store, named, verify, ws.jobs)
+        repaired: list[audit.Problem] = []
+        if repair and problems:
+            repaired, left = audit.repair_store(ws, store, problems, ws.jobs)
+        else:
+            left = [(p, "") for p in problems]
+        fixed = {p.oid for p in repaired}
+        why = {p.oid: w for p, w in left}
+        report["remote"] = {
+            "name": store.name, "checked": checked, "verified": verify,
+            "problems": [{"oid": f"sha256:{p.oid}", "problem": p.kind, "detail": p.detail,
+                          "paths": list(p.where), "commits": list(p.commits),
+                          "repaired": p.oid in fixed,
+                          **({"not_repaired": why[p.oid]} if why.get(p.oid) else {})}
+                         for p in problems],
+        }
     if json:
-        print_json({"checked": len(oids),
-                    "corrupt": [{"oid": f"sha256:{o}", "moved_to": p} for o, p in moved.items()]})
+        print_json(report)
     else:
-        for oid, dest in moved.items():
-            sys.stdout.write(f"corrupt: sha256:{oid} (moved to {dest})\n")
-        ui.info(f"checked {len(oids)} object(s): {len(corrupt)} corrupt")
-        if corrupt:
-            ui.info("hint: `git mvm pull` fetches good copies from the remote; "
-                    "`git mvm add` re-adds artifacts still intact in the work tree")
-    return 1 if corrupt else 0
+        _print(report, moved, sizes, left, repair)
+    return 1 if corrupt or sizes or left else 0
+
+
+def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
+           left: list[tuple[Any, str]], repair: bool) -> None:
+    out = sys.stdout.write
+    for oid, dest in moved.items():
+        out(f"corrupt: sha256:{oid} (moved to {dest})\n")
+    for s in sizes:
+        out(f"wrong size: {s.path} (sha256:{s.oid}): its pointer says {s.pointer_size} bytes, "
+            f"the object has {s.object_size}{_commits(s.commits)}\n")
+    ui.info(f"checked {report['checked']} object(s): {len(moved)} corrupt")
+    if moved:
+        ui.info("hint: `git mvm pull` fetches good copies from the remote; "
+                "`git mvm add` re-adds artifacts still intact in the work tree")
+    if sizes:
+        ui.info("hint: a pointer was edited by hand: `git mvm add PATH` writes it again from "
+                "the file, or `git checkout` the pointer from a commit that has it right")
+    remote = report.get("remote")
+    if remote is None:
+        return
+    for p in remote["problems"]:
+        where = ", ".join(p["paths"]) or "no artifact in the work tree"
+        state = " (repaired)" if p["repaired"] else (
+            f": not repaired: {p['not_repaired']}" if p.get("not_repaired") else "")
+        out(f"{p['problem']} on {remote['name']}: {p['oid']} ({where}"
+            f"{_commits(p['commits'])}): {p['detail']}{state}\n")
+    problems = remote["problems"]
+    repaired = sum(1 for p in problems if p["repaired"])
+    ui.info(f"checked {remote['checked']} object(s) on {remote['name']}"
+            f"{' (sizes and sha256)' if remote['verified'] else ' (sizes)'}: "
+            f"{len(problems)} wrong" + (f", {repaired} repaired" if repair else ""))
+    if left and not repair:
+        ui.info("hint: `git mvm fsck --remote --repair` puts this clone's copies back on the "
+                "store")
+    elif left:
+        ui.info("hint: the objects not repaired need a clone that has them: run `git mvm fsck "
+                "--remote --repair` there (the commits above name the versions they break)")
+
+
+def _commits(commits: list[str] | tuple[str, ...]) -> str:
+    if not commits:
+        return ""
+    shown = ", ".join(c[:12] for c in commits[:COMMITS_SHOWN])
+    more = f" and {len(commits) - COMMITS_SHOWN} more" if len(commits) > COMMITS_SHOWN else ""
+    return f" in commit {shown}{more}"

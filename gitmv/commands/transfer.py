@@ -38,9 +38,11 @@ def _pointers(ws: Workspace, paths: list[str]) -> list[Pointer]:
 
 
 def _summary(verb: str, store: remotes.Store, r: TransferResult) -> None:
+    replaced = (f"; replaced {r.replaced} object(s) of the wrong size there" if r.replaced
+                else "")
     ui.info(f"{verb} {len(r.transferred)} object(s) ({human_size(r.nbytes)}) "
             f"{'to' if verb == 'pushed' else 'from'} {store.name}; "
-            f"{r.present} already there")
+            f"{r.present} already there{replaced}")
 
 
 def push(

@@ -17,9 +17,11 @@ from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from gitmv.config import Config
 from gitmv.remotes.retry import RemoteError, TransientError
+from gitmv.remotes.stored import ANOTHER_SIZE, Stored, holds
 from gitmv.repo import Repo
 
-__all__ = ["RemoteError", "Store", "TransientError", "mask_url", "open_store", "resolve"]
+__all__ = ["ANOTHER_SIZE", "RemoteError", "Store", "Stored", "TransientError", "holds",
+           "mask_url", "open_store", "resolve"]
 
 # A remote's settings that send a secret or decide whether a server is trusted with one
 # (`token_env`: whose value goes out as a bearer token; `ssl_verify`: off, or a CA bundle that
@@ -64,13 +66,22 @@ class Store(Protocol):
     def exists_many(self, oids: Sequence[str]) -> set[str]:
         """The subset of `oids` the store holds (one batch: the engine splits large sets)."""
 
+    def stat_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
+        """The objects of `oids` the store holds, with their sizes (one batch, as
+        `exists_many` costs); with `checksums`, also the store's own sha256 where it keeps
+        one (S3's ChecksumSHA256), at whatever that costs (a HEAD each)."""
+
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         """Store `size` bytes read from `src` as object `oid`; never visible under its final
-        name before it is complete. May be called again after a failure (src rewound)."""
+        name before it is complete, and never when they are not object `oid` (ObjectCorrupt:
+        every kind hashes what it sends). Replaces what the store held under that name. May
+        be called again after a failure (src rewound). The engine confirms it afterwards
+        (`stat_many`): a store's "stored" is not taken at its word."""
 
     def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
         """A stream of the object's bytes from `offset` and the offset it really starts at
-        (0 when the store cannot resume). The caller hashes and verifies."""
+        (0 when the store cannot resume). The caller hashes, verifies and bounds it (size,
+        deadline); a network stream has `read1`, which returns what has arrived."""
 
     def list_objects(self) -> Iterator[tuple[str, int, float]]:
         """(oid, size, modification time) of every object; only when `can_list`."""

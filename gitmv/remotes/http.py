@@ -41,6 +41,7 @@ from gitmv.remotes.httpio import (
     upload_body,
 )
 from gitmv.remotes.retry import RemoteError
+from gitmv.remotes.stored import Stored
 
 EXISTS_JOBS = 16  # parallel HEADs in exists_many
 DEFAULT_TIMEOUT = 60.0
@@ -78,27 +79,32 @@ class HttpStore:
 
     # --- the Store interface ------------------------------------------------------------
     def exists_many(self, oids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
+        return set(self.stat_many(oids))
+
+    def stat_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
+        """A HEAD each (16 at a time): the Content-Length of its answer is the size."""
+        found: dict[str, Stored] = {}
         if not self._answered and oids:
             # one request first: a 401 then asks for credentials once, not once per thread
-            found = {oid for oid in oids[:1] if self._exists(oid)}
+            found = {oid: st for oid in oids[:1] if (st := self._stat(oid)) is not None}
             oids = oids[1:]
         if len(oids) <= 1:
-            return found | {oid for oid in oids if self._exists(oid)}
+            return found | {oid: st for oid in oids if (st := self._stat(oid)) is not None}
         stop = threading.Event()  # the first failure cancels the rest of the batch
 
-        def one(oid: str) -> bool:
+        def one(oid: str) -> Stored | None:
             if stop.is_set():
-                return False
+                return None
             try:
-                return self._exists(oid)
+                return self._stat(oid)
             except BaseException:
                 stop.set()
                 raise
 
         pool = self._sessions.executor()
         answers = results([pool.submit(one, oid) for oid in oids])
-        return found | {oid for oid, there in zip(oids, answers, strict=True) if there}
+        return found | {oid: st for oid, st in zip(oids, answers, strict=True)
+                        if st is not None}
 
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         start = src.tell()
@@ -181,14 +187,16 @@ class HttpStore:
     def _object_url(self, oid: str) -> str:
         return f"{self.base}/{oid[:2]}/{oid[2:4]}/{oid}"
 
-    def _exists(self, oid: str) -> bool:
-        resp = self._request("HEAD", self._object_url(oid), f"check of sha256:{oid}")
+    def _stat(self, oid: str) -> Stored | None:
+        what = f"check of sha256:{oid}"
+        resp = self._request("HEAD", self._object_url(oid), what)
         resp.close()
         if 200 <= resp.status_code < 300:
-            return True
+            length = resp.headers.get("Content-Length", "").strip()
+            return Stored(int(length) if length.isdigit() else None)
         if resp.status_code in (404, 410):
-            return False
-        raise self._status_error(resp, f"check of sha256:{oid}")
+            return None
+        raise self._status_error(resp, what)
 
     def _request(
         self, method: str, url: str, what: str, headers: dict[str, str] | None = None,

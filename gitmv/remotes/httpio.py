@@ -283,9 +283,17 @@ class DownloadStream(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
+        return self._read(size, self._resp.raw.read)
+
+    def read1(self, size: int = -1) -> bytes:
+        """What has arrived, up to `size` bytes (waiting at most the timeout for some): the
+        engine checks its deadline between reads, whatever the pace of the server."""
+        return self._read(size, self._resp.raw.read1)
+
+    def _read(self, size: int | None, read: Any) -> bytes:
         amount = None if size is None or size < 0 else size
         try:
-            data = self._resp.raw.read(amount, decode_content=self._decode)
+            data = read(amount, decode_content=self._decode)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(
                 f"download from remote {self._store!r} broke off after {self._got} bytes: "

@@ -53,6 +53,7 @@ from gitmv.remotes.httpio import (
 )
 from gitmv.remotes.lfs_endpoint import SshAuth, deadline, find_endpoint, is_past
 from gitmv.remotes.retry import RemoteError, TransientError
+from gitmv.remotes.stored import ANOTHER_SIZE, Stored
 from gitmv.repo import Repo
 
 BATCH_SIZE = 100  # objects per batch request (git-lfs sends 100; servers cap it)
@@ -107,6 +108,7 @@ class LfsStore:
         self._sizes: dict[str, int] = {}
         self._downloads: dict[str, _Action] = {}
         self._uploads: dict[str, Obj] = {}  # upload batch entries kept by prepare_upload
+        self._other_size: set[str] = set()  # the server holds these under another size
         self._sessions = Sessions(verify, BATCH_JOBS, "lfs")
         weakref.finalize(self, self._sessions.close)
 
@@ -121,6 +123,16 @@ class LfsStore:
     # --- the Store interface ------------------------------------------------------------
     def exists_many(self, oids: Sequence[str]) -> set[str]:
         return self._per_batch(self._exists_chunk, oids)
+
+    def stat_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
+        """Download batches: an object the server offers under the size gitmv knows is there
+        at that size (the Batch API names objects by oid and size, and servers check it:
+        giftless answers 422 for another size); one of unknown size, at a size unknown."""
+        found = self.exists_many(oids)
+        out = {oid: Stored(self._sizes.get(oid)) for oid in oids if oid in found}
+        out |= {oid: Stored(ANOTHER_SIZE) for oid in oids
+                if oid not in found and oid in self._other_size}
+        return out
 
     def _per_batch(self, ask: Callable[[list[str]], set[str]], oids: Sequence[str]) -> set[str]:
         """`ask` about batches of up to BATCH_SIZE objects, in parallel; the union of answers."""
@@ -248,13 +260,17 @@ class LfsStore:
 
     # --- batches ------------------------------------------------------------------------
     def _exists_chunk(self, oids: list[str]) -> set[str]:
+        self._other_size.difference_update(oids)
         try:
             entries = self._batch("download", [(o, self._sizes.get(o, 0)) for o in oids])
         except _WholeBatch as exc:
             if exc.code == 404:
                 return set()  # giftless: none of them is there
             if len(oids) == 1:
-                return {oids[0]} if oids[0] not in self._sizes else set()
+                if oids[0] in self._sizes:
+                    self._other_size.add(oids[0])
+                    return set()
+                return {oids[0]}
             # every object in error, which ones we cannot tell: ask one by one
             return set().union(*(self._exists_chunk([o]) for o in oids))
         found = set()
@@ -267,6 +283,8 @@ class LfsStore:
                 found.add(oid)
             elif code == 422 and oid not in self._sizes:
                 found.add(oid)  # it is there, under a size we did not know
+            elif code == 422:
+                self._other_size.add(oid)  # there, but not of the size it should have
         return found
 
     def _download_action(self, oid: str, fresh: bool = False) -> tuple[_Action, bool]:

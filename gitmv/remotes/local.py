@@ -1,4 +1,11 @@
-"""A directory store (`/path`, `file://`; NFS and SMB shares are paths too): the cache layout."""
+"""A directory store (`/path`, `file://`; NFS and SMB shares are paths too): the cache layout.
+
+Uploads go to a read-only temp file beside the object, `.mvm-tmp.<pid>.<host>.<random>`,
+renamed into place when whole. One a killed push left behind is removed by a later upload
+into the same directory (objects of CLEAN_MIN bytes or more: a listing there costs nothing
+next to the copy) or by `clean_temps` (`fsck --remote --repair`): at once when its writer
+ran on this host and is gone, else once nothing has written to it for STALE_AFTER.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,23 @@ import errno
 import hashlib
 import io
 import os
+import secrets
+import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
+from gitmv import ui
 from gitmv.errors import ObjectCorrupt
-from gitmv.fsutil import flush_to_disk, remove_file, tmp_name
+from gitmv.fsutil import TMP_PREFIX, flush_to_disk, is_stale_tmp, remove_file
 from gitmv.objects.hashing import BUFSIZE, copy_and_hash
 from gitmv.remotes.retry import RemoteError
+from gitmv.remotes.stored import Stored
+
+CLEAN_MIN = 1 << 20  # uploads this large look for dead temp files beside them
+STALE_AFTER = 3600.0  # seconds untouched: a temp file from another host is dead
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 class LocalStore:
@@ -32,11 +48,24 @@ class LocalStore:
     def exists_many(self, oids: Sequence[str]) -> set[str]:
         return {oid for oid in oids if os.path.exists(self._path(oid))}
 
+    def stat_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
+        out = {}
+        for oid in oids:
+            try:
+                out[oid] = Stored(os.stat(self._path(oid)).st_size)
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            except OSError as exc:
+                raise self._error(exc, "check") from None
+        return out
+
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         """Copy the object in, hashing it on the way (the cache's own copy loop: pipelined for
-        large objects); created read-only under a temp name, renamed when whole."""
+        large objects); created read-only under a temp name, renamed when whole (over an
+        object of the same name that holds other bytes)."""
         dest = self._path(oid)
-        tmp = tmp_name(os.path.dirname(dest))
+        tmp = os.path.join(os.path.dirname(dest),
+                           f"{TMP_PREFIX}{os.getpid()}.{_HOST}.{secrets.token_hex(6)}")
         try:
             fd = _create(tmp)
         except OSError as exc:
@@ -57,6 +86,16 @@ class LocalStore:
             raise
         with self._lock:
             self._written.append(dest)
+        if size >= CLEAN_MIN:
+            _remove_dead_temps(os.path.dirname(dest))
+
+    def clean_temps(self) -> int:
+        """Remove the temp files killed uploads left anywhere in the store; how many."""
+        removed = 0
+        for level1 in _subdirs(self.root):
+            for level2 in _subdirs(level1):
+                removed += _remove_dead_temps(level2)
+        return removed
 
     def flush(self) -> None:
         """Make what this command wrote durable (one syncfs for many objects): called after
@@ -96,6 +135,39 @@ class LocalStore:
         return RemoteError(
             f"remote {self.name!r} ({self.root}): cannot {verb}: {exc.strerror or exc}", hint
         )
+
+
+def _subdirs(path: str) -> list[str]:
+    try:
+        with os.scandir(path) as it:
+            return [e.path for e in it if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def _is_dead_temp(name: str, mtime: float) -> bool:
+    """`.mvm-tmp.<pid>.<host>.<random>`: its writer ran here and is gone, or (from anywhere)
+    nothing wrote to it for STALE_AFTER: a live upload writes all the time."""
+    if time.time() - mtime > STALE_AFTER:
+        return True
+    parts = name[len(TMP_PREFIX):].split(".")
+    return len(parts) == 3 and parts[1] == _HOST and is_stale_tmp(name)
+
+
+def _remove_dead_temps(directory: str) -> int:
+    removed = 0
+    try:
+        with os.scandir(directory) as it:
+            entries = [e for e in it if e.name.startswith(TMP_PREFIX)]
+        for e in entries:
+            if _is_dead_temp(e.name, e.stat(follow_symlinks=False).st_mtime):
+                os.unlink(e.path)
+                removed += 1
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # another user's, say: left for them or gc
+        ui.debug(f"could not remove a temp file in {directory}: {exc.strerror or exc}")
+    return removed
 
 
 def _create(path: str) -> int:

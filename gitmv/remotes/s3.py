@@ -2,7 +2,8 @@
 interop. Objects live under `<prefix>/<aa>/<bb>/<hex>`, the cache layout.
 
 Settings (the remote's table in config.toml): `endpoint_url`, `region`, `profile`; optional
-`multipart_threshold`, `multipart_chunksize` (sizes like "64MiB") and `addressing_style`.
+`multipart_threshold`, `multipart_chunksize` (sizes like "64MiB"), `addressing_style` and
+`checksums` (false: send no x-amz-checksum-sha256).
 Credentials come from the standard AWS chain (environment, `profile`, ~/.aws, instance roles):
 gitmv never stores them. boto3 (the `s3` extra) is imported here only, when first needed.
 
@@ -10,18 +11,32 @@ No partial object is ever visible: an S3 PUT, and the CompleteMultipartUpload th
 multipart upload, are atomic per key. A key shows either nothing or the complete object, so we
 write straight to the final key (no temp keys to rename or clean up). An interrupted multipart
 upload leaves only invisible parts, which s3transfer aborts on failure; a killed process can
-leave some, which a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes.
+leave some, which a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes, and which
+the next multipart upload of the same key aborts once they are MULTIPART_STALE_AFTER old.
+
+What is sent is verified twice: gitmv hashes the cache file before it sends it (a corrupt one
+is refused: ObjectCorrupt, nothing sent), and the store checks what arrives: a single PUT
+carries `ChecksumSHA256` (the oid itself, base64), which S3 checks against the bytes it
+received and refuses on a mismatch; a multipart upload carries a SHA256 for every part. A
+server that refuses the header (NotImplemented, InvalidArgument) gets uploads without it
+from then on.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar, cast
 
+from gitmv import ui
+from gitmv.errors import GitMvmError, ObjectCorrupt
 from gitmv.remotes.retry import RemoteError, TransientError, parse_retry_after
+from gitmv.remotes.stored import Stored
 
 T = TypeVar("T")
 
@@ -56,6 +71,15 @@ MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
 MULTIPART_THREADS = 8
 MULTIPART_MEMORY_CHUNKS = 6
+# Killed multipart uploads of a key older than this are aborted by its next multipart upload
+# (a live one of a large object on a slow link can take hours; a lifecycle rule does the rest).
+MULTIPART_STALE_AFTER = 24 * 3600.0
+# Objects up to this size are read into memory once, hashed, and sent from there.
+SMALL_PUT = 8 * 1024 * 1024
+HASH_BUFSIZE = 8 * 1024 * 1024
+# what a server that does not know x-amz-checksum-* answers to it
+_NO_CHECKSUM_CODES = {"NotImplemented", "InvalidArgument", "InvalidRequest",
+                      "UnsupportedHeader"}
 
 # botocore's own retries. Single requests: none (max_attempts 1 = one attempt): the transfer
 # engine retries every operation with backoff and jitter, honours Retry-After (botocore does
@@ -73,6 +97,7 @@ _DENIED_CODES = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem", "
 _TRANSIENT_CODES = {
     "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
     "RequestTimeout", "InternalError", "ServiceUnavailable", "Busy",
+    "BadDigest", "XAmzContentSHA256Mismatch",  # bytes changed on the way (they left us whole)
 }
 _REGION_CODES = {"PermanentRedirect", "301", "AuthorizationHeaderMalformed",
                  "IllegalLocationConstraintException"}
@@ -120,6 +145,11 @@ class S3Store:
         self.multipart_chunksize = max(5 * 1024 * 1024, parse_size(  # S3's smallest part
             settings.get("multipart_chunksize", MULTIPART_CHUNKSIZE),
             f"remote.{name}.multipart_chunksize"))
+        checksums = settings.get("checksums", True)
+        if not isinstance(checksums, bool):
+            raise RemoteError(f"remote {name!r}: `checksums` must be true or false, not "
+                              f"{checksums!r}", f"fix [remote.{name}] in .mvm/config.toml")
+        self.checksums = checksums
         if importlib.util.find_spec("boto3") is None:
             raise RemoteError(f"remote {name!r} ({url}): S3 stores need boto3, which is not "
                               "installed", "pip install 'gitmv[s3]'")
@@ -195,19 +225,22 @@ class S3Store:
         return f"{self.prefix}{oid[:2]}/{oid[2:4]}/{oid}"
 
     def exists_many(self, oids: Sequence[str]) -> set[str]:
+        return set(self.stat_many(oids))
+
+    def stat_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
         todo = list(dict.fromkeys(oids))
-        if len(todo) <= HEAD_MAX:
-            return self._head_many(todo)
+        if len(todo) <= HEAD_MAX or checksums:  # (a listing says no checksums)
+            return self._head_many(todo, checksums)
         # A listing costs the store's size, HEADs the query's: list one `<aa>/` sub-prefix
         # (1/256 of the store) to estimate the size, and answer its own oids on the way.
         aa = todo[0][:2]
         page = next(self._pages(f"{self.prefix}{aa}/", "check", LIST_PAGE))
         contents = page.get("Contents", ())
         estimate = 256 * len(contents)
-        found: set[str] = set()
+        found: dict[str, Stored] = {}
         if not page.get("IsTruncated"):
-            listed = {self._oid_of_key(item["Key"]) for item in contents}
-            found = {oid for oid in todo if oid[:2] == aa and oid in listed}
+            listed = self._listed(contents)
+            found = {oid: listed[oid] for oid in todo if oid[:2] == aa and oid in listed}
             todo = [oid for oid in todo if oid[:2] != aa]
         if len(todo) * KEYS_PER_HEAD < estimate:
             return found | self._head_many(todo)
@@ -215,19 +248,73 @@ class S3Store:
 
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         key = self.key(oid)
+        data = _checked_source(src, size, oid)  # ObjectCorrupt: nothing is sent
         if size < self.multipart_threshold:
-            self._guard(lambda: self._client().put_object(
-                Bucket=self.bucket, Key=key, Body=src, ContentLength=size), "upload", key)
+            body: Any = src if data is None else data  # (from memory: read once)
+
+            def put(checksum: bool) -> None:
+                extra = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": _b64(oid)} \
+                    if checksum else {}
+                if data is None:
+                    src.seek(start)
+                self._client().put_object(Bucket=self.bucket, Key=key, Body=body,
+                                          ContentLength=size, **extra)
+
+            start = src.tell()
+            self._with_checksum_fallback(put, key)
         else:
             # boto3's transfer manager (what `upload_fileobj` runs), one for the whole store so
             # its threads and part buffers are shared; parts are sent in parallel.
             # Given the cache file's path rather than the open file, it reads each part from
             # disk as it is sent instead of queueing part buffers in memory (a 1 GiB upload:
             # peak RSS 137 MB -> see docs/benchmarks.md).
+            self._abort_stale_multipart(key)
             manager = self._transfer_manager()
-            body: Any = _path_of(src) or src
-            self._guard(lambda: manager.upload(body, self.bucket, key).result(), "upload", key)
+            source: Any = _path_of(src) or src
+
+            def multipart(checksum: bool) -> None:
+                extra = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+                manager.upload(source, self.bucket, key, extra_args=extra).result()
+
+            self._with_checksum_fallback(multipart, key)
         self._bucket_ok = True
+
+    def _with_checksum_fallback(self, send: Callable[[bool], None], key: str) -> None:
+        """`send(checksum)`, with the SHA256 checksum while the server takes it; a server that
+        answers that it does not implement it gets requests without it from now on."""
+        from botocore.exceptions import ClientError
+
+        checksum = self.checksums
+        try:
+            send(checksum)
+            return
+        except GitMvmError:
+            raise
+        except ClientError as exc:
+            if not (checksum and _code(exc) in _NO_CHECKSUM_CODES):
+                raise self._error(exc, "upload", key) from None
+        except Exception as exc:
+            raise self._error(exc, "upload", key) from None
+        self.checksums = False
+        ui.debug(f"remote {self.name!r}: the server refuses x-amz-checksum-sha256; "
+                 "uploading without it (gitmv hashed the bytes before sending them)")
+        self._guard(lambda: send(False), "upload", key)
+
+    def _abort_stale_multipart(self, key: str) -> None:
+        """Abort the multipart uploads of `key` that a killed push left (their parts cost
+        storage and nothing lists them), once they are MULTIPART_STALE_AFTER old."""
+        try:
+            page = self._client().list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+            for up in page.get("Uploads", ()):
+                initiated = up.get("Initiated")
+                if up.get("Key") != key or initiated is None or \
+                        time.time() - initiated.timestamp() < MULTIPART_STALE_AFTER:
+                    continue
+                self._client().abort_multipart_upload(Bucket=self.bucket, Key=key,
+                                                       UploadId=up["UploadId"])
+        except Exception as exc:  # not allowed to list or abort: the lifecycle rule's job
+            ui.debug(f"remote {self.name!r}: could not clean up old multipart uploads of "
+                     f"{key}: {type(exc).__name__}")
 
     def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
         from botocore.exceptions import ClientError
@@ -252,7 +339,9 @@ class S3Store:
         content_range = str(resp.get("ContentRange") or "")
         if offset > 0 and content_range.startswith("bytes "):
             start = int(content_range[6:].split("-", 1)[0])
-        return cast(BinaryIO, _Body(resp["Body"], self, key)), start
+        length = resp.get("ContentLength")
+        return cast(BinaryIO, _Body(resp["Body"], self, key,
+                                    int(length) if length is not None else None)), start
 
     def list_objects(self) -> Iterator[tuple[str, int, float]]:
         for page in self._pages(self.prefix, "list"):
@@ -268,22 +357,28 @@ class S3Store:
 
     # --- existence: parallel HEADs, or listings -------------------------------------------
 
-    def _head_many(self, oids: Sequence[str]) -> set[str]:
+    def _head_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
         from concurrent.futures import ThreadPoolExecutor
 
+        def head(oid: str) -> Stored | None:
+            return self._head(oid, checksums)
+
         if len(oids) <= 1:
-            found = [self._head(o) for o in oids]
+            found = [head(o) for o in oids]
         else:
             with ThreadPoolExecutor(min(EXISTS_THREADS, len(oids))) as pool:
-                found = list(pool.map(self._head, oids))
-        return {oid for oid, ok in zip(oids, found, strict=True) if ok}
+                found = list(pool.map(head, oids))
+        return {oid: st for oid, st in zip(oids, found, strict=True) if st is not None}
 
-    def _head(self, oid: str) -> bool:
+    def _head(self, oid: str, checksums: bool = False) -> Stored | None:
         from botocore.exceptions import ClientError
 
         key = self.key(oid)
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if checksums:
+            args["ChecksumMode"] = "ENABLED"
         try:
-            self._client().head_object(Bucket=self.bucket, Key=key)
+            resp = self._client().head_object(**args)
         except ClientError as exc:
             # a HEAD answer has no body: 404 may be a missing bucket, 403 bad credentials
             if _status(exc) == 404:
@@ -291,14 +386,16 @@ class S3Store:
                     with self._probe_lock:  # one probe, not one per thread
                         if not self._bucket_ok:
                             self._probe(key, exc)
-                return False
+                return None
             if _status(exc) in (400, 403):
                 self._probe(key, exc)
             raise self._error(exc, "check", key) from None
         except Exception as exc:
             raise self._error(exc, "check", key) from None
         self._bucket_ok = True
-        return True
+        length = resp.get("ContentLength")
+        return Stored(int(length) if length is not None else None,
+                      _hex(resp.get("ChecksumSHA256")))
 
     def _probe(self, key: str, head_error: Any) -> None:
         """After a body-less HEAD error: a ranged GET whose error says why (raised); returns
@@ -316,7 +413,7 @@ class S3Store:
         except Exception as exc:
             raise self._error(exc, "check", key) from None
 
-    def _list_many(self, oids: Sequence[str]) -> set[str]:
+    def _list_many(self, oids: Sequence[str]) -> dict[str, Stored]:
         from concurrent.futures import ThreadPoolExecutor
 
         groups: dict[str, list[str]] = {}
@@ -324,30 +421,38 @@ class S3Store:
             groups.setdefault(oid[0], []).append(oid)
         with ThreadPoolExecutor(min(EXISTS_THREADS, len(groups))) as pool:
             parts = list(pool.map(self._list_group, groups.values()))
-        found: set[str] = set()
+        found: dict[str, Stored] = {}
         rest: list[str] = []
         for got, unresolved in parts:
             found |= got
             rest += unresolved
         return found | self._head_many(rest) if rest else found
 
-    def _list_group(self, group: list[str]) -> tuple[set[str], list[str]]:
+    def _list_group(self, group: list[str]) -> tuple[dict[str, Stored], list[str]]:
         """List `<prefix><h>` (h: the group's first hex digit), reading at most about twice
         as many keys as HEADing the group would cost; oids past the last key listed are left
         to HEADs (so a store far larger than estimated costs at most ~3x the HEADs)."""
         wanted = set(group)
-        found: set[str] = set()
+        found: dict[str, Stored] = {}
         last = ""
         budget = 2 * len(group) * KEYS_PER_HEAD  # x2: the size estimate is rough
         for page in self._pages(self.prefix + group[0][0], "check", budget):
-            for item in page.get("Contents", ()):
-                last = item["Key"]
-                oid = self._oid_of_key(last)
-                if oid in wanted:
-                    found.add(oid)
+            contents = page.get("Contents", ())
+            if contents:
+                last = contents[-1]["Key"]
+            found |= {oid: st for oid, st in self._listed(contents).items() if oid in wanted}
             if not page.get("IsTruncated"):
                 return found, []
         return found, [oid for oid in group if self.key(oid) > last]
+
+    def _listed(self, contents: Sequence[dict[str, Any]]) -> dict[str, Stored]:
+        """{oid: Stored} of a listing page's keys that are objects."""
+        out = {}
+        for item in contents:
+            oid = self._oid_of_key(item["Key"])
+            if oid is not None:
+                out[oid] = Stored(int(item["Size"]))
+        return out
 
     def _pages(self, prefix: str, op: str, max_keys: int | None = None
                ) -> Iterator[dict[str, Any]]:
@@ -388,6 +493,8 @@ class S3Store:
     def _guard(self, fn: Callable[[], T], op: str, key: str) -> T:
         try:
             return fn()
+        except GitMvmError:
+            raise
         except Exception as exc:
             raise self._error(exc, op, key) from None
 
@@ -463,18 +570,38 @@ class _Body:
     """A downloaded object's stream; network faults mid-body become TransientError (the
     engine resumes from what it has)."""
 
-    def __init__(self, body: Any, store: S3Store, key: str) -> None:
+    def __init__(self, body: Any, store: S3Store, key: str, length: int | None) -> None:
         self._body = body
         self._store = store
         self._key = key
+        self._left = length  # what the answer's Content-Length says is still to come
 
     def read(self, n: int = -1) -> bytes:
         try:
             data: bytes = self._body.read(None if n < 0 else n)
         except Exception as exc:  # a reset, a timeout, a short body: this object only
-            raise TransientError(f"remote {self._store.name!r}: download of {self._key} "
-                                 f"broke off: {type(exc).__name__}") from None
+            raise self._broke_off(exc) from None
         return data
+
+    def read1(self, n: int = -1) -> bytes:
+        """What has arrived, up to `n` bytes (waiting at most the read timeout for some): the
+        engine checks its deadline between reads, whatever the pace of the server."""
+        raw = getattr(self._body, "_raw_stream", None)
+        if raw is None or not hasattr(raw, "read1"):
+            return self.read(n)
+        try:
+            data: bytes = raw.read1(n if n >= 0 else None)
+        except Exception as exc:
+            raise self._broke_off(exc) from None
+        if self._left is not None:  # (botocore's own read checks this; read1 bypasses it)
+            self._left -= len(data)
+            if not data and self._left > 0:
+                raise self._broke_off(EOFError(f"{self._left} bytes short"))
+        return data
+
+    def _broke_off(self, exc: BaseException) -> TransientError:
+        return TransientError(f"remote {self._store.name!r}: download of {self._key} broke "
+                              f"off: {type(exc).__name__}")
 
     def close(self) -> None:
         self._body.close()
@@ -484,6 +611,50 @@ class _Body:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _b64(oid: str) -> str:
+    """An oid as S3 writes a SHA256 checksum."""
+    return base64.b64encode(bytes.fromhex(oid)).decode()
+
+
+def _hex(checksum: object) -> str | None:
+    """S3's ChecksumSHA256 of a whole object as hex; None for none, or for the checksum of
+    a multipart upload's part checksums (`…-N`), which is no object's sha256."""
+    if not isinstance(checksum, str) or "-" in checksum:
+        return None
+    try:
+        raw = base64.b64decode(checksum, validate=True)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def _checked_source(src: BinaryIO, size: int, oid: str) -> bytes | None:
+    """Hash the `size` bytes `src` holds from where it stands (and seek back there); refuse
+    them (ObjectCorrupt) when they are not object `oid`. Small objects come back as bytes,
+    to be sent from memory (read once); larger ones are read again as they are sent."""
+    start = src.tell()
+    if size <= SMALL_PUT:
+        data = src.read(size)
+        src.seek(start)
+        if len(data) == size and hashlib.sha256(data).hexdigest() == oid:
+            return data
+        got = f"a file {size - len(data)} bytes short" if len(data) < size else \
+            f"sha256:{hashlib.sha256(data).hexdigest()}"
+        raise ObjectCorrupt(f"sha256:{oid}", got, "local cache")
+    h = hashlib.sha256()
+    left = size
+    while left:
+        chunk = src.read(min(HASH_BUFSIZE, left))
+        if not chunk:
+            raise ObjectCorrupt(f"sha256:{oid}", f"a file {left} bytes short", "local cache")
+        h.update(chunk)
+        left -= len(chunk)
+    if h.hexdigest() != oid:
+        raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{h.hexdigest()}", "local cache")
+    src.seek(start)
+    return None
 
 
 def _opt_str(settings: dict[str, object], key: str, name: str) -> str | None:

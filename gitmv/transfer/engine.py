@@ -1,31 +1,49 @@
 """Moving objects between the cache and a remote store: batched existence checks, parallel
 jobs, progress in bytes and objects, per-object failures collected and reported together,
 every received object verified while it streams and placed atomically.
+
+Uploads count once the store confirms them: after each phase the store is asked what it holds
+(`stat_many`: a HEAD, a listing, a batch) and an object it does not hold at its size is sent
+once more, then reported. An object the store holds at another size (or, where the store
+keeps one, another sha256) is not "already there": it is sent again, replacing it.
+
+Downloads are bounded: never more bytes than the pointer names (an object of unknown size,
+a manifest whose pointer does not say, at most UNKNOWN_SIZE_MAX), and never longer than the
+object's deadline, `transfer.deadline` seconds plus its size at `transfer.min_rate` (`Limits`),
+over all its attempts. Reads return what has arrived (`read1`), so a server that sends a byte
+now and then cannot hold a read past the deadline for longer than the store's `timeout`.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import Any, NamedTuple, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from gitmv import ui
-from gitmv.errors import GitMvmError, ObjectCorrupt
+from gitmv.config import Config, parse_size
+from gitmv.errors import FormatError, GitMvmError, ObjectCorrupt
 from gitmv.fsutil import remove_file
 from gitmv.objects.cache import Cache
 from gitmv.objects.hashing import BUFSIZE, start_writeback
-from gitmv.remotes.base import Store
+from gitmv.remotes.base import Store, Stored, holds
 from gitmv.remotes.retry import RemoteError, TransientError, with_retries
+from gitmv.ui import human_size
 
 EXISTS_BATCH = 1000
-WRITEBACK_MIN = 1 << 20  # received chunks this large start their writeback at once
+WRITEBACK_MIN = 1 << 20  # received bytes this many start their writeback at once
 PREPARE_WINDOW = 1000  # objects per round of upload batches (Git LFS)
 DEFAULT_JOBS = 8
+DEADLINE = 300.0  # seconds every download gets, on top of its size at MIN_RATE
+MIN_RATE = 8 * 1024  # bytes per second: slower than this (plus DEADLINE) fails
+UNKNOWN_SIZE_MAX = 1 << 30  # an object whose size nothing says: a directory manifest
 
 
 class TransferResult(NamedTuple):
@@ -33,6 +51,35 @@ class TransferResult(NamedTuple):
     present: int  # already where they had to go
     failed: list[tuple[str, str]]  # (oid, why)
     nbytes: int
+    replaced: int = 0  # on the store at another size (or sha256): sent again
+
+
+class Limits(NamedTuple):
+    """How long a download may take: `deadline` seconds plus its size at `min_rate` bytes a
+    second (config `transfer.deadline`, `transfer.min_rate`)."""
+
+    deadline: float = DEADLINE
+    min_rate: float = MIN_RATE
+
+    @classmethod
+    def of(cls, config: Config) -> Limits:
+        deadline = config.get("transfer.deadline", DEADLINE)
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+            raise FormatError("transfer.deadline", f"not a number of seconds: {deadline!r}",
+                              "write it like `deadline = 300` in [transfer]")
+        rate = parse_size(config.get("transfer.min_rate", MIN_RATE), "transfer.min_rate")
+        if rate <= 0:
+            raise FormatError("transfer.min_rate", "must be more than 0 bytes a second",
+                              'write it like `min_rate = "8KiB"` in [transfer]')
+        return cls(float(deadline), float(rate))
+
+    def allowed(self, size: int) -> float:
+        """Seconds a download of `size` bytes may take."""
+        return self.deadline + size / self.min_rate
+
+
+class DeadlineExceeded(RemoteError):
+    """A download took longer than its deadline (kept: the next run resumes it)."""
 
 
 class _Progress:
@@ -98,7 +145,32 @@ def present_on(store: Store, oids: Sequence[str]) -> set[str]:
     return found
 
 
-def _run(
+def stat_on(store: Store, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
+    """What the store says it holds of `oids` (sizes; with `checksums`, its sha256s where it
+    keeps them), in batches as `present_on`."""
+    found: dict[str, Stored] = {}
+    size = int(getattr(store, "exists_batch", EXISTS_BATCH))
+    for batch in _batches(oids, size):
+
+        def check(b: Sequence[str] = batch) -> dict[str, Stored]:
+            return store.stat_many(b, checksums)
+
+        found |= with_retries(check, f"check {store.name}")
+    return found
+
+
+def held_as(stored: Stored | None, oid: str, size: int | None) -> str:
+    """What is wrong with a store's answer for object `oid` of `size` bytes, in words."""
+    if stored is None:
+        return "the store does not hold it"
+    if stored.size is not None and size is not None and stored.size != size:
+        if stored.size < 0:
+            return f"the store holds it at another size than {size} bytes"
+        return f"the store holds {stored.size} bytes, not {size}"
+    return f"the store's sha256 of it is {stored.sha256}"
+
+
+def run_each(
     items: Sequence[str], work: Callable[[str], int], jobs: int, desc: str, sizes: dict[str, int],
     bar: _Progress | None = None,
 ) -> tuple[list[str], list[tuple[str, str]], int]:
@@ -126,8 +198,9 @@ def _run(
                 failed.append((oid, exc.message))
             return
         except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
             with lock:
-                failed.append((oid, f"{exc.strerror or exc}"))
+                failed.append((oid, f"{exc.strerror or exc}{where}"))
             return
         with lock:
             done.append(oid)
@@ -170,23 +243,24 @@ def _run(
 
 
 def upload(
-    cache: Cache, store: Store, phases: Sequence[Sequence[str]], jobs: int = DEFAULT_JOBS
+    cache: Cache, store: Store, phases: Sequence[Sequence[str]], jobs: int = DEFAULT_JOBS,
+    force: bool = False,
 ) -> TransferResult:
-    """Upload objects missing from the store, phase by phase (file objects before the
-    manifests that name them); a later phase is not started after a failure."""
+    """Upload objects the store lacks (or holds at another size), phase by phase (file
+    objects before the manifests that name them), each confirmed by the store before the
+    next phase; a later phase is not started after a failure. `force` sends every object
+    (a repair; a Git LFS server still decides for itself)."""
     done: list[str] = []
     failed: list[tuple[str, str]] = []
     present = 0
+    replaced = 0
     nbytes = 0
     for phase in phases:
         oids = list(dict.fromkeys(phase))
         if not oids:
             continue
-
-        def cache_sizes(oids: list[str] = oids) -> dict[str, int]:
-            return {o: _size(cache, o) for o in oids}
-
-        tell_sizes(store, cache_sizes)
+        sizes = {o: _size(cache, o) for o in oids}
+        tell_sizes(store, sizes)
 
         def put(oid: str) -> int:
             def attempt() -> int:
@@ -199,17 +273,18 @@ def upload(
 
         desc = f"push to {store.name}"
         prepare = getattr(store, "prepare_upload", None)
-        if prepare is None:
-            have = present_on(store, oids)
+        if prepare is None or force:
+            held = {} if force else stat_on(store, oids)
+            have = {o for o in oids if holds(held.get(o), o, sizes[o])}
             present += len(have)
+            replaced += sum(1 for o in held if o not in have)
             todo = [o for o in oids if o not in have]
-            d, f, n = _run(todo, put, jobs, desc, {o: _size(cache, o) for o in todo})
+            d, f, n = run_each(todo, put, jobs, desc, sizes)
         else:
             # Git LFS: an upload batch both tells which objects the server lacks and hands out
             # their upload actions. Windows of PREPARE_WINDOW objects keep those actions fresh
             # (they expire) and few in memory; one progress bar spans them.
             d, f, n = [], [], 0
-            sizes = cache_sizes()
             with _progress(desc, sum(sizes.values()), len(oids)) as bar:
                 for window in _batches(oids, PREPARE_WINDOW):
 
@@ -221,38 +296,73 @@ def upload(
                     for o in have:
                         bar.advance(sizes.get(o, 0))
                     todo = [o for o in window if o not in have]
-                    wd, wf, wn = _run(todo, put, jobs, desc, {}, bar)
+                    wd, wf, wn = run_each(todo, put, jobs, desc, {}, bar)
                     d, f, n = d + wd, f + wf, n + wn
                     if wf:
                         break
-        done += d
-        failed += f
-        nbytes += n
         flush = getattr(store, "flush", None)
         if flush is not None:  # durable before the next phase names them (a directory store)
             flush()
+        d, unconfirmed = _confirm(store, d, sizes, put, jobs, desc, prepare)
+        done += d
+        failed += f + unconfirmed
+        nbytes += n
         if failed:
             break
-    return TransferResult(done, present, failed, nbytes)
+    return TransferResult(done, present, failed, nbytes, replaced)
+
+
+def _confirm(
+    store: Store, sent: list[str], sizes: dict[str, int], put: Callable[[str], int], jobs: int,
+    desc: str, prepare: Any,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Ask the store for what it says it stored: an object it does not hold at its size is
+    sent once more, and if it still does not, reported. Returns (confirmed, failures). A Git
+    LFS server is asked with an upload batch (what the push is allowed, and the server
+    checks oid and size), any other store with `stat_many`."""
+    if not sent:
+        return [], []
+
+    def ask(oids: list[str]) -> dict[str, Stored]:
+        if prepare is None:
+            return stat_on(store, oids)
+        have = with_retries(lambda: cast(set[str], prepare(oids)), f"check {store.name}")
+        return {o: Stored(sizes[o]) for o in have}
+
+    held = ask(sent)
+    missing = [o for o in sent if not holds(held.get(o), o, sizes[o])]
+    if not missing:
+        return sent, []
+    ui.debug(f"{store.name}: {len(missing)} upload(s) not there after the store said they "
+             "were stored; sending them again")
+    again, failed, _ = run_each(missing, put, jobs, desc, sizes)
+    if again:
+        held = ask(again)
+    failed += [(o, f"remote {store.name!r} answered that it stored it, but "
+                f"{held_as(held.get(o), o, sizes[o])}") for o in again
+               if not holds(held.get(o), o, sizes[o])]
+    bad = {o for o, _ in failed}
+    return [o for o in sent if o not in bad], failed
 
 
 def download(
     cache: Cache, store: Store, oids: Sequence[str], jobs: int = DEFAULT_JOBS,
-    sizes: Mapping[str, int] | None = None,
+    sizes: Mapping[str, int] | None = None, limits: Limits | None = None,
 ) -> TransferResult:
-    """Fetch objects the cache lacks; each is verified while it streams. `sizes` (what the
-    pointers and manifests say) serve the progress bar and stores that need them."""
+    """Fetch objects the cache lacks; each is verified while it streams and stops at the size
+    `sizes` says (what the pointers and manifests name; they also serve the progress bar and
+    stores that need them) and at its deadline (`limits`)."""
     wanted = [o for o in dict.fromkeys(oids) if not cache.has(o)]
     present = len(set(oids)) - len(wanted)
     if sizes:
         tell_sizes(store, sizes)
+    known = dict(sizes) if sizes else {}
 
     def get(oid: str) -> int:
-        return download_one(cache, store, oid)
+        return download_one(cache, store, oid, known.get(oid), limits or Limits())
 
     try:
-        done, failed, nbytes = _run(wanted, get, jobs, f"fetch from {store.name}",
-                                    dict(sizes) if sizes else {})
+        done, failed, nbytes = run_each(wanted, get, jobs, f"fetch from {store.name}", known)
     except RemoteError:  # the store as a whole failed: what did arrive stays, on disk
         cache.flush()
         raise
@@ -260,47 +370,49 @@ def download(
     return TransferResult(done, present, failed, nbytes)
 
 
-def download_one(cache: Cache, store: Store, oid: str) -> int:
+def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
+                 limits: Limits | None = None) -> int:
     """Fetch one object, resuming a partial download, verifying it while it streams.
 
     The bytes collect in `<tmp>/partial-<oid>` (kept across runs, so an interrupted fetch
-    resumes where it stopped when the store can); only a complete file whose sha256 is `oid`
-    is renamed into the cache. A mismatch deletes the partial file: it never reaches the
-    cache or the work tree.
+    resumes where it stopped when the store can), locked by the process that writes it (a
+    second one waits, then finds the object in the cache); only a complete file whose sha256
+    is `oid` is renamed into the cache. A mismatch, or more bytes than `size`, deletes the
+    partial file: it never reaches the cache or the work tree.
     """
+    limits = limits or Limits()
+    limit = UNKNOWN_SIZE_MAX if size is None else size
     os.makedirs(cache.tmp_dir, exist_ok=True)
     partial = cache.partial_path(oid)
-    fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o644)
+    fd, lock_fd = _open_partial(partial)
+    started = time.monotonic()  # (the wait for another process's lock does not count)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # another process fetching the same object waits
         if cache.has(oid):
             remove_file(partial)
             return 0
 
         def attempt() -> int:
             have = os.fstat(fd).st_size
+            if have > limit:  # not a prefix of this object
+                os.ftruncate(fd, 0)
+                have = 0
+            _check_deadline(store, oid, size, limits, started, have)
             h = hashlib.sha256()
             if have:
                 os.lseek(fd, 0, os.SEEK_SET)
                 _hash_prefix(fd, have, h)
+                if have == size and h.hexdigest() == oid:
+                    return have  # all there already (a kill came before its rename)
             src, start = store.open_download(oid, have)
             with src:
                 if start != have:  # the store cannot resume: start over
                     os.ftruncate(fd, 0)
                     h = hashlib.sha256()
                 os.lseek(fd, start, os.SEEK_SET)
-                total = start
-                while True:
-                    chunk = src.read(BUFSIZE)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    if len(chunk) >= WRITEBACK_MIN:  # the flush at the end finds less to do
-                        start_writeback(fd, total, len(chunk))
-                    total += len(chunk)
+                total = receive(src, fd, h, start, size, store, oid, limits, started)
+            if size is not None and total < size:  # (a connection cut short is transient)
+                raise _WrongSize(f"remote {store.name!r} holds {total} bytes for sha256:{oid},"
+                                 f" not the {size} its pointer names", _WRONG_HINT)
             got = h.hexdigest()
             if got != oid:
                 os.ftruncate(fd, 0)
@@ -313,10 +425,112 @@ def download_one(cache: Cache, store: Store, oid: str) -> int:
         nbytes = with_retries(attempt, f"download sha256:{oid[:12]}")
         cache.place_download(partial, oid)
         return nbytes
-    except ObjectCorrupt:
+    except (ObjectCorrupt, _WrongSize):
         remove_file(partial)
         raise
     finally:
+        os.close(fd)
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+
+class _WrongSize(RemoteError):
+    """The store holds another number of bytes than the object has."""
+
+
+_WRONG_HINT = ("the store holds other bytes under that name: `git mvm fsck --remote --repair` "
+               "from a clone that has the object replaces them")
+
+
+def receive(src: BinaryIO, fd: int | None, h: Any, start: int, size: int | None, store: Store,
+            oid: str, limits: Limits, started: float) -> int:
+    """Copy a download stream into `fd` from offset `start` (None: hash only), hashing it into
+    `h`, never past `size` bytes (UNKNOWN_SIZE_MAX when None) nor the object's deadline
+    (counted from `started`, a time.monotonic()). Returns the bytes there are in all."""
+    limit = UNKNOWN_SIZE_MAX if size is None else size
+    read = getattr(src, "read1", None) or src.read
+    total = start
+    pending = 0  # written since the last writeback
+    while True:
+        chunk = read(min(BUFSIZE, limit - total + 1))
+        if not chunk:
+            return total
+        if total + len(chunk) > limit:
+            what = (f"the {limit} bytes gitmv accepts for an object whose size nothing names"
+                    if size is None else f"the {limit} bytes its pointer names")
+            raise _WrongSize(f"remote {store.name!r} sent more than {what} for sha256:{oid}",
+                             _WRONG_HINT)
+        h.update(chunk)
+        if fd is not None:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            pending += len(chunk)
+            if pending >= WRITEBACK_MIN:  # the flush at the end finds less to do
+                start_writeback(fd, total + len(chunk) - pending, pending)
+                pending = 0
+        total += len(chunk)
+        _check_deadline(store, oid, size, limits, started, total)
+
+
+def _check_deadline(store: Store, oid: str, size: int | None, limits: Limits, started: float,
+                    got: int) -> None:
+    """Past the object's deadline: DeadlineExceeded (its bytes so far are kept). An object of
+    unknown size gets the deadline of the bytes that arrived."""
+    allowed = limits.allowed(size if size is not None else got)
+    elapsed = time.monotonic() - started
+    if elapsed > allowed:
+        raise DeadlineExceeded(
+            f"download from remote {store.name!r} passed its deadline: {got} of "
+            f"{size if size is not None else '?'} bytes in {elapsed:.0f}s, allowed "
+            f"{limits.deadline:g}s + the size at {human_size(int(limits.min_rate))}/s (the "
+            "bytes are kept: the next run resumes; on a slow link raise `transfer.deadline` "
+            "or lower `transfer.min_rate`, or use -j 1)")
+
+
+def _open_partial(path: str) -> tuple[int, int | None]:
+    """Open `path` for writing and hold its lock: (fd to write, fd that holds the lock when it
+    is another one). A partial file left read-only by a kill (between its chmod and its
+    rename), or by another user, is made writable or replaced once its lock is ours; one
+    renamed away or replaced while we waited for its lock is opened again."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            writable = True
+        except PermissionError:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # enough to lock it
+            except FileNotFoundError:
+                continue  # placed or removed meanwhile: start again
+            writable = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another process fetching the same object waits
+            st, now = os.fstat(fd), os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (st.st_dev, st.st_ino) != (now.st_dev, now.st_ino):
+            os.close(fd)  # the file we locked is gone from that name: lock the one there now
+            continue
+        if writable:
+            return fd, None
+        try:  # a leftover; its lock is ours, so nobody else uses it
+            try:
+                os.chmod(path, 0o644)
+                return os.open(path, os.O_RDWR | os.O_NOFOLLOW), fd
+            except PermissionError:  # not ours to change: replace it
+                os.unlink(path)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise GitMvmError(
+                    f"cannot use or remove {path}, which an earlier run left: "
+                    f"{exc.strerror}",
+                    f"remove it (`rm -f {path}`), or ask whoever owns it to") from None
+            raise
         os.close(fd)
 
 

@@ -8,8 +8,16 @@ from typing import NamedTuple
 
 from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import Pointer
-from gitmv.remotes.base import Store
-from gitmv.transfer.engine import TransferResult, download, present_on, tell_sizes, upload
+from gitmv.remotes.base import Store, holds
+from gitmv.transfer.engine import (
+    Limits,
+    TransferResult,
+    download,
+    held_as,
+    stat_on,
+    tell_sizes,
+    upload,
+)
 from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
 from gitmv.worktree.workspace import Workspace
 
@@ -43,44 +51,54 @@ def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
 
 
 def _complete_dirs(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> set[str]:
-    """Directory oids whose manifest the store already has.
+    """Directory oids whose manifest the store already holds (at its size).
 
     gitmv uploads a manifest only after every file object it names is on the store (the
-    phases of `upload`), and `gc --remote` deletes a file object only when no manifest it
-    keeps names it; so a manifest on the store stands for the whole directory and its files
-    need no check of their own. A no-op push of a 20,000-file dataset is one request.
+    phases of `upload`, each confirmed by the store), and `gc --remote` deletes a file object
+    only when no manifest it keeps names it; so a manifest on the store stands for the whole
+    directory and its files need no check of their own. A no-op push of a 20,000-file
+    dataset is one request.
     """
     dirs = list(dict.fromkeys(p.oid for p in pointers if p.kind == "dir"))
     if not dirs:
         return set()
-    _tell_sizes(ws, store, dirs, pointers)
-    return present_on(store, dirs)
-
-
-def _tell_sizes(ws: Workspace, store: Store, oids: Sequence[str],
-                pointers: Sequence[Pointer]) -> None:
-    """Sizes of `oids` for a store that needs them: what the pointers say, else the cache's."""
-
-    def sizes() -> dict[str, int]:
-        known = {}
-        for o in oids:
-            try:
-                known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
-            except OSError:
-                pass
-        known.update((p.oid, p.size) for p in pointers if p.kind == "file")
-        known.update((p.oid, p.manifest_size) for p in pointers
-                     if p.kind == "dir" and p.manifest_size is not None)
-        return known
-
+    sizes = known_sizes(ws, dirs, pointers, entries=False)
     tell_sizes(store, sizes)
+    held = stat_on(store, dirs)
+    return {o for o in dirs if holds(held.get(o), o, sizes.get(o))}
+
+
+def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
+                entries: bool = True) -> dict[str, int]:
+    """Sizes of `oids`: what the pointers (and, with `entries`, the cached manifests they
+    name) say, else the cache's."""
+    known = {}
+    for o in oids:
+        try:
+            known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
+        except OSError:
+            pass
+    for p in pointers:
+        if p.kind == "file":
+            known[p.oid] = p.size
+        else:
+            if p.manifest_size is not None:
+                known[p.oid] = p.manifest_size
+            if entries and ws.cache.has(p.oid):
+                try:
+                    known.update((e.oid, e.size) for e in
+                                 ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}"))
+                except GitMvmError:
+                    pass  # (reported where the manifest is used)
+    return known
 
 
 def push_pointers(
     ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int, full: bool = False
 ) -> TransferResult:
-    """Upload every object the pointers name that the store lacks; manifests go last.
-    `full` checks every file of a directory even when its manifest is on the store."""
+    """Upload every object the pointers name that the store lacks or holds at another size;
+    manifests go last. `full` checks every file of a directory even when its manifest is on
+    the store."""
     # --full re-checks the files it can: those of manifests in the cache (one only on the
     # store names files this clone cannot have, so there it stands for them still)
     unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
@@ -95,9 +113,13 @@ def push_pointers(
         )
     missing = [o for o in needed.all() if not ws.cache.has(o)]
     if missing:
-        on_remote = present_on(store, missing)
-        gone = [(o, "not in the cache (run `git mvm fetch` from where it was added)")
-                for o in missing if o not in on_remote]
+        sizes = known_sizes(ws, missing, rest)
+        tell_sizes(store, sizes)
+        held = stat_on(store, missing)
+        gone = [(o, "not in the cache (run `git mvm fetch` from where it was added)"
+                 if o not in held else f"not in the cache, and on the remote wrong: "
+                 f"{held_as(held[o], o, sizes.get(o))}; push it from a clone that has it")
+                for o in missing if not holds(held.get(o), o, sizes.get(o))]
         if gone:
             raise TransferFailed("push:", store, gone)
     have = set(missing)
@@ -117,10 +139,12 @@ def push_pointers(
 def fetch_pointers(
     ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int
 ) -> TransferResult:
-    """Download what the cache lacks: directory manifests first, then every file object."""
+    """Download what the cache lacks: directory manifests first, then every file object,
+    each bounded by the size its pointer or manifest names and by its deadline."""
+    limits = Limits.of(ws.config)
     dirs = [p for p in pointers if p.kind == "dir"]
     manifest_sizes = {p.oid: p.manifest_size for p in dirs if p.manifest_size is not None}
-    first = download(ws.cache, store, [p.oid for p in dirs], jobs, manifest_sizes)
+    first = download(ws.cache, store, [p.oid for p in dirs], jobs, manifest_sizes, limits)
     failed = list(first.failed)
     oids: list[str] = [p.oid for p in pointers if p.kind == "file"]
     sizes = {p.oid: p.size for p in pointers if p.kind == "file"}
@@ -133,7 +157,7 @@ def fetch_pointers(
                 continue
             oids += [e.oid for e in entries]
             sizes.update((e.oid, e.size) for e in entries)
-    second = download(ws.cache, store, oids, jobs, sizes)
+    second = download(ws.cache, store, oids, jobs, sizes, limits)
     failed += second.failed
     result = TransferResult(
         first.transferred + second.transferred,
@@ -147,9 +171,12 @@ def fetch_pointers(
 
 
 def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> set[str]:
-    """Oids (of the given pointers) whose objects the store does not have. Every object is
-    checked, so this finds a directory whose files were removed from the store behind
-    gitmv's back (which `push` alone, trusting the manifest, would not notice)."""
+    """Oids (of the given pointers) whose objects the store does not hold at their size.
+    Every object is checked, so this finds a directory whose files were removed from the
+    store behind gitmv's back (which `push` alone, trusting the manifest, would not
+    notice)."""
     oids = sorted(needed_by(ws, pointers).all())
-    _tell_sizes(ws, store, oids, pointers)
-    return set(oids) - present_on(store, oids)
+    sizes = known_sizes(ws, oids, pointers)
+    tell_sizes(store, sizes)
+    held = stat_on(store, oids)
+    return {o for o in oids if not holds(held.get(o), o, sizes.get(o))}

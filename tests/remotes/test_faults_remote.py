@@ -30,6 +30,7 @@ from tests.helpers import (
     init_hooked,
     mvm_popen,
     object_path,
+    plain_git_env,
     save,
     save_dir,
     sha,
@@ -324,3 +325,58 @@ def test_push_killed_mid_upload_leaves_nothing_half_written(tmp_path: Path) -> N
     assert res.returncode == 0, res.stderr
     assert set(assert_store_sound(root)) == expected
 
+
+
+# --- downloads are bounded: by the size the pointer names, and by a deadline ------------------
+
+
+def test_a_server_that_never_stops_sending_is_cut_at_the_pointers_size(tmp_path: Path) -> None:
+    model = os.urandom(100_000)
+    extra = 64 * MIB  # zeros after the object, with no Content-Length: "endless" for a test
+    with FaultServer(store_root(tmp_path)) as server:
+        bare, _ = publish(tmp_path, f"{server.url}/store", {"m.pt": model})
+        server.faults = Faults(endless=extra)
+        bob = plain_clone(bare, tmp_path / "bob")
+        res = git_run(bob, "mvm", "pull")
+        gets = server.requests("GET")
+    assert res.returncode == 1
+    assert f"sha256:{sha(model)}" in res.stderr, res.stderr
+    assert f"more than the {len(model)} bytes" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (bob / "m.pt").exists()
+    # the client hung up right after the size, it did not take in the 64 MiB
+    assert all(g.sent < len(model) + 8 * MIB for g in gets), [g.sent for g in gets]
+    leftovers = list((bob / ".git" / "mvm" / "tmp").glob("partial-*"))
+    assert all(p.stat().st_size <= len(model) for p in leftovers)
+
+
+def test_a_download_that_trickles_stops_at_its_deadline(tmp_path: Path) -> None:
+    """A byte every 20 ms never trips the per-read `timeout`; the overall deadline (here made
+    small in the repository's config: 1 s + size at 1 MiB/s) stops it, and the bytes that
+    came are kept for the next run to resume from."""
+    model = os.urandom(50_000)
+    with FaultServer(store_root(tmp_path)) as server:
+        bare, _ = publish(tmp_path, f"{server.url}/store", {"m.pt": model})
+        server.faults = Faults(trickle=0.02)
+        bob = plain_clone(bare, tmp_path / "bob")
+        (bob / ".git" / "mvm").mkdir(parents=True, exist_ok=True)
+        (bob / ".git" / "mvm" / "config.toml").write_text(
+            '[transfer]\ndeadline = 1\nmin_rate = "1MiB"\n')
+        try:
+            res = subprocess.run(["git", "mvm", "pull"], cwd=bob, capture_output=True, text=True,
+                                 env=plain_git_env(["mvm"]),
+                                 timeout=120)  # a guard against a hang, not a time check
+        except subprocess.TimeoutExpired:
+            pytest.fail("the pull never ended: downloads have no overall deadline")
+        server.faults = Faults()
+        partial = bob / ".git" / "mvm" / "tmp" / f"partial-{sha(model)}"
+        kept = partial.stat().st_size if partial.exists() else 0
+        again = git_run(bob, "mvm", "pull")
+        gets = server.requests("GET")
+    assert res.returncode == 1
+    assert "deadline" in res.stderr and "transfer.min_rate" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert 0 < kept < len(model)
+    assert again.returncode == 0, again.stderr
+    assert (bob / "m.pt").read_bytes() == model
+    assert gets[-1].range == f"bytes={kept}-"  # resumed from what the slow run kept

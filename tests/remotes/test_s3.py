@@ -88,6 +88,13 @@ def bucket_objects(moto: MotoServer, bucket: str, prefix: str = PREFIX) -> dict[
     return out
 
 
+def small_parts_store(moto: MotoServer, bucket: str) -> s3mod.S3Store:
+    """A store that sends objects of 5 MiB and more in parts of 5 MiB (S3's smallest)."""
+    return s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
+        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
+        "multipart_chunksize": "5MiB"})
+
+
 def one_error(err: str) -> str:
     """The single `git mvm: error:` line of a run, with no traceback anywhere."""
     assert "Traceback" not in err, err
@@ -222,9 +229,7 @@ def test_large_file_goes_up_in_parts_and_comes_back_whole(
 def test_failed_multipart_upload_leaves_nothing_under_the_key(
     moto: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
-    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
-        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
-        "multipart_chunksize": "5MiB"})
+    store = small_parts_store(moto, bucket)
     path = tmp_path / "big.bin"
     hexoid = big_file(path, 16)
 
@@ -358,7 +363,7 @@ def test_a_listing_over_budget_heads_the_rest(
     monkeypatch.setattr(s3mod, "LIST_PAGE", 7)
     monkeypatch.setattr(s3mod, "KEYS_PER_HEAD", 1)  # each group may read 2 keys per oid
     calls = _count_calls(store)
-    assert store._list_many(query) == set(present[::3])
+    assert set(store._list_many(query)) == set(present[::3])
     assert calls["ListObjectsV2"] > 16  # several short pages per group
     assert 0 < calls["HeadObject"] < len(query)  # what the pages did not reach
 
@@ -595,9 +600,7 @@ def test_a_large_upload_starts_where_the_file_object_stands(
 ) -> None:
     """A multipart upload reads the file by its path only when that gives the same bytes: a
     file object moved past a header sends what follows it, as every store does."""
-    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
-        "endpoint_url": moto.endpoint, "multipart_threshold": "5MiB",
-        "multipart_chunksize": "5MiB"})
+    store = small_parts_store(moto, bucket)
     payload = os.urandom(6 << 20)
     path = tmp_path / "framed.bin"
     path.write_bytes(b"a header of 24 bytes...." + payload)
@@ -610,3 +613,83 @@ def test_a_large_upload_starts_where_the_file_object_stands(
         assert s3mod._path_of(f) == str(path)
         f.seek(1)
         assert s3mod._path_of(f) is None
+
+
+# --- what is sent is checked by S3 too; what it keeps is read back -------------------------
+
+
+def test_a_put_carries_its_sha256_and_the_store_keeps_it(moto: MotoServer, bucket: str) -> None:
+    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {"endpoint_url": moto.endpoint})
+    data = os.urandom(10_000)
+    store.upload(sha(data), len(data), io.BytesIO(data))
+    head = moto.client().head_object(Bucket=bucket, Key=store.key(sha(data)),
+                                      ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == s3mod._b64(sha(data))
+    assert store.stat_many([sha(data)], checksums=True)[sha(data)].sha256 == sha(data)
+    assert store.stat_many([sha(data)])[sha(data)].size == len(data)
+
+
+def test_a_corrupt_source_is_refused_before_anything_is_sent(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    from gitmv.errors import ObjectCorrupt
+
+    store = small_parts_store(moto, bucket)
+    for size in (1000, 9 << 20):  # from memory, and a multipart upload from the file
+        data = os.urandom(size)
+        path = tmp_path / f"obj{size}"
+        path.write_bytes(data[:-1] + b"!")
+        with open(path, "rb") as f, pytest.raises(ObjectCorrupt):
+            store.upload(sha(data), size, f)
+        assert sha(data) not in bucket_objects(moto, bucket)
+
+
+def test_a_server_that_refuses_the_checksum_header_gets_uploads_without_it(
+    moto: MotoServer, bucket: str
+) -> None:
+    with FaultServer(upstream=moto.endpoint,
+                     faults=Faults(refuse_header="x-amz-checksum-sha256")) as proxy:
+        store = proxied_store(proxy, bucket)
+        objs = [os.urandom(3000) for _ in range(3)]
+        for data in objs:
+            store.upload(sha(data), len(data), io.BytesIO(data))
+        puts = proxy.requests("PUT")
+    assert [p.status for p in puts] == [501, 200, 200, 200]  # asked once, then left out
+    assert {sha(d) for d in objs} <= set(bucket_objects(moto, bucket))
+
+
+def test_fsck_verify_reads_the_stores_checksum_and_downloads_only_the_rest(
+    moto: MotoServer, bucket: str, alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = os.urandom(30_000)
+    second = os.urandom(30_000)
+    save(alice, "a.pt", first)
+    save(alice, "b.pt", second, "models")
+    assert run(capsys, alice, "push").rc == 0
+    # another tool put b.pt's bytes back without a checksum: only a download can tell
+    moto.client().put_object(Bucket=bucket, Key=f"{PREFIX}/{sha(second)[:2]}/"
+                             f"{sha(second)[2:4]}/{sha(second)}", Body=second)
+    with FaultServer(upstream=moto.endpoint) as proxy:
+        cfg = alice / ".mvm" / "config.toml"
+        cfg.write_text(cfg.read_text().replace(moto.endpoint, proxy.url))
+        res = run(capsys, alice, "fsck", "--remote", "--verify")
+        gets = [r.path for r in proxy.requests("GET")]
+    assert res.rc == 0, res.out + res.err
+    assert [p.rsplit("/", 1)[-1] for p in gets if "/" + PREFIX + "/" in p] == [sha(second)]
+
+
+def test_a_killed_multipart_upload_of_the_key_is_aborted_by_the_next_one(
+    moto: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = small_parts_store(moto, bucket)
+    data = os.urandom(6 << 20)
+    key = store.key(sha(data))
+    client = moto.client()
+    left = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    client.upload_part(Bucket=bucket, Key=key, UploadId=left, PartNumber=1,
+                       Body=data[: 5 << 20])
+    monkeypatch.setattr(s3mod, "MULTIPART_STALE_AFTER", 0.0)  # "a day" has passed
+    store.upload(sha(data), len(data), io.BytesIO(data))
+    ongoing = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in ongoing] == []
+    assert bucket_objects(moto, bucket)[sha(data)] == data

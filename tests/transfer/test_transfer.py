@@ -10,7 +10,9 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -840,3 +842,177 @@ def test_push_full_with_a_manifest_only_the_store_has(
     assert res.rc == 0, res.err
     assert "pushed 0 object(s)" in res.err
     assert "; 2 already there" in res.err  # the model and the manifest (its files unknown here)
+
+
+# --- temp files left by a kill never block a later run, for any user ------------------------------
+
+OTHER_USER = "gitmv-tester"
+
+
+class OtherUser:
+    """A user that is not root, and a workspace it owns (outside pytest's root-only temp
+    dirs), to run gitmv as: the permission checks root skips are the ones under test."""
+
+    def __init__(self, base: Path, uid: int, gid: int, python: str) -> None:
+        self.base = base
+        self.uid = uid
+        self.gid = gid
+        self.python = python
+        self.home = base / "home"
+
+    def own(self) -> None:
+        """Give everything in the workspace to the user (files made as root in the test)."""
+        for root, dirs, files in os.walk(self.base):
+            for name in [*dirs, *files]:
+                os.lchown(os.path.join(root, name), self.uid, self.gid)
+        os.chown(self.base, self.uid, self.gid)
+
+    def popen(self, cwd: Path, *args: str) -> subprocess.Popen[str]:
+        env = {"HOME": str(self.home), "PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1",
+               "LC_ALL": "C.UTF-8", "PYTHONPATH": _user_pythonpath(),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        prefix = [] if os.geteuid() != 0 else ["runuser", "-u", OTHER_USER, "--"]
+        return subprocess.Popen([*prefix, self.python, "-m", "gitmv", *args], cwd=cwd, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def mvm(self, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        proc = self.popen(cwd, *args)
+        out, err = proc.communicate(timeout=300)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _user_pythonpath() -> str:
+    import site
+
+    root = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join([root, *site.getsitepackages()])
+
+
+@pytest.fixture(scope="session")
+def _other_user_python() -> tuple[int, int, str]:
+    import pwd
+
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid(), sys.executable
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                           "/usr/sbin/nologin", OTHER_USER], capture_output=True, text=True)
+    assert made.returncode in (0, 9), made.stderr  # 9: it exists (another worker made it)
+    pw = pwd.getpwnam(OTHER_USER)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": _user_pythonpath(), "HOME": "/"}
+    # the test's interpreter may live where the user cannot go (/root/.pyenv): then the
+    # system's python of the same version, with this interpreter's packages
+    for python in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", ""),
+                                 f"/usr/bin/python{sys.version_info.major}."
+                                 f"{sys.version_info.minor}"]):
+        if not python:
+            continue
+        probe = subprocess.run(["runuser", "-u", OTHER_USER, "--", python, "-c",
+                                "import gitmv.cli, requests, tomllib"],
+                               env=env, capture_output=True, text=True)
+        if probe.returncode == 0:
+            return pw.pw_uid, pw.pw_gid, python
+    pytest.fail(f"no python that user {OTHER_USER} can run gitmv with")
+
+
+@pytest.fixture
+def other_user(_other_user_python: tuple[int, int, str]) -> Iterator[OtherUser]:
+    import tempfile
+
+    uid, gid, python = _other_user_python
+    base = Path(tempfile.mkdtemp(prefix="gitmv-user-"))
+    user = OtherUser(base, uid, gid, python)
+    user.home.mkdir()
+    (user.home / ".gitconfig").write_text(
+        "[user]\n\tname = Other\n\temail = other@example.com\n[init]\n\tdefaultBranch = main\n")
+    try:
+        yield user
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _published_for(user: OtherUser, n_files: int = 40) -> tuple[Path, dict[str, bytes]]:
+    """A bare repository (and its objects) that alice pushed, and bob's plain clone of it,
+    all owned by the user."""
+    bare = init_bare(user.base / "srv.git")
+    alice = init_hooked(user.base / "alice", bare)
+    files = {f"part{i % 3}/f{i}.bin": os.urandom(20_000 + i) for i in range(n_files)}
+    save_dir(alice, "data/train", files)
+    models = {f"m{i}.pt": os.urandom(400_000 + i) for i in range(4)}
+    for rel, data in models.items():
+        save(alice, rel, data)
+    git_ok(alice, "commit", "-q", "-m", "artifacts")
+    git_ok(alice, "push", "-q", "origin", "main")
+    bob = plain_clone(bare, user.base / "bob")
+    return bob, {**{f"data/train/{k}": v for k, v in files.items()}, **models}
+
+
+@pytest.mark.parametrize("left", ["read-only", "another user's"])
+def test_a_partial_download_left_by_a_kill_does_not_block_the_next_pull(
+    other_user: OtherUser, left: str
+) -> None:
+    """kill -9 between the chmod and the rename of a finished download leaves a read-only
+    `partial-<oid>`; a killed pull run by someone else (root, say) leaves one the user may
+    not write. Either way the next pull of the user goes through."""
+    bob, files = _published_for(other_user, n_files=3)
+    model = files["m0.pt"]
+    tmp = bob / ".git" / "mvm" / "tmp"
+    tmp.mkdir(parents=True)
+    partial = tmp / f"partial-{sha(model)}"
+    partial.write_bytes(model if left == "read-only" else model[:1000])
+    other_user.own()
+    if left == "read-only":
+        partial.chmod(0o444)
+    else:
+        os.chown(partial, 0, 0)  # root's, rw-r--r--: the user may read it, not write it
+        partial.chmod(0o644)
+    res = other_user.mvm(bob, "pull")
+    assert res.returncode == 0, res.stderr
+    for rel, data in files.items():
+        assert (bob / rel).read_bytes() == data, rel
+    assert not list(tmp.glob("partial-*"))
+
+
+def test_two_pulls_at_once_in_one_repository_both_succeed(other_user: OtherUser) -> None:
+    bob, files = _published_for(other_user)
+    other_user.own()
+    for _ in range(3):  # both racing for the same objects, several times over
+        shutil.rmtree(bob / ".git" / "mvm" / "objects", ignore_errors=True)
+        first = other_user.popen(bob, "pull", "-q")
+        second = other_user.popen(bob, "pull", "-q")
+        for proc in (first, second):
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+        for rel, data in files.items():
+            assert (bob / rel).read_bytes() == data, rel
+    assert not list((bob / ".git" / "mvm" / "tmp").glob("partial-*"))
+
+
+def test_a_push_killed_mid_copy_leaves_no_temp_file_on_the_directory_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A push killed while it copies a large object into a directory store leaves a read-only
+    temp file beside where the object goes; the next push to that store removes it."""
+    from tests.helpers import big_file, mvm_popen, wait_for
+
+    repo = init_hooked(tmp_path / "alice")
+    store = tmp_path / "store"
+    assert mvm(repo, "remote", "add", "-q", "-d", "store", str(store)) == 0
+    oid = big_file(repo / "big.bin", 256)
+    assert mvm(repo, "add", "-q", "big.bin") == 0
+
+    def temps() -> list[Path]:
+        return [p for p in store.rglob(".mvm-tmp.*") if p.is_file()] if store.exists() else []
+
+    push = mvm_popen(repo, "push")
+    try:
+        caught = wait_for(lambda: any(p.stat().st_size > 0 for p in temps()), push, timeout=60)
+        push.kill()
+    finally:
+        push.communicate(timeout=60)
+    assert caught, "the push finished before it could be killed mid-copy"
+    left = temps()
+    assert left and not left[0].stat().st_mode & 0o222  # read-only, as it was being written
+    res = run(capsys, repo, "push")
+    assert res.rc == 0, res.err
+    assert temps() == []
+    assert store_oids(store) == {oid}

@@ -1,0 +1,23 @@
+"""What a store says of an object it holds, and whether that is the object: the answer of
+`Store.stat_many`, which a push confirms uploads with and `fsck --remote` checks."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+ANOTHER_SIZE = -1  # Stored.size of an object held at another size than asked, not said which
+
+
+class Stored(NamedTuple):
+    """What a store says of an object it holds."""
+
+    size: int | None  # its length in bytes; None where the store does not say
+    sha256: str | None = None  # the store's own checksum of the bytes (hex), where it keeps one
+
+
+def holds(stored: Stored | None, oid: str, size: int | None) -> bool:
+    """Whether `stored` (a store's answer) is object `oid` of `size` bytes as far as the store
+    can tell: there, of that size when both are known, of that hash when the store keeps one."""
+    return (stored is not None
+            and (size is None or stored.size is None or stored.size == size)
+            and (stored.sha256 is None or stored.sha256 == oid))

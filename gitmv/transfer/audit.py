@@ -1,0 +1,256 @@
+"""`fsck`'s checks beyond the cache: pointers whose size is not their object's, and what a
+remote store holds of what the pointers name (sizes always; sha256s on request, from the
+store's own checksum where it keeps one, else by download), repaired from the cache.
+
+Which pointers: those of every commit any ref reaches (one `git log --raw` over `--all`) and
+those of the work tree. For each bad object the paths and commits that name it are kept, so
+that what cannot be repaired from here says which versions it breaks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from gitmv.errors import GitMvmError
+from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
+from gitmv.remotes.base import Store, holds
+from gitmv.remotes.retry import with_retries
+from gitmv.transfer.engine import (
+    Limits,
+    download,
+    held_as,
+    receive,
+    run_each,
+    stat_on,
+    tell_sizes,
+    upload,
+)
+from gitmv.transfer.sync import known_sizes, needed_by
+from gitmv.worktree.workspace import Workspace
+
+
+class Named(NamedTuple):
+    """A pointer, where it is (work-tree path) and the commits that hold it ("" for the work
+    tree)."""
+
+    pointer: Pointer
+    path: str
+    commits: tuple[str, ...]
+
+
+class Problem(NamedTuple):
+    oid: str
+    kind: str  # "missing", "wrong size", "corrupt"
+    detail: str
+    where: tuple[str, ...]  # artifact paths that need the object
+    commits: tuple[str, ...]  # commits that hold those pointers (most recent first)
+    manifest: bool  # a directory's manifest (repaired after the files it names)
+
+
+def all_pointers(ws: Workspace) -> list[Named]:
+    """Every pointer version of any commit any ref reaches, and the work tree's."""
+    out = ws.repo.git("log", "--all", "--format=%H", "--raw", "-z", "-m", "--no-renames",
+                      "--no-abbrev", "--diff-filter=d", "--", f"*{SUFFIX}")
+    found: dict[str, tuple[str, list[str]]] = {}  # blob -> (path, commits)
+    commit = ""
+    fields = out.split(b"\0")
+    i = 0
+    while i < len(fields):
+        field = fields[i].lstrip(b"\n")
+        if field.startswith(b":") and i + 1 < len(fields):
+            blob = field.split()[3].decode()
+            path = artifact_path(fields[i + 1].decode("utf-8", "surrogateescape"))
+            commits = found.setdefault(blob, (path, []))[1]
+            if commit not in commits:
+                commits.append(commit)
+            i += 2
+            continue
+        if len(field) == 40:
+            commit = field.decode()
+        i += 1
+    blobs = sorted(found)
+    named: list[Named] = []
+    for blob, data in zip(blobs, ws.repo.read_blobs(blobs), strict=True):
+        try:
+            ptr = Pointer.parse(data, f"pointer blob {blob}")
+        except GitMvmError:
+            continue  # malformed pointers are `status`'s and the pre-commit hook's to report
+        path, commits = found[blob]
+        named.append(Named(ptr, path, tuple(commits)))
+    named += [Named(a.pointer, a.path, ()) for a in ws.artifacts() if a.pointer is not None]
+    return named
+
+
+# --- pointers against the cache ------------------------------------------------------------
+
+
+class SizeProblem(NamedTuple):
+    path: str  # the artifact (a file inside a directory: DIR/FILE)
+    oid: str
+    pointer_size: int  # what the pointer (or the directory's manifest) says
+    object_size: int  # what the cached object has
+    commits: tuple[str, ...]
+
+
+def pointer_size_problems(ws: Workspace, named: Sequence[Named]) -> list[SizeProblem]:
+    """Pointers (and manifest entries) whose size is not that of the cached object they
+    name: a hand-edited pointer, say. Objects not in the cache are not checked here."""
+    out: dict[tuple[str, str], SizeProblem] = {}
+
+    def check(path: str, oid: str, size: int | None, commits: tuple[str, ...]) -> None:
+        if size is None:
+            return
+        try:
+            have = os.stat(ws.cache.oid_to_path(oid)).st_size
+        except OSError:
+            return
+        if have != size:
+            old = out.get((path, oid))
+            out[(path, oid)] = SizeProblem(path, oid, size, have,
+                                           (old.commits if old else ()) + commits)
+
+    for n in named:
+        p = n.pointer
+        if p.kind == "file":
+            check(n.path, p.oid, p.size, n.commits)
+            continue
+        check(n.path, p.oid, p.manifest_size, n.commits)
+        if ws.cache.has(p.oid):
+            try:
+                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
+            except GitMvmError:
+                continue  # a corrupt manifest is the cache check's to report
+            for e in entries:
+                check(f"{n.path}/{e.path}", e.oid, e.size, n.commits)
+    return sorted(out.values())
+
+
+# --- a remote store ------------------------------------------------------------------------
+
+
+def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: bool,
+                jobs: int) -> tuple[int, list[Problem]]:
+    """(objects checked, problems) of every object the pointers name, on `store`: missing,
+    of the wrong size, and with `verify` of the wrong sha256 (the store's own checksum where
+    it keeps one, else the bytes downloaded and hashed, bounded as a fetch is)."""
+    pointers = [n.pointer for n in named]
+    _fetch_manifests(ws, store, pointers, jobs)
+    needed = needed_by(ws, pointers)
+    oids = sorted(needed.all())
+    sizes = known_sizes(ws, oids, pointers)
+    tell_sizes(store, sizes)
+    held = stat_on(store, oids, checksums=verify)
+    bad: dict[str, tuple[str, str]] = {}
+    for oid in oids:
+        stored = held.get(oid)
+        if stored is None:
+            bad[oid] = ("missing", "the store does not hold it")
+        elif not holds(stored, oid, sizes.get(oid)):
+            kind = "corrupt" if stored.sha256 not in (None, oid) else "wrong size"
+            bad[oid] = (kind, held_as(stored, oid, sizes.get(oid)))
+    if verify:
+        limits = Limits.of(ws.config)
+        unsure = [o for o in oids if o not in bad and held[o].sha256 is None]
+
+        def hashed(oid: str) -> int:
+            got = remote_sha256(store, oid, sizes.get(oid), limits)
+            if got != oid:
+                raise GitMvmError(f"its bytes hash to sha256:{got}")
+            return 0
+
+        _, failed, _ = run_each(unsure, hashed, jobs, f"verify {store.name}", sizes)
+        bad |= {oid: ("corrupt", why) for oid, why in failed}
+    return len(oids), [_problem(ws, named, oid, kind, detail, oid in needed.manifests)
+                       for oid, (kind, detail) in sorted(bad.items())]
+
+
+def remote_sha256(store: Store, oid: str, size: int | None, limits: Limits) -> str:
+    """The sha256 of the bytes the store holds as `oid`, read and dropped (never more than
+    `size` bytes, within the deadline of a download of that size)."""
+    import time
+
+    started = time.monotonic()
+
+    def attempt() -> str:
+        h = hashlib.sha256()
+        src, _ = store.open_download(oid, 0)
+        with src:
+            receive(src, None, h, 0, size, store, oid, limits, started)
+        return h.hexdigest()
+
+    return with_retries(attempt, f"verify sha256:{oid[:12]}")
+
+
+def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs: int
+                 ) -> tuple[list[Problem], list[tuple[Problem, str]]]:
+    """Put the cache's copy of each bad object back on the store, where the cache holds one
+    that verifies (file objects before the manifests that name them). Returns (repaired,
+    [(not repaired, why)])."""
+    fixable = []
+    left: list[tuple[Problem, str]] = []
+    for p in problems:
+        if not ws.cache.has(p.oid):
+            left.append((p, "not in this clone's cache: repair it from a clone that has it"))
+        elif not ws.cache.verify(p.oid):
+            left.append((p, "this clone's copy is corrupt too (`git mvm fsck` moves it "
+                            "aside): repair it from a clone that has a good one"))
+        else:
+            fixable.append(p)
+    files = [p.oid for p in fixable if not p.manifest]
+    dirs = [p.oid for p in fixable if p.manifest]
+    result = upload(ws.cache, store, [files, dirs], jobs, force=True)
+    failed = dict(result.failed)
+    sent = set(result.transferred)
+    repaired = [p for p in fixable if p.oid in sent]
+    left += [(p, failed.get(p.oid, "not sent: an earlier upload failed")) for p in fixable
+             if p.oid not in sent]
+    if hasattr(store, "prepare_upload"):  # Git LFS: the server decides what it takes again
+        left, repaired = _lfs_kept(store, repaired, left)
+    clean = getattr(store, "clean_temps", None)
+    if clean is not None:
+        clean()
+    return repaired, left
+
+
+def _lfs_kept(store: Store, repaired: list[Problem], left: list[tuple[Problem, str]]
+              ) -> tuple[list[tuple[Problem, str]], list[Problem]]:
+    """A Git LFS server that says it holds an object of the right size takes no upload of
+    it: same-size corruption there cannot be replaced through the Batch API."""
+    kept = [p for p in repaired if p.kind == "corrupt"]
+    why = (f"remote {store.name!r} (Git LFS) holds it at its size and takes no other bytes "
+           "for it: delete it through the server's own interface, then run `git mvm push`")
+    return left + [(p, why) for p in kept], [p for p in repaired if p not in kept]
+
+
+def _fetch_manifests(ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int
+                     ) -> None:
+    """Directory manifests this clone lacks, from the store (they say which files to check);
+    one the store lacks too is reported as missing by the check itself."""
+    missing = [p for p in pointers if p.kind == "dir" and not ws.cache.has(p.oid)]
+    if missing:
+        sizes = {p.oid: p.manifest_size for p in missing if p.manifest_size is not None}
+        download(ws.cache, store, [p.oid for p in missing], jobs, sizes, Limits.of(ws.config))
+
+
+def _problem(ws: Workspace, named: Sequence[Named], oid: str, kind: str, detail: str,
+             manifest: bool) -> Problem:
+    where: dict[str, None] = {}
+    commits: dict[str, None] = {}
+    for n in named:
+        p = n.pointer
+        hit = ""
+        if p.oid == oid:
+            hit = n.path
+        elif p.kind == "dir" and ws.cache.has(p.oid):
+            try:
+                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
+            except GitMvmError:
+                continue
+            hit = next((f"{n.path}/{e.path}" for e in entries if e.oid == oid), "")
+        if hit:
+            where[hit] = None
+            commits.update(dict.fromkeys(c for c in n.commits if c))
+    return Problem(oid, kind, detail, tuple(where), tuple(commits), manifest)

@@ -1,0 +1,375 @@
+"""What a push sends is verified, what it counts as pushed is confirmed, and what is wrong on
+a store can be found and repaired: on every store kind (a directory, S3 on moto, plain HTTP
+on the fault server, Git LFS on giftless), end to end through `git mvm` and git's hooks.
+
+The invariant: a push (command or hook) never exits 0 while a pointer in what it pushes
+names bytes the store does not hold; `fsck --remote` finds what is missing or wrong there
+(sizes always, hashes with `--verify`) and `--repair` puts the cache's verified copy back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitmv.remotes import retry
+from tests.faultserver import Faults, FaultServer
+from tests.helpers import (
+    cache_objects,
+    corrupt_object,
+    error_lines,
+    git_ok,
+    git_run,
+    init_bare,
+    init_hooked,
+    mvm,
+    object_path,
+    read_pointer,
+    run,
+    save,
+    save_dir,
+    sha,
+    write,
+)
+from tests.remotes.kinds import KINDS, Remote, add_remote, remote_of
+
+
+@pytest.fixture(autouse=True)
+def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setattr(retry, "BASE_DELAY", 0.01)  # in-process retries: no need to wait long
+
+
+@pytest.fixture(params=KINDS)
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
+    with remote_of(request.param, tmp_path) as r:
+        yield r
+
+
+def repo_with(tmp_path: Path, remote: Remote, name: str = "alice") -> Path:
+    repo = init_hooked(tmp_path / name, init_bare(tmp_path / f"{name}-origin.git"))
+    add_remote(repo, remote)
+    return repo
+
+
+def flip(data: bytes) -> bytes:
+    """The same number of bytes, one of them different."""
+    return bytes([data[0] ^ 0xFF]) + data[1:]
+
+
+# --- item 4: no store sends a corrupt cache object ----------------------------------------------
+
+
+def test_a_corrupt_cache_object_is_never_sent(
+    remote: Remote, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = repo_with(tmp_path, remote)
+    model = os.urandom(300_000)
+    oid = save(alice, "m.pt", model, "model")
+    corrupt_object(object_path(alice, oid), flip(model))  # bit rot in the cache, same size
+    res = run(capsys, alice, "push")
+    assert res.rc == 1
+    assert f"sha256:{oid}" in res.err and "corrupt" in res.err, res.err
+    assert "Traceback" not in res.err
+    held = remote.read(oid)  # nothing reached the store whole (giftless keeps what arrived of
+    assert held is None or (remote.kind == "lfs" and len(held) < len(model))  # a cut upload)
+
+    # the artifact is intact in the work tree: fsck moves the bad copy aside, add puts it back
+    assert run(capsys, alice, "fsck").rc == 1
+    assert mvm(alice, "add", "-q", "m.pt") == 0
+    res = run(capsys, alice, "push")
+    assert res.rc == 0, res.err
+    assert remote.read(oid) == model
+
+
+# --- item 11: a wrong object on the store is repaired, not trusted -------------------------------
+
+
+def test_push_replaces_an_object_of_the_wrong_size_on_the_store(
+    remote: Remote, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = repo_with(tmp_path, remote)
+    model = os.urandom(200_000)
+    oid = save(alice, "m.pt", model, "model")
+    files = {f"f{i}.bin": os.urandom(3000 + i) for i in range(4)}
+    save_dir(alice, "data", files, "data")
+    assert run(capsys, alice, "push").rc == 0
+    remote.write(oid, model[:1000])  # cut short on the store
+    victim = sha(files["f2.bin"])
+    remote.write(victim, b"")
+
+    res = run(capsys, alice, "push")  # the file's own object is checked: replaced
+    assert res.rc == 0, res.err
+    assert remote.read(oid) == model
+    res = run(capsys, alice, "push", "--full")  # the directory's files too
+    assert res.rc == 0, res.err
+    assert remote.read(victim) == files["f2.bin"]
+    if remote.kind != "lfs":  # (an LFS server just asks for it again: the wrong size is its)
+        assert "replaced 1 object(s) of the wrong size" in res.err, res.err
+
+
+# --- item 17: an upload counts only once the store confirms it -----------------------------------
+
+
+@pytest.mark.parametrize("lie", ["put", "put+head"])
+def test_an_http_server_that_says_it_stored_what_it_did_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lie: str
+) -> None:
+    faults = Faults(lie_put=True, lie_head=lie == "put+head")
+    with FaultServer(tmp_path / "root", faults=faults) as server:
+        http = Remote("http", f"{server.url}/store", {}, lambda o: None, lambda o, d: None,
+                      lambda o: None)
+        alice = repo_with(tmp_path, http)
+        oid = save(alice, "m.pt", os.urandom(50_000), "model")
+        res = run(capsys, alice, "push")
+    assert res.rc == 1, res.err
+    assert f"sha256:{oid}" in res.err, res.err
+    assert "Traceback" not in res.err
+
+
+def test_s3_behind_a_proxy_that_swallows_uploads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with remote_of("s3", tmp_path) as s3, \
+            FaultServer(upstream=s3.settings["endpoint_url"].strip('"'),
+                        faults=Faults(lie_put=True)) as proxy:
+        lying = s3._replace(settings={**s3.settings, "endpoint_url": f'"{proxy.url}"'})
+        alice = repo_with(tmp_path, lying)
+        oid = save(alice, "m.pt", os.urandom(40_000), "model")
+        res = run(capsys, alice, "push")
+        assert res.rc == 1, res.err
+        assert f"sha256:{oid}" in res.err, res.err
+        assert s3.read(oid) is None
+
+
+def test_lfs_server_whose_uploads_and_verify_lie(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.stores.lfs import fresh_repo, shared_server
+
+    giftless = shared_server()
+    org, name = fresh_repo()
+    with FaultServer(upstream=giftless.url,
+                     faults=Faults(lie_put=True, lie_verify=True)) as proxy:
+        lying = Remote("lfs", f"lfs+{proxy.url}/{org}/{name}.git/info/lfs", {},
+                       lambda o: None, lambda o, d: None, lambda o: None)
+        alice = repo_with(tmp_path, lying)
+        oid = save(alice, "m.pt", os.urandom(40_000), "model")
+        res = run(capsys, alice, "push")
+    assert res.rc == 1, res.err
+    assert f"sha256:{oid}" in res.err, res.err
+    assert not giftless.object_path(org, name, oid).exists()
+
+
+def test_the_pre_push_hook_fails_a_git_push_the_store_did_not_confirm(tmp_path: Path) -> None:
+    with FaultServer(tmp_path / "root", faults=Faults(lie_put=True)) as server:
+        bare = init_bare(tmp_path / "origin.git")
+        alice = init_hooked(tmp_path / "alice", bare)
+        add_remote(alice, Remote("http", f"{server.url}/store", {}, lambda o: None,
+                                 lambda o, d: None, lambda o: None))
+        oid = save(alice, "m.pt", os.urandom(30_000), "model")
+        res = git_run(alice, "push", "-q", "origin", "main")
+    assert res.returncode != 0, res.stderr
+    assert f"sha256:{oid}" in res.stderr
+    assert git_run(bare, "rev-parse", "-q", "--verify", "refs/heads/main").returncode != 0
+
+
+# --- fsck --remote [--verify] [--repair] ----------------------------------------------------------
+
+
+def test_fsck_remote_finds_and_repairs_what_is_wrong_on_the_store(
+    remote: Remote, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = repo_with(tmp_path, remote)
+    good = save(alice, "good.pt", os.urandom(20_000))
+    rotten_data = os.urandom(30_000)
+    rotten = save(alice, "rotten.pt", rotten_data)
+    short_data = os.urandom(40_000)
+    short = save(alice, "short.pt", short_data)
+    gone_data = os.urandom(50_000)
+    gone = save(alice, "gone.pt", gone_data, "models")
+    assert run(capsys, alice, "push").rc == 0
+    remote.write(rotten, flip(rotten_data))  # same size: only a hash tells
+    remote.write(short, short_data[:100])
+    remote.delete(gone)
+
+    res = run(capsys, alice, "fsck", "--remote")
+    assert res.rc == 1
+    assert f"sha256:{short}" in res.out and f"sha256:{gone}" in res.out, res.out
+    assert rotten not in res.out and good not in res.out  # sizes only: the hash is unchecked
+
+    res = run(capsys, alice, "fsck", "--remote", "--verify", "--json")
+    assert res.rc == 1
+    import json
+
+    report = json.loads(res.out)
+    bad = {p["oid"]: p["problem"] for p in report["remote"]["problems"]}
+    assert bad == {f"sha256:{rotten}": "corrupt", f"sha256:{short}": "wrong size",
+                   f"sha256:{gone}": "missing"}, bad
+
+    res = run(capsys, alice, "fsck", "--remote", "--verify", "--repair")
+    assert (remote.read(short), remote.read(gone)) == (short_data, gone_data)
+    if remote.kind == "lfs":
+        # a Git LFS server that holds an object at its size takes no other bytes for it
+        assert res.rc == 1
+        line = next(ln for ln in res.out.splitlines() if rotten in ln)
+        assert "not repaired" in line and "server's own interface" in line, res.out
+        remote.delete(rotten)
+        assert run(capsys, alice, "push").rc == 0
+    else:
+        assert res.rc == 0, res.out + res.err
+    assert remote.read(rotten) == rotten_data
+    res = run(capsys, alice, "fsck", "--remote", "--verify")
+    assert res.rc == 0, res.out + res.err
+    assert remote.read(good) is not None
+
+
+def test_fsck_remote_repair_names_the_commits_it_cannot_repair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad object on the store that this clone's cache does not hold (or holds corrupt)
+    cannot be put back from here: fsck says which artifacts and commits need it."""
+    with remote_of("local", tmp_path) as remote:
+        alice = repo_with(tmp_path, remote)
+        data = os.urandom(10_000)
+        oid = save(alice, "models/m.pt", data, "first model")
+        first = git_ok(alice, "rev-parse", "HEAD").stdout.strip()
+        save(alice, "other.pt", os.urandom(100), "unrelated")
+        assert run(capsys, alice, "push").rc == 0
+        remote.write(oid, data[:10])
+        corrupt_object(object_path(alice, oid), flip(data))
+        res = run(capsys, alice, "fsck", "--remote", "--repair")
+    assert res.rc == 1
+    line = next(ln for ln in res.out.splitlines() if ln.startswith("wrong size on store"))
+    assert f"sha256:{oid}" in line and "models/m.pt" in line and first[:12] in line, res.out
+    assert "not repaired" in line
+    assert "hint:" in res.err
+
+
+# --- a pointer whose size disagrees with its object -----------------------------------------------
+
+
+def test_fsck_reports_a_pointer_whose_size_is_not_its_objects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    data = os.urandom(5000)
+    oid = save(repo, "m.pt", data, "model")
+    pointer = (repo / "m.pt.mvm").read_text()
+    assert read_pointer(repo, "m.pt")["size"] == len(data)
+    write(repo / "m.pt.mvm", pointer.replace(f"size = {len(data)}", f"size = {len(data) + 7}"))
+    git_ok(repo, "commit", "-q", "--no-verify", "-am", "hand-edited size")
+    res = run(capsys, repo, "fsck")
+    assert res.rc == 1
+    assert "m.pt" in res.out and f"sha256:{oid}" in res.out and str(len(data) + 7) in res.out
+    assert oid in cache_objects(repo)  # the object is fine: nothing moved aside
+    assert error_lines(res.err) == []
+
+
+# --- the invariant, over a seeded random history of damage and lies -------------------------------
+
+
+def committed_objects(repo: Path) -> dict[str, int]:
+    """{oid: size} of every object a pointer of any commit names (a directory: its manifest
+    and its files)."""
+    import subprocess
+
+    from gitmv.objects import manifest
+    from gitmv.objects.pointer import Pointer
+
+    out = subprocess.run(["git", "log", "--all", "--format=", "--raw", "--no-abbrev", "-z",
+                          "--diff-filter=d", "--", "*.mvm"], cwd=repo, capture_output=True,
+                         check=True).stdout.split(b"\0")
+    blobs = {f.split()[3].decode() for f in out if f.lstrip(b"\n").startswith(b":")}
+    objects: dict[str, int] = {}
+    for blob in blobs:
+        data = subprocess.run(["git", "cat-file", "blob", blob], cwd=repo, capture_output=True,
+                              check=True).stdout
+        ptr = Pointer.parse(data, blob)
+        if ptr.kind == "file":
+            objects[ptr.oid] = ptr.size
+            continue
+        listing = object_path(repo, ptr.oid).read_bytes()
+        objects[ptr.oid] = len(listing)
+        objects.update((e.oid, e.size) for e in manifest.parse(listing, blob))
+    return objects
+
+
+def assert_all_on_store(repo: Path, remote: Remote, seed: int, step: str) -> None:
+    for oid, size in committed_objects(repo).items():
+        held = remote.read(oid)
+        assert held is not None and len(held) == size and sha(held) == oid, (
+            f"seed {seed}, after {step}: a push exited 0 but the store does not hold "
+            f"sha256:{oid} whole")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_push_that_exits_0_leaves_every_committed_object_on_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, seed: int
+) -> None:
+    """Commits, damage on the store (objects deleted, cut short, other bytes of another
+    size), corrupt cache objects, a server that lies about PUTs, in a seeded random order;
+    after every `push --all-commits --full` that exits 0 the store holds every committed
+    object whole. (`--full`: a plain push lets a directory's manifest on the store stand for
+    its files, so damage to those behind gitmv's back is `--full`'s to find.) Same-size
+    damage is for `fsck --remote --verify --repair`, checked the same way at the end."""
+    import random
+
+    rng = random.Random(seed)
+    with remote_of(kind, tmp_path) as remote, \
+            FaultServer(tmp_path / "lying-root", faults=Faults(lie_put=True)) as liar:
+        alice = repo_with(tmp_path, remote)
+        files: dict[str, bytes] = {}
+        for step in range(14):
+            action = rng.choice(["commit", "commit", "dir", "delete", "truncate", "replace",
+                                 "rot-cache", "lie"] if files else ["commit"])
+            oids = sorted(committed_objects(alice)) if files else []
+            if action == "commit":
+                rel = f"m{rng.randrange(4)}.pt"
+                files[rel] = os.urandom(rng.randrange(1, 300_000))
+                save(alice, rel, files[rel], f"step {step}")
+            elif action == "dir":
+                save_dir(alice, "data", {f"f{i}.bin": os.urandom(rng.randrange(1, 5000))
+                                         for i in range(rng.randrange(1, 6))}, f"step {step}")
+                files["data"] = b""
+            elif action in ("delete", "truncate", "replace") and oids:
+                oid = rng.choice(oids)
+                held = remote.read(oid)
+                if action == "delete":
+                    remote.delete(oid)
+                elif held:
+                    remote.write(oid, held[: len(held) // 2] if action == "truncate"
+                                 else held + b"more")
+            elif action == "rot-cache" and oids:
+                oid = rng.choice(oids)
+                if object_path(alice, oid).exists():
+                    data = object_path(alice, oid).read_bytes()
+                    corrupt_object(object_path(alice, oid), flip(data) if data else b"x")
+            if action == "lie" and kind == "http":
+                configure_url(alice, remote.url, f"{liar.url}/store")
+            res = run(capsys, alice, "push", "--all-commits", "--full")
+            configure_url(alice, f"{liar.url}/store", remote.url)
+            if res.rc == 0:
+                assert_all_on_store(alice, remote, seed, f"step {step} ({action})")
+            else:
+                assert "Traceback" not in res.err
+            # a rotten cache copy is found and healed the way the user would: fsck, then add
+            if run(capsys, alice, "fsck").rc != 0:
+                for rel in files:
+                    assert mvm(alice, "add", "-q", rel) == 0
+        for oid in committed_objects(alice):  # same-size damage: for fsck --verify
+            held = remote.read(oid)  # (not on Git LFS, which takes no other bytes for it)
+            if held and rng.random() < 0.3 and kind != "lfs":
+                remote.write(oid, flip(held))
+        res = run(capsys, alice, "fsck", "--remote", "--verify", "--repair")
+        assert res.rc == 0, f"seed {seed}: {res.out}{res.err}"
+        assert_all_on_store(alice, remote, seed, "fsck --remote --verify --repair")
+
+
+def configure_url(repo: Path, old: str, new: str) -> None:
+    cfg = repo / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text().replace(f'"{old}"', f'"{new}"'))
