@@ -89,6 +89,55 @@ class LocalStore:
     def delete(self, oid: str) -> None:
         remove_file(self._path(oid))
 
+    def refresh(self, oids: Sequence[str]) -> set[str]:
+        """The subset of `oids` the store holds, each one's modification time made now, so
+        `gc --remote` keeps what a push relies on. An object being removed at that moment is
+        reported absent (the push sends it again)."""
+        present = set()
+        for oid in oids:
+            path = self._path(oid)
+            try:
+                os.utime(path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except PermissionError:  # another user's read-only object: a fresh copy in place
+                if not self._copy_in_place(oid):
+                    continue
+            except OSError as exc:
+                if exc.errno != errno.EROFS:  # a read-only store: nobody deletes from it
+                    raise self._error(exc, "refresh") from None
+                if not os.path.exists(path):
+                    continue
+            present.add(oid)
+        return present
+
+    def _copy_in_place(self, oid: str) -> bool:
+        try:
+            with open(self._path(oid), "rb") as src:
+                self.upload(oid, os.fstat(src.fileno()).st_size, src)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_if_older(self, oid: str, cutoff: float) -> bool:
+        """Remove the object unless it was modified (refreshed) after `cutoff`; True when
+        removed. Atomic against `refresh`: the object is renamed aside first and its time read
+        there, so a refresh before the rename shows (the object is put back) and one after it
+        finds no object (and its push sends it again)."""
+        path = self._path(oid)
+        aside = tmp_name(os.path.dirname(path))
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error(exc, "delete") from None
+        if os.stat(aside).st_mtime > cutoff:
+            os.rename(aside, path)  # a push relies on it (or sent the same bytes meanwhile)
+            return False
+        os.unlink(aside)
+        return True
+
     def _error(self, exc: OSError, verb: str) -> RemoteError:
         hint = "check that the directory exists and that you may write to it"
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):

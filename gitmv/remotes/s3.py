@@ -266,6 +266,67 @@ class S3Store:
         self._guard(lambda: self._client().delete_object(Bucket=self.bucket, Key=key),
                     "delete", key)
 
+    def refresh(self, oids: Sequence[str]) -> set[str]:
+        """The subset of `oids` the bucket holds, each one copied onto itself so that its
+        LastModified is now and `gc --remote` keeps what a push relies on (a server-side copy:
+        no bytes travel). Existence is asked first the usual way (HEADs or a listing), so a
+        push of new objects costs no more than before; only present ones are copied."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        todo = sorted(self.exists_many(oids))
+        if len(todo) <= 1:
+            found = [self._refresh(o) for o in todo]
+        else:
+            with ThreadPoolExecutor(min(EXISTS_THREADS, len(todo))) as pool:
+                found = list(pool.map(self._refresh, todo))
+        return {oid for oid, ok in zip(todo, found, strict=True) if ok}
+
+    def _refresh(self, oid: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        key = self.key(oid)
+        try:
+            self._client().copy_object(Bucket=self.bucket, Key=key, MetadataDirective="REPLACE",
+                                       CopySource={"Bucket": self.bucket, "Key": key})
+        except ClientError as exc:
+            if _status(exc) == 404 or _code(exc) in ("NoSuchKey", "404"):
+                return False  # not there (or gc took it just now): the push sends it
+            if _code(exc) != "InvalidRequest":
+                raise self._error(exc, "refresh", key) from None
+            self._copy_in_parts(oid)  # CopyObject stops at 5 GB
+        except Exception as exc:
+            raise self._error(exc, "refresh", key) from None
+        self._bucket_ok = True
+        return True
+
+    def _copy_in_parts(self, oid: str) -> None:
+        """Copy an object onto itself part by part (UploadPartCopy, no bytes travel through
+        here): a new LastModified for objects too large for CopyObject."""
+        key = self.key(oid)
+        source = {"Bucket": self.bucket, "Key": key}
+        self._guard(lambda: self._transfer_manager().copy(source, self.bucket, key).result(),
+                    "refresh", key)
+
+    def delete_if_older(self, oid: str, cutoff: float) -> bool:
+        """Delete the object unless its LastModified is after `cutoff` (a push refreshed it);
+        True when deleted. The time is read just before the DELETE: S3 has no conditional
+        delete on time, so a refresh in the round trip between the two can still be lost."""
+        from botocore.exceptions import ClientError
+
+        key = self.key(oid)
+        try:
+            head = self._client().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return False
+            raise self._error(exc, "check", key) from None
+        except Exception as exc:
+            raise self._error(exc, "check", key) from None
+        if head["LastModified"].timestamp() > cutoff:
+            return False
+        self.delete(oid)
+        return True
+
     # --- existence: parallel HEADs, or listings -------------------------------------------
 
     def _head_many(self, oids: Sequence[str]) -> set[str]:

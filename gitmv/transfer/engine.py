@@ -85,14 +85,17 @@ def tell_sizes(store: Store, sizes: Mapping[str, int] | Callable[[], Mapping[str
         learn(sizes() if callable(sizes) else sizes)
 
 
-def present_on(store: Store, oids: Sequence[str]) -> set[str]:
+def present_on(store: Store, oids: Sequence[str], refresh: bool = False) -> set[str]:
+    """The subset of `oids` the store holds. `refresh`: a push relies on them, so a store
+    that `gc --remote` can delete from makes their times now (gc keeps them)."""
     found: set[str] = set()
     # a store that lists (S3) answers a large batch with one listing: it says how many it takes
     size = int(getattr(store, "exists_batch", EXISTS_BATCH))
+    ask = getattr(store, "refresh", None) if refresh else None
     for batch in _batches(oids, size):
 
         def check(b: Sequence[str] = batch) -> set[str]:
-            return store.exists_many(b)
+            return cast(set[str], ask(b)) if ask is not None else store.exists_many(b)
 
         found |= with_retries(check, f"check {store.name}")
     return found
@@ -200,7 +203,7 @@ def upload(
         desc = f"push to {store.name}"
         prepare = getattr(store, "prepare_upload", None)
         if prepare is None:
-            have = present_on(store, oids)
+            have = present_on(store, oids, refresh=True)
             present += len(have)
             todo = [o for o in oids if o not in have]
             d, f, n = _run(todo, put, jobs, desc, {o: _size(cache, o) for o in todo})

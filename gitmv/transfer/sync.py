@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -10,6 +11,7 @@ from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import Pointer
 from gitmv.remotes.base import Store
 from gitmv.transfer.engine import TransferResult, download, present_on, tell_sizes, upload
+from gitmv.transfer.gc import REFRESH_AFTER
 from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
 from gitmv.worktree.workspace import Workspace
 
@@ -54,7 +56,7 @@ def _complete_dirs(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> 
     if not dirs:
         return set()
     _tell_sizes(ws, store, dirs, pointers)
-    return present_on(store, dirs)
+    return present_on(store, dirs, refresh=True)
 
 
 def _tell_sizes(ws: Workspace, store: Store, oids: Sequence[str],
@@ -80,7 +82,14 @@ def push_pointers(
     ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int, full: bool = False
 ) -> TransferResult:
     """Upload every object the pointers name that the store lacks; manifests go last.
-    `full` checks every file of a directory even when its manifest is on the store."""
+    `full` checks every file of a directory even when its manifest is on the store.
+
+    What the push finds on the store it refreshes (`present_on(refresh=True)`): `gc --remote`
+    keeps objects touched within its grace period, so none of them goes before git sends the
+    refs that name them. A push that ran longer than REFRESH_AFTER refreshes all of them
+    again at its end, and sends again any that went meanwhile.
+    """
+    started = time.monotonic()
     # --full re-checks the files it can: those of manifests in the cache (one only on the
     # store names files this clone cannot have, so there it stands for them still)
     unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
@@ -95,7 +104,7 @@ def push_pointers(
         )
     missing = [o for o in needed.all() if not ws.cache.has(o)]
     if missing:
-        on_remote = present_on(store, missing)
+        on_remote = present_on(store, missing, refresh=True)
         gone = [(o, "not in the cache (run `git mvm fetch` from where it was added)")
                 for o in missing if o not in on_remote]
         if gone:
@@ -106,12 +115,33 @@ def push_pointers(
     result = upload(ws.cache, store, [files, manifests], jobs)
     if result.failed:
         raise TransferFailed("push:", store, result.failed)
+    if time.monotonic() - started > REFRESH_AFTER:
+        _refresh_again(ws, store, needed, complete, jobs)
     # already there: what the store answered for, the objects only the store has, and the
     # objects of directories whose manifest is there (those not counted already)
     vouched = needed_by(ws, [p for p in pointers if p.kind == "dir" and p.oid in complete])
     return result._replace(
         present=result.present + len(have) + len(vouched.all() - needed.all())
     )
+
+
+def _refresh_again(ws: Workspace, store: Store, needed: Needed, complete: set[str],
+                   jobs: int) -> None:
+    """At the end of a long push: refresh everything it sent or relies on, and send again
+    what is gone (gc --remote took it while it was older than the grace period)."""
+    relied = list(dict.fromkeys([*needed.files, *needed.manifests, *complete]))
+    gone = set(relied) - present_on(store, relied, refresh=True)
+    if not gone:
+        return
+    lost = [(o, "deleted from the store during the push, and not in the cache")
+            for o in sorted(gone) if not ws.cache.has(o)]
+    if lost:
+        raise TransferFailed("push:", store, lost)
+    again = upload(ws.cache, store, [[o for o in needed.files if o in gone],
+                                     [o for o in [*needed.manifests, *complete] if o in gone]],
+                   jobs)
+    if again.failed:
+        raise TransferFailed("push:", store, again.failed)
 
 
 def fetch_pointers(

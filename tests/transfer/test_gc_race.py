@@ -239,7 +239,7 @@ def test_a_long_push_whose_first_uploads_aged(
 
     save_dir(team.alice, "data/train", dataset_files(n=4), "a dataset")
     commit = rev(team.alice)
-    monkeypatch.setattr(sync, "REFRESH_AFTER", 0.0, raising=False)  # as if the push had run for an hour
+    monkeypatch.setattr(sync, "REFRESH_AFTER", 0.0)  # as if the push had run for an hour
     gc_rc: list[int] = []
 
     def an_hour_later() -> None:
@@ -263,3 +263,33 @@ def test_a_long_push_whose_first_uploads_aged(
         git_ok(team.alice, "push", "-q", "--no-verify", "origin", "long")
     missing = missing_from_store(team.origin, team.store)
     assert not missing, f"push rc {rc}, yet the origin names bytes the store lacks: {missing}"
+
+
+def test_s3_refresh_of_an_object_past_copy_object_s_limit(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CopyObject stops at 5 GB; a larger object is refreshed by a multipart copy onto
+    itself: a new LastModified, the same bytes (a 1 KB multipart threshold stands in for the
+    size here)."""
+    from gitmv.remotes.base import open_store
+    from gitmv.remotes.s3 import S3Store
+
+    set_aws_env(monkeypatch)
+    moto = server()
+    bucket = BucketStore(moto, moto.new_bucket())
+    data = os.urandom(3000)
+    oid = bucket.put(data)
+    store = open_store("s3", bucket.url, {"endpoint_url": moto.endpoint, "region": REGION,
+                                          "multipart_threshold": "1KB"})
+    assert isinstance(store, S3Store)
+
+    def modified() -> float:
+        head = bucket.client.head_object(Bucket=bucket.bucket, Key=bucket.key(oid))
+        return float(head["LastModified"].timestamp())
+
+    before = modified()
+    time.sleep(1.1)  # LastModified has a resolution of one second
+    store._copy_in_parts(oid)
+    assert modified() > before
+    assert bucket.read(oid) == data
+    assert store.refresh([oid, sha(b"absent")]) == {oid}

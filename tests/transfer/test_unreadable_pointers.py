@@ -16,8 +16,8 @@ import pytest
 from tests.helpers import (
     error_lines,
     git,
-    git_run,
     git_ok,
+    git_run,
     make_old,
     mvm,
     rev,
