@@ -105,8 +105,9 @@ def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = 
     """Every pointer `repo` names (refs, reflogs, every worktree's index and pointer files,
     and `commits` with their history) into `proof.needed`; what cannot be read, a doubt."""
     if repo.git("rev-parse", "--is-shallow-repository").strip() == b"true":
+        there = "" if where == "this clone" else f" in {repo.root}"
         proof.doubt(f"{where} is shallow: the versions older than its history are unknown",
-                    "`git fetch --unshallow` there first")
+                    f"`git fetch --unshallow`{there} first")
     unreadable: list[str] = []
     blobs = pointer_blobs_in_commits(repo, ["--all", "--reflog"], commits)
     pointers = []
