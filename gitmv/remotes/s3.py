@@ -271,15 +271,7 @@ class S3Store:
         LastModified is now and `gc --remote` keeps what a push relies on (a server-side copy:
         no bytes travel). Existence is asked first the usual way (HEADs or a listing), so a
         push of new objects costs no more than before; only present ones are copied."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        todo = sorted(self.exists_many(oids))
-        if len(todo) <= 1:
-            found = [self._refresh(o) for o in todo]
-        else:
-            with ThreadPoolExecutor(min(EXISTS_THREADS, len(todo))) as pool:
-                found = list(pool.map(self._refresh, todo))
-        return {oid for oid, ok in zip(todo, found, strict=True) if ok}
+        return _where(self._refresh, sorted(self.exists_many(oids)))
 
     def _refresh(self, oid: str) -> bool:
         from botocore.exceptions import ClientError
@@ -330,14 +322,7 @@ class S3Store:
     # --- existence: parallel HEADs, or listings -------------------------------------------
 
     def _head_many(self, oids: Sequence[str]) -> set[str]:
-        from concurrent.futures import ThreadPoolExecutor
-
-        if len(oids) <= 1:
-            found = [self._head(o) for o in oids]
-        else:
-            with ThreadPoolExecutor(min(EXISTS_THREADS, len(oids))) as pool:
-                found = list(pool.map(self._head, oids))
-        return {oid for oid, ok in zip(oids, found, strict=True) if ok}
+        return _where(self._head, oids)
 
     def _head(self, oid: str) -> bool:
         from botocore.exceptions import ClientError
@@ -545,6 +530,18 @@ class _Body:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _where(test: Callable[[str], bool], oids: Sequence[str]) -> set[str]:
+    """The oids `test` holds for, asked in parallel (EXISTS_THREADS at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(oids) <= 1:
+        found = [test(o) for o in oids]
+    else:
+        with ThreadPoolExecutor(min(EXISTS_THREADS, len(oids))) as pool:
+            found = list(pool.map(test, oids))
+    return {oid for oid, ok in zip(oids, found, strict=True) if ok}
 
 
 def _opt_str(settings: dict[str, object], key: str, name: str) -> str | None:

@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol
 from tests.helpers import (
     cache_objects,
     clone_hooked,
+    error_lines,
     git,
     git_ok,
     init_bare,
@@ -108,6 +109,16 @@ def missing_from_store(bare: Path, store: StoreView) -> list[str]:
 def assert_origin_complete(bare: Path, store: StoreView) -> None:
     missing = missing_from_store(bare, store)
     assert not missing, f"refs of {bare.name} name bytes the store lacks: {missing}"
+
+
+def one_refusal(err: str, *words: str) -> str:
+    """The one error line of a refusal (it has a hint), checked for `words`."""
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    for word in words:
+        assert word in lines[0], err
+    assert "hint:" in err, err
+    return lines[0]
 
 
 class Team(NamedTuple):

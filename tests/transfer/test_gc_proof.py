@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
-    error_lines,
     git,
     git_ok,
     mvm,
@@ -33,6 +32,7 @@ from tests.transfer.team import (
     assert_origin_complete,
     join,
     missing_from_store,
+    one_refusal,
     push_branch,
     start_team,
 )
@@ -46,16 +46,6 @@ def team(tmp_path: Path) -> Team:
 def dir_store(team: Team) -> DirStore:
     assert isinstance(team.store, DirStore)
     return team.store
-
-
-def refused(res_err: str, *words: str) -> str:
-    """The one error line of a refusal (with a hint), checked for `words`."""
-    lines = error_lines(res_err)
-    assert len(lines) == 1, res_err
-    for word in words:
-        assert word in lines[0], res_err
-    assert "hint:" in res_err, res_err
-    return lines[0]
 
 
 # --- item 1: the refs of every git remote, or nothing is deleted ----------------------------
@@ -80,7 +70,7 @@ def test_gc_remote_without_the_remote_s_refs_deletes_nothing(
         git(team.alice, "remote", "remove", "origin")
     res = run(capsys, team.alice, "gc", "--remote")
     assert res.rc == 1, res.err
-    refused(res.err, "nothing was deleted")
+    one_refusal(res.err, "nothing was deleted")
     assert "--force" in res.err
     assert store.oids() == before
     assert_origin_complete(team.origin, store)
@@ -129,7 +119,7 @@ def test_gc_remote_reads_every_git_remote_that_shares_the_store(
     before = store.oids()
     res = run(capsys, team.alice, "gc", "--remote")
     assert res.rc == 1, res.err
-    refused(res.err, "fork", "not in this clone")
+    one_refusal(res.err, "fork", "not in this clone")
     assert "git fetch fork" in res.err
     assert store.oids() == before
     git_ok(team.alice, "fetch", "-q", "fork")
@@ -153,7 +143,7 @@ def test_gc_remote_reads_refs_outside_branches_and_tags(
     before = store.oids()
     res = run(capsys, team.alice, "gc", "--remote")
     assert res.rc == 1, res.err
-    refused(res.err, "origin", "not in this clone")
+    one_refusal(res.err, "origin", "not in this clone")
     assert store.oids() == before
     git_ok(team.alice, "fetch", "-q", "origin", "+refs/pull/*:refs/remotes/origin/pull/*")
     res = run(capsys, team.alice, "gc", "--remote")
@@ -181,7 +171,7 @@ def test_gc_remote_from_a_shallow_clone_deletes_nothing(
     before = store.oids()
     res = run(capsys, ci, "gc", "--remote")
     assert res.rc == 1, res.err
-    refused(res.err, "shallow")
+    one_refusal(res.err, "shallow")
     assert "git fetch --unshallow" in res.err
     assert store.oids() == before
     assert_origin_complete(team.origin, store)
@@ -209,7 +199,7 @@ def test_local_gc_in_a_shallow_clone_deletes_nothing(
     before = {p.name for p in cache.rglob("*") if p.is_file()}
     res = run(capsys, carol, "gc")
     assert res.rc == 1, res.err
-    refused(res.err, "shallow")
+    one_refusal(res.err, "shallow")
     assert {p.name for p in cache.rglob("*") if p.is_file()} == before
 
 
@@ -266,5 +256,5 @@ def test_gc_in_a_partial_clone_cannot_read_a_pointer_blob(
             os.utime(p, (1_000_000_000, 1_000_000_000))
     res = run(capsys, carol, "gc")
     assert res.rc == 1, res.err
-    refused(res.err, "pointer", "nothing was deleted")
+    one_refusal(res.err, "pointer", "nothing was deleted")
     assert (cache / sha(shared)[:2] / sha(shared)[2:4] / sha(shared)).exists()

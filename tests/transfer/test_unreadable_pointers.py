@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
-    error_lines,
     git,
     git_ok,
     git_run,
@@ -24,7 +23,13 @@ from tests.helpers import (
     run,
     save,
 )
-from tests.transfer.team import DirStore, Team, assert_origin_complete, start_team
+from tests.transfer.team import (
+    DirStore,
+    Team,
+    assert_origin_complete,
+    one_refusal,
+    start_team,
+)
 
 NEWER = "new.pt"
 
@@ -54,14 +59,6 @@ def commit_newer_pointer(repo: Path, rel: str = NEWER) -> str:
 
 def cache_paths(repo: Path) -> list[Path]:
     return [p for p in (repo / ".git" / "mvm" / "objects").glob("??/??/*") if p.is_file()]
-
-
-def one_refusal(err: str, *words: str) -> None:
-    lines = error_lines(err)
-    assert len(lines) == 1, err
-    for word in words:
-        assert word in lines[0], err
-    assert "hint:" in err, err
 
 
 def test_local_gc_refuses_and_keeps_the_object(
