@@ -120,7 +120,7 @@ def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = 
         raise GitMvmError(f"{exc.message}; nothing was deleted", exc.hint) from None
     if unreadable:
         more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
-        proof.doubt(f"cannot read pointer {unreadable[0]}{more}, so not what it names",
+        proof.doubt(f"cannot read pointer {unreadable[0]}{more}, so what it names is unknown",
                     "upgrade gitmv if a newer one wrote it (pip install -U gitmv), or fix the "
                     "pointer")
     for ptr in pointers:
@@ -370,13 +370,15 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
     return GcResult(len(listed) - len(deleted), deleted)
 
 
-def _head(store: Store, cache: Cache, oid: str, n: int) -> bytes:
-    """The first `n` bytes of an object: from the cache when it has it, else the store."""
+def _open(store: Store, cache: Cache, oid: str) -> BinaryIO:
+    """An object's bytes: from the cache when it has them, else from the store."""
     if cache.has(oid):
-        with open(cache.oid_to_path(oid), "rb") as f:
-            return f.read(n)
-    src, _ = store.open_download(oid, 0)
-    with src:
+        return open(cache.oid_to_path(oid), "rb")
+    return store.open_download(oid, 0)[0]
+
+
+def _head(store: Store, cache: Cache, oid: str, n: int) -> bytes:
+    with _open(store, cache, oid) as src:
         return src.read(n)
 
 
@@ -397,11 +399,7 @@ def _files_of_manifests(store: Store, cache: Cache, oids: Sequence[str]) -> set[
 
     files: set[str] = set()
     for oid in oids:
-        if cache.has(oid):
-            src: BinaryIO = open(cache.oid_to_path(oid), "rb")  # noqa: SIM115 - closed below
-        else:
-            src, _ = store.open_download(oid, 0)
-        with src:
+        with _open(store, cache, oid) as src:
             head = src.read(len(manifest.MAGIC))
             if head != manifest.MAGIC:
                 continue

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,10 @@ from tests.helpers import (
     git_ok,
     make_old,
     mvm,
+    mvm_popen,
     run,
     save,
+    wait_for,
     write,
 )
 from tests.transfer.team import MODEL, DirStore, Team, join, start_team
@@ -125,3 +129,28 @@ def test_a_clone_registers_once(shared: tuple[Team, Path, Path, Path]) -> None:
     stamps = [p.stat().st_mtime_ns for p in regs]
     assert mvm(alice, "status", "-q") == 0
     assert [p.stat().st_mtime_ns for p in sorted((cache / "clones").iterdir())] == stamps
+
+
+def test_gc_waits_for_a_command_running_in_another_clone(
+    shared: tuple[Team, Path, Path, Path], tmp_path: Path
+) -> None:
+    """While a gitmv command holds bob's repository lock (an `add` about to write a pointer
+    naming an old object), alice's gc waits for it rather than reading bob's state under
+    its feet."""
+    _, _, alice, bob = shared
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
+         str(bob / ".git" / "mvm" / "lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    log = tmp_path / "gc.err"
+    with open(log, "w") as err:
+        gc = mvm_popen(alice, "gc", stderr=err)
+        waited = wait_for(lambda: "waiting for lock" in log.read_text(), gc)
+        holder.communicate("")  # bob's command ends
+        gc.communicate(timeout=120)
+    assert waited, log.read_text()
+    assert gc.returncode == 0, log.read_text()
+    assert str(bob / ".git" / "mvm" / "lock") in log.read_text()
