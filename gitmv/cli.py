@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("transfer:pull", "fetch, then check out"),
     "remote": ("remote", "manage remote object stores"),
     "clone": ("clone", "git clone, install the hooks, and pull the artifacts"),
-    "gc": ("gc", "delete cache objects that nothing needs"),
+    "gc": ("gc", "delete cache (or store) objects that provably nothing needs"),
     "metrics": ("metrics", "show, diff or plot the metrics kept in tracked TOML files"),
     "params": ("params", "show or diff the training params kept in tracked TOML files"),
     "check": ("check", "CI gate: check metrics against the [gates] rules and a baseline"),
@@ -208,6 +208,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--dry-run", action="store_true", help="only say what would be freed")
     p.add_argument("--remote", nargs="?", const="", default=None, metavar="NAME",
                    help="collect garbage on a remote store instead of the cache")
+    p.add_argument("--force", action="store_true",
+                   help="delete even when something that could name objects cannot be read "
+                        "(an unreachable remote, a shallow clone, an unreadable pointer, a "
+                        "clone of a shared cache that is gone): what nothing that was read "
+                        "names goes")
+    p.add_argument("--forget-clone", action="append", default=[], metavar="GITDIR",
+                   help="drop a clone that no longer exists from a shared cache's list, then "
+                        "collect (repeatable)")
     _json(p)
 
     p = cmd("card")

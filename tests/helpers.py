@@ -247,14 +247,15 @@ def cache_objects(repo: Path, root: Path | None = None) -> dict[str, Path]:
 
 
 def assert_cache_sound(repo: Path, root: Path | None = None) -> dict[str, Path]:
-    """Every object's bytes hash to its name, and nothing else lies in the object tree."""
+    """Every object's bytes hash to its name, and nothing else lies in the object tree (but
+    `tmp/` and the registry of clones sharing the cache, `clones/`)."""
     root = root or cache_dir(repo)
     objects = cache_objects(repo, root)
     for hexoid, path in objects.items():
         assert sha(path.read_bytes()) == hexoid, f"cache object {path} does not match its name"
         assert path.parent == root / hexoid[:2] / hexoid[2:4], path
     for p in root.rglob("*"):
-        if p.is_file() and p.name not in objects and p.parent.name != "tmp":
+        if p.is_file() and p.name not in objects and p.parent.name not in ("tmp", "clones"):
             raise AssertionError(f"stray file in the cache: {p}")
     return objects
 

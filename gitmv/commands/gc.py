@@ -4,26 +4,22 @@ import sys
 
 from gitmv import ui
 from gitmv.commands.output import print_json
-from gitmv.fsutil import repo_lock
 from gitmv.transfer.gc import collect
 from gitmv.ui import human_size
 from gitmv.worktree.workspace import Workspace
 
 
-def run(dry_run: bool, remote: str | None, json: bool) -> int:
+def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
+        forget_clone: list[str] | None = None) -> int:
     ws = Workspace.open()
     if remote is not None:
         from gitmv.remotes import base as remotes
         from gitmv.transfer.gc import collect_remote
 
         store = remotes.resolve(ws.repo, ws.config, remote=remote or None)
-        git_remote = remote or remotes.default_git_remote(ws.repo)
-        if remotes.git_remote_url(ws.repo, git_remote) is None:
-            git_remote = remotes.default_git_remote(ws.repo)
-        result = collect_remote(ws, store, git_remote, dry_run)
+        result = collect_remote(ws, store, dry_run, force)
     else:
-        with repo_lock(ws.lock_path):
-            result = collect(ws, dry_run)
+        result = collect(ws, dry_run, force, forget_clone or [])
     freed = sum(size for _, size in result.deleted)
     if json:
         print_json({"dry_run": dry_run, "kept": result.kept, "freed_bytes": freed,

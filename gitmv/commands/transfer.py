@@ -29,9 +29,17 @@ def _split_remote(
     return remote, paths
 
 
-def _pointers(ws: Workspace, paths: list[str]) -> list[Pointer]:
+def _pointers(ws: Workspace, paths: list[str], strict: bool = False) -> list[Pointer]:
+    """The pointers of the selected artifacts. An unreadable one is skipped with a warning,
+    or (`strict`, a push) refused: it names bytes nobody can know, so none can be sent."""
     sels = ws.select(paths or None)
     bad = [s.artifact for s in sels if s.artifact.pointer is None]
+    if bad and strict:
+        from gitmv.transfer.reach import unreadable_error
+
+        raise unreadable_error([str(a.error) for a in bad],
+                               getattr(bad[0].error, "hint", None),
+                               "or push the other artifacts by naming them")
     for a in bad:
         ui.warn(f"skipping {a.error}")
     return [s.artifact.pointer for s in sels if s.artifact.pointer is not None]
@@ -52,9 +60,9 @@ def push(
     remote, paths = _split_remote(ws, paths, remote)
     store = remotes.resolve(ws.repo, ws.config, remote=remote, push=True)
     if all_commits:
-        pointers = commit_pointers(ws, ["--all"]) + _pointers(ws, paths)
+        pointers = commit_pointers(ws, ["--all"]) + _pointers(ws, paths, strict=True)
     else:
-        pointers = _pointers(ws, paths)
+        pointers = _pointers(ws, paths, strict=True)
     r = push_pointers(ws, store, pointers, jobs or 8, full=full)
     _summary("pushed", store, r)
     return 0

@@ -316,7 +316,8 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     revs += ["--not", *excludes]
     if remote_name and "/" not in remote_name and ":" not in remote_name:
         revs.append(f"--remotes={remote_name}")
-    pointers = parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs))
+    pointers = parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs),
+                              escape="`git push --no-verify` pushes without their bytes")
     if not pointers:
         return 0
     store = remotes.resolve(ws.repo, ws.config, git_remote=remote_name, git_url=url, push=True)

@@ -32,6 +32,13 @@ STALE_AFTER = 3600.0  # seconds untouched: a temp file from another host is dead
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
+def _tmp_beside(path: str) -> str:
+    """A temp name in `path`'s directory that names its writer (process, host), so that a
+    later upload can tell a dead writer's leftover from a live one's."""
+    return os.path.join(os.path.dirname(path),
+                        f"{TMP_PREFIX}{os.getpid()}.{_HOST}.{secrets.token_hex(6)}")
+
+
 class LocalStore:
     can_list = True
 
@@ -52,7 +59,8 @@ class LocalStore:
         out = {}
         for oid in oids:
             try:
-                out[oid] = Stored(os.stat(self._path(oid)).st_size)
+                st = os.stat(self._path(oid))
+                out[oid] = Stored(st.st_size, None, st.st_mtime)
             except (FileNotFoundError, NotADirectoryError):
                 pass
             except OSError as exc:
@@ -64,8 +72,7 @@ class LocalStore:
         large objects); created read-only under a temp name, renamed when whole (over an
         object of the same name that holds other bytes)."""
         dest = self._path(oid)
-        tmp = os.path.join(os.path.dirname(dest),
-                           f"{TMP_PREFIX}{os.getpid()}.{_HOST}.{secrets.token_hex(6)}")
+        tmp = _tmp_beside(dest)
         try:
             fd = _create(tmp)
         except OSError as exc:
@@ -127,6 +134,55 @@ class LocalStore:
 
     def delete(self, oid: str) -> None:
         remove_file(self._path(oid))
+
+    def refresh(self, oids: Sequence[str]) -> set[str]:
+        """Make the modification time of each of `oids` now, so `gc --remote` keeps what a
+        push relies on; returns those still there (one being removed at that moment is not:
+        the push sends it again)."""
+        present = set()
+        for oid in oids:
+            path = self._path(oid)
+            try:
+                os.utime(path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except PermissionError:  # another user's read-only object: a fresh copy in place
+                if not self._copy_in_place(oid):
+                    continue
+            except OSError as exc:
+                if exc.errno != errno.EROFS:  # a read-only store: nobody deletes from it
+                    raise self._error(exc, "refresh") from None
+                if not os.path.exists(path):
+                    continue
+            present.add(oid)
+        return present
+
+    def _copy_in_place(self, oid: str) -> bool:
+        try:
+            with open(self._path(oid), "rb") as src:
+                self.upload(oid, os.fstat(src.fileno()).st_size, src)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_if_older(self, oid: str, cutoff: float) -> bool:
+        """Remove the object unless it was modified (refreshed) after `cutoff`; True when
+        removed. Atomic against `refresh`: the object is renamed aside first and its time read
+        there, so a refresh before the rename shows (the object is put back) and one after it
+        finds no object (and its push sends it again)."""
+        path = self._path(oid)
+        aside = _tmp_beside(path)
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error(exc, "delete") from None
+        if os.stat(aside).st_mtime > cutoff:
+            os.rename(aside, path)  # a push relies on it (or sent the same bytes meanwhile)
+            return False
+        os.unlink(aside)
+        return True
 
     def _error(self, exc: OSError, verb: str) -> RemoteError:
         hint = "check that the directory exists and that you may write to it"

@@ -355,20 +355,70 @@ class S3Store:
         self._guard(lambda: self._client().delete_object(Bucket=self.bucket, Key=key),
                     "delete", key)
 
+    def refresh(self, oids: Sequence[str]) -> set[str]:
+        """Copy each of `oids` onto itself so that its LastModified is now and `gc --remote`
+        keeps what a push relies on (a server-side copy: no bytes travel); returns those still
+        there. The caller asks only for objects it found, and only old ones (`rely_on`)."""
+        return {oid for oid, ok in _each(self._refresh, sorted(oids)).items() if ok}
+
+    def _refresh(self, oid: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        key = self.key(oid)
+        checksum = self.checksums
+        try:
+            # onto itself, S3 wants something to change: the metadata (none is set); the
+            # checksum is asked for again so that fsck --verify can still read it
+            extra = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+            self._client().copy_object(Bucket=self.bucket, Key=key, MetadataDirective="REPLACE",
+                                       CopySource={"Bucket": self.bucket, "Key": key}, **extra)
+        except ClientError as exc:
+            if _status(exc) == 404 or _code(exc) in ("NoSuchKey", "404"):
+                return False  # not there (or gc took it just now): the push sends it
+            if checksum and _code(exc) in _NO_CHECKSUM_CODES:
+                self.checksums = False  # a server without x-amz-checksum-*: as for uploads
+                return self._refresh(oid)
+            if _code(exc) != "InvalidRequest":
+                raise self._error(exc, "refresh", key) from None
+            self._copy_in_parts(oid)  # CopyObject stops at 5 GB
+        except Exception as exc:
+            raise self._error(exc, "refresh", key) from None
+        self._bucket_ok = True
+        return True
+
+    def _copy_in_parts(self, oid: str) -> None:
+        """Copy an object onto itself part by part (UploadPartCopy, no bytes travel through
+        here): a new LastModified for objects too large for CopyObject."""
+        key = self.key(oid)
+        source = {"Bucket": self.bucket, "Key": key}
+        self._guard(lambda: self._transfer_manager().copy(source, self.bucket, key).result(),
+                    "refresh", key)
+
+    def delete_if_older(self, oid: str, cutoff: float) -> bool:
+        """Delete the object unless its LastModified is after `cutoff` (a push refreshed it);
+        True when deleted. The time is read just before the DELETE: S3 has no conditional
+        delete on time, so a refresh in the round trip between the two can still be lost."""
+        from botocore.exceptions import ClientError
+
+        key = self.key(oid)
+        try:
+            head = self._client().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return False
+            raise self._error(exc, "check", key) from None
+        except Exception as exc:
+            raise self._error(exc, "check", key) from None
+        if head["LastModified"].timestamp() > cutoff:
+            return False
+        self.delete(oid)
+        return True
+
     # --- existence: parallel HEADs, or listings -------------------------------------------
 
     def _head_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
-        from concurrent.futures import ThreadPoolExecutor
-
-        def head(oid: str) -> Stored | None:
-            return self._head(oid, checksums)
-
-        if len(oids) <= 1:
-            found = [head(o) for o in oids]
-        else:
-            with ThreadPoolExecutor(min(EXISTS_THREADS, len(oids))) as pool:
-                found = list(pool.map(head, oids))
-        return {oid: st for oid, st in zip(oids, found, strict=True) if st is not None}
+        found = _each(lambda oid: self._head(oid, checksums), oids)
+        return {oid: st for oid, st in found.items() if st is not None}
 
     def _head(self, oid: str, checksums: bool = False) -> Stored | None:
         from botocore.exceptions import ClientError
@@ -394,8 +444,10 @@ class S3Store:
             raise self._error(exc, "check", key) from None
         self._bucket_ok = True
         length = resp.get("ContentLength")
+        modified = resp.get("LastModified")
         return Stored(int(length) if length is not None else None,
-                      _hex(resp.get("ChecksumSHA256")))
+                      _hex(resp.get("ChecksumSHA256")),
+                      modified.timestamp() if modified is not None else None)
 
     def _probe(self, key: str, head_error: Any) -> None:
         """After a body-less HEAD error: a ranged GET whose error says why (raised); returns
@@ -451,7 +503,9 @@ class S3Store:
         for item in contents:
             oid = self._oid_of_key(item["Key"])
             if oid is not None:
-                out[oid] = Stored(int(item["Size"]))
+                modified = item.get("LastModified")
+                out[oid] = Stored(int(item["Size"]), None,
+                                  modified.timestamp() if modified is not None else None)
         return out
 
     def _pages(self, prefix: str, op: str, max_keys: int | None = None
@@ -655,6 +709,16 @@ def _checked_source(src: BinaryIO, size: int, oid: str) -> bytes | None:
         raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{h.hexdigest()}", "local cache")
     src.seek(start)
     return None
+
+
+def _each(ask: Callable[[str], T], oids: Sequence[str]) -> dict[str, T]:
+    """{oid: ask(oid)}, asked in parallel (EXISTS_THREADS at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(oids) <= 1:
+        return {o: ask(o) for o in oids}
+    with ThreadPoolExecutor(min(EXISTS_THREADS, len(oids))) as pool:
+        return dict(zip(oids, pool.map(ask, oids), strict=True))
 
 
 def _opt_str(settings: dict[str, object], key: str, name: str) -> str | None:

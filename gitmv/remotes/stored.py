@@ -13,6 +13,7 @@ class Stored(NamedTuple):
 
     size: int | None  # its length in bytes; None where the store does not say
     sha256: str | None = None  # the store's own checksum of the bytes (hex), where it keeps one
+    mtime: float | None = None  # when it was last written or refreshed (epoch s), where said
 
 
 def holds(stored: Stored | None, oid: str, size: int | None) -> bool:

@@ -38,6 +38,10 @@ from gitmv.remotes.retry import RemoteError, TransientError, with_retries
 from gitmv.ui import human_size
 
 EXISTS_BATCH = 1000
+# How long an object may sit on a store, named by no ref, before `gc --remote` may delete it:
+# a push uploads objects before git sends the refs that name them. A push refreshes the old
+# objects it relies on (`rely_on`), so each stays inside this window until its refs land.
+GRACE_SECONDS = 3600.0
 WRITEBACK_MIN = 1 << 20  # received bytes this many start their writeback at once
 PREPARE_WINDOW = 1000  # objects per round of upload batches (Git LFS)
 DEFAULT_JOBS = 8
@@ -132,22 +136,10 @@ def tell_sizes(store: Store, sizes: Mapping[str, int] | Callable[[], Mapping[str
         learn(sizes() if callable(sizes) else sizes)
 
 
-def present_on(store: Store, oids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    # a store that lists (S3) answers a large batch with one listing: it says how many it takes
-    size = int(getattr(store, "exists_batch", EXISTS_BATCH))
-    for batch in _batches(oids, size):
-
-        def check(b: Sequence[str] = batch) -> set[str]:
-            return store.exists_many(b)
-
-        found |= with_retries(check, f"check {store.name}")
-    return found
-
-
 def stat_on(store: Store, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
-    """What the store says it holds of `oids` (sizes; with `checksums`, its sha256s where it
-    keeps them), in batches as `present_on`."""
+    """What the store says it holds of `oids` (sizes and times; with `checksums`, its sha256s
+    where it keeps them), in batches: a store that lists (S3) answers a large batch with one
+    listing, and says how many it takes."""
     found: dict[str, Stored] = {}
     size = int(getattr(store, "exists_batch", EXISTS_BATCH))
     for batch in _batches(oids, size):
@@ -157,6 +149,35 @@ def stat_on(store: Store, oids: Sequence[str], checksums: bool = False) -> dict[
 
         found |= with_retries(check, f"check {store.name}")
     return found
+
+
+def refresh_after() -> float:
+    """How old an object on a store may be before a push that relies on it refreshes it: a
+    quarter of gc's grace period, so that it stays younger than that until git has sent the
+    refs that name it (read at each call: tests shorten the grace period)."""
+    return GRACE_SECONDS / 4
+
+
+def rely_on(store: Store, held: Mapping[str, Stored], oids: Sequence[str]) -> set[str]:
+    """A push relies on `oids`, which the store holds (`held` says so): those older than
+    `refresh_after()`, or of an age the store does not say, are refreshed so that
+    `gc --remote` keeps them. Returns the oids still there; one gc took meanwhile is not (the
+    push sends it). Young objects cost nothing, so neither does pushing what was just pushed;
+    a store gc cannot delete from has nothing to refresh."""
+    refresh = getattr(store, "refresh", None)
+    if refresh is None or not oids:
+        return set(oids)
+    cutoff = time.time() - refresh_after()
+    old = [o for o in oids if (held[o].mtime if o in held else None) is None
+           or cast(float, held[o].mtime) < cutoff]
+    kept = set(oids) - set(old)
+    for batch in _batches(old, int(getattr(store, "exists_batch", EXISTS_BATCH))):
+
+        def again(b: Sequence[str] = batch) -> set[str]:
+            return cast(set[str], refresh(b))
+
+        kept |= with_retries(again, f"refresh on {store.name}")
+    return kept
 
 
 def held_as(stored: Stored | None, oid: str, size: int | None) -> str:
@@ -275,7 +296,7 @@ def upload(
         prepare = getattr(store, "prepare_upload", None)
         if prepare is None or force:
             held = {} if force else stat_on(store, oids)
-            have = {o for o in oids if holds(held.get(o), o, sizes[o])}
+            have = rely_on(store, held, [o for o in oids if holds(held.get(o), o, sizes[o])])
             present += len(have)
             replaced += sum(1 for o in held if o not in have)
             todo = [o for o in oids if o not in have]

@@ -1,18 +1,38 @@
-"""Garbage collection that never loses data: drop cache objects nothing can need.
+"""Garbage collection with positive proof: an object is deleted only when every place that
+could name it was read and none does.
 
-Needed = named by a pointer in any work tree (tracked or not) or index of any worktree, or in
-any commit reachable from any ref (branches, tags, remote branches, the stash) or reflog entry,
-plus every object listed by a needed directory manifest. Objects younger than `KEEP_SECONDS`
-are kept too: a concurrent `add` may be about to write the pointer that names them.
+Local (`collect`), the cache: in this clone and in every clone registered in a shared
+`cache.dir` (gitmv.worktree.clones), the refs and reflogs (the whole history: not a shallow
+clone's), every worktree's index and pointer files, and the manifest of every directory they
+name. Objects younger than the grace period (`engine.GRACE_SECONDS`) are kept too: a
+concurrent `add` may be about to write the pointer that names them. Every clone's repository
+lock is held meanwhile.
+
+Remote (`collect_remote`), a store: the above for this clone, plus every ref of every git
+remote (`git ls-remote`; each named commit must be here), plus the files of manifests younger
+than the grace period (a push from another clone whose refs git has not sent yet). An object
+modified within the grace period before gc began reading the refs is kept: a push refreshes
+the old objects it relies on (`engine.rely_on`), and the store's removal (`delete_if_older`)
+reads the time again.
+
+What cannot be read is a `Doubt`; any doubt stops the deletion (one line each, with what to
+do) unless `force`, which reports them as warnings and deletes what nothing read names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO, NamedTuple
 
+from gitmv import ui
+from gitmv.errors import GitFailed, GitMvmError
+from gitmv.objects.cache import Cache
 from gitmv.remotes.base import Store
+from gitmv.repo import Repo, run_git
+from gitmv.transfer import engine
 from gitmv.transfer.reach import (
     Needed,
     parse_pointers,
@@ -22,155 +42,362 @@ from gitmv.transfer.reach import (
 )
 from gitmv.worktree.workspace import Workspace
 
-KEEP_SECONDS = 3600
-
 
 class GcResult(NamedTuple):
     kept: int
     deleted: list[tuple[str, int]]  # (oid, size)
 
 
-def worktree_roots(ws: Workspace) -> list[str]:
-    out = ws.repo.git("worktree", "list", "--porcelain", "-z").decode("utf-8", "surrogateescape")
-    roots = []
-    for field in out.split("\0"):
-        if field.startswith("worktree "):
-            roots.append(field[len("worktree ") :])
-    return roots or [ws.repo.root]
+class Doubt(NamedTuple):
+    what: str  # what could not be read (so may name objects)
+    fix: str  # how to make it readable
 
 
-def needed_objects(ws: Workspace) -> Needed:
-    repo = ws.repo
-    blobs = pointer_blobs_in_commits(repo, ["--all", "--reflog"])
-    pointers = parse_pointers(repo, blobs)
-    for root in worktree_roots(ws):
-        if not os.path.isdir(root):
-            continue
-        pointers += parse_pointers(repo, pointer_blobs_in_index(repo, cwd=root))
-        pointers += work_tree_pointers(root)
-        # other worktrees' HEADs and reflogs are theirs: ask each one
-        if os.path.realpath(root) != os.path.realpath(repo.root):
-            from gitmv.repo import run_git
+class Proof:
+    """What gc read (`needed`), and what it could not (`doubts`)."""
 
-            head = run_git(["rev-parse", "-q", "--verify", "HEAD"], cwd=root, check=False)
-            if head.strip():
-                pointers += parse_pointers(
-                    repo, pointer_blobs_in_commits(repo, [head.decode().strip()])
-                )
-    needed = Needed()
+    def __init__(self, force: bool, command: str) -> None:
+        self.needed = Needed()
+        self.doubts: list[Doubt] = []
+        self.force = force
+        self.command = command
+
+    def doubt(self, what: str, fix: str) -> None:
+        self.doubts.append(Doubt(what, fix))
+
+    def settle(self) -> None:
+        """Refuse (nothing deleted) on any doubt, unless forced: then warn and go on."""
+        if not self.doubts:
+            return
+        if self.force:
+            for d in self.doubts:
+                ui.warn(f"{d.what} (--force: deleting what nothing that was read names)")
+            return
+        also = "".join(f"\n  also: {d.what}" for d in self.doubts[1:])
+        fixes = "; ".join(dict.fromkeys(d.fix for d in self.doubts))
+        raise GitMvmError(
+            f"{self.doubts[0].what}; nothing was deleted{also}",
+            f"{fixes}; or `{self.command} --force` deletes anyway, at the risk that what "
+            "could not be read needs those objects",
+        )
+
+
+# --- reading one clone -------------------------------------------------------------------
+
+
+def worktree_roots(repo: Repo) -> list[str]:
+    """The work trees of `repo` that exist (bare entries and removed ones left out)."""
+    out = repo.git("worktree", "list", "--porcelain", "-z").decode("utf-8", "surrogateescape")
+    roots: list[str] = []
+    for record in out.split("\0\0"):
+        fields = record.split("\0")
+        if fields[0].startswith("worktree ") and "bare" not in fields:
+            root = fields[0][len("worktree "):]
+            if os.path.isdir(root):
+                roots.append(root)
+    return roots
+
+
+def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = (),
+               where: str = "this clone") -> None:
+    """Every pointer `repo` names (refs, reflogs, every worktree's index and pointer files,
+    and `commits` with their history) into `proof.needed`; what cannot be read, a doubt."""
+    if repo.git("rev-parse", "--is-shallow-repository").strip() == b"true":
+        there = "" if where == "this clone" else f" in {repo.root}"
+        proof.doubt(f"{where} is shallow: the versions older than its history are unknown",
+                    f"`git fetch --unshallow`{there} first")
+    unreadable: list[str] = []
+    blobs = pointer_blobs_in_commits(repo, ["--all", "--reflog"], commits)
+    pointers = []
+    for root in worktree_roots(repo):
+        blobs.update(pointer_blobs_in_index(repo, cwd=root))
+        pointers += work_tree_pointers(root, unreadable)
+    try:
+        pointers += parse_pointers(repo, blobs, unreadable)
+    except GitMvmError as exc:  # the blobs themselves cannot be read (a partial clone)
+        raise GitMvmError(f"{exc.message}; nothing was deleted", exc.hint) from None
+    if unreadable:
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        proof.doubt(f"cannot read pointer {unreadable[0]}{more}, so what it names is unknown",
+                    "upgrade gitmv if a newer one wrote it (pip install -U gitmv), or fix the "
+                    "pointer")
     for ptr in pointers:
-        needed.add(ptr, ws.cache)
-    return needed
+        proof.needed.add(ptr, cache)
 
 
-def collect(ws: Workspace, dry_run: bool) -> GcResult:
-    needed = needed_objects(ws).all()
-    cutoff = time.time() - KEEP_SECONDS
-    kept = 0
-    deleted: list[tuple[str, int]] = []
-    for oid in ws.cache.iter_oids():
-        if oid in needed:
-            kept += 1
-            continue
-        path = ws.cache.oid_to_path(oid)
+def read_manifests(proof: Proof, cache: Cache, store: Store | None, why: str) -> None:
+    """The files of directories whose manifest is not in the cache: read from `store`."""
+    from gitmv.transfer.engine import download
+
+    unknown = list(dict.fromkeys(proof.needed.unknown_dirs))
+    if not unknown:
+        return
+    failed = len(unknown)
+    if store is not None:
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
+            failed = len(download(cache, store, unknown).failed)
+        except GitMvmError as exc:
+            why = exc.message
+    for oid in unknown:
+        if cache.has(oid):
+            for e in cache.read_manifest(oid, f"manifest sha256:{oid}"):
+                proof.needed.files[e.oid] = None
+    if failed:
+        proof.doubt(f"{failed} directory manifest(s) that pointers name are not in the cache "
+                    f"and could not be fetched ({why}), so the files they list are unknown",
+                    "make the remote reachable")
+
+
+# --- the local cache ---------------------------------------------------------------------
+
+
+def _same_dir(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def open_clone(git_dir: str) -> Repo | None:
+    """The registered clone at `git_dir`, None when git cannot open it."""
+    try:
+        out = run_git(["--git-dir", git_dir, "worktree", "list", "--porcelain", "-z"],
+                      cwd=git_dir)
+    except (GitFailed, OSError):
+        return None
+    roots = [f[len("worktree "):] for f in out.decode("utf-8", "surrogateescape").split("\0")
+             if f.startswith("worktree ")]
+    root = next((r for r in roots if os.path.exists(os.path.join(r, ".git"))), git_dir)
+    return Repo(root=root, git_dir=git_dir, common_dir=git_dir)
+
+
+def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Repo]:
+    """The other clones registered in this cache that git can open; the rest are doubts
+    (`--forget-clone` drops a registration; with --force a clone that is gone is dropped)."""
+    from gitmv.worktree import clones
+
+    for path in forget:
+        if not clones.forget(ws.cache.root, path):
+            known = ", ".join(r.git_dir for r in clones.registered(ws.cache.root)) or "none"
+            raise GitMvmError(f"no clone {path} is registered in the cache {ws.cache.root}",
+                              f"registered: {known}")
+    repos = []
+    for reg in clones.registered(ws.cache.root):
+        if _same_dir(reg.git_dir, ws.repo.common_dir):
             continue
-        if st.st_mtime > cutoff:
-            kept += 1
+        gone = not os.path.isdir(reg.git_dir)
+        repo = None if gone else open_clone(reg.git_dir)
+        if repo is not None:
+            repos.append(repo)
             continue
-        if not dry_run:
-            os.unlink(path)
-        deleted.append((oid, st.st_size))
-    if deleted and not dry_run:
-        ws.state.forget_complete()
+        state = "is gone" if gone else "cannot be read by git"
+        proof.doubt(
+            f"clone {reg.git_dir} uses this cache but {state}, so what it names is unknown",
+            f"if it was deleted, `git mvm gc --forget-clone {reg.git_dir}` (a moved clone "
+            "registers again when gitmv next runs there)",
+        )
+        if gone and proof.force:
+            clones.forget(ws.cache.root, reg.git_dir)
+    return repos
+
+
+@contextlib.contextmanager
+def _locked(paths: Sequence[str]) -> Iterator[None]:
+    """Hold every clone's repository lock (in one order: two gcs never wait on each other)."""
+    from gitmv.fsutil import repo_lock
+
+    with contextlib.ExitStack() as stack:
+        for path in sorted(set(paths)):
+            stack.enter_context(repo_lock(path))
+        yield
+
+
+def collect(ws: Workspace, dry_run: bool, force: bool = False,
+            forget: Sequence[str] = ()) -> GcResult:
+    proof = Proof(force, "git mvm gc")
+    cutoff = time.time() - engine.GRACE_SECONDS
+    others = other_clones(proof, ws, forget)
+    locks = [ws.lock_path] + [os.path.join(r.common_dir, "mvm", "lock") for r in others]
+    with _locked(locks):
+        read_clone(proof, ws.repo, ws.cache)
+        for repo in others:
+            read_clone(proof, repo, ws.cache, where=f"clone {repo.common_dir}")
+        if proof.needed.unknown_dirs:
+            _read_manifests_from_default(proof, ws)
+        proof.settle()
+        needed = proof.needed.all()
+        kept = 0
+        deleted: list[tuple[str, int]] = []
+        for oid in ws.cache.iter_oids():
+            if oid in needed:
+                kept += 1
+                continue
+            path = ws.cache.oid_to_path(oid)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if st.st_mtime > cutoff:
+                kept += 1
+                continue
+            if not dry_run:
+                os.unlink(path)
+            deleted.append((oid, st.st_size))
+        if deleted and not dry_run:
+            ws.state.forget_complete()
     return GcResult(kept, deleted)
 
 
-def remote_heads(ws: Workspace, git_remote: str) -> list[str]:
-    """Commits that the git remote's branches and tags name now (`git ls-remote`)."""
-    from gitmv.errors import GitMvmError
+def _read_manifests_from_default(proof: Proof, ws: Workspace) -> None:
+    from gitmv.remotes import base as remotes
 
-    out = ws.repo.git("ls-remote", "--heads", "--tags", git_remote, check=False)
-    shas = sorted({line.split()[0].decode() for line in out.splitlines() if line.strip()})
-    unknown = [s for s in shas if not _has_commit(ws, s)]
-    if unknown:
-        raise GitMvmError(
-            f"{len(unknown)} commit(s) that branches or tags on {git_remote!r} name are not in "
-            "this clone, so their objects cannot be told apart from garbage",
-            f"run `git fetch {git_remote} --tags` first",
-        )
-    return [s.split("^")[0] for s in shas]
+    try:
+        store: Store | None = remotes.resolve(ws.repo, ws.config)
+        why = ""
+    except GitMvmError as exc:
+        store, why = None, exc.message
+    read_manifests(proof, ws.cache, store, why)
 
 
-def _has_commit(ws: Workspace, sha: str) -> bool:
-    return bool(ws.repo.git("cat-file", "-t", sha, check=False).strip())
+# --- a remote store ----------------------------------------------------------------------
 
 
-def collect_remote(ws: Workspace, store: Store, git_remote: str, dry_run: bool) -> GcResult:
-    """Local gc's reachability rules applied to a remote store, plus everything the git
-    remote's branches and tags still name, plus anything uploaded in the last hour (a push in
-    flight uploads objects before git sends the commits that name them)."""
-    from gitmv.errors import GitMvmError
-    from gitmv.transfer.engine import download
+def remote_commits(proof: Proof, repo: Repo) -> list[str]:
+    """The commits every ref of every git remote names (`git ls-remote`), each present here;
+    a remote that cannot be listed, or names commits this clone lacks, is a doubt."""
+    names = repo.git("remote").decode().split()
+    if not names:
+        proof.doubt("this clone has no git remote, so the branches and tags that name objects "
+                    "on the store cannot be read",
+                    "add the remote the team pushes to (`git remote add origin URL`) and fetch")
+    commits: list[str] = []
+    for name in names:
+        try:
+            out = repo.git("ls-remote", name)
+        except GitFailed as exc:
+            detail = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc.message
+            proof.doubt(f"git remote {name!r} could not be listed ({detail}), so its branches "
+                        "are unknown",
+                        f"make it reachable, or `git remote remove {name}` if it is gone")
+            continue
+        targets: dict[str, str] = {}
+        for line in out.decode("utf-8", "surrogateescape").splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.endswith("^{}"):
+                targets[ref[:-3]] = sha  # an annotated tag, peeled
+            else:
+                targets.setdefault(ref, sha)
+        kinds = _object_kinds(repo, sorted(set(targets.values())))
+        absent = sorted(ref for ref, sha in targets.items() if kinds.get(sha) is None)
+        if absent:
+            shown = ", ".join(absent[:3]) + (", …" if len(absent) > 3 else "")
+            proof.doubt(f"{len(absent)} ref(s) of git remote {name!r} name commits not in this "
+                        f"clone ({shown}), so their objects cannot be told from garbage",
+                        _fetch_hint(name, absent))
+        for ref, sha in targets.items():
+            if kinds.get(sha) == "commit":
+                commits.append(sha)
+            elif kinds.get(sha) == "tree":
+                proof.doubt(f"ref {ref} of git remote {name!r} names a tree, which gc does not "
+                            "read", f"point {ref} at a commit")
+    return sorted(set(commits))
 
+
+def _object_kinds(repo: Repo, shas: Sequence[str]) -> dict[str, str]:
+    """{sha: type} of the objects this repository has (missing ones left out)."""
+    if not shas:
+        return {}
+    out = repo.git("cat-file", "--batch-check", input="".join(f"{s}\n" for s in shas).encode())
+    kinds: dict[str, str] = {}
+    for line in out.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            kinds[parts[0]] = parts[1]
+    return kinds
+
+
+def _fetch_hint(name: str, refs: Sequence[str]) -> str:
+    spaces = sorted({"/".join(r.split("/")[:2]) for r in refs if r.startswith("refs/")}
+                    - {"refs/heads", "refs/tags"})
+    extra = " ".join(f"'+{s}/*:refs/remotes/{name}/{s[5:]}/*'" for s in spaces)
+    return f"`git fetch {name} --tags{' ' + extra if extra else ''}` first"
+
+
+def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = False) -> GcResult:
+    """Delete from `store` what nothing names (see the module docstring)."""
     if not store.can_list:
         raise GitMvmError(
             f"remote {store.name!r} cannot list or delete objects",
             "gc --remote works on directory and S3 stores; clean a Git LFS server with its own "
             "tools",
         )
-    heads = remote_heads(ws, git_remote)
-
-    def compute() -> Needed:
-        needed = needed_objects(ws)
-        if heads:
-            for ptr in parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, heads)):
-                needed.add(ptr, ws.cache)
-        return needed
-
-    needed = compute()
-    if needed.unknown_dirs:  # manifests we lack: read them from the store itself
-        result = download(ws.cache, store, needed.unknown_dirs)
-        if result.failed:
-            raise GitMvmError(
-                f"{len(result.failed)} directory manifest(s) still needed could not be read, "
-                "so the objects they list are unknown; nothing was deleted",
-                "run `git mvm fetch` and try again",
-            )
-        needed = compute()
-    keep = needed.all()
-    cutoff = time.time() - KEEP_SECONDS
+    proof = Proof(force, "git mvm gc --remote")
+    cutoff = time.time() - engine.GRACE_SECONDS  # before any ref is read
+    delete_if_older = getattr(store, "delete_if_older", None)
+    if getattr(store, "refresh", None) is None or delete_if_older is None:
+        proof.doubt(f"remote {store.name!r} cannot refresh the objects a push relies on, so a "
+                    "push running meanwhile could lose what gc deletes",
+                    "run it while nobody pushes")
+    commits = remote_commits(proof, ws.repo)
+    read_clone(proof, ws.repo, ws.cache, commits)
+    read_manifests(proof, ws.cache, store, "")
+    proof.settle()
+    keep = proof.needed.all()
     listed = list(store.list_objects())
     # A manifest kept only for its age (a push from another clone, whose commits git has not
     # received yet) keeps its files too, however old they are: a later push trusts the
     # manifest on the store to stand for them and would never send them again.
-    keep |= _files_of_manifests(
-        store, [oid for oid, _, mtime in listed if oid not in keep and mtime > cutoff]
-    )
-    kept = 0
+    young = [oid for oid, _, mtime in listed if oid not in keep and mtime > cutoff]
+    keep |= _files_of_manifests(store, ws.cache, young)
+    doomed = [(oid, size) for oid, size, mtime in listed if oid not in keep and mtime <= cutoff]
+    if dry_run:
+        return GcResult(len(listed) - len(doomed), doomed)
+    # Manifests go first: one a push refreshes meanwhile stays, and keeps the files it names.
+    manifests = _manifests_among(store, ws.cache, doomed)
     deleted: list[tuple[str, int]] = []
-    for oid, size, mtime in listed:
-        if oid in keep or mtime > cutoff:
-            kept += 1
-            continue
-        if not dry_run:
-            store.delete(oid)
-        deleted.append((oid, size))
-    return GcResult(kept, deleted)
+    for phase in ([d for d in doomed if d[0] in manifests],
+                  [d for d in doomed if d[0] not in manifests]):
+        for oid, size in phase:
+            if oid in keep:
+                continue
+            if delete_if_older is None:
+                store.delete(oid)
+            elif not delete_if_older(oid, cutoff):
+                keep.add(oid)  # refreshed since the listing: a push relies on it
+                if oid in manifests:
+                    keep |= _files_of_manifests(store, ws.cache, [oid])
+                continue
+            deleted.append((oid, size))
+    return GcResult(len(listed) - len(deleted), deleted)
 
 
-def _files_of_manifests(store: Store, oids: list[str]) -> set[str]:
+def _open(store: Store, cache: Cache, oid: str) -> BinaryIO:
+    """An object's bytes: from the cache when it has them, else from the store."""
+    if cache.has(oid):
+        return open(cache.oid_to_path(oid), "rb")
+    return store.open_download(oid, 0)[0]
+
+
+def _head(store: Store, cache: Cache, oid: str, n: int) -> bytes:
+    with _open(store, cache, oid) as src:
+        return src.read(n)
+
+
+def _manifests_among(store: Store, cache: Cache, objects: Sequence[tuple[str, int]]
+                     ) -> set[str]:
+    """Which of `objects` are directory manifests (told by their first bytes)."""
+    from gitmv.objects import manifest
+
+    n = len(manifest.MAGIC)
+    return {oid for oid, size in objects
+            if size >= n and _head(store, cache, oid, n) == manifest.MAGIC}
+
+
+def _files_of_manifests(store: Store, cache: Cache, oids: Sequence[str]) -> set[str]:
     """The file objects named by those of `oids` that are directory manifests (told by their
-    first bytes, read from the store; only objects younger than KEEP_SECONDS get here)."""
-    from gitmv.errors import GitMvmError
+    first bytes; read from the cache or the store)."""
     from gitmv.objects import manifest
 
     files: set[str] = set()
     for oid in oids:
-        src, _ = store.open_download(oid, 0)
-        with src:
+        with _open(store, cache, oid) as src:
             head = src.read(len(manifest.MAGIC))
             if head != manifest.MAGIC:
                 continue

@@ -1,15 +1,17 @@
 """Which pointers (and so which objects) a set of commits, the index or the work trees need.
 
 Used by push (objects the remote lacks), the pre-push hook and gc (objects nothing needs).
+A pointer that cannot be read is never skipped: it names bytes nobody can know, so a push
+cannot send them and gc cannot prove them unneeded. The readers refuse (`unreadable_error`,
+naming every such pointer), or, given a list to collect them in, return the rest.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
-from gitmv import ui
-from gitmv.errors import GitMvmError
+from gitmv.errors import FormatError, GitFailed, GitMvmError
 from gitmv.objects.cache import Cache
 from gitmv.objects.pointer import SUFFIX, Pointer
 from gitmv.repo import Repo
@@ -17,68 +19,137 @@ from gitmv.repo import Repo
 ZERO = "0" * 40
 
 
-def pointer_blobs_in_commits(repo: Repo, revs: Iterable[str]) -> set[str]:
-    """Blob ids of every pointer version that the given commits introduce.
-
-    `revs` are `git log` arguments (`abc123`, `--not`, `--remotes=origin`, `--all`, …). Every
-    version of a pointer a reachable commit holds was introduced by some reachable commit
-    (root commits count against the empty tree, merges against each parent), so this finds
-    all of them, not only the tips.
-    """
-    out = repo.git(
-        "log", "--format=", "--raw", "-z", "-m", "--no-renames", "--no-abbrev",
-        "--diff-filter=d", *revs, "--", f"*{SUFFIX}",
+def unreadable_error(problems: Sequence[str], hint: str | None, escape: str | None
+                     ) -> GitMvmError:
+    """The refusal for pointers that do not parse or whose blobs are missing (one line each
+    in `problems`, naming the pointer)."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    fix = hint or "fix or restore the pointer file"
+    return GitMvmError(
+        f"cannot read pointer {problems[0]}{more}: it names bytes gitmv cannot know",
+        f"{fix}; {escape}" if escape else fix,
     )
-    blobs: set[str] = set()
+
+
+def pointer_blobs_in_commits(
+    repo: Repo, revs: Iterable[str], commits: Sequence[str] = ()
+) -> dict[str, str]:
+    """{blob id: a path it had} for every pointer version that the given commits introduce.
+
+    `revs` are `git log` arguments (`abc123`, `--not`, `--remotes=origin`, `--all`, …);
+    `commits` are more commit ids, passed on stdin (any number of them). Every version of a
+    pointer a reachable commit holds was introduced by some reachable commit (root commits
+    count against the empty tree, merges against each parent), so this finds all of them, not
+    only the tips.
+    """
+    args = ["log", "--format=", "--raw", "-z", "-m", "--no-renames", "--no-abbrev",
+            "--diff-filter=d", *revs]
+    stdin = None
+    if commits:
+        args.append("--stdin")
+        stdin = "".join(f"{c}\n" for c in commits).encode()
+    out = repo.git(*args, "--", f"*{SUFFIX}", input=stdin)
+    blobs: dict[str, str] = {}
     fields = out.split(b"\0")
     i = 0
     while i < len(fields):
         rec = fields[i]
         if rec.startswith(b":"):
             parts = rec.split()
-            if len(parts) >= 5 and parts[3].decode() != ZERO:
-                blobs.add(parts[3].decode())
+            if len(parts) >= 5 and parts[3].decode() != ZERO and i + 1 < len(fields):
+                blobs.setdefault(parts[3].decode(),
+                                 fields[i + 1].decode("utf-8", "surrogateescape"))
             i += 2  # the path follows
         else:
             i += 1
     return blobs
 
 
-def pointer_blobs_in_index(repo: Repo, cwd: str | None = None) -> set[str]:
-    """Blob ids of the pointers staged in the index of the worktree at `cwd` (default: ours)."""
+def pointer_blobs_in_index(repo: Repo, cwd: str | None = None) -> dict[str, str]:
+    """{blob id: path} of the pointers staged in the index of the worktree at `cwd` (default:
+    ours), every stage of a conflict included."""
     from gitmv.repo import run_git
 
     out = run_git(["ls-files", "-s", "-z", "--", f"*{SUFFIX}"], cwd=cwd or repo.root)
-    return {rec.split()[1].decode() for rec in out.split(b"\0") if rec}
+    blobs: dict[str, str] = {}
+    for rec in out.split(b"\0"):
+        meta, _, path = rec.partition(b"\t")
+        if meta:
+            blobs.setdefault(meta.split()[1].decode(), path.decode("utf-8", "surrogateescape"))
+    return blobs
 
 
-def parse_pointers(repo: Repo, blobs: Iterable[str]) -> list[Pointer]:
+def parse_pointers(
+    repo: Repo, blobs: Mapping[str, str] | Iterable[str], unreadable: list[str] | None = None,
+    escape: str | None = None,
+) -> list[Pointer]:
+    """The pointers in those blobs (a {blob: path} mapping names them better in errors).
+
+    A blob that does not parse, or that this repository lacks, is refused (`unreadable_error`;
+    its hint: the parser's, then `escape`); when `unreadable` is given, each one is described
+    there instead and the others are returned.
+    """
     ids = sorted(blobs)
-    pointers = []
-    for blob, data in zip(ids, repo.read_blobs(ids), strict=True):
+    paths = blobs if isinstance(blobs, Mapping) else {}
+    try:
+        datas = repo.read_objects(ids)
+    except GitFailed as exc:  # a partial clone whose promisor remote could not send a blob
+        detail = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else str(exc)
+        raise GitMvmError(
+            f"cannot read the pointer blobs of this repository's history ({detail})",
+            "a partial clone fetches them from its promisor remote: make that remote "
+            "reachable and run the command again",
+        ) from None
+    pointers: list[Pointer] = []
+    problems: list[str] = []
+    hint: str | None = None
+    for blob, data in zip(ids, datas, strict=True):
+        where = f"{paths[blob]} (blob {blob[:12]})" if blob in paths else f"blob {blob}"
+        if data is None:
+            problems.append(f"{where}: not in this repository")
+            continue
         try:
-            pointers.append(Pointer.parse(data, f"pointer blob {blob}"))
-        except GitMvmError as exc:
-            ui.warn(f"skipping {exc}")
+            pointers.append(Pointer.parse(data, where))
+        except FormatError as exc:
+            problems.append(f"{where}: {exc.why}")
+            hint = hint or exc.hint
+    _report(problems, unreadable, hint, escape)
     return pointers
 
 
-def work_tree_pointers(root: str) -> list[Pointer]:
-    """Pointer files present in a work tree (tracked or not), read from disk."""
+def work_tree_pointers(
+    root: str, unreadable: list[str] | None = None, escape: str | None = None
+) -> list[Pointer]:
+    """Pointer files present in a work tree (tracked or not), read from disk; unreadable ones
+    as in `parse_pointers`."""
     from gitmv.repo import run_git
 
     out = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
                    f"*{SUFFIX}"], cwd=root)
-    pointers = []
-    for rel in {p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}:
+    pointers: list[Pointer] = []
+    problems: list[str] = []
+    hint: str | None = None
+    for rel in sorted({p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}):
+        path = os.path.join(root, rel)
         try:
-            with open(os.path.join(root, rel), "rb") as f:
-                pointers.append(Pointer.parse(f.read(), rel))
-        except FileNotFoundError:
+            with open(path, "rb") as f:
+                pointers.append(Pointer.parse(f.read(), path))
+        except (FileNotFoundError, IsADirectoryError):
             continue
-        except GitMvmError as exc:
-            ui.warn(f"skipping {exc}")
+        except FormatError as exc:
+            problems.append(f"{path}: {exc.why}")
+            hint = hint or exc.hint
+    _report(problems, unreadable, hint, escape)
     return pointers
+
+
+def _report(problems: list[str], unreadable: list[str] | None, hint: str | None,
+            escape: str | None) -> None:
+    if not problems:
+        return
+    if unreadable is None:
+        raise unreadable_error(problems, hint, escape)
+    unreadable.extend(problems)
 
 
 class Needed:

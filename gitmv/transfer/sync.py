@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -14,6 +15,8 @@ from gitmv.transfer.engine import (
     TransferResult,
     download,
     held_as,
+    refresh_after,
+    rely_on,
     stat_on,
     tell_sizes,
     upload,
@@ -65,7 +68,7 @@ def _complete_dirs(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> 
     sizes = known_sizes(ws, dirs, pointers, entries=False)
     tell_sizes(store, sizes)
     held = stat_on(store, dirs)
-    return {o for o in dirs if holds(held.get(o), o, sizes.get(o))}
+    return rely_on(store, held, [o for o in dirs if holds(held.get(o), o, sizes.get(o))])
 
 
 def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
@@ -98,7 +101,14 @@ def push_pointers(
 ) -> TransferResult:
     """Upload every object the pointers name that the store lacks or holds at another size;
     manifests go last. `full` checks every file of a directory even when its manifest is on
-    the store."""
+    the store.
+
+    What the push finds on the store and relies on, it refreshes when old (`rely_on`):
+    `gc --remote` keeps objects touched within its grace period, so none of them goes before
+    git sends the refs that name them. A push that ran longer than `refresh_after()` refreshes
+    them again at its end, and sends again any that went meanwhile.
+    """
+    started = time.monotonic()
     # --full re-checks the files it can: those of manifests in the cache (one only on the
     # store names files this clone cannot have, so there it stands for them still)
     unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
@@ -120,6 +130,10 @@ def push_pointers(
                  if o not in held else f"not in the cache, and on the remote wrong: "
                  f"{held_as(held[o], o, sizes.get(o))}; push it from a clone that has it")
                 for o in missing if not holds(held.get(o), o, sizes.get(o))]
+        if not gone:
+            on_remote = rely_on(store, held, missing)
+            gone = [(o, "deleted from the store just now (by `gc --remote`), and not in the "
+                     "cache") for o in missing if o not in on_remote]
         if gone:
             raise TransferFailed("push:", store, gone)
     have = set(missing)
@@ -128,12 +142,34 @@ def push_pointers(
     result = upload(ws.cache, store, [files, manifests], jobs)
     if result.failed:
         raise TransferFailed("push:", store, result.failed)
+    if time.monotonic() - started > refresh_after():
+        _refresh_again(ws, store, needed, complete, jobs)
     # already there: what the store answered for, the objects only the store has, and the
     # objects of directories whose manifest is there (those not counted already)
     vouched = needed_by(ws, [p for p in pointers if p.kind == "dir" and p.oid in complete])
     return result._replace(
         present=result.present + len(have) + len(vouched.all() - needed.all())
     )
+
+
+def _refresh_again(ws: Workspace, store: Store, needed: Needed, complete: set[str],
+                   jobs: int) -> None:
+    """At the end of a long push: refresh everything it sent or relies on, and send again
+    what is gone (gc --remote took it while it was older than the grace period)."""
+    relied = list(dict.fromkeys([*needed.files, *needed.manifests, *complete]))
+    held = stat_on(store, relied)
+    gone = set(relied) - rely_on(store, held, [o for o in relied if o in held])
+    if not gone:
+        return
+    lost = [(o, "deleted from the store during the push, and not in the cache")
+            for o in sorted(gone) if not ws.cache.has(o)]
+    if lost:
+        raise TransferFailed("push:", store, lost)
+    again = upload(ws.cache, store, [[o for o in needed.files if o in gone],
+                                     [o for o in [*needed.manifests, *complete] if o in gone]],
+                   jobs)
+    if again.failed:
+        raise TransferFailed("push:", store, again.failed)
 
 
 def fetch_pointers(

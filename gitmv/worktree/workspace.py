@@ -74,6 +74,7 @@ class Workspace:
         cache_tmp = self.tmp_dir
         if self.config.get("cache.dir"):
             cache_tmp = os.path.join(cache_dir, "tmp")
+            _register(cache_dir, repo.common_dir)  # gc in the other clones must read this one
         self.cache = Cache(cache_dir, cache_tmp)
         self.state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
         self.jobs = jobs or DEFAULT_JOBS
@@ -495,6 +496,17 @@ class Workspace:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _register(cache_dir: str, common_dir: str) -> None:
+    from gitmv.worktree import clones
+
+    try:
+        clones.register(cache_dir, common_dir)
+    except OSError as exc:
+        ui.warn(f"cannot register this clone in the shared cache {cache_dir} "
+                f"({exc.strerror or exc}): gc in the other clones that use it cannot see what "
+                "this one names")
 
 
 def _ino(path: str) -> int:

@@ -283,7 +283,7 @@ def test_gc_remote_deletes_only_what_nothing_names(
     alice: Path, moto: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from gitmv.transfer import gc
+    from gitmv.transfer import engine
 
     model = os.urandom(3000)
     save(alice, "models/m.pt", model)
@@ -293,7 +293,7 @@ def test_gc_remote_deletes_only_what_nothing_names(
     moto.client().put_object(Bucket=bucket, Key=f"{PREFIX}/{sha(stray)[:2]}/{sha(stray)[2:4]}/"
                              f"{sha(stray)}", Body=stray)
     moto.client().put_object(Bucket=bucket, Key=f"{PREFIX}/README", Body=b"not an object")
-    monkeypatch.setattr(gc, "KEEP_SECONDS", -60)  # as if every object were over an hour old
+    monkeypatch.setattr(engine, "GRACE_SECONDS", -60)  # as if every object were an hour old
     needed = set(cache_objects(alice))
     assert mvm(alice, "gc", "-q", "--dry-run", "--remote", "s3store") == 0
     assert set(bucket_objects(moto, bucket)) == needed | {sha(stray)}

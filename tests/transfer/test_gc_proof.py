@@ -1,0 +1,260 @@
+"""gc deletes an object only with positive proof that nothing names it.
+
+Every place that could name an object on the store must have been read, and none may name
+it: the refs of every git remote (listed, their commits present here), the whole history (not
+a shallow clone's), every pointer in it (each one parsed). When a place cannot be read, gc
+deletes nothing and says in one line why and what to do; `--force` takes the risk knowingly.
+After every gc the invariant holds: every pointer in every ref of the origin names bytes the
+store holds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    git,
+    git_ok,
+    mvm,
+    run,
+    save,
+    sha,
+)
+from tests.transfer.team import (
+    MODEL,
+    DirStore,
+    Team,
+    assert_origin_complete,
+    join,
+    missing_from_store,
+    one_refusal,
+    push_branch,
+    start_team,
+)
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Team:
+    return start_team(tmp_path, DirStore(tmp_path / "store"))
+
+
+def dir_store(team: Team) -> DirStore:
+    assert isinstance(team.store, DirStore)
+    return team.store
+
+
+# --- item 1: the refs of every git remote, or nothing is deleted ----------------------------
+
+
+@pytest.mark.parametrize("how", ["unreachable", "no remote"])
+def test_gc_remote_without_the_remote_s_refs_deletes_nothing(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """bob pushed a model on a branch alice never fetched. alice's origin cannot be listed
+    (a moved server, or a CI checkout with no `origin` at all): gc --remote must not take
+    that for "no branches"."""
+    store = dir_store(team)
+    bob = join(team, tmp_path / "bob")
+    push_branch(bob, "exp", os.urandom(3000))
+    stray = store.put(b"garbage nobody names")
+    store.age()
+    before = store.oids()
+    if how == "unreachable":
+        git(team.alice, "remote", "set-url", "origin", str(tmp_path / "moved.git"))
+    else:
+        git(team.alice, "remote", "remove", "origin")
+    res = run(capsys, team.alice, "gc", "--remote")
+    assert res.rc == 1, res.err
+    one_refusal(res.err, "nothing was deleted")
+    assert "--force" in res.err
+    assert store.oids() == before
+    assert_origin_complete(team.origin, store)
+    # --dry-run says the same (it would refuse)
+    assert mvm(team.alice, "gc", "--remote", "--dry-run") == 1
+    if how == "unreachable":  # the remote back: proof, and only the garbage goes
+        git(team.alice, "remote", "set-url", "origin", str(team.origin))
+        git_ok(team.alice, "fetch", "-q", "origin")
+        res = run(capsys, team.alice, "gc", "--remote")
+        assert res.rc == 0, res.err
+        assert store.oids() == before - {stray}
+        assert_origin_complete(team.origin, store)
+
+
+def test_gc_remote_force_takes_the_risk_knowingly(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = dir_store(team)
+    bob = join(team, tmp_path / "bob")
+    exp = push_branch(bob, "exp", os.urandom(3000))
+    store.age()
+    git(team.alice, "remote", "remove", "origin")
+    res = run(capsys, team.alice, "gc", "--remote", "--force")
+    assert res.rc == 0, res.err
+    assert "warning" in res.err  # it says what it could not read
+    assert exp not in store.oids()  # the risk it took: bob's branch lost its model
+    assert missing_from_store(team.origin, store)
+
+
+def test_gc_remote_reads_every_git_remote_that_shares_the_store(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second git remote (a fork) pushes to the same store (core.remote): its branches name
+    objects too. Until alice has its commits, gc --remote refuses; then it keeps them."""
+    store = dir_store(team)
+    fork = tmp_path / "fork.git"
+    git_ok(tmp_path, "clone", "-q", "--bare", str(team.origin), str(fork))
+    bob = join(team, tmp_path / "bob")
+    git(bob, "remote", "add", "fork", str(fork))
+    git_ok(bob, "checkout", "-q", "-b", "feature")
+    feature = save(bob, MODEL, os.urandom(3000), "on the fork")
+    git_ok(bob, "push", "-q", "fork", "feature")
+    git(team.alice, "remote", "add", "fork", str(fork))
+    store.put(b"garbage")
+    store.age()
+    before = store.oids()
+    res = run(capsys, team.alice, "gc", "--remote")
+    assert res.rc == 1, res.err
+    one_refusal(res.err, "fork", "not in this clone")
+    assert "git fetch fork" in res.err
+    assert store.oids() == before
+    git_ok(team.alice, "fetch", "-q", "fork")
+    res = run(capsys, team.alice, "gc", "--remote")
+    assert res.rc == 0, res.err
+    assert feature in store.oids()
+    assert_origin_complete(team.origin, store)
+    assert_origin_complete(fork, store)
+
+
+def test_gc_remote_reads_refs_outside_branches_and_tags(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pull request's head (`refs/pull/1/head`) names a model as surely as a branch."""
+    store = dir_store(team)
+    bob = join(team, tmp_path / "bob")
+    git_ok(bob, "checkout", "-q", "-b", "pr")
+    pr_model = save(bob, MODEL, os.urandom(3000), "proposed")
+    git_ok(bob, "push", "-q", "origin", "HEAD:refs/pull/1/head")
+    store.age()
+    before = store.oids()
+    res = run(capsys, team.alice, "gc", "--remote")
+    assert res.rc == 1, res.err
+    one_refusal(res.err, "origin", "not in this clone")
+    assert store.oids() == before
+    git_ok(team.alice, "fetch", "-q", "origin", "+refs/pull/*:refs/remotes/origin/pull/*")
+    res = run(capsys, team.alice, "gc", "--remote")
+    assert res.rc == 0, res.err
+    assert pr_model in store.oids()
+    assert_origin_complete(team.origin, store)
+
+
+# --- item 2: a shallow or partial clone ------------------------------------------------------
+
+
+def shallow_clone(team: Team, dest: Path, depth: int = 1) -> Path:
+    git_ok(dest.parent, "clone", "-q", f"--depth={depth}", f"file://{team.origin}", str(dest))
+    assert mvm(dest, "install", "-q") == 0
+    return dest
+
+
+def test_gc_remote_from_a_shallow_clone_deletes_nothing(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The usual CI checkout (`--depth 1`) sees one version: every older one would go."""
+    store = dir_store(team)
+    ci = shallow_clone(team, tmp_path / "ci")
+    store.age()
+    before = store.oids()
+    res = run(capsys, ci, "gc", "--remote")
+    assert res.rc == 1, res.err
+    one_refusal(res.err, "shallow")
+    assert "git fetch --unshallow" in res.err
+    assert store.oids() == before
+    assert_origin_complete(team.origin, store)
+    git_ok(ci, "fetch", "-q", "--unshallow")
+    res = run(capsys, ci, "gc", "--remote")
+    assert res.rc == 0, res.err
+    assert_origin_complete(team.origin, store)
+
+
+def test_local_gc_in_a_shallow_clone_deletes_nothing(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clone made shallow after it fetched every version: the older ones are named only by
+    history it no longer has, which is no proof that nothing needs them."""
+    carol = join(team, tmp_path / "carol")
+    git_ok(carol, "checkout", "-q", "main~1")  # fetches v1 into carol's cache
+    git_ok(carol, "checkout", "-q", "main")
+    git_ok(carol, "fetch", "-q", "--depth=1", "origin")
+    git(carol, "reflog", "expire", "--expire=now", "--all")
+    assert git(carol, "rev-parse", "--is-shallow-repository").strip() == "true"
+    cache = carol / ".git" / "mvm" / "objects"
+    for p in cache.rglob("*"):
+        if p.is_file():
+            os.utime(p, (1_000_000_000, 1_000_000_000))
+    before = {p.name for p in cache.rglob("*") if p.is_file()}
+    res = run(capsys, carol, "gc")
+    assert res.rc == 1, res.err
+    one_refusal(res.err, "shallow")
+    assert {p.name for p in cache.rglob("*") if p.is_file()} == before
+
+
+def partial_clone(team: Team, dest: Path) -> Path:
+    git_ok(dest.parent, "clone", "-q", "--filter=blob:none", f"file://{team.origin}",
+           str(dest))
+    assert mvm(dest, "install", "-q") == 0
+    return dest
+
+
+def test_gc_remote_in_a_partial_clone_reads_pointers_it_lacks(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--filter=blob:none`: the older pointer blobs are not here; gc reads them from the
+    promisor remote and keeps what they name."""
+    store = dir_store(team)
+    carol = partial_clone(team, tmp_path / "carol")
+    missing = git(carol, "rev-list", "--objects", "--all", "--missing=print")
+    assert any(line.startswith("?") for line in missing.splitlines())
+    stray = store.put(b"garbage")
+    store.age()
+    before = store.oids()
+    res = run(capsys, carol, "gc", "--remote")
+    assert res.rc == 0, res.err
+    assert store.oids() == before - {stray}
+    assert_origin_complete(team.origin, store)
+
+
+def test_gc_in_a_partial_clone_cannot_read_a_pointer_blob(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pointer blob the partial clone never had, its promisor gone: gc cannot read the
+    pointer, so it cannot prove its object unneeded, and deletes nothing."""
+    team = start_team(tmp_path, DirStore(tmp_path / "store"))
+    bob = join(team, tmp_path / "bob")
+    carol = partial_clone(team, tmp_path / "carol")
+    shared = os.urandom(3000)  # the same bytes in carol's cache, named by a pointer carol lacks
+    save(bob, "other.pt", shared, "other")
+    git_ok(bob, "push", "-q", "origin", "main")
+    git_ok(bob, "rm", "-q", "other.pt.mvm")
+    git_ok(bob, "commit", "-q", "-m", "gone again")
+    git_ok(bob, "push", "-q", "origin", "main")
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=carol, check=True,
+                   capture_output=True)
+    git_ok(carol, "merge", "-q", "--ff-only", "origin/main")
+    save(carol, "copy.pt", shared)  # in carol's cache (staged, then unstaged: garbage?)
+    git_ok(carol, "rm", "-q", "--cached", "copy.pt.mvm")
+    (carol / "copy.pt.mvm").unlink()
+    (carol / "copy.pt").unlink()
+    shutil.move(team.origin, tmp_path / "elsewhere.git")
+    cache = carol / ".git" / "mvm" / "objects"
+    for p in cache.rglob("*"):
+        if p.is_file():
+            os.utime(p, (1_000_000_000, 1_000_000_000))
+    res = run(capsys, carol, "gc")
+    assert res.rc == 1, res.err
+    one_refusal(res.err, "pointer", "nothing was deleted")
+    assert (cache / sha(shared)[:2] / sha(shared)[2:4] / sha(shared)).exists()

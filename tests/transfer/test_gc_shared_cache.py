@@ -1,0 +1,156 @@
+"""A cache shared by several clones (`cache.dir`): gc in one clone keeps what any of them
+names, and stops when one it knows of cannot be read.
+
+Every clone that opens a shared cache registers itself in it; `git mvm gc` reads the refs,
+reflogs, index and work trees of every registered clone. A registered clone that is gone or
+unreadable stops the deletion (one line, a `--forget-clone` / `--force` hint).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    error_lines,
+    git_ok,
+    make_old,
+    mvm,
+    mvm_popen,
+    run,
+    save,
+    wait_for,
+    write,
+)
+from tests.transfer.team import MODEL, DirStore, Team, join, start_team
+
+
+def use_cache(repo: Path, cache: Path) -> None:
+    """This clone's own (untracked) config points its cache at `cache`."""
+    write(repo / ".git" / "mvm" / "config.toml", f'[cache]\ndir = "{cache}"\n')
+
+
+def cache_files(cache: Path) -> dict[str, Path]:
+    return {p.name: p for p in cache.glob("??/??/*") if p.is_file() and len(p.name) == 64}
+
+
+def age(cache: Path) -> None:
+    make_old(list(cache_files(cache).values()))
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> tuple[Team, Path, Path, Path]:
+    """alice and bob, two clones of one origin, one cache directory between them."""
+    team = start_team(tmp_path, DirStore(tmp_path / "store"))
+    cache = tmp_path / "shared-cache"
+    use_cache(team.alice, cache)
+    bob = join(team, tmp_path / "bob")
+    use_cache(bob, cache)
+    assert mvm(team.alice, "pull", "-q") == 0
+    assert mvm(bob, "pull", "-q") == 0
+    return team, cache, team.alice, bob
+
+
+def test_gc_keeps_what_another_clone_of_the_cache_names(
+    shared: tuple[Team, Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bob's committed, unpushed model; a model he staged; a pointer git does not track:
+    alice's gc in the shared cache must keep all three."""
+    _, cache, alice, bob = shared
+    committed = save(bob, MODEL, os.urandom(3000), "bob's model, not pushed")
+    staged = save(bob, "staged.pt", os.urandom(3000))
+    loose = save(bob, "loose.pt", os.urandom(3000))
+    git_ok(bob, "rm", "-q", "--cached", "loose.pt.mvm")
+    garbage = save(alice, "junk.pt", os.urandom(3000))  # added, then thrown away by alice
+    git_ok(alice, "rm", "-q", "-f", "junk.pt.mvm")
+    (alice / "junk.pt").unlink()
+    age(cache)
+    res = run(capsys, alice, "gc")
+    assert res.rc == 0, res.err
+    left = cache_files(cache)
+    assert {committed, staged, loose} <= set(left)
+    assert garbage not in left
+    for rel in (MODEL, "staged.pt", "loose.pt"):
+        (bob / rel).unlink()
+    assert mvm(bob, "checkout", "-q") == 0
+
+
+def test_gc_stops_when_a_registered_clone_is_gone(
+    shared: tuple[Team, Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, cache, alice, bob = shared
+    save(bob, MODEL, os.urandom(3000), "bob's model, not pushed")
+    shutil.move(bob, tmp_path / "bob-moved")  # moved (or deleted, or on an unmounted disk)
+    age(cache)
+    before = set(cache_files(cache))
+    res = run(capsys, alice, "gc")
+    assert res.rc == 1, res.err
+    lines = error_lines(res.err)
+    assert len(lines) == 1 and str(bob / ".git") in lines[0], res.err
+    assert "--forget-clone" in res.err and "--force" in res.err
+    assert set(cache_files(cache)) == before
+    # the moved clone registers again the next time gitmv runs there
+    assert mvm(tmp_path / "bob-moved", "status", "-q") == 0
+    res = run(capsys, alice, "gc", "--forget-clone", str(bob / ".git"))
+    assert res.rc == 0, res.err
+    assert set(cache_files(cache)) == before  # bob-moved's model kept: it names it
+    res = run(capsys, alice, "gc")  # forgotten for good
+    assert res.rc == 0, res.err
+
+
+def test_gc_stops_when_a_registered_clone_cannot_be_read(
+    shared: tuple[Team, Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, cache, alice, bob = shared
+    shutil.rmtree(bob / ".git" / "refs")  # no longer a git repository git can open
+    (bob / ".git" / "HEAD").unlink()
+    age(cache)
+    before = set(cache_files(cache))
+    res = run(capsys, alice, "gc")
+    assert res.rc == 1, res.err
+    assert str(bob / ".git") in error_lines(res.err)[0]
+    assert set(cache_files(cache)) == before
+    res = run(capsys, alice, "gc", "--force")
+    assert res.rc == 0, res.err
+    assert "warning" in res.err
+
+
+def test_a_clone_registers_once(shared: tuple[Team, Path, Path, Path]) -> None:
+    _, cache, alice, bob = shared
+    regs = sorted((cache / "clones").iterdir())
+    assert len(regs) == 2
+    texts = {p.read_text().strip() for p in regs}
+    assert texts == {str(alice / ".git"), str(bob / ".git")}
+    stamps = [p.stat().st_mtime_ns for p in regs]
+    assert mvm(alice, "status", "-q") == 0
+    assert [p.stat().st_mtime_ns for p in sorted((cache / "clones").iterdir())] == stamps
+
+
+def test_gc_waits_for_a_command_running_in_another_clone(
+    shared: tuple[Team, Path, Path, Path], tmp_path: Path
+) -> None:
+    """While a gitmv command holds bob's repository lock (an `add` about to write a pointer
+    naming an old object), alice's gc waits for it rather than reading bob's state under
+    its feet."""
+    _, _, alice, bob = shared
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
+         str(bob / ".git" / "mvm" / "lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    log = tmp_path / "gc.err"
+    with open(log, "w") as err:
+        gc = mvm_popen(alice, "gc", stderr=err)
+        waited = wait_for(lambda: "waiting for lock" in log.read_text(), gc)
+        holder.communicate("")  # bob's command ends
+        gc.communicate(timeout=120)
+    assert waited, log.read_text()
+    assert gc.returncode == 0, log.read_text()
+    assert str(bob / ".git" / "mvm" / "lock") in log.read_text()
