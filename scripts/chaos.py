@@ -134,11 +134,15 @@ class World:
 
     # --- the store, read the way a fresh clone would ----------------------------------------
     def open_store(self):  # type: ignore[no-untyped-def]
+        """The store, opened in this process with the clones' credentials."""
         from gitmv.remotes.base import open_store
 
         settings: dict[str, object] = {}
         if self.store_kind == "s3":
             settings["endpoint_url"] = self.env["CHAOS_S3_ENDPOINT"]
+            for key, value in self.env.items():
+                if key.startswith("AWS_"):
+                    os.environ[key] = value
         return open_store("chaos", self.store_url, settings)
 
 
