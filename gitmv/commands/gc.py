@@ -21,9 +21,11 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
     else:
         result = collect(ws, dry_run, force, forget_clone or [])
     freed = sum(size for _, size in result.deleted)
+    partial = sum(size for _, size in result.partials)
     if json:
-        print_json({"dry_run": dry_run, "kept": result.kept, "freed_bytes": freed,
-                    "deleted": [f"sha256:{o}" for o, _ in result.deleted]})
+        print_json({"dry_run": dry_run, "kept": result.kept, "freed_bytes": freed + partial,
+                    "deleted": [f"sha256:{o}" for o, _ in result.deleted],
+                    "partial_downloads": [f"sha256:{o}" for o, _ in result.partials]})
         return 0
     if ui.level > ui.NORMAL or dry_run:
         for oid, size in result.deleted:
@@ -32,4 +34,7 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
     verb = "would free" if dry_run else "freed"
     ui.info(f"{verb} {human_size(freed)} in {len(result.deleted)} object(s); "
             f"kept {result.kept}")
+    if result.partials:
+        ui.info(f"{verb} {human_size(partial)} in {len(result.partials)} interrupted "
+                "download(s) of objects nothing needs")
     return 0

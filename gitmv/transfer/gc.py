@@ -46,6 +46,7 @@ from gitmv.worktree.workspace import Workspace
 class GcResult(NamedTuple):
     kept: int
     deleted: list[tuple[str, int]]  # (oid, size)
+    partials: tuple[tuple[str, int], ...] = ()  # interrupted downloads nothing needs
 
 
 class Doubt(NamedTuple):
@@ -242,7 +243,44 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
             deleted.append((oid, st.st_size))
         if deleted and not dry_run:
             ws.state.forget_complete()
-    return GcResult(kept, deleted)
+        partials = _stale_partials(ws.cache, needed, cutoff, dry_run)
+    return GcResult(kept, deleted, tuple(partials))
+
+
+def _stale_partials(cache: Cache, needed: set[str], cutoff: float, dry_run: bool
+                    ) -> list[tuple[str, int]]:
+    """Interrupted downloads (`tmp/partial-<oid>`, kept for a later run to resume) of objects
+    nothing needs, untouched within the grace period and not being written now (a download
+    holds its partial's lock): (oid, size) of each removed."""
+    import fcntl
+
+    out: list[tuple[str, int]] = []
+    try:
+        names = os.listdir(cache.tmp_dir)
+    except FileNotFoundError:
+        return out
+    for name in names:
+        oid = name.removeprefix("partial-")
+        if oid == name or oid in needed:
+            continue
+        path = os.path.join(cache.tmp_dir, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # in use: a download holds it
+            if st.st_mtime > cutoff:
+                continue
+            if not dry_run:
+                os.unlink(path)
+            out.append((oid, st.st_size))
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return out
 
 
 def _read_manifests_from_default(proof: Proof, ws: Workspace) -> None:

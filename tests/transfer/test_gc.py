@@ -252,3 +252,27 @@ def test_gc_on_an_empty_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     res = run(capsys, repo, "gc")
     assert res.rc == 0
     assert "freed 0 B in 0 object(s)" in res.err
+
+
+def test_gc_frees_interrupted_downloads_of_what_nothing_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pull killed mid-download leaves `tmp/partial-<oid>` to resume from. gc removes those
+    of objects nothing needs, once older than the grace period, and never one a download is
+    writing (it holds the partial's lock) or one of a needed object (a later pull resumes)."""
+    import fcntl
+
+    repo = init_hooked(tmp_path / "repo")
+    needed = save(repo, MODEL, os.urandom(2000), "model")
+    tmp = repo / ".git" / "mvm" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    garbage, busy, young = sha(b"garbage"), sha(b"busy"), sha(b"young")
+    paths = {oid: write(tmp / f"partial-{oid}", os.urandom(5000))
+             for oid in (needed, garbage, busy, young)}
+    make_old([paths[needed], paths[garbage], paths[busy]])
+    with open(paths[busy], "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a download in flight
+        res = run(capsys, repo, "gc", "--json")
+    assert res.rc == 0, res.err
+    assert json.loads(res.out)["partial_downloads"] == [f"sha256:{garbage}"]
+    assert {oid for oid, p in paths.items() if p.exists()} == {needed, busy, young}
