@@ -313,9 +313,7 @@ def pre_push(args: list[str], stdin: bytes) -> int:
         revs.append(lsha)
         if rsha != ZERO and ws.repo.has_commit(rsha):
             excludes.append(rsha)
-    revs += ["--not", *excludes]
-    if remote_name and "/" not in remote_name and ":" not in remote_name:
-        revs.append(f"--remotes={remote_name}")
+    revs += ["--not", *excludes, *_remote_tips(ws.repo, url or remote_name)]
     pointers = parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs),
                               escape="`git push --no-verify` pushes without their bytes")
     if not pointers:
@@ -325,6 +323,22 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     if result.transferred:
         ui.info(f"git mvm: uploaded {len(result.transferred)} object(s) to {store.name}")
     return 0
+
+
+def _remote_tips(repo: Repo, remote: str) -> list[str]:
+    """The commits the remote's branches and tags name now (`git ls-remote`) that this clone
+    has: the remote holds their history, so the store holds its objects (gc --remote keeps
+    whatever the remote's refs name) and a push need not check them. Remote-tracking refs are
+    not taken instead: one for a branch deleted on the server is stale, and its commits'
+    objects may be gone from the store. A remote that cannot be listed excludes nothing."""
+    out = repo.git("ls-remote", "--heads", "--tags", "--", remote, check=False)
+    shas = sorted({line.split()[0].decode() for line in out.splitlines() if line.strip()})
+    if not shas:
+        return []
+    kinds = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                     input="".join(f"{s}\n" for s in shas).encode(), check=False)
+    return [f[0].decode() for f in (ln.split() for ln in kinds.splitlines())
+            if len(f) == 2 and f[1] == b"commit"]
 
 
 # --- post-checkout / post-merge / post-rewrite -------------------------------------------------

@@ -816,6 +816,27 @@ def test_pre_push_only_looks_at_commits_the_remote_lacks(team: tuple[Path, Path]
     assert remote_oids(bare) == {v2}
 
 
+def test_a_stale_tracking_ref_does_not_hide_a_revived_commit(
+    team: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """alice pushed `old`; bob deleted it on the server and a `gc --remote` then freed its
+    model from the store; alice's `origin/old` is stale (no `fetch --prune`). Pushing a branch
+    that revives those commits must upload the model again: only what the remote's refs name
+    now is on the store, not what a tracking ref remembers."""
+    bare, alice = team
+    git_ok(alice, "push", "-q", "origin", "main")
+    git_ok(alice, "checkout", "-q", "-b", "old")
+    oid = save(alice, "m.pt", os.urandom(1000), "old model")
+    git_ok(alice, "push", "-q", "origin", "old")
+    bob = clone_hooked(bare, tmp_path / "bob")
+    git_ok(bob, "push", "-q", "origin", ":old")
+    object_path(bare, oid, bare / "mvm" / "objects").unlink()  # what gc --remote may do now
+    assert rev(alice, "refs/remotes/origin/old")  # stale: alice never fetched
+    git_ok(alice, "checkout", "-q", "-b", "revived")
+    git_ok(alice, "push", "-q", "origin", "revived")
+    assert oid in remote_oids(bare)
+
+
 def test_deleting_a_branch_pushes_nothing(team: tuple[Path, Path]) -> None:
     bare, alice = team
     git_ok(alice, "checkout", "-q", "-b", "feature")
