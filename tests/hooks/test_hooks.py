@@ -147,6 +147,29 @@ def test_global_hooks_path_makes_git_clone_materialize(tmp_path: Path) -> None:
     assert (tmp_path / "bob" / "m.pt").read_bytes() == data
 
 
+def test_mvm_clone_does_not_write_into_a_global_hooks_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `core.hooksPath` in ~/.gitconfig serves every repository of the user (a company's
+    hooks live there): `git mvm clone` gets the bytes, leaves that directory as it is, and
+    says how to install the hooks there if that is wanted."""
+    bare = init_bare(tmp_path / "srv.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    data = os.urandom(2000)
+    save(alice, "m.pt", data, "v1")
+    git_ok(alice, "push", "-q", "origin", "main")
+    hooks = tmp_path / "company-hooks"
+    hooks.mkdir()
+    (hooks / "pre-push").write_text("#!/bin/sh\nexit 0\n")
+    git(tmp_path, "config", "--global", "core.hooksPath", str(hooks))
+    assert mvm(tmp_path, "clone", str(bare), str(tmp_path / "bob")) == 0
+    assert (tmp_path / "bob" / "m.pt").read_bytes() == data
+    assert sorted(p.name for p in hooks.iterdir()) == ["pre-push"]
+    assert (hooks / "pre-push").read_text() == "#!/bin/sh\nexit 0\n"
+    err = capsys.readouterr().err
+    assert "core.hooksPath" in err and "git mvm install" in err
+
+
 def test_linked_worktree_uses_the_common_hooks_dir(tmp_path: Path) -> None:
     repo = plain_repo(tmp_path / "repo")
     git(repo, "worktree", "add", "-q", str(tmp_path / "wt"))
