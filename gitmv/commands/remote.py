@@ -11,6 +11,7 @@ from gitmv.config import SHARED_CONFIG, Config
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import atomic_write
 from gitmv.remotes import base as remotes
+from gitmv.remotes.urls import mask_url, secret_in_url
 from gitmv.repo import Repo
 
 
@@ -38,7 +39,7 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
     if action == "list":
         cfg = Config.load(repo.root, repo.mvm_dir)
         section = cfg.get("remote", {}) or {}
-        items = [{"name": n, "url": remotes.mask_url(str(v.get("url", ""))),
+        items = [{"name": n, "url": mask_url(str(v.get("url", ""))),
                   "default": cfg.get("core.remote") == n}
                  for n, v in sorted(section.items()) if isinstance(v, dict)]
         if json:
@@ -58,13 +59,16 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
                                           ("profile", profile)) if v}
         if s3_settings and not url.lower().startswith("s3://"):
             raise UsageError("--endpoint-url, --region and --profile are for s3:// remotes")
-        if not local and remotes.url_has_password(url):
-            raise GitMvmError(
-                f"remote {name!r}: the URL holds a password, and {SHARED_CONFIG} is committed "
-                "for everyone who clones the repository to read",
-                f"keep it to yourself with `git mvm remote add --local {name} URL`, or leave "
-                "the password out: gitmv asks `git credential` (your credential helper) for it",
-            )
+        for what, value in (("URL", url), ("endpoint URL", endpoint_url or "")):
+            secret = secret_in_url(value)
+            if secret and not local:
+                raise GitMvmError(
+                    f"remote {name!r}: the {what} holds {secret}, and {SHARED_CONFIG} is "
+                    "committed for everyone who clones the repository to read",
+                    f"keep it to yourself with `git mvm remote add --local {name} …`, or leave "
+                    "the credential out: gitmv asks `git credential` (your credential helper) "
+                    "for it, and an S3 store reads the AWS credentials of your environment",
+                )
         # refuses an unsupported URL now, not at push time
         remotes.open_store(name, url, dict(s3_settings))
         section = doc.setdefault("remote", tomlkit.table(is_super_table=True))

@@ -13,15 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Protocol
-from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
+from urllib.parse import unquote, urlparse
 
 from gitmv.config import Config
 from gitmv.remotes.retry import RemoteError, TransientError
 from gitmv.remotes.stored import ANOTHER_SIZE, Stored, holds
+from gitmv.remotes.urls import mask_url, secret_in_url
 from gitmv.repo import Repo
 
 __all__ = ["ANOTHER_SIZE", "RemoteError", "Store", "Stored", "TransientError", "holds",
-           "mask_url", "open_store", "resolve"]
+           "open_store", "resolve"]
 
 # A remote's settings that send a secret or decide whether a server is trusted with one
 # (`token_env`: whose value goes out as a bearer token; `ssl_verify`: off, or a CA bundle that
@@ -29,29 +30,6 @@ __all__ = ["ANOTHER_SIZE", "RemoteError", "Store", "Stored", "TransientError", "
 # these are taken only from the local config, as git-lfs takes from .lfsconfig only keys that
 # carry no secret. The URL may be shared: git credential answers for its host alone.
 LOCAL_ONLY_SETTINGS = ("token_env", "ssl_verify")
-
-
-def url_has_password(url: str) -> bool:
-    try:
-        return urlsplit(url).password is not None
-    except ValueError:
-        return False
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password (if any) replaced by `***`, for printing."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 class Store(Protocol):
@@ -208,15 +186,17 @@ def resolve(
 def check_trusted(config: Config, name: str, section: dict[str, object]) -> None:
     """Refuse a remote whose secrets, or whose choice of who may see them, come from the
     tracked config."""
-    url = str(section.get("url", ""))
-    if url_has_password(url) and not config.is_local(f"remote.{name}.url"):
-        raise RemoteError(
-            f"remote {name!r}: its URL in .mvm/config.toml holds a password, and that file "
-            "is committed for everyone to read",
-            f"move the remote to your local config (`git mvm remote remove {name}`, then "
-            f"`git mvm remote add --local {name} URL`) or leave the password out and let "
-            "`git credential` supply it; and change the password: it is in the history",
-        )
+    for key in ("url", "endpoint_url"):
+        secret = secret_in_url(str(section.get(key, "")))
+        if secret and not config.is_local(f"remote.{name}.{key}"):
+            raise RemoteError(
+                f"remote {name!r}: its {key.replace('_', ' ')} in .mvm/config.toml holds "
+                f"{secret}, and that file is committed for everyone to read",
+                f"move the remote to your local config (`git mvm remote remove {name}`, then "
+                f"`git mvm remote add --local {name} URL`) or leave the credential out and "
+                "let `git credential` (or the store's own credentials) supply it; and change "
+                "it: it is in the history",
+            )
     for key in LOCAL_ONLY_SETTINGS:
         if key in section and not config.is_local(f"remote.{name}.{key}"):
             raise RemoteError(

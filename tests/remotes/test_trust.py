@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmv.remotes.base import mask_url
+from gitmv.remotes.urls import mask_url, secret_in_url
 from tests.faultserver import FaultServer
 from tests.helpers import (
     configure,
@@ -73,9 +73,32 @@ def test_with_local_it_is_kept_to_the_user_and_listed_masked(tmp_path: Path) -> 
     ("https://ana@example.com/x", "https://ana@example.com/x"),
     ("/srv/store", "/srv/store"),
     ("s3://bucket/prefix", "s3://bucket/prefix"),
+    ("https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r",
+     "https://***@github.com/o/r"),
+    ("https://files.example.com/mvm?token=abc&x=1", "https://files.example.com/mvm?token=***&x=1"),
+    ("https://b.s3.amazonaws.com/k?X-Amz-Signature=f00&X-Amz-Credential=AKIA",
+     "https://b.s3.amazonaws.com/k?X-Amz-Signature=***&X-Amz-Credential=***"),
 ])
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+    assert "s3cret" not in masked and "ghp_" not in masked and "f00" not in masked
+    assert (secret_in_url(url) is None) == (url == masked)
+
+
+@pytest.mark.parametrize("args", [
+    ["web", "https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r"],
+    ["web", "https://files.example.com/mvm?token=s3cret"],
+    ["s3", "s3://bucket/models", "--endpoint-url", "http://minio:s3cret@127.0.0.1:9000"],
+])
+def test_a_token_anywhere_in_a_url_is_refused_for_the_shared_config(
+    tmp_path: Path, args: list[str]
+) -> None:
+    repo = init_hooked(tmp_path / "repo")
+    res = git_run(repo, "mvm", "remote", "add", *args)
+    assert res.returncode == 1, res.stderr
+    assert "--local" in res.stderr and "s3cret" not in res.stderr and "ghp_" not in res.stderr
+    assert "s3cret" not in (repo / ".mvm" / "config.toml").read_text()
+    assert "ghp_" not in (repo / ".mvm" / "config.toml").read_text()
 
 
 def test_a_committed_password_url_is_refused_before_any_request(
@@ -89,7 +112,7 @@ def test_a_committed_password_url_is_refused_before_any_request(
     save(repo, "m.pt", b"weights" * 100)
     res = git_run(repo, "mvm", "push")
     assert res.returncode == 1
-    assert "holds a password" in res.stderr and "change the password" in res.stderr
+    assert "holds a password" in res.stderr and "change it" in res.stderr
     assert "s3cret" not in res.stderr
     assert not server.records
 
