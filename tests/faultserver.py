@@ -18,8 +18,12 @@ these) and only injects the faults. Knobs (`Faults`):
 - `lie_put`: a PUT body is read and dropped, and the answer says it was stored (201);
 - `lie_head`: every HEAD is answered 200 with `Content-Length: 0`, whatever is stored;
 - `lie_verify`: a Git LFS verify call (POST …/verify) is answered 200, never forwarded;
-- `refuse_header` H: a request that carries header H is answered 501 with an S3 error
-  `NotImplemented` (a server that knows no x-amz-checksum-sha256, say).
+- `refuse_header` H: a request that carries header H is answered `refuse_status` (501) with
+  the S3 error `refuse_code` (`NotImplemented`): a server that knows no x-amz-checksum-sha256,
+  say, or one that answers `InvalidRequest` to a checksum it will not keep;
+- `copy_too_large`: a whole-object S3 copy (a PUT carrying x-amz-copy-source that is not a
+  part of a multipart upload) is answered 400 `InvalidRequest`, as AWS answers one whose
+  source is over 5 GB (a part copy goes through).
 
 The lies are a server that says it stored an object but did not: the proxy tells them in
 front of a real server (moto, giftless) as well as its own directory backend does.
@@ -79,6 +83,9 @@ class Faults:
     lie_head: bool = False
     lie_verify: bool = False
     refuse_header: str | None = None
+    refuse_status: int = 501
+    refuse_code: str = "NotImplemented"
+    copy_too_large: bool = False
 
 
 @dataclass
@@ -220,13 +227,22 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(rec, 200)
         elif f.refuse_header and self.headers.get(f.refuse_header) is not None:
             self._drain_body()
-            self._reply(rec, 501, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
-                        b"NotImplemented</Code><Message>A header you provided implies "
-                        b"functionality that is not implemented</Message></Error>",
-                        {"Content-Type": "application/xml"})
+            self._s3_error(rec, f.refuse_status, f.refuse_code, "A header you provided implies "
+                           "functionality that is not implemented")
+        elif (f.copy_too_large and self.command == "PUT"
+              and self.headers.get("x-amz-copy-source") is not None
+              and "uploadId=" not in urlsplit(self.path).query):
+            self._drain_body()
+            self._s3_error(rec, 400, "InvalidRequest", "The specified copy source is larger "
+                           "than the maximum allowable size for a copy source: 5368709120")
         else:
             return False
         return True
+
+    def _s3_error(self, rec: Record, status: int, code: str, message: str) -> None:
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                f"<Message>{message}</Message></Error>").encode()
+        self._reply(rec, status, body, {"Content-Type": "application/xml"})
 
     def _drain_body(self) -> None:
         """Read and drop a request body, chunked or not."""

@@ -291,7 +291,12 @@ def _check_toml_files(repo: Repo, config: Config, staged: dict[str, str]) -> lis
 
 # --- pre-push --------------------------------------------------------------------------------
 def pre_push(args: list[str], stdin: bytes) -> int:
-    """Upload the objects named by pointers in the commits the remote does not have yet."""
+    """Upload the objects named by pointers in the commits the remote does not have yet.
+
+    Offline first: the pointers of the pushed commits minus what the remote's old values (the
+    `<remote sha>` git hands us, read from the push's own connection) reach. A push whose new
+    commits name no pointer ends there, with no second connection to the remote. Only when
+    some do are they narrowed by what the remote's refs name now (`_remote_tips`)."""
     from gitmv import ui
     from gitmv.remotes import base as remotes
     from gitmv.transfer.reach import parse_pointers, pointer_blobs_in_commits
@@ -313,8 +318,13 @@ def pre_push(args: list[str], stdin: bytes) -> int:
         revs.append(lsha)
         if rsha != ZERO and ws.repo.has_commit(rsha):
             excludes.append(rsha)
-    revs += ["--not", *excludes, *_remote_tips(ws.repo, url or remote_name)]
-    pointers = parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs),
+    blobs = pointer_blobs_in_commits(ws.repo, [*revs, "--not", *excludes])
+    if not blobs:
+        return 0
+    tips = _remote_tips(ws.repo, url or remote_name)
+    if tips:
+        blobs = pointer_blobs_in_commits(ws.repo, [*revs, "--not", *excludes, *tips])
+    pointers = parse_pointers(ws.repo, blobs,
                               escape="`git push --no-verify` pushes without their bytes")
     if not pointers:
         return 0
@@ -328,10 +338,27 @@ def pre_push(args: list[str], stdin: bytes) -> int:
 def _remote_tips(repo: Repo, remote: str) -> list[str]:
     """The commits the remote's branches and tags name now (`git ls-remote`) that this clone
     has: the remote holds their history, so the store holds its objects (gc --remote keeps
-    whatever the remote's refs name) and a push need not check them. Remote-tracking refs are
-    not taken instead: one for a branch deleted on the server is stale, and its commits'
-    objects may be gone from the store. A remote that cannot be listed excludes nothing."""
-    out = repo.git("ls-remote", "--heads", "--tags", "--", remote, check=False)
+    whatever the remote's refs name) and a push need not check them.
+
+    git may not ask anyone anything here (GIT_TERMINAL_PROMPT=0, stdin at its end): the push
+    has its connection already, and a hook that asks for a password a second time is worse
+    than one that checks more. A remote that cannot be listed so excludes nothing (every
+    pushed commit is checked: slower, safe). Remote-tracking refs are never taken instead:
+    one for a branch deleted on the server is stale, and its commits' objects may be gone
+    from the store."""
+    from gitmv.errors import GitFailed
+
+    saved = os.environ.get("GIT_TERMINAL_PROMPT")
+    os.environ["GIT_TERMINAL_PROMPT"] = "0"  # (run_git hands git this process's environment)
+    try:
+        out = repo.git("ls-remote", "--heads", "--tags", "--", remote, input=b"")
+    except GitFailed:
+        return []
+    finally:
+        if saved is None:
+            del os.environ["GIT_TERMINAL_PROMPT"]
+        else:
+            os.environ["GIT_TERMINAL_PROMPT"] = saved
     shas = sorted({line.split()[0].decode() for line in out.splitlines() if line.strip()})
     if not shas:
         return []

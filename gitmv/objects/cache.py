@@ -59,6 +59,11 @@ class Cache:
         # objects this command hashed as it placed them (verified downloads): copying one out
         # needs no second hash, so a pull reads each byte once after it arrives
         self.verified: set[str] = set()
+        # objects of more than SMALL bytes this command placed, each with the stat and the
+        # clock (`since`) a stat-cache row for it needs (`Workspace.remember_placed`): their
+        # bytes were hashed as they were written, so a checkout need not read them again to
+        # know them intact
+        self.placed: dict[str, tuple[Stat, int]] = {}
         self._reflink_works = True
         self._manifests: OrderedDict[str, tuple[manifest.Entry, ...]] = OrderedDict()
         self._manifest_entries = 0
@@ -72,17 +77,26 @@ class Cache:
     # --- putting objects in ----------------------------------------------------------------
     def _place(self, tmp: str, oid: str) -> bool:
         """Move a complete, verified, read-only temp file into place as object `oid`; False
-        when the object was already there (the temp file is dropped)."""
+        when the object was already there (the temp file is dropped). A large one is noted in
+        `placed`, for a stat-cache row that spares hashing it again."""
         dest = self.oid_to_path(oid)
         if os.path.exists(dest):
             remove_file(tmp)
             return False
+        fd = os.open(tmp, os.O_RDONLY)
+        try:  # its mtime a tick before its last write: any later write moves it
+            written = os.fstat(fd)
+            before = _backdate(fd, written.st_mtime_ns)
+        finally:
+            os.close(fd)
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.rename(tmp, dest)
         self._wrote(dest)
+        if written.st_size > SMALL:
+            self.placed[oid] = (_stat_after_rename(dest, before), written.st_mtime_ns)
         return True
 
     def _wrote(self, path: str) -> None:

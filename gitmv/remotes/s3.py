@@ -74,6 +74,8 @@ MULTIPART_MEMORY_CHUNKS = 6
 # Killed multipart uploads of a key older than this are aborted by its next multipart upload
 # (a live one of a large object on a slow link can take hours; a lifecycle rule does the rest).
 MULTIPART_STALE_AFTER = 24 * 3600.0
+# CopyObject copies objects up to 5 GiB; a larger one is copied in parts (UploadPartCopy).
+COPY_MAX = 5 * 1024 * 1024 * 1024
 # Objects up to this size are read into memory once, hashed, and sent from there.
 SMALL_PUT = 8 * 1024 * 1024
 HASH_BUFSIZE = 8 * 1024 * 1024
@@ -362,37 +364,74 @@ class S3Store:
         return {oid for oid, ok in _each(self._refresh, sorted(oids)).items() if ok}
 
     def _refresh(self, oid: str) -> bool:
+        """One object's refresh; False when it is not there. A refusal of the checksum
+        header sends this copy again without it, and leaves `self.checksums` alone: S3
+        answers InvalidRequest to a copy too large for CopyObject too, and whether uploads
+        may carry a checksum is theirs to find out."""
         from botocore.exceptions import ClientError
 
         key = self.key(oid)
-        checksum = self.checksums
-        try:
+
+        def copy(checksum: bool) -> None:
             # onto itself, S3 wants something to change: the metadata (none is set); the
             # checksum is asked for again so that fsck --verify can still read it
             extra = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
             self._client().copy_object(Bucket=self.bucket, Key=key, MetadataDirective="REPLACE",
                                        CopySource={"Bucket": self.bucket, "Key": key}, **extra)
+
+        try:
+            try:
+                copy(self.checksums)
+            except ClientError as exc:
+                if self._too_large_to_copy(exc, key):
+                    self._copy_in_parts(oid)
+                elif self.checksums and _code(exc) in _NO_CHECKSUM_CODES:
+                    copy(False)
+                else:
+                    raise
         except ClientError as exc:
             if _status(exc) == 404 or _code(exc) in ("NoSuchKey", "404"):
                 return False  # not there (or gc took it just now): the push sends it
-            if checksum and _code(exc) in _NO_CHECKSUM_CODES:
-                self.checksums = False  # a server without x-amz-checksum-*: as for uploads
-                return self._refresh(oid)
-            if _code(exc) != "InvalidRequest":
-                raise self._error(exc, "refresh", key) from None
-            self._copy_in_parts(oid)  # CopyObject stops at 5 GB
+            raise self._error(exc, "refresh", key) from None
+        except GitMvmError:
+            raise
         except Exception as exc:
             raise self._error(exc, "refresh", key) from None
         self._bucket_ok = True
         return True
 
+    def _too_large_to_copy(self, exc: Any, key: str) -> bool:
+        """Whether CopyObject refused `key` for its size (over COPY_MAX): AWS says so in the
+        message of an InvalidRequest; for another server's answer the object's size decides
+        (a HEAD, asked only after such a refusal)."""
+        if _code(exc) not in ("InvalidRequest", "EntityTooLarge"):
+            return False
+        message = str(exc.response.get("Error", {}).get("Message", "") or "").lower()
+        if "copy source is larger" in message:
+            return True
+        head = self._client().head_object(Bucket=self.bucket, Key=key)
+        return int(head.get("ContentLength") or 0) > COPY_MAX
+
     def _copy_in_parts(self, oid: str) -> None:
         """Copy an object onto itself part by part (UploadPartCopy, no bytes travel through
-        here): a new LastModified for objects too large for CopyObject."""
+        here): a new LastModified for objects too large for CopyObject, with the checksum
+        asked for again, as the upload did (sent once more without it where it is refused).
+        The server's errors are raised as they are (`_refresh` reads them)."""
+        from botocore.exceptions import ClientError
+
         key = self.key(oid)
         source = {"Bucket": self.bucket, "Key": key}
-        self._guard(lambda: self._transfer_manager().copy(source, self.bucket, key).result(),
-                    "refresh", key)
+
+        def copy(checksum: bool) -> None:
+            extra = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+            self._transfer_manager().copy(source, self.bucket, key, extra_args=extra).result()
+
+        try:
+            copy(self.checksums)
+        except ClientError as exc:
+            if not (self.checksums and _code(exc) in _NO_CHECKSUM_CODES):
+                raise
+            copy(False)
 
     def delete_if_older(self, oid: str, cutoff: float) -> bool:
         """Delete the object unless its LastModified is after `cutoff` (a push refreshed it);

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 from gitmv.errors import GitMvmError
@@ -163,8 +163,7 @@ def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: boo
 
         _, failed, _ = run_each(unsure, hashed, jobs, f"verify {store.name}", sizes)
         bad |= {oid: ("corrupt", why) for oid, why in failed}
-    return len(oids), [_problem(ws, named, oid, kind, detail, oid in needed.manifests)
-                       for oid, (kind, detail) in sorted(bad.items())]
+    return len(oids), _problems(ws, named, bad, needed.manifests)
 
 
 def remote_sha256(store: Store, oid: str, size: int | None, limits: Limits) -> str:
@@ -235,22 +234,32 @@ def _fetch_manifests(ws: Workspace, store: Store, pointers: Sequence[Pointer], j
         download(ws.cache, store, [p.oid for p in missing], jobs, sizes, Limits.of(ws.config))
 
 
-def _problem(ws: Workspace, named: Sequence[Named], oid: str, kind: str, detail: str,
-             manifest: bool) -> Problem:
-    where: dict[str, None] = {}
-    commits: dict[str, None] = {}
+def _problems(ws: Workspace, named: Sequence[Named], bad: dict[str, tuple[str, str]],
+              manifests: Collection[str]) -> list[Problem]:
+    """The bad objects (`bad`: oid -> (kind, detail)), each with the artifact paths and the
+    commits that need it: one pass over the pointers and the entries of their cached
+    manifests, whatever the number of problems (20,000 missing files cost one such pass)."""
+    where: dict[str, dict[str, None]] = {oid: {} for oid in bad}
+    commits: dict[str, dict[str, None]] = {oid: {} for oid in bad}
+
+    def hit(oid: str, path: str, n: Named) -> None:
+        where[oid][path] = None
+        commits[oid].update(dict.fromkeys(c for c in n.commits if c))
+
     for n in named:
         p = n.pointer
-        hit = ""
-        if p.oid == oid:
-            hit = n.path
+        if p.oid in bad:
+            hit(p.oid, n.path, n)
         elif p.kind == "dir" and ws.cache.has(p.oid):
             try:
                 entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
             except GitMvmError:
                 continue
-            hit = next((f"{n.path}/{e.path}" for e in entries if e.oid == oid), "")
-        if hit:
-            where[hit] = None
-            commits.update(dict.fromkeys(c for c in n.commits if c))
-    return Problem(oid, kind, detail, tuple(where), tuple(commits), manifest)
+            seen: set[str] = set()  # an object at several paths: its first is named
+            for e in entries:
+                if e.oid in bad and e.oid not in seen:
+                    seen.add(e.oid)
+                    hit(e.oid, f"{n.path}/{e.path}", n)
+    return [Problem(oid, kind, detail, tuple(where[oid]), tuple(commits[oid]),
+                    oid in manifests)
+            for oid, (kind, detail) in sorted(bad.items())]

@@ -194,6 +194,7 @@ def fetch_pointers(
             oids += [e.oid for e in entries]
             sizes.update((e.oid, e.size) for e in entries)
     second = download(ws.cache, store, oids, jobs, sizes, limits)
+    ws.remember_placed()  # verified as they arrived: a checkout need not read them again
     failed += second.failed
     result = TransferResult(
         first.transferred + second.transferred,

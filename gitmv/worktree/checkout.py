@@ -83,7 +83,7 @@ def _is_safe(ws: Workspace, abspath: str, st: os.stat_result, oid: str | None = 
         return True  # a symlink holds no data of its own
     if not stat.S_ISREG(st.st_mode):
         return False
-    return ws.object_intact(oid or ws.current_file_oid(abspath, st))
+    return ws.object_intact(oid or ws.current_file_oid(abspath, st), st)
 
 
 _Written = tuple[str, "tuple[Stat, int] | None", str]  # path, (stat, since) or None, oid
@@ -317,7 +317,7 @@ def _classify(
         if not _mode_matches(e, st):
             os.chmod(abspath, 0o755 if e.mode == "755" else 0o644)
         return
-    if oid is None or not ws.object_intact(oid):
+    if oid is None or not ws.object_intact(oid, st):
         conflicts.append(relpath)
     if e is not None:
         to_write.append(e)

@@ -249,16 +249,31 @@ class Workspace:
             return hash_file(obj)[0]
         return None
 
-    def object_intact(self, oid: str) -> bool:
+    def object_intact(self, oid: str, held: os.stat_result | None = None) -> bool:
         """Whether the cache holds object `oid` with the right bytes, so a work-tree copy of
-        them may go: hashed once, then vouched for by the stat cache while the object's stat
-        is unchanged (any write through the file system changes it; bit rot under an
-        unchanged stat is `fsck`'s to find)."""
+        them (`held`, the file whose bytes are `oid`) may go. A file that is the object itself
+        (a hardlink) is: the object's bytes are the ones found to be `oid`. Otherwise the
+        object is hashed once and then vouched for by the stat cache while its stat is
+        unchanged (any write through the file system changes it; bit rot under an unchanged
+        stat is `fsck`'s to find); `add` and downloads record that row as they place an
+        object (`remember_placed`), so a branch switch reads no object it is leaving."""
         obj = self.cache.oid_to_path(oid)
         try:
-            return self.current_file_oid(obj, os.stat(obj)) == oid
+            st = os.stat(obj)
         except FileNotFoundError:
             return False
+        if held is not None and (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
+            return True
+        return self.current_file_oid(obj, st) == oid
+
+    def remember_placed(self) -> None:
+        """Stat-cache rows for the objects this command put in the cache (hashed as they were
+        written), so that `object_intact` need not read them."""
+        placed = self.cache.placed
+        if placed:
+            self.state.put_many(Row(self.cache.oid_to_path(oid), st, oid, since)
+                                for oid, (st, since) in placed.items())
+            placed.clear()
 
     def object_size(self, oid: str) -> int:
         return os.stat(self.cache.oid_to_path(oid)).st_size
@@ -330,6 +345,7 @@ class Workspace:
         self.flush()  # objects are on disk before any pointer names them
         if rows:
             self.state.put_many(rows)
+        self.remember_placed()
         done: list[tuple[str, Pointer, bool]] = []
         for rel, ptr in stored:
             data = ptr.dump()

@@ -860,6 +860,81 @@ def test_a_stale_tracking_ref_does_not_hide_a_revived_commit(
     assert oid in remote_oids(bare)
 
 
+def push_traced(repo: Path, trace: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """`git push ARGS` with GIT_TRACE, which the hook and the git it runs inherit: what ran."""
+    trace.unlink(missing_ok=True)
+    proc = git_run(repo, "push", *args, env={"GIT_TRACE": str(trace), **(env or {})})
+    assert proc.returncode == 0, proc.stderr
+    return trace.read_text()
+
+
+def test_a_push_of_commits_that_name_no_pointer_opens_no_second_connection(
+    team: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Over SSH or HTTPS a second connection (`git ls-remote`) is a second handshake and maybe
+    a second password prompt: a push whose new commits change no pointer makes none."""
+    _, alice = team
+    save(alice, "m.pt", os.urandom(1000), "v1")
+    git_ok(alice, "push", "-q", "origin", "main")
+    write(alice / "code.py", "print(1)\n")
+    git(alice, "add", "code.py")
+    git_ok(alice, "commit", "-q", "-m", "code")
+    ran = push_traced(alice, tmp_path / "trace", "origin", "main")
+    assert "hooks/pre-push" in ran  # the hook ran under the trace
+    assert "ls-remote" not in ran and "upload-pack" not in ran
+
+
+def test_a_new_branch_is_narrowed_by_what_the_remote_names_now(
+    team: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A new branch has no old value on the remote, so its whole history names pointers: the
+    remote's refs (`git ls-remote`) say which the store holds already. v1 is gone from this
+    clone's cache and the store, yet the branch built on main pushes (main names v1: not this
+    push's to check)."""
+    bare, alice = team
+    v1 = save(alice, "m.pt", os.urandom(1000), "v1")
+    git_ok(alice, "push", "-q", "origin", "main")
+    object_path(alice, v1).unlink()
+    object_path(bare, v1, bare / "mvm" / "objects").unlink()
+    git_ok(alice, "checkout", "-q", "-b", "feature")
+    write(alice / "code.py", "print(1)\n")
+    git(alice, "add", "code.py")
+    git_ok(alice, "commit", "-q", "-m", "code")
+    ran = push_traced(alice, tmp_path / "trace", "origin", "feature")
+    assert "ls-remote" in ran
+    assert rev(bare, "refs/heads/feature") == rev(alice)
+
+
+def test_a_remote_that_cannot_be_listed_gets_everything_checked_and_no_prompt(
+    team: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """When `git ls-remote` fails (here: its URL is rewritten to a command that fails), the
+    push checks every pushed commit, never trusting a stale remote-tracking ref instead, and
+    git ran it with prompts off."""
+    bare, alice = team
+    git_ok(alice, "push", "-q", "origin", "main")
+    git_ok(alice, "checkout", "-q", "-b", "old")
+    oid = save(alice, "m.pt", os.urandom(1000), "old model")
+    git_ok(alice, "push", "-q", "origin", "old")
+    bob = clone_hooked(bare, tmp_path / "bob")
+    git_ok(bob, "push", "-q", "origin", ":old")
+    object_path(bare, oid, bare / "mvm" / "objects").unlink()  # what gc --remote may do now
+    assert rev(alice, "refs/remotes/origin/old")  # stale: alice never fetched
+    log = tmp_path / "listed"
+    where = f"{bare.parent}/"
+    # fetch-side URLs of the server run a command that notes git's prompt setting and fails;
+    # pushes still go to the server itself
+    git(alice, "config", "protocol.ext.allow", "always")
+    git(alice, "config", f"url.ext::sh -c echo% prompt=$GIT_TERMINAL_PROMPT>>{log};exit% 1 "
+        ".insteadOf", where)
+    git(alice, "config", f"url.{where}.pushInsteadOf", where)
+    git_ok(alice, "checkout", "-q", "-b", "revived")
+    push_traced(alice, tmp_path / "trace", "origin", "revived",
+                env={"GIT_TERMINAL_PROMPT": "1"})
+    assert log.read_text() == "prompt=0\n"  # ls-remote was tried, and could ask nobody
+    assert oid in remote_oids(bare)
+
+
 def test_deleting_a_branch_pushes_nothing(team: tuple[Path, Path]) -> None:
     bare, alice = team
     git_ok(alice, "checkout", "-q", "-b", "feature")

@@ -693,3 +693,65 @@ def test_a_killed_multipart_upload_of_the_key_is_aborted_by_the_next_one(
     ongoing = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [u["UploadId"] for u in ongoing] == []
     assert bucket_objects(moto, bucket)[sha(data)] == data
+
+
+# --- a refresh (a copy onto itself, so that gc --remote keeps what a push relies on) -------
+
+
+def _checksum_kept(moto: MotoServer, bucket: str, store: s3mod.S3Store, oid: str) -> str | None:
+    head = moto.client().head_object(Bucket=bucket, Key=store.key(oid), ChecksumMode="ENABLED")
+    return head.get("ChecksumSHA256")
+
+
+def test_a_refresh_too_large_to_copy_whole_goes_in_parts_and_switches_nothing_off(
+    moto: MotoServer, bucket: str
+) -> None:
+    """CopyObject stops at 5 GB, and S3 says so with InvalidRequest, a code other servers
+    give for a checksum header they refuse. The refresh copies such an object in parts, with
+    the checksum asked for again; later uploads still carry theirs (a 1 KB multipart
+    threshold and a proxy that refuses every whole copy stand in for 5 GB)."""
+    first, later = os.urandom(3000), os.urandom(500)  # (`later`: one PUT, under 1 KB)
+    with FaultServer(upstream=moto.endpoint, faults=Faults(copy_too_large=True)) as proxy:
+        store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {
+            "endpoint_url": proxy.url, "multipart_threshold": "1KB"})
+        store.upload(sha(first), len(first), io.BytesIO(first))
+        assert store.refresh([sha(first), sha(b"absent")]) == {sha(first)}
+        store.upload(sha(later), len(later), io.BytesIO(later))
+        copies = [r for r in proxy.requests("PUT") if sha(first) in r.path and r.path != "/"]
+    assert store.checksums
+    assert [r.status for r in copies][:2] == [200, 400]  # the upload, the refused copy
+    assert all(r.status == 200 and "partNumber=" in r.path for r in copies[2:]) and copies[2:]
+    assert bucket_objects(moto, bucket)[sha(first)] == first
+    assert _checksum_kept(moto, bucket, store, sha(first)) is not None  # asked for again
+    assert _checksum_kept(moto, bucket, store, sha(later)) == s3mod._b64(sha(later))
+
+
+def test_a_refresh_whose_checksum_is_refused_is_copied_without_it_once(
+    moto: MotoServer, bucket: str
+) -> None:
+    """A server that answers InvalidRequest to the checksum of a copy (of an object well under
+    5 GB) gets that copy again without it; uploads go on asking for theirs."""
+    data, later = os.urandom(3000), os.urandom(3000)
+    plain = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {"endpoint_url": moto.endpoint})
+    plain.upload(sha(data), len(data), io.BytesIO(data))
+    with FaultServer(upstream=moto.endpoint, faults=Faults(
+            refuse_header="x-amz-checksum-algorithm", refuse_status=400,
+            refuse_code="InvalidRequest")) as proxy:
+        store = proxied_store(proxy, bucket)
+        assert store.refresh([sha(data)]) == {sha(data)}
+        assert store.checksums
+        store.upload(sha(later), len(later), io.BytesIO(later))
+        copies = [r.status for r in proxy.requests("PUT") if sha(data) in r.path]
+    assert copies == [400, 200]
+    assert bucket_objects(moto, bucket)[sha(data)] == data
+    assert _checksum_kept(moto, bucket, store, sha(later)) == s3mod._b64(sha(later))
+
+
+def test_a_refresh_keeps_the_stores_checksum(moto: MotoServer, bucket: str) -> None:
+    """The ordinary refresh (CopyObject onto itself) keeps what fsck --remote --verify reads."""
+    store = s3mod.S3Store("s3store", f"s3://{bucket}/{PREFIX}", {"endpoint_url": moto.endpoint})
+    data = os.urandom(3000)
+    store.upload(sha(data), len(data), io.BytesIO(data))
+    assert store.refresh([sha(data)]) == {sha(data)}
+    assert store.stat_many([sha(data)], checksums=True)[sha(data)].sha256 == sha(data)
+    assert store.checksums

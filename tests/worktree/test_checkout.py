@@ -18,6 +18,9 @@ from tests.helpers import (
     corrupt_object,
     error_lines,
     git,
+    git_ok,
+    init_bare,
+    init_hooked,
     make_dataset,
     mvm,
     object_path,
@@ -437,3 +440,122 @@ def test_checkout_in_a_linked_worktree_uses_the_shared_cache(repo: Path) -> None
     assert mvm(other, "checkout") == 0
     assert tree_digest(other / "data") == digest
     assert not (other / ".git").is_dir()  # a linked worktree: objects came from the common dir
+
+
+# --- what a branch switch reads ------------------------------------------------------------
+
+BIG = (2 << 20) + 7  # past SMALL: an object worth a stat-cache row of its own
+
+
+def commit_versions(repo: Path, branches: tuple[str, ...]) -> dict[str, set[str]]:
+    """On each branch (the first is the current one, the others start from it) a new model
+    and a new large file in a directory, committed: {branch: the oids of its versions}."""
+    versions = {}
+    for i, branch in enumerate(branches):
+        if i:
+            git(repo, "checkout", "-q", "-b", branch)
+        model, part = os.urandom(BIG), os.urandom(BIG)
+        write(repo / "models" / "m.pt", model)
+        write(repo / "data" / "part.bin", part)
+        write(repo / "data" / "small.txt", f"version {i}")
+        assert mvm(repo, "add", "-q", "models/m.pt", "data") == 0
+        git(repo, "commit", "-qm", f"{branch} models")
+        versions[branch] = {sha(model), sha(part)}
+    return versions
+
+
+def switch(repo: Path, branch: str, spy: HashSpy, *command: str) -> set[str]:
+    """`git checkout BRANCH` then `git mvm COMMAND` (checkout): the cache objects it hashed."""
+    git(repo, "checkout", "-q", branch)
+    spy.paths.clear()
+    assert mvm(repo, *(command or ("checkout",)), "-q") == 0
+    return {os.path.basename(p) for p in spy.paths}
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink", "symlink"])
+def test_a_branch_switch_reads_no_object_it_leaves(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Checkout makes sure the bytes it replaces are safe in the cache without reading their
+    object on every switch (a 300 MB model was 300 MB read per `git checkout`): a file that
+    is the object (hardlink) is safe as it is, and a copy's object is vouched for by the
+    stat-cache row `add` recorded as it placed it."""
+    configure(repo, "cache", f'link = ["{mode}"]')
+    git(repo, "commit", "-qam", mode)
+    versions = commit_versions(repo, ("main", "b"))
+    spy = HashSpy(monkeypatch)
+    for branch, leaving in (("main", "b"), ("b", "main"), ("main", "b"), ("b", "main")):
+        read = switch(repo, branch, spy)
+        assert not read & versions[leaving], (branch, mode)
+        assert sha((repo / "models" / "m.pt").read_bytes()) in versions[branch]
+        assert sha((repo / "data" / "part.bin").read_bytes()) in versions[branch]
+
+
+def test_objects_a_pull_downloaded_are_not_read_again_to_leave_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download hashes what arrives, and records the object's stat-cache row as it places
+    it: leaving that version later reads nothing more of it."""
+    origin = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice", origin)
+    versions = commit_versions(alice, ("main", "b"))
+    git_ok(alice, "push", "-q", "origin", "main", "b")
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(origin), str(bob))  # (no hooks: each step is ours)
+    spy = HashSpy(monkeypatch)
+    switch(bob, "main", spy, "pull")
+    assert not switch(bob, "b", spy, "pull") & versions["main"]
+    assert not switch(bob, "main", spy) & versions["b"]
+    assert sha((bob / "models" / "m.pt").read_bytes()) in versions["main"]
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink"])
+def test_a_large_object_rotten_after_add_is_not_vouched_for_by_its_row(
+    repo: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    """The row `add` recorded for an object vouches for it only while its stat is unchanged:
+    bytes rewritten in place (same size) are hashed again, and the work tree's copy, the only
+    good one, is kept."""
+    configure(repo, "cache", f'link = ["{mode}"]')
+    write(repo / "m.pt", os.urandom(BIG))
+    assert mvm(repo, "add", "-q", "m.pt") == 0
+    git(repo, "commit", "-qam", "v1")
+    good = os.urandom(BIG)
+    write(repo / "m.pt", good)
+    assert mvm(repo, "add", "-q", "m.pt") == 0
+    corrupt_object(object_path(repo, sha(good)), os.urandom(BIG))
+    git(repo, "checkout", "-q", "HEAD", "--", "m.pt.mvm")
+    res = run(capsys, repo, "checkout", "m.pt")
+    assert res.rc == 1 and "corrupt" in res.err
+    assert (repo / "m.pt").read_bytes() == good
+
+
+def test_on_a_coarse_clock_the_row_add_records_is_kept_and_catches_a_rewrite_that_second(
+    coarse_fs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One-second timestamps: the object `add` placed gets an mtime a tick before its last
+    write, so its row is no racily clean one (a switch reads nothing), and a same-size
+    rewrite in the very second it was placed still changes its stat."""
+    repo = coarse_fs / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    assert mvm(repo, "init", "-q", "--no-hooks") == 0
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    versions = commit_versions(repo, ("main", "b"))
+    spy = HashSpy(monkeypatch)
+    assert not switch(repo, "main", spy) & versions["b"]
+    for _ in range(5):
+        good = os.urandom(BIG)
+        write(repo / "models" / "m.pt", good)
+        assert mvm(repo, "add", "-q", "models/m.pt") == 0
+        obj = object_path(repo, sha(good))
+        placed = obj.stat().st_ctime_ns
+        corrupt_object(obj, os.urandom(BIG))
+        if obj.stat().st_ctime_ns == placed:  # rewritten within the tick it was placed in
+            break
+    else:
+        pytest.skip("could not rewrite the object within the second it was placed in")
+    git(repo, "checkout", "-q", "HEAD", "--", "models/m.pt.mvm")
+    res = run(capsys, repo, "checkout", "models/m.pt")
+    assert res.rc == 1 and "corrupt" in res.err
+    assert (repo / "models" / "m.pt").read_bytes() == good
