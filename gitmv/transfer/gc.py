@@ -31,7 +31,7 @@ from gitmv import ui
 from gitmv.errors import GitFailed, GitMvmError
 from gitmv.objects.cache import Cache
 from gitmv.remotes.base import Store
-from gitmv.repo import Repo, run_git
+from gitmv.repo import Repo
 from gitmv.transfer import engine
 from gitmv.transfer.reach import (
     Needed,
@@ -86,19 +86,6 @@ class Proof:
 # --- reading one clone -------------------------------------------------------------------
 
 
-def worktree_roots(repo: Repo) -> list[str]:
-    """The work trees of `repo` that exist (bare entries and removed ones left out)."""
-    out = repo.git("worktree", "list", "--porcelain", "-z").decode("utf-8", "surrogateescape")
-    roots: list[str] = []
-    for record in out.split("\0\0"):
-        fields = record.split("\0")
-        if fields[0].startswith("worktree ") and "bare" not in fields:
-            root = fields[0][len("worktree "):]
-            if os.path.isdir(root):
-                roots.append(root)
-    return roots
-
-
 def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = (),
                where: str = "this clone") -> None:
     """Every pointer `repo` names (refs, reflogs, every worktree's index and pointer files,
@@ -110,9 +97,12 @@ def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = 
     unreadable: list[str] = []
     blobs = pointer_blobs_in_commits(repo, ["--all", "--reflog"], commits)
     pointers = []
-    for root in worktree_roots(repo):
-        blobs.update(pointer_blobs_in_index(repo, cwd=root))
-        pointers += work_tree_pointers(root, unreadable)
+    for wt in repo.worktrees():
+        blobs.update(pointer_blobs_in_index(wt.repo))
+        if wt.missing:
+            _doubt_missing_worktree(proof, repo, wt.path, wt.repo.git_dir)
+        else:
+            pointers += work_tree_pointers(wt.repo, unreadable)
     try:
         pointers += parse_pointers(repo, blobs, unreadable)
     except GitMvmError as exc:  # the blobs themselves cannot be read (a partial clone)
@@ -124,6 +114,17 @@ def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = 
                     "pointer")
     for ptr in pointers:
         proof.needed.add(ptr, cache)
+
+
+def _doubt_missing_worktree(proof: Proof, repo: Repo, path: str, admin: str) -> None:
+    """A worktree whose directory is missing: its index was read, its files cannot be."""
+    git = f"git --git-dir={repo.common_dir}" if repo.bare else "git"  # another clone's
+    unlock = f"`{git} worktree unlock {path}`, then " if os.path.exists(
+        os.path.join(admin, "locked")) else ""
+    proof.doubt(f"worktree {path} is missing, so the pointer files in it that git does not "
+                "track are unknown",
+                f"mount it (or put it back); if it is gone for good, {unlock}"
+                f"`{git} worktree prune`")
 
 
 def read_manifests(proof: Proof, cache: Cache, store: Store | None, why: str) -> None:
@@ -157,16 +158,14 @@ def _same_dir(a: str, b: str) -> bool:
 
 
 def open_clone(git_dir: str) -> Repo | None:
-    """The registered clone at `git_dir`, None when git cannot open it."""
+    """The registered clone at `git_dir` (its work trees are `Repo.worktrees`), None when git
+    cannot open it."""
+    repo = Repo.at_git_dir(git_dir)
     try:
-        out = run_git(["--git-dir", git_dir, "worktree", "list", "--porcelain", "-z"],
-                      cwd=git_dir)
+        repo.git("rev-parse", "--git-dir")
     except (GitFailed, OSError):
         return None
-    roots = [f[len("worktree "):] for f in out.decode("utf-8", "surrogateescape").split("\0")
-             if f.startswith("worktree ")]
-    root = next((r for r in roots if os.path.exists(os.path.join(r, ".git"))), git_dir)
-    return Repo(root=root, git_dir=git_dir, common_dir=git_dir)
+    return repo
 
 
 def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Repo]:

@@ -8,6 +8,7 @@ unreadable stops the deletion (one line, a `--forget-clone` / `--force` hint).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -154,3 +155,27 @@ def test_gc_waits_for_a_command_running_in_another_clone(
     assert waited, log.read_text()
     assert gc.returncode == 0, log.read_text()
     assert str(bob / ".git" / "mvm" / "lock") in log.read_text()
+
+
+@pytest.mark.parametrize("variables", ["git-dir", "index-file"])
+def test_gc_reads_another_clone_as_itself_whatever_this_one_exports(
+    shared: tuple[Team, Path, Path, Path], variables: str
+) -> None:
+    """`GIT_DIR` / `GIT_WORK_TREE` (a user's, or a linked worktree's hook's) or `GIT_INDEX_FILE`
+    (a post-commit hook's) point at alice's repository; gc reads bob's clone through his own
+    git dir and index all the same, and keeps his committed and his staged model."""
+    _, cache, alice, bob = shared
+    committed = save(bob, MODEL, os.urandom(3000), "bob's model, not pushed")
+    staged = save(bob, "staged.pt", os.urandom(3000))
+    (bob / "staged.pt.mvm").unlink()  # named by bob's index alone
+    age(cache)
+    env = dict(os.environ)
+    if variables == "git-dir":
+        env.update(GIT_DIR=str(alice / ".git"), GIT_WORK_TREE=str(alice))
+    else:
+        env["GIT_INDEX_FILE"] = str(alice / ".git" / "index")
+    proc = subprocess.run([sys.executable, "-m", "gitmv", "gc", "-n", "--json"], cwd=alice,
+                          env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doomed = {d.removeprefix("sha256:") for d in json.loads(proc.stdout)["deleted"]}
+    assert not doomed & {committed, staged}, proc.stderr
