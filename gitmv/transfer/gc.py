@@ -29,7 +29,9 @@ from typing import BinaryIO, NamedTuple
 
 from gitmv import ui
 from gitmv.errors import GitFailed, GitMvmError
+from gitmv.fsutil import remove_file
 from gitmv.objects.cache import Cache
+from gitmv.objects.state import StatCache
 from gitmv.remotes.base import Store
 from gitmv.repo import Repo
 from gitmv.transfer import engine
@@ -224,7 +226,7 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
         proof.settle()
         needed = proof.needed.all()
         kept = 0
-        deleted: list[tuple[str, int]] = []
+        doomed: list[tuple[str, str, int]] = []  # (oid, path, size)
         for oid in ws.cache.iter_oids():
             if oid in needed:
                 kept += 1
@@ -237,13 +239,43 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
             if st.st_mtime > cutoff:
                 kept += 1
                 continue
-            if not dry_run:
-                os.unlink(path)
-            deleted.append((oid, st.st_size))
-        if deleted and not dry_run:
-            ws.state.forget_complete()
+            doomed.append((oid, path, st.st_size))
+        if doomed and not dry_run:
+            states = [ws.state, *_states_of(others)]
+            _forget_complete(states, before=True)
+            for _, path, _ in doomed:
+                remove_file(path)
+            _forget_complete(states, before=False)
+        deleted = [(oid, size) for oid, _, size in doomed]
         partials = _stale_partials(ws.cache, needed, cutoff, dry_run)
     return GcResult(kept, deleted, tuple(partials))
+
+
+def _states_of(clones: Sequence[Repo]) -> list[StatCache]:
+    """The stat caches of the other clones of a shared cache (those that have one; the file
+    `Workspace` opens)."""
+    paths = [os.path.join(r.mvm_dir, "state.sqlite") for r in clones]
+    return [StatCache(p) for p in paths if os.path.exists(p)]
+
+
+def _forget_complete(states: Sequence[StatCache], before: bool) -> None:
+    """Every clone of the cache forgets which directories it had whole there (each clone's
+    stat cache records them, so that adding one again stats none of its objects): the
+    objects gc deletes may be theirs. Before the deletion a record that cannot be cleared
+    stops gc; after it (a `status` may have marked one meanwhile), a warning."""
+    for state in states:
+        try:
+            state.forget_complete()
+        except GitMvmError as exc:
+            if not before:
+                ui.warn(f"{exc.message}: run `git mvm fsck` in that clone")
+                continue
+            raise GitMvmError(f"{exc.message}; nothing was deleted",
+                              "gc clears what every clone of the cache records as whole there: "
+                              "make that file writable for you, or run gc as its owner") from None
+        finally:
+            if state is not states[0]:
+                state.close()
 
 
 def _stale_partials(cache: Cache, needed: set[str], cutoff: float, dry_run: bool

@@ -18,13 +18,17 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    dataset_files,
     error_lines,
     git_ok,
     make_old,
     mvm,
     mvm_popen,
+    read_pointer,
     run,
     save,
+    save_dir,
+    sha,
     wait_for,
     write,
 )
@@ -179,3 +183,30 @@ def test_gc_reads_another_clone_as_itself_whatever_this_one_exports(
     assert proc.returncode == 0, proc.stderr
     doomed = {d.removeprefix("sha256:") for d in json.loads(proc.stdout)["deleted"]}
     assert not doomed & {committed, staged}, proc.stderr
+
+
+def test_gc_makes_every_clone_forget_which_directories_it_had_whole(
+    shared: tuple[Team, Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each clone's stat cache records the directories whose every object is in the cache, so
+    that adding one again stats none of them. alice's gc deleted objects of such a directory
+    of bob's; when bob added it again his record vouched for files the cache no longer held,
+    and the new pointer named bytes that were nowhere."""
+    _, cache, alice, bob = shared
+    files = dataset_files(n=6, tag=b"bob's")
+    save_dir(bob, "data", files)
+    pointer = (bob / "data.mvm").read_bytes()
+    manifest = read_pointer(bob, "data")["oid"].removeprefix("sha256:")
+    git_ok(bob, "rm", "-q", "--cached", "data.mvm")
+    (bob / "data.mvm").unlink()  # for a while nothing names the directory
+    make_old([p for oid, p in cache_files(cache).items() if oid != manifest])
+    res = run(capsys, alice, "gc")
+    assert res.rc == 0, res.err
+    assert {sha(b) for b in files.values()}.isdisjoint(cache_files(cache))
+    (bob / "data.mvm").write_bytes(pointer)  # back, from wherever bob kept it
+    assert mvm(bob, "add", "-q", "data") == 0
+    assert {sha(b) for b in files.values()} <= set(cache_files(cache))
+    shutil.rmtree(bob / "data")
+    assert mvm(bob, "checkout", "-q", "data") == 0
+    assert {p.relative_to(bob / "data").as_posix(): p.read_bytes()
+            for p in (bob / "data").rglob("*") if p.is_file()} == files
