@@ -398,6 +398,9 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
             "tools",
         )
     proof = Proof(force, "git mvm gc --remote")
+    clean_temps = getattr(store, "clean_temps", None)
+    if clean_temps is not None:  # what a killed gc left aside goes back first
+        clean_temps()
     cutoff = time.time() - engine.GRACE_SECONDS  # before any ref is read
     delete_if_older = getattr(store, "delete_if_older", None)
     if getattr(store, "refresh", None) is None or delete_if_older is None:
