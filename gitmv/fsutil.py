@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import secrets
 import time
@@ -13,36 +14,69 @@ from gitmv import ui
 from gitmv.errors import LockTimeout
 
 TMP_PREFIX = ".mvm-tmp."
+# Who writes a temp file: its process and its host (a hash of the host name), so that a later
+# run removes what a killed one left, and only that: a cache or store shared over NFS or
+# between containers holds other hosts' temp files too, whose pids mean nothing here.
+STALE_AFTER = 24 * 3600.0  # seconds untouched: another host's temp file in the cache is dead
+
+
+@functools.cache
+def host_tag() -> str:
+    """This host, as temp file names record it: a hash of its name."""
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def writer_tag() -> str:
+    """`<pid>.<host>`: this process, as temp file names record their writer."""
+    return f"{os.getpid()}.{host_tag()}"
 
 
 def tmp_name(directory: str) -> str:
-    """A fresh temp file name inside `directory`: `.mvm-tmp.<pid>.<random>`.
+    """A fresh temp file name inside `directory`: `.mvm-tmp.<pid>.<host>.<random>`.
 
     Temp files live beside their destination (same directory, so the final rename is cheap
-    and never crosses a filesystem); the pid lets a later run remove what a killed one left.
+    and never crosses a filesystem); the writer's tag lets a later run remove what a killed
+    one left.
     """
-    return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}.{secrets.token_hex(6)}")
+    return os.path.join(directory, f"{TMP_PREFIX}{writer_tag()}.{secrets.token_hex(6)}")
 
 
 def is_tmp_name(name: str) -> bool:
     return name.startswith(TMP_PREFIX)
 
 
-def is_stale_tmp(name: str) -> bool:
-    """A temp file whose writer is gone (killed, crashed)."""
-    parts = name[len(TMP_PREFIX) :].split(".")
-    if not parts[0].isdigit():
+def writer_is_gone(pid: str, host: str, changed: float | None = None,
+                   stale_after: float = STALE_AFTER) -> bool:
+    """Whether the writer of a temp file (its `pid` and `host` tag) is gone: one of this
+    host's whose process is gone (killed, crashed), or from anywhere, once the file was
+    untouched for `stale_after` (`changed`: its last modification or rename, when known). A
+    live writer on another host cannot be asked."""
+    if changed is not None and time.time() - changed > stale_after:
+        return True
+    if host != host_tag() or not pid.isdigit():
         return False
-    pid = int(parts[0])
-    if pid == os.getpid():
+    if int(pid) == os.getpid():
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
     return False
+
+
+def is_stale_tmp(name: str, changed: float | None = None,
+                 stale_after: float = STALE_AFTER) -> bool:
+    """A temp file (`tmp_name`) whose writer is gone (`writer_is_gone`). One named by an
+    older gitmv (no host) is judged by its age alone."""
+    parts = name[len(TMP_PREFIX):].split(".")
+    if len(parts) != 3:
+        return changed is not None and time.time() - changed > stale_after
+    return writer_is_gone(parts[0], parts[1], changed, stale_after)
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -150,5 +184,12 @@ def clean_stale_tmp(directory: str) -> None:
     except FileNotFoundError:
         return
     for name in names:
-        if is_tmp_name(name) and is_stale_tmp(name):
-            remove_file(os.path.join(directory, name))
+        if not is_tmp_name(name):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            mtime = os.lstat(path).st_mtime
+        except FileNotFoundError:
+            continue
+        if is_stale_tmp(name, mtime):
+            remove_file(path)

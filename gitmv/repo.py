@@ -9,13 +9,22 @@ Every call gets the same answers whatever the user's `~/.gitconfig`, the reposit
 commands gitmv reads print (`-c` given last wins over every other source), and `git_env`
 drops the variables that change which paths a pathspec matches and reads git's messages in
 the C locale (gitmv matches a few of them).
+
+Every call also names its repository itself. The variables that tell git which repository,
+work tree and index to use (`GIT_DIR`, `GIT_INDEX_FILE`, …) reach no call: git hands them to
+its hooks (`GIT_INDEX_FILE` to pre- and post-commit, `GIT_DIR` in a linked worktree) and users
+export them, and a call on another worktree or another clone would read this one's repository
+or index in its place (gc then deleted another clone's model). `Repo.discover()` finds the
+repository the process runs in as git does, honouring them; each `Repo` then passes its own
+`GIT_DIR` / `GIT_WORK_TREE` (and `GIT_INDEX_FILE` only where git named one for this process:
+the pre-commit of `git commit -a` reads the index being committed).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from gitmv.errors import GitFailed, NotARepository
@@ -52,6 +61,18 @@ UNSET_ENV = frozenset((
     "GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_DIFF_PATH_COUNTER", "GIT_DIFF_PATH_TOTAL",
     "LANGUAGE",
 ))
+# The variables that locate the repository, work tree, index and objects (`git rev-parse
+# --local-env-vars`, less `GIT_CONFIG_PARAMETERS` / `GIT_CONFIG_COUNT`: the user's `-c`
+# settings, which `git_argv` overrides where it matters), and `GIT_NAMESPACE`, which hides
+# refs. No call inherits them; a `Repo` passes its own.
+LOCATING_ENV = frozenset((
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE",
+    "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_IMPLICIT_WORK_TREE",
+    "GIT_INTERNAL_SUPER_PREFIX", "GIT_CONFIG",
+))
+# What `Repo.discover()` honours to find the repository the process runs in.
+_DISCOVERY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR")
 
 
 def git_argv(args: Iterable[str]) -> list[str]:
@@ -63,10 +84,14 @@ def git_argv(args: Iterable[str]) -> list[str]:
     return argv
 
 
-def git_env(messages_in_c: bool = True) -> dict[str, str]:
-    """This process's environment without the variables that change git's answers; git's
-    messages in the C locale unless they are for a person (`clone`)."""
-    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+def git_env(messages_in_c: bool = True, locate: Mapping[str, str] | None = None
+            ) -> dict[str, str]:
+    """This process's environment without the variables that change git's answers or locate a
+    repository, plus `locate` (the repository a call is on); git's messages in the C locale
+    unless they are for a person (`clone`)."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV and k not in LOCATING_ENV}
+    if locate:
+        env.update(locate)
     if messages_in_c:
         env["LC_ALL"] = "C"
     return env
@@ -77,15 +102,17 @@ def run_git(
     cwd: str | None = None,
     input: bytes | None = None,
     check: bool = True,
+    locate: Mapping[str, str] | None = None,
 ) -> bytes:
-    """Run git with an argument list (never a shell) in the controlled environment; stdout as
+    """Run git with an argument list (never a shell) in the controlled environment, on the
+    repository `locate` names (`GIT_DIR`, …), else the one git finds from `cwd`; stdout as
     bytes."""
     proc = subprocess.run(
         git_argv(args),
         cwd=cwd,
         input=input,
         capture_output=True,
-        env=git_env(),
+        env=git_env(locate=locate),
         check=False,
     )
     if check and proc.returncode != 0:
@@ -104,22 +131,41 @@ def clone(url: str, directory: str) -> None:
         raise GitMvmError(f"`git clone {url}` failed", "see git's message above")
 
 
+class Worktree(NamedTuple):
+    repo: Repo  # reads this work tree's index (and its files, unless missing)
+    path: str  # its directory, as git records it
+    missing: bool  # that directory is not there
+
+
 def _split_z(out: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
 class Repo(NamedTuple):
-    root: str  # work tree top level, absolute
+    """A repository and one of its work trees, as every git call on it names them."""
+
+    root: str  # work tree top level, absolute (the git dir when `bare`)
     git_dir: str  # this worktree's git dir
     common_dir: str  # shared git dir (objects, refs, our cache and state)
+    # The index git named for this process (a hook's `GIT_INDEX_FILE`: the pre-commit of
+    # `git commit -a` sees the index being committed); None: the git dir's own.
+    index_file: str | None = None
+    # Addressed without a work tree: another clone's repository, or a worktree whose
+    # directory is missing (its index can still be read).
+    bare: bool = False
 
     @classmethod
     def discover(cls, cwd: str | None = None) -> Repo:
+        """The repository whose work tree holds `cwd`; without `cwd`, the one this process runs
+        in, found as git finds it (the user's or a hook's `GIT_DIR` / `GIT_WORK_TREE`
+        honoured, `GIT_INDEX_FILE` kept for its calls)."""
+        inherited = {} if cwd is not None else {
+            k: os.environ[k] for k in _DISCOVERY_ENV if os.environ.get(k)}
         proc = subprocess.run(
             git_argv(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"]),
             cwd=cwd,
             capture_output=True,
-            env=git_env(),
+            env=git_env(locate=inherited),
             check=False,
         )
         lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
@@ -131,14 +177,81 @@ class Repo(NamedTuple):
         root, git_dir, common = lines
         if not os.path.isabs(common):
             common = os.path.normpath(os.path.join(cwd or os.getcwd(), common))
-        return cls(root=root, git_dir=git_dir, common_dir=common)
+        index = os.environ.get("GIT_INDEX_FILE") if cwd is None else None
+        if index:  # relative to where git started this process, as git reads it
+            index = os.path.abspath(index)
+        return cls(root=root, git_dir=git_dir, common_dir=common, index_file=index or None)
+
+    @classmethod
+    def at_git_dir(cls, git_dir: str) -> Repo:
+        """Another clone's repository, by its git (common) dir, without a work tree."""
+        git_dir = os.path.abspath(git_dir)
+        return cls(root=git_dir, git_dir=git_dir, common_dir=git_dir, bare=True)
 
     @property
     def mvm_dir(self) -> str:
         return os.path.join(self.common_dir, "mvm")
 
+    @property
+    def locate(self) -> dict[str, str]:
+        """The variables that name this repository, work tree and index to git."""
+        env = {"GIT_DIR": self.git_dir}
+        if os.path.normpath(self.common_dir) != os.path.normpath(self.git_dir):
+            env["GIT_COMMON_DIR"] = self.common_dir
+        if not self.bare:
+            env["GIT_WORK_TREE"] = self.root
+        if self.index_file:
+            env["GIT_INDEX_FILE"] = self.index_file
+        return env
+
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-        return run_git(args, cwd=self.root, input=input, check=check)
+        return run_git(args, cwd=self.root, input=input, check=check, locate=self.locate)
+
+    def worktrees(self) -> list[Worktree]:
+        """Every work tree of this repository, each with a `Repo` that reads it: this one
+        first (as it is addressed, its index included), then the main one and the linked ones
+        (`<common dir>/worktrees/<id>`). One whose directory is missing (a disk not mounted, a
+        directory deleted but not pruned) is `missing`, addressed without a work tree: its
+        index can still be read, the files in it cannot."""
+        out: list[Worktree] = []
+        if not self.bare:
+            out.append(Worktree(self, self.root, missing=False))
+        seen = {os.path.realpath(self.git_dir)} if not self.bare else set()
+        if os.path.realpath(self.common_dir) not in seen:
+            main = self._main_root()
+            if main is not None:
+                out.append(self._worktree(main, self.common_dir))
+        admin = os.path.join(self.common_dir, "worktrees")
+        try:
+            ids = sorted(os.listdir(admin))
+        except (FileNotFoundError, NotADirectoryError):
+            ids = []
+        for wid in ids:
+            git_dir = os.path.join(admin, wid)
+            if os.path.realpath(git_dir) in seen:
+                continue
+            try:
+                with open(os.path.join(git_dir, "gitdir"), "rb") as f:
+                    dotgit = os.fsdecode(f.read().strip())
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # not a worktree (git skips it too)
+            root = os.path.dirname(os.path.join(git_dir, dotgit))
+            out.append(self._worktree(root, git_dir))
+        return out
+
+    def _main_root(self) -> str | None:
+        """The main work tree's directory as git names it; None for a bare repository."""
+        out = self.git("worktree", "list", "--porcelain", "-z")
+        fields = out.decode("utf-8", "surrogateescape").split("\0\0")[0].split("\0")
+        if not fields[0].startswith("worktree ") or "bare" in fields:
+            return None
+        return fields[0][len("worktree "):]
+
+    def _worktree(self, root: str, git_dir: str) -> Worktree:
+        present = os.path.exists(os.path.join(root, ".git"))
+        return Worktree(Repo(root=root if present else git_dir, git_dir=git_dir,
+                             common_dir=self.common_dir, bare=not present),
+                        root, missing=not present)
 
     # --- paths ---------------------------------------------------------------------------
     def rel(self, abspath: str) -> str:

@@ -106,3 +106,52 @@ def test_repo_discovery_ignores_pathspec_and_color_settings(
     assert repo.root == str(tmp_path)
     write(tmp_path / "sub" / "a.pt.mvm", "x")
     assert repo.workspace_pointers() == ["sub/a.pt.mvm"]
+
+
+def test_no_call_inherits_a_variable_that_locates_a_repository() -> None:
+    """Every variable git itself drops when it moves to another repository (`git rev-parse
+    --local-env-vars`), but the user's `-c` settings, is dropped from every call."""
+    from gitmv.repo import LOCATING_ENV
+
+    local = set(git(Path.cwd(), "rev-parse", "--local-env-vars").split())
+    assert local - {"GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"} <= LOCATING_ENV
+
+
+def test_a_bare_repository_with_a_separate_work_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`GIT_DIR=~/.dotfiles GIT_WORK_TREE=~`: gitmv works on that repository and that work
+    tree, and gc keeps the model staged there (it read neither, and deleted it)."""
+    bare = init_bare(tmp_path / "dot.git")
+    home = tmp_path / "home"
+    (home / "sub").mkdir(parents=True)
+    monkeypatch.setenv("GIT_DIR", str(bare))
+    monkeypatch.setenv("GIT_WORK_TREE", str(home))
+    assert mvm(home, "init", "-q", "--no-hooks") == 0
+    git_ok(home, "commit", "-q", "-m", "init")
+    model = os.urandom(3000)
+    write(home / "sub" / "m.pt", model)
+    assert mvm(home / "sub", "add", "-q", "m.pt") == 0
+    assert "sub/m.pt.mvm" in git(home, "diff", "--cached", "--name-only")
+    objects = cache_objects(home, bare / "mvm" / "objects")
+    assert sha(model) in objects
+    make_old(list(objects.values()))
+    assert mvm(home / "sub", "gc", "-q") == 0
+    assert sha(model) in cache_objects(home, bare / "mvm" / "objects")
+    (home / "sub" / "m.pt").unlink()
+    assert mvm(home, "checkout", "-q") == 0
+    assert (home / "sub" / "m.pt").read_bytes() == model
+
+
+def test_a_repository_named_by_its_directory_ignores_the_inherited_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Repo.discover(path)` (`git mvm clone` opening what it cloned) finds the repository at
+    `path`, not the one `GIT_DIR` names."""
+    for name in ("a", "b"):
+        git(tmp_path, "init", "-q", name)
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "a" / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "a" / ".git" / "index"))
+    repo = Repo.discover(str(tmp_path / "b"))
+    assert (repo.root, repo.git_dir, repo.index_file) == (
+        str(tmp_path / "b"), str(tmp_path / "b" / ".git"), None)

@@ -24,7 +24,9 @@ def check_set_up(ws: Workspace) -> None:
     """A repository `add` may write pointers into: one with `.mvm/` (`git mvm init`), whose
     git hooks are installed (they upload at push and fetch at checkout; without them a push
     sends pointers whose bytes nobody can get). Installs them where that is plainly right,
-    refuses with the way on otherwise; `hooks.install = false` opts out. docs/hooks.md."""
+    refuses with the way on otherwise; `hooks.install = false` in this clone's own config
+    opts out (`init --no-hooks` writes it). One in the committed config counts for nothing:
+    whoever commits it would leave every clone pushing pointers without bytes. docs/hooks.md."""
     root = ws.repo.root
     if not os.path.isdir(os.path.join(root, ".mvm")):
         raise GitMvmError(
@@ -32,7 +34,7 @@ def check_set_up(ws: Workspace) -> None:
             "run `git mvm init` first: it writes .mvm/config.toml and installs the git hooks "
             "that upload and fetch the bytes",
         )
-    if ws.config.get("hooks.install", True) is False:
+    if ws.config.is_local("hooks.install") and ws.config.get("hooks.install") is False:
         return
     from gitmv.hooks.install import ensure_installed, hooks_dir
 

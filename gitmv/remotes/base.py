@@ -28,7 +28,8 @@ __all__ = ["ANOTHER_SIZE", "RemoteError", "Store", "Stored", "TransientError", "
 # (`token_env`: whose value goes out as a bearer token; `ssl_verify`: off, or a CA bundle that
 # vouches for any server). A tracked .mvm/config.toml is written by anyone who can commit, so
 # these are taken only from the local config, as git-lfs takes from .lfsconfig only keys that
-# carry no secret. The URL may be shared: git credential answers for its host alone.
+# carry no secret. The URL may be shared: git credential answers for its host alone; but a
+# token (`token_env`) goes wherever the URL says, so it goes only to a URL set locally too.
 LOCAL_ONLY_SETTINGS = ("token_env", "ssl_verify")
 
 
@@ -207,6 +208,16 @@ def check_trusted(config: Config, name: str, section: dict[str, object]) -> None
                 f"[remote.{name}] (`{key} = {_toml_literal(section[key])}`), or remove it "
                 "from the shared file",
             )
+    if "token_env" in section and not config.is_local(f"remote.{name}.url"):
+        url = str(section.get("url", ""))
+        raise RemoteError(
+            f"remote {name!r}: your `token_env` would send the token to the URL that the "
+            f"committed .mvm/config.toml names ({mask_url(url)}), which anyone who can commit "
+            "may change",
+            f"if the token belongs there, set the URL in .git/mvm/config.toml under "
+            f"[remote.{name}] as well (`url = {_toml_literal(url)}`); a commit that changes "
+            "the shared one then changes nothing for you",
+        )
 
 
 def _toml_literal(value: object) -> str:

@@ -3,40 +3,49 @@
 Uploads go to a read-only temp file beside the object, `.mvm-tmp.<pid>.<host>.<random>`,
 renamed into place when whole. One a killed push left behind is removed by a later upload
 into the same directory (objects of CLEAN_MIN bytes or more: a listing there costs nothing
-next to the copy) or by `clean_temps` (`fsck --remote --repair`): at once when its writer
-ran on this host and is gone, else once nothing has written to it for STALE_AFTER.
+next to the copy) or by `clean_temps` (`fsck --remote --repair`, `gc --remote`): at once when
+its writer ran on this host and is gone, else once nothing has written to it for STALE_AFTER.
+
+`gc --remote` moves an object aside to read its time (`delete_if_older`), under a name that
+says which object it is, `.mvm-gc.<oid>.<pid>.<host>`. The same cleanups find one a killed gc
+left and put the object back unless it is there again: a push may have been told it is
+present (at worst an object nothing needs returns, and a later gc frees it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import os
-import secrets
-import socket
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from gitmv import ui
 from gitmv.errors import ObjectCorrupt
-from gitmv.fsutil import TMP_PREFIX, flush_to_disk, is_stale_tmp, remove_file
+from gitmv.fsutil import (
+    TMP_PREFIX,
+    flush_to_disk,
+    is_stale_tmp,
+    remove_file,
+    tmp_name,
+    writer_is_gone,
+    writer_tag,
+)
 from gitmv.objects.hashing import BUFSIZE, copy_and_hash
 from gitmv.remotes.retry import RemoteError
 from gitmv.remotes.stored import Stored
 
 CLEAN_MIN = 1 << 20  # uploads this large look for dead temp files beside them
 STALE_AFTER = 3600.0  # seconds untouched: a temp file from another host is dead
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+ASIDE_PREFIX = ".mvm-gc."
 
 
-def _tmp_beside(path: str) -> str:
-    """A temp name in `path`'s directory that names its writer (process, host), so that a
-    later upload can tell a dead writer's leftover from a live one's."""
-    return os.path.join(os.path.dirname(path),
-                        f"{TMP_PREFIX}{os.getpid()}.{_HOST}.{secrets.token_hex(6)}")
+def _aside(path: str, oid: str) -> str:
+    """Where gc holds an object while it reads its time: `.mvm-gc.<oid>.<pid>.<host>`."""
+    return os.path.join(os.path.dirname(path), f"{ASIDE_PREFIX}{oid}.{writer_tag()}")
 
 
 class LocalStore:
@@ -72,7 +81,7 @@ class LocalStore:
         large objects); created read-only under a temp name, renamed when whole (over an
         object of the same name that holds other bytes)."""
         dest = self._path(oid)
-        tmp = _tmp_beside(dest)
+        tmp = tmp_name(os.path.dirname(dest))
         try:
             fd = _create(tmp)
         except OSError as exc:
@@ -171,17 +180,17 @@ class LocalStore:
         there, so a refresh before the rename shows (the object is put back) and one after it
         finds no object (and its push sends it again)."""
         path = self._path(oid)
-        aside = _tmp_beside(path)
+        aside = _aside(path, oid)
         try:
             os.rename(path, aside)
-        except FileNotFoundError:
+            if os.stat(aside).st_mtime > cutoff:
+                os.rename(aside, path)  # a push relies on it (or sent the same bytes meanwhile)
+                return False
+            os.unlink(aside)
+        except FileNotFoundError:  # gone, or put back by a cleanup that took us for dead
             return False
         except OSError as exc:
             raise self._error(exc, "delete") from None
-        if os.stat(aside).st_mtime > cutoff:
-            os.rename(aside, path)  # a push relies on it (or sent the same bytes meanwhile)
-            return False
-        os.unlink(aside)
         return True
 
     def _error(self, exc: OSError, verb: str) -> RemoteError:
@@ -201,29 +210,50 @@ def _subdirs(path: str) -> list[str]:
         return []
 
 
-def _is_dead_temp(name: str, mtime: float) -> bool:
-    """`.mvm-tmp.<pid>.<host>.<random>`: its writer ran here and is gone, or (from anywhere)
-    nothing wrote to it for STALE_AFTER: a live upload writes all the time."""
-    if time.time() - mtime > STALE_AFTER:
-        return True
-    parts = name[len(TMP_PREFIX):].split(".")
-    return len(parts) == 3 and parts[1] == _HOST and is_stale_tmp(name)
-
-
 def _remove_dead_temps(directory: str) -> int:
+    """Remove the temp files dead uploads left in `directory`, and put back the objects a
+    dead gc left aside (unless they are there again); how many files went."""
     removed = 0
     try:
         with os.scandir(directory) as it:
-            entries = [e for e in it if e.name.startswith(TMP_PREFIX)]
+            entries = [e for e in it if e.name.startswith((TMP_PREFIX, ASIDE_PREFIX))]
         for e in entries:
-            if _is_dead_temp(e.name, e.stat(follow_symlinks=False).st_mtime):
-                os.unlink(e.path)
+            st = e.stat(follow_symlinks=False)
+            if e.name.startswith(TMP_PREFIX):
+                if is_stale_tmp(e.name, st.st_mtime, STALE_AFTER):
+                    remove_file(e.path)
+                    removed += 1
+                continue
+            oid, _, writer = e.name[len(ASIDE_PREFIX):].partition(".")
+            pid, _, host = writer.partition(".")
+            # its mtime is the object's: the move aside (a rename: ctime) says when gc ran
+            if len(oid) == 64 and writer_is_gone(pid, host, st.st_ctime, STALE_AFTER):
+                _put_back(e.path, os.path.join(directory, oid))
                 removed += 1
     except FileNotFoundError:
         pass
     except OSError as exc:  # another user's, say: left for them or gc
         ui.debug(f"could not remove a temp file in {directory}: {exc.strerror or exc}")
     return removed
+
+
+def _put_back(aside: str, path: str) -> None:
+    """The object a dead gc held aside back in place, unless it is there again (a fresher
+    copy a push sent, which must keep its time)."""
+    try:
+        os.link(aside, path)  # never over an object that is there
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        return  # another cleanup was first
+    except OSError:  # a share without hard links
+        if os.path.exists(path):
+            remove_file(aside)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(aside, path)
+        return
+    remove_file(aside)
 
 
 def _create(path: str) -> int:

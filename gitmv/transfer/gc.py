@@ -29,9 +29,11 @@ from typing import BinaryIO, NamedTuple
 
 from gitmv import ui
 from gitmv.errors import GitFailed, GitMvmError
+from gitmv.fsutil import remove_file
 from gitmv.objects.cache import Cache
+from gitmv.objects.state import StatCache
 from gitmv.remotes.base import Store
-from gitmv.repo import Repo, run_git
+from gitmv.repo import Repo
 from gitmv.transfer import engine
 from gitmv.transfer.reach import (
     Needed,
@@ -86,19 +88,6 @@ class Proof:
 # --- reading one clone -------------------------------------------------------------------
 
 
-def worktree_roots(repo: Repo) -> list[str]:
-    """The work trees of `repo` that exist (bare entries and removed ones left out)."""
-    out = repo.git("worktree", "list", "--porcelain", "-z").decode("utf-8", "surrogateescape")
-    roots: list[str] = []
-    for record in out.split("\0\0"):
-        fields = record.split("\0")
-        if fields[0].startswith("worktree ") and "bare" not in fields:
-            root = fields[0][len("worktree "):]
-            if os.path.isdir(root):
-                roots.append(root)
-    return roots
-
-
 def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = (),
                where: str = "this clone") -> None:
     """Every pointer `repo` names (refs, reflogs, every worktree's index and pointer files,
@@ -110,9 +99,12 @@ def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = 
     unreadable: list[str] = []
     blobs = pointer_blobs_in_commits(repo, ["--all", "--reflog"], commits)
     pointers = []
-    for root in worktree_roots(repo):
-        blobs.update(pointer_blobs_in_index(repo, cwd=root))
-        pointers += work_tree_pointers(root, unreadable)
+    for wt in repo.worktrees():
+        blobs.update(pointer_blobs_in_index(wt.repo))
+        if wt.missing:
+            _doubt_missing_worktree(proof, repo, wt.path, wt.repo.git_dir)
+        else:
+            pointers += work_tree_pointers(wt.repo, unreadable)
     try:
         pointers += parse_pointers(repo, blobs, unreadable)
     except GitMvmError as exc:  # the blobs themselves cannot be read (a partial clone)
@@ -124,6 +116,17 @@ def read_clone(proof: Proof, repo: Repo, cache: Cache, commits: Sequence[str] = 
                     "pointer")
     for ptr in pointers:
         proof.needed.add(ptr, cache)
+
+
+def _doubt_missing_worktree(proof: Proof, repo: Repo, path: str, admin: str) -> None:
+    """A worktree whose directory is missing: its index was read, its files cannot be."""
+    git = f"git --git-dir={repo.common_dir}" if repo.bare else "git"  # another clone's
+    unlock = f"`{git} worktree unlock {path}`, then " if os.path.exists(
+        os.path.join(admin, "locked")) else ""
+    proof.doubt(f"worktree {path} is missing, so the pointer files in it that git does not "
+                "track are unknown",
+                f"mount it (or put it back); if it is gone for good, {unlock}"
+                f"`{git} worktree prune`")
 
 
 def read_manifests(proof: Proof, cache: Cache, store: Store | None, why: str) -> None:
@@ -157,16 +160,14 @@ def _same_dir(a: str, b: str) -> bool:
 
 
 def open_clone(git_dir: str) -> Repo | None:
-    """The registered clone at `git_dir`, None when git cannot open it."""
+    """The registered clone at `git_dir` (its work trees are `Repo.worktrees`), None when git
+    cannot open it."""
+    repo = Repo.at_git_dir(git_dir)
     try:
-        out = run_git(["--git-dir", git_dir, "worktree", "list", "--porcelain", "-z"],
-                      cwd=git_dir)
+        repo.git("rev-parse", "--git-dir")
     except (GitFailed, OSError):
         return None
-    roots = [f[len("worktree "):] for f in out.decode("utf-8", "surrogateescape").split("\0")
-             if f.startswith("worktree ")]
-    root = next((r for r in roots if os.path.exists(os.path.join(r, ".git"))), git_dir)
-    return Repo(root=root, git_dir=git_dir, common_dir=git_dir)
+    return repo
 
 
 def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Repo]:
@@ -225,7 +226,7 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
         proof.settle()
         needed = proof.needed.all()
         kept = 0
-        deleted: list[tuple[str, int]] = []
+        doomed: list[tuple[str, str, int]] = []  # (oid, path, size)
         for oid in ws.cache.iter_oids():
             if oid in needed:
                 kept += 1
@@ -238,13 +239,43 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
             if st.st_mtime > cutoff:
                 kept += 1
                 continue
-            if not dry_run:
-                os.unlink(path)
-            deleted.append((oid, st.st_size))
-        if deleted and not dry_run:
-            ws.state.forget_complete()
+            doomed.append((oid, path, st.st_size))
+        if doomed and not dry_run:
+            states = [ws.state, *_states_of(others)]
+            _forget_complete(states, before=True)
+            for _, path, _ in doomed:
+                remove_file(path)
+            _forget_complete(states, before=False)
+        deleted = [(oid, size) for oid, _, size in doomed]
         partials = _stale_partials(ws.cache, needed, cutoff, dry_run)
     return GcResult(kept, deleted, tuple(partials))
+
+
+def _states_of(clones: Sequence[Repo]) -> list[StatCache]:
+    """The stat caches of the other clones of a shared cache (those that have one; the file
+    `Workspace` opens)."""
+    paths = [os.path.join(r.mvm_dir, "state.sqlite") for r in clones]
+    return [StatCache(p) for p in paths if os.path.exists(p)]
+
+
+def _forget_complete(states: Sequence[StatCache], before: bool) -> None:
+    """Every clone of the cache forgets which directories it had whole there (each clone's
+    stat cache records them, so that adding one again stats none of its objects): the
+    objects gc deletes may be theirs. Before the deletion a record that cannot be cleared
+    stops gc; after it (a `status` may have marked one meanwhile), a warning."""
+    for state in states:
+        try:
+            state.forget_complete()
+        except GitMvmError as exc:
+            if not before:
+                ui.warn(f"{exc.message}: run `git mvm fsck` in that clone")
+                continue
+            raise GitMvmError(f"{exc.message}; nothing was deleted",
+                              "gc clears what every clone of the cache records as whole there: "
+                              "make that file writable for you, or run gc as its owner") from None
+        finally:
+            if state is not states[0]:
+                state.close()
 
 
 def _stale_partials(cache: Cache, needed: set[str], cutoff: float, dry_run: bool
@@ -367,6 +398,9 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
             "tools",
         )
     proof = Proof(force, "git mvm gc --remote")
+    clean_temps = getattr(store, "clean_temps", None)
+    if clean_temps is not None:  # what a killed gc left aside goes back first
+        clean_temps()
     cutoff = time.time() - engine.GRACE_SECONDS  # before any ref is read
     delete_if_older = getattr(store, "delete_if_older", None)
     if getattr(store, "refresh", None) is None or delete_if_older is None:

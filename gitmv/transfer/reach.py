@@ -8,7 +8,6 @@ naming every such pointer), or, given a list to collect them in, return the rest
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from gitmv.errors import FormatError, GitFailed, GitMvmError
@@ -65,12 +64,10 @@ def pointer_blobs_in_commits(
     return blobs
 
 
-def pointer_blobs_in_index(repo: Repo, cwd: str | None = None) -> dict[str, str]:
-    """{blob id: path} of the pointers staged in the index of the worktree at `cwd` (default:
-    ours), every stage of a conflict included."""
-    from gitmv.repo import run_git
-
-    out = run_git(["ls-files", "-s", "-z", "--", f"*{SUFFIX}"], cwd=cwd or repo.root)
+def pointer_blobs_in_index(repo: Repo) -> dict[str, str]:
+    """{blob id: path} of the pointers staged in the index of `repo`'s worktree (see
+    `Repo.worktrees` for the others), every stage of a conflict included."""
+    out = repo.git("ls-files", "-s", "-z", "--", f"*{SUFFIX}")
     blobs: dict[str, str] = {}
     for rec in out.split(b"\0"):
         meta, _, path = rec.partition(b"\t")
@@ -118,19 +115,15 @@ def parse_pointers(
 
 
 def work_tree_pointers(
-    root: str, unreadable: list[str] | None = None, escape: str | None = None
+    repo: Repo, unreadable: list[str] | None = None, escape: str | None = None
 ) -> list[Pointer]:
-    """Pointer files present in a work tree (tracked or not), read from disk; unreadable ones
-    as in `parse_pointers`."""
-    from gitmv.repo import run_git
-
-    out = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                   f"*{SUFFIX}"], cwd=root)
+    """Pointer files present in `repo`'s work tree (tracked or not), read from disk;
+    unreadable ones as in `parse_pointers`."""
     pointers: list[Pointer] = []
     problems: list[str] = []
     hint: str | None = None
-    for rel in sorted({p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}):
-        path = os.path.join(root, rel)
+    for rel in repo.workspace_pointers():
+        path = repo.abs(rel)
         try:
             with open(path, "rb") as f:
                 pointers.append(Pointer.parse(f.read(), path))

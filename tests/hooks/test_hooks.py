@@ -422,6 +422,26 @@ def test_add_without_hooks_when_the_clone_says_so(teammate: tuple[Path, Path, Pa
     assert not (bob / ".git" / "hooks" / "pre-push").exists()
 
 
+def test_a_committed_hooks_install_false_does_not_turn_the_hooks_off_for_everyone(
+    teammate: tuple[Path, Path, Path]
+) -> None:
+    """Only this clone's own config may skip the hooks: a `hooks.install = false` someone
+    committed left every teammate's clone without them, and `git push` then sent the pointers
+    without their bytes and exited 0."""
+    bare, alice, bob = teammate
+    configure(alice, "hooks", "install = false")
+    git_ok(alice, "commit", "-q", "-am", "no hooks, please")
+    git_ok(alice, "push", "-q", "origin", "main")
+    git_ok(bob, "pull", "-q", "origin", "main")
+    data = os.urandom(3000)
+    write(bob / "m.pt", data)
+    assert mvm(bob, "add", "-q", "m.pt") == 0
+    assert (bob / ".git" / "hooks" / "pre-push").read_bytes() == shim("pre-push")
+    git_ok(bob, "commit", "-q", "-m", "bob's model")
+    git_ok(bob, "push", "-q", "origin", "main")
+    assert sha(data) in remote_oids(bare)
+
+
 # --- no .mvm/: silent no-ops ---------------------------------------------------------------
 
 

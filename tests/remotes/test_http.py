@@ -190,7 +190,8 @@ def test_bearer_token_from_an_environment_variable(
 ) -> None:
     with FaultServer(tmp_path / "http-root", token="tok-123") as server:
         _, alice, _, _ = published(tmp_path, f"{server.url}/store")
-        configure_local(alice, "remote.web", 'token_env = "MVM_TEST_TOKEN"')
+        configure_local(alice, "remote.web",
+                        f'token_env = "MVM_TEST_TOKEN"\nurl = "{server.url}/store"')
 
         res = git_run(alice, "mvm", "push")  # not set
         assert res.returncode == 1

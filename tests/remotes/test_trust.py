@@ -149,8 +149,39 @@ def test_the_same_setting_in_the_local_config_is_used(
         repo = init_hooked(tmp_path / "repo", bare)
         git_ok(repo, "mvm", "remote", "add", "web", f"{server.url}/store", "--default")
         configure(repo, "remote.web", 'token_env = "MVM_TEST_SECRET"')
-        configure_local(repo, "remote.web", 'token_env = "MVM_TEST_SECRET"')  # the user's own
+        configure_local(repo, "remote.web",  # the user's own, for a URL of theirs
+                        f'token_env = "MVM_TEST_SECRET"\nurl = "{server.url}/store"')
         save(repo, "m.pt", b"weights" * 100, "model")
+        res = git_run(repo, "mvm", "push")
+        assert res.returncode == 0, res.stderr
+        assert server.requests("PUT")
+
+
+def test_a_local_token_goes_only_to_a_url_of_the_local_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's own `token_env`, under a remote whose `url` the committed config names: a
+    commit that changes that URL would send the token wherever it says. gitmv refuses before
+    any request, and sends it once the user sets the URL in the local config as well."""
+    monkeypatch.setenv("MY_TOKEN", "s3cret")
+    with FaultServer(tmp_path / "http-root", token="s3cret") as server:
+        bare = init_bare(tmp_path / "srv.git")
+        repo = init_hooked(tmp_path / "repo", bare)
+        configure(repo, "remote.web", f'url = "{server.url}/mvm"')  # tracked
+        configure_local(repo, "core", 'remote = "web"')
+        configure_local(repo, "remote.web", 'token_env = "MY_TOKEN"')
+        save(repo, "m.pt", b"weights" * 100, "model")
+        for args in (["mvm", "push"], ["mvm", "pull"], ["push", "-q", "origin", "main"]):
+            res = git_run(repo, *args)
+            assert res.returncode != 0, args
+            errors = error_lines(res.stderr)
+            assert len(errors) == 1 and "token_env" in errors[0], res.stderr
+            assert ".git/mvm/config.toml" in res.stderr and "url" in res.stderr
+            assert "s3cret" not in res.stderr
+        assert not server.records
+        cfg = repo / ".git" / "mvm" / "config.toml"
+        cfg.write_text(cfg.read_text().replace(
+            'token_env = "MY_TOKEN"', f'token_env = "MY_TOKEN"\nurl = "{server.url}/mvm"'))
         res = git_run(repo, "mvm", "push")
         assert res.returncode == 0, res.stderr
         assert server.requests("PUT")

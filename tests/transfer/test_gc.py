@@ -23,6 +23,7 @@ from tests.helpers import (
     init_hooked,
     make_old,
     mvm,
+    mvm_proc,
     oid_hex,
     put_object,
     read_pointer,
@@ -276,3 +277,63 @@ def test_gc_frees_interrupted_downloads_of_what_nothing_needs(
     assert res.rc == 0, res.err
     assert json.loads(res.out)["partial_downloads"] == [f"sha256:{garbage}"]
     assert {oid for oid, p in paths.items() if p.exists()} == {needed, busy, young}
+
+
+def _gc_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **extra}
+
+
+@pytest.mark.parametrize("where", ["main", "linked"])
+@pytest.mark.parametrize("variables", ["none", "git-dir", "index-file", "all"])
+def test_gc_reads_every_worktree_whatever_locating_variables_it_inherits(
+    history: History, where: str, variables: str
+) -> None:
+    """Git hands its hooks `GIT_INDEX_FILE` (post-commit, pre-commit) and, in a linked
+    worktree, `GIT_DIR`; users export `GIT_DIR` / `GIT_WORK_TREE` for a bare repository with
+    a separate work tree. gc started under any of them reads each *other* worktree through
+    that worktree's own index, not through the one the variables name (which lost the model
+    staged there)."""
+    h = history
+    here = h.repo if where == "main" else h.wt
+    git_dir = git(here, "rev-parse", "--absolute-git-dir").strip()
+    env: dict[str, str] = {}
+    if variables in ("git-dir", "all"):
+        env.update(GIT_DIR=git_dir, GIT_WORK_TREE=str(here))
+    if variables in ("index-file", "all"):
+        env["GIT_INDEX_FILE"] = os.path.join(git_dir, "index")
+    if variables == "all":
+        env.update(GIT_COMMON_DIR=str(h.repo / ".git"), GIT_PREFIX="",
+                   GIT_OBJECT_DIRECTORY=str(h.repo / ".git" / "objects"))
+    keep = needed_oids(h)
+    (h.wt / f"{MODEL}.mvm").unlink()  # what is staged is then named by the index alone
+    (h.repo / "other.pt.mvm").unlink()
+    proc = mvm_proc(here, "gc", env=_gc_env(**env))
+    assert proc.returncode == 0, proc.stderr
+    assert set(cache_objects(h.repo)) == keep | h.orphans_young
+
+
+def test_gc_reads_the_index_of_a_worktree_whose_directory_is_missing(
+    history: History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worktree on a disk that is not mounted (`git worktree lock`ed, say): its directory is
+    missing, but its index is still in the common git dir. What is staged there is kept; its
+    untracked pointer files cannot be read, so gc stops (and says how to go on), and with
+    --force still keeps what the index names."""
+    h = history
+    git_ok(h.repo, "worktree", "lock", str(h.wt))
+    os.rename(h.wt, tmp_path / "unmounted")
+    keep = needed_oids(h)
+    before = set(cache_objects(h.repo))
+    res = run(capsys, h.repo, "gc")
+    assert res.rc == 1, res.err
+    errors = [ln for ln in res.err.splitlines() if ln.startswith("git mvm: error:")]
+    assert len(errors) == 1 and str(h.wt) in errors[0], res.err
+    assert "git worktree prune" in res.err
+    assert set(cache_objects(h.repo)) == before
+    res = run(capsys, h.repo, "gc", "--force")
+    assert res.rc == 0, res.err
+    assert set(cache_objects(h.repo)) == keep | h.orphans_young
+    os.rename(tmp_path / "unmounted", h.wt)  # mounted again: the staged model is there
+    (h.wt / MODEL).unlink()
+    assert mvm(h.wt, "checkout", "-q") == 0
+    assert model_at(h.wt) == h.models["wt-index"]

@@ -318,3 +318,112 @@ def test_a_push_refreshes_only_the_old_objects_it_relies_on(tmp_path: Path) -> N
     assert abs(push_full_at(600) - ten_minutes_ago) < 2  # young: left as it is
     assert push_full_at(20 * 60) > time.time() - 60  # old: refreshed
     assert_origin_complete(team.origin, store)
+
+
+# --- gc killed while it holds an object aside --------------------------------------------
+
+# A gc that removes one object from a directory store and is killed (SIGKILL) at `point`:
+# "aside" at its first look at the object once moved aside, "back" as it moves it back.
+KILLED_GC = r"""
+import os, signal, sys
+from gitmv.remotes.local import LocalStore
+
+root, oid, cutoff, point = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+store = LocalStore("store", root, root)
+obj = store._path(oid)
+
+def is_aside(p):
+    p = os.fspath(p)
+    return p != obj and os.path.dirname(p) == os.path.dirname(obj)
+
+def hook(name):
+    real = getattr(os, name)
+    def call(p, *a, **kw):
+        back = name in ("rename", "replace", "link")
+        if is_aside(p) and (point == "aside" or (point == "back" and back)):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(p, *a, **kw)
+    setattr(os, name, call)
+
+for name in ("stat", "lstat", "rename", "replace", "link", "unlink"):
+    hook(name)
+store.delete_if_older(oid, cutoff)
+sys.exit("not killed")
+"""
+
+
+def same_directory_object(oid: str) -> bytes:
+    """Bytes whose object lands in the same store directory as `oid` (~65,000 tries)."""
+    i = 0
+    while True:
+        data = b"neighbour %d" % i
+        if sha(data)[:4] == oid[:4]:
+            return data
+        i += 1
+
+
+@pytest.mark.parametrize("cleaner", ["clean_temps", "upload", "gc --remote"])
+@pytest.mark.parametrize("point", ["aside", "back"])
+def test_gc_killed_with_an_object_aside_loses_nothing_a_push_relies_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, cleaner: str
+) -> None:
+    """gc moves an object aside to read its time; a push refreshed it just before, so gc
+    would put it back; gc is killed first. Whatever finds the aside file next (the temp
+    cleanup of `fsck --remote --repair`, an upload into that directory, the next
+    `gc --remote`) puts the object back: it used to delete it as a dead writer's temp file."""
+    import io
+    import subprocess
+    import sys
+
+    store_dir = DirStore(tmp_path / "store")
+    team = start_team(tmp_path, store_dir)
+    store = localmod.LocalStore("store", str(store_dir.root), str(store_dir.root))
+    data = b"a model a push was just told is on the store"
+    oid = sha(data)
+    store.upload(oid, len(data), io.BytesIO(data))
+    store_dir.age()
+    cutoff = time.time() - engine.GRACE_SECONDS
+    assert store.refresh([oid]) == {oid}  # the push relies on it
+    proc = subprocess.run([sys.executable, "-c", KILLED_GC, str(store_dir.root), oid,
+                           str(cutoff), point], capture_output=True, text=True, check=False)
+    assert proc.returncode == -9, proc.stderr
+    assert oid not in store_dir.oids()  # aside, its gc dead
+    if cleaner == "clean_temps":
+        store.clean_temps()
+    elif cleaner == "upload":
+        monkeypatch.setattr(localmod, "CLEAN_MIN", 0)
+        other = same_directory_object(oid)
+        store.upload(sha(other), len(other), io.BytesIO(other))
+    else:
+        assert mvm(team.alice, "gc", "-q", "--remote") == 0
+    assert store_dir.read(oid) == data
+    assert time.time() - store_dir.mtime(oid) < engine.GRACE_SECONDS  # still fresh
+    left = [p.name for p in store_dir.path(oid).parent.iterdir() if p.name.startswith(".")]
+    assert left == []
+
+
+def test_an_aside_file_another_run_put_back_does_not_abort_gc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between gc's move aside and its look at the time, another process (the cleanup of an
+    upload on another host, say) found the aside file and put the object back: gc keeps it
+    and goes on (it raised FileNotFoundError)."""
+    import io
+
+    root = tmp_path / "store"
+    store = localmod.LocalStore("store", str(root), str(root))
+    data = b"an old model"
+    oid = sha(data)
+    store.upload(oid, len(data), io.BytesIO(data))
+    obj = store._path(oid)
+    real_rename = os.rename
+
+    def rename(src: Any, dst: Any) -> None:
+        real_rename(src, dst)
+        if os.fspath(src) == obj:
+            real_rename(dst, obj)  # someone else puts it back at once
+
+    monkeypatch.setattr(os, "rename", rename)
+    assert store.delete_if_older(oid, time.time() + 10) is False
+    monkeypatch.undo()
+    assert os.path.exists(obj)

@@ -8,6 +8,7 @@ unreadable stops the deletion (one line, a `--forget-clone` / `--force` hint).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,13 +18,17 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    dataset_files,
     error_lines,
     git_ok,
     make_old,
     mvm,
     mvm_popen,
+    read_pointer,
     run,
     save,
+    save_dir,
+    sha,
     wait_for,
     write,
 )
@@ -154,3 +159,54 @@ def test_gc_waits_for_a_command_running_in_another_clone(
     assert waited, log.read_text()
     assert gc.returncode == 0, log.read_text()
     assert str(bob / ".git" / "mvm" / "lock") in log.read_text()
+
+
+@pytest.mark.parametrize("variables", ["git-dir", "index-file"])
+def test_gc_reads_another_clone_as_itself_whatever_this_one_exports(
+    shared: tuple[Team, Path, Path, Path], variables: str
+) -> None:
+    """`GIT_DIR` / `GIT_WORK_TREE` (a user's, or a linked worktree's hook's) or `GIT_INDEX_FILE`
+    (a post-commit hook's) point at alice's repository; gc reads bob's clone through his own
+    git dir and index all the same, and keeps his committed and his staged model."""
+    _, cache, alice, bob = shared
+    committed = save(bob, MODEL, os.urandom(3000), "bob's model, not pushed")
+    staged = save(bob, "staged.pt", os.urandom(3000))
+    (bob / "staged.pt.mvm").unlink()  # named by bob's index alone
+    age(cache)
+    env = dict(os.environ)
+    if variables == "git-dir":
+        env.update(GIT_DIR=str(alice / ".git"), GIT_WORK_TREE=str(alice))
+    else:
+        env["GIT_INDEX_FILE"] = str(alice / ".git" / "index")
+    proc = subprocess.run([sys.executable, "-m", "gitmv", "gc", "-n", "--json"], cwd=alice,
+                          env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doomed = {d.removeprefix("sha256:") for d in json.loads(proc.stdout)["deleted"]}
+    assert not doomed & {committed, staged}, proc.stderr
+
+
+def test_gc_makes_every_clone_forget_which_directories_it_had_whole(
+    shared: tuple[Team, Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each clone's stat cache records the directories whose every object is in the cache, so
+    that adding one again stats none of them. alice's gc deleted objects of such a directory
+    of bob's; when bob added it again his record vouched for files the cache no longer held,
+    and the new pointer named bytes that were nowhere."""
+    _, cache, alice, bob = shared
+    files = dataset_files(n=6, tag=b"bob's")
+    save_dir(bob, "data", files)
+    pointer = (bob / "data.mvm").read_bytes()
+    manifest = read_pointer(bob, "data")["oid"].removeprefix("sha256:")
+    git_ok(bob, "rm", "-q", "--cached", "data.mvm")
+    (bob / "data.mvm").unlink()  # for a while nothing names the directory
+    make_old([p for oid, p in cache_files(cache).items() if oid != manifest])
+    res = run(capsys, alice, "gc")
+    assert res.rc == 0, res.err
+    assert {sha(b) for b in files.values()}.isdisjoint(cache_files(cache))
+    (bob / "data.mvm").write_bytes(pointer)  # back, from wherever bob kept it
+    assert mvm(bob, "add", "-q", "data") == 0
+    assert {sha(b) for b in files.values()} <= set(cache_files(cache))
+    shutil.rmtree(bob / "data")
+    assert mvm(bob, "checkout", "-q", "data") == 0
+    assert {p.relative_to(bob / "data").as_posix(): p.read_bytes()
+            for p in (bob / "data").rglob("*") if p.is_file()} == files

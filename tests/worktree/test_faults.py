@@ -710,3 +710,33 @@ def test_disk_full_in_status_is_one_line_naming_the_stat_cache(
     res = run(capsys, repo, "status")
     assert res.rc == 0
     assert res.out.startswith("modified:")
+
+
+def test_temp_files_of_a_shared_cache_are_judged_by_their_host(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A cache shared over NFS or between containers holds other hosts' temp files, whose pids
+    mean nothing here: a live upload elsewhere must not lose its temp file because a process
+    with its pid is gone on this host. This host's dead writers' temp files go at once,
+    anyone's once untouched for a day."""
+    import hashlib
+    import socket
+
+    this_host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    cache = tmp_path / "shared-cache"
+    write(repo / ".git" / "mvm" / "config.toml", f'[cache]\ndir = "{cache}"\n')
+    dead = subprocess.Popen(["true"])  # a pid that is surely no writer now
+    dead.wait()
+    tmp = cache / "tmp"
+    tmp.mkdir(parents=True)
+    elsewhere = write(tmp / f".mvm-tmp.{dead.pid}.0123abcd.aaaaaaaaaaaa", b"being written")
+    here = write(tmp / f".mvm-tmp.{dead.pid}.{this_host}.bbbbbbbbbbbb", b"left by a kill")
+    old = write(tmp / f".mvm-tmp.{os.getpid()}.0123abcd.cccccccccccc", b"untouched long")
+    os.utime(old, (0, 0))
+    write(repo / "m.pt", b"a model")
+    assert mvm(repo, "add", "-q", "m.pt") == 0
+    assert elsewhere.exists()
+    assert not here.exists() and not old.exists()
+    written = {p.name for p in tmp_path.rglob(".mvm-tmp.*")} | {
+        p.name for p in repo.rglob(".mvm-tmp.*")}
+    assert written == {elsewhere.name}
