@@ -1,4 +1,5 @@
-"""Filesystem helpers: atomic writes, temp files, the repository lock, durability."""
+"""Filesystem helpers: atomic writes, temp files, the repository lock, durability, and the
+permissions of what gitmv creates where a group shares it (`Sharing`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import fcntl
 import functools
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from gitmv import ui
 from gitmv.errors import LockTimeout
@@ -79,14 +82,142 @@ def is_stale_tmp(name: str, changed: float | None = None,
     return writer_is_gone(parts[0], parts[1], changed, stale_after)
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+# --- permissions where a group shares a directory -------------------------------------------
+# git's core.sharedRepository as a number (git's `git_config_perm`): 0 leaves files to the
+# umask; a positive value adds its bits (group 0660, all 0664); a negative one is the exact
+# mode, negated (`0640` -> -0o640).
+PERM_UMASK = 0
+PERM_GROUP = 0o660
+PERM_EVERYBODY = 0o664
+
+
+class Sharing(NamedTuple):
+    """How gitmv's new files and directories in one place are shared: `perm` as git's
+    core.sharedRepository, and the group they belong to (-1: whatever they get)."""
+
+    perm: int = PERM_UMASK
+    gid: int = -1
+
+
+NOT_SHARED = Sharing()
+
+
+def parse_shared_repository(value: str | None) -> int:
+    """git's core.sharedRepository (`group`, `true`, `all`, `0660`, …) as a `Sharing.perm`;
+    what git would refuse counts as not shared."""
+    if value is None:
+        return PERM_UMASK
+    v = value.strip().lower()
+    if v in ("", "umask", "false", "no", "off", "0"):
+        return PERM_UMASK
+    if v in ("group", "true", "yes", "on", "1"):
+        return PERM_GROUP
+    if v in ("all", "world", "everybody", "2"):
+        return PERM_EVERYBODY
+    try:
+        n = int(v, 8)
+    except ValueError:
+        return PERM_UMASK
+    if n & 0o600 != 0o600 or n & ~0o777:  # git dies on these: owner must read and write
+        return PERM_UMASK
+    return -(n & 0o666)
+
+
+def sharing_of_dir(path: str) -> Sharing:
+    """A directory a group shares (group-writable or setgid: `chmod g+ws`) shares what gitmv
+    creates in it as git's core.sharedRepository=group would, in the directory's group;
+    any other (or none yet) leaves it to the umask."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return NOT_SHARED
+    if st.st_mode & (stat.S_ISGID | stat.S_IWGRP):
+        return Sharing(PERM_GROUP, st.st_gid)
+    return NOT_SHARED
+
+
+def shared_mode(mode: int, perm: int) -> int:
+    """The permission bits git's adjust_shared_perm gives a file or directory of `mode`."""
+    if perm == PERM_UMASK:
+        return stat.S_IMODE(mode)
+    tweak = -perm if perm < 0 else perm
+    if not mode & stat.S_IWUSR:
+        tweak &= ~0o222  # a read-only file stays read-only for everyone
+    if mode & stat.S_IXUSR:
+        tweak |= (tweak & 0o444) >> 2
+    new = (mode & ~0o777) | tweak if perm < 0 else mode | tweak
+    if stat.S_ISDIR(mode):
+        new |= (new & 0o444) >> 2
+        if new & 0o060:
+            new |= stat.S_ISGID  # what is created inside stays in the group
+    return stat.S_IMODE(new)
+
+
+def share(target: int | str, sharing: Sharing) -> None:
+    """Give a file or directory gitmv just created (a path, or an open fd) the group and
+    mode `sharing` says; nothing when not shared. The group first: a chown by its owner may
+    clear a setgid bit."""
+    if sharing.perm == PERM_UMASK:
+        return
+    st = os.stat(target)
+    if sharing.gid >= 0 and st.st_gid != sharing.gid:
+        with contextlib.suppress(PermissionError):  # not in that group: the umask's group
+            os.chown(target, -1, sharing.gid)
+            st = os.stat(target)
+    mode = shared_mode(st.st_mode, sharing.perm)
+    if mode != stat.S_IMODE(st.st_mode):
+        os.chmod(target, mode)
+
+
+def make_dirs(path: str, sharing: Sharing = NOT_SHARED) -> None:
+    """`os.makedirs(path, exist_ok=True)`, each directory it creates shared as `sharing`
+    says (one another process created meanwhile is left as it is)."""
+    if sharing.perm == PERM_UMASK:
+        os.makedirs(path, exist_ok=True)
+        return
+    missing: list[str] = []
+    cur = os.path.abspath(path)
+    while not os.path.isdir(cur):
+        missing.append(cur)
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            continue
+        share(d, sharing)
+
+
+def create_file(path: str, mode: int, sharing: Sharing = NOT_SHARED) -> int:
+    """A new file (`O_EXCL`) open for writing, shared as `sharing` says; its directory is
+    made when missing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(path, flags, mode)
+    except FileNotFoundError:
+        make_dirs(os.path.dirname(path), sharing)
+        fd = os.open(path, flags, mode)
+    try:
+        share(fd, sharing)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644,
+                 sharing: Sharing = NOT_SHARED) -> None:
     """Write `data` to `path` so that a reader sees the old file or the new one, never half."""
     directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
+    make_dirs(directory, sharing)
     tmp = tmp_name(directory)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
+            share(fd, sharing)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -153,7 +284,13 @@ def remove_file(path: str) -> None:
 def repo_lock(path: str, timeout: float = 600.0) -> Iterator[None]:
     """Hold an exclusive lock on `path` (flock), telling the person when we have to wait."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError as exc:  # another user's (gc in a shared cache locks every clone)
+        try:
+            fd = os.open(path, os.O_RDONLY)  # flock needs no more
+        except FileNotFoundError:
+            raise exc from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -4,6 +4,10 @@ Objects are read-only once in place. Every placement goes through a temp file on
 filesystem and an atomic rename, so no reader ever sees half an object. Small objects are
 read whole (one read), hashed, and written to a temp file beside their final name; large ones
 stream through `tmp_dir` in fixed buffers, hashed in the same pass.
+
+A cache a group shares (`sharing`: `chmod g+ws` on a configured `cache.dir`) gives the group
+what it creates, as git's core.sharedRepository=group does: directories g+rwx and setgid,
+objects and temp files g+r (g+w while they are written), in the cache's group.
 """
 
 from __future__ import annotations
@@ -15,7 +19,17 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
-from gitmv.fsutil import FSYNC_EACH_MAX, flush_to_disk, remove_file, tmp_name
+from gitmv.fsutil import (
+    FSYNC_EACH_MAX,
+    NOT_SHARED,
+    Sharing,
+    create_file,
+    flush_to_disk,
+    make_dirs,
+    remove_file,
+    share,
+    tmp_name,
+)
 from gitmv.objects import manifest
 from gitmv.objects.hashing import (
     SMALL,
@@ -41,20 +55,11 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _create(path: str, mode: int) -> int:
-    """Open a new file for writing, creating its directory when missing."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    try:
-        return os.open(path, flags, mode)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return os.open(path, flags, mode)
-
-
 class Cache:
-    def __init__(self, root: str, tmp_dir: str) -> None:
+    def __init__(self, root: str, tmp_dir: str, sharing: Sharing = NOT_SHARED) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
+        self.sharing = sharing  # how what it creates is shared with a group
         self.written: list[str] = []  # objects placed by this command, to flush before pointers
         # objects this command hashed as it placed them (verified downloads): copying one out
         # needs no second hash, so a pull reads each byte once after it arrives
@@ -92,7 +97,7 @@ class Cache:
         try:
             os.rename(tmp, dest)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            make_dirs(os.path.dirname(dest), self.sharing)
             os.rename(tmp, dest)
         self._wrote(dest)
         if written.st_size > SMALL:
@@ -117,7 +122,7 @@ class Cache:
             return oid
         tmp = tmp_name(os.path.dirname(dest))
         try:
-            fd = _create(tmp, 0o444)
+            fd = create_file(tmp, 0o444, self.sharing)
             try:
                 _write_all(fd, data)
             finally:
@@ -142,10 +147,10 @@ class Cache:
                 after = os.fstat(src)
                 _check_unchanged(path, before, after, len(data), expected)
                 return self.put_bytes(data), len(data), stat_of(after)
-            os.makedirs(self.tmp_dir, exist_ok=True)
+            self.make_tmp_dir()
             tmp = tmp_name(self.tmp_dir)
             try:
-                dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                dst = create_file(tmp, 0o444, self.sharing)
                 try:
                     oid, size = copy_and_hash(src, dst, before.st_size)
                 finally:
@@ -160,6 +165,9 @@ class Cache:
             os.close(src)
         return oid, size, stat_of(after)
 
+    def make_tmp_dir(self) -> None:
+        make_dirs(self.tmp_dir, self.sharing)
+
     def partial_path(self, oid: str) -> str:
         """Where an interrupted download of `oid` keeps its bytes, to resume from."""
         return os.path.join(self.tmp_dir, f"partial-{oid}")
@@ -167,6 +175,7 @@ class Cache:
     def place_download(self, partial: str, oid: str) -> None:
         """A complete, verified download becomes object `oid` (read-only)."""
         os.chmod(partial, 0o444)
+        share(partial, self.sharing)
         if self._place(partial, oid):
             self.verified.add(oid)
 

@@ -234,4 +234,5 @@ def _repo_store(name: str, url: str, path: str) -> Store:
     if not os.path.isdir(path):
         raise RemoteError(f"remote {name!r}: {path} does not exist",
                           "check the remote's URL (`git remote -v`)")
-    return LocalStore(name, url, objects_dir_of_repo(path))
+    objects = objects_dir_of_repo(path)
+    return LocalStore(name, url, objects, git_dir=os.path.dirname(os.path.dirname(objects)))

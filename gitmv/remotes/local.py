@@ -6,6 +6,10 @@ into the same directory (objects of CLEAN_MIN bytes or more: a listing there cos
 next to the copy) or by `clean_temps` (`fsck --remote --repair`, `gc --remote`): at once when
 its writer ran on this host and is gone, else once nothing has written to it for STALE_AFTER.
 
+What an upload creates is shared as the store is: a bare repository's `mvm/objects` as its
+`core.sharedRepository` says (as git shares its own objects there), any other directory as a
+shared cache is, by its own group bits (`chmod g+ws`: the group's; else the umask).
+
 `gc --remote` moves an object aside to read its time (`delete_if_older`), under a name that
 says which object it is, `.mvm-gc.<oid>.<pid>.<host>`. The same cleanups find one a killed gc
 left and put the object back unless it is there again: a push may have been told it is
@@ -27,9 +31,13 @@ from gitmv import ui
 from gitmv.errors import ObjectCorrupt
 from gitmv.fsutil import (
     TMP_PREFIX,
+    Sharing,
+    create_file,
     flush_to_disk,
     is_stale_tmp,
+    parse_shared_repository,
     remove_file,
+    sharing_of_dir,
     tmp_name,
     writer_is_gone,
     writer_tag,
@@ -51,12 +59,21 @@ def _aside(path: str, oid: str) -> str:
 class LocalStore:
     can_list = True
 
-    def __init__(self, name: str, url: str, root: str) -> None:
+    def __init__(self, name: str, url: str, root: str, git_dir: str | None = None) -> None:
         self.name = name
         self.url = url
         self.root = root
+        self.git_dir = git_dir  # the bare repository whose mvm/objects this is
         self._lock = threading.Lock()
         self._written: list[str] = []
+        self._sharing: Sharing | None = None
+
+    @property
+    def sharing(self) -> Sharing:
+        """How uploads share what they create (read at the first one)."""
+        if self._sharing is None:
+            self._sharing = _sharing_of(self.root, self.git_dir)
+        return self._sharing
 
     def _path(self, oid: str) -> str:
         return os.path.join(self.root, oid[:2], oid[2:4], oid)
@@ -83,7 +100,7 @@ class LocalStore:
         dest = self._path(oid)
         tmp = tmp_name(os.path.dirname(dest))
         try:
-            fd = _create(tmp)
+            fd = create_file(tmp, 0o444, self.sharing)  # read-only; its creator writes it
         except OSError as exc:
             raise self._error(exc, "create") from None
         try:
@@ -256,14 +273,15 @@ def _put_back(aside: str, path: str) -> None:
     remove_file(aside)
 
 
-def _create(path: str) -> int:
-    """A new read-only file open for writing (its creator may write it), directories made."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    try:
-        return os.open(path, flags, 0o444)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return os.open(path, flags, 0o444)
+def _sharing_of(root: str, git_dir: str | None) -> Sharing:
+    if git_dir is None:
+        return sharing_of_dir(root)
+    from gitmv.repo import run_git
+
+    value = run_git(["config", "--file", os.path.join(git_dir, "config"), "--get",
+                     "core.sharedRepository"], check=False).decode(errors="replace").strip()
+    perm = parse_shared_repository(value or None)
+    return Sharing(perm, os.stat(git_dir).st_gid if perm else -1)
 
 
 def _copy_in(src: BinaryIO, fd: int, size: int) -> str:

@@ -24,13 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, BinaryIO, NamedTuple, cast
 
 from gitmv import ui
 from gitmv.config import Config, parse_size
 from gitmv.errors import FormatError, GitMvmError, ObjectCorrupt
-from gitmv.fsutil import remove_file
+from gitmv.fsutil import Sharing, remove_file, share
 from gitmv.objects.cache import Cache
 from gitmv.objects.hashing import BUFSIZE, start_writeback
 from gitmv.remotes.base import Store, Stored, holds
@@ -403,9 +403,9 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
     """
     limits = limits or Limits()
     limit = UNKNOWN_SIZE_MAX if size is None else size
-    os.makedirs(cache.tmp_dir, exist_ok=True)
+    cache.make_tmp_dir()
     partial = cache.partial_path(oid)
-    fd, lock_fd = _open_partial(partial)
+    fd, lock_fd = _open_partial(partial, cache.sharing)
     started = time.monotonic()  # (the wait for another process's lock does not count)
     try:
         if cache.has(oid):
@@ -509,7 +509,7 @@ def _check_deadline(store: Store, oid: str, size: int | None, limits: Limits, st
             "or lower `transfer.min_rate`, or use -j 1)")
 
 
-def _open_partial(path: str) -> tuple[int, int | None]:
+def _open_partial(path: str, sharing: Sharing) -> tuple[int, int | None]:
     """Open `path` for writing and hold its lock: (fd to write, fd that holds the lock when it
     is another one). A partial file left read-only by a kill (between its chmod and its
     rename), or by another user, is made writable or replaced once its lock is ours; one
@@ -537,6 +537,8 @@ def _open_partial(path: str) -> tuple[int, int | None]:
             os.close(fd)  # the file we locked is gone from that name: lock the one there now
             continue
         if writable:
+            with suppress(PermissionError):  # (another user's: theirs to share)
+                share(fd, sharing)  # in a group's cache, the group may resume it
             return fd, None
         try:  # a leftover; its lock is ours, so nobody else uses it
             try:

@@ -180,8 +180,14 @@ def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Rep
             known = ", ".join(r.git_dir for r in clones.registered(ws.cache.root)) or "none"
             raise GitMvmError(f"no clone {path} is registered in the cache {ws.cache.root}",
                               f"registered: {known}")
+    regs, unreadable = clones.read_all(ws.cache.root)
+    for u in unreadable:
+        proof.doubt(f"{u.what}, so a clone that uses the cache may be unknown", u.fix)
+    if ws.unregistered is not None:  # the others may have failed the same way
+        proof.doubt("this clone cannot register in the shared cache, so clones that could not "
+                    "either are unknown", ws.unregistered.hint or "")
     repos = []
-    for reg in clones.registered(ws.cache.root):
+    for reg in regs:
         if _same_dir(reg.git_dir, ws.repo.common_dir):
             continue
         gone = not os.path.isdir(reg.git_dir)

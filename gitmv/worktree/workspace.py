@@ -19,11 +19,14 @@ from gitmv.errors import (
     os_error,
 )
 from gitmv.fsutil import (
+    NOT_SHARED,
+    Sharing,
     atomic_write,
     clean_stale_tmp,
     is_stale_tmp,
     is_tmp_name,
     remove_file,
+    sharing_of_dir,
 )
 from gitmv.objects import manifest
 from gitmv.objects.cache import Cache
@@ -72,10 +75,15 @@ class Workspace:
         self.tmp_dir = os.path.join(repo.mvm_dir, "tmp")
         cache_dir = self.config.cache_dir
         cache_tmp = self.tmp_dir
+        sharing = NOT_SHARED
+        # why this clone is not registered in the shared cache it uses (None: it is)
+        self.unregistered: GitMvmError | None = None
         if self.config.get("cache.dir"):
             cache_tmp = os.path.join(cache_dir, "tmp")
-            _register(cache_dir, repo.common_dir)  # gc in the other clones must read this one
-        self.cache = Cache(cache_dir, cache_tmp)
+            sharing = sharing_of_dir(cache_dir)  # a group's (`chmod g+ws`): give it the group
+            # gc in the other clones must read this one
+            self.unregistered = _register(cache_dir, repo.common_dir, sharing)
+        self.cache = Cache(cache_dir, cache_tmp, sharing)
         self.state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
         self.jobs = jobs or DEFAULT_JOBS
 
@@ -86,6 +94,12 @@ class Workspace:
     @property
     def lock_path(self) -> str:
         return os.path.join(self.repo.mvm_dir, "lock")
+
+    def require_registered(self) -> None:
+        """Refuse to write objects other clones' gc could delete without knowing this one
+        names them (a shared cache this clone could not register in)."""
+        if self.unregistered is not None:
+            raise self.unregistered
 
     def clean_tmp(self) -> None:
         clean_stale_tmp(self.tmp_dir)
@@ -321,6 +335,7 @@ class Workspace:
     ) -> tuple[list[tuple[str, Pointer, bool]], list[tuple[str, GitMvmError]]]:
         """Add artifacts: objects first (flushed to disk once), then pointers and .gitignore
         entries, then one `git add`. Returns (path, pointer, changed) and the failures."""
+        self.require_registered()
         tracked = self.repo.tracked_under(rels)
         artifacts = [a.path for a in self.artifacts()]
         failures: list[tuple[str, GitMvmError]] = []
@@ -514,15 +529,18 @@ class Workspace:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _register(cache_dir: str, common_dir: str) -> None:
+def _register(cache_dir: str, common_dir: str, sharing: Sharing) -> GitMvmError | None:
+    """Register the clone in its shared cache; why it could not (a warning now: commands
+    that add objects refuse, gc deletes nothing)."""
     from gitmv.worktree import clones
 
     try:
-        clones.register(cache_dir, common_dir)
+        clones.register(cache_dir, common_dir, sharing)
     except OSError as exc:
-        ui.warn(f"cannot register this clone in the shared cache {cache_dir} "
-                f"({exc.strerror or exc}): gc in the other clones that use it cannot see what "
-                "this one names")
+        err = clones.not_registered(cache_dir, exc)
+        ui.warn(err.message)
+        return err
+    return None
 
 
 def _ino(path: str) -> int:
