@@ -59,7 +59,9 @@ class User:
         self.home.mkdir()
         (self.home / ".gitconfig").write_text(
             f"[user]\n\tname = {name}\n\temail = {name}@example.com\n"
-            "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+            "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
+            # a repository another user owns (a team's shared one): git >= 2.35.2 asks this
+            "[safe]\n\tdirectory = *\n")
         bindir = self.home / "bin"
         bindir.mkdir()
         shim = bindir / "git-mvm"

@@ -233,3 +233,77 @@ def test_two_users_share_one_cache(team_base: Path, alice: User, bob: User) -> N
     assert junk[:12] in res.stdout + res.stderr
     assert model[:12] not in res.stdout and near[:12] not in res.stdout
     assert modes_wrong(cache, TEAM) == []
+
+
+# --- 3. a bare repository shared the git way, used as the store ------------------------------
+
+
+def modes_under(root: Path) -> tuple[set[str], set[str]]:
+    """The modes of the directories and of the files under `root`, with their group."""
+    dirs, files = set(), set()
+    for p in root.rglob("*"):
+        st = p.lstat()
+        (dirs if stat.S_ISDIR(st.st_mode) else files).add(f"{stat.filemode(st.st_mode)} "
+                                                          f"{st.st_gid}")
+    return dirs, files
+
+
+def shared_origin(user: User, path: Path, shared: str) -> Path:
+    """`git init --bare --shared=SHARED`, by `user`, in the team's group."""
+    path.mkdir()
+    user.own(path)
+    os.chown(path, -1, team_gid())
+    user.git(path, "init", "-q", "--bare", f"--shared={shared}", umask=0o077)
+    return path
+
+
+@pytest.mark.parametrize("shared", ["group", "0640", "all"])
+def test_a_shared_bare_repository_holds_gitmvs_objects_as_git_holds_its_own(
+    team_base: Path, alice: User, shared: str
+) -> None:
+    """alice pushes with umask 077 to a bare repository made with `git init --shared`: the
+    objects gitmv keeps in its mvm/objects get the modes git gives its own loose objects
+    (and their directories) there."""
+    origin = shared_origin(alice, team_base / "srv.git", shared)
+    repo = start_clone(alice, team_base / "alice", None, umask=0o077)
+    alice.git(repo, "remote", "add", "origin", str(origin), umask=0o077)
+    add(alice, repo, SMALL_MODEL, os.urandom(3000), umask=0o077)
+    add(alice, repo, "big.bin", os.urandom(BIG), umask=0o077)
+    alice.git(repo, "push", "-q", "origin", "main", umask=0o077)
+    gits_dirs, gits_files = modes_under(origin / "objects")
+    assert gits_files, "git kept no loose objects to compare with"
+    mvm_dirs, mvm_files = modes_under(origin / "mvm")
+    assert len(cache_objects(origin, origin / "mvm" / "objects")) == 2
+    assert mvm_dirs and mvm_dirs <= gits_dirs
+    assert mvm_files == gits_files
+
+
+@needs_root
+def test_two_users_push_and_pull_through_a_group_repository(
+    team_base: Path, alice: User, bob: User
+) -> None:
+    """alice and bob, both with umask 077, push to one `git init --bare --shared=group`
+    repository: bob's objects go into the directories alice's push made, and each pulls the
+    other's model."""
+    origin = shared_origin(alice, team_base / "srv.git", "group")
+    a = start_clone(alice, team_base / "alice", None, umask=0o077)
+    alice.git(a, "remote", "add", "origin", str(origin), umask=0o077)
+    model = os.urandom(3000)
+    add(alice, a, SMALL_MODEL, model, umask=0o077)
+    alice.git(a, "push", "-q", "origin", "main", umask=0o077)
+    b = team_base / "bob"
+    b.mkdir()
+    bob.own(b)
+    bob.git(b, "clone", "-q", str(origin), ".", umask=0o077)
+    res = bob.mvm(b, "install", "-q", umask=0o077)
+    assert res.returncode == 0, res.stderr
+    res = bob.mvm(b, "pull", "-q", umask=0o077)
+    assert res.returncode == 0, res.stderr
+    assert (b / SMALL_MODEL).read_bytes() == model
+    near = with_prefix(sha(model)[:4])  # into the directory alice's push made
+    add(bob, b, "near.pt", near, umask=0o077)
+    bob.git(b, "push", "-q", "origin", "main", umask=0o077)
+    alice.git(a, "pull", "-q", "origin", "main", umask=0o077)
+    res = alice.mvm(a, "pull", "-q", umask=0o077)
+    assert res.returncode == 0, res.stderr
+    assert (a / "near.pt").read_bytes() == near
