@@ -22,7 +22,8 @@ DEFAULT_CONFIG = """\
 [cache]
 # dir = ".git/mvm/objects"   # the local object cache; a shared directory works for several clones
 # link = ["reflink", "copy"] # how artifacts are placed in the work tree, tried in order;
-#                            # "hardlink" and "symlink" are opt-in (cache objects are read-only)
+#                            # "hardlink" and "symlink" are opt-in (cache objects are read-only;
+#                            # as root they give way to a copy: docs/formats.md, "Link modes")
 
 [hooks]
 # install = true             # `git mvm add` installs the git hooks in a clone without them
@@ -135,6 +136,13 @@ class Config(NamedTuple):
                 f"use some of {', '.join(LINK_MODES)}",
             )
         return tuple(str(m) for m in modes)
+
+    @property
+    def link_as_root(self) -> bool:
+        """`cache.link_as_root = true` in this clone's own config: hardlink and symlink modes
+        as root too. One in the committed config counts for nothing: whoever commits it would
+        choose for every root (CI, containers) that a write in place may corrupt the cache."""
+        return self.is_local("cache.link_as_root") and self.get("cache.link_as_root") is True
 
     @property
     def fsync(self) -> bool:

@@ -18,6 +18,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator
 
+from gitmv import ui
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
 from gitmv.fsutil import (
     FSYNC_EACH_MAX,
@@ -47,6 +48,26 @@ from gitmv.objects.hashing import (
 MANIFEST_MEMO_ENTRIES = 250_000
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _NO_REFLINK = (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS)
+# Link modes whose work-tree file is the object itself (its inode, or a link to it): a write
+# in place there rewrites the object. Its read-only mode stops a user; it does not stop root.
+INODE_SHARING_MODES = ("hardlink", "symlink")
+
+
+def usable_link_modes(modes: tuple[str, ...], as_root_too: bool = False) -> tuple[str, ...]:
+    """The link modes this process may use: as root, none that shares the object's inode
+    (the next one configured, else a copy) unless `as_root_too` (`cache.link_as_root`).
+    docs/formats.md, "Link modes"."""
+    if as_root_too or os.geteuid() != 0:
+        return modes
+    kept = tuple(m for m in modes if m not in INODE_SHARING_MODES)
+    return kept or ("copy",)
+
+
+def _warn_as_root(modes: tuple[str, ...], usable: tuple[str, ...]) -> None:
+    dropped = ", ".join(m for m in modes if m not in usable)
+    ui.warn(f"running as root: cache.link {dropped} not used, {usable[0]} instead (root "
+            "writes through read-only files: a tool rewriting a checked-out file in place "
+            "would corrupt the cache object)")
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -70,6 +91,8 @@ class Cache:
         # know them intact
         self.placed: dict[str, tuple[Stat, int]] = {}
         self._reflink_works = True
+        self._said_as_root = False
+        self.links_as_root = False  # cache.link_as_root: hardlink and symlink as root too
         self._manifests: OrderedDict[str, tuple[manifest.Entry, ...]] = OrderedDict()
         self._manifest_entries = 0
 
@@ -256,6 +279,12 @@ class Cache:
         however soon, changes it (see objects/state.py).
         """
         obj = self.oid_to_path(oid)
+        usable = usable_link_modes(modes, self.links_as_root)
+        if usable != modes:
+            if not self._said_as_root:  # once per command
+                self._said_as_root = True
+                _warn_as_root(modes, usable)
+            modes = usable
         tmp = tmp_name(os.path.dirname(dest))
         last: OSError | None = None
         try:

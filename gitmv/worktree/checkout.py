@@ -23,6 +23,7 @@ from gitmv.errors import (
 )
 from gitmv.fsutil import clean_stale_tmp, remove_file, tmp_name
 from gitmv.objects import manifest
+from gitmv.objects.cache import usable_link_modes
 from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
@@ -159,7 +160,7 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
 
 def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
     """A copy is fine whatever the mode; a hardlink mode wants the cache inode."""
-    first = ws.config.link_modes[0]
+    first = usable_link_modes(ws.config.link_modes, ws.cache.links_as_root)[0]
     if first == "hardlink":
         try:
             return os.stat(ws.cache.oid_to_path(oid)).st_ino == st.st_ino

@@ -84,6 +84,7 @@ class Workspace:
             # gc in the other clones must read this one
             self.unregistered = _register(cache_dir, repo.common_dir, sharing)
         self.cache = Cache(cache_dir, cache_tmp, sharing)
+        self.cache.links_as_root = self.config.link_as_root
         self.state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
         self.jobs = jobs or DEFAULT_JOBS
 

@@ -12,6 +12,7 @@ from tests.helpers import (
     assert_cache_sound,
     cache_objects,
     configure,
+    configure_local,
     corrupt_object,
     git,
     make_dataset,
@@ -168,6 +169,7 @@ def test_untrack_refuses_to_drop_unsaved_changes(
 
 def test_untrack_in_hardlink_mode_gives_a_private_writable_file(repo: Path) -> None:
     configure(repo, "cache", 'link = ["hardlink"]')
+    configure_local(repo, "cache", "link_as_root = true")  # (tests run as root)
     write(repo / "m.pt", b"weights")
     assert mvm(repo, "add", "-q", "m.pt") == 0
     (repo / "m.pt").unlink()
@@ -186,6 +188,7 @@ def test_untrack_in_hardlink_mode_gives_a_private_writable_file(repo: Path) -> N
 
 def test_untrack_in_symlink_mode_gives_a_regular_file(repo: Path) -> None:
     configure(repo, "cache", 'link = ["symlink"]')
+    configure_local(repo, "cache", "link_as_root = true")  # (tests run as root)
     write(repo / "m.pt", b"weights")
     assert mvm(repo, "add", "-q", "m.pt") == 0
     (repo / "m.pt").unlink()

@@ -307,3 +307,40 @@ def test_two_users_push_and_pull_through_a_group_repository(
     res = alice.mvm(a, "pull", "-q", umask=0o077)
     assert res.returncode == 0, res.stderr
     assert (a / "near.pt").read_bytes() == near
+
+
+# --- 4. link modes that share the object's inode, as root ----------------------------------
+
+
+@pytest.mark.parametrize("mode", ["hardlink", "symlink"])
+def test_a_write_in_place_to_a_checked_out_file_never_changes_the_cache_object(
+    repo: Path, mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whoever runs gitmv, a tool that rewrites the checked-out model in place (`open(p,
+    "r+b")`, a checkpoint saved over it) must not reach the cache object: a read-only object
+    stops a user, not root. So as root the modes that share the object's inode give way to a
+    copy; as a user they stay (the write is refused)."""
+    from tests.helpers import configure, configure_local, object_path, run
+
+    configure_local(repo, "cache", f'link = ["{mode}"]')
+    configure(repo, "cache", "link_as_root = true")  # committed: counts for nothing
+    data = os.urandom(5000)
+    path = repo / "m.pt"
+    path.write_bytes(data)
+    assert run(capsys, repo, "add", "-q", "m.pt").rc == 0
+    path.unlink()
+    res = run(capsys, repo, "checkout")
+    assert res.rc == 0, res.err
+    obj = object_path(repo, sha(data))
+    if IS_ROOT:
+        assert not path.is_symlink() and path.stat().st_ino != obj.stat().st_ino
+        assert mode in res.err and "copy" in res.err  # said once, why
+        before = path.stat().st_ino
+        assert run(capsys, repo, "checkout", "-q").rc == 0
+        assert path.stat().st_ino == before  # the copy is as it should be: left alone
+    try:
+        with open(path, "r+b") as f:
+            f.write(b"overwritten in place")
+    except PermissionError:
+        assert not IS_ROOT
+    assert sha(obj.read_bytes()) == sha(data), "the cache object was changed through the link"

@@ -15,6 +15,7 @@ import pytest
 from tests.helpers import (
     HashSpy,
     configure,
+    configure_local,
     corrupt_object,
     error_lines,
     git,
@@ -303,6 +304,7 @@ def test_default_link_mode_gives_an_independent_writable_copy(dataset_repo: Path
 @pytest.fixture
 def hardlink_repo(repo: Path) -> Path:
     configure(repo, "cache", 'link = ["hardlink"]')
+    configure_local(repo, "cache", "link_as_root = true")  # (tests run as root)
     git(repo, "commit", "-qam", "hardlinks")
     write(repo / "models" / "m.pt", b"weights" * 500)
     make_dataset(repo / "data", n=6)
@@ -353,6 +355,7 @@ def test_hardlink_mode_copy_in_the_work_tree_becomes_a_link_again(hardlink_repo:
 @pytest.fixture
 def symlink_repo(repo: Path) -> Path:
     configure(repo, "cache", 'link = ["symlink"]')
+    configure_local(repo, "cache", "link_as_root = true")  # (tests run as root)
     git(repo, "commit", "-qam", "symlinks")
     write(repo / "models" / "m.pt", b"weights" * 500)
     make_dataset(repo / "data", n=6)
@@ -418,6 +421,7 @@ def test_status_right_after_checkout_hashes_nothing(
     """checkout remembers what it wrote, so the next status need not read it back."""
     if mode != "default":
         configure(repo, "cache", f'link = ["{mode}"]')
+        configure_local(repo, "cache", "link_as_root = true")  # (tests run as root)
     write(repo / "models" / "m.pt", b"weights" * 500)
     make_dataset(repo / "data", n=8)
     assert mvm(repo, "add", "-q", "models/m.pt", "data") == 0
@@ -481,6 +485,7 @@ def test_a_branch_switch_reads_no_object_it_leaves(
     is the object (hardlink) is safe as it is, and a copy's object is vouched for by the
     stat-cache row `add` recorded as it placed it."""
     configure(repo, "cache", f'link = ["{mode}"]')
+    configure_local(repo, "cache", "link_as_root = true")  # (tests run as root)
     git(repo, "commit", "-qam", mode)
     versions = commit_versions(repo, ("main", "b"))
     spy = HashSpy(monkeypatch)
@@ -517,6 +522,7 @@ def test_a_large_object_rotten_after_add_is_not_vouched_for_by_its_row(
     bytes rewritten in place (same size) are hashed again, and the work tree's copy, the only
     good one, is kept."""
     configure(repo, "cache", f'link = ["{mode}"]')
+    configure_local(repo, "cache", "link_as_root = true")  # (tests run as root)
     write(repo / "m.pt", os.urandom(BIG))
     assert mvm(repo, "add", "-q", "m.pt") == 0
     git(repo, "commit", "-qam", "v1")
