@@ -77,11 +77,11 @@ def with_prefix(prefix: str, size: int = 200) -> bytes:
         n += 1
 
 
-def modes_wrong(root: Path, gid: int) -> list[str]:
+def modes_wrong(root: Path, gid: int, root_too: bool = True) -> list[str]:
     """What under `root` does not give the group what git's core.sharedRepository=group
     gives it: directories g+rwx and setgid, files g+r, all in the group."""
     wrong = []
-    for p in [root, *root.rglob("*")]:
+    for p in [root, *root.rglob("*")] if root_too else root.rglob("*"):
         st = p.lstat()
         want = 0o2070 if stat.S_ISDIR(st.st_mode) else 0o040
         if st.st_mode & want != want or st.st_gid != gid:
@@ -166,14 +166,16 @@ def test_gc_deletes_nothing_when_this_clone_cannot_register(
 # --- 2. what gitmv creates in a group's cache is the group's -------------------------------
 
 
+@pytest.mark.parametrize("cache_mode", [0o2775, 0o775])
 def test_what_gitmv_creates_in_a_group_shared_cache_gives_the_group_access(
-    team_base: Path, alice: User
+    team_base: Path, alice: User, cache_mode: int
 ) -> None:
-    """alice's umask is 077, the cache is the group's (g+ws): objects, their fan-out
-    directories, tmp/, downloads and clones/ come out as git's core.sharedRepository=group
-    makes its own: directories g+rwx and setgid, files g+r, in the cache's group."""
-    cache = shared_dir(team_base / "cache")
-    store = shared_dir(team_base / "store")
+    """alice's umask is 077, the cache is the group's (g+ws, or g+w alone): objects, their
+    fan-out directories, tmp/, downloads and clones/ come out as git's
+    core.sharedRepository=group makes its own: directories g+rwx and setgid, files g+r, in
+    the cache's group (not alice's own, without setgid)."""
+    cache = shared_dir(team_base / "cache", cache_mode)
+    store = shared_dir(team_base / "store", cache_mode)
     repo = start_clone(alice, team_base / "alice", cache, umask=0o077)
     res = alice.mvm(repo, "remote", "add", "-q", "-d", "store", str(store), umask=0o077)
     assert res.returncode == 0, res.stderr
@@ -194,8 +196,9 @@ def test_what_gitmv_creates_in_a_group_shared_cache_gives_the_group_access(
     assert res.returncode == 0, res.stderr
     assert big in cache_objects(cache, cache)
     assert (cache / "tmp").is_dir() and (cache / "clones").is_dir()
-    assert modes_wrong(cache, team_gid()) == []
-    assert modes_wrong(store, team_gid()) == []  # the directory store is the group's too
+    assert modes_wrong(cache, team_gid(), root_too=False) == []
+    # the directory store is the group's too
+    assert modes_wrong(store, team_gid(), root_too=False) == []
 
 
 def test_a_cache_that_is_not_the_groups_keeps_the_umask(team_base: Path, alice: User) -> None:
