@@ -341,8 +341,7 @@ def remote_commits(proof: Proof, repo: Repo) -> list[str]:
         try:
             out = repo.git("ls-remote", name)
         except GitFailed as exc:
-            detail = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc.message
-            proof.doubt(f"git remote {name!r} could not be listed ({detail}), so its branches "
+            proof.doubt(f"git remote {name!r} could not be listed ({exc.detail}), so its branches "
                         "are unknown",
                         f"make it reachable, or `git remote remove {name}` if it is gone")
             continue
