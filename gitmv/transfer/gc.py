@@ -159,15 +159,37 @@ def _same_dir(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def open_clone(git_dir: str) -> Repo | None:
-    """The registered clone at `git_dir` (its work trees are `Repo.worktrees`), None when git
-    cannot open it."""
+class Registered(NamedTuple):
+    repo: Repo | None  # the clone, when git can open it
+    state: str  # else what is wrong: "is gone", "is unreadable", "cannot be opened by git"
+    why: str  # and how that shows ("Permission denied", git's line)
+
+
+def open_clone(git_dir: str) -> Registered:
+    """The registered clone at `git_dir` (its work trees are `Repo.worktrees`). Gone only
+    when its directory provably does not exist: one the file system or git may not read
+    (permissions, another user's clone git calls of dubious ownership) is unreadable, and
+    forgetting it would let gc delete what it names."""
+    try:
+        os.stat(git_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return Registered(None, "is gone", "")
+    except OSError as exc:
+        return Registered(None, "is unreadable", exc.strerror or str(exc))
+    for sub in ("", "refs", "objects"):
+        path = os.path.join(git_dir, sub) if sub else git_dir
+        if os.path.exists(path) and not os.access(path, os.R_OK | os.X_OK):
+            return Registered(None, "is unreadable", f"{path}: Permission denied")
     repo = Repo.at_git_dir(git_dir)
     try:
         repo.git("rev-parse", "--git-dir")
-    except (GitFailed, OSError):
-        return None
-    return repo
+    except GitFailed as exc:
+        if "Permission denied" in exc.stderr or "dubious ownership" in exc.stderr:
+            return Registered(None, "is unreadable", exc.detail)
+        return Registered(None, "cannot be opened by git", exc.detail)
+    except OSError as exc:
+        return Registered(None, "is unreadable", exc.strerror or str(exc))
+    return Registered(repo, "", "")
 
 
 def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Repo]:
@@ -184,19 +206,26 @@ def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Rep
     for reg in clones.registered(ws.cache.root):
         if _same_dir(reg.git_dir, ws.repo.common_dir):
             continue
-        gone = not os.path.isdir(reg.git_dir)
-        repo = None if gone else open_clone(reg.git_dir)
-        if repo is not None:
-            repos.append(repo)
+        found = open_clone(reg.git_dir)
+        if found.repo is not None:
+            repos.append(found.repo)
             continue
-        state = "is gone" if gone else "cannot be read by git"
-        proof.doubt(
-            f"clone {reg.git_dir} uses this cache but {state}, so what it names is unknown",
-            f"if it was deleted, `git mvm gc --forget-clone {reg.git_dir}` (a moved clone "
-            "registers again when gitmv next runs there)",
-        )
-        if gone and proof.force:
-            clones.forget(ws.cache.root, reg.git_dir)
+        why = f" ({found.why})" if found.why else ""
+        what = f"clone {reg.git_dir} uses this cache but {found.state}{why}, so what it names " \
+            "is unknown"
+        if found.state == "is gone":
+            proof.doubt(what, f"if it was deleted, `git mvm gc --forget-clone {reg.git_dir}` "
+                        "(a moved clone registers again when gitmv next runs there)")
+            if proof.force:
+                clones.forget(ws.cache.root, reg.git_dir)
+        elif found.state == "is unreadable":
+            proof.doubt(what, f"run gc as the user who owns {reg.git_dir}, or give yourself "
+                        f"read access to it (`chmod -R a+rX {reg.git_dir}`; for git's ownership "
+                        f"check, `git config --global --add safe.directory {reg.git_dir}`)")
+        else:
+            proof.doubt(what, f"repair the repository at {reg.git_dir} (`git --git-dir="
+                        f"{reg.git_dir} fsck`); if nothing there is needed any more, "
+                        f"`git mvm gc --forget-clone {reg.git_dir}`")
     return repos
 
 
