@@ -387,7 +387,7 @@ def remote_commits(proof: Proof, repo: Repo) -> list[str]:
             shown = ", ".join(absent[:3]) + (", …" if len(absent) > 3 else "")
             proof.doubt(f"{len(absent)} ref(s) of git remote {name!r} name commits not in this "
                         f"clone ({shown}), so their objects cannot be told from garbage",
-                        _fetch_hint(name, absent))
+                        _fetch_hint(repo, name, absent))
         for ref, sha in targets.items():
             if kinds.get(sha) == "commit":
                 commits.append(sha)
@@ -410,11 +410,21 @@ def _object_kinds(repo: Repo, shas: Sequence[str]) -> dict[str, str]:
     return kinds
 
 
-def _fetch_hint(name: str, refs: Sequence[str]) -> str:
+def _fetch_hint(repo: Repo, name: str, refs: Sequence[str]) -> str:
+    """The `git fetch` that brings the commits of `refs` (refs of git remote `name`): its
+    tags, and each other namespace by an explicit refspec, branches too where this clone's
+    `remote.NAME.fetch` does not take them all (a `--single-branch` or `--depth` clone, a
+    narrowed refspec: a plain fetch would bring nothing new, and gc would refuse again)."""
     spaces = sorted({"/".join(r.split("/")[:2]) for r in refs if r.startswith("refs/")}
                     - {"refs/heads", "refs/tags"})
-    extra = " ".join(f"'+{s}/*:refs/remotes/{name}/{s[5:]}/*'" for s in spaces)
-    return f"`git fetch {name} --tags{' ' + extra if extra else ''}` first"
+    specs = [f"'+{s}/*:refs/remotes/{name}/{s[5:]}/*'" for s in spaces]
+    if any(r.startswith("refs/heads/") for r in refs):
+        configured = repo.git("config", "--get-all", f"remote.{name}.fetch", check=False)
+        sources = {line.lstrip("+").split(":")[0]
+                   for line in configured.decode("utf-8", "replace").splitlines()}
+        if "refs/heads/*" not in sources:
+            specs.insert(0, f"'+refs/heads/*:refs/remotes/{name}/*'")
+    return f"`git fetch {name} --tags{''.join(' ' + s for s in specs)}` first"
 
 
 def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = False) -> GcResult:
