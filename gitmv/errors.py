@@ -3,7 +3,7 @@
     GitMvmError                 exit 1, "git mvm: error: <message>" and the hint
     ├── UsageError              exit 2 (bad arguments the parser could not catch)
     ├── NotARepository          not inside a git work tree
-    ├── GitFailed               the git binary failed (cmd, rc, stderr)
+    ├── GitFailed               the git binary failed (cmd, rc, stderr; `detail`: git's own line)
     ├── FormatError             a pointer, manifest or config that is not valid (path, why)
     ├── PathRefused             a path outside the work tree, inside .git, or tracked by git
     ├── ObjectMissing           an object is not in the cache (oid)
@@ -14,6 +14,9 @@
 """
 
 from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class GitMvmError(Exception):
@@ -40,8 +43,8 @@ class NotARepository(GitMvmError):
 
 class GitFailed(GitMvmError):
     def __init__(self, cmd: list[str], rc: int, stderr: str) -> None:
-        detail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {rc}"
-        super().__init__(f"`git {' '.join(cmd)}` failed: {detail}")
+        self.detail = git_message(stderr) or f"exit {rc}"
+        super().__init__(mask_urls(f"`git {' '.join(cmd)}` failed: {self.detail}"))
         self.cmd = cmd
         self.rc = rc
         self.stderr = stderr
@@ -101,3 +104,75 @@ def os_error(exc: OSError, context: str) -> GitMvmError:
     else:
         hint = "run again with -v for details"
     return GitMvmError(f"{context}: {exc.strerror or exc}{where}", hint)
+
+
+# --- what a message may show ---------------------------------------------------------------
+
+_GIT_SAYS = re.compile(r"(fatal|error): .*")
+
+
+def git_message(stderr: str) -> str:
+    """What git said went wrong, as a person should see it: its first `fatal:` or `error:`
+    line (git adds advice and "Please make sure you have the correct access rights" after
+    it), else its last line; credentials in URLs masked; "" when git printed nothing."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = next((line for line in lines if _GIT_SAYS.fullmatch(line)), lines[-1] if lines else "")
+    return mask_urls(said)
+
+
+def printable(path: str) -> str:
+    """A file name as it may be printed on one line: a byte that is not UTF-8 (held as a
+    surrogate escape) as `\\xNN`, control characters (newline, carriage return, …) as
+    Python writes them."""
+    if path.isprintable():
+        return path
+    out = []
+    for c in path:
+        if "\udc80" <= c <= "\udcff":
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(repr(c)[1:-1])
+    return "".join(out)
+
+
+# Credentials a URL may carry (gitmv.remotes.urls says which and where): query parameter
+# names that carry one (case-insensitive, anywhere in the name), and user names that are
+# tokens (the known prefixes, or anything long and opaque).
+SECRET_PARAM = re.compile(r"token|secret|passw|pwd|key|sig|credential|auth", re.IGNORECASE)
+TOKEN_USER = re.compile(r"(ghp_|gho_|ghu_|ghs_|github_pat_|glpat-|hf_|xox[bp]-)"
+                        r"|[A-Za-z0-9_\-]{24,}$")
+MASK = "***"
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"`<>]+")
+
+
+def mask_url(url: str) -> str:
+    """The URL with every credential it carries replaced by `***`, for printing."""
+    try:
+        parts = urlsplit(url)
+        password, user, host, port = parts.password, parts.username, parts.hostname, parts.port
+    except ValueError:
+        return url
+    if parts.netloc and (password is not None or user is not None):
+        netloc = host or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if port is not None:
+            netloc += f":{port}"
+        if user is not None and parts.scheme.lower() in ("http", "https") \
+                and TOKEN_USER.match(user):
+            user = MASK
+        userinfo = (user or "") + (f":{MASK}" if password is not None else "")
+        parts = parts._replace(netloc=f"{userinfo}@{netloc}")
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(SECRET_PARAM.search(name) for name, _ in pairs):
+            masked = [(n, MASK if SECRET_PARAM.search(n) else v) for n, v in pairs]
+            parts = parts._replace(query=urlencode(masked, safe="*"))
+    return urlunsplit(parts)
+
+
+def mask_urls(text: str) -> str:
+    """`text` with every URL in it masked (`mask_url`)."""
+    return _URL.sub(lambda m: mask_url(m.group(0)), text) if "://" in text else text

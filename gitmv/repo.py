@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from gitmv.errors import GitFailed, NotARepository
 from gitmv.objects.pointer import SUFFIX
@@ -122,13 +122,42 @@ def run_git(
 
 def clone(url: str, directory: str) -> None:
     """`git clone URL DIRECTORY` with git talking to the terminal (progress, credential
-    prompts), unlike `run_git`, which captures what git prints."""
-    proc = subprocess.run(git_argv(["clone", "--", url, directory]), env=git_env(False),
-                          check=False)
-    if proc.returncode != 0:
-        from gitmv.errors import GitMvmError
+    prompts), unlike `run_git`, which captures what git prints. What git prints goes through
+    `mask_urls` first: git hides a URL's password, not a `?token=` in it."""
+    import sys
 
-        raise GitMvmError(f"`git clone {url}` failed", "see git's message above")
+    from gitmv.errors import GitMvmError, git_message, mask_url
+
+    progress = ["--progress"] if sys.stderr.isatty() else []  # git's stderr is a pipe now
+    with subprocess.Popen(git_argv(["clone", *progress, "--", url, directory]),
+                          env=git_env(False), stderr=subprocess.PIPE) as proc:
+        assert proc.stderr is not None
+        said = _relay_masked(proc.stderr, sys.stderr)
+    if proc.returncode != 0:
+        raise GitMvmError(f"`git clone {mask_url(url)}` failed: "
+                          f"{git_message(said) or f'exit {proc.returncode}'}",
+                          "check the URL, and that you can reach it and read it")
+
+
+def _relay_masked(src: IO[bytes], dst: IO[str]) -> str:
+    """Copy what git prints to `dst` as it comes (progress lines end in CR), URLs masked;
+    returns it all."""
+    from gitmv.errors import mask_urls
+
+    seen: list[str] = []
+    pending = b""
+    while True:
+        chunk = src.read1(65536) if hasattr(src, "read1") else src.read(65536)
+        pending += chunk
+        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1 if chunk else len(pending)
+        if cut:
+            text = pending[:cut].decode("utf-8", "replace")
+            pending = pending[cut:]
+            seen.append(text)
+            dst.write(mask_urls(text))
+            dst.flush()
+        if not chunk:
+            return "".join(seen)
 
 
 class Worktree(NamedTuple):

@@ -155,3 +155,42 @@ def test_a_repository_named_by_its_directory_ignores_the_inherited_one(
     repo = Repo.discover(str(tmp_path / "b"))
     assert (repo.root, repo.git_dir, repo.index_file) == (
         str(tmp_path / "b"), str(tmp_path / "b" / ".git"), None)
+
+
+# --- what a failed git call says ------------------------------------------------------------
+
+
+def test_a_failed_git_call_shows_gits_first_fatal_line(tmp_path: Path) -> None:
+    """git follows its `fatal:` line with advice ("Please make sure you have the correct
+    access rights / and the repository exists."); the message is the `fatal:` line."""
+    with pytest.raises(GitFailed) as caught:
+        run_git(["ls-remote", str(tmp_path / "nowhere")], cwd=str(tmp_path))
+    assert "does not appear to be a git repository" in caught.value.detail
+    assert caught.value.detail.startswith("fatal: ")
+    assert "\n" not in caught.value.message
+    assert "repository exists" not in caught.value.message
+    with pytest.raises(GitFailed) as caught:  # `error:` counts too; the first one
+        run_git(["rev-parse", "--verify", "--end-of-options", "no-such-rev"], cwd=str(tmp_path))
+    assert caught.value.detail.startswith("fatal: ")
+
+
+def test_git_messages_and_clone_never_show_credentials(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A URL with a password or a token, in the command gitmv ran or in what git printed,
+    is masked in the message (port 9 on loopback: nothing listens, git fails at once)."""
+    secret_urls = ["http://ana:s3cret@127.0.0.1:9/team/repo.git",
+                   "http://127.0.0.1:9/team/repo.git?token=s3cret"]
+    for url in secret_urls:
+        with pytest.raises(GitFailed) as caught:
+            run_git(["ls-remote", url], cwd=str(tmp_path))
+        assert "s3cret" not in str(caught.value) and "***" in str(caught.value), caught.value
+    for url in secret_urls:
+        rc = mvm(tmp_path, "clone", url, str(tmp_path / "c"))
+        err = capfd.readouterr().err
+        assert rc == 1, err
+        assert "s3cret" not in err, err
+        assert "git mvm: error: `git clone http://" in err and "***" in err, err
+    rc = mvm(tmp_path, "clone", secret_urls[1])  # the directory is named for the path alone
+    assert rc == 1
+    assert not any("s3cret" in p.name for p in tmp_path.iterdir())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from gitmv import ui
 from gitmv.hooks.install import hook_state, install, install_diff_driver
@@ -9,8 +10,9 @@ from gitmv.repo import Repo, clone
 
 def run(url: str, directory: str | None, jobs: int | None) -> int:
     """git clone, install the hooks, pull the artifacts: one command for a teammate."""
-    if directory is None:
-        base = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    if directory is None:  # as git names it: the last part of the path (never the query)
+        path = urlsplit(url).path if "://" in url else url
+        base = path.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         directory = base[:-4] if base.endswith(".git") else base
     clone(url, directory)
     repo = Repo.discover(os.path.abspath(directory))

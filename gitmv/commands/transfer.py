@@ -97,4 +97,11 @@ def pull(paths: list[str], remote: str | None, force: bool, jobs: int | None) ->
         # the store failed as a whole (credentials, bucket, unreachable): one line says it all,
         # not one more per artifact whose objects therefore did not arrive
         more = [(path, exc) for path, exc in more if not isinstance(exc, ObjectMissing)]
+    # an object the fetch above could not bring: checkout's "run `git mvm pull`" would send
+    # the person round in a circle; the fetch's error says why and what to do
+    unfetched = {f"sha256:{oid}" for _, exc in failures for oid, _ in getattr(exc, "failed", ())}
+    more = [(path, ObjectMissing(exc.oid, f"{path}: the fetch above could not bring it (see "
+                                 "its hint)"))
+            if isinstance(exc, ObjectMissing) and exc.oid in unfetched else (path, exc)
+            for path, exc in more]
     return report_failures(failures + more)

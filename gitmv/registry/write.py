@@ -218,7 +218,7 @@ def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = Fa
     except GitFailed as exc:
         if "already exists" in exc.stderr:
             raise taken from None
-        raise GitMvmError(f"cannot create tag {name}: {exc.stderr.strip() or exc.message}",
+        raise GitMvmError(f"cannot create tag {name}: {exc.detail}",
                           "check `git tag` works here (for --sign: user.signingkey, gpg)"
                           ) from None
 
@@ -258,7 +258,7 @@ def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointe
         # said no) and the rest are other failures, after which the tag stays
         if "(already exists)" not in exc.stderr:
             lines = [line.strip() for line in exc.stderr.splitlines() if line.strip()]
-            detail = next((line for line in lines if line.startswith("!")), exc.message)
+            detail = next((line for line in lines if line.startswith("!")), exc.detail)
             raise GitMvmError(f"pushing tag {name} to {git_remote} failed: {detail}",
                               f"the tag is kept locally; {later}") from None
         ws.repo.git("tag", "-d", name, check=False)

@@ -144,6 +144,11 @@ class LocalStore:
             f.seek(offset)
             return f, offset
         except FileNotFoundError:
+            if not os.path.isdir(self.root):  # not "not there": the store itself is missing
+                raise RemoteError(
+                    f"remote {self.name!r}: its directory {self.root} does not exist",
+                    "mount it or put it back, or point the remote at where it is now "
+                    "(`git mvm remote list` shows the URL)", store_wide=True) from None
             raise RemoteError(f"object sha256:{oid} is not on remote {self.name!r}") from None
         except OSError as exc:
             raise self._error(exc, "read") from None

@@ -159,15 +159,37 @@ def _same_dir(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def open_clone(git_dir: str) -> Repo | None:
-    """The registered clone at `git_dir` (its work trees are `Repo.worktrees`), None when git
-    cannot open it."""
+class Registered(NamedTuple):
+    repo: Repo | None  # the clone, when git can open it
+    state: str  # else what is wrong: "is gone", "is unreadable", "cannot be opened by git"
+    why: str  # and how that shows ("Permission denied", git's line)
+
+
+def open_clone(git_dir: str) -> Registered:
+    """The registered clone at `git_dir` (its work trees are `Repo.worktrees`). Gone only
+    when its directory provably does not exist: one the file system or git may not read
+    (permissions, another user's clone git calls of dubious ownership) is unreadable, and
+    forgetting it would let gc delete what it names."""
+    try:
+        os.stat(git_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return Registered(None, "is gone", "")
+    except OSError as exc:
+        return Registered(None, "is unreadable", exc.strerror or str(exc))
+    for sub in ("", "refs", "objects"):
+        path = os.path.join(git_dir, sub) if sub else git_dir
+        if os.path.exists(path) and not os.access(path, os.R_OK | os.X_OK):
+            return Registered(None, "is unreadable", f"{path}: Permission denied")
     repo = Repo.at_git_dir(git_dir)
     try:
         repo.git("rev-parse", "--git-dir")
-    except (GitFailed, OSError):
-        return None
-    return repo
+    except GitFailed as exc:
+        if "Permission denied" in exc.stderr or "dubious ownership" in exc.stderr:
+            return Registered(None, "is unreadable", exc.detail)
+        return Registered(None, "cannot be opened by git", exc.detail)
+    except OSError as exc:
+        return Registered(None, "is unreadable", exc.strerror or str(exc))
+    return Registered(repo, "", "")
 
 
 def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Repo]:
@@ -190,19 +212,26 @@ def other_clones(proof: Proof, ws: Workspace, forget: Sequence[str]) -> list[Rep
     for reg in regs:
         if _same_dir(reg.git_dir, ws.repo.common_dir):
             continue
-        gone = not os.path.isdir(reg.git_dir)
-        repo = None if gone else open_clone(reg.git_dir)
-        if repo is not None:
-            repos.append(repo)
+        found = open_clone(reg.git_dir)
+        if found.repo is not None:
+            repos.append(found.repo)
             continue
-        state = "is gone" if gone else "cannot be read by git"
-        proof.doubt(
-            f"clone {reg.git_dir} uses this cache but {state}, so what it names is unknown",
-            f"if it was deleted, `git mvm gc --forget-clone {reg.git_dir}` (a moved clone "
-            "registers again when gitmv next runs there)",
-        )
-        if gone and proof.force:
-            clones.forget(ws.cache.root, reg.git_dir)
+        why = f" ({found.why})" if found.why else ""
+        what = f"clone {reg.git_dir} uses this cache but {found.state}{why}, so what it names " \
+            "is unknown"
+        if found.state == "is gone":
+            proof.doubt(what, f"if it was deleted, `git mvm gc --forget-clone {reg.git_dir}` "
+                        "(a moved clone registers again when gitmv next runs there)")
+            if proof.force:
+                clones.forget(ws.cache.root, reg.git_dir)
+        elif found.state == "is unreadable":
+            proof.doubt(what, f"run gc as the user who owns {reg.git_dir}, or give yourself "
+                        f"read access to it (`chmod -R a+rX {reg.git_dir}`; for git's ownership "
+                        f"check, `git config --global --add safe.directory {reg.git_dir}`)")
+        else:
+            proof.doubt(what, f"repair the repository at {reg.git_dir} (`git --git-dir="
+                        f"{reg.git_dir} fsck`); if nothing there is needed any more, "
+                        f"`git mvm gc --forget-clone {reg.git_dir}`")
     return repos
 
 
@@ -347,8 +376,7 @@ def remote_commits(proof: Proof, repo: Repo) -> list[str]:
         try:
             out = repo.git("ls-remote", name)
         except GitFailed as exc:
-            detail = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc.message
-            proof.doubt(f"git remote {name!r} could not be listed ({detail}), so its branches "
+            proof.doubt(f"git remote {name!r} could not be listed ({exc.detail}), so its branches "
                         "are unknown",
                         f"make it reachable, or `git remote remove {name}` if it is gone")
             continue
@@ -365,7 +393,7 @@ def remote_commits(proof: Proof, repo: Repo) -> list[str]:
             shown = ", ".join(absent[:3]) + (", …" if len(absent) > 3 else "")
             proof.doubt(f"{len(absent)} ref(s) of git remote {name!r} name commits not in this "
                         f"clone ({shown}), so their objects cannot be told from garbage",
-                        _fetch_hint(name, absent))
+                        _fetch_hint(repo, name, absent))
         for ref, sha in targets.items():
             if kinds.get(sha) == "commit":
                 commits.append(sha)
@@ -388,11 +416,21 @@ def _object_kinds(repo: Repo, shas: Sequence[str]) -> dict[str, str]:
     return kinds
 
 
-def _fetch_hint(name: str, refs: Sequence[str]) -> str:
+def _fetch_hint(repo: Repo, name: str, refs: Sequence[str]) -> str:
+    """The `git fetch` that brings the commits of `refs` (refs of git remote `name`): its
+    tags, and each other namespace by an explicit refspec, branches too where this clone's
+    `remote.NAME.fetch` does not take them all (a `--single-branch` or `--depth` clone, a
+    narrowed refspec: a plain fetch would bring nothing new, and gc would refuse again)."""
     spaces = sorted({"/".join(r.split("/")[:2]) for r in refs if r.startswith("refs/")}
                     - {"refs/heads", "refs/tags"})
-    extra = " ".join(f"'+{s}/*:refs/remotes/{name}/{s[5:]}/*'" for s in spaces)
-    return f"`git fetch {name} --tags{' ' + extra if extra else ''}` first"
+    specs = [f"'+{s}/*:refs/remotes/{name}/{s[5:]}/*'" for s in spaces]
+    if any(r.startswith("refs/heads/") for r in refs):
+        configured = repo.git("config", "--get-all", f"remote.{name}.fetch", check=False)
+        sources = {line.lstrip("+").split(":")[0]
+                   for line in configured.decode("utf-8", "replace").splitlines()}
+        if "refs/heads/*" not in sources:
+            specs.insert(0, f"'+refs/heads/*:refs/remotes/{name}/*'")
+    return f"`git fetch {name} --tags{''.join(' ' + s for s in specs)}` first"
 
 
 def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = False) -> GcResult:

@@ -91,9 +91,8 @@ def parse_pointers(
     try:
         datas = repo.read_objects(ids)
     except GitFailed as exc:  # a partial clone whose promisor remote could not send a blob
-        detail = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else str(exc)
         raise GitMvmError(
-            f"cannot read the pointer blobs of this repository's history ({detail})",
+            f"cannot read the pointer blobs of this repository's history ({exc.detail})",
             "a partial clone fetches them from its promisor remote: make that remote "
             "reachable and run the command again",
         ) from None

@@ -24,16 +24,26 @@ from gitmv.transfer.engine import (
 from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
 from gitmv.worktree.workspace import Workspace
 
+NOT_ON_REMOTE = "is not on remote"  # how every store says it lacks an object
+NOT_CACHED = "not in the cache"  # how an upload says this clone lacks one
+
 
 class TransferFailed(GitMvmError):
     def __init__(self, verb: str, store: Store, failed: Sequence[tuple[str, str]]) -> None:
         lines = [f"sha256:{oid}: {why}" for oid, why in failed[:10]]
         more = f"\n  … and {len(failed) - 10} more" if len(failed) > 10 else ""
+        hint = "fix the cause above and run the command again: finished objects are not sent twice"
+        if verb.startswith("fetch") and all(NOT_ON_REMOTE in why for _, why in failed):
+            # fetching again cannot help (and checkout's "run `git mvm pull`" would loop)
+            hint = ("nobody pushed these bytes to this remote: whoever committed their pointers "
+                    "(`git log -- PATH.mvm` says who) runs `git mvm push` in the clone that has "
+                    "them")
+        elif verb.startswith("push") and all(NOT_CACHED in why for _, why in failed):
+            hint = ("this clone never had these bytes: push from the clone where they were "
+                    "added (`git log -- PATH.mvm` says who committed them)")
         super().__init__(
             f"{verb} {len(failed)} object(s) failed (remote {store.name!r}):\n  "
-            + "\n  ".join(lines) + more,
-            "fix the cause above and run the command again: finished objects are not sent twice",
-        )
+            + "\n  ".join(lines) + more, hint)
         self.failed = list(failed)
 
 

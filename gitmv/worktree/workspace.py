@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, TypeVar
@@ -17,6 +18,7 @@ from gitmv.errors import (
     ObjectMissing,
     PathRefused,
     os_error,
+    printable,
 )
 from gitmv.fsutil import (
     NOT_SHARED,
@@ -32,11 +34,19 @@ from gitmv.objects import manifest
 from gitmv.objects.cache import Cache
 from gitmv.objects.hashing import Stat, hash_bytes, hash_file, stat_of
 from gitmv.objects.manifest import Entry
-from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path, pointer_path
+from gitmv.objects.pointer import (
+    HEADER,
+    MAX_POINTER_SIZE,
+    SUFFIX,
+    Pointer,
+    artifact_path,
+    pointer_path,
+)
 from gitmv.objects.state import Row, StatCache, hashed
 from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
+_SAYS_POINTER = re.compile(rb"^mvm[ \t]*=[ \t]*[0-9]+[ \t]*\r?$", re.MULTILINE)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -158,6 +168,9 @@ class Workspace:
             if not os.path.lexists(self.repo.abs(ppath)):
                 continue  # deleted in the work tree, still in the index
             try:
+                refuse_name(rel, printable(ppath),
+                            "rename the file and its pointer (`git mv`) to a name that is "
+                            "valid UTF-8 without control characters")
                 result.append(Artifact(rel, self.read_pointer(rel), None))
             except GitMvmError as exc:
                 result.append(Artifact(rel, None, exc))
@@ -307,6 +320,8 @@ class Workspace:
     def check_addable(self, rel: str, tracked: Iterable[str], artifacts: Iterable[str]) -> None:
         """Refuse what cannot become an artifact. `tracked`: files git tracks at or under the
         paths being added; `artifacts`: the paths of existing artifacts."""
+        refuse_name(rel, printable(rel), "rename it to a name that is valid UTF-8 without "
+                    "control characters, then add it")
         abspath = self.repo.abs(rel)
         if not os.path.lexists(abspath):
             raise PathRefused(f"{rel}: no such file or directory")
@@ -316,6 +331,14 @@ class Workspace:
             )
         if rel.endswith(SUFFIX):
             raise PathRefused(f"{rel}: is a gitmv pointer file, not an artifact")
+        ppath = pointer_path(rel)
+        if ppath not in tracked:
+            why = self.not_a_pointer(ppath)
+            if why:
+                raise PathRefused(
+                    f"{ppath} exists and is not a gitmv pointer ({why}): adding {rel} would "
+                    "overwrite it",
+                    f"move {ppath} aside (it may be your data), then run `git mvm add` again")
         mine = [t for t in tracked if t == rel or t.startswith(rel + "/")]
         mine = [t for t in mine if not t.endswith(SUFFIX) or os.path.isfile(abspath)]
         if mine:
@@ -331,13 +354,38 @@ class Workspace:
                 raise PathRefused(f"{rel}: contains the artifact {other}",
                                   f"untrack it first: git mvm untrack {other}")
 
+    def not_a_pointer(self, ppath: str) -> str | None:
+        """Why the file where an artifact's pointer goes is not a pointer gitmv may replace
+        (someone's data that happens to be named so); None when there is none, or it is."""
+        abspath = self.repo.abs(ppath)
+        try:
+            st = os.lstat(abspath)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        if st.st_size > MAX_POINTER_SIZE:
+            return f"{st.st_size} bytes"
+        with open(abspath, "rb") as f:
+            data = f.read(MAX_POINTER_SIZE + 1)
+        try:
+            Pointer.parse(data, ppath)
+        except FormatError as exc:
+            # a damaged pointer (a bad edit, a newer gitmv's) still says it is one: `add`
+            # is how it is repaired
+            if data.startswith(HEADER.encode()) or _SAYS_POINTER.search(data):
+                return None
+            return exc.why.split(":")[0]
+        return None
+
     def add_many(
         self, rels: list[str], meta: dict[str, str]
     ) -> tuple[list[tuple[str, Pointer, bool]], list[tuple[str, GitMvmError]]]:
         """Add artifacts: objects first (flushed to disk once), then pointers and .gitignore
         entries, then one `git add`. Returns (path, pointer, changed) and the failures."""
         self.require_registered()
-        tracked = self.repo.tracked_under(rels)
+        # the pointers too: one git tracks may be overwritten whatever it holds (a conflict)
+        tracked = self.repo.tracked_under([*rels, *map(pointer_path, rels)])
         artifacts = [a.path for a in self.artifacts()]
         failures: list[tuple[str, GitMvmError]] = []
         stored: list[tuple[str, Pointer]] = []
@@ -449,7 +497,10 @@ class Workspace:
             return Status(a.path, "file", "up to date" if same else "modified", in_cache, detail)
         if not stat.S_ISDIR(st.st_mode):
             return Status(a.path, "dir", "modified", in_cache, "not a directory")
-        entries, rows = self.scan_dir(a.path, store=False)
+        try:
+            entries, rows = self.scan_dir(a.path, store=False)
+        except PathRefused as exc:  # a file in it that no manifest can hold
+            return Status(a.path, "dir", "modified", in_cache, exc.message)
         if rows:
             self.state.put_many(rows)
         if hash_bytes(manifest.dump(entries)) == ptr.oid:  # so these are the manifest's
@@ -530,6 +581,19 @@ class Workspace:
 # --- helpers -------------------------------------------------------------------------------
 
 
+def refuse_name(rel: str, shown: str, hint: str) -> None:
+    """PathRefused when `rel` cannot be an artifact's name: a byte that is not UTF-8 (the
+    pointer's and the .gitignore's text, the stat cache and JSON hold text), or a control
+    character (a newline splits the .gitignore line that keeps the bytes out of git)."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PathRefused(f"{shown}: the name is not valid UTF-8", hint) from None
+    if any(c < " " or c == "\x7f" for c in rel):
+        raise PathRefused(f"{shown}: the name holds a control character (a newline, carriage "
+                          "return, tab, …)", hint)
+
+
 def _register(cache_dir: str, common_dir: str, sharing: Sharing) -> GitMvmError | None:
     """Register the clone in its shared cache; why it could not (a warning now: commands
     that add objects refuse, gc deletes nothing)."""
@@ -580,18 +644,10 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
                 relpath = e.path[rootlen:].replace(os.sep, "/")
                 if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                     raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
-                if "\n" in relpath or "\\" in relpath:
-                    raise PathRefused(
-                        f"{where}/{relpath!r}: file names with newlines or backslashes "
-                        "cannot be stored in a manifest",
-                        "rename the file",
-                    )
-                try:
-                    relpath.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise PathRefused(
-                        f"{where}/{relpath!r}: file name is not valid UTF-8", "rename the file"
-                    ) from None
+                refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
+                if "\\" in relpath:
+                    raise PathRefused(f"{where}/{relpath}: file names with backslashes cannot "
+                                      "be stored in a manifest", "rename the file")
                 yield relpath, e.path, st
 
 

@@ -258,3 +258,57 @@ def test_gc_in_a_partial_clone_cannot_read_a_pointer_blob(
     assert res.rc == 1, res.err
     one_refusal(res.err, "pointer", "nothing was deleted")
     assert (cache / sha(shared)[:2] / sha(shared)[2:4] / sha(shared)).exists()
+
+
+def follow_fetch_hint(repo: Path, err: str) -> None:
+    """Run the `git fetch …` the hint names, as a person would paste it."""
+    import re
+    import shlex
+
+    found = re.search(r"`(git fetch [^`]*)`", err)
+    assert found, err
+    argv = shlex.split(found.group(1))
+    git_ok(repo, *argv[1:])
+
+
+@pytest.mark.parametrize("shape", ["--single-branch", "--depth then --unshallow",
+                                   "narrowed refspec", "pull request ref"])
+def test_the_fetch_hint_of_gc_remote_is_the_one_gc_needs(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str], shape: str
+) -> None:
+    """bob pushed a model on a branch (or a pull request ref). A clone that does not fetch
+    every branch (`--single-branch`, `--depth`, a narrowed `remote.origin.fetch`) lacks its
+    commits: gc --remote refuses, and running the `git fetch` its hint names, once, lets gc
+    go on, keeping bob's model (a plain `git fetch --tags` there brings no branch)."""
+    store = dir_store(team)
+    bob = join(team, tmp_path / "bob")
+    ref = "refs/pull/7/head" if shape == "pull request ref" else "refs/heads/feature"
+    git_ok(bob, "checkout", "-q", "-b", "feature")
+    bobs = save(bob, MODEL, os.urandom(3000), "bob's model")
+    git_ok(bob, "push", "-q", "origin", f"HEAD:{ref}")
+    ci = tmp_path / "ci"
+    url = f"file://{team.origin}"
+    if shape == "--single-branch":
+        git_ok(tmp_path, "clone", "-q", "--single-branch", "-b", "main", url, str(ci))
+    elif shape == "--depth then --unshallow":
+        git_ok(tmp_path, "clone", "-q", "--depth=1", url, str(ci))
+        git_ok(ci, "fetch", "-q", "--unshallow")  # the hint for a shallow clone, followed
+    else:
+        git_ok(tmp_path, "clone", "-q", url, str(ci))
+        if shape == "narrowed refspec":
+            git_ok(ci, "config", "remote.origin.fetch", "+refs/heads/main:refs/remotes/origin/main")
+            git_ok(ci, "branch", "-q", "-r", "-D", "origin/feature")
+            git_ok(ci, "reflog", "expire", "--expire=now", "--all")
+            git_ok(ci, "gc", "-q", "--prune=now")
+    assert mvm(ci, "install", "-q") == 0
+    store.age()
+    before = store.oids()
+    res = run(capsys, ci, "gc", "--remote")
+    assert res.rc == 1, res.err
+    one_refusal(res.err, "origin", "not in this clone")
+    assert store.oids() == before
+    follow_fetch_hint(ci, res.err)
+    res = run(capsys, ci, "gc", "--remote")
+    assert res.rc == 0, res.err
+    assert bobs in store.oids()
+    assert_origin_complete(team.origin, store)

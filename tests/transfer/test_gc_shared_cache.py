@@ -2,8 +2,9 @@
 names, and stops when one it knows of cannot be read.
 
 Every clone that opens a shared cache registers itself in it; `git mvm gc` reads the refs,
-reflogs, index and work trees of every registered clone. A registered clone that is gone or
-unreadable stops the deletion (one line, a `--forget-clone` / `--force` hint).
+reflogs, index and work trees of every registered clone. A registered clone that is gone
+(`--forget-clone`), unreadable for this user (permissions: run as its owner or `chmod`) or
+broken stops the deletion (one line, the hint for that case, `--force`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from tests.helpers import (
     write,
 )
 from tests.transfer.team import MODEL, DirStore, Team, join, start_team
+from tests.transfer.test_transfer import (  # noqa: F401 (fixtures)
+    OtherUser,
+    _other_user_python,
+    other_user,
+)
 
 
 def use_cache(repo: Path, cache: Path) -> None:
@@ -123,6 +129,44 @@ def test_gc_stops_when_a_registered_clone_cannot_be_read(
     res = run(capsys, alice, "gc", "--force")
     assert res.rc == 0, res.err
     assert "warning" in res.err
+
+
+@pytest.mark.parametrize("closed", ["its work tree", "its git dir"])
+def test_a_registered_clone_gc_may_not_read_is_unreadable_not_gone(
+    other_user: OtherUser, closed: str  # noqa: F811
+) -> None:
+    """A user's gc, a clone it may not read (permissions): that clone is not "gone", whose
+    hint (`--forget-clone`) would let gc delete its models, but "unreadable", with the way
+    to read it; once that is done, gc goes on and keeps the clone's model."""
+    from tests.helpers import init_hooked
+
+    base = other_user.base
+    cache = base / "shared-cache"
+    alice = init_hooked(base / "alice")
+    use_cache(alice, cache)
+    save(alice, "a.pt", os.urandom(3000), "alice's model")
+    bob = init_hooked(base / "bob")
+    use_cache(bob, cache)
+    bobs = save(bob, MODEL, os.urandom(3000), "bob's model, not pushed")
+    age(cache)
+    other_user.own()
+    shut = bob if closed == "its work tree" else bob / ".git"
+    shut.chmod(0)
+    try:
+        before = set(cache_files(cache))
+        res = other_user.mvm(alice, "gc")
+        assert res.returncode == 1, res.stderr
+        lines = error_lines(res.stderr)
+        assert len(lines) == 1 and str(bob / ".git") in lines[0], res.stderr
+        assert "unreadable" in lines[0] and "Permission denied" in lines[0], res.stderr
+        assert "gone" not in res.stderr and "--forget-clone" not in res.stderr, res.stderr
+        assert "chmod" in res.stderr and "as the user who owns" in res.stderr
+        assert set(cache_files(cache)) == before
+    finally:
+        shut.chmod(0o755)  # the hint, followed
+    res = other_user.mvm(alice, "gc")
+    assert res.returncode == 0, res.stderr
+    assert bobs in cache_files(cache)
 
 
 def test_a_clone_registers_once(shared: tuple[Team, Path, Path, Path]) -> None:
