@@ -9,7 +9,6 @@ that what cannot be repaired from here says which versions it breaks.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
@@ -17,16 +16,15 @@ from typing import NamedTuple
 from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.remotes.base import Store, holds
-from gitmv.remotes.retry import with_retries
 from gitmv.transfer.engine import (
+    LFS_REPLACE_HINT,
     Limits,
     download,
     held_as,
-    receive,
-    run_each,
     stat_on,
     tell_sizes,
     upload,
+    verify_on,
 )
 from gitmv.transfer.sync import known_sizes, needed_by
 from gitmv.worktree.workspace import Workspace
@@ -43,7 +41,7 @@ class Named(NamedTuple):
 
 class Problem(NamedTuple):
     oid: str
-    kind: str  # "missing", "wrong size", "corrupt"
+    kind: str  # "missing", "wrong size", "corrupt", "unreadable" (could not be verified)
     detail: str
     where: tuple[str, ...]  # artifact paths that need the object
     commits: tuple[str, ...]  # commits that hold those pointers (most recent first)
@@ -152,35 +150,12 @@ def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: boo
             kind = "corrupt" if stored.sha256 not in (None, oid) else "wrong size"
             bad[oid] = (kind, held_as(stored, oid, sizes.get(oid)))
     if verify:
-        limits = Limits.of(ws.config)
-        unsure = [o for o in oids if o not in bad and held[o].sha256 is None]
-
-        def hashed(oid: str) -> int:
-            got = remote_sha256(store, oid, sizes.get(oid), limits)
-            if got != oid:
-                raise GitMvmError(f"its bytes hash to sha256:{got}")
-            return 0
-
-        _, failed, _ = run_each(unsure, hashed, jobs, f"verify {store.name}", sizes)
-        bad |= {oid: ("corrupt", why) for oid, why in failed}
+        fit = [o for o in oids if o not in bad]
+        corrupt, unread = verify_on(store, fit, held, sizes, Limits.of(ws.config), jobs)
+        bad |= {oid: ("corrupt", why) for oid, why in corrupt.items()}
+        bad |= {oid: ("unreadable", f"could not be read to verify it: {why}")
+                for oid, why in unread.items()}
     return len(oids), _problems(ws, named, bad, needed.manifests)
-
-
-def remote_sha256(store: Store, oid: str, size: int | None, limits: Limits) -> str:
-    """The sha256 of the bytes the store holds as `oid`, read and dropped (never more than
-    `size` bytes, within the deadline of a download of that size)."""
-    import time
-
-    started = time.monotonic()
-
-    def attempt() -> str:
-        h = hashlib.sha256()
-        src, _ = store.open_download(oid, 0)
-        with src:
-            receive(src, None, h, 0, size, store, oid, limits, started)
-        return h.hexdigest()
-
-    return with_retries(attempt, f"verify sha256:{oid[:12]}")
 
 
 def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs: int
@@ -220,7 +195,7 @@ def _lfs_kept(store: Store, repaired: list[Problem], left: list[tuple[Problem, s
     it: same-size corruption there cannot be replaced through the Batch API."""
     kept = [p for p in repaired if p.kind == "corrupt"]
     why = (f"remote {store.name!r} (Git LFS) holds it at its size and takes no other bytes "
-           "for it: delete it through the server's own interface, then run `git mvm push`")
+           f"for it: {LFS_REPLACE_HINT}")
     return left + [(p, why) for p in kept], [p for p in repaired if p not in kept]
 
 

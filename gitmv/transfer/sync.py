@@ -20,6 +20,7 @@ from gitmv.transfer.engine import (
     stat_on,
     tell_sizes,
     upload,
+    verify_on,
 )
 from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
 from gitmv.worktree.workspace import Workspace
@@ -101,7 +102,9 @@ def push_pointers(
 ) -> TransferResult:
     """Upload every object the pointers name that the store lacks or holds at another size;
     manifests go last. `full` checks every file of a directory even when its manifest is on
-    the store.
+    the store, and verifies the bytes of every object the store holds (its own sha256 where
+    it keeps one, else a download, as `fsck --remote --verify`): other bytes of the right
+    size are replaced from the cache's verified copy.
 
     What the push finds on the store and relies on, it refreshes when old (`rely_on`):
     `gc --remote` keeps objects touched within its grace period, so none of them goes before
@@ -109,6 +112,7 @@ def push_pointers(
     them again at its end, and sends again any that went meanwhile.
     """
     started = time.monotonic()
+    limits = Limits.of(ws.config)
     # --full re-checks the files it can: those of manifests in the cache (one only on the
     # store names files this clone cannot have, so there it stands for them still)
     unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
@@ -125,11 +129,17 @@ def push_pointers(
     if missing:
         sizes = known_sizes(ws, missing, rest)
         tell_sizes(store, sizes)
-        held = stat_on(store, missing)
+        held = stat_on(store, missing, checksums=full)
         gone = [(o, "not in the cache (run `git mvm fetch` from where it was added)"
                  if o not in held else f"not in the cache, and on the remote wrong: "
                  f"{held_as(held[o], o, sizes.get(o))}; push it from a clone that has it")
                 for o in missing if not holds(held.get(o), o, sizes.get(o))]
+        if full and not gone:  # the store's copy is the only one: is it the object?
+            corrupt, unsure = verify_on(store, missing, held, sizes, limits, jobs)
+            gone = [(o, f"not in the cache, and on the remote other bytes ({why}): push it "
+                     "from a clone that has it") for o, why in sorted(corrupt.items())]
+            gone += [(o, f"not in the cache, and the remote's copy could not be read to "
+                      f"verify it: {why}") for o, why in sorted(unsure.items())]
         if not gone:
             on_remote = rely_on(store, held, missing)
             gone = [(o, "deleted from the store just now (by `gc --remote`), and not in the "
@@ -139,7 +149,7 @@ def push_pointers(
     have = set(missing)
     files = [o for o in needed.files if o not in have]
     manifests = [o for o in needed.manifests if o not in have]
-    result = upload(ws.cache, store, [files, manifests], jobs)
+    result = upload(ws.cache, store, [files, manifests], jobs, verify=full, limits=limits)
     if result.failed:
         raise TransferFailed("push:", store, result.failed)
     if time.monotonic() - started > refresh_after():
