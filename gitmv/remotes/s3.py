@@ -484,8 +484,7 @@ class S3Store:
         self._bucket_ok = True
         length = resp.get("ContentLength")
         modified = resp.get("LastModified")
-        return Stored(int(length) if length is not None else None,
-                      _hex(resp.get("ChecksumSHA256")),
+        return Stored(int(length) if length is not None else None, _whole_sha256(resp),
                       modified.timestamp() if modified is not None else None)
 
     def _probe(self, key: str, head_error: Any) -> None:
@@ -721,6 +720,20 @@ def _hex(checksum: object) -> str | None:
     except ValueError:
         return None
     return raw.hex() if len(raw) == 32 else None
+
+
+def _whole_sha256(head: dict[str, Any]) -> str | None:
+    """The sha256 of the whole object a HEAD answer describes, where the store says one; None
+    for the SHA256 of a multipart upload, which is a checksum of its parts' checksums: AWS
+    says `ChecksumType: COMPOSITE` and ends it with `-N`; other servers (moto) say neither,
+    and only the ETag's `-N` (a multipart ETag) tells. A CopyObject onto itself (a refresh)
+    makes it a single-part object with a whole-object checksum again."""
+    kind = str(head.get("ChecksumType") or "").upper()
+    etag = str(head.get("ETag") or "").strip('"')
+    parts = etag.rpartition("-")[2] if "-" in etag else ""
+    if kind == "COMPOSITE" or (kind != "FULL_OBJECT" and parts.isdigit()):
+        return None
+    return _hex(head.get("ChecksumSHA256"))
 
 
 def _checked_source(src: BinaryIO, size: int, oid: str) -> bytes | None:
