@@ -48,8 +48,18 @@ class Problem(NamedTuple):
     manifest: bool  # a directory's manifest (repaired after the files it names)
 
 
-def all_pointers(ws: Workspace) -> list[Named]:
-    """Every pointer version of any commit any ref reaches, and the work tree's."""
+class Unreadable(NamedTuple):
+    """A pointer that does not parse (a newer gitmv's `mvm = 2`, garbage): where it is, the
+    commits that hold it ("" for none: the work tree's) and why."""
+
+    path: str
+    commits: tuple[str, ...]
+    why: str
+
+
+def all_pointers(ws: Workspace) -> tuple[list[Named], list[Unreadable]]:
+    """Every pointer version of any commit any ref reaches, and the work tree's; and those
+    that cannot be read, which fsck reports (never skipped: they name bytes nobody checks)."""
     out = ws.repo.git("log", "--all", "--format=%H", "--raw", "-z", "-m", "--no-renames",
                       "--no-abbrev", "--diff-filter=d", "--", f"*{SUFFIX}")
     found: dict[str, tuple[str, list[str]]] = {}  # blob -> (path, commits)
@@ -71,15 +81,23 @@ def all_pointers(ws: Workspace) -> list[Named]:
         i += 1
     blobs = sorted(found)
     named: list[Named] = []
+    bad: list[Unreadable] = []
     for blob, data in zip(blobs, ws.repo.read_blobs(blobs), strict=True):
-        try:
-            ptr = Pointer.parse(data, f"pointer blob {blob}")
-        except GitMvmError:
-            continue  # malformed pointers are `status`'s and the pre-commit hook's to report
         path, commits = found[blob]
+        try:
+            ptr = Pointer.parse(data, f"{path}{SUFFIX}")
+        except GitMvmError as exc:
+            bad.append(Unreadable(path, tuple(commits),
+                                  exc.message.removeprefix(f"{path}{SUFFIX}: ")))
+            continue
         named.append(Named(ptr, path, tuple(commits)))
-    named += [Named(a.pointer, a.path, ()) for a in ws.artifacts() if a.pointer is not None]
-    return named
+    for a in ws.artifacts():
+        if a.pointer is not None:
+            named.append(Named(a.pointer, a.path, ()))
+        elif not any(u.path == a.path for u in bad):  # (committed: reported with its commits)
+            why = a.error.message if a.error else "unreadable"
+            bad.append(Unreadable(a.path, (), why.removeprefix(f"{a.path}{SUFFIX}: ")))
+    return named, sorted(bad)
 
 
 # --- pointers against the cache ------------------------------------------------------------
