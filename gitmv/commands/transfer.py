@@ -97,4 +97,9 @@ def pull(paths: list[str], remote: str | None, force: bool, jobs: int | None) ->
         # the store failed as a whole (credentials, bucket, unreachable): one line says it all,
         # not one more per artifact whose objects therefore did not arrive
         more = [(path, exc) for path, exc in more if not isinstance(exc, ObjectMissing)]
+    # an object the fetch already reported (with where it can come from) is not said again
+    # with a hint to pull it, which would send the user round in a circle
+    unfetched = {f"sha256:{oid}" for _, exc in failures for oid, _ in getattr(exc, "failed", ())}
+    more = [(path, exc) for path, exc in more
+            if not (isinstance(exc, ObjectMissing) and exc.oid in unfetched)]
     return report_failures(failures + more)

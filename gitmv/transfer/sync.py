@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from gitmv.errors import GitMvmError
-from gitmv.objects.pointer import Pointer
+from gitmv.objects.pointer import SUFFIX, Pointer
 from gitmv.remotes.base import Store, holds
 from gitmv.transfer.engine import (
     Limits,
@@ -27,13 +27,15 @@ from gitmv.worktree.workspace import Workspace
 
 
 class TransferFailed(GitMvmError):
-    def __init__(self, verb: str, store: Store, failed: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, verb: str, store: Store, failed: Sequence[tuple[str, str]],
+                 hint: str | None = None) -> None:
         lines = [f"sha256:{oid}: {why}" for oid, why in failed[:10]]
         more = f"\n  … and {len(failed) - 10} more" if len(failed) > 10 else ""
         super().__init__(
             f"{verb} {len(failed)} object(s) failed (remote {store.name!r}):\n  "
             + "\n  ".join(lines) + more,
-            "fix the cause above and run the command again: finished objects are not sent twice",
+            hint or "fix the cause above and run the command again: finished objects are not "
+            "sent twice",
         )
         self.failed = list(failed)
 
@@ -213,8 +215,69 @@ def fetch_pointers(
         first.nbytes + second.nbytes,
     )
     if failed:
-        raise TransferFailed("fetch:", store, failed)
+        raise _fetch_failed(ws, store, failed)
     return result
+
+
+NAMED_MAX = 10  # objects the store lacks that a failed fetch looks up the commits of
+
+
+def _fetch_failed(ws: Workspace, store: Store, failed: Sequence[tuple[str, str]]
+                  ) -> TransferFailed:
+    """A fetch's failures. An object the store does not hold cannot come from fetching
+    again: it is named with the artifact and the commit that need it, and the hint sends the
+    user to where it can come from, a clone that has it."""
+    try:
+        held = stat_on(store, [o for o, _ in failed])
+    except GitMvmError:
+        return TransferFailed("fetch:", store, failed)
+    absent = {o for o, _ in failed if o not in held}
+    if not absent:
+        return TransferFailed("fetch:", store, failed)
+    where = _committed_at(ws, absent)
+    lines = []
+    for oid, why in failed:
+        if oid in absent:
+            path, commit = where.get(oid, ("", ""))
+            at = f"{path}, committed in {commit[:12]}" if commit else path
+            why = f"not on remote {store.name!r}" + (f" ({at})" if at else "")
+        lines.append((oid, why))
+    commits = list(dict.fromkeys(c for _, c in where.values() if c))
+    made = (f" (the clone that made commit {', '.join(c[:12] for c in commits[:3])}"
+            f"{' …' if len(commits) > 3 else ''})" if commits else "")
+    return TransferFailed(
+        "fetch:", store, lines,
+        f"whoever committed it did not push its bytes: push them from a clone that has them"
+        f"{made}: `git mvm push --all-commits` there; then fetch again")
+
+
+def _committed_at(ws: Workspace, oids: set[str]) -> dict[str, tuple[str, str]]:
+    """{oid: (artifact path, the last commit that changed its pointer)} for the `oids` the
+    work tree's pointers (and their cached manifests) name; the commits of at most NAMED_MAX
+    artifacts are looked up (one `git log` each)."""
+    found: dict[str, tuple[str, str]] = {}  # oid -> (path, the artifact's path)
+    for a in ws.artifacts():
+        p = a.pointer
+        if p is None:
+            continue
+        if p.oid in oids:
+            found.setdefault(p.oid, (a.path, a.path))
+        elif p.kind == "dir" and ws.cache.has(p.oid):
+            try:
+                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
+            except GitMvmError:
+                continue
+            for e in entries:
+                if e.oid in oids:
+                    found.setdefault(e.oid, (f"{a.path}/{e.path}", a.path))
+    commits: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
+    for oid, (path, artifact) in found.items():
+        if artifact not in commits and len(commits) < NAMED_MAX:
+            log = ws.repo.git("log", "-1", "--format=%H", "--", artifact + SUFFIX, check=False)
+            commits[artifact] = log.decode().strip()
+        out[oid] = (path, commits.get(artifact, ""))
+    return out
 
 
 def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> set[str]:
