@@ -11,6 +11,7 @@ from gitmv.commands.output import print_json
 from gitmv.errors import UsageError
 from gitmv.fsutil import repo_lock
 from gitmv.objects.pointer import SUFFIX
+from gitmv.ui import human_size
 from gitmv.worktree.workspace import Workspace
 
 COMMITS_SHOWN = 3
@@ -19,6 +20,7 @@ COMMITS_SHOWN = 3
 def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = False,
         repair: bool = False) -> int:
     from gitmv.transfer import audit
+    from gitmv.transfer.engine import clean_store_temps
 
     if (verify or repair) and remote is None:
         raise UsageError("--verify and --repair check a remote store",
@@ -49,14 +51,18 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         store = remotes.resolve(ws.repo, ws.config, remote=remote or None, push=repair)
         checked, problems = audit.check_store(ws, store, named, verify, ws.jobs)
         repaired: list[audit.Problem] = []
+        temps = (0, 0)
         if repair and problems:
             repaired, left = audit.repair_store(ws, store, problems, ws.jobs)
         else:
             left = [(p, "") for p in problems]
+        if repair:  # what killed uploads left, whether or not anything else was wrong
+            temps = clean_store_temps(store)
         fixed = {p.oid for p in repaired}
         why = {p.oid: w for p, w in left}
         report["remote"] = {
             "name": store.name, "checked": checked, "verified": verify,
+            "temps_removed": {"removed": temps[0], "bytes": temps[1]},
             "problems": [{"oid": f"sha256:{p.oid}", "problem": p.kind, "detail": p.detail,
                           "paths": list(p.where), "commits": list(p.commits),
                           "repaired": p.oid in fixed,
@@ -105,6 +111,9 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
     ui.info(f"checked {remote['checked']} object(s) on {remote['name']}"
             f"{' (sizes and sha256)' if remote['verified'] else ' (sizes)'}: "
             f"{len(problems)} wrong" + (f", {repaired} repaired" if repair else ""))
+    if remote["temps_removed"]["removed"]:
+        ui.info(f"removed {remote['temps_removed']['removed']} dead upload temp file(s) "
+                f"({human_size(remote['temps_removed']['bytes'])}) from {remote['name']}")
     if left and not repair:
         ui.info("hint: `git mvm fsck --remote --repair` puts this clone's copies back on the "
                 "store")

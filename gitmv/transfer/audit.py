@@ -201,9 +201,6 @@ def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs:
              if p.oid not in sent]
     if hasattr(store, "prepare_upload"):  # Git LFS: the server decides what it takes again
         left, repaired = _lfs_kept(store, repaired, left)
-    clean = getattr(store, "clean_temps", None)
-    if clean is not None:
-        clean()
     return repaired, left
 
 

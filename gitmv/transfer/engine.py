@@ -236,6 +236,15 @@ LFS_REPLACE_HINT = ("delete it through the server's own interface, then run "
                     "`git mvm push`")
 
 
+def clean_store_temps(store: Store) -> tuple[int, int]:
+    """Remove what killed uploads left on the store, where it can tell (a directory store's
+    temp files whose writer is gone, S3's multipart uploads a day old): (how many, bytes)."""
+    clean = getattr(store, "clean_temps", None)
+    if clean is None:
+        return 0, 0
+    return cast(tuple[int, int], with_retries(clean, f"clean up {store.name}"))
+
+
 def held_as(stored: Stored | None, oid: str, size: int | None) -> str:
     """What is wrong with a store's answer for object `oid` of `size` bytes, in words."""
     if stored is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,40 @@ def test_fsck_verify_does_not_take_a_multipart_checksum_for_the_objects_sha256(
     assert res.rc == 0, res.err
     assert "replaced 1 object(s)" in res.err, res.err
     assert run(capsys, alice, "fsck", "--remote", "--verify").rc == 0
+
+
+@pytest.mark.parametrize("command", [["fsck", "--remote", "--repair"], ["gc", "--remote"]])
+def test_stale_multipart_uploads_are_aborted_and_reported(
+    alice: Path, moto: MotoServer, bucket: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """A push killed in a multipart upload leaves invisible parts that cost storage:
+    `fsck --remote --repair` and `gc --remote` abort those of the store's prefix once they
+    are a day old (ListMultipartUploads), saying how many and how large; a younger one,
+    perhaps still being sent, stays. (moto dates every upload 2010-11-10, so "younger" is
+    made here by lengthening the day.)"""
+    from gitmv.remotes import s3 as s3mod
+
+    save_model = os.urandom(3000)
+    (alice / "m.pt").write_bytes(save_model)
+    assert mvm(alice, "add", "-q", "m.pt") == 0
+    git_ok(alice, "commit", "-q", "-m", "model")
+    git_ok(alice, "push", "-q", "origin", "main")
+    client = moto.client()
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key("ab" * 32))
+    client.upload_part(Bucket=bucket, Key=key("ab" * 32), UploadId=upload["UploadId"],
+                       PartNumber=1, Body=b"p" * (5 * MIB))
+    elsewhere = client.create_multipart_upload(Bucket=bucket, Key="other-project/x")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(s3mod, "MULTIPART_STALE_AFTER", time.time() + 3600)  # not old enough
+        res = run(capsys, alice, *command)
+    assert res.rc == 0, res.out + res.err
+    assert "temp file" not in res.err
+    assert len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 2
+
+    res = run(capsys, alice, *command)
+    assert res.rc == 0, res.out + res.err
+    assert "removed 1 dead upload temp file(s) (5.2 MB)" in res.err, res.err
+    left = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in left] == [elsewhere["UploadId"]]  # not under the prefix
