@@ -124,3 +124,35 @@ def test_stale_multipart_uploads_are_aborted_and_reported(
     assert "removed 1 dead upload temp file(s) (5.2 MB)" in res.err, res.err
     left = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [u["UploadId"] for u in left] == [elsewhere["UploadId"]]  # not under the prefix
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_a_push_refreshes_only_what_is_older_than_the_refresh_age(
+    alice: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    old: bool
+) -> None:
+    """A push relies on the objects it finds on the store, and refreshes (a CopyObject onto
+    itself) only those older than `refresh_after()`: their age comes from the existence
+    check itself (a listing's or a HEAD's LastModified), so pushing what was just pushed
+    copies nothing, and an old dataset costs one copy per object, once."""
+    from gitmv.remotes.s3 import S3Store
+    from gitmv.transfer import engine
+    from tests.helpers import save_dir
+
+    save_dir(alice, "data", {f"f{i}.bin": os.urandom(100 + i) for i in range(150)}, "data")
+    assert mvm(alice, "push", "-q") == 0
+    copied: list[str] = []
+    real = S3Store._refresh
+
+    def counted(self: S3Store, oid: str) -> bool:
+        copied.append(oid)
+        return real(self, oid)
+
+    monkeypatch.setattr(S3Store, "_refresh", counted)
+    if old:  # every object is older than the refresh age (and the push is not a long one,
+        # which refreshes all again at its end: sync's own check keeps the real age)
+        monkeypatch.setattr(engine, "refresh_after", lambda: 0.0)
+    res = run(capsys, alice, "push", "--all-commits", "--full")
+    assert res.rc == 0, res.err
+    assert len(copied) == (151 if old else 0), len(copied)  # 150 files and the manifest
+    assert len(set(copied)) == len(copied)
