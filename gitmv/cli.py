@@ -174,7 +174,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="every version named in any commit of any branch or tag")
     p.add_argument("--full", action="store_true",
                    help="check every file of a directory on the store, even when its manifest "
-                   "is there (repairs a store that lost objects behind gitmv's back)")
+                   "is there, and verify the sha256 of what the store holds (the store's "
+                   "checksum, else a download); replaces what is missing or wrong")
     remote_opts(p)
     p = cmd("fetch")
     p.add_argument("paths", nargs="*", metavar="[REMOTE] PATH")

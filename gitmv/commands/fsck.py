@@ -10,6 +10,8 @@ from gitmv import ui
 from gitmv.commands.output import print_json
 from gitmv.errors import UsageError
 from gitmv.fsutil import repo_lock
+from gitmv.objects.pointer import SUFFIX
+from gitmv.ui import human_size
 from gitmv.worktree.workspace import Workspace
 
 COMMITS_SHOWN = 3
@@ -18,6 +20,7 @@ COMMITS_SHOWN = 3
 def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = False,
         repair: bool = False) -> int:
     from gitmv.transfer import audit
+    from gitmv.transfer.engine import clean_store_temps
 
     if (verify or repair) and remote is None:
         raise UsageError("--verify and --repair check a remote store",
@@ -30,7 +33,7 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         corrupt = [oid for oid, good in zip(oids, ok, strict=True) if not good]
         moved = {oid: ws.cache.quarantine(oid, quarantine) for oid in corrupt}
         ws.state.forget_complete()  # objects may have gone missing or been moved aside
-    named = audit.all_pointers(ws)
+    named, unreadable = audit.all_pointers(ws)
     sizes = audit.pointer_size_problems(ws, named)
     report: dict[str, Any] = {
         "checked": len(oids),
@@ -38,6 +41,8 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         "wrong_size": [{"path": s.path, "oid": f"sha256:{s.oid}", "pointer_size":
                         s.pointer_size, "object_size": s.object_size, "commits":
                         list(s.commits)} for s in sizes],
+        "unreadable_pointers": [{"path": u.path, "commits": list(u.commits), "why": u.why}
+                                for u in unreadable],
     }
     left: list[tuple[audit.Problem, str]] = []
     if remote is not None:
@@ -46,14 +51,18 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         store = remotes.resolve(ws.repo, ws.config, remote=remote or None, push=repair)
         checked, problems = audit.check_store(ws, store, named, verify, ws.jobs)
         repaired: list[audit.Problem] = []
+        temps = (0, 0)
         if repair and problems:
             repaired, left = audit.repair_store(ws, store, problems, ws.jobs)
         else:
             left = [(p, "") for p in problems]
+        if repair:  # what killed uploads left, whether or not anything else was wrong
+            temps = clean_store_temps(store)
         fixed = {p.oid for p in repaired}
         why = {p.oid: w for p, w in left}
         report["remote"] = {
             "name": store.name, "checked": checked, "verified": verify,
+            "temps_removed": {"removed": temps[0], "bytes": temps[1]},
             "problems": [{"oid": f"sha256:{p.oid}", "problem": p.kind, "detail": p.detail,
                           "paths": list(p.where), "commits": list(p.commits),
                           "repaired": p.oid in fixed,
@@ -64,7 +73,7 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         print_json(report)
     else:
         _print(report, moved, sizes, left, repair)
-    return 1 if corrupt or sizes or left else 0
+    return 1 if corrupt or sizes or left or unreadable else 0
 
 
 def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
@@ -75,7 +84,13 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
     for s in sizes:
         out(f"wrong size: {s.path} (sha256:{s.oid}): its pointer says {s.pointer_size} bytes, "
             f"the object has {s.object_size}{_commits(s.commits)}\n")
+    for u in report["unreadable_pointers"]:
+        out(f"unreadable pointer: {u['path']}{SUFFIX}{_commits(u['commits'])}: {u['why']}\n")
     ui.info(f"checked {report['checked']} object(s): {len(moved)} corrupt")
+    if report["unreadable_pointers"]:
+        ui.info("hint: a pointer gitmv cannot read names bytes nothing checks: upgrade gitmv "
+                "if a newer one wrote it, else restore the pointer from a commit that has it "
+                "right (`git checkout COMMIT -- PATH.mvm`) and commit")
     if moved:
         ui.info("hint: `git mvm pull` fetches good copies from the remote; "
                 "`git mvm add` re-adds artifacts still intact in the work tree")
@@ -96,6 +111,9 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
     ui.info(f"checked {remote['checked']} object(s) on {remote['name']}"
             f"{' (sizes and sha256)' if remote['verified'] else ' (sizes)'}: "
             f"{len(problems)} wrong" + (f", {repaired} repaired" if repair else ""))
+    if remote["temps_removed"]["removed"]:
+        ui.info(f"removed {remote['temps_removed']['removed']} dead upload temp file(s) "
+                f"({human_size(remote['temps_removed']['bytes'])}) from {remote['name']}")
     if left and not repair:
         ui.info("hint: `git mvm fsck --remote --repair` puts this clone's copies back on the "
                 "store")

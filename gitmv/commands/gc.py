@@ -25,7 +25,8 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
     if json:
         print_json({"dry_run": dry_run, "kept": result.kept, "freed_bytes": freed + partial,
                     "deleted": [f"sha256:{o}" for o, _ in result.deleted],
-                    "partial_downloads": [f"sha256:{o}" for o, _ in result.partials]})
+                    "partial_downloads": [f"sha256:{o}" for o, _ in result.partials],
+                    "store_temps": {"removed": result.temps[0], "bytes": result.temps[1]}})
         return 0
     if ui.level > ui.NORMAL or dry_run:
         for oid, size in result.deleted:
@@ -34,6 +35,9 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
     verb = "would free" if dry_run else "freed"
     ui.info(f"{verb} {human_size(freed)} in {len(result.deleted)} object(s); "
             f"kept {result.kept}")
+    if result.temps[0]:
+        ui.info(f"removed {result.temps[0]} dead upload temp file(s) "
+                f"({human_size(result.temps[1])}) from the store")
     if result.partials:
         ui.info(f"{verb} {human_size(partial)} in {len(result.partials)} interrupted "
                 "download(s) of objects nothing needs")

@@ -46,8 +46,8 @@ def _pointers(ws: Workspace, paths: list[str], strict: bool = False) -> list[Poi
 
 
 def _summary(verb: str, store: remotes.Store, r: TransferResult) -> None:
-    replaced = (f"; replaced {r.replaced} object(s) of the wrong size there" if r.replaced
-                else "")
+    replaced = (f"; replaced {r.replaced} object(s) it held wrong (another size or other "
+                "bytes)" if r.replaced else "")
     ui.info(f"{verb} {len(r.transferred)} object(s) ({human_size(r.nbytes)}) "
             f"{'to' if verb == 'pushed' else 'from'} {store.name}; "
             f"{r.present} already there{replaced}")
@@ -97,11 +97,9 @@ def pull(paths: list[str], remote: str | None, force: bool, jobs: int | None) ->
         # the store failed as a whole (credentials, bucket, unreachable): one line says it all,
         # not one more per artifact whose objects therefore did not arrive
         more = [(path, exc) for path, exc in more if not isinstance(exc, ObjectMissing)]
-    # an object the fetch above could not bring: checkout's "run `git mvm pull`" would send
-    # the person round in a circle; the fetch's error says why and what to do
+    # an object the fetch already reported (with where it can come from) is not said again
+    # with a hint to pull it, which would send the user round in a circle
     unfetched = {f"sha256:{oid}" for _, exc in failures for oid, _ in getattr(exc, "failed", ())}
-    more = [(path, ObjectMissing(exc.oid, f"{path}: the fetch above could not bring it (see "
-                                 "its hint)"))
-            if isinstance(exc, ObjectMissing) and exc.oid in unfetched else (path, exc)
-            for path, exc in more]
+    more = [(path, exc) for path, exc in more
+            if not (isinstance(exc, ObjectMissing) and exc.oid in unfetched)]
     return report_failures(failures + more)

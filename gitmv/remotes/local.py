@@ -122,13 +122,15 @@ class LocalStore:
         if size >= CLEAN_MIN:
             _remove_dead_temps(os.path.dirname(dest))
 
-    def clean_temps(self) -> int:
-        """Remove the temp files killed uploads left anywhere in the store; how many."""
-        removed = 0
+    def clean_temps(self) -> tuple[int, int]:
+        """Remove the temp files killed uploads left anywhere in the store (and put back what
+        a killed gc left aside); (how many files, their bytes)."""
+        removed = nbytes = 0
         for level1 in _subdirs(self.root):
             for level2 in _subdirs(level1):
-                removed += _remove_dead_temps(level2)
-        return removed
+                n, size = _remove_dead_temps(level2)
+                removed, nbytes = removed + n, nbytes + size
+        return removed, nbytes
 
     def flush(self) -> None:
         """Make what this command wrote durable (one syncfs for many objects): called after
@@ -232,10 +234,10 @@ def _subdirs(path: str) -> list[str]:
         return []
 
 
-def _remove_dead_temps(directory: str) -> int:
+def _remove_dead_temps(directory: str) -> tuple[int, int]:
     """Remove the temp files dead uploads left in `directory`, and put back the objects a
-    dead gc left aside (unless they are there again); how many files went."""
-    removed = 0
+    dead gc left aside (unless they are there again); (temp files removed, their bytes)."""
+    removed = nbytes = 0
     try:
         with os.scandir(directory) as it:
             entries = [e for e in it if e.name.startswith((TMP_PREFIX, ASIDE_PREFIX))]
@@ -244,19 +246,18 @@ def _remove_dead_temps(directory: str) -> int:
             if e.name.startswith(TMP_PREFIX):
                 if is_stale_tmp(e.name, st.st_mtime, STALE_AFTER):
                     remove_file(e.path)
-                    removed += 1
+                    removed, nbytes = removed + 1, nbytes + st.st_size
                 continue
             oid, _, writer = e.name[len(ASIDE_PREFIX):].partition(".")
             pid, _, host = writer.partition(".")
             # its mtime is the object's: the move aside (a rename: ctime) says when gc ran
             if len(oid) == 64 and writer_is_gone(pid, host, st.st_ctime, STALE_AFTER):
                 _put_back(e.path, os.path.join(directory, oid))
-                removed += 1
     except FileNotFoundError:
         pass
     except OSError as exc:  # another user's, say: left for them or gc
         ui.debug(f"could not remove a temp file in {directory}: {exc.strerror or exc}")
-    return removed
+    return removed, nbytes
 
 
 def _put_back(aside: str, path: str) -> None:

@@ -12,7 +12,8 @@ multipart upload, are atomic per key. A key shows either nothing or the complete
 write straight to the final key (no temp keys to rename or clean up). An interrupted multipart
 upload leaves only invisible parts, which s3transfer aborts on failure; a killed process can
 leave some, which a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes, and which
-the next multipart upload of the same key aborts once they are MULTIPART_STALE_AFTER old.
+the next multipart upload of the same key, or `clean_temps` (`fsck --remote --repair`,
+`gc --remote`), aborts once they are MULTIPART_STALE_AFTER old.
 
 What is sent is verified twice: gitmv hashes the cache file before it sends it (a corrupt one
 is refused: ObjectCorrupt, nothing sent), and the store checks what arrives: a single PUT
@@ -31,6 +32,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, BinaryIO, TypeVar, cast
 
 from gitmv import ui
@@ -318,6 +320,43 @@ class S3Store:
             ui.debug(f"remote {self.name!r}: could not clean up old multipart uploads of "
                      f"{key}: {type(exc).__name__}")
 
+    def clean_temps(self) -> tuple[int, int]:
+        """Abort the multipart uploads under the prefix that killed pushes left (their parts
+        cost storage and no listing of objects shows them), once they are
+        MULTIPART_STALE_AFTER old: ListMultipartUploads, a ListParts each to say their size.
+        Returns (uploads aborted, their bytes)."""
+        client = self._client()
+        aborted = nbytes = 0
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
+
+        def listing() -> dict[str, Any]:
+            return cast(dict[str, Any], client.list_multipart_uploads(**args))
+
+        while True:
+            page = self._guard(listing, "list uploads of", self.prefix)
+            for up in page.get("Uploads", ()):
+                initiated = up.get("Initiated")
+                if initiated is None or \
+                        time.time() - initiated.timestamp() < MULTIPART_STALE_AFTER:
+                    continue
+                size = self._parts_size(up["Key"], up["UploadId"])
+                self._guard(partial(client.abort_multipart_upload, Bucket=self.bucket,
+                                    Key=up["Key"], UploadId=up["UploadId"]),
+                            "abort an upload of", up["Key"])
+                aborted, nbytes = aborted + 1, nbytes + size
+            if not page.get("IsTruncated"):
+                return aborted, nbytes
+            args = {**args, "KeyMarker": page.get("NextKeyMarker", ""),
+                    "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+
+    def _parts_size(self, key: str, upload_id: str) -> int:
+        """The bytes the parts of a multipart upload hold (0 when they cannot be listed)."""
+        try:
+            resp = self._client().list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except Exception:  # the abort is what matters
+            return 0
+        return sum(int(part.get("Size") or 0) for part in resp.get("Parts", ()))
+
     def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
         from botocore.exceptions import ClientError
 
@@ -484,8 +523,7 @@ class S3Store:
         self._bucket_ok = True
         length = resp.get("ContentLength")
         modified = resp.get("LastModified")
-        return Stored(int(length) if length is not None else None,
-                      _hex(resp.get("ChecksumSHA256")),
+        return Stored(int(length) if length is not None else None, _whole_sha256(resp),
                       modified.timestamp() if modified is not None else None)
 
     def _probe(self, key: str, head_error: Any) -> None:
@@ -721,6 +759,20 @@ def _hex(checksum: object) -> str | None:
     except ValueError:
         return None
     return raw.hex() if len(raw) == 32 else None
+
+
+def _whole_sha256(head: dict[str, Any]) -> str | None:
+    """The sha256 of the whole object a HEAD answer describes, where the store says one; None
+    for the SHA256 of a multipart upload, which is a checksum of its parts' checksums: AWS
+    says `ChecksumType: COMPOSITE` and ends it with `-N`; other servers (moto) say neither,
+    and only the ETag's `-N` (a multipart ETag) tells. A CopyObject onto itself (a refresh)
+    makes it a single-part object with a whole-object checksum again."""
+    kind = str(head.get("ChecksumType") or "").upper()
+    etag = str(head.get("ETag") or "").strip('"')
+    parts = etag.rpartition("-")[2] if "-" in etag else ""
+    if kind == "COMPOSITE" or (kind != "FULL_OBJECT" and parts.isdigit()):
+        return None
+    return _hex(head.get("ChecksumSHA256"))
 
 
 def _checked_source(src: BinaryIO, size: int, oid: str) -> bytes | None:

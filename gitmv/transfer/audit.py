@@ -9,7 +9,6 @@ that what cannot be repaired from here says which versions it breaks.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
@@ -17,16 +16,15 @@ from typing import NamedTuple
 from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.remotes.base import Store, holds
-from gitmv.remotes.retry import with_retries
 from gitmv.transfer.engine import (
+    LFS_REPLACE_HINT,
     Limits,
     download,
     held_as,
-    receive,
-    run_each,
     stat_on,
     tell_sizes,
     upload,
+    verify_on,
 )
 from gitmv.transfer.sync import known_sizes, needed_by
 from gitmv.worktree.workspace import Workspace
@@ -43,15 +41,25 @@ class Named(NamedTuple):
 
 class Problem(NamedTuple):
     oid: str
-    kind: str  # "missing", "wrong size", "corrupt"
+    kind: str  # "missing", "wrong size", "corrupt", "unreadable" (could not be verified)
     detail: str
     where: tuple[str, ...]  # artifact paths that need the object
     commits: tuple[str, ...]  # commits that hold those pointers (most recent first)
     manifest: bool  # a directory's manifest (repaired after the files it names)
 
 
-def all_pointers(ws: Workspace) -> list[Named]:
-    """Every pointer version of any commit any ref reaches, and the work tree's."""
+class Unreadable(NamedTuple):
+    """A pointer that does not parse (a newer gitmv's `mvm = 2`, garbage): where it is, the
+    commits that hold it ("" for none: the work tree's) and why."""
+
+    path: str
+    commits: tuple[str, ...]
+    why: str
+
+
+def all_pointers(ws: Workspace) -> tuple[list[Named], list[Unreadable]]:
+    """Every pointer version of any commit any ref reaches, and the work tree's; and those
+    that cannot be read, which fsck reports (never skipped: they name bytes nobody checks)."""
     out = ws.repo.git("log", "--all", "--format=%H", "--raw", "-z", "-m", "--no-renames",
                       "--no-abbrev", "--diff-filter=d", "--", f"*{SUFFIX}")
     found: dict[str, tuple[str, list[str]]] = {}  # blob -> (path, commits)
@@ -73,15 +81,23 @@ def all_pointers(ws: Workspace) -> list[Named]:
         i += 1
     blobs = sorted(found)
     named: list[Named] = []
+    bad: list[Unreadable] = []
     for blob, data in zip(blobs, ws.repo.read_blobs(blobs), strict=True):
-        try:
-            ptr = Pointer.parse(data, f"pointer blob {blob}")
-        except GitMvmError:
-            continue  # malformed pointers are `status`'s and the pre-commit hook's to report
         path, commits = found[blob]
+        try:
+            ptr = Pointer.parse(data, f"{path}{SUFFIX}")
+        except GitMvmError as exc:
+            bad.append(Unreadable(path, tuple(commits),
+                                  exc.message.removeprefix(f"{path}{SUFFIX}: ")))
+            continue
         named.append(Named(ptr, path, tuple(commits)))
-    named += [Named(a.pointer, a.path, ()) for a in ws.artifacts() if a.pointer is not None]
-    return named
+    for a in ws.artifacts():
+        if a.pointer is not None:
+            named.append(Named(a.pointer, a.path, ()))
+        elif not any(u.path == a.path for u in bad):  # (committed: reported with its commits)
+            why = a.error.message if a.error else "unreadable"
+            bad.append(Unreadable(a.path, (), why.removeprefix(f"{a.path}{SUFFIX}: ")))
+    return named, sorted(bad)
 
 
 # --- pointers against the cache ------------------------------------------------------------
@@ -152,35 +168,12 @@ def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: boo
             kind = "corrupt" if stored.sha256 not in (None, oid) else "wrong size"
             bad[oid] = (kind, held_as(stored, oid, sizes.get(oid)))
     if verify:
-        limits = Limits.of(ws.config)
-        unsure = [o for o in oids if o not in bad and held[o].sha256 is None]
-
-        def hashed(oid: str) -> int:
-            got = remote_sha256(store, oid, sizes.get(oid), limits)
-            if got != oid:
-                raise GitMvmError(f"its bytes hash to sha256:{got}")
-            return 0
-
-        _, failed, _ = run_each(unsure, hashed, jobs, f"verify {store.name}", sizes)
-        bad |= {oid: ("corrupt", why) for oid, why in failed}
+        fit = [o for o in oids if o not in bad]
+        corrupt, unread = verify_on(store, fit, held, sizes, Limits.of(ws.config), jobs)
+        bad |= {oid: ("corrupt", why) for oid, why in corrupt.items()}
+        bad |= {oid: ("unreadable", f"could not be read to verify it: {why}")
+                for oid, why in unread.items()}
     return len(oids), _problems(ws, named, bad, needed.manifests)
-
-
-def remote_sha256(store: Store, oid: str, size: int | None, limits: Limits) -> str:
-    """The sha256 of the bytes the store holds as `oid`, read and dropped (never more than
-    `size` bytes, within the deadline of a download of that size)."""
-    import time
-
-    started = time.monotonic()
-
-    def attempt() -> str:
-        h = hashlib.sha256()
-        src, _ = store.open_download(oid, 0)
-        with src:
-            receive(src, None, h, 0, size, store, oid, limits, started)
-        return h.hexdigest()
-
-    return with_retries(attempt, f"verify sha256:{oid[:12]}")
 
 
 def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs: int
@@ -208,9 +201,6 @@ def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs:
              if p.oid not in sent]
     if hasattr(store, "prepare_upload"):  # Git LFS: the server decides what it takes again
         left, repaired = _lfs_kept(store, repaired, left)
-    clean = getattr(store, "clean_temps", None)
-    if clean is not None:
-        clean()
     return repaired, left
 
 
@@ -220,7 +210,7 @@ def _lfs_kept(store: Store, repaired: list[Problem], left: list[tuple[Problem, s
     it: same-size corruption there cannot be replaced through the Batch API."""
     kept = [p for p in repaired if p.kind == "corrupt"]
     why = (f"remote {store.name!r} (Git LFS) holds it at its size and takes no other bytes "
-           "for it: delete it through the server's own interface, then run `git mvm push`")
+           f"for it: {LFS_REPLACE_HINT}")
     return left + [(p, why) for p in kept], [p for p in repaired if p not in kept]
 
 

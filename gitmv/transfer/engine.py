@@ -180,6 +180,71 @@ def rely_on(store: Store, held: Mapping[str, Stored], oids: Sequence[str]) -> se
     return kept
 
 
+def verify_on(store: Store, oids: Sequence[str], held: Mapping[str, Stored],
+              sizes: Mapping[str, int], limits: Limits, jobs: int
+              ) -> tuple[dict[str, str], dict[str, str]]:
+    """Whether the store's bytes of `oids` (which it holds at their size: `held`, asked with
+    checksums) are the objects: by the store's own sha256 where it keeps one, else downloaded
+    and hashed (bounded as a fetch is). Returns ({oid: why} of those that are not, {oid: why}
+    of those that could not be read to tell)."""
+    corrupt: dict[str, str] = {}
+    unsure: list[str] = []
+    for oid in oids:
+        stored = held.get(oid)
+        if stored is not None and stored.sha256 is not None:
+            if stored.sha256 != oid:
+                corrupt[oid] = held_as(stored, oid, sizes.get(oid))
+        else:
+            unsure.append(oid)
+
+    def hashed(oid: str) -> int:
+        got = remote_sha256(store, oid, sizes.get(oid), limits)
+        if got != oid:
+            corrupt[oid] = f"its bytes hash to sha256:{got}"  # (one key per thread)
+        return 0
+
+    _, failed, _ = run_each(unsure, hashed, jobs, f"verify {store.name}", dict(sizes))
+    return corrupt, dict(failed)
+
+
+def remote_sha256(store: Store, oid: str, size: int | None, limits: Limits) -> str:
+    """The sha256 of the bytes the store holds as `oid`, read and dropped (never more than
+    `size` bytes, within the deadline of a download of that size)."""
+    started = time.monotonic()
+
+    def attempt() -> str:
+        h = hashlib.sha256()
+        src, _ = store.open_download(oid, 0)
+        with src:
+            receive(src, None, h, 0, size, store, oid, limits, started)
+        return h.hexdigest()
+
+    return with_retries(attempt, f"verify sha256:{oid[:12]}")
+
+
+def _lfs_corrupt(store: Store, oids: Sequence[str], sizes: Mapping[str, int], limits: Limits,
+                 jobs: int) -> list[tuple[str, str]]:
+    """Of `oids`, which a Git LFS server says it holds, those whose bytes are not the object,
+    each with the one line that says it cannot be replaced from here."""
+    corrupt, unread = verify_on(store, oids, {}, sizes, limits, jobs)
+    return [(o, f"{why}, and remote {store.name!r} (Git LFS) takes no other bytes for an "
+             f"object it holds: {LFS_REPLACE_HINT}") for o, why in sorted(corrupt.items())] + \
+        [(o, f"could not be read to verify it: {why}") for o, why in sorted(unread.items())]
+
+
+LFS_REPLACE_HINT = ("delete it through the server's own interface, then run "
+                    "`git mvm push`")
+
+
+def clean_store_temps(store: Store) -> tuple[int, int]:
+    """Remove what killed uploads left on the store, where it can tell (a directory store's
+    temp files whose writer is gone, S3's multipart uploads a day old): (how many, bytes)."""
+    clean = getattr(store, "clean_temps", None)
+    if clean is None:
+        return 0, 0
+    return cast(tuple[int, int], with_retries(clean, f"clean up {store.name}"))
+
+
 def held_as(stored: Stored | None, oid: str, size: int | None) -> str:
     """What is wrong with a store's answer for object `oid` of `size` bytes, in words."""
     if stored is None:
@@ -265,12 +330,15 @@ def run_each(
 
 def upload(
     cache: Cache, store: Store, phases: Sequence[Sequence[str]], jobs: int = DEFAULT_JOBS,
-    force: bool = False,
+    force: bool = False, verify: bool = False, limits: Limits | None = None,
 ) -> TransferResult:
     """Upload objects the store lacks (or holds at another size), phase by phase (file
     objects before the manifests that name them), each confirmed by the store before the
     next phase; a later phase is not started after a failure. `force` sends every object
-    (a repair; a Git LFS server still decides for itself)."""
+    (a repair; a Git LFS server still decides for itself). `verify` also sends those the
+    store holds at their size but with other bytes (`verify_on`: the store's sha256, else a
+    download within `limits`); a Git LFS server takes no other bytes for an object it holds,
+    so there each such object is a failure that says so."""
     done: list[str] = []
     failed: list[tuple[str, str]] = []
     present = 0
@@ -294,11 +362,17 @@ def upload(
 
         desc = f"push to {store.name}"
         prepare = getattr(store, "prepare_upload", None)
+        wrong: set[str] = set()  # held at another size, or with other bytes: replaced if sent
         if prepare is None or force:
-            held = {} if force else stat_on(store, oids)
-            have = rely_on(store, held, [o for o in oids if holds(held.get(o), o, sizes[o])])
+            held = {} if force else stat_on(store, oids, checksums=verify)
+            fit = [o for o in oids if holds(held.get(o), o, sizes[o])]
+            wrong = {o for o in oids if o in held} - set(fit)
+            if verify and fit:
+                corrupt, unsure = verify_on(store, fit, held, sizes, limits or Limits(), jobs)
+                wrong |= set(corrupt)
+                fit = [o for o in fit if o not in corrupt and o not in unsure]  # sent again
+            have = rely_on(store, held, fit)
             present += len(have)
-            replaced += sum(1 for o in held if o not in have)
             todo = [o for o in oids if o not in have]
             d, f, n = run_each(todo, put, jobs, desc, sizes)
         else:
@@ -313,12 +387,16 @@ def upload(
                         return cast(set[str], ask(w))
 
                     have = with_retries(check, f"check {store.name}")
+                    bad: list[tuple[str, str]] = []
+                    if verify and have:  # it takes no other bytes for what it holds: say so
+                        bad = _lfs_corrupt(store, sorted(have), sizes, limits or Limits(), jobs)
+                        have -= {o for o, _ in bad}
                     present += len(have)
                     for o in have:
                         bar.advance(sizes.get(o, 0))
-                    todo = [o for o in window if o not in have]
+                    todo = [o for o in window if o not in have and o not in dict(bad)]
                     wd, wf, wn = run_each(todo, put, jobs, desc, {}, bar)
-                    d, f, n = d + wd, f + wf, n + wn
+                    d, f, n = d + wd, f + bad + wf, n + wn
                     if wf:
                         break
         flush = getattr(store, "flush", None)
@@ -326,6 +404,7 @@ def upload(
             flush()
         d, unconfirmed = _confirm(store, d, sizes, put, jobs, desc, prepare)
         done += d
+        replaced += sum(1 for o in d if o in wrong)
         failed += f + unconfirmed
         nbytes += n
         if failed:

@@ -49,6 +49,7 @@ class GcResult(NamedTuple):
     kept: int
     deleted: list[tuple[str, int]]  # (oid, size)
     partials: tuple[tuple[str, int], ...] = ()  # interrupted downloads nothing needs
+    temps: tuple[int, int] = (0, 0)  # (how many, bytes) killed uploads left on the store
 
 
 class Doubt(NamedTuple):
@@ -442,9 +443,7 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
             "tools",
         )
     proof = Proof(force, "git mvm gc --remote")
-    clean_temps = getattr(store, "clean_temps", None)
-    if clean_temps is not None:  # what a killed gc left aside goes back first
-        clean_temps()
+    temps = engine.clean_store_temps(store)  # what a killed gc left aside goes back first
     cutoff = time.time() - engine.GRACE_SECONDS  # before any ref is read
     delete_if_older = getattr(store, "delete_if_older", None)
     if getattr(store, "refresh", None) is None or delete_if_older is None:
@@ -464,7 +463,7 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
     keep |= _files_of_manifests(store, ws.cache, young)
     doomed = [(oid, size) for oid, size, mtime in listed if oid not in keep and mtime <= cutoff]
     if dry_run:
-        return GcResult(len(listed) - len(doomed), doomed)
+        return GcResult(len(listed) - len(doomed), doomed, temps=temps)
     # Manifests go first: one a push refreshes meanwhile stays, and keeps the files it names.
     manifests = _manifests_among(store, ws.cache, doomed)
     deleted: list[tuple[str, int]] = []
@@ -481,7 +480,7 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
                     keep |= _files_of_manifests(store, ws.cache, [oid])
                 continue
             deleted.append((oid, size))
-    return GcResult(len(listed) - len(deleted), deleted)
+    return GcResult(len(listed) - len(deleted), deleted, temps=temps)
 
 
 def _open(store: Store, cache: Cache, oid: str) -> BinaryIO:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from gitmv.errors import GitMvmError
-from gitmv.objects.pointer import Pointer
+from gitmv.objects.pointer import SUFFIX, Pointer
 from gitmv.remotes.base import Store, holds
 from gitmv.transfer.engine import (
     Limits,
@@ -20,6 +20,7 @@ from gitmv.transfer.engine import (
     stat_on,
     tell_sizes,
     upload,
+    verify_on,
 )
 from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
 from gitmv.worktree.workspace import Workspace
@@ -29,11 +30,13 @@ NOT_CACHED = "not in the cache"  # how an upload says this clone lacks one
 
 
 class TransferFailed(GitMvmError):
-    def __init__(self, verb: str, store: Store, failed: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, verb: str, store: Store, failed: Sequence[tuple[str, str]],
+                 hint: str | None = None) -> None:
         lines = [f"sha256:{oid}: {why}" for oid, why in failed[:10]]
         more = f"\n  … and {len(failed) - 10} more" if len(failed) > 10 else ""
-        hint = "fix the cause above and run the command again: finished objects are not sent twice"
-        if verb.startswith("fetch") and all(NOT_ON_REMOTE in why for _, why in failed):
+        if hint is not None:
+            pass
+        elif verb.startswith("fetch") and all(NOT_ON_REMOTE in why for _, why in failed):
             # fetching again cannot help (and checkout's "run `git mvm pull`" would loop)
             hint = ("nobody pushed these bytes to this remote: whoever committed their pointers "
                     "(`git log -- PATH.mvm` says who) runs `git mvm push` in the clone that has "
@@ -41,6 +44,9 @@ class TransferFailed(GitMvmError):
         elif verb.startswith("push") and all(NOT_CACHED in why for _, why in failed):
             hint = ("this clone never had these bytes: push from the clone where they were "
                     "added (`git log -- PATH.mvm` says who committed them)")
+        else:
+            hint = ("fix the cause above and run the command again: finished objects are not "
+                    "sent twice")
         super().__init__(
             f"{verb} {len(failed)} object(s) failed (remote {store.name!r}):\n  "
             + "\n  ".join(lines) + more, hint)
@@ -111,7 +117,9 @@ def push_pointers(
 ) -> TransferResult:
     """Upload every object the pointers name that the store lacks or holds at another size;
     manifests go last. `full` checks every file of a directory even when its manifest is on
-    the store.
+    the store, and verifies the bytes of every object the store holds (its own sha256 where
+    it keeps one, else a download, as `fsck --remote --verify`): other bytes of the right
+    size are replaced from the cache's verified copy.
 
     What the push finds on the store and relies on, it refreshes when old (`rely_on`):
     `gc --remote` keeps objects touched within its grace period, so none of them goes before
@@ -119,6 +127,7 @@ def push_pointers(
     them again at its end, and sends again any that went meanwhile.
     """
     started = time.monotonic()
+    limits = Limits.of(ws.config)
     # --full re-checks the files it can: those of manifests in the cache (one only on the
     # store names files this clone cannot have, so there it stands for them still)
     unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
@@ -135,11 +144,17 @@ def push_pointers(
     if missing:
         sizes = known_sizes(ws, missing, rest)
         tell_sizes(store, sizes)
-        held = stat_on(store, missing)
+        held = stat_on(store, missing, checksums=full)
         gone = [(o, "not in the cache (run `git mvm fetch` from where it was added)"
                  if o not in held else f"not in the cache, and on the remote wrong: "
                  f"{held_as(held[o], o, sizes.get(o))}; push it from a clone that has it")
                 for o in missing if not holds(held.get(o), o, sizes.get(o))]
+        if full and not gone:  # the store's copy is the only one: is it the object?
+            corrupt, unsure = verify_on(store, missing, held, sizes, limits, jobs)
+            gone = [(o, f"not in the cache, and on the remote other bytes ({why}): push it "
+                     "from a clone that has it") for o, why in sorted(corrupt.items())]
+            gone += [(o, f"not in the cache, and the remote's copy could not be read to "
+                      f"verify it: {why}") for o, why in sorted(unsure.items())]
         if not gone:
             on_remote = rely_on(store, held, missing)
             gone = [(o, "deleted from the store just now (by `gc --remote`), and not in the "
@@ -149,7 +164,7 @@ def push_pointers(
     have = set(missing)
     files = [o for o in needed.files if o not in have]
     manifests = [o for o in needed.manifests if o not in have]
-    result = upload(ws.cache, store, [files, manifests], jobs)
+    result = upload(ws.cache, store, [files, manifests], jobs, verify=full, limits=limits)
     if result.failed:
         raise TransferFailed("push:", store, result.failed)
     if time.monotonic() - started > refresh_after():
@@ -213,8 +228,69 @@ def fetch_pointers(
         first.nbytes + second.nbytes,
     )
     if failed:
-        raise TransferFailed("fetch:", store, failed)
+        raise _fetch_failed(ws, store, failed)
     return result
+
+
+NAMED_MAX = 10  # objects the store lacks that a failed fetch looks up the commits of
+
+
+def _fetch_failed(ws: Workspace, store: Store, failed: Sequence[tuple[str, str]]
+                  ) -> TransferFailed:
+    """A fetch's failures. An object the store does not hold cannot come from fetching
+    again: it is named with the artifact and the commit that need it, and the hint sends the
+    user to where it can come from, a clone that has it."""
+    try:
+        held = stat_on(store, [o for o, _ in failed])
+    except GitMvmError:
+        return TransferFailed("fetch:", store, failed)
+    absent = {o for o, _ in failed if o not in held}
+    if not absent:
+        return TransferFailed("fetch:", store, failed)
+    where = _committed_at(ws, absent)
+    lines = []
+    for oid, why in failed:
+        if oid in absent:
+            path, commit = where.get(oid, ("", ""))
+            at = f"{path}, committed in {commit[:12]}" if commit else path
+            why = f"not on remote {store.name!r}" + (f" ({at})" if at else "")
+        lines.append((oid, why))
+    commits = list(dict.fromkeys(c for _, c in where.values() if c))
+    made = (f" (the clone that made commit {', '.join(c[:12] for c in commits[:3])}"
+            f"{' …' if len(commits) > 3 else ''})" if commits else "")
+    return TransferFailed(
+        "fetch:", store, lines,
+        f"whoever committed it did not push its bytes: push them from a clone that has them"
+        f"{made}: `git mvm push --all-commits` there; then fetch again")
+
+
+def _committed_at(ws: Workspace, oids: set[str]) -> dict[str, tuple[str, str]]:
+    """{oid: (artifact path, the last commit that changed its pointer)} for the `oids` the
+    work tree's pointers (and their cached manifests) name; the commits of at most NAMED_MAX
+    artifacts are looked up (one `git log` each)."""
+    found: dict[str, tuple[str, str]] = {}  # oid -> (path, the artifact's path)
+    for a in ws.artifacts():
+        p = a.pointer
+        if p is None:
+            continue
+        if p.oid in oids:
+            found.setdefault(p.oid, (a.path, a.path))
+        elif p.kind == "dir" and ws.cache.has(p.oid):
+            try:
+                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
+            except GitMvmError:
+                continue
+            for e in entries:
+                if e.oid in oids:
+                    found.setdefault(e.oid, (f"{a.path}/{e.path}", a.path))
+    commits: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
+    for oid, (path, artifact) in found.items():
+        if artifact not in commits and len(commits) < NAMED_MAX:
+            log = ws.repo.git("log", "-1", "--format=%H", "--", artifact + SUFFIX, check=False)
+            commits[artifact] = log.decode().strip()
+        out[oid] = (path, commits.get(artifact, ""))
+    return out
 
 
 def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> set[str]:

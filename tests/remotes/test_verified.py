@@ -108,7 +108,73 @@ def test_push_replaces_an_object_of_the_wrong_size_on_the_store(
     assert res.rc == 0, res.err
     assert remote.read(victim) == files["f2.bin"]
     if remote.kind != "lfs":  # (an LFS server just asks for it again: the wrong size is its)
-        assert "replaced 1 object(s) of the wrong size" in res.err, res.err
+        assert "replaced 1 object(s) it held wrong" in res.err, res.err
+
+
+def test_push_full_replaces_other_bytes_of_the_right_size_on_the_store(
+    remote: Remote, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes rotten on the store at the object's own size: a plain push trusts the size,
+    `push --full` verifies as `fsck --remote --verify` does (the store's sha256, else a
+    download) and puts the cache's verified copy in their place; a Git LFS server, which
+    takes no other bytes for an object it holds, gets one line per object saying so."""
+    alice = repo_with(tmp_path, remote)
+    model = os.urandom(200_000)
+    oid = save(alice, "m.pt", model, "model")
+    files = {f"f{i}.bin": os.urandom(3000 + i) for i in range(3)}
+    save_dir(alice, "data", files, "data")
+    assert run(capsys, alice, "push").rc == 0
+    victim = sha(files["f1.bin"])
+    remote.write(oid, flip(model))
+    remote.write(victim, flip(files["f1.bin"]))
+
+    res = run(capsys, alice, "push", "--full")
+    if remote.kind == "lfs":
+        assert res.rc == 1, res.err
+        for bad in (oid, victim):
+            lines = [ln for ln in res.err.splitlines() if bad in ln]
+            assert len(lines) == 1 and "server's own interface" in lines[0], res.err
+        assert "Traceback" not in res.err
+        return
+    assert res.rc == 0, res.err
+    assert remote.read(oid) == model
+    assert remote.read(victim) == files["f1.bin"]
+    assert "replaced 2 object(s)" in res.err, res.err
+    res = run(capsys, alice, "fsck", "--remote", "--verify")
+    assert res.rc == 0, res.out + res.err
+
+
+def test_push_counts_as_replaced_exactly_what_the_store_held_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"replaced N" counts the objects the store held at another size or with other bytes
+    and that were sent again: not those `gc --remote` took between the push's check and its
+    refresh (sent again, but nothing was replaced), nor those already right."""
+    from gitmv.remotes.local import LocalStore
+    from tests.helpers import make_old
+
+    with remote_of("local", tmp_path) as remote:
+        alice = repo_with(tmp_path, remote)
+        data = {name: os.urandom(5000 + i) for i, name in enumerate("abcde")}
+        oids = {name: save(alice, f"{name}.pt", d, name) for name, d in data.items()}
+        assert run(capsys, alice, "push").rc == 0
+        remote.write(oids["a"], data["a"][:10])  # another size
+        remote.write(oids["b"], flip(data["b"]))  # other bytes (found by --full)
+        make_old(list((tmp_path / "dir-store").rglob("*")))  # old: the push refreshes them
+        real = LocalStore.refresh
+
+        def gc_first(self: LocalStore, wanted: list[str]) -> set[str]:
+            for name in "cd":  # a gc --remote deletes them just before the refresh
+                remote.delete(oids[name])
+            return real(self, wanted)
+
+        monkeypatch.setattr(LocalStore, "refresh", gc_first)
+        res = run(capsys, alice, "push", "--full")
+        assert res.rc == 0, res.err
+        assert "pushed 4 object(s)" in res.err and "1 already there" in res.err, res.err
+        assert "replaced 2 object(s)" in res.err, res.err
+        for name, d in data.items():
+            assert remote.read(oids[name]) == d
 
 
 # --- item 17: an upload counts only once the store confirms it -----------------------------------

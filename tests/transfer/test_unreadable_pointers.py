@@ -142,3 +142,39 @@ def test_mvm_push_refuses_an_unreadable_pointer_in_the_work_tree(
     assert res.rc == 1, res.err
     one_refusal(res.err, f"{NEWER}.mvm")
     assert oid not in team.store.oids()
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_fsck_reports_every_unreadable_pointer_with_its_path_and_commit(
+    team: Team, capsys: pytest.CaptureFixture[str], remote: bool
+) -> None:
+    """fsck (and fsck --remote) names each pointer it cannot read, in any commit or the work
+    tree, with the commits that hold it, and exits 1: such a pointer names bytes nothing
+    checks, so it is never skipped in silence."""
+    import json
+
+    newer = commit_newer_pointer(team.alice)
+    assert newer
+    newer_commit = rev(team.alice)
+    (team.alice / "junk.pt.mvm").write_bytes(b"\x00not a pointer at all\xff")
+    git(team.alice, "add", "junk.pt.mvm")
+    git_ok(team.alice, "commit", "-q", "--no-verify", "-m", "garbage")
+    junk_commit = rev(team.alice)
+    git_ok(team.alice, "rm", "-q", "junk.pt.mvm")  # gone from the tip: still in history
+    git_ok(team.alice, "commit", "-q", "--no-verify", "-m", "dropped")
+    args = ["fsck", "--remote"] if remote else ["fsck"]
+
+    res = run(capsys, team.alice, *args)
+    assert res.rc == 1, res.out + res.err
+    lines = [ln for ln in res.out.splitlines() if ln.startswith("unreadable pointer:")]
+    assert len(lines) == 2, res.out
+    newer_line = next(ln for ln in lines if f"{NEWER}.mvm" in ln)
+    assert newer_commit[:12] in newer_line and "mvm" in newer_line
+    junk_line = next(ln for ln in lines if "junk.pt.mvm" in ln)
+    assert junk_commit[:12] in junk_line
+    assert "hint:" in res.err and "Traceback" not in res.err
+
+    res = run(capsys, team.alice, *args, "--json")
+    assert res.rc == 1
+    bad = {u["path"]: u["commits"] for u in json.loads(res.out)["unreadable_pointers"]}
+    assert bad == {NEWER: [newer_commit], "junk.pt": [junk_commit]}, bad
