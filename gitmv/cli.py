@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "the registry: models, latest versions, versions in each stage"),
     "history": ("show:history", "a model's registry events, oldest first: the audit trail"),
     "get": ("get", "write a registered version's bytes to a path, without a checkout"),
+    "resolve": ("resolve", "finish a merge conflict in pointers: keep ours, theirs or both"),
+    "merge-driver": ("resolve:merge_driver", "the merge driver git runs for pointers"),
     "hook": ("hook", "entry point of the installed git hooks"),
     "help": ("help", "show help for a command"),
 }
@@ -340,6 +342,26 @@ def make_parser() -> argparse.ArgumentParser:
                    help="the remote to fetch from when the cache lacks the objects")
     _json(p)
     _jobs(p)
+
+    p = cmd("resolve")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="artifacts whose pointer is in "
+                   "conflict (`git mvm status` lists them)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--ours", dest="side", action="store_const", const="ours",
+                       help="keep the version of the branch you are on")
+    which.add_argument("--theirs", dest="side", action="store_const", const="theirs",
+                       help="keep the version being merged in (or cherry-picked, rebased)")
+    which.add_argument("--union", dest="side", action="store_const", const="union",
+                       help="directories: every file of both sides (a file changed on both "
+                       "needs --prefer)")
+    p.add_argument("--prefer", choices=("ours", "theirs"),
+                   help="with --union: the side whose version of a file changed on both wins")
+    _jobs(p)
+
+    # hidden (no help line): git runs it, people do not
+    p = sub.add_parser("merge-driver", description=COMMANDS["merge-driver"][1])
+    for name in ("base", "ours", "theirs", "path"):
+        p.add_argument(name, metavar=name.upper())
 
     p = cmd("hook")
     p.add_argument("name", metavar="NAME")
