@@ -160,6 +160,41 @@ def run(paths: list[str], side: str | None, prefer: str | None, jobs: int | None
     return rc
 
 
+def refuse_add(ws: Workspace, rel: str) -> GitMvmError | None:
+    """Why `git mvm add` must not record an artifact whose pointer is in conflict: its work
+    tree holds one side's version (ours, until something checks out theirs), so the add would
+    pick that side silently (`git checkout --theirs P.mvm` then `add` committed ours). Bytes
+    that are neither side's (a version merged by hand) may be added: that resolves it."""
+    stages = ws.unmerged().get(rel)
+    if not stages:
+        return None
+    from gitmv.objects.hashing import hash_bytes
+
+    abspath = ws.repo.abs(rel)
+    try:
+        if os.path.isdir(abspath) and not os.path.islink(abspath):
+            oid = hash_bytes(manifest.dump(ws.scan_dir(rel, store=False)[0]))
+        else:
+            oid = ws.current_file_oid(abspath, os.stat(abspath))
+    except (OSError, GitMvmError):
+        return None  # nothing there to add: `add` says so itself
+    sides = {}
+    for n, blob in zip(stages, ws.repo.read_objects(list(stages.values())), strict=True):
+        try:
+            sides[n] = Pointer.parse(blob or b"", pointer_path(rel)).oid
+        except FormatError:
+            continue
+    held = [name for n, name in ((2, "ours"), (3, "theirs")) if sides.get(n) == oid]
+    if not held:
+        return None
+    other = "theirs" if held[0] == "ours" else "ours"
+    return GitMvmError(
+        f"{rel}: its pointer is in conflict and the work tree holds {held[0]}' version: "
+        f"adding it would silently keep {held[0]}",
+        f"git mvm resolve {rel} --{other} (or --{held[0]}) picks a side and checks out its "
+        "bytes; `git mvm add` is for bytes of your own (a version merged by hand)")
+
+
 def _not_in_conflict_hint(ws: Workspace, rel: str) -> str:
     from gitmv.worktree.merge import is_unresolved
 

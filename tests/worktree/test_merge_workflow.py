@@ -143,7 +143,7 @@ def test_conflict_then_resolve(repo: Path, capsys: pytest.CaptureFixture[str],
     assert res.rc == 0, res.err
     assert unmerged(repo) == ""
     assert tree_digest(repo / "data") == expect(want)
-    assert run_json(capsys, repo, "status")[0]["state"] == "up to date"
+    assert run_json(capsys, repo, "status", "data")[0]["state"] == "up to date"
     git_ok(repo, "commit", "-q", "--no-edit")  # pre-commit accepts it
     assert tree_digest(repo / "data") == expect(want)
     assert git(repo, "status", "--porcelain") == ""
@@ -190,7 +190,8 @@ def test_model_changed_on_both_sides(repo: Path, capsys: pytest.CaptureFixture[s
     ours = save(repo, "m.bin", b"model-ours", "ours")
     proc = git_run(repo, "merge", "--no-edit", "feature")
     assert proc.returncode != 0 and "git mvm resolve m.bin" in proc.stderr
-    assert run_json(capsys, repo, "status")[0]["state"] == "conflict"
+    assert {i["path"]: i["state"] for i in run_json(capsys, repo, "status")} == \
+        {"data": "up to date", "m.bin": "conflict"}
     res = run(capsys, repo, "resolve", "m.bin", "--union")
     assert res.rc == 1 and "--ours or --theirs" in res.err
     assert run(capsys, repo, "resolve", "m.bin", "--theirs").rc == 0
@@ -222,10 +223,10 @@ def test_git_checkout_theirs_then_add_does_not_commit_ours(
 def test_conflict_without_the_driver(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The driver not installed (another clone, an old install): git merges the pointer as
     text and leaves conflict markers; resolve reads the index all the same."""
-    git(repo, "config", "--unset", "merge.mvm.driver")
-    conflict_args = git_run
+    git(repo, "config", "--remove-section", "merge.mvm")
+    (repo / ".git" / "info" / "attributes").write_text("")
     diverge(repo, ours={"a.bin": b"a-ours"}, theirs={"b.bin": b"b-theirs"})
-    assert conflict_args(repo, "merge", "--no-edit", "feature").returncode != 0
+    assert git_run(repo, "merge", "--no-edit", "feature").returncode != 0
     assert "<<<<<<<" in (repo / "data.mvm").read_text()
     res = run(capsys, repo, "status")
     assert "conflict:" in res.out and "invalid" not in res.out
