@@ -51,7 +51,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("show:history", "a model's registry events, oldest first: the audit trail"),
     "get": ("get", "write a registered version's bytes to a path, without a checkout"),
     "resolve": ("resolve", "finish a merge conflict in pointers: keep ours, theirs or both"),
-    "merge-driver": ("resolve:merge_driver", "the merge driver git runs for pointers"),
     "hook": ("hook", "entry point of the installed git hooks"),
     "help": ("help", "show help for a command"),
 }
@@ -358,11 +357,6 @@ def make_parser() -> argparse.ArgumentParser:
                    help="with --union: the side whose version of a file changed on both wins")
     _jobs(p)
 
-    # hidden (no help line): git runs it, people do not
-    p = sub.add_parser("merge-driver", description=COMMANDS["merge-driver"][1])
-    for name in ("base", "ours", "theirs", "path"):
-        p.add_argument(name, metavar=name.upper())
-
     p = cmd("hook")
     p.add_argument("name", metavar="NAME")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
@@ -408,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_hook(args[1], args[2:])
         except KeyboardInterrupt:
             return 130
+    if args[:1] == ["merge-driver"] and len(args) == 5:
+        return _merge_driver(args[1:])
     parser = make_parser()
     ns, extra = parser.parse_known_args(args)
     _fill_optional_positionals(parser, ns, extra)
@@ -449,6 +445,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "hint: this is a bug in gitmv; run again with -v and report the traceback\n"
         )
         return 1
+
+
+def _merge_driver(args: list[str]) -> int:
+    """`git mvm merge-driver %O %A %B %P`: the merge driver `install` registers; run by git,
+    not by people, so it is in no help list (docs/workflows.md)."""
+    from gitmv.commands.resolve import merge_driver
+
+    try:
+        return merge_driver(*args)
+    except GitMvmError as exc:
+        _report(exc)
+    except OSError as exc:
+        _os_error(exc)
+    return 1  # a conflict, for git: the pointer stays ours
 
 
 def _fill_optional_positionals(

@@ -68,8 +68,8 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
     merged = merge_manifests(entries.get(base_dir.oid, ()) if base_dir else (),
                              entries[o.oid], entries[t.oid])
     if merged.conflicts:
-        return _conflict(ours, data["ours"], rel, "changed on both sides: "
-                         + describe(merged.conflicts))
+        return _conflict(ours, data["ours"], rel, f"{len(merged.conflicts)} file(s) in "
+                         f"conflict: {describe(merged.conflicts)}")
     atomic_write(ours, _store_dir(ws, merged.entries, meta).dump())
     ws.state.close()
     return 0

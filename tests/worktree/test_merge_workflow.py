@@ -223,7 +223,7 @@ def test_git_checkout_theirs_then_add_does_not_commit_ours(
 def test_conflict_without_the_driver(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The driver not installed (another clone, an old install): git merges the pointer as
     text and leaves conflict markers; resolve reads the index all the same."""
-    git(repo, "config", "--remove-section", "merge.mvm")
+    git(repo, "config", "--remove-section", "merge.mvm", check=False)
     (repo / ".git" / "info" / "attributes").write_text("")
     diverge(repo, ours={"a.bin": b"a-ours"}, theirs={"b.bin": b"b-theirs"})
     assert git_run(repo, "merge", "--no-edit", "feature").returncode != 0
@@ -237,6 +237,26 @@ def test_conflict_without_the_driver(repo: Path, capsys: pytest.CaptureFixture[s
     git_ok(repo, "commit", "-q", "--no-edit")
 
 
+@pytest.mark.parametrize("side", ["--ours", "--theirs", "--union"])
+def test_modified_on_one_branch_deleted_on_the_other(
+        repo: Path, capsys: pytest.CaptureFixture[str], side: str) -> None:
+    git_ok(repo, "checkout", "-q", "feature")
+    git_ok(repo, "rm", "-q", "data.mvm")
+    git_ok(repo, "commit", "-q", "-m", "drop the dataset")
+    git_ok(repo, "checkout", "-q", "main")
+    commit_dataset(repo, {"a.bin": b"a-ours"}, "ours")
+    assert git_run(repo, "merge", "--no-edit", "feature").returncode != 0
+    assert run_json(capsys, repo, "status")[0]["state"] == "conflict"
+    res = run(capsys, repo, "resolve", "data", side)
+    assert res.rc == 0, res.err
+    git_ok(repo, "commit", "-q", "--no-edit")
+    if side == "--theirs":  # deleted: the pointer and (its bytes being cached) the directory
+        assert not (repo / "data.mvm").exists() and not (repo / "data").exists()
+    else:
+        assert tree_digest(repo / "data") == expect({**BASE, "a.bin": b"a-ours"})
+    assert git(repo, "status", "--porcelain") == ""
+
+
 def test_rebase_over_a_diverged_dataset_uses_the_driver(repo: Path) -> None:
     diverge(repo, ours={"a.bin": b"a-main"}, theirs={"b.bin": b"b-feature"})
     git_ok(repo, "checkout", "-q", "feature")
@@ -246,11 +266,15 @@ def test_rebase_over_a_diverged_dataset_uses_the_driver(repo: Path) -> None:
                                                  "b.bin": b"b-feature"})
 
 
-def test_cherry_pick_of_a_dataset_change_over_a_diverged_dataset(repo: Path) -> None:
+def test_cherry_pick_of_a_dataset_change_over_a_diverged_dataset(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     diverge(repo, ours={"a.bin": b"a-main"}, theirs={"b.bin": b"b-feature"})
     git_ok(repo, "cherry-pick", "feature")
     assert unmerged(repo) == ""
     assert git(repo, "status", "--porcelain") == ""
+    [picked] = run_json(capsys, repo, "diff", "HEAD~1", "HEAD")["modified"]
+    assert picked["files"]["modified"][0]["path"] == "b.bin"  # the pick's change alone
+    assert picked["files"]["added"] == picked["files"]["removed"] == []
     want = expect({**BASE, "a.bin": b"a-main", "b.bin": b"b-feature"})
     git_ok(repo, "checkout", "-q", "HEAD~1")  # bytes follow the picked commit both ways
     git_ok(repo, "checkout", "-q", "main")
