@@ -24,13 +24,14 @@ def run(a: str | None, b: str | None, json: bool) -> int:
     for c in conflicts:  # neither removed nor modified: not decided yet
         old.pop(c["path"], None)
     result = diff_states(old, new)
-    result["conflict"] = conflicts
+    if conflicts:  # (the key only then: the JSON of a diff without conflicts is unchanged)
+        result["conflict"] = conflicts
     ws.state.close()
     if json:
         print_json(result)
         return 0
     out: list[str] = []
-    for it in result["conflict"]:
+    for it in conflicts:
         out.append(f"conflict: {it['path']}  (both sides changed it: {it['resolve']})")
     for it in result["added"]:
         out.append(f"added:    {it['path']}  {signed_size(it['size'])}{_files(it)}")

@@ -56,6 +56,11 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
         atomic_write(ours, o._replace(meta=meta).dump())
         return 0
     if o.kind != "dir" or t.kind != "dir":
+        favor = strategy_favor()
+        if favor == "theirs":
+            atomic_write(ours, data["theirs"])
+        if favor is not None:
+            return 0
         what = ("a file artifact changed on both sides" if o.kind == t.kind == "file" else
                 "a file on one side, a directory on the other")
         return _conflict(ours, data["ours"], rel, what)
@@ -65,14 +70,46 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
         entries = _manifests(ws, [p for p in (base_dir, o, t) if p is not None])
     except GitMvmError as exc:
         return _conflict(ours, data["ours"], rel, f"cannot read a manifest: {exc.message}")
+    favor = strategy_favor()
     merged = merge_manifests(entries.get(base_dir.oid, ()) if base_dir else (),
-                             entries[o.oid], entries[t.oid])
+                             entries[o.oid], entries[t.oid], prefer=favor)
     if merged.conflicts:
         return _conflict(ours, data["ours"], rel, f"{len(merged.conflicts)} file(s) in "
                          f"conflict: {describe(merged.conflicts)}")
     atomic_write(ours, _store_dir(ws, merged.entries, meta).dump())
     ws.state.close()
     return 0
+
+
+def strategy_favor() -> str | None:
+    """"ours" / "theirs" when the git command this driver runs under was given `-X ours` /
+    `-X theirs` (`--strategy-option`): git settles text conflicts that way but tells a merge
+    driver nothing, so its command line is read from /proc (Linux; elsewhere None, and those
+    conflicts stay conflicts)."""
+    pid = os.getppid()
+    for _ in range(6):  # sh -c, git merge, git pull, …
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        name = os.path.basename(argv[0]) if argv else b""
+        for i, arg in enumerate(argv if name == b"git" or name.startswith(b"git-") else []):
+            value = None
+            if arg in (b"-X", b"--strategy-option") and i + 1 < len(argv):
+                value = argv[i + 1]
+            elif arg.startswith(b"--strategy-option="):
+                value = arg.split(b"=", 1)[1]
+            elif arg.startswith(b"-X"):
+                value = arg[2:]
+            if value in (b"ours", b"theirs"):
+                return value.decode()
+        if ppid <= 1:
+            return None
+        pid = ppid
+    return None
 
 
 def _read(path: str) -> bytes:

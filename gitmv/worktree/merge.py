@@ -19,7 +19,6 @@ from gitmv.objects.pointer import Pointer
 # The first line the merge driver adds to a pointer it leaves in conflict (a TOML comment, so
 # the pointer still parses); pre-commit refuses a staged pointer that holds it.
 CONFLICT_MARK = "# mvm-conflict:"
-GIT_MARKERS = (b"<<<<<<< ", b"\n>>>>>>> ", b"\n=======\n")
 SIDES = ("ours", "theirs")
 
 
@@ -125,8 +124,8 @@ def mark_conflict(data: bytes, rel: str, what: str) -> bytes:
 
 def is_unresolved(data: bytes) -> bool:
     """Whether a pointer file still holds a conflict: git's markers or the driver's mark."""
-    return CONFLICT_MARK.encode() in data or data.startswith(b"<<<<<<< ") or any(
-        m in data for m in GIT_MARKERS[1:2])
+    return CONFLICT_MARK.encode() in data or data.startswith(b"<<<<<<<") or \
+        b"\n<<<<<<<" in data
 
 
 def describe(conflicts: Sequence[FileConflict]) -> str:

@@ -149,6 +149,18 @@ def test_conflict_then_resolve(repo: Path, capsys: pytest.CaptureFixture[str],
     assert git(repo, "status", "--porcelain") == ""
 
 
+@pytest.mark.parametrize("favor", ["ours", "theirs"])
+def test_strategy_option_settles_file_conflicts(repo: Path, favor: str) -> None:
+    """`git merge -X ours|theirs` settles conflicting files for that side (as git does for
+    text conflicts); the files changed on one side only still merge."""
+    diverge(repo, ours={"a.bin": b"a-ours", "b.bin": b"b-ours"},
+            theirs={"a.bin": b"a-theirs", "t.bin": b"t"})
+    git_ok(repo, "merge", "-q", "--no-edit", "-X", favor, "feature")
+    assert unmerged(repo) == ""
+    assert tree_digest(repo / "data") == expect(
+        {**BASE, "a.bin": b"a-" + favor.encode(), "b.bin": b"b-ours", "t.bin": b"t"})
+
+
 def test_union_without_a_side_names_the_files_changed_on_both(
         repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conflict(repo)
