@@ -166,7 +166,7 @@ def run(paths: list[str], side: str | None, prefer: str | None, jobs: int | None
                          "git mvm resolve PATH --union --prefer ours|theirs")
     ws = Workspace.open(jobs=jobs)
     unmerged = ws.repo.unmerged_pointers()
-    chosen: dict[str, Pointer | None] = {}
+    chosen: dict[str, bytes | None] = {}
     for p in paths:
         rel = ws.to_rel(p)
         rel = artifact_path(rel) if rel.endswith(SUFFIX) else rel
@@ -177,9 +177,9 @@ def run(paths: list[str], side: str | None, prefer: str | None, jobs: int | None
     from gitmv.worktree.checkout import remove_artifact
 
     with repo_lock(ws.lock_path):
-        for rel, ptr in chosen.items():
+        for rel, data in chosen.items():
             ppath = pointer_path(rel)
-            if ptr is None:
+            if data is None:
                 if os.path.lexists(ws.repo.abs(ppath)):
                     os.unlink(ws.repo.abs(ppath))
                 ws.repo.unstage_remove([ppath])
@@ -187,12 +187,12 @@ def run(paths: list[str], side: str | None, prefer: str | None, jobs: int | None
                     ui.warn(f"{rel}: the chosen side deletes it, but it holds bytes that are "
                             "not in the cache; left as it is")
                 continue
-            atomic_write(ws.repo.abs(ppath), ptr.dump())
+            atomic_write(ws.repo.abs(ppath), data)
             ws.repo.stage([ppath])
-    kept = [rel for rel, ptr in chosen.items() if ptr is not None]
+    kept = [rel for rel, data in chosen.items() if data is not None]
     rc = _bring_bytes(ws, kept)
-    for rel, ptr in chosen.items():
-        ui.info(f"resolved: {rel} ({side if ptr is not None else 'deleted'})")
+    for rel, data in chosen.items():
+        ui.info(f"resolved: {rel} ({side if data is not None else 'deleted'})")
     ws.state.close()
     return rc
 
@@ -248,20 +248,20 @@ def _not_in_conflict_hint(ws: Workspace, rel: str) -> str:
 
 
 def _choose(ws: Workspace, rel: str, stages: dict[int, str], side: str,
-            prefer: str | None) -> Pointer | None:
+            prefer: str | None) -> bytes | None:
+    """The pointer the resolution keeps (a side's blob as committed, or a union's new one);
+    None: the artifact goes (the chosen side deleted it)."""
     blobs = dict(zip(stages, ws.repo.read_blobs(list(stages.values())), strict=True))
     ptr = {n: Pointer.parse(blobs[n], f"{pointer_path(rel)} (stage {n})") if n in blobs
            else None for n in (1, 2, 3)}
     base, ours, theirs = ptr[1], ptr[2], ptr[3]
-    if side == "ours":
-        return ours
-    if side == "theirs":
-        return theirs
+    if side in ("ours", "theirs"):
+        return blobs.get(2 if side == "ours" else 3)
     if ours is None or theirs is None:
-        return ours or theirs  # deleted on one side: the union is the other
+        return blobs.get(2) or blobs.get(3)  # deleted on one side: the union is the other
     if ours.kind != "dir" or theirs.kind != "dir":
         if prefer is not None:
-            return ours if prefer == "ours" else theirs
+            return blobs[2 if prefer == "ours" else 3]
         raise GitMvmError(f"{rel}: a file artifact has no union",
                           f"git mvm resolve {rel} --ours or --theirs")
     base_dir = base if base is not None and base.kind == "dir" else None
@@ -273,7 +273,7 @@ def _choose(ws: Workspace, rel: str, stages: dict[int, str], side: str,
                           f"choose a side for them: git mvm resolve {rel} --union --prefer "
                           "ours|theirs (or --ours / --theirs for the whole directory)")
     return _store_dir(ws, merged.entries,
-                      merge_meta(base.meta if base else {}, ours.meta, theirs.meta))
+                      merge_meta(base.meta if base else {}, ours.meta, theirs.meta)).dump()
 
 
 def _bring_bytes(ws: Workspace, rels: list[str]) -> int:
