@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "the registry: models, latest versions, versions in each stage"),
     "history": ("show:history", "a model's registry events, oldest first: the audit trail"),
     "get": ("get", "write a registered version's bytes to a path, without a checkout"),
+    "resolve": ("resolve", "finish a merge conflict in pointers: keep ours, theirs or both"),
     "hook": ("hook", "entry point of the installed git hooks"),
     "help": ("help", "show help for a command"),
 }
@@ -342,6 +343,21 @@ def make_parser() -> argparse.ArgumentParser:
     _json(p)
     _jobs(p)
 
+    p = cmd("resolve")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="artifacts whose pointer is in "
+                   "conflict (`git mvm status` lists them)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--ours", dest="side", action="store_const", const="ours",
+                       help="keep the version of the branch you are on")
+    which.add_argument("--theirs", dest="side", action="store_const", const="theirs",
+                       help="keep the version being merged in (or cherry-picked, rebased)")
+    which.add_argument("--union", dest="side", action="store_const", const="union",
+                       help="directories: every file of both sides (a file changed on both "
+                       "needs --prefer)")
+    p.add_argument("--prefer", choices=("ours", "theirs"),
+                   help="with --union: the side whose version of a file changed on both wins")
+    _jobs(p)
+
     p = cmd("hook")
     p.add_argument("name", metavar="NAME")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
@@ -387,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_hook(args[1], args[2:])
         except KeyboardInterrupt:
             return 130
+    if args[:1] == ["merge-driver"] and len(args) == 5:
+        return _merge_driver(args[1:])
     parser = make_parser()
     ns, extra = parser.parse_known_args(args)
     _fill_optional_positionals(parser, ns, extra)
@@ -428,6 +446,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "hint: this is a bug in gitmv; run again with -v and report the traceback\n"
         )
         return 1
+
+
+def _merge_driver(args: list[str]) -> int:
+    """`git mvm merge-driver %O %A %B %P`: the merge driver `install` registers; run by git,
+    not by people, so it is in no help list (docs/workflows.md)."""
+    from gitmv.commands.resolve import merge_driver
+
+    try:
+        return merge_driver(*args)
+    except GitMvmError as exc:
+        _report(exc)
+    except OSError as exc:
+        _os_error(exc)
+    return 1  # a conflict, for git: the pointer stays ours
 
 
 def _fill_optional_positionals(

@@ -305,6 +305,18 @@ class Repo(NamedTuple):
         out = self.git("ls-files", "-z", "--cached", "--", *(f":(literal){p}" for p in paths))
         return _split_z(out)
 
+    def unmerged_pointers(self) -> dict[str, dict[int, str]]:
+        """Pointers in conflict in the index: {pointer path: {stage: blob id}} (1 the merge
+        base, 2 ours, 3 theirs; a stage is absent where that side has no such file)."""
+        out: dict[str, dict[int, str]] = {}
+        for record in self.git("ls-files", "-u", "-z", "--", f"*{SUFFIX}").split(b"\0"):
+            meta, _, path = record.partition(b"\t")
+            parts = meta.split()
+            if len(parts) == 3:
+                out.setdefault(path.decode("utf-8", "surrogateescape"), {})[
+                    int(parts[2])] = parts[1].decode()
+        return out
+
     def stage(self, relpaths: Iterable[str]) -> None:
         paths = sorted(set(relpaths))
         if paths:

@@ -1,6 +1,6 @@
 """The README's first command: gitmv's main jobs end to end in a temporary repository: version a
 model and a dataset, restore them byte for byte, review a retrained model's params and metrics,
-gate it, register it and promote it."""
+gate it, register it and promote it; merge two branches' changes to one dataset."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def main() -> int:
             print("demo: FAILED: restored bytes differ", file=sys.stderr)
             return 1
         print(f"demo: OK: {len(after)} files restored byte for byte (sha256 checked)")
-        return review_and_registry(repo)
+        return review_and_registry(repo) or dataset_merge(repo)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -116,6 +116,36 @@ def review_and_registry(repo: str) -> int:
     sh("git", "mvm", "promote", "classifier", "v1.1.0", "production", cwd=repo)
     sh("git", "mvm", "show", "classifier", cwd=repo)
     print("demo: OK: a retrained model reviewed, registered and promoted")
+    return 0
+
+
+def dataset_merge(repo: str) -> int:
+    """Two branches change different files of one dataset; `git merge` merges the manifests
+    (the merge driver) and the post-merge hook checks out the merged bytes."""
+    def put(rel: str, data: bytes) -> None:
+        with open(os.path.join(repo, rel), "wb") as f:
+            f.write(data)
+
+    sh("git", "switch", "-q", "-c", "more-cats", cwd=repo)
+    print("$ # on more-cats: a new cat picture")
+    cat = os.urandom(4096)
+    put("data/train/cats/new.jpg", cat)
+    sh("git", "mvm", "add", "-q", "data", cwd=repo)
+    sh("git", "commit", "-q", "-m", "More cats", cwd=repo)
+    sh("git", "switch", "-q", "main", cwd=repo)
+    print("$ # on main: one dog picture relabelled (replaced)")
+    dog = os.urandom(4096)
+    put("data/train/dogs/000.jpg", dog)
+    sh("git", "mvm", "add", "-q", "data", cwd=repo)
+    sh("git", "commit", "-q", "-m", "Fix a dog", cwd=repo)
+    sh("git", "merge", "--no-edit", "-q", "more-cats", cwd=repo)
+    sh("git", "mvm", "diff", "HEAD~1", "HEAD", cwd=repo)
+    got = digest(os.path.join(repo, "data", "train"))
+    if (got.get(os.path.join("cats", "new.jpg")) != hashlib.sha256(cat).hexdigest()
+            or got.get(os.path.join("dogs", "000.jpg")) != hashlib.sha256(dog).hexdigest()):
+        print("demo: FAILED: the merged dataset lacks a branch's change", file=sys.stderr)
+        return 1
+    print("demo: OK: both branches' changes to the dataset merged, bytes in the work tree")
     return 0
 
 

@@ -45,6 +45,11 @@ NEVER = [
     ("gitmv.review", "gitmv.registry.card"),
     ("gitmv.review.metrics", "gitmv.review.gates"),  # gates build on metrics
     ("gitmv.remotes", "gitmv.transfer"),
+    # the three-way merge is pure: manifests and pointers in, a result out (no git, no disk)
+    ("gitmv.worktree.merge", "gitmv.repo"),
+    ("gitmv.worktree.merge", "gitmv.worktree.workspace"),
+    ("gitmv.worktree.merge", "gitmv.objects.cache"),
+    ("gitmv.worktree.merge", "gitmv.fsutil"),
 ]
 # Modules that may start a program other than git, and which one.
 SUBPROCESS_OK = {

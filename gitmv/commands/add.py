@@ -52,11 +52,18 @@ def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
     with repo_lock(ws.lock_path):
         ws.clean_tmp()
         rels: list[str] = []
+        from gitmv.commands.resolve import refuse_add
+
         for p in ws.expand(paths):
             try:
                 rels.append(ws.to_rel(p))
             except GitMvmError as exc:
                 failures.append((p, exc))
+                continue
+            refused = refuse_add(ws, rels[-1]) if ws.unmerged() else None
+            if refused is not None:  # a pointer in conflict: the other side's bytes are lost
+                failures.append((p, refused))
+                rels.pop()
         done, more = ws.add_many(list(dict.fromkeys(rels)), metadata)
         failures += more
         for rel, ptr, changed in done:

@@ -28,7 +28,8 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
     ws.state.close()
     # An unreadable pointer, or one whose sizes contradict its bytes, is bad input: listed
     # with the others, then reported (exit 1).
-    failures = [(s.artifact.path, s.artifact.error) for s in sels if s.artifact.error]
+    failures = [(s.artifact.path, s.artifact.error) for s, r in zip(sels, results, strict=True)
+                if s.artifact.error and r.state != "conflict"]
     failures += [(r.path, FormatError(
         f"{r.path}{SUFFIX}", r.detail,
         f"restore it with `git checkout -- {r.path}{SUFFIX}`, or re-create it with "
@@ -49,12 +50,17 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
     rows = []
     for r in results:
         state = r.state
-        if not r.in_cache and r.state not in ("not in cache", "invalid pointer"):
+        if not r.in_cache and r.state not in ("not in cache", "invalid pointer", "conflict"):
             state = f"{r.state}, not in cache"
         if remote is not None and not on_remote.get(r.path, True):
             state += f", not on {store_name}"
         rows.append((f"{state}:", r.path, f"({r.detail})" if r.detail else ""))
     sys.stdout.write(table(rows))
+    if any(r.state == "conflict" for r in results):
+        from gitmv import ui
+
+        ui.info("hint: a merge left these pointers in conflict; `git mvm resolve PATH --ours`, "
+                "`--theirs` or `--union` picks a version, stages it and checks out its bytes")
     if remote is not None and not all(on_remote.values()):
         from gitmv import ui
 

@@ -8,6 +8,11 @@ It also registers the `mvm` diff driver, so `git diff` shows pointers as people 
 `diff.mvm.textconv` in the repository's git config (local, removed by `uninstall`) and
 `*.mvm diff=mvm` in the tracked `.gitattributes` (shared with the team; `uninstall` leaves it,
 as git ignores a driver that is not configured).
+
+And the `mvm` merge driver (`git mvm merge-driver`, a three-way merge of directory pointers'
+manifests): `merge.mvm.driver` in the local config and `*.mvm merge=mvm` in
+`<git dir>/info/attributes`, both this clone's only: a merge attribute in the tracked file
+would name, in a clone without gitmv, a driver that is not there. `uninstall` removes both.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ CHAINED = ".mvm-chained"
 TEXTCONV = 'f() { git mvm hook textconv "$1" 2>/dev/null || cat "$1"; }; f'
 ATTRIBUTES = ".gitattributes"
 ATTRIBUTES_LINE = "*.mvm diff=mvm"
+MERGE_DRIVER = "git mvm merge-driver %O %A %B %P"  # git shell-quotes %P itself
+MERGE_LINE = "*.mvm merge=mvm"
 
 
 class HookChange(NamedTuple):
@@ -193,6 +200,7 @@ def install_diff_driver(repo: Repo, shared: bool = True) -> list[HookChange]:
     else:
         repo.git("config", "--local", "diff.mvm.textconv", TEXTCONV)
         changes = [HookChange(name, "updated" if current else "installed")]
+    changes += install_merge_driver(repo)
     if not os.path.isdir(os.path.join(repo.root, ".mvm")):
         return changes
     if shared:
@@ -200,6 +208,59 @@ def install_diff_driver(repo: Repo, shared: bool = True) -> list[HookChange]:
     else:
         changes.append(_add_info_attributes_line(repo))
     return changes
+
+
+def install_merge_driver(repo: Repo) -> list[HookChange]:
+    """`merge.mvm.driver` in the local config, and `*.mvm merge=mvm` in info/attributes when
+    this is a gitmv repository. Installing twice changes nothing."""
+    name = f"merge driver (merge.mvm.driver = {MERGE_DRIVER})"
+    current = repo.git("config", "--local", "--get", "merge.mvm.driver", check=False).strip()
+    if current.decode(errors="replace") == MERGE_DRIVER:
+        changes = [HookChange(name, "unchanged")]
+    else:
+        repo.git("config", "--local", "merge.mvm.name", "gitmv pointers (three-way on manifests)")
+        repo.git("config", "--local", "merge.mvm.driver", MERGE_DRIVER)
+        changes = [HookChange(name, "updated" if current else "installed")]
+    if not os.path.isdir(os.path.join(repo.root, ".mvm")):
+        return changes
+    path = _info_attributes(repo)
+    body = _read(path)
+    if MERGE_LINE in body.decode("utf-8", "replace").splitlines():
+        return changes
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, body + MERGE_LINE.encode() + b"\n")
+    return [*changes, HookChange(f"info/attributes ({MERGE_LINE}; this clone only)",
+                                 "installed")]
+
+
+def uninstall_merge_driver(repo: Repo) -> list[HookChange]:
+    """Remove the driver's config section and its info/attributes line (if ours)."""
+    changes = []
+    current = repo.git("config", "--local", "--get", "merge.mvm.driver", check=False).strip()
+    if current.decode(errors="replace") == MERGE_DRIVER:
+        repo.git("config", "--local", "--remove-section", "merge.mvm", check=False)
+        changes.append(HookChange("merge driver (merge.mvm.driver)", "removed"))
+    path = _info_attributes(repo)
+    lines = _read(path).decode("utf-8", "surrogateescape").splitlines()
+    if MERGE_LINE in lines:
+        atomic_write(path, "".join(f"{x}\n" for x in lines if x != MERGE_LINE)
+                     .encode("utf-8", "surrogateescape"))
+        changes.append(HookChange(f"info/attributes ({MERGE_LINE})", "removed"))
+    return changes
+
+
+def _info_attributes(repo: Repo) -> str:
+    return os.path.join(repo.common_dir, "info", "attributes")
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
 
 
 def _add_info_attributes_line(repo: Repo) -> HookChange:
@@ -283,7 +344,7 @@ def uninstall(repo: Repo) -> list[HookChange]:
                 changes.append(HookChange(name, "restored"))
             else:
                 changes.append(HookChange(name, "removed"))
-    return changes + uninstall_diff_driver(repo)
+    return changes + uninstall_diff_driver(repo) + uninstall_merge_driver(repo)
 
 
 def uninstall_diff_driver(repo: Repo) -> list[HookChange]:

@@ -156,7 +156,16 @@ def pre_commit() -> int:
         ws = Workspace(repo, config)
         blobs = repo.read_blobs([b for b, _ in pointers])
         _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers])
+        from gitmv.worktree.merge import is_unresolved
+
         for (_, path), data in zip(pointers, blobs, strict=True):
+            if is_unresolved(data):
+                rel = artifact_path(path)
+                problems.append(
+                    f"{path}: still holds a merge conflict (it was staged as the merge left "
+                    f"it); fix: git checkout -m -- {path} (brings the conflict back), then "
+                    f"git mvm resolve {rel} --ours|--theirs|--union")
+                continue
             try:
                 ptr = Pointer.parse(data, path)
             except GitMvmError as exc:

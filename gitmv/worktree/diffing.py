@@ -42,7 +42,10 @@ def states_at(ws: Workspace, rev: str) -> dict[str, State]:
 def states_in_workspace(ws: Workspace) -> dict[str, State]:
     """What `git mvm add` would record now: the work tree's bytes, else the pointer."""
     out: dict[str, State] = {}
+    unmerged = ws.unmerged()
     for a in ws.artifacts():
+        if a.path in unmerged:
+            continue  # neither side yet: `conflicts_in_workspace` names it
         if a.pointer is None:
             ui.warn(str(a.error))
             continue
@@ -62,6 +65,14 @@ def states_in_workspace(ws: Workspace) -> dict[str, State]:
         else:
             out[a.path] = State(ptr, _manifest(ws, ptr))
     return out
+
+
+def conflicts_in_workspace(ws: Workspace) -> list[dict[str, Any]]:
+    """Artifacts whose pointer is unmerged, each with the command that finishes it."""
+    return [{"path": rel, "kind": ws.conflict_status(a).kind, "sides": sorted(
+                {1: "base", 2: "ours", 3: "theirs"}[n] for n in ws.unmerged()[rel]),
+             "resolve": f"git mvm resolve {rel} --ours|--theirs|--union"}
+            for a in ws.artifacts() if (rel := a.path) in ws.unmerged()]
 
 
 def _manifest(ws: Workspace, ptr: Pointer) -> Sequence[Entry] | None:

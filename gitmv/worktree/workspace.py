@@ -66,7 +66,8 @@ class Selection(NamedTuple):
 class Status(NamedTuple):
     path: str
     kind: str
-    state: str  # "up to date", "modified", "missing", "not in cache", "invalid pointer"
+    state: str  # "up to date", "modified", "missing", "not in cache", "invalid pointer",
+    # "conflict" (its pointer is unmerged in the index)
     in_cache: bool
     detail: str  # human details: counts of changed files, the error
 
@@ -97,6 +98,7 @@ class Workspace:
         self.cache.links_as_root = self.config.link_as_root
         self.state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
         self.jobs = jobs or DEFAULT_JOBS
+        self._unmerged: dict[str, dict[int, str]] | None = None
 
     @classmethod
     def open(cls, cwd: str | None = None, jobs: int | None = None) -> Workspace:
@@ -467,8 +469,32 @@ class Workspace:
         raise PathRefused(f"{rel}: not a regular file or directory")
 
     # --- status --------------------------------------------------------------------------
+    def unmerged(self) -> dict[str, dict[int, str]]:
+        """Artifacts whose pointer is in conflict in the index: {artifact: {stage: blob}}."""
+        if self._unmerged is None:
+            self._unmerged = {artifact_path(p): stages
+                              for p, stages in self.repo.unmerged_pointers().items()}
+        return self._unmerged
+
+    def conflict_status(self, a: Artifact) -> Status:
+        """An artifact whose pointer is unmerged: never "modified" or "removed", whatever the
+        work tree holds; the detail is the command that finishes it."""
+        stages = self.unmerged()[a.path]
+        ptr = a.pointer
+        if ptr is None:  # git's conflict markers: the kind from our side, else theirs
+            blob = stages.get(2) or stages.get(3) or stages[min(stages)]
+            try:
+                ptr = Pointer.parse(self.repo.read_blobs([blob])[0], pointer_path(a.path))
+            except GitMvmError:
+                ptr = None
+        return Status(a.path, ptr.kind if ptr else "?", "conflict",
+                      ptr is not None and self.in_cache(ptr),
+                      f"both sides changed it: git mvm resolve {a.path} --ours|--theirs|--union")
+
     def status(self, sel: Selection) -> Status:
         a = sel.artifact
+        if a.path in self.unmerged():
+            return self.conflict_status(a)
         if a.pointer is None:
             return Status(a.path, "?", "invalid pointer", False, str(a.error))
         ptr = a.pointer
