@@ -47,6 +47,10 @@ def run(name: str, args: list[str]) -> int:
             own = post_merge(args)
         elif name == "post-rewrite":
             own = post_rewrite(args, stdin)
+        elif name == "post-commit":
+            own = post_commit()
+        elif name == "post-index-change":
+            own = post_index_change(args)
         else:
             sys.stderr.write(f"git mvm: unknown hook {name!r}\n")
             return 2
@@ -371,8 +375,75 @@ def _remote_tips(repo: Repo, remote: str) -> list[str]:
 # --- post-checkout / post-merge / post-rewrite -------------------------------------------------
 def post_checkout(args: list[str]) -> int:
     if len(args) < 3 or args[2] != "1":
-        return 0  # a file checkout: git restored files, not branches
+        # a file checkout (`git checkout [REV] -- F`, `git restore`): git wrote pointer files,
+        # not branches, and says which nowhere: the pointers it rewrote since gitmv last
+        # followed them
+        return follow_pointers()
     return _materialize_changes(args[0], args[1])
+
+
+def post_index_change(args: list[str]) -> int:
+    """git wrote the index; with "1" as the first argument it also updated the work tree
+    (`reset --hard`, `stash`, `stash pop`, cherry-pick, revert, a branch switch before its
+    post-checkout): bring the artifacts whose pointers it rewrote into line. The shim runs
+    no Python for any other call."""
+    if not args or args[0] != "1":
+        return 0
+    return follow_pointers()
+
+
+def follow_pointers() -> int:
+    """Materialize the artifacts whose pointer files git rewrote since gitmv last followed
+    them (their stat-cache rows no longer match). Nothing rewritten: a `git ls-files`, an
+    `lstat` and a row read per pointer."""
+    from gitmv.objects.pointer import SUFFIX, artifact_path, pointer_path
+
+    ws = _workspace()
+    out = ws.repo.git("ls-files", "-z", "--cached", "--", f"*{SUFFIX}")
+    rels = sorted({artifact_path(p) for p in out.decode("utf-8", "surrogateescape").split("\0")
+                   if p})
+    todo = [rel for rel in rels
+            if os.path.lexists(ws.repo.abs(pointer_path(rel))) and not ws.followed(rel)]
+    if todo:
+        materialize(ws, todo, skip_invalid=True)
+    ws.state.close()
+    return 0
+
+
+def post_commit() -> int:
+    """A commit git made without checking anything out (a cherry-pick, a revert, or a
+    commit of a pointer rewritten by hand) may leave the work tree holding an older version
+    of an artifact it changed: check the pointer's out, but only then (the cache has what
+    is there). Unsaved bytes are never touched, and an artifact left absent stays absent."""
+    from gitmv.objects.pointer import SUFFIX, artifact_path
+    from gitmv.repo import Repo
+
+    repo = Repo.discover()
+    out = repo.git("diff-tree", "--no-commit-id", "--name-only", "-r", "-z", "--root",
+                   "--no-renames", "HEAD", "--", f"*{SUFFIX}", check=False)
+    changed = sorted({artifact_path(p) for p in
+                      out.decode("utf-8", "surrogateescape").split("\0") if p})
+    if not changed:
+        return 0
+    from gitmv.worktree.workspace import Selection, Workspace
+
+    ws = Workspace(repo)
+    arts = {a.path: a for a in ws.artifacts()}
+    outdated, clean = [], []
+    for rel in changed:
+        a = arts.get(rel)
+        if a is None or a.pointer is None:
+            continue
+        state = ws.status(Selection(a, "")).state
+        if state == "outdated":
+            outdated.append(rel)
+        elif state == "up to date":
+            clean.append(rel)
+    ws.mark_followed(clean)
+    if outdated:
+        materialize(ws, outdated)
+    ws.state.close()
+    return 0
 
 
 def post_merge(args: list[str] | None = None) -> int:
@@ -414,8 +485,12 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
     return 0
 
 
-def materialize(ws: Workspace, paths: list[str] | None) -> None:
-    """Bring artifacts into the work tree after git moved the pointers; never fails."""
+def materialize(ws: Workspace, paths: list[str] | None, skip_invalid: bool = False) -> None:
+    """Bring artifacts into the work tree after git moved the pointers; never fails.
+
+    Unsaved bytes are kept: a file artifact's as a whole, a directory's file by file (the
+    others are brought to the new version), each named in a warning. `skip_invalid`: say
+    nothing of pointers that do not parse (a conflicted one, mid-merge; status names it)."""
     from gitmv import ui
     from gitmv.errors import GitMvmError, ObjectMissing, WouldOverwrite
     from gitmv.fsutil import repo_lock
@@ -429,6 +504,8 @@ def materialize(ws: Workspace, paths: list[str] | None) -> None:
             ui.warn(f"{gone}: no longer tracked here, but it holds changes that are not in "
                     "the cache; left as it is")
     wanted = [arts[p] for p in (paths if paths is not None else sorted(arts)) if p in arts]
+    if skip_invalid:
+        wanted = [a for a in wanted if a.pointer is not None]
     if not wanted:
         return
     pointers = [a.pointer for a in wanted if a.pointer is not None]
@@ -442,17 +519,26 @@ def materialize(ws: Workspace, paths: list[str] | None) -> None:
     from gitmv.worktree.workspace import Selection
 
     written = 0
+    left: list[str] = []  # unsaved bytes kept: followed all the same (warned once)
     with repo_lock(ws.lock_path):
         for a in wanted:
             try:
-                r = checkout(ws, Selection(a, ""), force=False)
+                r = checkout(ws, Selection(a, ""), force=False, keep=True)
                 written += 1 if (r.written or r.removed) else 0
+                if r.kept:
+                    more = f" and {len(r.kept) - 3} more" if len(r.kept) > 3 else ""
+                    ui.warn(f"{a.path}: kept {len(r.kept)} file(s) with changes that are not "
+                            f"in the cache: {', '.join(r.kept[:3])}{more}; the other files "
+                            "are at the checked-out version (`git mvm status` lists them; "
+                            f"`git mvm checkout --force {a.path}` discards the changes)")
             except ObjectMissing:
                 ui.warn(f"{a.path}: bytes not in the cache; run `git mvm pull {a.path}`")
             except WouldOverwrite as exc:
                 ui.warn(f"{exc.message}; left as it is ({exc.hint})")
+                left.append(a.path)
             except GitMvmError as exc:  # a full disk, say: one line naming what and why
                 ui.warn(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+    ws.mark_followed(left)
     ws.state.close()
     if written:
         ui.info(f"git mvm: checked out {written} artifact(s)")

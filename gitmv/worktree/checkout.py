@@ -36,11 +36,16 @@ class CheckoutResult(NamedTuple):
     written: int  # files written
     removed: int  # stray files removed
     unchanged: int
+    kept: tuple[str, ...] = ()  # files of a directory left as they are (`keep`): unsaved edits
 
 
-def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
+def checkout(ws: Workspace, sel: Selection, force: bool, keep: bool = False) -> CheckoutResult:
     """Bring one artifact into the work tree. A file system failure (a full disk) is a
-    GitMvmError naming the artifact, so the other artifacts still get their turn."""
+    GitMvmError naming the artifact, so the other artifacts still get their turn.
+
+    `keep` (the hooks, after git moved the pointer): files of a directory with changes that
+    are not in the cache are left as they are and named in the result, and every other file
+    is brought to the pointer's version, rather than refusing the whole directory."""
     a = sel.artifact
     if a.pointer is None:
         assert a.error is not None
@@ -50,10 +55,12 @@ def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
         if a.pointer.kind == "file":
             result = _checkout_file(ws, a.path, a.pointer, force)
         else:
-            result = _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+            result = _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force, keep)
         # The bytes now at this path must stay out of git: after `git mv a.pt.mvm b.pt.mvm`
         # only `/a.pt` is listed, and `git add -A` would stage b.pt.
         add_ignore_entry(ws.repo.abs(a.path))
+        if not sel.subpath:
+            ws.mark_followed([a.path])
         return result
     except OSError as exc:
         raise os_error(exc, f"{a.path}: cannot check out") from None
@@ -134,12 +141,10 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
         st = os.lstat(abspath)
     except FileNotFoundError:
         st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):  # a directory artifact before (type change)
+        _remove_dir_in_the_way(ws, rel, abspath, force)
+        st = None
     if st is not None:
-        if stat.S_ISDIR(st.st_mode):
-            raise WouldOverwrite(
-                f"{rel}: a directory is in the way of the file artifact",
-                "move the directory away, then run `git mvm checkout` again",
-            )
         if stat.S_ISLNK(st.st_mode) and os.readlink(abspath) == ws.cache.oid_to_path(ptr.oid):
             return CheckoutResult(rel, 0, 0, 1)
         oid = ws.current_file_oid(abspath, st) if stat.S_ISREG(st.st_mode) else None
@@ -158,6 +163,26 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
     return CheckoutResult(rel, 1, 0, 0)
 
 
+def _remove_dir_in_the_way(ws: Workspace, rel: str, abspath: str, force: bool) -> None:
+    """Remove the directory where a file artifact goes when every byte in it is in the cache
+    (a directory artifact's version, clean), or with force; refuse naming what is unsaved."""
+    import shutil
+
+    if not force:
+        unsaved = [relpath for relpath, path, fst in _walk(abspath, abspath, rel)
+                   if not _is_safe(ws, path, fst)]
+        if unsaved:
+            more = f" and {len(unsaved) - 3} more" if len(unsaved) > 3 else ""
+            raise WouldOverwrite(
+                f"{rel}: a directory with changes that are not in the cache is where the file "
+                f"artifact goes ({', '.join(unsaved[:3])}{more})",
+                "move the directory away, or discard it with "
+                f"`git mvm checkout --force {rel}`",
+            )
+    shutil.rmtree(abspath)
+    ws.state.delete_tree(abspath)
+
+
 def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
     """A copy is fine whatever the mode; a hardlink mode wants the cache inode."""
     first = usable_link_modes(ws.config.link_modes, ws.cache.links_as_root)[0]
@@ -172,7 +197,7 @@ def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
 
 
 def _checkout_dir(
-    ws: Workspace, rel: str, ptr: Pointer, sub: str, force: bool
+    ws: Workspace, rel: str, ptr: Pointer, sub: str, force: bool, keep: bool = False
 ) -> CheckoutResult:
     root = ws.repo.abs(rel)
     if not ws.cache.has(ptr.oid):
@@ -255,7 +280,14 @@ def _checkout_dir(
             unchanged += 1
     if rows:
         ws.state.put_many(rows)
-    if conflicts and not force:
+    kept: tuple[str, ...] = ()
+    if conflicts and not force and keep:  # leave the edited files, update the rest
+        kept = tuple(sorted(conflicts))
+        skip = set(kept)
+        to_write = [e for e in to_write if e.path not in skip]
+        skip_abs = {os.path.join(root, p) for p in skip}
+        to_remove = [p for p in to_remove if p not in skip_abs]
+    elif conflicts and not force:
         more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
         shown = ", ".join(conflicts[:3]) + more
         raise WouldOverwrite(
@@ -279,7 +311,7 @@ def _checkout_dir(
 
     written = ws.parallel(write_one, to_write)
     _record(ws, written)
-    return CheckoutResult(rel, len(written), len(to_remove), unchanged)
+    return CheckoutResult(rel, len(written), len(to_remove), unchanged, kept)
 
 
 def _check_links(ws: Workspace, root: str, entries: Sequence[Entry], sub: str, where: str) -> None:

@@ -64,7 +64,7 @@ def test_no_artifacts_says_how_to_start(repo: Path, capsys: pytest.CaptureFixtur
 def test_modified_file(tracked_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(tracked_repo / "models" / "m.pt", b"weights v2")
     items = by_path(run_json(capsys, tracked_repo, "status"))
-    assert items["models/m.pt"]["state"] == "modified"
+    assert items["models/m.pt"]["state"] == "outdated"
     assert items["data"]["state"] == "up to date"
     res = run(capsys, tracked_repo, "status")
     assert any(ln.startswith("modified:") and "models/m.pt" in ln for ln in res.out.splitlines())
@@ -79,7 +79,7 @@ def test_modified_file_with_same_size_and_restored_mtime_is_detected_after_inode
     replacement = write(tracked_repo / "models" / "new", b"weights v9" * 100)
     os.utime(replacement, ns=(st.st_atime_ns, st.st_mtime_ns))
     os.replace(replacement, path)
-    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "modified"
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "outdated"
 
 
 def test_modified_directory_counts_added_removed_modified(
@@ -188,15 +188,16 @@ def test_nothing_changed_means_no_hashing_at_all(
     assert spy.paths == []  # the changed file's stat was remembered
 
 
-def test_status_after_checkout_of_old_pointer_shows_modified(
+def test_status_after_checkout_of_old_pointer_shows_outdated(
     tracked_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Switching commits changes the pointer, not the bytes: status says they differ."""
+    """Switching commits without hooks changes the pointer, not the bytes: status says the
+    work tree holds another cached version."""
     write(tracked_repo / "models" / "m.pt", b"weights v2")
     assert mvm(tracked_repo, "add", "-q", "models/m.pt") == 0
     git(tracked_repo, "commit", "-qm", "v2")
     git(tracked_repo, "checkout", "-q", "HEAD~1")
-    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "modified"
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "outdated"
     assert mvm(tracked_repo, "checkout", "-q") == 0
     assert (tracked_repo / "models" / "m.pt").read_bytes() == b"weights v1" * 100
     assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == (
