@@ -481,7 +481,13 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
                           out.decode("utf-8", "surrogateescape").split("\0") if p})
         if not changed:
             return 0
-    materialize(_workspace(), changed)
+    ws = _workspace()
+    if changed is not None:  # post-index-change, run first, may have followed them already
+        changed = [p for p in changed if not ws.followed(p)]
+        if not changed:
+            ws.state.close()
+            return 0
+    materialize(ws, changed)
     return 0
 
 
@@ -519,7 +525,9 @@ def materialize(ws: Workspace, paths: list[str] | None, skip_invalid: bool = Fal
     from gitmv.worktree.workspace import Selection
 
     written = 0
-    left: list[str] = []  # unsaved bytes kept: followed all the same (warned once)
+    # not brought into line (unsaved bytes kept, an object missing, a full disk): warned once,
+    # so followed all the same; `git mvm status` goes on saying it
+    left: list[str] = []
     with repo_lock(ws.lock_path):
         for a in wanted:
             try:
@@ -535,9 +543,11 @@ def materialize(ws: Workspace, paths: list[str] | None, skip_invalid: bool = Fal
                 ui.warn(f"{a.path}: bytes not in the cache; run `git mvm pull {a.path}`")
             except WouldOverwrite as exc:
                 ui.warn(f"{exc.message}; left as it is ({exc.hint})")
-                left.append(a.path)
             except GitMvmError as exc:  # a full disk, say: one line naming what and why
                 ui.warn(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            else:
+                continue
+            left.append(a.path)
     ws.mark_followed(left)
     ws.state.close()
     if written:

@@ -64,7 +64,7 @@ def test_no_artifacts_says_how_to_start(repo: Path, capsys: pytest.CaptureFixtur
 def test_modified_file(tracked_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(tracked_repo / "models" / "m.pt", b"weights v2")
     items = by_path(run_json(capsys, tracked_repo, "status"))
-    assert items["models/m.pt"]["state"] == "outdated"
+    assert items["models/m.pt"]["state"] == "modified"
     assert items["data"]["state"] == "up to date"
     res = run(capsys, tracked_repo, "status")
     assert any(ln.startswith("modified:") and "models/m.pt" in ln for ln in res.out.splitlines())
@@ -79,7 +79,7 @@ def test_modified_file_with_same_size_and_restored_mtime_is_detected_after_inode
     replacement = write(tracked_repo / "models" / "new", b"weights v9" * 100)
     os.utime(replacement, ns=(st.st_atime_ns, st.st_mtime_ns))
     os.replace(replacement, path)
-    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "outdated"
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "modified"
 
 
 def test_modified_directory_counts_added_removed_modified(
