@@ -159,7 +159,8 @@ def pre_commit() -> int:
 
         ws = Workspace(repo, config)
         blobs = repo.read_blobs([b for b, _ in pointers])
-        _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers])
+        _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers],
+                                _follow_renames(ws, pointers, blobs))
         for (_, path), data in zip(pointers, blobs, strict=True):
             try:
                 ptr = Pointer.parse(data, path)
@@ -232,14 +233,38 @@ def _artifact_bytes_staged(repo: Repo, paths: list[str]) -> list[str]:
     return problems
 
 
-def _keep_artifacts_ignored(repo: Repo, rels: list[str]) -> None:
+def _follow_renames(ws: Workspace, pointers: list[tuple[str, str]], blobs: list[bytes]
+                    ) -> list[str]:
+    """The bytes of a renamed pointer's artifact follow it (`git mv a.pt.mvm b.pt.mvm`);
+    the `.gitignore` files that changed."""
+    from gitmv.errors import GitMvmError
+    from gitmv.objects.pointer import Pointer, artifact_path
+    from gitmv.worktree.workspace import Artifact
+
+    arts = []
+    for (_, path), data in zip(pointers, blobs, strict=True):
+        if not os.path.lexists(ws.repo.abs(artifact_path(path))):
+            try:
+                arts.append(Artifact(artifact_path(path), Pointer.parse(data, path), None))
+            except GitMvmError:
+                continue  # said below
+    if not arts:
+        return []
+    from gitmv.worktree.checkout import follow_renames
+
+    return follow_renames(ws, arts)
+
+
+def _keep_artifacts_ignored(repo: Repo, rels: list[str], renamed: list[str]) -> None:
     """A staged pointer's artifact is listed in the .gitignore beside it (and that file staged
     with it): `git mv a.pt.mvm b.pt.mvm` leaves `/a.pt` in it, not `/b.pt`, so the next
-    `git add -A` would commit the model's bytes."""
+    `git add -A` would commit the model's bytes. `renamed`: .gitignore files a rename that
+    gitmv followed changed already."""
     from gitmv import ui
     from gitmv.worktree.workspace import _gitignore_rel, add_ignore_entry
 
-    changed = sorted({_gitignore_rel(rel) for rel in rels if add_ignore_entry(repo.abs(rel))})
+    changed = sorted(set(renamed) | {_gitignore_rel(rel) for rel in rels
+                                      if add_ignore_entry(repo.abs(rel))})
     if not changed:
         return
     names = ", ".join(changed)
@@ -405,6 +430,19 @@ def follow_pointers() -> int:
     todo = [rel for rel in rels
             if os.path.lexists(ws.repo.abs(pointer_path(rel))) and not ws.followed(rel)]
     if todo:
+        from gitmv.errors import GitMvmError
+        from gitmv.worktree.checkout import follow_renames, say_unstaged_ignores
+        from gitmv.worktree.workspace import Artifact
+
+        absent = []
+        for rel in todo:
+            if not os.path.lexists(ws.repo.abs(rel)):
+                try:
+                    absent.append(Artifact(rel, ws.read_pointer(rel), None))
+                except GitMvmError:
+                    continue
+        if absent:
+            say_unstaged_ignores(follow_renames(ws, absent))
         materialize(ws, todo, skip_invalid=True)
     ws.state.close()
     return 0

@@ -28,7 +28,7 @@ from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
 from gitmv.objects.state import Row, hashed
-from gitmv.worktree.workspace import Selection, Workspace, _walk, add_ignore_entry
+from gitmv.worktree.workspace import Artifact, Selection, Workspace, _walk, add_ignore_entry
 
 
 class CheckoutResult(NamedTuple):
@@ -424,3 +424,81 @@ def remove_artifact(ws: Workspace, rel: str) -> bool:
         return False
     os.unlink(abspath)
     return True
+
+
+def follow_renames(ws: Workspace, arts: Sequence[Artifact]) -> list[str]:
+    """Artifacts whose pointer was renamed (`git mv a.pt.mvm b.pt.mvm`, not yet committed):
+    the bytes follow. A pointer in the work tree whose artifact is absent, where HEAD has a
+    pointer to the same object at a path whose pointer is gone and whose bytes are still
+    there: those bytes are moved (when they are the pointer's version), or the new path is
+    checked out from the cache and the old one removed when every byte of it is in the cache
+    (otherwise it is kept, with a warning). Each `.gitignore` line follows too. Returns the
+    `.gitignore` files changed (work-tree relative), for the caller to stage or name."""
+    from gitmv import ui
+    from gitmv.objects.pointer import SUFFIX, artifact_path, pointer_path
+    from gitmv.worktree.workspace import _gitignore_rel, remove_ignore_entry
+
+    missing = {a.path: a.pointer for a in arts
+               if a.pointer is not None and not os.path.lexists(ws.repo.abs(a.path))}
+    if not missing:
+        return []
+    out = ws.repo.git("diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--diff-filter=D",
+                      "HEAD", "--", f"*{SUFFIX}", check=False)
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    gone: list[tuple[str, str]] = []  # (old artifact path, its blob at HEAD)
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i].split()
+        if len(meta) >= 5:
+            gone.append((artifact_path(fields[i + 1]), meta[2]))
+    gone = [(old, blob) for old, blob in gone
+            if os.path.lexists(ws.repo.abs(old)) and not os.path.lexists(
+                ws.repo.abs(pointer_path(old)))]
+    if not gone:
+        return []
+    changed: set[str] = set()
+    for (old, _), data in zip(gone, ws.repo.read_blobs([b for _, b in gone]), strict=True):
+        try:
+            was = Pointer.parse(data, pointer_path(old))
+        except GitMvmError:
+            continue
+        new = next((p for p, ptr in sorted(missing.items())
+                    if ptr is not None and (ptr.kind, ptr.oid) == (was.kind, was.oid)), None)
+        if new is None:
+            continue
+        ptr = missing.pop(new)
+        assert ptr is not None
+        old_abs, new_abs = ws.repo.abs(old), ws.repo.abs(new)
+        try:
+            _check_parents(ws, new)
+            os.makedirs(os.path.dirname(new_abs), exist_ok=True)
+            if add_ignore_entry(new_abs):  # before the bytes arrive: never visible to git
+                changed.add(_gitignore_rel(new))
+            if ws.status(Selection(Artifact(old, ptr, None), "")).state == "up to date":
+                os.rename(old_abs, new_abs)
+                ws.state.delete_tree(old_abs)
+                ui.info(f"git mvm: {new}: moved from {old} (its pointer was renamed)")
+            else:
+                checkout(ws, Selection(Artifact(new, ptr, None), ""), force=False)
+                if remove_artifact(ws, old):
+                    ui.info(f"git mvm: {new}: checked out, {old} removed (its pointer was "
+                            "renamed; its bytes are in the cache)")
+                else:
+                    ui.warn(f"{new}: checked out; {old}, where its pointer was, holds changes "
+                            "that are not in the cache and was left as it is")
+        except (GitMvmError, OSError) as exc:
+            msg = exc.message if isinstance(exc, GitMvmError) else str(exc)
+            ui.warn(f"{new}: could not follow the rename from {old}: {msg}")
+            continue
+        if not os.path.lexists(old_abs) and remove_ignore_entry(old_abs):
+            changed.add(_gitignore_rel(old))
+    return sorted(changed)
+
+
+def say_unstaged_ignores(changed: Sequence[str]) -> None:
+    """Name the `.gitignore` files a rename changed that are left for the user to stage."""
+    from gitmv import ui
+
+    if changed:
+        names = ", ".join(changed)
+        ui.info(f"git mvm: listed the renamed artifact(s) in {names}; commit it too "
+                f"(`git add {names}`)")

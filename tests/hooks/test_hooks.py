@@ -719,14 +719,16 @@ def test_a_rename_committed_by_path_lists_the_artifact_and_leaves_the_index_soun
     hooked: Path,
 ) -> None:
     """`git commit PATHS` commits a temporary index: the hook writes the .gitignore line
-    and says to commit it, rather than stage it where the real index would undo it."""
-    save(hooked, "a.pt", os.urandom(100), "a")
+    and says to commit it, rather than stage it where the real index would undo it. The
+    bytes follow the renamed pointer."""
+    data = os.urandom(100)
+    save(hooked, "a.pt", data, "a")
     git(hooked, "mv", "a.pt.mvm", "b.pt.mvm")
     proc = git_ok(hooked, "commit", "-q", "-m", "rename", "--", "a.pt.mvm", "b.pt.mvm")
     assert "commit it too (`git add .gitignore`)" in proc.stderr
     assert git(hooked, "status", "--porcelain") == " M .gitignore\n"
     assert "/b.pt" in (hooked / ".gitignore").read_text().splitlines()
-    os.rename(hooked / "a.pt", hooked / "b.pt")
+    assert (hooked / "b.pt").read_bytes() == data and not (hooked / "a.pt").exists()
     git(hooked, "add", "-A")
     git_ok(hooked, "commit", "-q", "-m", "ignore b.pt")
     assert "b.pt" not in git(hooked, "ls-files").split()

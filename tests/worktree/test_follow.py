@@ -280,3 +280,54 @@ def test_a_type_change_keeps_unsaved_bytes_until_forced(
     assert mvm(repo, "checkout", "-q", "--force", "thing") == 0
     assert (repo / "thing").read_bytes() == single
     assert_follows(repo, capsys)
+
+
+# --- renames: `git mv a.mvm b.mvm` -----------------------------------------------------------
+
+
+def ignored(repo: Path, rev: str | None = None, where: str = "") -> list[str]:
+    name = f"{where}/.gitignore" if where else ".gitignore"
+    if rev is None:
+        path = repo / name
+        return path.read_text().splitlines() if path.exists() else []
+    return git(repo, "show", f"{rev}:{name}").splitlines()
+
+
+def test_a_renamed_pointer_takes_its_bytes_at_the_commit(
+    repo: Path, history: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "models").mkdir()
+    git(repo, "mv", "m.pt.mvm", "models/best.pt.mvm")
+    git(repo, "mv", "data.mvm", "train.mvm")
+    proc = git_ok(repo, "commit", "-q", "-m", "rename")
+    assert "moved from m.pt" in proc.stderr
+    assert (repo / "models" / "best.pt").read_bytes() == history["v1"]
+    assert tree_digest(repo / "train") == history["t1"]
+    assert not (repo / "m.pt").exists() and not (repo / "data").exists()
+    assert "/best.pt" in ignored(repo, "HEAD", "models")
+    assert "/train" in ignored(repo, "HEAD")
+    assert "/m.pt" not in ignored(repo, "HEAD") and "/data" not in ignored(repo, "HEAD")
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert_follows(repo, capsys)
+
+
+def test_status_follows_a_rename_before_any_commit(
+    repo: Path, history: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(repo, "mv", "data.mvm", "train.mvm")
+    assert_follows(repo, capsys)  # status moved it
+    assert tree_digest(repo / "train") == history["t1"]
+    assert not (repo / "data").exists()
+    assert "/train" in ignored(repo) and "/data" not in ignored(repo)
+
+
+def test_a_renamed_pointer_whose_old_bytes_were_edited_keeps_them(
+    repo: Path, history: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(repo / "m.pt", b"unsaved")
+    git(repo, "mv", "m.pt.mvm", "n.pt.mvm")
+    proc = git_ok(repo, "commit", "-q", "-m", "rename")
+    assert "m.pt" in proc.stderr and "not in the cache" in proc.stderr
+    assert (repo / "m.pt").read_bytes() == b"unsaved"  # kept, and named
+    assert (repo / "n.pt").read_bytes() == history["v1"]  # the pointer's, from the cache
+    assert_follows(repo, capsys)
