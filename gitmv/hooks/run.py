@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitmv.config import Config
+    from gitmv.objects.state import StatCache
     from gitmv.repo import Repo
     from gitmv.worktree.workspace import Workspace
 
@@ -421,15 +422,23 @@ def follow_pointers() -> int:
     """Materialize the artifacts whose pointer files git rewrote since gitmv last followed
     them (their stat-cache rows no longer match). Nothing rewritten: a `git ls-files`, an
     `lstat` and a row read per pointer."""
-    from gitmv.objects.pointer import SUFFIX, artifact_path, pointer_path
+    from gitmv.objects.pointer import SUFFIX, artifact_path
+    from gitmv.objects.state import StatCache
+    from gitmv.repo import Repo
 
-    ws = _workspace()
-    out = ws.repo.git("ls-files", "-z", "--cached", "--", f"*{SUFFIX}")
+    repo = Repo.discover()
+    out = repo.git("ls-files", "-z", "--cached", "--", f"*{SUFFIX}")
     rels = sorted({artifact_path(p) for p in out.decode("utf-8", "surrogateescape").split("\0")
                    if p})
-    todo = [rel for rel in rels
-            if os.path.lexists(ws.repo.abs(pointer_path(rel))) and not ws.followed(rel)]
-    if todo:
+    if not rels:
+        return 0
+    state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
+    todo = [rel for rel in rels if _followed(repo, state, rel) is False]
+    state.close()
+    if todo:  # only now the work tree's machinery (its imports cost more than all the above)
+        from gitmv.worktree.workspace import Workspace
+
+        ws = Workspace(repo)
         from gitmv.errors import GitMvmError
         from gitmv.worktree.checkout import follow_renames, say_unstaged_ignores
         from gitmv.worktree.workspace import Artifact
@@ -444,8 +453,22 @@ def follow_pointers() -> int:
         if absent:
             say_unstaged_ignores(follow_renames(ws, absent))
         materialize(ws, todo, skip_invalid=True)
-    ws.state.close()
     return 0
+
+
+def _followed(repo: Repo, state: StatCache, rel: str) -> bool | None:
+    """Whether gitmv followed the pointer of `rel` since git last wrote it: the pointer file's
+    own stat-cache row (`Workspace.mark_followed`) still vouches for its stat. None: no
+    pointer file in the work tree (nothing to follow)."""
+    from gitmv.objects.hashing import stat_of
+    from gitmv.objects.pointer import pointer_path
+
+    ppath = repo.abs(pointer_path(rel))
+    try:
+        st = os.lstat(ppath)
+    except FileNotFoundError:
+        return None
+    return state.get(ppath, stat_of(st)) is not None
 
 
 def post_commit() -> int:
@@ -521,7 +544,7 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
             return 0
     ws = _workspace()
     if changed is not None:  # post-index-change, run first, may have followed them already
-        changed = [p for p in changed if not ws.followed(p)]
+        changed = [p for p in changed if not _followed(ws.repo, ws.state, p)]
         if not changed:
             ws.state.close()
             return 0

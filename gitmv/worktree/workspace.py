@@ -323,15 +323,7 @@ class Workspace:
     # A pointer file's own row in the stat cache (its stat, the sha256 of its bytes) is written
     # when gitmv has brought its artifact into line with it (checkout, the hooks), so a hook
     # that fires on every work-tree update looks only at the pointers git rewrote since: one
-    # `lstat` and one row read each, no read of any artifact.
-    def followed(self, rel: str) -> bool:
-        """Whether gitmv has followed the pointer of `rel` since git last wrote it."""
-        try:
-            st = os.lstat(self.repo.abs(pointer_path(rel)))
-        except FileNotFoundError:
-            return False
-        return self.state.get(self.repo.abs(pointer_path(rel)), stat_of(st)) is not None
-
+    # `lstat` and one row read each, no read of any artifact (gitmv/hooks/run.py `_followed`).
     def mark_followed(self, rels: Iterable[str]) -> None:
         """Record that the artifacts `rels` were brought into line with their pointers."""
         rows = []
