@@ -489,6 +489,10 @@ def post_commit() -> int:
     from gitmv.worktree.workspace import Selection, Workspace
 
     ws = Workspace(repo)
+    changed = [p for p in changed if _followed(repo, ws.state, p) is False]  # not as `add` left
+    if not changed:
+        ws.state.close()
+        return 0
     arts = {a.path: a for a in ws.artifacts()}
     outdated, clean = [], []
     for rel in changed:

@@ -449,6 +449,7 @@ class Workspace:
             changed = add_ignore_entry(self.repo.abs(rel)) or changed
             done.append((rel, ptr, changed))
         self.repo.stage(p for rel, _, _ in done for p in (pointer_path(rel), _gitignore_rel(rel)))
+        self.mark_followed(rel for rel, _, _ in done)  # the pointer was written from the bytes
         return done, failures
 
     def _complete_oids(self, old: Pointer | None) -> frozenset[str]:
