@@ -384,7 +384,8 @@ def big_file(path: Path, mib: int) -> str:
 # --- git integration: hooks, bare remotes, clones ------------------------------------------
 
 ZERO_SHA = "0" * 40
-HOOK_NAMES = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+HOOK_NAMES = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite",
+              "post-commit", "post-index-change")
 
 
 def git_run(

@@ -12,6 +12,9 @@ from gitmv.worktree.workspace import Workspace
 def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> int:
     ws = Workspace.open(jobs=jobs)
     sels = ws.select(paths or None)
+    from gitmv.worktree.checkout import follow_renames, say_unstaged_ignores
+
+    say_unstaged_ignores(follow_renames(ws, [s.artifact for s in sels]))  # `git mv` of pointers
     results = [ws.status(s) for s in sels]
     on_remote: dict[str, bool] = {}
     store_name = ""

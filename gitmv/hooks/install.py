@@ -25,7 +25,8 @@ from gitmv.errors import GitMvmError
 from gitmv.fsutil import atomic_write
 from gitmv.repo import Repo
 
-HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite", "post-commit",
+         "post-index-change")
 MARKER = b"git-mvm hook shim"
 CHAINED = ".mvm-chained"
 # git appends the file as "$1". Where `git mvm` cannot run (gitmv uninstalled, a virtualenv not

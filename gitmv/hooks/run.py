@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitmv.config import Config
+    from gitmv.objects.state import StatCache
     from gitmv.repo import Repo
     from gitmv.worktree.workspace import Workspace
 
@@ -47,6 +48,10 @@ def run(name: str, args: list[str]) -> int:
             own = post_merge(args)
         elif name == "post-rewrite":
             own = post_rewrite(args, stdin)
+        elif name == "post-commit":
+            own = post_commit()
+        elif name == "post-index-change":
+            own = post_index_change(args)
         else:
             sys.stderr.write(f"git mvm: unknown hook {name!r}\n")
             return 2
@@ -155,7 +160,8 @@ def pre_commit() -> int:
 
         ws = Workspace(repo, config)
         blobs = repo.read_blobs([b for b, _ in pointers])
-        _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers])
+        _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers],
+                                _follow_renames(ws, pointers, blobs))
         from gitmv.worktree.merge import is_unresolved
 
         for (_, path), data in zip(pointers, blobs, strict=True):
@@ -237,14 +243,38 @@ def _artifact_bytes_staged(repo: Repo, paths: list[str]) -> list[str]:
     return problems
 
 
-def _keep_artifacts_ignored(repo: Repo, rels: list[str]) -> None:
+def _follow_renames(ws: Workspace, pointers: list[tuple[str, str]], blobs: list[bytes]
+                    ) -> list[str]:
+    """The bytes of a renamed pointer's artifact follow it (`git mv a.pt.mvm b.pt.mvm`);
+    the `.gitignore` files that changed."""
+    from gitmv.errors import GitMvmError
+    from gitmv.objects.pointer import Pointer, artifact_path
+    from gitmv.worktree.workspace import Artifact
+
+    arts = []
+    for (_, path), data in zip(pointers, blobs, strict=True):
+        if not os.path.lexists(ws.repo.abs(artifact_path(path))):
+            try:
+                arts.append(Artifact(artifact_path(path), Pointer.parse(data, path), None))
+            except GitMvmError:
+                continue  # said below
+    if not arts:
+        return []
+    from gitmv.worktree.checkout import follow_renames
+
+    return follow_renames(ws, arts)
+
+
+def _keep_artifacts_ignored(repo: Repo, rels: list[str], renamed: list[str]) -> None:
     """A staged pointer's artifact is listed in the .gitignore beside it (and that file staged
     with it): `git mv a.pt.mvm b.pt.mvm` leaves `/a.pt` in it, not `/b.pt`, so the next
-    `git add -A` would commit the model's bytes."""
+    `git add -A` would commit the model's bytes. `renamed`: .gitignore files a rename that
+    gitmv followed changed already."""
     from gitmv import ui
     from gitmv.worktree.workspace import _gitignore_rel, add_ignore_entry
 
-    changed = sorted({_gitignore_rel(rel) for rel in rels if add_ignore_entry(repo.abs(rel))})
+    changed = sorted(set(renamed) | {_gitignore_rel(rel) for rel in rels
+                                      if add_ignore_entry(repo.abs(rel))})
     if not changed:
         return
     names = ", ".join(changed)
@@ -380,8 +410,114 @@ def _remote_tips(repo: Repo, remote: str) -> list[str]:
 # --- post-checkout / post-merge / post-rewrite -------------------------------------------------
 def post_checkout(args: list[str]) -> int:
     if len(args) < 3 or args[2] != "1":
-        return 0  # a file checkout: git restored files, not branches
+        # a file checkout (`git checkout [REV] -- F`, `git restore`): git wrote pointer files,
+        # not branches, and says which nowhere: the pointers it rewrote since gitmv last
+        # followed them
+        return follow_pointers()
     return _materialize_changes(args[0], args[1])
+
+
+def post_index_change(args: list[str]) -> int:
+    """git wrote the index; with "1" as the first argument it also updated the work tree
+    (`reset --hard`, `stash`, `stash pop`, cherry-pick, revert, a branch switch before its
+    post-checkout): bring the artifacts whose pointers it rewrote into line. The shim runs
+    no Python for any other call."""
+    if not args or args[0] != "1":
+        return 0
+    return follow_pointers()
+
+
+def follow_pointers() -> int:
+    """Materialize the artifacts whose pointer files git rewrote since gitmv last followed
+    them (their stat-cache rows no longer match). Nothing rewritten: a `git ls-files`, an
+    `lstat` and a row read per pointer."""
+    from gitmv.objects.pointer import SUFFIX, artifact_path
+    from gitmv.objects.state import StatCache
+    from gitmv.repo import Repo
+
+    repo = Repo.discover()
+    out = repo.git("ls-files", "-z", "--cached", "--", f"*{SUFFIX}")
+    rels = sorted({artifact_path(p) for p in out.decode("utf-8", "surrogateescape").split("\0")
+                   if p})
+    if not rels:
+        return 0
+    state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
+    todo = [rel for rel in rels if _followed(repo, state, rel) is False]
+    state.close()
+    if todo:  # only now the work tree's machinery (its imports cost more than all the above)
+        from gitmv.worktree.workspace import Workspace
+
+        ws = Workspace(repo)
+        from gitmv.errors import GitMvmError
+        from gitmv.worktree.checkout import follow_renames, say_unstaged_ignores
+        from gitmv.worktree.workspace import Artifact
+
+        absent = []
+        for rel in todo:
+            if not os.path.lexists(ws.repo.abs(rel)):
+                try:
+                    absent.append(Artifact(rel, ws.read_pointer(rel), None))
+                except GitMvmError:
+                    continue
+        if absent:
+            say_unstaged_ignores(follow_renames(ws, absent))
+        materialize(ws, todo, skip_invalid=True)
+    return 0
+
+
+def _followed(repo: Repo, state: StatCache, rel: str) -> bool | None:
+    """Whether gitmv followed the pointer of `rel` since git last wrote it: the pointer file's
+    own stat-cache row (`Workspace.mark_followed`) still vouches for its stat. None: no
+    pointer file in the work tree (nothing to follow)."""
+    from gitmv.objects.hashing import stat_of
+    from gitmv.objects.pointer import pointer_path
+
+    ppath = repo.abs(pointer_path(rel))
+    try:
+        st = os.lstat(ppath)
+    except FileNotFoundError:
+        return None
+    return state.get(ppath, stat_of(st)) is not None
+
+
+def post_commit() -> int:
+    """A commit git made without checking anything out (a cherry-pick, a revert, or a
+    commit of a pointer rewritten by hand) may leave the work tree holding an older version
+    of an artifact it changed: check the pointer's out, but only then (the cache has what
+    is there). Unsaved bytes are never touched, and an artifact left absent stays absent."""
+    from gitmv.objects.pointer import SUFFIX, artifact_path
+    from gitmv.repo import Repo
+
+    repo = Repo.discover()
+    out = repo.git("diff-tree", "--no-commit-id", "--name-only", "-r", "-z", "--root",
+                   "--no-renames", "HEAD", "--", f"*{SUFFIX}", check=False)
+    changed = sorted({artifact_path(p) for p in
+                      out.decode("utf-8", "surrogateescape").split("\0") if p})
+    if not changed:
+        return 0
+    from gitmv.worktree.workspace import Selection, Workspace
+
+    ws = Workspace(repo)
+    changed = [p for p in changed if _followed(repo, ws.state, p) is False]  # not as `add` left
+    if not changed:
+        ws.state.close()
+        return 0
+    arts = {a.path: a for a in ws.artifacts()}
+    outdated, clean = [], []
+    for rel in changed:
+        a = arts.get(rel)
+        if a is None or a.pointer is None:
+            continue
+        state = ws.status(Selection(a, "")).state
+        if state == "outdated":
+            outdated.append(rel)
+        elif state == "up to date":
+            clean.append(rel)
+    ws.mark_followed(clean)
+    if outdated:
+        materialize(ws, outdated)
+    ws.state.close()
+    return 0
 
 
 def post_merge(args: list[str] | None = None) -> int:
@@ -419,12 +555,22 @@ def _materialize_changes(old: str, new: str, commits: list[str] | None = None) -
                           out.decode("utf-8", "surrogateescape").split("\0") if p})
         if not changed:
             return 0
-    materialize(_workspace(), changed)
+    ws = _workspace()
+    if changed is not None:  # post-index-change, run first, may have followed them already
+        changed = [p for p in changed if not _followed(ws.repo, ws.state, p)]
+        if not changed:
+            ws.state.close()
+            return 0
+    materialize(ws, changed)
     return 0
 
 
-def materialize(ws: Workspace, paths: list[str] | None) -> None:
-    """Bring artifacts into the work tree after git moved the pointers; never fails."""
+def materialize(ws: Workspace, paths: list[str] | None, skip_invalid: bool = False) -> None:
+    """Bring artifacts into the work tree after git moved the pointers; never fails.
+
+    Unsaved bytes are kept: a file artifact's as a whole, a directory's file by file (the
+    others are brought to the new version), each named in a warning. `skip_invalid`: say
+    nothing of pointers that do not parse (a conflicted one, mid-merge; status names it)."""
     from gitmv import ui
     from gitmv.errors import GitMvmError, ObjectMissing, WouldOverwrite
     from gitmv.fsutil import repo_lock
@@ -438,6 +584,8 @@ def materialize(ws: Workspace, paths: list[str] | None) -> None:
             ui.warn(f"{gone}: no longer tracked here, but it holds changes that are not in "
                     "the cache; left as it is")
     wanted = [arts[p] for p in (paths if paths is not None else sorted(arts)) if p in arts]
+    if skip_invalid:
+        wanted = [a for a in wanted if a.pointer is not None]
     if not wanted:
         return
     pointers = [a.pointer for a in wanted if a.pointer is not None]
@@ -451,17 +599,30 @@ def materialize(ws: Workspace, paths: list[str] | None) -> None:
     from gitmv.worktree.workspace import Selection
 
     written = 0
+    # not brought into line (unsaved bytes kept, an object missing, a full disk): warned once,
+    # so followed all the same; `git mvm status` goes on saying it
+    left: list[str] = []
     with repo_lock(ws.lock_path):
         for a in wanted:
             try:
-                r = checkout(ws, Selection(a, ""), force=False)
+                r = checkout(ws, Selection(a, ""), force=False, keep=True)
                 written += 1 if (r.written or r.removed) else 0
+                if r.kept:
+                    more = f" and {len(r.kept) - 3} more" if len(r.kept) > 3 else ""
+                    ui.warn(f"{a.path}: kept {len(r.kept)} file(s) with changes that are not "
+                            f"in the cache: {', '.join(r.kept[:3])}{more}; the other files "
+                            "are at the checked-out version (`git mvm status` lists them; "
+                            f"`git mvm checkout --force {a.path}` discards the changes)")
             except ObjectMissing:
                 ui.warn(f"{a.path}: bytes not in the cache; run `git mvm pull {a.path}`")
             except WouldOverwrite as exc:
                 ui.warn(f"{exc.message}; left as it is ({exc.hint})")
             except GitMvmError as exc:  # a full disk, say: one line naming what and why
                 ui.warn(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            else:
+                continue
+            left.append(a.path)
+    ws.mark_followed(left)
     ws.state.close()
     if written:
         ui.info(f"git mvm: checked out {written} artifact(s)")

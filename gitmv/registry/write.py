@@ -94,6 +94,9 @@ def check_clean(ws: Workspace, path: str, ptr: Pointer) -> None:
     sels = [s for s in ws.select([ws.repo.abs(path)]) if s.artifact.path == path]
     for sel in sels:
         state = ws.status(sel)
+        if state.state == "outdated":  # another cached version: the pointer's is one command away
+            raise GitMvmError(f"{path} is outdated in the work tree ({state.detail})",
+                              f"run `git mvm checkout {path}`, then register")
         if state.state in ("modified", "missing"):
             detail = f" ({state.detail})" if state.detail else ""
             raise GitMvmError(

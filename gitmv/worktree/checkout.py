@@ -28,7 +28,7 @@ from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
 from gitmv.objects.state import Row, hashed
-from gitmv.worktree.workspace import Selection, Workspace, _walk, add_ignore_entry
+from gitmv.worktree.workspace import Artifact, Selection, Workspace, _walk, add_ignore_entry
 
 
 class CheckoutResult(NamedTuple):
@@ -36,11 +36,16 @@ class CheckoutResult(NamedTuple):
     written: int  # files written
     removed: int  # stray files removed
     unchanged: int
+    kept: tuple[str, ...] = ()  # files of a directory left as they are (`keep`): unsaved edits
 
 
-def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
+def checkout(ws: Workspace, sel: Selection, force: bool, keep: bool = False) -> CheckoutResult:
     """Bring one artifact into the work tree. A file system failure (a full disk) is a
-    GitMvmError naming the artifact, so the other artifacts still get their turn."""
+    GitMvmError naming the artifact, so the other artifacts still get their turn.
+
+    `keep` (the hooks, after git moved the pointer): files of a directory with changes that
+    are not in the cache are left as they are and named in the result, and every other file
+    is brought to the pointer's version, rather than refusing the whole directory."""
     a = sel.artifact
     if a.pointer is None:
         assert a.error is not None
@@ -50,10 +55,12 @@ def checkout(ws: Workspace, sel: Selection, force: bool) -> CheckoutResult:
         if a.pointer.kind == "file":
             result = _checkout_file(ws, a.path, a.pointer, force)
         else:
-            result = _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force)
+            result = _checkout_dir(ws, a.path, a.pointer, sel.subpath or "", force, keep)
         # The bytes now at this path must stay out of git: after `git mv a.pt.mvm b.pt.mvm`
         # only `/a.pt` is listed, and `git add -A` would stage b.pt.
         add_ignore_entry(ws.repo.abs(a.path))
+        if not sel.subpath:
+            ws.mark_followed([a.path])
         return result
     except OSError as exc:
         raise os_error(exc, f"{a.path}: cannot check out") from None
@@ -134,12 +141,10 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
         st = os.lstat(abspath)
     except FileNotFoundError:
         st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):  # a directory artifact before (type change)
+        _remove_dir_in_the_way(ws, rel, abspath, force)
+        st = None
     if st is not None:
-        if stat.S_ISDIR(st.st_mode):
-            raise WouldOverwrite(
-                f"{rel}: a directory is in the way of the file artifact",
-                "move the directory away, then run `git mvm checkout` again",
-            )
         if stat.S_ISLNK(st.st_mode) and os.readlink(abspath) == ws.cache.oid_to_path(ptr.oid):
             return CheckoutResult(rel, 0, 0, 1)
         oid = ws.current_file_oid(abspath, st) if stat.S_ISREG(st.st_mode) else None
@@ -158,6 +163,26 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
     return CheckoutResult(rel, 1, 0, 0)
 
 
+def _remove_dir_in_the_way(ws: Workspace, rel: str, abspath: str, force: bool) -> None:
+    """Remove the directory where a file artifact goes when every byte in it is in the cache
+    (a directory artifact's version, clean), or with force; refuse naming what is unsaved."""
+    import shutil
+
+    if not force:
+        unsaved = [relpath for relpath, path, fst in _walk(abspath, abspath, rel)
+                   if not _is_safe(ws, path, fst)]
+        if unsaved:
+            more = f" and {len(unsaved) - 3} more" if len(unsaved) > 3 else ""
+            raise WouldOverwrite(
+                f"{rel}: a directory with changes that are not in the cache is where the file "
+                f"artifact goes ({', '.join(unsaved[:3])}{more})",
+                "move the directory away, or discard it with "
+                f"`git mvm checkout --force {rel}`",
+            )
+    shutil.rmtree(abspath)
+    ws.state.delete_tree(abspath)
+
+
 def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
     """A copy is fine whatever the mode; a hardlink mode wants the cache inode."""
     first = usable_link_modes(ws.config.link_modes, ws.cache.links_as_root)[0]
@@ -172,7 +197,7 @@ def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
 
 
 def _checkout_dir(
-    ws: Workspace, rel: str, ptr: Pointer, sub: str, force: bool
+    ws: Workspace, rel: str, ptr: Pointer, sub: str, force: bool, keep: bool = False
 ) -> CheckoutResult:
     root = ws.repo.abs(rel)
     if not ws.cache.has(ptr.oid):
@@ -255,7 +280,14 @@ def _checkout_dir(
             unchanged += 1
     if rows:
         ws.state.put_many(rows)
-    if conflicts and not force:
+    kept: tuple[str, ...] = ()
+    if conflicts and not force and keep:  # leave the edited files, update the rest
+        kept = tuple(sorted(conflicts))
+        skip = set(kept)
+        to_write = [e for e in to_write if e.path not in skip]
+        skip_abs = {os.path.join(root, p) for p in skip}
+        to_remove = [p for p in to_remove if p not in skip_abs]
+    elif conflicts and not force:
         more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
         shown = ", ".join(conflicts[:3]) + more
         raise WouldOverwrite(
@@ -279,7 +311,7 @@ def _checkout_dir(
 
     written = ws.parallel(write_one, to_write)
     _record(ws, written)
-    return CheckoutResult(rel, len(written), len(to_remove), unchanged)
+    return CheckoutResult(rel, len(written), len(to_remove), unchanged, kept)
 
 
 def _check_links(ws: Workspace, root: str, entries: Sequence[Entry], sub: str, where: str) -> None:
@@ -392,3 +424,81 @@ def remove_artifact(ws: Workspace, rel: str) -> bool:
         return False
     os.unlink(abspath)
     return True
+
+
+def follow_renames(ws: Workspace, arts: Sequence[Artifact]) -> list[str]:
+    """Artifacts whose pointer was renamed (`git mv a.pt.mvm b.pt.mvm`, not yet committed):
+    the bytes follow. A pointer in the work tree whose artifact is absent, where HEAD has a
+    pointer to the same object at a path whose pointer is gone and whose bytes are still
+    there: those bytes are moved (when they are the pointer's version), or the new path is
+    checked out from the cache and the old one removed when every byte of it is in the cache
+    (otherwise it is kept, with a warning). Each `.gitignore` line follows too. Returns the
+    `.gitignore` files changed (work-tree relative), for the caller to stage or name."""
+    from gitmv import ui
+    from gitmv.objects.pointer import SUFFIX, artifact_path, pointer_path
+    from gitmv.worktree.workspace import _gitignore_rel, remove_ignore_entry
+
+    missing = {a.path: a.pointer for a in arts
+               if a.pointer is not None and not os.path.lexists(ws.repo.abs(a.path))}
+    if not missing:
+        return []
+    out = ws.repo.git("diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--diff-filter=D",
+                      "HEAD", "--", f"*{SUFFIX}", check=False)
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    gone: list[tuple[str, str]] = []  # (old artifact path, its blob at HEAD)
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i].split()
+        if len(meta) >= 5:
+            gone.append((artifact_path(fields[i + 1]), meta[2]))
+    gone = [(old, blob) for old, blob in gone
+            if os.path.lexists(ws.repo.abs(old)) and not os.path.lexists(
+                ws.repo.abs(pointer_path(old)))]
+    if not gone:
+        return []
+    changed: set[str] = set()
+    for (old, _), data in zip(gone, ws.repo.read_blobs([b for _, b in gone]), strict=True):
+        try:
+            was = Pointer.parse(data, pointer_path(old))
+        except GitMvmError:
+            continue
+        new = next((p for p, ptr in sorted(missing.items())
+                    if ptr is not None and (ptr.kind, ptr.oid) == (was.kind, was.oid)), None)
+        if new is None:
+            continue
+        ptr = missing.pop(new)
+        assert ptr is not None
+        old_abs, new_abs = ws.repo.abs(old), ws.repo.abs(new)
+        try:
+            _check_parents(ws, new)
+            os.makedirs(os.path.dirname(new_abs), exist_ok=True)
+            if add_ignore_entry(new_abs):  # before the bytes arrive: never visible to git
+                changed.add(_gitignore_rel(new))
+            if ws.status(Selection(Artifact(old, ptr, None), "")).state == "up to date":
+                os.rename(old_abs, new_abs)
+                ws.state.delete_tree(old_abs)
+                ui.info(f"git mvm: {new}: moved from {old} (its pointer was renamed)")
+            else:
+                checkout(ws, Selection(Artifact(new, ptr, None), ""), force=False)
+                if remove_artifact(ws, old):
+                    ui.info(f"git mvm: {new}: checked out, {old} removed (its pointer was "
+                            "renamed; its bytes are in the cache)")
+                else:
+                    ui.warn(f"{new}: checked out; {old}, where its pointer was, holds changes "
+                            "that are not in the cache and was left as it is")
+        except (GitMvmError, OSError) as exc:
+            msg = exc.message if isinstance(exc, GitMvmError) else str(exc)
+            ui.warn(f"{new}: could not follow the rename from {old}: {msg}")
+            continue
+        if not os.path.lexists(old_abs) and remove_ignore_entry(old_abs):
+            changed.add(_gitignore_rel(old))
+    return sorted(changed)
+
+
+def say_unstaged_ignores(changed: Sequence[str]) -> None:
+    """Name the `.gitignore` files a rename changed that are left for the user to stage."""
+    from gitmv import ui
+
+    if changed:
+        names = ", ".join(changed)
+        ui.info(f"git mvm: listed the renamed artifact(s) in {names}; commit it too "
+                f"(`git add {names}`)")

@@ -66,8 +66,10 @@ class Selection(NamedTuple):
 class Status(NamedTuple):
     path: str
     kind: str
-    state: str  # "up to date", "modified", "missing", "not in cache", "invalid pointer",
-    # "conflict" (its pointer is unmerged in the index)
+    # "up to date", "modified", "outdated" (the work tree holds another version the cache
+    # has: git moved the pointer, `git mvm checkout` brings its bytes), "missing",
+    # "not in cache", "invalid pointer", "conflict" (its pointer is unmerged in the index)
+    state: str
     in_cache: bool
     detail: str  # human details: counts of changed files, the error
 
@@ -318,6 +320,28 @@ class Workspace:
             self.state.put_many([hashed(abspath, after, oid, since)])
         return oid
 
+    # --- which pointers the work tree has followed ------------------------------------------
+    # A pointer file's own row in the stat cache (its stat, the sha256 of its bytes) is written
+    # when gitmv has brought its artifact into line with it (checkout, the hooks), so a hook
+    # that fires on every work-tree update looks only at the pointers git rewrote since: one
+    # `lstat` and one row read each, no read of any artifact (gitmv/hooks/run.py `_followed`).
+    def mark_followed(self, rels: Iterable[str]) -> None:
+        """Record that the artifacts `rels` were brought into line with their pointers."""
+        rows = []
+        since = 0
+        for rel in rels:
+            ppath = self.repo.abs(pointer_path(rel))
+            since = since or self.state.now()
+            try:
+                with open(ppath, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    data = f.read(MAX_POINTER_SIZE + 1)
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            rows.append(hashed(ppath, stat_of(st), hash_bytes(data), since))
+        if rows:
+            self.state.put_many(rows)
+
     # --- add -----------------------------------------------------------------------------
     def check_addable(self, rel: str, tracked: Iterable[str], artifacts: Iterable[str]) -> None:
         """Refuse what cannot become an artifact. `tracked`: files git tracks at or under the
@@ -426,6 +450,7 @@ class Workspace:
             changed = add_ignore_entry(self.repo.abs(rel)) or changed
             done.append((rel, ptr, changed))
         self.repo.stage(p for rel, _, _ in done for p in (pointer_path(rel), _gitignore_rel(rel)))
+        self.mark_followed(rel for rel, _, _ in done)  # the pointer was written from the bytes
         return done, failures
 
     def _complete_oids(self, old: Pointer | None) -> frozenset[str]:
@@ -514,13 +539,21 @@ class Workspace:
                 detail = "" if same else "the cache object was changed in place (run git mvm fsck)"
                 return Status(a.path, "file", "up to date" if same else "modified", in_cache,
                               detail)
+            if stat.S_ISLNK(st.st_mode):
+                linked = self.linked_object(os.readlink(abspath))  # another version's object
+                if linked is not None and linked != ptr.oid:
+                    return self._outdated(a.path, "file", linked, in_cache)
             if not stat.S_ISREG(st.st_mode):
                 return Status(a.path, "file", "modified", in_cache, "not a regular file")
-            same = self.current_file_oid(abspath, st) == ptr.oid
-            detail = ""
-            if not same and st.st_ino == _ino(self.cache.oid_to_path(ptr.oid)):
-                detail = "edited in place through a hardlink: the cache object is corrupt too"
-            return Status(a.path, "file", "up to date" if same else "modified", in_cache, detail)
+            held = self.current_file_oid(abspath, st)
+            if held == ptr.oid:
+                return Status(a.path, "file", "up to date", in_cache, "")
+            if st.st_ino == _ino(self.cache.oid_to_path(ptr.oid)):
+                return Status(a.path, "file", "modified", in_cache,
+                              "edited in place through a hardlink: the cache object is corrupt too")
+            if self.cache.has(held):
+                return self._outdated(a.path, "file", held, in_cache)
+            return Status(a.path, "file", "modified", in_cache, "")
         if not stat.S_ISDIR(st.st_mode):
             return Status(a.path, "dir", "modified", in_cache, "not a directory")
         try:
@@ -534,6 +567,9 @@ class Workspace:
             if problem:
                 return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             return Status(a.path, "dir", "up to date" if in_cache else "not in cache", in_cache, "")
+        held = hash_bytes(manifest.dump(entries))
+        if self.cache.has(held):  # exactly a version the cache has (its manifest)
+            return self._outdated(a.path, "dir", held, in_cache)
         detail = ""
         if self.cache.has(ptr.oid):
             old = self.cache.read_manifest(ptr.oid, f"manifest of {a.path}")
@@ -542,6 +578,15 @@ class Workspace:
                 return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             detail = describe_changes(diff_entries(old, entries))
         return Status(a.path, "dir", "modified", in_cache, detail)
+
+    def _outdated(self, rel: str, kind: str, held: str, in_cache: bool) -> Status:
+        """The work tree holds version `held`, which the cache has, not the pointer's: git
+        moved the pointer (a cherry-pick, revert, reset or stash with no hook, or with hooks
+        off). Its bytes are safe, so the way on is the pointer's bytes, never `add` (that
+        would quietly undo what git did)."""
+        return Status(rel, kind, "outdated", in_cache,
+                      f"holds the cached version sha256:{held[:12]}, not the pointer's; "
+                      f"`git mvm checkout {rel}` brings the pointer's")
 
     def pointer_problem(
         self, ptr: Pointer, entries: Sequence[Entry] | None = None, read: bool = False

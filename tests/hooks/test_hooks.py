@@ -238,6 +238,10 @@ def test_foreign_hooks_are_chained_with_same_args_and_stdin(tmp_path: Path) -> N
     git_ok(repo, "commit", "-q", "--amend", "-m", "v2 amended")
     assert (logs / "post-rewrite.args").read_text() == "amend\n"
     assert (logs / "post-rewrite.stdin").read_text() == f"{old} {rev(repo)}\n"
+    assert (logs / "post-commit.runs").exists()
+    write(repo / "README", "changed\n")
+    git(repo, "add", "README")  # an index write alone: the shim runs the chained hook only
+    assert (logs / "post-index-change.args").read_text() == "0\n0\n"
 
 
 def test_foreign_pre_commit_failure_refuses_the_commit(tmp_path: Path) -> None:
@@ -456,6 +460,8 @@ def test_every_hook_is_silent_without_mvm(tmp_path: Path) -> None:
         "post-checkout": ([ZERO_SHA, head, "1"], ""),
         "post-merge": (["0"], ""),
         "post-rewrite": (["rebase"], f"{head} {head}\n"),
+        "post-commit": ([], ""),
+        "post-index-change": (["1", "0"], ""),
     }
     for name, (args, stdin) in calls.items():
         proc = mvm_hook(repo, name, *args, input=stdin)
@@ -512,6 +518,8 @@ def test_noop_hooks_import_nothing_heavy(tmp_path: Path) -> None:
             ("hook", "post-checkout", head if repo is gitmv_repo else rev(plain),
              head if repo is gitmv_repo else rev(plain), "1"),
             ("hook", "post-merge", "0"),
+            ("hook", "post-commit"),
+            ("hook", "post-index-change", "1", "0"),
         ]
         for args in runs:
             mods = imported_by(repo, *args)
@@ -711,14 +719,16 @@ def test_a_rename_committed_by_path_lists_the_artifact_and_leaves_the_index_soun
     hooked: Path,
 ) -> None:
     """`git commit PATHS` commits a temporary index: the hook writes the .gitignore line
-    and says to commit it, rather than stage it where the real index would undo it."""
-    save(hooked, "a.pt", os.urandom(100), "a")
+    and says to commit it, rather than stage it where the real index would undo it. The
+    bytes follow the renamed pointer."""
+    data = os.urandom(100)
+    save(hooked, "a.pt", data, "a")
     git(hooked, "mv", "a.pt.mvm", "b.pt.mvm")
     proc = git_ok(hooked, "commit", "-q", "-m", "rename", "--", "a.pt.mvm", "b.pt.mvm")
     assert "commit it too (`git add .gitignore`)" in proc.stderr
     assert git(hooked, "status", "--porcelain") == " M .gitignore\n"
     assert "/b.pt" in (hooked / ".gitignore").read_text().splitlines()
-    os.rename(hooked / "a.pt", hooked / "b.pt")
+    assert (hooked / "b.pt").read_bytes() == data and not (hooked / "a.pt").exists()
     git(hooked, "add", "-A")
     git_ok(hooked, "commit", "-q", "-m", "ignore b.pt")
     assert "b.pt" not in git(hooked, "ls-files").split()
@@ -1096,11 +1106,12 @@ def test_checkout_restores_deleted_artifacts_when_pointers_change(
     assert_state(hooked, branches["exp"])
 
 
-def test_file_checkout_does_not_materialize(
+def test_file_checkout_materializes_the_pointers_it_wrote(
     hooked: Path, branches: dict[str, tuple[bytes, dict[str, str]]]
 ) -> None:
     git_ok(hooked, "checkout", "-q", "exp", "--", "models/m.pt.mvm")  # checkout type 0
-    assert (hooked / "models" / "m.pt").read_bytes() == branches["main"][0]
+    assert (hooked / "models" / "m.pt").read_bytes() == branches["exp"][0]
+    assert tree_digest(hooked / "data" / "train") == branches["main"][1]  # not named: kept
 
 
 def test_unsaved_changes_are_never_overwritten(
@@ -1244,7 +1255,7 @@ def test_framework_post_checkout_reads_env(
            "PRE_COMMIT_CHECKOUT_TYPE": "0"}
     proc = mvm_hook(repo, "post-checkout", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert (repo / "m.pt").read_bytes() == m2  # a file checkout: nothing to do
+    assert (repo / "m.pt").read_bytes() == m1  # a file checkout: the pointers git wrote
     env["PRE_COMMIT_CHECKOUT_TYPE"] = "1"
     proc = mvm_hook(repo, "post-checkout", env=env)
     assert proc.returncode == 0, proc.stderr

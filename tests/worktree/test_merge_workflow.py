@@ -223,10 +223,12 @@ def test_git_checkout_theirs_then_add_does_not_commit_ours(
     save(repo, "m.bin", b"model-ours", "ours")
     assert git_run(repo, "merge", "--no-edit", "feature").returncode != 0
     git(repo, "checkout", "--theirs", "m.bin.mvm")
+    # post-checkout (flag 0) brought the bytes of the pointer git wrote: theirs
+    assert (repo / "m.bin").read_bytes() == b"model-theirs"
     res = run(capsys, repo, "status")
     assert "conflict" in res.out and "git mvm resolve m.bin" in res.out + res.err
     res = run(capsys, repo, "add", "m.bin")
-    assert res.rc == 1 and "git mvm resolve m.bin --theirs" in res.err
+    assert res.rc == 1 and "git mvm resolve m.bin --" in res.err and "--theirs" in res.err
     assert "m.bin.mvm" in unmerged(repo)
     assert run(capsys, repo, "resolve", "m.bin", "--theirs").rc == 0
     assert (repo / "m.bin").read_bytes() == b"model-theirs"

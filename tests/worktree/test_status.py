@@ -188,15 +188,16 @@ def test_nothing_changed_means_no_hashing_at_all(
     assert spy.paths == []  # the changed file's stat was remembered
 
 
-def test_status_after_checkout_of_old_pointer_shows_modified(
+def test_status_after_checkout_of_old_pointer_shows_outdated(
     tracked_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Switching commits changes the pointer, not the bytes: status says they differ."""
+    """Switching commits without hooks changes the pointer, not the bytes: status says the
+    work tree holds another cached version."""
     write(tracked_repo / "models" / "m.pt", b"weights v2")
     assert mvm(tracked_repo, "add", "-q", "models/m.pt") == 0
     git(tracked_repo, "commit", "-qm", "v2")
     git(tracked_repo, "checkout", "-q", "HEAD~1")
-    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "modified"
+    assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == "outdated"
     assert mvm(tracked_repo, "checkout", "-q") == 0
     assert (tracked_repo / "models" / "m.pt").read_bytes() == b"weights v1" * 100
     assert by_path(run_json(capsys, tracked_repo, "status"))["models/m.pt"]["state"] == (
