@@ -1365,3 +1365,40 @@ def test_switching_to_a_branch_without_the_artifact_removes_it_when_safe(tmp_pat
     assert (repo / "model.bin").read_bytes() == b"unsaved edit"
     assert "not in the cache" in proc.stderr
     assert not (repo / "data").exists()
+
+
+def test_post_commit_starts_gitmv_only_for_a_commit_that_changes_a_pointer(
+    tmp_path: Path
+) -> None:
+    """git runs post-commit after every commit: one that changes no pointer costs the shim
+    one git call and no Python; one that does (here a pointer written by hand, as a
+    cherry-pick writes it) runs gitmv, which brings the bytes."""
+    import shutil
+
+    repo = init_hooked(tmp_path / "repo")
+    v1, v2 = os.urandom(3000), os.urandom(3001)
+    save(repo, "m.pt", v1, "v1")
+    save(repo, "m.pt", v2, "v2")
+    v2_pointer = (repo / "m.pt.mvm").read_bytes()
+    git_ok(repo, "checkout", "-q", "HEAD~1", "--", "m.pt.mvm")  # bytes follow: v1
+    git_ok(repo, "commit", "-q", "-m", "back to v1")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    real = shutil.which("git-mvm")
+    assert real
+    write(bin_dir / "git-mvm", f'#!/bin/sh\necho "$*" >> {calls}\nexec {real} "$@"\n')
+    (bin_dir / "git-mvm").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    write(repo / "README", "code only\n")
+    git_ok(repo, "add", "README")
+    assert git_run(repo, "commit", "-q", "-m", "code", env=env).returncode == 0
+    assert "hook post-commit" not in calls.read_text()  # pre-commit ran: the file exists
+
+    (repo / "m.pt.mvm").write_bytes(v2_pointer)  # the pointer moves, the bytes do not
+    git_ok(repo, "add", "m.pt.mvm")
+    res = git_run(repo, "commit", "-q", "-m", "v2 again", "--no-verify", env=env)
+    assert res.returncode == 0, res.stderr
+    assert "hook post-commit" in calls.read_text()
+    assert (repo / "m.pt").read_bytes() == v2
