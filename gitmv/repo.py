@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, NamedTuple
 
 from gitmv.errors import GitFailed, NotARepository
-from gitmv.objects.pointer import SUFFIX
+from gitmv.objects.pointer import SUFFIX, is_pointer_file
 
 # Settings that change what the commands gitmv parses print, or which commits and paths they
 # name: `log.showRoot=false` hides a root commit's files from `git log --raw`, `color.ui=always`
@@ -291,11 +291,14 @@ class Repo(NamedTuple):
 
     # --- index and working tree ----------------------------------------------------------
     def workspace_pointers(self) -> list[str]:
-        """Pointer files in the index or untracked-but-not-ignored in the work tree."""
+        """Pointer files in the index or untracked-but-not-ignored in the work tree: files
+        named `*.mvm` that read as pointers (`is_pointer_file`; any other is data), and those
+        in the index but gone from the work tree."""
         out = self.git(
             "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f"*{SUFFIX}"
         )
-        return sorted(set(_split_z(out)))
+        return [p for p in sorted(set(_split_z(out)))
+                if is_pointer_file(self.abs(p)) or not os.path.lexists(self.abs(p))]
 
     def tracked_under(self, relpaths: Iterable[str]) -> list[str]:
         """Files tracked by git at or under the given paths."""

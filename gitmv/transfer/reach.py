@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from gitmv.errors import FormatError, GitFailed, GitMvmError
 from gitmv.objects.cache import Cache
-from gitmv.objects.pointer import SUFFIX, Pointer
+from gitmv.objects.pointer import SUFFIX, Pointer, is_pointer_data
 from gitmv.repo import Repo
 
 ZERO = "0" * 40
@@ -104,6 +104,8 @@ def parse_pointers(
         if data is None:
             problems.append(f"{where}: not in this repository")
             continue
+        if not is_pointer_data(data):
+            continue  # a file named `*.mvm` that is data, not a pointer
         try:
             pointers.append(Pointer.parse(data, where))
         except FormatError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, TypeVar
@@ -35,18 +34,18 @@ from gitmv.objects.cache import Cache
 from gitmv.objects.hashing import Stat, hash_bytes, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import (
-    HEADER,
     MAX_POINTER_SIZE,
     SUFFIX,
     Pointer,
     artifact_path,
+    is_pointer_data,
+    is_pointer_file,
     pointer_path,
 )
 from gitmv.objects.state import Row, StatCache, hashed
 from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
-_SAYS_POINTER = re.compile(rb"^mvm[ \t]*=[ \t]*[0-9]+[ \t]*\r?$", re.MULTILINE)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -329,7 +328,7 @@ class Workspace:
             raise PathRefused(
                 f"{rel}: is a symbolic link", "add the file or directory it points to instead"
             )
-        if rel.endswith(SUFFIX):
+        if rel.endswith(SUFFIX) and is_pointer_file(abspath):
             raise PathRefused(f"{rel}: is a gitmv pointer file, not an artifact")
         ppath = pointer_path(rel)
         if ppath not in tracked:
@@ -373,7 +372,7 @@ class Workspace:
         except FormatError as exc:
             # a damaged pointer (a bad edit, a newer gitmv's) still says it is one: `add`
             # is how it is repaired
-            if data.startswith(HEADER.encode()) or _SAYS_POINTER.search(data):
+            if is_pointer_data(data):
                 return None
             return exc.why.split(":")[0]
         return None
