@@ -120,16 +120,19 @@ def run_git(
     return proc.stdout
 
 
-def clone(url: str, directory: str) -> None:
-    """`git clone URL DIRECTORY` with git talking to the terminal (progress, credential
-    prompts), unlike `run_git`, which captures what git prints. What git prints goes through
-    `mask_urls` first: git hides a URL's password, not a `?token=` in it."""
+def clone(url: str, directory: str, options: Sequence[str] = ()) -> None:
+    """`git clone [OPTIONS] URL DIRECTORY` with git talking to the terminal (progress,
+    credential prompts), unlike `run_git`, which captures what git prints. What git prints
+    goes through `mask_urls` first: git hides a URL's password, not a `?token=` in it.
+    `options` are git clone's, as the user gave them (`-b NAME`, `--depth=1`, `-q`, ...)."""
     import sys
 
     from gitmv.errors import GitMvmError, git_message, mask_url
 
-    progress = ["--progress"] if sys.stderr.isatty() else []  # git's stderr is a pipe now
-    with subprocess.Popen(git_argv(["clone", *progress, "--", url, directory]),
+    quiet = "-q" in options or "--quiet" in options
+    # git's stderr is a pipe now: ask for progress where a person sees it
+    progress = ["--progress"] if sys.stderr.isatty() and not quiet else []
+    with subprocess.Popen(git_argv(["clone", *progress, *options, "--", url, directory]),
                           env=git_env(False), stderr=subprocess.PIPE) as proc:
         assert proc.stderr is not None
         said = _relay_masked(proc.stderr, sys.stderr)
