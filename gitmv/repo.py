@@ -187,21 +187,35 @@ class Repo(NamedTuple):
     bare: bool = False
 
     @classmethod
-    def discover(cls, cwd: str | None = None) -> Repo:
+    def discover(cls, cwd: str | None = None, bare_ok: bool = False) -> Repo:
         """The repository whose work tree holds `cwd`; without `cwd`, the one this process runs
         in, found as git finds it (the user's or a hook's `GIT_DIR` / `GIT_WORK_TREE`
-        honoured, `GIT_INDEX_FILE` kept for its calls)."""
+        honoured, `GIT_INDEX_FILE` kept for its calls). A bare repository is refused with one
+        line saying so, unless `bare_ok` (the read-only commands): then it is addressed
+        without a work tree (`bare`, `root` its git dir)."""
         inherited = {} if cwd is not None else {
             k: os.environ[k] for k in _DISCOVERY_ENV if os.environ.get(k)}
-        proc = subprocess.run(
-            git_argv(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"]),
-            cwd=cwd,
-            capture_output=True,
-            env=git_env(locate=inherited),
-            check=False,
-        )
-        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-        if proc.returncode != 0 or len(lines) != 3 or not lines[0]:
+
+        def rev_parse(*args: str) -> tuple[int, list[str]]:
+            proc = subprocess.run(git_argv(["rev-parse", *args]), cwd=cwd, capture_output=True,
+                                  env=git_env(locate=inherited), check=False)
+            return proc.returncode, proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+
+        rc, lines = rev_parse("--show-toplevel", "--absolute-git-dir", "--git-common-dir")
+        if rc != 0 or len(lines) != 3 or not lines[0]:
+            # no work tree: a bare repository? (asked only now: a work tree costs one call)
+            rc, lines = rev_parse("--is-bare-repository", "--absolute-git-dir",
+                                  "--git-common-dir")
+            if rc == 0 and len(lines) == 3 and lines[0] == "true":
+                if not bare_ok:
+                    raise NotARepository(
+                        f"{lines[1]} is a bare repository (no work tree): this command needs "
+                        "a clone with one",
+                        "run it in a clone (`git mvm clone URL`); in a bare repository `show`, "
+                        "`history`, `get`, `metrics`, `check` and `report` work")
+                common = lines[2] if os.path.isabs(lines[2]) else os.path.normpath(
+                    os.path.join(cwd or os.getcwd(), lines[2]))
+                return cls(root=lines[1], git_dir=lines[1], common_dir=common, bare=True)
             raise NotARepository(
                 "not inside a git work tree",
                 "run git mvm inside a git repository (`git init` makes one)",
@@ -377,6 +391,13 @@ class Repo(NamedTuple):
             blobs.append(out[pos : pos + size] if header[1] == b"blob" else None)
             pos += size + 1
         return blobs
+
+    def tracked_config(self) -> bytes | None:
+        """A bare repository's tracked `.mvm/config.toml`, read from HEAD (None: there is
+        none, or this is not bare: the work tree's file is read)."""
+        if not self.bare or not self.has_commit("HEAD"):
+            return None
+        return self.read_objects(["HEAD:.mvm/config.toml"])[0] or b""
 
     def read_blobs(self, blob_ids: Sequence[str]) -> list[bytes]:
         """Contents of many blobs, each of which must exist (GitFailed names one that does not)."""

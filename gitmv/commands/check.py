@@ -14,6 +14,7 @@ from gitmv.commands.metrics import (
     problems_md,
     text_table,
     warn_problems,
+    work_tree_rev,
 )
 from gitmv.commands.output import print_json
 from gitmv.review.gates import GateReport, GateResult, run_gates
@@ -74,9 +75,9 @@ def gates_md(report: GateReport, precision: int, problems: bool = True,
 
 def run(baseline: str | None = None, rev: str | None = None, md: bool = False,
         json: bool = False) -> int:
-    ws = Workspace.open()
+    ws = Workspace.open(bare_ok=True)
     try:
-        report = run_gates(ws, baseline, rev)
+        report = run_gates(ws, baseline, rev or work_tree_rev(ws))
     finally:
         ws.state.close()
     if json:

@@ -83,7 +83,7 @@ def _remove(path: str) -> None:
 
 def run(spec: str, output: str | None, force: bool, remote: str | None, json: bool,
         jobs: int | None) -> int:
-    ws = Workspace.open(jobs=jobs)
+    ws = Workspace.open(jobs=jobs, bare_ok=True)
     reg = registry.load(ws)
     v = reg.resolve(spec)
     path, ptr = rw.version_pointer(ws, reg.model(v.model), v,

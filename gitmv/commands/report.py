@@ -23,6 +23,7 @@ from gitmv.commands.metrics import (
     rows_md,
     rows_text,
     text_table,
+    work_tree_rev,
 )
 from gitmv.commands.output import print_json
 from gitmv.errors import UsageError
@@ -179,9 +180,9 @@ def as_json(data: dict[str, Any]) -> dict[str, Any]:
 def run(a: str | None = None, b: str | None = None, md: bool = False, json: bool = False,
         precision: int | None = None) -> int:
     p = checked_precision(precision)
-    ws = Workspace.open()
+    ws = Workspace.open(bare_ok=True)
     try:
-        data = collect(ws, a or "HEAD", b)
+        data = collect(ws, a or "HEAD", b or work_tree_rev(ws))
     finally:
         ws.state.close()
     if json:

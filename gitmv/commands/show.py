@@ -59,13 +59,13 @@ def _report_problems(reg: Registry) -> int:
 def _config(repo: Repo) -> tuple[list[str], dict[str, Any]]:
     from gitmv.config import Config
 
-    cfg = Config.load(repo.root, repo.mvm_dir)
+    cfg = Config.load(repo.root, repo.mvm_dir, repo.tracked_config())
     better = cfg.get("metrics.better", {})
     return registry.configured_stages(cfg), better if isinstance(better, dict) else {}
 
 
 def run(model: str | None, json: bool) -> int:
-    repo = Repo.discover()
+    repo = Repo.discover(bare_ok=True)
     reg = registry.load(repo)
     configured, better = _config(repo)
     models = [reg.model(model)] if model else list(reg.models.values())
@@ -150,7 +150,7 @@ def _event_json(ev: Event) -> dict[str, Any]:
 
 
 def history(model: str, json: bool) -> int:
-    repo = Repo.discover()
+    repo = Repo.discover(bare_ok=True)
     reg = registry.load(repo)
     m = reg.model(model)
     events = [e for e in m.events if e.action != "ignored"]

@@ -80,7 +80,7 @@ class Workspace:
 
     def __init__(self, repo: Repo, config: Config | None = None, jobs: int | None = None):
         self.repo = repo
-        self.config = config or Config.load(repo.root, repo.mvm_dir)
+        self.config = config or Config.load(repo.root, repo.mvm_dir, repo.tracked_config())
         self.tmp_dir = os.path.join(repo.mvm_dir, "tmp")
         cache_dir = self.config.cache_dir
         cache_tmp = self.tmp_dir
@@ -98,8 +98,11 @@ class Workspace:
         self.jobs = jobs or DEFAULT_JOBS
 
     @classmethod
-    def open(cls, cwd: str | None = None, jobs: int | None = None) -> Workspace:
-        return cls(Repo.discover(cwd), jobs=jobs)
+    def open(cls, cwd: str | None = None, jobs: int | None = None, bare_ok: bool = False
+             ) -> Workspace:
+        """The workspace of the repository at `cwd` (or this process's); `bare_ok`: a bare
+        repository too, for the commands that read only git objects and the cache."""
+        return cls(Repo.discover(cwd, bare_ok=bare_ok), jobs=jobs)
 
     @property
     def lock_path(self) -> str:
