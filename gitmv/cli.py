@@ -77,8 +77,20 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="say more; show tracebacks of unexpected errors")
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
 def _jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="files to read or write in parallel (default 8)")
 
 
@@ -438,6 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     parser = make_parser()
+    if not args:  # as git does: the usage and the commands, and a usage exit
+        parser.print_help()
+        return 2
     ns, extra = parser.parse_known_args(args)
     _fill_optional_positionals(parser, ns, extra)
     if extra:

@@ -60,7 +60,7 @@ def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
         done, more = ws.add_many(list(dict.fromkeys(rels)), metadata)
         failures += more
         for rel, ptr, changed in done:
-            files = f", {ptr.files} files" if ptr.kind == "dir" else ""
+            files = f", {ui.plural(ptr.files or 0, 'file')}" if ptr.kind == "dir" else ""
             verb = "added" if changed else "unchanged"
             ui.info(f"{verb}: {rel} ({human_size(ptr.size)}{files})")
     ws.state.close()

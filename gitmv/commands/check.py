@@ -37,8 +37,8 @@ def summary(report: GateReport) -> str:
     failed = sum(not r.ok for r in report.results)
     total = len(report.results)
     if failed:
-        return f"{failed} of {total} gate{'s' if total != 1 else ''} failed"
-    return f"all {total} gate{'s' if total != 1 else ''} passed"
+        return f"{failed} of {ui.plural(total, 'gate')} failed"
+    return f"all {ui.plural(total, 'gate')} passed"
 
 
 def baseline_line(report: GateReport) -> str:

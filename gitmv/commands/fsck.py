@@ -75,7 +75,7 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
     for s in sizes:
         out(f"wrong size: {s.path} (sha256:{s.oid}): its pointer says {s.pointer_size} bytes, "
             f"the object has {s.object_size}{_commits(s.commits)}\n")
-    ui.info(f"checked {report['checked']} object(s): {len(moved)} corrupt")
+    ui.info(f"checked {ui.plural(report['checked'], 'object')}: {len(moved)} corrupt")
     if moved:
         ui.info("hint: `git mvm pull` fetches good copies from the remote; "
                 "`git mvm add` re-adds artifacts still intact in the work tree")
@@ -93,7 +93,7 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
             f"{_commits(p['commits'])}): {p['detail']}{state}\n")
     problems = remote["problems"]
     repaired = sum(1 for p in problems if p["repaired"])
-    ui.info(f"checked {remote['checked']} object(s) on {remote['name']}"
+    ui.info(f"checked {ui.plural(remote['checked'], 'object')} on {remote['name']}"
             f"{' (sizes and sha256)' if remote['verified'] else ' (sizes)'}: "
             f"{len(problems)} wrong" + (f", {repaired} repaired" if repair else ""))
     if left and not repair:

@@ -27,7 +27,7 @@ def _fetch(ws: Workspace, ptr: Pointer, remote: str | None) -> None:
     store = remotes.resolve(ws.repo, ws.config, remote=remote)
     r = fetch_pointers(ws, store, [ptr], ws.jobs)
     ws.flush()
-    ui.info(f"fetched {len(r.transferred)} object(s) from {store.name}")
+    ui.info(f"fetched {ui.plural(len(r.transferred), 'object')} from {store.name}")
 
 
 def _write_file(ws: Workspace, oid: str, dest: str) -> None:

@@ -239,5 +239,5 @@ def run(action: str, args: list[str], all: bool = False, md: bool = False, json:
         warn_problems(result["problems"])
         n = len(result["commits"])
         ui.info(f"wrote {output}: {', '.join(result['series'])} over {n} "
-                f"commit{'s' if n != 1 else ''}")
+                f"{ui.plural(n, 'commit')}")
     return 0

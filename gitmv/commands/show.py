@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from gitmv import ui
 from gitmv.commands.output import print_json, table
 from gitmv.registry import read as registry
 from gitmv.registry.read import Event, Model, Registry, Version
@@ -96,7 +97,7 @@ def run(model: str | None, json: bool) -> int:
             rows.append([v.version + state, held, v.commit[:12], v.date[:19].replace("T", " "),
                          _fmt_metrics(_key_metrics(v, better))])
         active = len(m.active_versions())
-        head = f"{m.name}: {active} version{'s' if active != 1 else ''}"
+        head = f"{m.name}: {ui.plural(active, 'version')}"
         head += f", latest {m.latest.version}" if m.latest else ""
         if m.deprecated is not None:
             head += f"; deprecated on {m.deprecated.date[:10]}"

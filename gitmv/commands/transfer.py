@@ -46,9 +46,9 @@ def _pointers(ws: Workspace, paths: list[str], strict: bool = False) -> list[Poi
 
 
 def _summary(verb: str, store: remotes.Store, r: TransferResult) -> None:
-    replaced = (f"; replaced {r.replaced} object(s) of the wrong size there" if r.replaced
-                else "")
-    ui.info(f"{verb} {len(r.transferred)} object(s) ({human_size(r.nbytes)}) "
+    replaced = (f"; replaced {ui.plural(r.replaced, 'object')} of the wrong size there"
+                if r.replaced else "")
+    ui.info(f"{verb} {ui.plural(len(r.transferred), 'object')} ({human_size(r.nbytes)}) "
             f"{'to' if verb == 'pushed' else 'from'} {store.name}; "
             f"{r.present} already there{replaced}")
 

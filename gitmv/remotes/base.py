@@ -163,13 +163,13 @@ def resolve(
         section = config.get(f"remote.{name}")
         if isinstance(section, dict) and section.get("url"):
             check_trusted(config, str(name), section)
-            url = str(section["url"])
-            absolute = relative_to(url, repo.root)
-            if absolute != url and not os.path.isdir(absolute):
+            configured = str(section["url"])
+            absolute = relative_to(configured, repo.root)
+            if absolute != configured and not os.path.isdir(absolute):
                 # relative to this clone's root, so a clone elsewhere finds nothing there:
                 # say so, and do not start a new store in a directory nobody else reads
                 raise RemoteError(
-                    f"remote {name!r}: its directory {absolute} does not exist ({url!r}, "
+                    f"remote {name!r}: its directory {absolute} does not exist ({configured!r}, "
                     f"relative to the repository root {repo.root})",
                     f"clone next to where the store is, or point this clone at it: "
                     f"`git mvm remote add --local {name} /path/to/store` (mkdir it to start "

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from gitmv import ui
 from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import Pointer
 from gitmv.remotes.base import Store, holds
@@ -42,7 +43,7 @@ class TransferFailed(GitMvmError):
             hint = ("this clone never had these bytes: push from the clone where they were "
                     "added (`git log -- PATH.mvm` says who committed them)")
         super().__init__(
-            f"{verb} {len(failed)} object(s) failed (remote {store.name!r}):\n  "
+            f"{verb} {ui.plural(len(failed), 'object')} failed (remote {store.name!r}):\n  "
             + "\n  ".join(lines) + more, hint)
         self.failed = list(failed)
 

@@ -108,7 +108,7 @@ def test_push_replaces_an_object_of_the_wrong_size_on_the_store(
     assert res.rc == 0, res.err
     assert remote.read(victim) == files["f2.bin"]
     if remote.kind != "lfs":  # (an LFS server just asks for it again: the wrong size is its)
-        assert "replaced 1 object(s) of the wrong size" in res.err, res.err
+        assert "replaced 1 object of the wrong size" in res.err, res.err
 
 
 # --- item 17: an upload counts only once the store confirms it -----------------------------------

@@ -1,0 +1,129 @@
+"""The small things a new user trips over (issue 12, "Also fix"), each on real git."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitmv.ui import plural
+from tests.faultserver import Faults, FaultServer
+from tests.helpers import (
+    error_lines,
+    git,
+    git_ok,
+    git_run,
+    init_bare,
+    init_hooked,
+    mvm_proc,
+    save,
+    staged,
+    write,
+)
+
+
+def test_no_arguments_prints_help(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "gitmv"], cwd=tmp_path, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 2
+    assert "usage: git mvm" in proc.stdout and "clone" in proc.stdout and "add" in proc.stdout
+    assert "error" not in proc.stderr
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "-8"])
+def test_jobs_must_be_positive(repo: Path, jobs: str) -> None:
+    write(repo / "m.pt", b"x" * 100)
+    proc = mvm_proc(repo, "add", "-j", jobs, "m.pt")
+    assert proc.returncode == 2, proc.stderr
+    assert "at least 1" in proc.stderr
+    assert "m.pt.mvm" not in staged(repo)
+
+
+def test_plural() -> None:
+    assert plural(1, "file") == "1 file"
+    assert plural(0, "file") == "0 files"
+    assert plural(2, "object") == "2 objects"
+    assert plural(1, "directory", "directories") == "1 directory"
+    assert plural(1234, "file") == "1,234 files"
+
+
+def test_one_file_is_not_files(repo: Path) -> None:
+    write(repo / "d" / "a.bin", os.urandom(100))
+    proc = mvm_proc(repo, "add", "d")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 file)" in proc.stderr and "1 files" not in proc.stderr, proc.stderr
+
+
+def test_dir_pointer_without_files_says_what_is_missing(repo: Path) -> None:
+    write(repo / "d.mvm", 'mvm = 1\nkind = "dir"\noid = "sha256:' + "a" * 64 + '"\nsize = 3\n')
+    proc = mvm_proc(repo, "status")
+    assert "got None" not in proc.stderr
+    assert "`files`" in proc.stderr and "missing" in proc.stderr, proc.stderr
+
+
+def test_add_star_skips_the_pointer_files_it_matches(repo: Path) -> None:
+    write(repo / "m.pt", os.urandom(100))
+    write(repo / "d" / "a.bin", os.urandom(100))
+    assert mvm_proc(repo, "add", "m.pt", "d").returncode == 0
+    write(repo / "m.pt", os.urandom(100))  # changed: `add *` adds it again
+    names = sorted(p.name for p in repo.iterdir() if not p.name.startswith("."))
+    assert names == ["d", "d.mvm", "m.pt", "m.pt.mvm"]
+    proc = mvm_proc(repo, "add", *names)
+    assert proc.returncode == 0, proc.stderr
+    assert "error" not in proc.stderr and "warning" not in proc.stderr, proc.stderr
+    assert "added: m.pt" in proc.stderr
+    assert not (repo / "m.pt.mvm.mvm").exists() and not (repo / "d.mvm.mvm").exists()
+
+
+def test_add_of_an_ignored_file_keeps_one_gitignore_line(repo: Path) -> None:
+    write(repo / ".gitignore", "/m.pt\n")
+    write(repo / "sub" / ".gitignore", "big.bin\n")
+    write(repo / "m.pt", os.urandom(100))
+    write(repo / "sub" / "big.bin", os.urandom(100))
+    for _ in range(2):
+        assert mvm_proc(repo, "add", "m.pt", "sub/big.bin").returncode == 0
+    assert (repo / ".gitignore").read_text().count("m.pt") == 1
+    assert (repo / "sub" / ".gitignore").read_text().count("big.bin") == 1
+
+
+def test_add_dot_at_the_root_adds_each_untracked_entry(repo: Path) -> None:
+    write(repo / "m.pt", os.urandom(100))
+    write(repo / "data" / "a.bin", os.urandom(100))
+    write(repo / "train.py", "print(1)\n")
+    git(repo, "add", "train.py")
+    git_ok(repo, "commit", "-q", "-m", "code")
+    proc = mvm_proc(repo, "add", ".")
+    assert proc.returncode == 0, proc.stderr
+    assert {"m.pt.mvm", "data.mvm"} <= staged(repo)
+    assert "train.py.mvm" not in staged(repo) and not (repo / ".mvm.mvm").exists()
+    proc = mvm_proc(repo / "data", "add", ".")  # in a directory: that directory
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_push_to_a_misspelled_remote_says_no_such_remote(tmp_path: Path) -> None:
+    alice = init_hooked(tmp_path / "alice", origin=init_bare(tmp_path / "srv.git"))
+    save(alice, "m.pt", os.urandom(100), "m")
+    proc = mvm_proc(alice, "push", "orign")
+    assert proc.returncode == 1
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1 and "no such remote 'orign'" in lines[0], proc.stderr
+    assert "origin" in proc.stderr  # the remotes there are
+
+
+def test_http_501_on_put_is_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with FaultServer(tmp_path / "http-root",
+                     faults=Faults(fail_first=10**6, fail_status=501, fail_methods=("PUT",))
+                     ) as server:
+        alice = init_hooked(tmp_path / "alice", origin=init_bare(tmp_path / "srv.git"))
+        git_ok(alice, "mvm", "remote", "add", "web", f"{server.url}/store", "--default")
+        save(alice, "m.pt", os.urandom(1000), "m")
+        res = git_run(alice, "mvm", "push")
+        puts = server.requests("PUT")
+    assert res.returncode == 1
+    assert "501" in res.stderr and "gave up" not in res.stderr, res.stderr
+    assert len(puts) == 1, [r.path for r in puts]
