@@ -135,6 +135,11 @@ class Pointer(NamedTuple):
         manifest_size: int | None = None
         if kind == "dir":
             files = doc.get("files")
+            if files is None:
+                raise FormatError(where, "a directory pointer needs `files = N` (the number of "
+                                  "files in its manifest); the key is missing",
+                                  "restore it with `git checkout -- <pointer>` or re-create it "
+                                  "with `git mvm add`")
             if not isinstance(files, int) or isinstance(files, bool) or files < 0:
                 raise FormatError(where, f"files must be a non-negative integer, got {files!r}")
             manifest_size = doc.get("manifest_size")
