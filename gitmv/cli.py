@@ -175,7 +175,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="do not install the git hooks")
 
     p = cmd("add")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files, directories or globs (pointer files matched are taken for "
+                   "their artifacts); `.` at the top of the work tree: every artifact again "
+                   "and each untracked, not ignored file or directory there")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="user metadata stored in the pointer's [meta] table (repeatable)")
     _jobs(p)

@@ -317,6 +317,13 @@ class Repo(NamedTuple):
         return [p for p in sorted(set(_split_z(out)))
                 if is_pointer_file(self.abs(p)) or not os.path.lexists(self.abs(p))]
 
+    def untracked_top(self) -> list[str]:
+        """The untracked, not ignored files and directories at the top of the work tree (a
+        directory holding only such files is named, not its files)."""
+        out = self.git("ls-files", "-z", "--others", "--exclude-standard", "--directory",
+                       "--no-empty-directory", "--", ".")
+        return sorted({p.rstrip("/").split("/")[0] for p in _split_z(out)})
+
     def tracked_under(self, relpaths: Iterable[str]) -> list[str]:
         """Files tracked by git at or under the given paths."""
         paths = list(relpaths)

@@ -694,7 +694,8 @@ def add_ignore_entry(artifact_abspath: str) -> bool:
             text = f.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         text = ""
-    if line in text.splitlines():
+    # listed already, by gitmv (`/name`) or by hand (`name`, which ignores it here too)
+    if {line, line[1:]} & {x.rstrip(" \r") for x in text.splitlines()}:
         return False
     if text and not text.endswith("\n"):
         text += "\n"
