@@ -32,6 +32,7 @@ def _allocated(path: Path) -> int:
     return os.stat(path).st_blocks * 512
 
 
+@pytest.mark.slow
 def test_a_sparse_file_stays_sparse(repo: Path) -> None:
     model = repo / "big.bin"
     digest = _sparse(model)
