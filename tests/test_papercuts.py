@@ -20,6 +20,7 @@ from tests.helpers import (
     init_hooked,
     mvm_proc,
     save,
+    sha,
     staged,
     write,
 )
@@ -127,3 +128,20 @@ def test_http_501_on_put_is_not_retried(tmp_path: Path, monkeypatch: pytest.Monk
     assert res.returncode == 1
     assert "501" in res.stderr and "gave up" not in res.stderr, res.stderr
     assert len(puts) == 1, [r.path for r in puts]
+
+
+def test_a_resumed_download_reports_the_bytes_it_fetched(tmp_path: Path) -> None:
+    server = init_bare(tmp_path / "srv.git")
+    alice = init_hooked(tmp_path / "alice", origin=server)
+    model = os.urandom(300_000)
+    save(alice, "m.pt", model, "model")
+    git_ok(alice, "push", "-q", "origin", "main")
+    bob = tmp_path / "bob"
+    subprocess.run(["git", "clone", "-q", str(server), str(bob)], check=True)
+    tmp = bob / ".git" / "mvm" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / f"partial-{sha(model)}").write_bytes(model[:200_000])  # a killed fetch's bytes
+    proc = mvm_proc(bob, "pull")
+    assert proc.returncode == 0, proc.stderr
+    assert (bob / "m.pt").read_bytes() == model
+    assert "fetched 1 object (100.0 KB)" in proc.stderr, proc.stderr
