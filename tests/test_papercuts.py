@@ -145,3 +145,17 @@ def test_a_resumed_download_reports_the_bytes_it_fetched(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert (bob / "m.pt").read_bytes() == model
     assert "fetched 1 object (100.0 KB)" in proc.stderr, proc.stderr
+
+
+def test_a_push_missing_an_object_names_the_path_and_commit(tmp_path: Path) -> None:
+    server = init_bare(tmp_path / "srv.git")
+    alice = init_hooked(tmp_path / "alice", origin=server)
+    model = os.urandom(3000)
+    save(alice, "models/m.pt", model, "model")
+    commit = git(alice, "rev-parse", "HEAD").strip()
+    for obj in (alice / ".git" / "mvm" / "objects").rglob(sha(model)):
+        obj.chmod(0o644)
+        obj.unlink()  # this clone lost the bytes before pushing them
+    proc = mvm_proc(alice, "push", "--all")
+    assert proc.returncode == 1
+    assert "models/m.pt" in proc.stderr and commit[:12] in proc.stderr, proc.stderr

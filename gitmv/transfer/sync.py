@@ -146,7 +146,7 @@ def push_pointers(
             gone = [(o, "deleted from the store just now (by `gc --remote`), and not in the "
                      "cache") for o in missing if o not in on_remote]
         if gone:
-            raise TransferFailed("push:", store, gone)
+            raise TransferFailed("push:", store, _where_needed(ws, gone))
     have = set(missing)
     files = [o for o in needed.files if o not in have]
     manifests = [o for o in needed.manifests if o not in have]
@@ -161,6 +161,25 @@ def push_pointers(
     return result._replace(
         present=result.present + len(have) + len(vouched.all() - needed.all())
     )
+
+
+def _where_needed(ws: Workspace, failed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each failure with the artifact path and the commit that need the object (read only
+    when a push fails: one pass over the history's pointers)."""
+    from gitmv.transfer.audit import _problems, all_pointers
+
+    problems = _problems(ws, all_pointers(ws), {o: ("", "") for o, _ in failed}, ())
+    named = {p.oid: p for p in problems}
+    out = []
+    for oid, why in failed:
+        p = named.get(oid)
+        if p is None or not p.where:
+            out.append((oid, why))
+            continue
+        at = f"commit {p.commits[0][:12]}" if p.commits else "the work tree"
+        more = f" (and {len(p.where) - 1} more paths)" if len(p.where) > 1 else ""
+        out.append((oid, f"{p.where[0]}{more}, needed by {at}: {why}"))
+    return out
 
 
 def _refresh_again(ws: Workspace, store: Store, needed: Needed, complete: set[str],
