@@ -159,3 +159,30 @@ def test_a_push_missing_an_object_names_the_path_and_commit(tmp_path: Path) -> N
     proc = mvm_proc(alice, "push", "--all")
     assert proc.returncode == 1
     assert "models/m.pt" in proc.stderr and commit[:12] in proc.stderr, proc.stderr
+
+
+def test_status_after_a_plain_clone_from_a_subdirectory(tmp_path: Path) -> None:
+    """Paths relative to the current directory, as git prints them; the next step named:
+    after a plain `git clone` (no hooks, nothing cached) `git mvm install && git mvm pull`,
+    then with the hooks `git mvm pull`, with the bytes cached `git mvm checkout`. Exit 0, as
+    `git status` and `dvc status`: the state is reported, not an error."""
+    server = init_bare(tmp_path / "srv.git")
+    alice = init_hooked(tmp_path / "alice", origin=server)
+    save(alice, "models/m.pt", os.urandom(1000), "model")
+    save(alice, "data.bin", os.urandom(1000), "data")
+    git_ok(alice, "push", "-q", "origin", "main")
+    bob = tmp_path / "bob"
+    subprocess.run(["git", "clone", "-q", str(server), str(bob)], check=True)
+    proc = mvm_proc(bob / "models", "status")
+    assert proc.returncode == 0, proc.stderr
+    assert "m.pt" in proc.stdout and "models/m.pt" not in proc.stdout, proc.stdout
+    assert "../data.bin" in proc.stdout, proc.stdout
+    assert "git mvm install && git mvm pull" in proc.stderr, proc.stderr
+    assert mvm_proc(bob, "install", "-q").returncode == 0
+    proc = mvm_proc(bob, "status")
+    assert "models/m.pt" in proc.stdout
+    assert "`git mvm pull`" in proc.stderr and "install" not in proc.stderr, proc.stderr
+    assert mvm_proc(bob, "pull", "-q").returncode == 0
+    (bob / "data.bin").unlink()
+    proc = mvm_proc(bob, "status")
+    assert "`git mvm checkout`" in proc.stderr, proc.stderr
