@@ -50,5 +50,5 @@ def signed_size(n: int) -> str:
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    """`1 file`, `2 files`, `1,234 files` (`nouns` for an irregular plural)."""
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+    """`1 file`, `0 files`, `2 files` (`nouns` for an irregular plural)."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"

@@ -48,7 +48,7 @@ def test_plural() -> None:
     assert plural(0, "file") == "0 files"
     assert plural(2, "object") == "2 objects"
     assert plural(1, "directory", "directories") == "1 directory"
-    assert plural(1234, "file") == "1,234 files"
+    assert plural(1234, "file") == "1234 files"
 
 
 def test_one_file_is_not_files(repo: Path) -> None:

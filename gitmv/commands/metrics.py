@@ -238,6 +238,6 @@ def run(action: str, args: list[str], all: bool = False, md: bool = False, json:
     else:
         warn_problems(result["problems"])
         n = len(result["commits"])
-        ui.info(f"wrote {output}: {', '.join(result['series'])} over {n} "
+        ui.info(f"wrote {output}: {', '.join(result['series'])} over "
                 f"{ui.plural(n, 'commit')}")
     return 0

@@ -28,7 +28,7 @@ from gitmv.transfer.engine import (
     tell_sizes,
     upload,
 )
-from gitmv.transfer.sync import known_sizes, needed_by
+from gitmv.transfer.reach import known_sizes, needed_by
 from gitmv.worktree.workspace import Workspace
 
 

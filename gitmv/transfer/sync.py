@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -22,7 +21,13 @@ from gitmv.transfer.engine import (
     tell_sizes,
     upload,
 )
-from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
+from gitmv.transfer.reach import (
+    Needed,
+    known_sizes,
+    needed_by,
+    parse_pointers,
+    pointer_blobs_in_commits,
+)
 from gitmv.worktree.workspace import Workspace
 
 NOT_ON_REMOTE = "is not on remote"  # how every store says it lacks an object
@@ -53,13 +58,6 @@ class Plan(NamedTuple):
     missing_locally: list[str]
 
 
-def needed_by(ws: Workspace, pointers: Sequence[Pointer]) -> Needed:
-    needed = Needed()
-    for ptr in pointers:
-        needed.add(ptr, ws.cache)
-    return needed
-
-
 def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
     return parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs))
 
@@ -80,31 +78,6 @@ def _complete_dirs(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> 
     tell_sizes(store, sizes)
     held = stat_on(store, dirs)
     return rely_on(store, held, [o for o in dirs if holds(held.get(o), o, sizes.get(o))])
-
-
-def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
-                entries: bool = True) -> dict[str, int]:
-    """Sizes of `oids`: what the pointers (and, with `entries`, the cached manifests they
-    name) say, else the cache's."""
-    known = {}
-    for o in oids:
-        try:
-            known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
-        except OSError:
-            pass
-    for p in pointers:
-        if p.kind == "file":
-            known[p.oid] = p.size
-        else:
-            if p.manifest_size is not None:
-                known[p.oid] = p.manifest_size
-            if entries and ws.cache.has(p.oid):
-                try:
-                    known.update((e.oid, e.size) for e in
-                                 ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}"))
-                except GitMvmError:
-                    pass  # (reported where the manifest is used)
-    return known
 
 
 def push_pointers(

@@ -404,7 +404,7 @@ def test_deregistered_versions_leave_the_stages(
     clock.tick()
     res = run(capsys, project, "deprecate", "classifier", "v1.1.0", "-m", "leaks test data")
     assert res.rc == 0
-    assert "v1.1.0 no longer counts in stage(s) production" in res.err
+    assert "v1.1.0 no longer counts in stage production" in res.err
     assert git(project, "cat-file", "-t", "classifier@v1.1.0!").strip() == "tag"
     model = show(capsys, project)["classifier"]
     assert model["latest"]["version"] == "v1.0.0"
