@@ -186,3 +186,16 @@ def test_status_after_a_plain_clone_from_a_subdirectory(tmp_path: Path) -> None:
     (bob / "data.bin").unlink()
     proc = mvm_proc(bob, "status")
     assert "`git mvm checkout`" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["metrics", "params"])
+def test_a_diff_with_nothing_changed_says_so(repo: Path, kind: str) -> None:
+    from tests.helpers import configure
+
+    configure(repo, kind, f'files = ["{kind}.toml"]')
+    write(repo / f"{kind}.toml", "accuracy = 0.9\n")
+    git(repo, "add", ".mvm/config.toml", f"{kind}.toml")
+    git_ok(repo, "commit", "-q", "-m", kind)
+    proc = mvm_proc(repo, kind, "diff")
+    assert proc.returncode == 0, proc.stderr
+    assert f"no {kind} changed between HEAD and the work tree" in proc.stderr, proc.stderr
