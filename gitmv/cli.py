@@ -78,9 +78,71 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="say more; show tracebacks of unexpected errors")
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
 def _jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="files to read or write in parallel (default 8)")
+
+
+# `git clone` options `git mvm clone` hands to git as given: (flags, takes a value, help).
+# `-j` stays gitmv's (files in parallel); `-q` is both git's and gitmv's.
+GIT_CLONE_OPTIONS: tuple[tuple[tuple[str, ...], bool, str], ...] = (
+    (("-b", "--branch"), True, "check out this branch (or tag) instead of the remote's HEAD"),
+    (("-o", "--origin"), True, "name the remote this instead of origin"),
+    (("--depth",), True, "a shallow clone of this many commits"),
+    (("--shallow-since",), True, "a shallow clone of the commits after this date"),
+    (("--shallow-exclude",), True, "a shallow clone without the history of this revision"),
+    (("--filter",), True, "a partial clone (blob:none, tree:0, ...)"),
+    (("--reference",), True, "borrow objects from this local repository"),
+    (("--separate-git-dir",), True, "put the git dir here"),
+    (("--template",), True, "the template directory"),
+    (("-c", "--config"), True, "KEY=VALUE set in the new repository's config"),
+    (("--recurse-submodules",), False, "also clone the submodules"),
+    (("--shallow-submodules",), False, "clone the submodules shallow"),
+    (("--single-branch",), False, "fetch only the one branch"),
+    (("--no-single-branch",), False, "fetch every branch"),
+    (("--no-tags",), False, "fetch no tags"),
+    (("-n", "--no-checkout"), False, "check nothing out (and so pull no artifacts)"),
+    (("--bare",), False, "a bare repository (no work tree: no hooks, no artifacts)"),
+    (("--mirror",), False, "a bare mirror (no work tree: no hooks, no artifacts)"),
+    (("--sparse",), False, "a sparse checkout of the top directory's files"),
+    (("--no-hardlinks",), False, "copy a local repository's objects"),
+    (("-s", "--shared"), False, "share a local repository's objects"),
+    (("--dissociate",), False, "stop borrowing from --reference once cloned"),
+)
+
+
+def _git_clone_options(p: argparse.ArgumentParser) -> None:
+    import argparse
+
+    class _PassOn(argparse.Action):
+        def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace,
+                     values: Any, option_string: str | None = None) -> None:
+            flag = option_string or ""
+            if not isinstance(values, str):
+                given = [flag]
+            elif flag.startswith("--"):
+                given = [f"{flag}={values}"]
+            else:
+                given = [flag, values]
+            setattr(ns, self.dest, [*(getattr(ns, self.dest) or []), *given])
+
+    g = p.add_argument_group("git clone options (passed to git as given)")
+    for flags, takes_value, help_text in GIT_CLONE_OPTIONS:
+        g.add_argument(*flags, dest="git_options", action=_PassOn, default=[],
+                       nargs=None if takes_value else 0, help=help_text,
+                       metavar="VALUE" if takes_value else None)
 
 
 def _json(p: argparse.ArgumentParser) -> None:
@@ -114,7 +176,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="do not install the git hooks")
 
     p = cmd("add")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files, directories or globs (pointer files matched are taken for "
+                   "their artifacts); `.` at the top of the work tree: every artifact again "
+                   "and each untracked, not ignored file or directory there")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="user metadata stored in the pointer's [meta] table (repeatable)")
     _jobs(p)
@@ -205,6 +270,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("url", metavar="URL")
     p.add_argument("directory", nargs="?", metavar="DIR")
     _jobs(p)
+    _git_clone_options(p)
 
     p = cmd("gc")
     p.add_argument("-n", "--dry-run", action="store_true", help="only say what would be freed")
@@ -406,6 +472,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["merge-driver"] and len(args) == 5:
         return _merge_driver(args[1:])
     parser = make_parser()
+    if not args:  # as git does: the usage and the commands, and a usage exit
+        parser.print_help()
+        return 2
     ns, extra = parser.parse_known_args(args)
     _fill_optional_positionals(parser, ns, extra)
     if extra:

@@ -93,8 +93,17 @@ class Config(NamedTuple):
     local: dict[str, Any] | None = None  # what the never-committed local file says alone
 
     @classmethod
-    def load(cls, root: str, mvm_dir: str) -> Config:
-        shared = _load(os.path.join(root, SHARED_CONFIG))
+    def load(cls, root: str, mvm_dir: str, shared_text: bytes | None = None) -> Config:
+        """The tracked config (the work tree's, or `shared_text`: a bare repository's, read
+        from HEAD) merged with the local one."""
+        if shared_text is None:
+            shared = _load(os.path.join(root, SHARED_CONFIG))
+        else:
+            try:
+                shared = tomllib.loads(shared_text.decode("utf-8"))
+            except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise FormatError(f"HEAD:{SHARED_CONFIG}", f"invalid TOML: {exc}",
+                                  "fix the file in a clone, commit and push") from None
         local = _load(os.path.join(mvm_dir, "config.toml"))
         return cls(_merge(shared, local), root, mvm_dir, local)
 

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, NamedTuple
 
 from gitmv.errors import GitFailed, NotARepository
-from gitmv.objects.pointer import SUFFIX
+from gitmv.objects.pointer import SUFFIX, is_pointer_file
 
 # Settings that change what the commands gitmv parses print, or which commits and paths they
 # name: `log.showRoot=false` hides a root commit's files from `git log --raw`, `color.ui=always`
@@ -120,16 +120,19 @@ def run_git(
     return proc.stdout
 
 
-def clone(url: str, directory: str) -> None:
-    """`git clone URL DIRECTORY` with git talking to the terminal (progress, credential
-    prompts), unlike `run_git`, which captures what git prints. What git prints goes through
-    `mask_urls` first: git hides a URL's password, not a `?token=` in it."""
+def clone(url: str, directory: str, options: Sequence[str] = ()) -> None:
+    """`git clone [OPTIONS] URL DIRECTORY` with git talking to the terminal (progress,
+    credential prompts), unlike `run_git`, which captures what git prints. What git prints
+    goes through `mask_urls` first: git hides a URL's password, not a `?token=` in it.
+    `options` are git clone's, as the user gave them (`-b NAME`, `--depth=1`, `-q`, ...)."""
     import sys
 
     from gitmv.errors import GitMvmError, git_message, mask_url
 
-    progress = ["--progress"] if sys.stderr.isatty() else []  # git's stderr is a pipe now
-    with subprocess.Popen(git_argv(["clone", *progress, "--", url, directory]),
+    quiet = "-q" in options or "--quiet" in options
+    # git's stderr is a pipe now: ask for progress where a person sees it
+    progress = ["--progress"] if sys.stderr.isatty() and not quiet else []
+    with subprocess.Popen(git_argv(["clone", *progress, *options, "--", url, directory]),
                           env=git_env(False), stderr=subprocess.PIPE) as proc:
         assert proc.stderr is not None
         said = _relay_masked(proc.stderr, sys.stderr)
@@ -184,21 +187,35 @@ class Repo(NamedTuple):
     bare: bool = False
 
     @classmethod
-    def discover(cls, cwd: str | None = None) -> Repo:
+    def discover(cls, cwd: str | None = None, bare_ok: bool = False) -> Repo:
         """The repository whose work tree holds `cwd`; without `cwd`, the one this process runs
         in, found as git finds it (the user's or a hook's `GIT_DIR` / `GIT_WORK_TREE`
-        honoured, `GIT_INDEX_FILE` kept for its calls)."""
+        honoured, `GIT_INDEX_FILE` kept for its calls). A bare repository is refused with one
+        line saying so, unless `bare_ok` (the read-only commands): then it is addressed
+        without a work tree (`bare`, `root` its git dir)."""
         inherited = {} if cwd is not None else {
             k: os.environ[k] for k in _DISCOVERY_ENV if os.environ.get(k)}
-        proc = subprocess.run(
-            git_argv(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"]),
-            cwd=cwd,
-            capture_output=True,
-            env=git_env(locate=inherited),
-            check=False,
-        )
-        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-        if proc.returncode != 0 or len(lines) != 3 or not lines[0]:
+
+        def rev_parse(*args: str) -> tuple[int, list[str]]:
+            proc = subprocess.run(git_argv(["rev-parse", *args]), cwd=cwd, capture_output=True,
+                                  env=git_env(locate=inherited), check=False)
+            return proc.returncode, proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+
+        rc, lines = rev_parse("--show-toplevel", "--absolute-git-dir", "--git-common-dir")
+        if rc != 0 or len(lines) != 3 or not lines[0]:
+            # no work tree: a bare repository? (asked only now: a work tree costs one call)
+            rc, lines = rev_parse("--is-bare-repository", "--absolute-git-dir",
+                                  "--git-common-dir")
+            if rc == 0 and len(lines) == 3 and lines[0] == "true":
+                if not bare_ok:
+                    raise NotARepository(
+                        f"{lines[1]} is a bare repository (no work tree): this command needs "
+                        "a clone with one",
+                        "run it in a clone (`git mvm clone URL`); in a bare repository `show`, "
+                        "`history`, `get`, `metrics`, `check` and `report` work")
+                common = lines[2] if os.path.isabs(lines[2]) else os.path.normpath(
+                    os.path.join(cwd or os.getcwd(), lines[2]))
+                return cls(root=lines[1], git_dir=lines[1], common_dir=common, bare=True)
             raise NotARepository(
                 "not inside a git work tree",
                 "run git mvm inside a git repository (`git init` makes one)",
@@ -291,11 +308,21 @@ class Repo(NamedTuple):
 
     # --- index and working tree ----------------------------------------------------------
     def workspace_pointers(self) -> list[str]:
-        """Pointer files in the index or untracked-but-not-ignored in the work tree."""
+        """Pointer files in the index or untracked-but-not-ignored in the work tree: files
+        named `*.mvm` that read as pointers (`is_pointer_file`; any other is data), and those
+        in the index but gone from the work tree."""
         out = self.git(
             "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f"*{SUFFIX}"
         )
-        return sorted(set(_split_z(out)))
+        return [p for p in sorted(set(_split_z(out)))
+                if is_pointer_file(self.abs(p)) or not os.path.lexists(self.abs(p))]
+
+    def untracked_top(self) -> list[str]:
+        """The untracked, not ignored files and directories at the top of the work tree (a
+        directory holding only such files is named, not its files)."""
+        out = self.git("ls-files", "-z", "--others", "--exclude-standard", "--directory",
+                       "--no-empty-directory", "--", ".")
+        return sorted({p.rstrip("/").split("/")[0] for p in _split_z(out)})
 
     def tracked_under(self, relpaths: Iterable[str]) -> list[str]:
         """Files tracked by git at or under the given paths."""
@@ -383,6 +410,13 @@ class Repo(NamedTuple):
             blobs.append(out[pos : pos + size] if header[1] == b"blob" else None)
             pos += size + 1
         return blobs
+
+    def tracked_config(self) -> bytes | None:
+        """A bare repository's tracked `.mvm/config.toml`, read from HEAD (None: there is
+        none, or this is not bare: the work tree's file is read)."""
+        if not self.bare or not self.has_commit("HEAD"):
+            return None
+        return self.read_objects(["HEAD:.mvm/config.toml"])[0] or b""
 
     def read_blobs(self, blob_ids: Sequence[str]) -> list[bytes]:
         """Contents of many blobs, each of which must exist (GitFailed names one that does not)."""

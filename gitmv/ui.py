@@ -47,3 +47,8 @@ def human_size(n: int) -> str:
 
 def signed_size(n: int) -> str:
     return ("+" if n >= 0 else "") + human_size(n)
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """`1 file`, `0 files`, `2 files` (`nouns` for an irregular plural)."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"

@@ -181,7 +181,6 @@ def test_refusal_is_one_line_and_a_hint(repo: Path) -> None:
     "args",
     [
         ["frobnicate"],
-        [],
         ["add"],
         ["untrack"],
         ["add", "--bogus", "x"],

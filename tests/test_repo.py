@@ -104,7 +104,7 @@ def test_repo_discovery_ignores_pathspec_and_color_settings(
     monkeypatch.setenv("GIT_LITERAL_PATHSPECS", "1")
     repo = Repo.discover(str(tmp_path))
     assert repo.root == str(tmp_path)
-    write(tmp_path / "sub" / "a.pt.mvm", "x")
+    write(tmp_path / "sub" / "a.pt.mvm", "mvm = 1\n")
     assert repo.workspace_pointers() == ["sub/a.pt.mvm"]
 
 

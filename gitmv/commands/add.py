@@ -6,6 +6,7 @@ from gitmv import ui
 from gitmv.commands.output import report_failures
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import repo_lock
+from gitmv.objects.pointer import SUFFIX, artifact_path, is_pointer_file
 from gitmv.ui import human_size
 from gitmv.worktree.workspace import Workspace
 
@@ -44,6 +45,17 @@ def check_set_up(ws: Workspace) -> None:
                 "`git checkout` and `git pull` bring them")
 
 
+def _everything(ws: Workspace) -> list[str]:
+    """What `add .` at the top of the work tree adds, as `git add .` would: every artifact
+    again (the changed ones are updated), and each untracked, not ignored file or directory
+    at the top (gitmv's pointers, and dot files such as .gitignore and .mvm/, are not)."""
+    found = [a.path for a in ws.artifacts()]
+    for name in ws.repo.untracked_top():
+        if not name.startswith(".") and not is_pointer_file(ws.repo.abs(name)):
+            found.append(name)
+    return found
+
+
 def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
     ws = Workspace.open(jobs=jobs)
     metadata = parse_meta(meta)
@@ -55,6 +67,16 @@ def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
         from gitmv.commands.resolve import refuse_add
 
         for p in ws.expand(paths):
+            if os.path.realpath(p) == os.path.realpath(ws.repo.root):
+                rels += _everything(ws)
+                continue
+            if p.endswith(SUFFIX) and is_pointer_file(p):
+                # `add *` matches pointers too: their artifacts are what is meant
+                if os.path.lexists(artifact_path(p)):
+                    p = artifact_path(p)
+                else:
+                    ui.debug(f"{p}: a pointer file, its artifact is not here: skipped")
+                    continue
             try:
                 rels.append(ws.to_rel(p))
             except GitMvmError as exc:
@@ -67,7 +89,7 @@ def run(paths: list[str], meta: list[str], jobs: int | None) -> int:
         done, more = ws.add_many(list(dict.fromkeys(rels)), metadata)
         failures += more
         for rel, ptr, changed in done:
-            files = f", {ptr.files} files" if ptr.kind == "dir" else ""
+            files = f", {ui.plural(ptr.files or 0, 'file')}" if ptr.kind == "dir" else ""
             verb = "added" if changed else "unchanged"
             ui.info(f"{verb}: {rel} ({human_size(ptr.size)}{files})")
     ws.state.close()

@@ -14,6 +14,7 @@ from gitmv.commands.metrics import (
     problems_md,
     text_table,
     warn_problems,
+    work_tree_rev,
 )
 from gitmv.commands.output import print_json
 from gitmv.review.gates import GateReport, GateResult, run_gates
@@ -36,8 +37,8 @@ def summary(report: GateReport) -> str:
     failed = sum(not r.ok for r in report.results)
     total = len(report.results)
     if failed:
-        return f"{failed} of {total} gate{'s' if total != 1 else ''} failed"
-    return f"all {total} gate{'s' if total != 1 else ''} passed"
+        return f"{failed} of {ui.plural(total, 'gate')} failed"
+    return f"all {ui.plural(total, 'gate')} passed"
 
 
 def baseline_line(report: GateReport) -> str:
@@ -74,9 +75,9 @@ def gates_md(report: GateReport, precision: int, problems: bool = True,
 
 def run(baseline: str | None = None, rev: str | None = None, md: bool = False,
         json: bool = False) -> int:
-    ws = Workspace.open()
+    ws = Workspace.open(bare_ok=True)
     try:
-        report = run_gates(ws, baseline, rev)
+        report = run_gates(ws, baseline, rev or work_tree_rev(ws))
     finally:
         ws.state.close()
     if json:

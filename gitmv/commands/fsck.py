@@ -86,7 +86,7 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
             f"the object has {s.object_size}{_commits(s.commits)}\n")
     for u in report["unreadable_pointers"]:
         out(f"unreadable pointer: {u['path']}{SUFFIX}{_commits(u['commits'])}: {u['why']}\n")
-    ui.info(f"checked {report['checked']} object(s): {len(moved)} corrupt")
+    ui.info(f"checked {ui.plural(report['checked'], 'object')}: {len(moved)} corrupt")
     if report["unreadable_pointers"]:
         ui.info("hint: a pointer gitmv cannot read names bytes nothing checks: upgrade gitmv "
                 "if a newer one wrote it, else restore the pointer from a commit that has it "
@@ -108,7 +108,7 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
             f"{_commits(p['commits'])}): {p['detail']}{state}\n")
     problems = remote["problems"]
     repaired = sum(1 for p in problems if p["repaired"])
-    ui.info(f"checked {remote['checked']} object(s) on {remote['name']}"
+    ui.info(f"checked {ui.plural(remote['checked'], 'object')} on {remote['name']}"
             f"{' (sizes and sha256)' if remote['verified'] else ' (sizes)'}: "
             f"{len(problems)} wrong" + (f", {repaired} repaired" if repair else ""))
     if remote["temps_removed"]["removed"]:

@@ -33,12 +33,13 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
             sys.stdout.write(f"{'would delete' if dry_run else 'deleted'}: sha256:{oid} "
                              f"({human_size(size)})\n")
     verb = "would free" if dry_run else "freed"
-    ui.info(f"{verb} {human_size(freed)} in {len(result.deleted)} object(s); "
+    ui.info(f"{verb} {human_size(freed)} in {ui.plural(len(result.deleted), 'object')}; "
             f"kept {result.kept}")
     if result.temps[0]:
         ui.info(f"removed {result.temps[0]} dead upload temp file(s) "
                 f"({human_size(result.temps[1])}) from the store")
     if result.partials:
-        ui.info(f"{verb} {human_size(partial)} in {len(result.partials)} interrupted "
-                "download(s) of objects nothing needs")
+        ui.info(f"{verb} {human_size(partial)} in "
+                f"{ui.plural(len(result.partials), 'interrupted download')} of objects nothing "
+                "needs")
     return 0

@@ -27,7 +27,7 @@ def _fetch(ws: Workspace, ptr: Pointer, remote: str | None) -> None:
     store = remotes.resolve(ws.repo, ws.config, remote=remote)
     r = fetch_pointers(ws, store, [ptr], ws.jobs)
     ws.flush()
-    ui.info(f"fetched {len(r.transferred)} object(s) from {store.name}")
+    ui.info(f"fetched {ui.plural(len(r.transferred), 'object')} from {store.name}")
 
 
 def _write_file(ws: Workspace, oid: str, dest: str) -> None:
@@ -83,7 +83,7 @@ def _remove(path: str) -> None:
 
 def run(spec: str, output: str | None, force: bool, remote: str | None, json: bool,
         jobs: int | None) -> int:
-    ws = Workspace.open(jobs=jobs)
+    ws = Workspace.open(jobs=jobs, bare_ok=True)
     reg = registry.load(ws)
     v = reg.resolve(spec)
     path, ptr = rw.version_pointer(ws, reg.model(v.model), v,

@@ -125,6 +125,12 @@ def warn_problems(problems: Sequence[Problem]) -> None:
 # --- commands ------------------------------------------------------------------------------
 
 
+def work_tree_rev(ws: Workspace) -> str | None:
+    """What stands for the work tree: None (read the files), or in a bare repository, which
+    has none, HEAD."""
+    return "HEAD" if ws.repo.bare else None
+
+
 def _require_files(ws: Workspace, kind: str) -> None:
     if not configured_files(ws, kind):
         raise GitMvmError(
@@ -136,7 +142,7 @@ def _require_files(ws: Workspace, kind: str) -> None:
 def show(ws: Workspace, kind: str, revs: list[str], md: bool, json: bool,
          precision: int) -> int:
     _require_files(ws, kind)
-    wanted: list[str | None] = [*revs] if revs else [None]
+    wanted: list[str | None] = [*revs] if revs else [work_tree_rev(ws)]
     sides = [values_at(ws, r, kind) for r in wanted]
     problems = [p for s in sides for p in s.problems]
     if json:
@@ -164,7 +170,7 @@ def diff(ws: Workspace, kind: str, revs: list[str], all: bool, md: bool, json: b
         raise UsageError(f"{kind} diff takes at most two revisions, got {len(revs)}",
                          f"git mvm {kind} diff [A [B]]  (default: HEAD against the work tree)")
     a = revs[0] if revs else "HEAD"
-    b = revs[1] if len(revs) == 2 else None
+    b = revs[1] if len(revs) == 2 else work_tree_rev(ws)
     rows, problems = diff_at(ws, kind, a, b, include_unchanged=all)
     if json:
         print_json({"a": rev_label(a), "b": rev_label(b), "rows": [r.as_json() for r in rows],
@@ -173,7 +179,10 @@ def diff(ws: Workspace, kind: str, revs: list[str], all: bool, md: bool, json: b
         text = rows_md(rows, precision) or f"No {kind} changed.\n"
         sys.stdout.write(text + ("\n" if problems else "") + problems_md(problems))
     else:
-        sys.stdout.write(rows_text(rows, precision))
+        if rows:
+            sys.stdout.write(rows_text(rows, precision))
+        else:
+            ui.info(f"no {kind} changed between {rev_label(a)} and {rev_label(b)}")
         warn_problems(problems)
     return 0
 
@@ -191,7 +200,7 @@ def checked_precision(precision: int | None) -> int:
 def run_kind(kind: str, action: str, args: list[str], all: bool = False, md: bool = False,
              json: bool = False, precision: int | None = None) -> int:
     p = checked_precision(precision)
-    ws = Workspace.open()
+    ws = Workspace.open(bare_ok=True)
     try:
         if action == "show":
             return show(ws, kind, args, md, json, p)
@@ -219,7 +228,7 @@ def run(action: str, args: list[str], all: bool = False, md: bool = False, json:
                          "git mvm metrics plot accuracy -o metrics.svg")
     if max_count < 1:
         raise UsageError(f"--max-count {max_count}: must be at least 1")
-    ws = Workspace.open()
+    ws = Workspace.open(bare_ok=True)
     try:
         result = plot(ws, args, revs or "HEAD", output, max_count)
     finally:
@@ -229,6 +238,6 @@ def run(action: str, args: list[str], all: bool = False, md: bool = False, json:
     else:
         warn_problems(result["problems"])
         n = len(result["commits"])
-        ui.info(f"wrote {output}: {', '.join(result['series'])} over {n} "
-                f"commit{'s' if n != 1 else ''}")
+        ui.info(f"wrote {output}: {', '.join(result['series'])} over "
+                f"{ui.plural(n, 'commit')}")
     return 0

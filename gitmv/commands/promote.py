@@ -53,7 +53,8 @@ def _gates(ws: Workspace, m: Model, v: Version, stage: str, force: bool) -> dict
     checked = {"checked_against": baseline.version if baseline else ""}
     failed = [r for r in report.results if not r.ok]
     if not failed:
-        ui.info(f"check passed: {len(report.results)} gate(s), {v.version} against {against}")
+        ui.info(f"check passed: {ui.plural(len(report.results), 'gate')}, {v.version} "
+                f"against {against}")
         return {**checked, "gates": "passed"}
     lines = [f"{r.rule}: {r.reason}" for r in failed]
     if not force:

@@ -99,7 +99,8 @@ def deprecate(
                       rw.message(message or f"Deregister {model} {v.version}", table), sign)
         ui.info(f"deregistered {model} {v.version}: tag {tag}")
         if stages:
-            ui.warn(f"{v.version} no longer counts in stage(s) {', '.join(stages)}; "
+            ui.warn(f"{v.version} no longer counts in "
+                    f"{'stage' if len(stages) == 1 else 'stages'} {', '.join(stages)}; "
                     f"`git mvm show {model}` shows what holds them now")
         if m.deprecated is not None:
             ui.warn(f"model {model} was deprecated: any later event revives it (GTO's rule), "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from gitmv import ui
 from gitmv.commands.check import gates_md, gates_text
 from gitmv.commands.metrics import (
     MD_ROWS_MAX,
@@ -23,6 +24,7 @@ from gitmv.commands.metrics import (
     rows_md,
     rows_text,
     text_table,
+    work_tree_rev,
 )
 from gitmv.commands.output import print_json
 from gitmv.errors import UsageError
@@ -52,7 +54,7 @@ def _files_cell(item: dict[str, Any], old_files: int | None, new_files: int | No
                 f"{len(files['modified'])} modified")
     if old_files is not None and new_files is not None:
         return f"{old_files} → {new_files} files (file list not in the cache)"
-    return f"{old_files if old_files is not None else new_files} files"
+    return ui.plural(old_files if old_files is not None else int(new_files or 0), "file")
 
 
 def artifact_rows(diff: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
@@ -179,9 +181,9 @@ def as_json(data: dict[str, Any]) -> dict[str, Any]:
 def run(a: str | None = None, b: str | None = None, md: bool = False, json: bool = False,
         precision: int | None = None) -> int:
     p = checked_precision(precision)
-    ws = Workspace.open()
+    ws = Workspace.open(bare_ok=True)
     try:
-        data = collect(ws, a or "HEAD", b)
+        data = collect(ws, a or "HEAD", b or work_tree_rev(ws))
     finally:
         ws.state.close()
     if json:

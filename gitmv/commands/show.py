@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from gitmv import ui
 from gitmv.commands.output import print_json, table
 from gitmv.registry import read as registry
 from gitmv.registry.read import Event, Model, Registry, Version
@@ -59,13 +60,13 @@ def _report_problems(reg: Registry) -> int:
 def _config(repo: Repo) -> tuple[list[str], dict[str, Any]]:
     from gitmv.config import Config
 
-    cfg = Config.load(repo.root, repo.mvm_dir)
+    cfg = Config.load(repo.root, repo.mvm_dir, repo.tracked_config())
     better = cfg.get("metrics.better", {})
     return registry.configured_stages(cfg), better if isinstance(better, dict) else {}
 
 
 def run(model: str | None, json: bool) -> int:
-    repo = Repo.discover()
+    repo = Repo.discover(bare_ok=True)
     reg = registry.load(repo)
     configured, better = _config(repo)
     models = [reg.model(model)] if model else list(reg.models.values())
@@ -96,7 +97,7 @@ def run(model: str | None, json: bool) -> int:
             rows.append([v.version + state, held, v.commit[:12], v.date[:19].replace("T", " "),
                          _fmt_metrics(_key_metrics(v, better))])
         active = len(m.active_versions())
-        head = f"{m.name}: {active} version{'s' if active != 1 else ''}"
+        head = f"{m.name}: {ui.plural(active, 'version')}"
         head += f", latest {m.latest.version}" if m.latest else ""
         if m.deprecated is not None:
             head += f"; deprecated on {m.deprecated.date[:10]}"
@@ -150,7 +151,7 @@ def _event_json(ev: Event) -> dict[str, Any]:
 
 
 def history(model: str, json: bool) -> int:
-    repo = Repo.discover()
+    repo = Repo.discover(bare_ok=True)
     reg = registry.load(repo)
     m = reg.model(model)
     events = [e for e in m.events if e.action != "ignored"]

@@ -1,12 +1,39 @@
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from gitmv.commands.output import print_json, report_failures, table
 from gitmv.errors import FormatError
 from gitmv.objects.pointer import SUFFIX
-from gitmv.worktree.workspace import Workspace
+from gitmv.worktree.workspace import Status, Workspace
+
+
+def _shown(ws: Workspace, rel: str) -> str:
+    """A path as git prints it: relative to the current directory."""
+    return os.path.relpath(ws.repo.abs(rel)).replace(os.sep, "/")
+
+
+def _next_step(ws: Workspace, results: list[Status]) -> None:
+    """What brings missing artifacts back: after a plain `git clone` (no hooks, nothing
+    cached) the install too. Exit stays 0, as `git status` and `dvc status` exit."""
+    from gitmv import ui
+
+    missing = [r for r in results if r.state in ("missing", "not in cache")]
+    if not missing:
+        return
+    if any(not r.in_cache for r in missing):
+        from gitmv.hooks.install import HOOKS, hook_state
+
+        state = hook_state(ws.repo)
+        if len(state.missing) == len(HOOKS) and not state.custom:
+            ui.info("hint: this clone has no gitmv hooks (a plain `git clone`): run "
+                    "`git mvm install && git mvm pull`")
+        else:
+            ui.info("hint: `git mvm pull` fetches the missing bytes and checks them out")
+    else:
+        ui.info("hint: `git mvm checkout` puts the cached bytes in place")
 
 
 def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> int:
@@ -57,13 +84,14 @@ def run(paths: list[str], remote: str | None, json: bool, jobs: int | None) -> i
             state = f"{r.state}, not in cache"
         if remote is not None and not on_remote.get(r.path, True):
             state += f", not on {store_name}"
-        rows.append((f"{state}:", r.path, f"({r.detail})" if r.detail else ""))
+        rows.append((f"{state}:", _shown(ws, r.path), f"({r.detail})" if r.detail else ""))
     sys.stdout.write(table(rows))
     if any(r.state == "conflict" for r in results):
         from gitmv import ui
 
         ui.info("hint: a merge left these pointers in conflict; `git mvm resolve PATH --ours`, "
                 "`--theirs` or `--union` picks a version, stages it and checks out its bytes")
+    _next_step(ws, results)
     if remote is not None and not all(on_remote.values()):
         from gitmv import ui
 

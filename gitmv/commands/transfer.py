@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from gitmv import ui
 from gitmv.commands.output import report_failures
 from gitmv.errors import GitMvmError, ObjectMissing
 from gitmv.fsutil import repo_lock
-from gitmv.objects.pointer import Pointer
+from gitmv.objects.pointer import SUFFIX, Pointer
 from gitmv.remotes import base as remotes
 from gitmv.transfer.engine import TransferResult
 from gitmv.transfer.sync import commit_pointers, fetch_pointers, push_pointers
@@ -26,6 +28,15 @@ def _split_remote(
         ) is not None
         if known:
             return first, paths[1:]
+        if not any(c in first for c in "/*?[") and not os.path.lexists(first) \
+                and not os.path.lexists(first + SUFFIX):
+            # neither a remote nor a path: most likely a remote's name mistyped
+            names = sorted({*(ws.config.get("remote") or {}),
+                            *ws.repo.git("remote").decode().split()})
+            raise GitMvmError(
+                f"no such remote {first!r} (nor a file of that name)",
+                f"the remotes here: {', '.join(names)}" if names else
+                "add one with `git mvm remote add NAME URL` or `git remote add origin URL`")
     return remote, paths
 
 
@@ -46,9 +57,9 @@ def _pointers(ws: Workspace, paths: list[str], strict: bool = False) -> list[Poi
 
 
 def _summary(verb: str, store: remotes.Store, r: TransferResult) -> None:
-    replaced = (f"; replaced {r.replaced} object(s) it held wrong (another size or other "
-                "bytes)" if r.replaced else "")
-    ui.info(f"{verb} {len(r.transferred)} object(s) ({human_size(r.nbytes)}) "
+    replaced = (f"; replaced {ui.plural(r.replaced, 'object')} it held wrong (another size or "
+                "other bytes)" if r.replaced else "")
+    ui.info(f"{verb} {ui.plural(len(r.transferred), 'object')} ({human_size(r.nbytes)}) "
             f"{'to' if verb == 'pushed' else 'from'} {store.name}; "
             f"{r.present} already there{replaced}")
 

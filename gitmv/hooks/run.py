@@ -124,7 +124,13 @@ def _workspace() -> Workspace:
 def pre_commit() -> int:
     from gitmv.config import Config, parse_size
     from gitmv.errors import GitMvmError
-    from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
+    from gitmv.objects.pointer import (
+        MAX_POINTER_SIZE,
+        SUFFIX,
+        Pointer,
+        artifact_path,
+        is_pointer_data,
+    )
     from gitmv.repo import Repo
 
     repo = Repo.discover()
@@ -139,11 +145,20 @@ def pre_commit() -> int:
                            fields[i + 1].decode("utf-8", "surrogateescape")))
     if not staged:
         return 0
+    # only files that read as pointers are pointers: any other `*.mvm` is a plain file
+    named = [(m, b, p) for m, b, p in staged if p.endswith(SUFFIX) and m.startswith("100")]
+    if named:  # a large data file named `*.mvm` is never read whole
+        named = [f for f, size in zip(named, _blob_sizes(repo, [b for _, b, _ in named]),
+                                      strict=True) if size <= MAX_POINTER_SIZE]
+    datas = repo.read_blobs([b for _, b, _ in named]) if named else []
+    pointer_blobs = {(b, p): d for (_, b, p), d in zip(named, datas, strict=True)
+                     if is_pointer_data(d)}
     config = Config.load(repo.root, repo.mvm_dir)
-    problems = _artifact_bytes_staged(repo, [p for m, _, p in staged
-                                             if not p.endswith(SUFFIX) and m != "160000"])
+    problems = _artifact_bytes_staged(repo, [p for m, b, p in staged if (b, p) not in
+                                             pointer_blobs and m != "160000"])
     limit = parse_size(config.get("hooks.max_file_size", "5MB"), "hooks.max_file_size")
-    plain = [(m, b, p) for m, b, p in staged if not p.endswith(SUFFIX) and m.startswith("100")]
+    plain = [(m, b, p) for m, b, p in staged
+             if (b, p) not in pointer_blobs and m.startswith("100")]
     if limit and plain:
         sizes = _blob_sizes(repo, [b for _, b, _ in plain])
         for (_, _blob, path), size in zip(plain, sizes, strict=True):
@@ -154,12 +169,12 @@ def pre_commit() -> int:
                     " (or raise hooks.max_file_size in .mvm/config.toml, or commit with "
                     "--no-verify)"
                 )
-    pointers = [(b, p) for m, b, p in staged if p.endswith(SUFFIX)]
+    pointers = list(pointer_blobs)
     if pointers:
         from gitmv.worktree.workspace import Workspace
 
         ws = Workspace(repo, config)
-        blobs = repo.read_blobs([b for b, _ in pointers])
+        blobs = list(pointer_blobs.values())
         _keep_artifacts_ignored(repo, [artifact_path(p) for _, p in pointers],
                                 _follow_renames(ws, pointers, blobs))
         from gitmv.worktree.merge import is_unresolved

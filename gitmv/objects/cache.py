@@ -421,17 +421,48 @@ def _check_unchanged(
         raise FileChanged(path)
 
 
+def _data_segments(fd: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) of the parts of the file that hold data, by SEEK_DATA / SEEK_HOLE (the
+    whole file where the file system does not say)."""
+    segments: list[tuple[int, int]] = []
+    at = 0
+    try:
+        while at < size:
+            try:
+                start = os.lseek(fd, at, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole from here to the end
+                    break
+                raise
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            segments.append((start, end))
+            at = end
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        return [(0, size)]
+    return segments
+
+
 def _copy_range(src: int, dst: int, size: int) -> bool:
     """Copy in the kernel (copy_file_range: no bytes through Python). False, with both
     offsets back at 0 and dst empty, where the call is not supported or the object is shorter
     than it was: the caller then copies and hashes it the usual way."""
     done = 0
     try:
-        while done < size:
-            n = os.copy_file_range(src, dst, size - done)
-            if n == 0:
+        for start, end in _data_segments(src, size):  # holes stay holes
+            at = start
+            while at < end:
+                n = os.copy_file_range(src, dst, end - at, at, at)
+                if n == 0:
+                    break
+                at += n
+            done += at - start
+            if at < end:
                 break
-            done += n
+        else:
+            os.ftruncate(dst, size)
+            done = size
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
             raise

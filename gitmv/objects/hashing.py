@@ -36,6 +36,38 @@ def granularity(mtime_ns: int, ctime_ns: int) -> int:
     return 2_000_000_000 if tick == 1_000_000_000 else tick
 
 
+# Holes: a whole block of zeros is skipped (a seek) rather than written, so a sparse file
+# copied into the cache or the work tree stays sparse where the file system keeps holes.
+# `bytearray.startswith` compares in C: ~0.7 ms per 8 MiB of zeros, nothing for other data.
+HOLE_BLOCK = 1 << 20
+_ZEROS = bytes(HOLE_BLOCK)
+
+
+def _write_keeping_holes(dst_fd: int, buf: memoryview, n: int) -> bool:
+    """Write `buf[:n]` (a view of a whole bytearray) at dst's offset, seeking over every
+    whole block of zeros; True when it ends in a hole (`_end_holes` then sets the size)."""
+    data = buf.obj
+    assert isinstance(data, bytearray)
+    at, hole = 0, False
+    while at < n:
+        end = min(at + HOLE_BLOCK, n)
+        if end - at == HOLE_BLOCK and data.startswith(_ZEROS, at, end):
+            os.lseek(dst_fd, HOLE_BLOCK, os.SEEK_CUR)
+            hole = True
+        else:
+            chunk = buf[at:end]
+            while chunk:
+                chunk = chunk[os.write(dst_fd, chunk) :]
+            hole = False
+        at = end
+    return hole
+
+
+def _end_holes(dst_fd: int) -> None:
+    """Give a file whose last block was a hole its size (a seek past the end writes none)."""
+    os.ftruncate(dst_fd, os.lseek(dst_fd, 0, os.SEEK_CUR))
+
+
 def _buffer(size_hint: int) -> memoryview:
     return memoryview(bytearray(max(min(size_hint + 1, BUFSIZE), 1 << 16)))
 
@@ -97,15 +129,16 @@ def copy_and_hash(src_fd: int, dst_fd: int, size_hint: int) -> tuple[str, int]:
             data = os.read(src_fd, BUFSIZE)
         return h.hexdigest(), total
     buf = _buffer(size_hint)
+    hole = False
     while True:
         n = os.readv(src_fd, [buf])
         if not n:
             break
-        chunk = buf[:n]
-        h.update(chunk)
-        while chunk:
-            chunk = chunk[os.write(dst_fd, chunk) :]
+        h.update(buf[:n])
+        hole = _write_keeping_holes(dst_fd, buf, n)
         total += n
+    if hole:
+        _end_holes(dst_fd)
     return h.hexdigest(), total
 
 
@@ -137,6 +170,7 @@ def _copy_and_hash_pipelined(src_fd: int, dst_fd: int) -> tuple[str, int]:
     thread.start()
     h = hashlib.sha256()
     total = 0
+    hole = False
     try:
         while True:
             item = full.get()
@@ -145,13 +179,13 @@ def _copy_and_hash_pipelined(src_fd: int, dst_fd: int) -> tuple[str, int]:
             if isinstance(item, BaseException):
                 raise item
             buf, n = item
-            chunk = buf[:n]
-            h.update(chunk)
-            while chunk:
-                chunk = chunk[os.write(dst_fd, chunk) :]
+            h.update(buf[:n])
+            hole = _write_keeping_holes(dst_fd, buf, n)
             start_writeback(dst_fd, total, n)
             total += n
             free.put(buf)
+        if hole:
+            _end_holes(dst_fd)
     finally:
         stop.set()
         free.put(memoryview(bytearray(1)))  # unblock a reader waiting for a buffer

@@ -14,6 +14,9 @@ FORMAT_VERSION = 1
 HEADER = "# managed by git-mvm: the artifact's bytes live in the mvm cache\n"
 MAX_POINTER_SIZE = 64 * 1024
 
+# A line `mvm = <N>`: a pointer's version key, which every pointer has (a damaged or newer one
+# too); data that merely ends in `.mvm` does not.
+_SAYS_POINTER = re.compile(rb"^mvm[ \t]*=[ \t]*[0-9]+[ \t]*\r?$", re.MULTILINE)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -26,6 +29,33 @@ def parse_oid(value: object, where: str) -> str:
     if not _HEX64.fullmatch(hexpart):
         raise FormatError(where, f"oid must be 'sha256:<64 lowercase hex>', got {value!r}")
     return hexpart
+
+
+def is_pointer_data(data: bytes) -> bool:
+    """Whether these bytes read as a gitmv pointer, readable or not: at most 64 KiB, starting
+    with gitmv's header or holding an `mvm = N` line. Anything else named `*.mvm` is data."""
+    if len(data) > MAX_POINTER_SIZE:
+        return False
+    return data.startswith(HEADER.encode()) or _SAYS_POINTER.search(data) is not None
+
+
+def is_pointer_file(path: str) -> bool:
+    """`is_pointer_data` of the regular file at `path` (not following a symlink), reading no
+    more than it needs: the size from `lstat`, then the header, then at most 64 KiB."""
+    import os
+    import stat
+
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_POINTER_SIZE:
+            return False
+        with open(path, "rb") as f:
+            head = f.read(len(HEADER))
+            if head == HEADER.encode():
+                return True
+            return is_pointer_data(head + f.read(MAX_POINTER_SIZE + 1 - len(head)))
+    except OSError:
+        return False
 
 
 def _toml_str(value: str) -> str:
@@ -105,6 +135,11 @@ class Pointer(NamedTuple):
         manifest_size: int | None = None
         if kind == "dir":
             files = doc.get("files")
+            if files is None:
+                raise FormatError(where, "a directory pointer needs `files = N` (the number of "
+                                  "files in its manifest); the key is missing",
+                                  "restore it with `git checkout -- <pointer>` or re-create it "
+                                  "with `git mvm add`")
             if not isinstance(files, int) or isinstance(files, bool) or files < 0:
                 raise FormatError(where, f"files must be a non-negative integer, got {files!r}")
             manifest_size = doc.get("manifest_size")

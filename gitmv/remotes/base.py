@@ -94,6 +94,14 @@ def path_of_git_url(url: str, base: str) -> str | None:
     return os.path.normpath(os.path.join(base, os.path.expanduser(url)))
 
 
+def relative_to(url: str, root: str) -> str:
+    """A store URL that is a relative path (`../store`) made absolute against the
+    repository's root, as every clone, from any directory, reads it; other URLs as they are."""
+    if "://" in url or os.path.isabs(url) or url.startswith("~"):
+        return url
+    return os.path.normpath(os.path.join(root, url))
+
+
 def objects_dir_of_repo(path: str) -> str:
     """Where objects live for a git repository at `path` (bare or not)."""
     dotgit = os.path.join(path, ".git")
@@ -155,7 +163,18 @@ def resolve(
         section = config.get(f"remote.{name}")
         if isinstance(section, dict) and section.get("url"):
             check_trusted(config, str(name), section)
-            return open_store(name, str(section["url"]), section)
+            configured = str(section["url"])
+            absolute = relative_to(configured, repo.root)
+            if absolute != configured and not os.path.isdir(absolute):
+                # relative to this clone's root, so a clone elsewhere finds nothing there:
+                # say so, and do not start a new store in a directory nobody else reads
+                raise RemoteError(
+                    f"remote {name!r}: its directory {absolute} does not exist ({configured!r}, "
+                    f"relative to the repository root {repo.root})",
+                    f"clone next to where the store is, or point this clone at it: "
+                    f"`git mvm remote add --local {name} /path/to/store` (mkdir it to start "
+                    "a new store there)", store_wide=True)
+            return open_store(name, absolute, section)
         if not remote and git_remote is None:
             git_remote = str(name)
         elif remote:

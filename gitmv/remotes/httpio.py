@@ -23,7 +23,12 @@ import urllib3
 from gitmv import __version__
 from gitmv.errors import GitMvmError, ObjectCorrupt
 from gitmv.remotes import credential
-from gitmv.remotes.retry import RemoteError, TransientError, parse_retry_after
+from gitmv.remotes.retry import (
+    RemoteError,
+    TransientError,
+    is_transient_status,
+    parse_retry_after,
+)
 
 T = TypeVar("T")
 
@@ -169,14 +174,16 @@ def status_error(resp: requests.Response, where: str, what: str, detail: str = "
     """The error of a request that failed with a status other than an auth refusal (the
     stores word those themselves): busy or failing servers are transient."""
     code = resp.status_code
-    if code in (408, 425, 429) or code >= 500:
+    if is_transient_status(code):
         return TransientError(
             f"{where}: {what} failed: {status_text(resp)}{detail}",
             retry_after=parse_retry_after(resp.headers.get("Retry-After")),
             hint="the server is busy or failing; run the command again later",
         )
-    return RemoteError(f"{where}: {what} failed: {status_text(resp)}{detail}",
-                       "check the remote's URL (`git mvm remote list`)")
+    hint = ("the server does not support this request (a read-only HTTP server refuses "
+            "uploads): push to a store that accepts them (WebDAV, S3, a Git LFS server)"
+            if code == 501 else "check the remote's URL (`git mvm remote list`)")
+    return RemoteError(f"{where}: {what} failed: {status_text(resp)}{detail}", hint)
 
 
 def results(futures: Iterable[Future[T]]) -> list[T]:

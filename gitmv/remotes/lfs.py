@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from gitmv import ui
 from gitmv.remotes import credential
 from gitmv.remotes.httpio import (
     Credentials,
@@ -337,7 +338,7 @@ class LfsStore:
 
     def _batch(self, operation: str, objects: Sequence[tuple[str, int]]) -> dict[str, Obj]:
         """One batch request: {oid: the server's entry}."""
-        what = f"{operation} batch ({len(objects)} object(s))"
+        what = f"{operation} batch ({ui.plural(len(objects), 'object')})"
         payload = json.dumps({
             "operation": operation,
             "transfers": ["basic"],

@@ -44,6 +44,17 @@ class TransientError(RemoteError):
         self.retry_after = retry_after
 
 
+# Server errors that no retry mends: the server does not implement the request (501: a
+# read-only HTTP server answering PUT), the HTTP version (505), or an extension it needs (510).
+PERMANENT_5XX = frozenset((501, 505, 510))
+
+
+def is_transient_status(code: int) -> bool:
+    """Whether an HTTP status may pass on a retry: a busy or failing server (408, 425, 429,
+    5xx other than `PERMANENT_5XX`)."""
+    return code in (408, 425, 429) or (code >= 500 and code not in PERMANENT_5XX)
+
+
 def delay_for(attempt: int, retry_after: float | None) -> float:
     """Full-jitter exponential backoff; a server's Retry-After wins (bounded)."""
     if retry_after is not None:

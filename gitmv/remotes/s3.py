@@ -37,7 +37,12 @@ from typing import Any, BinaryIO, TypeVar, cast
 
 from gitmv import ui
 from gitmv.errors import GitMvmError, ObjectCorrupt
-from gitmv.remotes.retry import RemoteError, TransientError, parse_retry_after
+from gitmv.remotes.retry import (
+    RemoteError,
+    TransientError,
+    is_transient_status,
+    parse_retry_after,
+)
 from gitmv.remotes.stored import Stored
 
 T = TypeVar("T")
@@ -684,7 +689,8 @@ class S3Store:
                 f"{where}: the bucket is in another region"
                 + (f" ({region})" if region else ""),
                 f"set region = \"{region or '…'}\" under {setting}", store_wide=True)
-        if code in _TRANSIENT_CODES or status == 429 or status >= 500:
+        if code in _TRANSIENT_CODES or (code != "NotImplemented"
+                                         and is_transient_status(status)):
             return TransientError(
                 f"{where}: {op} {key}: the server answered {code or status}",
                 retry_after=parse_retry_after(_header(exc, "retry-after")))

@@ -26,7 +26,7 @@ from gitmv.transfer.engine import (
     upload,
     verify_on,
 )
-from gitmv.transfer.sync import known_sizes, needed_by
+from gitmv.transfer.reach import known_sizes, needed_by
 from gitmv.worktree.workspace import Workspace
 
 

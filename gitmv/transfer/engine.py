@@ -491,6 +491,8 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
             remove_file(partial)
             return 0
 
+        kept: list[int] = []  # bytes an earlier run left that the first attempt went on from
+
         def attempt() -> int:
             have = os.fstat(fd).st_size
             if have > limit:  # not a prefix of this object
@@ -502,8 +504,11 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
                 os.lseek(fd, 0, os.SEEK_SET)
                 _hash_prefix(fd, have, h)
                 if have == size and h.hexdigest() == oid:
+                    kept.append(have)
                     return have  # all there already (a kill came before its rename)
             src, start = store.open_download(oid, have)
+            if not kept:
+                kept.append(start)
             with src:
                 if start != have:  # the store cannot resume: start over
                     os.ftruncate(fd, 0)
@@ -522,9 +527,9 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
                 raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", f"remote {store.name!r}")
             return total
 
-        nbytes = with_retries(attempt, f"download sha256:{oid[:12]}")
+        total = with_retries(attempt, f"download sha256:{oid[:12]}")
         cache.place_download(partial, oid)
-        return nbytes
+        return total - (kept[0] if kept else 0)  # the bytes this run fetched
     except (ObjectCorrupt, _WrongSize):
         remove_file(partial)
         raise

@@ -148,7 +148,8 @@ def read_manifests(proof: Proof, cache: Cache, store: Store | None, why: str) ->
             for e in cache.read_manifest(oid, f"manifest sha256:{oid}"):
                 proof.needed.files[e.oid] = None
     if failed:
-        proof.doubt(f"{failed} directory manifest(s) that pointers name are not in the cache "
+        proof.doubt(f"{ui.plural(failed, 'directory manifest')} that pointers name are not in "
+                    "the cache "
                     f"and could not be fetched ({why}), so the files they list are unknown",
                     "make the remote reachable")
 
@@ -392,7 +393,8 @@ def remote_commits(proof: Proof, repo: Repo) -> list[str]:
         absent = sorted(ref for ref, sha in targets.items() if kinds.get(sha) is None)
         if absent:
             shown = ", ".join(absent[:3]) + (", …" if len(absent) > 3 else "")
-            proof.doubt(f"{len(absent)} ref(s) of git remote {name!r} name commits not in this "
+            proof.doubt(f"{ui.plural(len(absent), 'ref')} of git remote {name!r} name commits "
+                        "not in this "
                         f"clone ({shown}), so their objects cannot be told from garbage",
                         _fetch_hint(repo, name, absent))
         for ref, sha in targets.items():

@@ -8,12 +8,17 @@ naming every such pointer), or, given a list to collect them in, return the rest
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from gitmv.errors import FormatError, GitFailed, GitMvmError
 from gitmv.objects.cache import Cache
-from gitmv.objects.pointer import SUFFIX, Pointer
+from gitmv.objects.pointer import SUFFIX, Pointer, is_pointer_data
 from gitmv.repo import Repo
+
+if TYPE_CHECKING:
+    from gitmv.worktree.workspace import Workspace
 
 ZERO = "0" * 40
 
@@ -104,6 +109,8 @@ def parse_pointers(
         if data is None:
             problems.append(f"{where}: not in this repository")
             continue
+        if not is_pointer_data(data):
+            continue  # a file named `*.mvm` that is data, not a pointer
         try:
             pointers.append(Pointer.parse(data, where))
         except FormatError as exc:
@@ -165,3 +172,35 @@ class Needed:
 
     def all(self) -> set[str]:
         return set(self.files) | set(self.manifests)
+
+
+def needed_by(ws: Workspace, pointers: Sequence[Pointer]) -> Needed:
+    needed = Needed()
+    for ptr in pointers:
+        needed.add(ptr, ws.cache)
+    return needed
+
+
+def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
+                entries: bool = True) -> dict[str, int]:
+    """Sizes of `oids`: what the pointers (and, with `entries`, the cached manifests they
+    name) say, else the cache's."""
+    known = {}
+    for o in oids:
+        try:
+            known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
+        except OSError:
+            pass
+    for p in pointers:
+        if p.kind == "file":
+            known[p.oid] = p.size
+        else:
+            if p.manifest_size is not None:
+                known[p.oid] = p.manifest_size
+            if entries and ws.cache.has(p.oid):
+                try:
+                    known.update((e.oid, e.size) for e in
+                                 ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}"))
+                except GitMvmError:
+                    pass  # (reported where the manifest is used)
+    return known

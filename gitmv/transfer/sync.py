@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from gitmv import ui
 from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import SUFFIX, Pointer
 from gitmv.remotes.base import Store, holds
@@ -22,7 +22,13 @@ from gitmv.transfer.engine import (
     upload,
     verify_on,
 )
-from gitmv.transfer.reach import Needed, parse_pointers, pointer_blobs_in_commits
+from gitmv.transfer.reach import (
+    Needed,
+    known_sizes,
+    needed_by,
+    parse_pointers,
+    pointer_blobs_in_commits,
+)
 from gitmv.worktree.workspace import Workspace
 
 NOT_ON_REMOTE = "is not on remote"  # how every store says it lacks an object
@@ -48,7 +54,7 @@ class TransferFailed(GitMvmError):
             hint = ("fix the cause above and run the command again: finished objects are not "
                     "sent twice")
         super().__init__(
-            f"{verb} {len(failed)} object(s) failed (remote {store.name!r}):\n  "
+            f"{verb} {ui.plural(len(failed), 'object')} failed (remote {store.name!r}):\n  "
             + "\n  ".join(lines) + more, hint)
         self.failed = list(failed)
 
@@ -56,13 +62,6 @@ class TransferFailed(GitMvmError):
 class Plan(NamedTuple):
     needed: Needed
     missing_locally: list[str]
-
-
-def needed_by(ws: Workspace, pointers: Sequence[Pointer]) -> Needed:
-    needed = Needed()
-    for ptr in pointers:
-        needed.add(ptr, ws.cache)
-    return needed
 
 
 def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
@@ -85,31 +84,6 @@ def _complete_dirs(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> 
     tell_sizes(store, sizes)
     held = stat_on(store, dirs)
     return rely_on(store, held, [o for o in dirs if holds(held.get(o), o, sizes.get(o))])
-
-
-def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
-                entries: bool = True) -> dict[str, int]:
-    """Sizes of `oids`: what the pointers (and, with `entries`, the cached manifests they
-    name) say, else the cache's."""
-    known = {}
-    for o in oids:
-        try:
-            known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
-        except OSError:
-            pass
-    for p in pointers:
-        if p.kind == "file":
-            known[p.oid] = p.size
-        else:
-            if p.manifest_size is not None:
-                known[p.oid] = p.manifest_size
-            if entries and ws.cache.has(p.oid):
-                try:
-                    known.update((e.oid, e.size) for e in
-                                 ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}"))
-                except GitMvmError:
-                    pass  # (reported where the manifest is used)
-    return known
 
 
 def push_pointers(
@@ -160,7 +134,7 @@ def push_pointers(
             gone = [(o, "deleted from the store just now (by `gc --remote`), and not in the "
                      "cache") for o in missing if o not in on_remote]
         if gone:
-            raise TransferFailed("push:", store, gone)
+            raise TransferFailed("push:", store, _where_needed(ws, gone))
     have = set(missing)
     files = [o for o in needed.files if o not in have]
     manifests = [o for o in needed.manifests if o not in have]
@@ -175,6 +149,25 @@ def push_pointers(
     return result._replace(
         present=result.present + len(have) + len(vouched.all() - needed.all())
     )
+
+
+def _where_needed(ws: Workspace, failed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each failure with the artifact path and the commit that need the object (read only
+    when a push fails: one pass over the history's pointers)."""
+    from gitmv.transfer.audit import _problems, all_pointers
+
+    problems = _problems(ws, all_pointers(ws)[0], {o: ("", "") for o, _ in failed}, ())
+    named = {p.oid: p for p in problems}
+    out = []
+    for oid, why in failed:
+        p = named.get(oid)
+        if p is None or not p.where:
+            out.append((oid, why))
+            continue
+        at = f"commit {p.commits[0][:12]}" if p.commits else "the work tree"
+        more = f" (and {len(p.where) - 1} more paths)" if len(p.where) > 1 else ""
+        out.append((oid, f"{p.where[0]}{more}, needed by {at}: {why}"))
+    return out
 
 
 def _refresh_again(ws: Workspace, store: Store, needed: Needed, complete: set[str],

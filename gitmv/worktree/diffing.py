@@ -11,7 +11,7 @@ from gitmv.errors import GitMvmError
 from gitmv.objects import manifest
 from gitmv.objects.hashing import hash_bytes
 from gitmv.objects.manifest import Entry
-from gitmv.objects.pointer import Pointer, artifact_path
+from gitmv.objects.pointer import Pointer, artifact_path, is_pointer_data
 from gitmv.worktree.workspace import Workspace, diff_entries
 
 
@@ -28,6 +28,8 @@ def pointers_at(ws: Workspace, rev: str) -> dict[str, Pointer]:
     paths = sorted(blobs)
     result: dict[str, Pointer] = {}
     for path, data in zip(paths, ws.repo.read_blobs([blobs[p] for p in paths]), strict=True):
+        if not is_pointer_data(data):
+            continue  # data named `*.mvm`, not a pointer
         try:
             result[artifact_path(path)] = Pointer.parse(data, f"{rev}:{path}")
         except GitMvmError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, TypeVar
@@ -35,18 +34,18 @@ from gitmv.objects.cache import Cache
 from gitmv.objects.hashing import Stat, hash_bytes, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import (
-    HEADER,
     MAX_POINTER_SIZE,
     SUFFIX,
     Pointer,
     artifact_path,
+    is_pointer_data,
+    is_pointer_file,
     pointer_path,
 )
 from gitmv.objects.state import Row, StatCache, hashed
 from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
-_SAYS_POINTER = re.compile(rb"^mvm[ \t]*=[ \t]*[0-9]+[ \t]*\r?$", re.MULTILINE)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -84,7 +83,7 @@ class Workspace:
 
     def __init__(self, repo: Repo, config: Config | None = None, jobs: int | None = None):
         self.repo = repo
-        self.config = config or Config.load(repo.root, repo.mvm_dir)
+        self.config = config or Config.load(repo.root, repo.mvm_dir, repo.tracked_config())
         self.tmp_dir = os.path.join(repo.mvm_dir, "tmp")
         cache_dir = self.config.cache_dir
         cache_tmp = self.tmp_dir
@@ -103,8 +102,11 @@ class Workspace:
         self._unmerged: dict[str, dict[int, str]] | None = None
 
     @classmethod
-    def open(cls, cwd: str | None = None, jobs: int | None = None) -> Workspace:
-        return cls(Repo.discover(cwd), jobs=jobs)
+    def open(cls, cwd: str | None = None, jobs: int | None = None, bare_ok: bool = False
+             ) -> Workspace:
+        """The workspace of the repository at `cwd` (or this process's); `bare_ok`: a bare
+        repository too, for the commands that read only git objects and the cache."""
+        return cls(Repo.discover(cwd, bare_ok=bare_ok), jobs=jobs)
 
     @property
     def lock_path(self) -> str:
@@ -355,7 +357,7 @@ class Workspace:
             raise PathRefused(
                 f"{rel}: is a symbolic link", "add the file or directory it points to instead"
             )
-        if rel.endswith(SUFFIX):
+        if rel.endswith(SUFFIX) and is_pointer_file(abspath):
             raise PathRefused(f"{rel}: is a gitmv pointer file, not an artifact")
         ppath = pointer_path(rel)
         if ppath not in tracked:
@@ -399,7 +401,7 @@ class Workspace:
         except FormatError as exc:
             # a damaged pointer (a bad edit, a newer gitmv's) still says it is one: `add`
             # is how it is repaired
-            if data.startswith(HEADER.encode()) or _SAYS_POINTER.search(data):
+            if is_pointer_data(data):
                 return None
             return exc.why.split(":")[0]
         return None
@@ -763,7 +765,8 @@ def add_ignore_entry(artifact_abspath: str) -> bool:
             text = f.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         text = ""
-    if line in text.splitlines():
+    # listed already, by gitmv (`/name`) or by hand (`name`, which ignores it here too)
+    if {line, line[1:]} & {x.rstrip(" \r") for x in text.splitlines()}:
         return False
     if text and not text.endswith("\n"):
         text += "\n"

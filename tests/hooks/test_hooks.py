@@ -628,7 +628,8 @@ def test_pre_commit_checks_directory_artifacts(hooked: Path) -> None:
 
 
 def test_pre_commit_refuses_an_invalid_pointer(hooked: Path) -> None:
-    write(hooked / "m.pt.mvm", "this is not a pointer\n")
+    # says it is a pointer (`mvm = N`) but is damaged; a file that does not is data
+    write(hooked / "m.pt.mvm", "mvm = 1\nthis is not a pointer\n")
     git(hooked, "add", "m.pt.mvm")
     err = refused(hooked, "-m", "garbage")
     assert "m.pt.mvm" in err
@@ -655,7 +656,7 @@ def test_pre_commit_refuses_invalid_metrics_and_params(hooked: Path) -> None:
 def test_pre_commit_reports_every_problem_at_once(hooked: Path) -> None:
     configure(hooked, "hooks", 'max_file_size = "1KB"')
     write(hooked / "big.bin", os.urandom(5000))
-    write(hooked / "bad.pt.mvm", "garbage\n")
+    write(hooked / "bad.pt.mvm", "mvm = 1\ngarbage\n")
     git(hooked, "add", "big.bin", "bad.pt.mvm")
     write(hooked / "m.pt", os.urandom(100))
     assert mvm(hooked, "add", "-q", "m.pt") == 0

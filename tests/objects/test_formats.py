@@ -83,7 +83,7 @@ def test_pointer_accepts_unknown_meta_types_as_text() -> None:
         (pointer_text(size='"4"'), "size must be a non-negative integer"),
         (pointer_text(size="true"), "size must be a non-negative integer"),
         (pointer_text(size=""), "size must be a non-negative integer"),
-        (pointer_text(kind='"dir"'), "files must be a non-negative integer"),
+        (pointer_text(kind='"dir"'), "a directory pointer needs `files = N`"),
         (pointer_text(kind='"dir"', files="-3"), "files must be a non-negative integer"),
         (pointer_text(meta='"x"'), "[meta] must be a table"),
         (b"# " + b"x" * 70_000 + b"\n" + pointer_text(), "too large"),

@@ -44,7 +44,7 @@ def stocked(repo: Path) -> Path:
 def test_fsck_clean_cache_exits_0(stocked: Path, capsys: pytest.CaptureFixture[str]) -> None:
     res = run(capsys, stocked, "fsck")
     assert res.rc == 0
-    assert "checked 7 object(s): 0 corrupt" in res.err  # 5 files, 1 manifest, 1 model
+    assert "checked 7 objects: 0 corrupt" in res.err  # 5 files, 1 manifest, 1 model
     assert res.out == ""
     assert run_json(capsys, stocked, "fsck") == {"checked": 7, "corrupt": [], "wrong_size": [],
                                                  "unreadable_pointers": []}

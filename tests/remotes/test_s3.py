@@ -188,9 +188,9 @@ def test_push_and_pull_commands(
     digest = save_dir(alice, "data/big", files, "v1")
     res = run(capsys, alice, "push", "s3store")
     assert res.rc == 0, res.err
-    assert f"pushed {len(files) + 2} object(s)" in res.err
+    assert f"pushed {len(files) + 2} objects" in res.err
     res = run(capsys, alice, "push", "--remote", "s3store")
-    assert "pushed 0 object(s)" in res.err
+    assert "pushed 0 objects" in res.err
     assert f"{len(files) + 2} already there" in res.err
 
     git_ok(alice, "push", "-q", "--no-verify", "origin", "main")

@@ -331,9 +331,9 @@ def test_push_to_a_named_store_uses_the_cache_layout(
     for path in objects.values():
         assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     assert object_path(repo, sha(model), store).read_bytes() == model
-    assert "pushed 12 object(s)" in res.err  # the model, 10 files and the manifest
+    assert "pushed 12 objects" in res.err  # the model, 10 files and the manifest
     res = run(capsys, repo, "push", "--remote", "store")
-    assert "pushed 0 object(s)" in res.err
+    assert "pushed 0 objects" in res.err
     assert "12 already there" in res.err
 
 
@@ -346,7 +346,7 @@ def test_push_sends_only_what_changed_in_a_dataset(
     assert mvm(repo, "add", "-q", "data/train") == 0
     res = run(capsys, repo, "push", "store", "data/train")
     assert res.rc == 0, res.err
-    assert "pushed 2 object(s)" in res.err  # the new file and the new manifest
+    assert "pushed 2 objects" in res.err  # the new file and the new manifest
 
 
 def test_push_named_paths_only(
@@ -494,14 +494,14 @@ def test_manifest_on_the_store_stands_for_its_files(
     object_path(repo, lost, store).unlink()
     res = run(capsys, repo, "push", "store")
     assert res.rc == 0, res.err
-    assert "pushed 0 object(s)" in res.err
+    assert "pushed 0 objects" in res.err
     assert lost not in store_oids(store)  # the manifest vouched for it: not checked
     res = run(capsys, repo, "status", "--remote", "store")
     assert "not on store:" in res.out and "data/train" in res.out
     assert "--full" in res.err
     res = run(capsys, repo, "push", "--full", "store")
     assert res.rc == 0, res.err
-    assert "pushed 1 object(s)" in res.err
+    assert "pushed 1 object" in res.err
     assert lost in store_oids(store)
     assert_cache_sound(repo, store)
 
@@ -597,7 +597,7 @@ def test_fetch_failures_are_collected_and_reported_together(
     assert res.rc == 1
     for oid in [*gone, corrupt]:
         assert f"sha256:{oid}" in res.err
-    assert "3 object(s) failed" in res.err
+    assert "3 objects failed" in res.err
     assert len(error_lines(res.err)) == 1
     # everything else arrived: failures do not stop the batch
     fetched = set(cache_objects(bob))
@@ -618,7 +618,7 @@ def test_push_failures_are_collected_and_reported_together(
     assert res.rc == 1
     for oid in lost:
         assert f"sha256:{oid}" in res.err
-    assert "2 object(s) failed" in res.err
+    assert "2 objects failed" in res.err
     assert "hint:" in res.err
 
 
@@ -633,7 +633,7 @@ def test_store_write_errors_are_collected_per_object(
     assert "cannot create" in res.err
     # every file object failed and is counted (the manifest waits for its files); the first
     # ten are listed one per line
-    assert "11 object(s) failed" in res.err
+    assert "11 objects failed" in res.err
     assert res.err.count("\n  sha256:") == 10
     assert "and 1 more" in res.err
 
@@ -790,7 +790,7 @@ def test_already_there_counts_objects_only_the_store_has(
     for extra in ([], ["--full"]):
         res = run(capsys, repo, "push", *extra, "store")
         assert res.rc == 0, res.err
-        assert "pushed 0 object(s)" in res.err
+        assert "pushed 0 objects" in res.err
         assert "; 12 already there" in res.err
 
 
@@ -840,7 +840,7 @@ def test_push_full_with_a_manifest_only_the_store_has(
     object_path(repo, manifest).unlink()
     res = run(capsys, repo, "push", "--full", "store")
     assert res.rc == 0, res.err
-    assert "pushed 0 object(s)" in res.err
+    assert "pushed 0 objects" in res.err
     assert "; 2 already there" in res.err  # the model and the manifest (its files unknown here)
 
 
