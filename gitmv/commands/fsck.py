@@ -112,7 +112,7 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
             f"{' (sizes and sha256)' if remote['verified'] else ' (sizes)'}: "
             f"{len(problems)} wrong" + (f", {repaired} repaired" if repair else ""))
     if remote["temps_removed"]["removed"]:
-        ui.info(f"removed {remote['temps_removed']['removed']} dead upload temp file(s) "
+        ui.info(f"removed {ui.plural(remote['temps_removed']['removed'], 'dead upload temp file')} "
                 f"({human_size(remote['temps_removed']['bytes'])}) from {remote['name']}")
     if left and not repair:
         ui.info("hint: `git mvm fsck --remote --repair` puts this clone's copies back on the "

@@ -36,7 +36,7 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
     ui.info(f"{verb} {human_size(freed)} in {ui.plural(len(result.deleted), 'object')}; "
             f"kept {result.kept}")
     if result.temps[0]:
-        ui.info(f"removed {result.temps[0]} dead upload temp file(s) "
+        ui.info(f"removed {ui.plural(result.temps[0], 'dead upload temp file')} "
                 f"({human_size(result.temps[1])}) from the store")
     if result.partials:
         ui.info(f"{verb} {human_size(partial)} in "

@@ -385,7 +385,7 @@ def pre_push(args: list[str], stdin: bytes) -> int:
     store = remotes.resolve(ws.repo, ws.config, git_remote=remote_name, git_url=url, push=True)
     result = push_pointers(ws, store, pointers, jobs=8)
     if result.transferred:
-        ui.info(f"git mvm: uploaded {len(result.transferred)} object(s) to {store.name}")
+        ui.info(f"git mvm: uploaded {ui.plural(len(result.transferred), 'object')} to {store.name}")
     return 0
 
 
@@ -640,4 +640,4 @@ def materialize(ws: Workspace, paths: list[str] | None, skip_invalid: bool = Fal
     ws.mark_followed(left)
     ws.state.close()
     if written:
-        ui.info(f"git mvm: checked out {written} artifact(s)")
+        ui.info(f"git mvm: checked out {ui.plural(written, 'artifact')}")

@@ -60,7 +60,7 @@ def test_dead_upload_temp_files_are_removed_and_reported(
         assert res.rc == 0, res.out + res.err
         assert [p for p in dead if p.exists()] == []
         assert all(p.exists() for p in alive)
-        assert "removed 2 dead upload temp file(s) (500.0 KB)" in res.err, res.err
+        assert "removed 2 dead upload temp files (500.0 KB)" in res.err, res.err
         assert remote.read(oid) is not None
 
         dead, _ = leave_temps(store, oid)
