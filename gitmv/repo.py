@@ -120,6 +120,17 @@ def run_git(
     return proc.stdout
 
 
+def merge_file(current: str, base: str, other: str) -> int:
+    """git's own three-way text merge (`git merge-file`) of three files, into `current`;
+    the number of conflicts left in it as markers (0: merged cleanly; git refuses binary
+    files, which count as a conflict and leave `current` as it was)."""
+    proc = subprocess.run(
+        git_argv(["merge-file", "-L", "ours", "-L", "base", "-L", "theirs", current, base,
+                  other]),
+        capture_output=True, env=git_env(), check=False)
+    return proc.returncode
+
+
 def clone(url: str, directory: str, options: Sequence[str] = ()) -> None:
     """`git clone [OPTIONS] URL DIRECTORY` with git talking to the terminal (progress,
     credential prompts), unlike `run_git`, which captures what git prints. What git prints

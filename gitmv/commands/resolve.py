@@ -19,7 +19,7 @@ from gitmv.errors import FormatError, GitMvmError, PathRefused, UsageError
 from gitmv.fsutil import atomic_write, repo_lock
 from gitmv.objects import manifest
 from gitmv.objects.manifest import Entry
-from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path, pointer_path
+from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path, is_pointer_data, pointer_path
 from gitmv.worktree.merge import (
     describe,
     dir_pointer,
@@ -39,6 +39,11 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
     marked)."""
     rel = artifact_path(path) if path.endswith(SUFFIX) else path
     data = {side: _read(f) for side, f in (("base", base), ("ours", ours), ("theirs", theirs))}
+    if not all(is_pointer_data(d) for d in data.values() if d):
+        # a *.mvm file that is somebody's data, not a pointer: git's own text merge
+        from gitmv.repo import merge_file
+
+        return 1 if merge_file(ours, base, theirs) else 0
     try:
         pointers = {side: _parse(d, f"{path} ({side})") for side, d in data.items()}
     except FormatError as exc:

@@ -304,3 +304,32 @@ def test_the_driver_as_git_runs_it_refuses_junk_without_a_traceback(tmp_path: Pa
                           text=True, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "CONFLICT in x" in proc.stderr
+
+
+def test_a_mvm_file_that_is_not_a_pointer_merges_as_text(repo: Path) -> None:
+    """Only files that read as pointers are pointers: a `notes.mvm` of somebody's text gets
+    git's own merge (the driver took it for a pointer, reported a conflict and left ours'
+    text without theirs' edit or any marker)."""
+    lines = [f"line{i}\n" for i in range(1, 6)]
+    write(repo / "notes.mvm", "".join(lines))
+    git_ok(repo, "add", "notes.mvm")
+    git_ok(repo, "commit", "-q", "-m", "notes")
+    git_ok(repo, "checkout", "-q", "-b", "edit")
+    write(repo / "notes.mvm", "".join(["first\n", *lines[1:]]))
+    git_ok(repo, "commit", "-q", "-am", "theirs")
+    git_ok(repo, "checkout", "-q", "main")
+    write(repo / "notes.mvm", "".join([*lines[:4], "last\n"]))
+    git_ok(repo, "commit", "-q", "-am", "ours")
+    res = git_run(repo, "merge", "--no-edit", "edit")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (repo / "notes.mvm").read_text() == "".join(["first\n", *lines[1:4], "last\n"])
+
+    git_ok(repo, "checkout", "-q", "-b", "clash", "HEAD~1")  # ours' side, then both edit line 3
+    write(repo / "notes.mvm", "".join([*lines[:2], "clash\n", *lines[3:4], "last\n"]))
+    git_ok(repo, "commit", "-q", "-am", "clash")
+    git_ok(repo, "checkout", "-q", "main")
+    write(repo / "notes.mvm", (repo / "notes.mvm").read_text().replace("line3", "mine"))
+    git_ok(repo, "commit", "-q", "-am", "mine")
+    assert git_run(repo, "merge", "--no-edit", "clash").returncode != 0
+    text = (repo / "notes.mvm").read_text()
+    assert "<<<<<<< ours" in text and "clash" in text and "mine" in text
