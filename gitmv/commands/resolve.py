@@ -39,8 +39,9 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
     marked)."""
     rel = artifact_path(path) if path.endswith(SUFFIX) else path
     data = {side: _read(f) for side, f in (("base", base), ("ours", ours), ("theirs", theirs))}
-    if not all(is_pointer_data(d) for d in data.values() if d):
-        # a *.mvm file that is somebody's data, not a pointer: git's own text merge
+    if not any(is_pointer_data(d) for d in data.values()):
+        # a *.mvm file that is somebody's data on every side, not a pointer: git's own text
+        # merge (a pointer on one side only is a conflict, below)
         from gitmv.repo import merge_file
 
         return 1 if merge_file(ours, base, theirs) else 0
@@ -296,5 +297,14 @@ def _bring_bytes(ws: Workspace, rels: list[str]) -> int:
 
         fetch_pointers(ws, remotes.resolve(ws.repo, ws.config), missing, jobs=ws.jobs)
     with repo_lock(ws.lock_path):
-        _results, failures = checkout_many(ws, sels, force=False)
+        # file by file, as the hooks do: a directory's files with unsaved edits stay, every
+        # other file takes the chosen side's version (the side left behind is in the cache)
+        results, failures = checkout_many(ws, sels, force=False, keep=True)
+    for r in results:
+        if r.kept:
+            more = f" and {len(r.kept) - 3} more" if len(r.kept) > 3 else ""
+            ui.warn(f"{r.path}: kept {ui.plural(len(r.kept), 'file')} with changes that are "
+                    f"not in the cache: {', '.join(r.kept[:3])}{more}; the other files are "
+                    f"the chosen version (`git mvm add {r.path}` records your changes on top "
+                    f"of it, `git mvm checkout --force {r.path}` discards them)")
     return report_failures(failures)

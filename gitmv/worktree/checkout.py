@@ -390,13 +390,13 @@ def _remove_empty_dirs(root: str, removed: list[str]) -> None:
 
 
 def checkout_many(
-    ws: Workspace, sels: list[Selection], force: bool
+    ws: Workspace, sels: list[Selection], force: bool, keep: bool = False
 ) -> tuple[list[CheckoutResult], list[tuple[str, GitMvmError]]]:
     results: list[CheckoutResult] = []
     failures: list[tuple[str, GitMvmError]] = []
     for sel in sels:
         try:
-            results.append(checkout(ws, sel, force))
+            results.append(checkout(ws, sel, force, keep))
         except GitMvmError as exc:
             failures.append((sel.artifact.path, exc))
     return results, failures

@@ -333,3 +333,22 @@ def test_a_mvm_file_that_is_not_a_pointer_merges_as_text(repo: Path) -> None:
     assert git_run(repo, "merge", "--no-edit", "clash").returncode != 0
     text = (repo / "notes.mvm").read_text()
     assert "<<<<<<< ours" in text and "clash" in text and "mine" in text
+
+
+@pytest.mark.parametrize("how", [["--theirs"], ["--union", "--prefer", "theirs"]])
+def test_resolve_with_an_unsaved_edit_brings_the_chosen_side_and_keeps_the_edit(
+    repo: Path, capsys: pytest.CaptureFixture[str], how: list[str]
+) -> None:
+    """An unsaved edit in another file of the dataset: resolve still brings every other file
+    to the chosen side (it left all of ours' and suggested `git mvm add`, which recorded ours'
+    a.bin and undid the choice) and keeps the edit, named."""
+    diverge(repo, ours={"a.bin": b"a-ours"}, theirs={"a.bin": b"a-theirs"})
+    assert git_run(repo, "merge", "--no-edit", "feature").returncode != 0
+    write(repo / "data" / "b.bin", b"my unsaved edit")
+    res = run(capsys, repo, "resolve", "data", *how)
+    assert (repo / "data" / "a.bin").read_bytes() == b"a-theirs", res.err
+    assert (repo / "data" / "b.bin").read_bytes() == b"my unsaved edit"
+    assert "b.bin" in res.err and "git mvm add data" in res.err
+    assert run(capsys, repo, "add", "data").rc == 0  # records theirs plus the edit
+    assert tree_digest(repo / "data") == expect({**BASE, "a.bin": b"a-theirs",
+                                                 "b.bin": b"my unsaved edit"})
