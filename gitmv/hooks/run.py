@@ -289,7 +289,8 @@ def _keep_artifacts_ignored(repo: Repo, rels: list[str], renamed: list[str]) -> 
     from gitmv.worktree.workspace import _gitignore_rel, add_ignore_entry
 
     changed = sorted(set(renamed) | {_gitignore_rel(rel) for rel in rels
-                                      if add_ignore_entry(repo.abs(rel))})
+                                      if add_ignore_entry(repo.abs(rel))}
+                     | _unstaged_ignores(repo, rels))
     if not changed:
         return
     names = ", ".join(changed)
@@ -301,6 +302,32 @@ def _keep_artifacts_ignored(repo: Repo, rels: list[str], renamed: list[str]) -> 
         return
     repo.stage(changed)
     ui.info(f"git mvm: listed the renamed artifact(s) in {names} (staged)")
+
+
+def _unstaged_ignores(repo: Repo, rels: list[str]) -> set[str]:
+    """.gitignore files whose work-tree version lists a staged pointer's artifact and whose
+    staged version does not: an earlier `git mvm status` followed a `git mv` of the pointer
+    and wrote the line (one git call; a file read only when its .gitignore is modified)."""
+    from gitmv.worktree.workspace import _gitignore_rel, _ignore_pattern
+
+    by_file: dict[str, list[str]] = {}
+    for rel in rels:
+        by_file.setdefault(_gitignore_rel(rel), []).append(rel)
+    out = repo.git("diff", "--name-only", "-z", "--", *by_file, check=False)
+    found = set()
+    for gi in out.decode("utf-8", "surrogateescape").split("\0"):
+        if gi not in by_file:
+            continue
+        try:
+            with open(repo.abs(gi), encoding="utf-8", errors="surrogateescape") as f:
+                here = set(f.read().splitlines())
+        except OSError:
+            continue
+        staged = set(repo.git("cat-file", "blob", f":{gi}", check=False)
+                     .decode("utf-8", "surrogateescape").splitlines())
+        if any(_ignore_pattern(os.path.basename(rel)) in here - staged for rel in by_file[gi]):
+            found.add(gi)
+    return found
 
 
 def _blob_sizes(repo: Repo, blobs: list[str]) -> list[int]:

@@ -319,6 +319,9 @@ def test_status_follows_a_rename_before_any_commit(
     assert tree_digest(repo / "train") == history["t1"]
     assert not (repo / "data").exists()
     assert "/train" in ignored(repo) and "/data" not in ignored(repo)
+    git_ok(repo, "commit", "-q", "-m", "rename")  # the .gitignore line goes with the rename
+    assert git(repo, "status", "--porcelain") == ""
+    assert "/train" in git(repo, "show", "HEAD:.gitignore").splitlines()
 
 
 def test_a_renamed_pointer_whose_old_bytes_were_edited_keeps_them(
