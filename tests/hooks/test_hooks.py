@@ -870,13 +870,9 @@ def test_pre_push_only_looks_at_commits_the_remote_lacks(team: tuple[Path, Path]
     assert remote_oids(bare) == {v2}
 
 
-def test_a_stale_tracking_ref_does_not_hide_a_revived_commit(
-    team: tuple[Path, Path], tmp_path: Path
-) -> None:
-    """alice pushed `old`; bob deleted it on the server and a `gc --remote` then freed its
-    model from the store; alice's `origin/old` is stale (no `fetch --prune`). Pushing a branch
-    that revives those commits must upload the model again: only what the remote's refs name
-    now is on the store, not what a tracking ref remembers."""
+def _stale_tracking_ref(team: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path, str]:
+    """alice pushed branch `old` with a model; bob deleted the branch on the server and the
+    model's object left the store (as gc --remote may then do); alice's origin/old is stale."""
     bare, alice = team
     git_ok(alice, "push", "-q", "origin", "main")
     git_ok(alice, "checkout", "-q", "-b", "old")
@@ -884,8 +880,19 @@ def test_a_stale_tracking_ref_does_not_hide_a_revived_commit(
     git_ok(alice, "push", "-q", "origin", "old")
     bob = clone_hooked(bare, tmp_path / "bob")
     git_ok(bob, "push", "-q", "origin", ":old")
-    object_path(bare, oid, bare / "mvm" / "objects").unlink()  # what gc --remote may do now
+    object_path(bare, oid, bare / "mvm" / "objects").unlink()
     assert rev(alice, "refs/remotes/origin/old")  # stale: alice never fetched
+    return bare, alice, oid
+
+
+def test_a_stale_tracking_ref_does_not_hide_a_revived_commit(
+    team: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """alice pushed `old`; bob deleted it on the server and a `gc --remote` then freed its
+    model from the store; alice's `origin/old` is stale (no `fetch --prune`). Pushing a branch
+    that revives those commits must upload the model again: only what the remote's refs name
+    now is on the store, not what a tracking ref remembers."""
+    bare, alice, oid = _stale_tracking_ref(team, tmp_path)
     git_ok(alice, "checkout", "-q", "-b", "revived")
     git_ok(alice, "push", "-q", "origin", "revived")
     assert oid in remote_oids(bare)
@@ -942,15 +949,7 @@ def test_a_remote_that_cannot_be_listed_gets_everything_checked_and_no_prompt(
     """When `git ls-remote` fails (here: its URL is rewritten to a command that fails), the
     push checks every pushed commit, never trusting a stale remote-tracking ref instead, and
     git ran it with prompts off."""
-    bare, alice = team
-    git_ok(alice, "push", "-q", "origin", "main")
-    git_ok(alice, "checkout", "-q", "-b", "old")
-    oid = save(alice, "m.pt", os.urandom(1000), "old model")
-    git_ok(alice, "push", "-q", "origin", "old")
-    bob = clone_hooked(bare, tmp_path / "bob")
-    git_ok(bob, "push", "-q", "origin", ":old")
-    object_path(bare, oid, bare / "mvm" / "objects").unlink()  # what gc --remote may do now
-    assert rev(alice, "refs/remotes/origin/old")  # stale: alice never fetched
+    bare, alice, oid = _stale_tracking_ref(team, tmp_path)
     log = tmp_path / "listed"
     where = f"{bare.parent}/"
     # fetch-side URLs of the server run a command that notes git's prompt setting and fails;
