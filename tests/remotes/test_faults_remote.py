@@ -41,11 +41,6 @@ ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 def store_root(tmp_path: Path) -> Path:
     return tmp_path / "http-root"
 

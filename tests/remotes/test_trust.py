@@ -10,7 +10,6 @@ the tracked file and staged it, and any contributor could commit `token_env =
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,17 +27,6 @@ from tests.helpers import (
     init_hooked,
     save,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FaultServer]:
-    with FaultServer(tmp_path / "http-root") as s:
-        yield s
 
 
 def test_a_password_in_a_url_is_refused_for_the_shared_config(tmp_path: Path) -> None:
