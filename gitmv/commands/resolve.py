@@ -286,7 +286,7 @@ def _bring_bytes(ws: Workspace, rels: list[str]) -> int:
     """Fetch what the chosen pointers need and check them out (bytes of the side left behind
     are in the cache: checkout replaces them; unsaved changes are kept and named)."""
     from gitmv.commands.output import report_failures
-    from gitmv.worktree.checkout import checkout_many
+    from gitmv.worktree.checkout import checkout_many, warn_kept
 
     sels = ws.select(rels) if rels else []
     pointers = [s.artifact.pointer for s in sels if s.artifact.pointer is not None]
@@ -301,10 +301,7 @@ def _bring_bytes(ws: Workspace, rels: list[str]) -> int:
         # other file takes the chosen side's version (the side left behind is in the cache)
         results, failures = checkout_many(ws, sels, force=False, keep=True)
     for r in results:
-        if r.kept:
-            more = f" and {len(r.kept) - 3} more" if len(r.kept) > 3 else ""
-            ui.warn(f"{r.path}: kept {ui.plural(len(r.kept), 'file')} with changes that are "
-                    f"not in the cache: {', '.join(r.kept[:3])}{more}; the other files are "
-                    f"the chosen version (`git mvm add {r.path}` records your changes on top "
-                    f"of it, `git mvm checkout --force {r.path}` discards them)")
+        warn_kept(r, f"the other files are the chosen version (`git mvm add {r.path}` records "
+                  f"your changes on top of it, `git mvm checkout --force {r.path}` discards "
+                  "them)")
     return report_failures(failures)

@@ -618,7 +618,7 @@ def materialize(ws: Workspace, paths: list[str] | None, skip_invalid: bool = Fal
     from gitmv.fsutil import repo_lock
     from gitmv.remotes import base as remotes
     from gitmv.transfer.sync import fetch_pointers
-    from gitmv.worktree.checkout import checkout, remove_artifact
+    from gitmv.worktree.checkout import checkout, remove_artifact, warn_kept
 
     arts = {a.path: a for a in ws.artifacts()}
     for gone in [p for p in paths or [] if p not in arts]:  # the new commit has no pointer
@@ -649,12 +649,9 @@ def materialize(ws: Workspace, paths: list[str] | None, skip_invalid: bool = Fal
             try:
                 r = checkout(ws, Selection(a, ""), force=False, keep=True)
                 written += 1 if (r.written or r.removed) else 0
-                if r.kept:
-                    more = f" and {len(r.kept) - 3} more" if len(r.kept) > 3 else ""
-                    ui.warn(f"{a.path}: kept {len(r.kept)} file(s) with changes that are not "
-                            f"in the cache: {', '.join(r.kept[:3])}{more}; the other files "
-                            "are at the checked-out version (`git mvm status` lists them; "
-                            f"`git mvm checkout --force {a.path}` discards the changes)")
+                warn_kept(r, "the other files are at the checked-out version (`git mvm status` "
+                          f"lists them; `git mvm checkout --force {a.path}` discards the "
+                          "changes)")
             except ObjectMissing:
                 ui.warn(f"{a.path}: bytes not in the cache; run `git mvm pull {a.path}`")
             except WouldOverwrite as exc:

@@ -389,6 +389,18 @@ def _remove_empty_dirs(root: str, removed: list[str]) -> None:
             d = os.path.dirname(d)
 
 
+def warn_kept(r: CheckoutResult, then: str) -> None:
+    """One warning naming the files of a directory a keep-mode checkout left as they were
+    (unsaved edits), and `then`: what the other files are and what to run."""
+    if not r.kept:
+        return
+    from gitmv import ui
+
+    more = f" and {len(r.kept) - 3} more" if len(r.kept) > 3 else ""
+    ui.warn(f"{r.path}: kept {ui.plural(len(r.kept), 'file')} with changes that are not in the "
+            f"cache: {', '.join(r.kept[:3])}{more}; {then}")
+
+
 def checkout_many(
     ws: Workspace, sels: list[Selection], force: bool, keep: bool = False
 ) -> tuple[list[CheckoutResult], list[tuple[str, GitMvmError]]]:
