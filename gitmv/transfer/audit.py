@@ -173,7 +173,7 @@ def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: boo
         bad |= {oid: ("corrupt", why) for oid, why in corrupt.items()}
         bad |= {oid: ("unreadable", f"could not be read to verify it: {why}")
                 for oid, why in unread.items()}
-    return len(oids), _problems(ws, named, bad, needed.manifests)
+    return len(oids), problems_of(ws, named, bad, needed.manifests)
 
 
 def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs: int
@@ -224,7 +224,7 @@ def _fetch_manifests(ws: Workspace, store: Store, pointers: Sequence[Pointer], j
         download(ws.cache, store, [p.oid for p in missing], jobs, sizes, Limits.of(ws.config))
 
 
-def _problems(ws: Workspace, named: Sequence[Named], bad: dict[str, tuple[str, str]],
+def problems_of(ws: Workspace, named: Sequence[Named], bad: dict[str, tuple[str, str]],
               manifests: Collection[str]) -> list[Problem]:
     """The bad objects (`bad`: oid -> (kind, detail)), each with the artifact paths and the
     commits that need it: one pass over the pointers and the entries of their cached

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gitmv import ui
 from gitmv.errors import GitMvmError
-from gitmv.objects.pointer import SUFFIX, Pointer
+from gitmv.objects.pointer import Pointer
 from gitmv.remotes.base import Store, holds
 from gitmv.transfer.engine import (
     Limits,
@@ -30,6 +30,9 @@ from gitmv.transfer.reach import (
     pointer_blobs_in_commits,
 )
 from gitmv.worktree.workspace import Workspace
+
+if TYPE_CHECKING:
+    from gitmv.transfer.audit import Problem
 
 NOT_ON_REMOTE = "is not on remote"  # how every store says it lacks an object
 NOT_CACHED = "not in the cache"  # how an upload says this clone lacks one
@@ -154,10 +157,7 @@ def push_pointers(
 def _where_needed(ws: Workspace, failed: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Each failure with the artifact path and the commit that need the object (read only
     when a push fails: one pass over the history's pointers)."""
-    from gitmv.transfer.audit import _problems, all_pointers
-
-    problems = _problems(ws, all_pointers(ws)[0], {o: ("", "") for o, _ in failed}, ())
-    named = {p.oid: p for p in problems}
+    named = _needed_by_problems(ws, {o for o, _ in failed})
     out = []
     for oid, why in failed:
         p = named.get(oid)
@@ -168,6 +168,20 @@ def _where_needed(ws: Workspace, failed: list[tuple[str, str]]) -> list[tuple[st
         more = f" (and {len(p.where) - 1} more paths)" if len(p.where) > 1 else ""
         out.append((oid, f"{p.where[0]}{more}, needed by {at}: {why}"))
     return out
+
+
+def _needed_by_problems(ws: Workspace, oids: set[str]) -> dict[str, Problem]:
+    """Each of `oids` with the artifact paths and commits that need it (one pass over every
+    pointer of the history and the work tree, and their cached manifests)."""
+    from gitmv.transfer.audit import all_pointers, problems_of
+
+    problems = problems_of(ws, all_pointers(ws)[0], dict.fromkeys(oids, ("", "")), ())
+    return {p.oid: p for p in problems}
+
+
+def _needed_where(ws: Workspace, oids: set[str]) -> dict[str, tuple[str, str]]:
+    return {oid: (p.where[0], p.commits[0] if p.commits else "")
+            for oid, p in _needed_by_problems(ws, oids).items() if p.where}
 
 
 def _refresh_again(ws: Workspace, store: Store, needed: Needed, complete: set[str],
@@ -225,7 +239,6 @@ def fetch_pointers(
     return result
 
 
-NAMED_MAX = 10  # objects the store lacks that a failed fetch looks up the commits of
 
 
 def _fetch_failed(ws: Workspace, store: Store, failed: Sequence[tuple[str, str]]
@@ -240,7 +253,7 @@ def _fetch_failed(ws: Workspace, store: Store, failed: Sequence[tuple[str, str]]
     absent = {o for o, _ in failed if o not in held}
     if not absent:
         return TransferFailed("fetch:", store, failed)
-    where = _committed_at(ws, absent)
+    where = _needed_where(ws, absent)
     lines = []
     for oid, why in failed:
         if oid in absent:
@@ -255,35 +268,6 @@ def _fetch_failed(ws: Workspace, store: Store, failed: Sequence[tuple[str, str]]
         "fetch:", store, lines,
         f"whoever committed it did not push its bytes: push them from a clone that has them"
         f"{made}: `git mvm push --all-commits` there; then fetch again")
-
-
-def _committed_at(ws: Workspace, oids: set[str]) -> dict[str, tuple[str, str]]:
-    """{oid: (artifact path, the last commit that changed its pointer)} for the `oids` the
-    work tree's pointers (and their cached manifests) name; the commits of at most NAMED_MAX
-    artifacts are looked up (one `git log` each)."""
-    found: dict[str, tuple[str, str]] = {}  # oid -> (path, the artifact's path)
-    for a in ws.artifacts():
-        p = a.pointer
-        if p is None:
-            continue
-        if p.oid in oids:
-            found.setdefault(p.oid, (a.path, a.path))
-        elif p.kind == "dir" and ws.cache.has(p.oid):
-            try:
-                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
-            except GitMvmError:
-                continue
-            for e in entries:
-                if e.oid in oids:
-                    found.setdefault(e.oid, (f"{a.path}/{e.path}", a.path))
-    commits: dict[str, str] = {}
-    out: dict[str, tuple[str, str]] = {}
-    for oid, (path, artifact) in found.items():
-        if artifact not in commits and len(commits) < NAMED_MAX:
-            log = ws.repo.git("log", "-1", "--format=%H", "--", artifact + SUFFIX, check=False)
-            commits[artifact] = log.decode().strip()
-        out[oid] = (path, commits.get(artifact, ""))
-    return out
 
 
 def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> set[str]:
