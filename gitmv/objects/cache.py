@@ -17,6 +17,7 @@ import fcntl
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from gitmv import ui
 from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
@@ -203,6 +204,21 @@ class Cache:
             self.verified.add(oid)
 
     # --- reading and checking --------------------------------------------------------------
+    def size_of(self, oid: str) -> int | None:
+        """The object's size, None when the cache does not hold it."""
+        try:
+            return os.stat(self.oid_to_path(oid)).st_size
+        except FileNotFoundError:
+            return None
+
+    def open_object(self, oid: str) -> BinaryIO:
+        """A binary file object reading the object's bytes from the start (not verified: the
+        reader hashes what it sends). ObjectMissing when the cache does not hold it."""
+        try:
+            return open(self.oid_to_path(oid), "rb")
+        except FileNotFoundError:
+            raise ObjectMissing(f"sha256:{oid}") from None
+
     def read_bytes(self, oid: str) -> bytes:
         """A small object (a manifest, a symlink target), verified."""
         try:
