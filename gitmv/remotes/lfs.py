@@ -280,13 +280,27 @@ class LfsStore:
             if entry is None:
                 continue
             code = _error_code(entry)
-            if code is None and _action(entry, "download") is not None:
+            action = _action(entry, "download")
+            if code is None and action is not None:
                 found.add(oid)
+                self._keep_download(oid, action)
             elif code == 422 and oid not in self._sizes:
                 found.add(oid)  # it is there, under a size we did not know
             elif code == 422:
                 self._other_size.add(oid)  # there, but not of the size it should have
         return found
+
+    def prepare_download(self, oids: Sequence[str]) -> set[str]:
+        """Download batches of up to 100 objects, in parallel: the download actions are kept
+        for `open_download`, so a fetch costs one batch per 100 objects as git lfs's does,
+        not one per object. Returns the objects the server has."""
+        return self._per_batch(self._exists_chunk, oids)
+
+    def _keep_download(self, oid: str, action: _Action) -> None:
+        with self._lock:
+            if oid not in self._downloads and len(self._downloads) >= ACTION_CACHE:
+                self._downloads.pop(next(iter(self._downloads)))
+            self._downloads[oid] = action
 
     def _download_action(self, oid: str, fresh: bool = False) -> tuple[_Action, bool]:
         """The download action for `oid` (kept from an earlier batch while it is valid, so a
@@ -301,10 +315,7 @@ class LfsStore:
         if action is None:
             raise RemoteError(f"remote {self.name!r} offers no download of sha256:{oid}",
                               "the server's answer lacks a download action")
-        with self._lock:
-            if len(self._downloads) >= ACTION_CACHE:
-                self._downloads.pop(next(iter(self._downloads)))
-            self._downloads[oid] = action
+        self._keep_download(oid, action)
         return action, False
 
     def _entry(self, operation: str, oid: str, size: int) -> Obj:

@@ -43,7 +43,7 @@ EXISTS_BATCH = 1000
 # objects it relies on (`rely_on`), so each stays inside this window until its refs land.
 GRACE_SECONDS = 3600.0
 WRITEBACK_MIN = 1 << 20  # received bytes this many start their writeback at once
-PREPARE_WINDOW = 1000  # objects per round of upload batches (Git LFS)
+PREPARE_WINDOW = 1000  # objects per round of upload or download batches (Git LFS)
 DEFAULT_JOBS = 8
 DEADLINE = 300.0  # seconds every download gets, on top of its size at MIN_RATE
 MIN_RATE = 8 * 1024  # bytes per second: slower than this (plus DEADLINE) fails
@@ -461,8 +461,22 @@ def download(
     def get(oid: str) -> int:
         return download_one(cache, store, oid, known.get(oid), limits or Limits())
 
+    desc = f"fetch from {store.name}"
+    prepare = getattr(store, "prepare_download", None)
     try:
-        done, failed, nbytes = run_each(wanted, get, jobs, f"fetch from {store.name}", known)
+        if prepare is None:
+            done, failed, nbytes = run_each(wanted, get, jobs, desc, known)
+        else:  # Git LFS: the actions for a window of objects in batches of 100, then the GETs
+            done, failed, nbytes = [], [], 0
+            with _progress(desc, sum(known.get(o, 0) for o in wanted), len(wanted)) as bar:
+                for window in _batches(wanted, PREPARE_WINDOW):
+
+                    def ask(w: Sequence[str] = window, batch: Any = prepare) -> set[str]:
+                        return cast(set[str], batch(w))
+
+                    with_retries(ask, f"check {store.name}")
+                    wd, wf, wn = run_each(window, get, jobs, desc, {}, bar)
+                    done, failed, nbytes = done + wd, failed + wf, nbytes + wn
     except RemoteError:  # the store as a whole failed: what did arrive stays, on disk
         cache.flush()
         raise

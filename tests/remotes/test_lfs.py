@@ -202,6 +202,24 @@ def test_a_push_costs_two_upload_batches_per_100_objects(
             assert got.read() == cache.read_bytes(oid)
 
 
+def test_a_fetch_costs_one_download_batch_per_100_objects(
+    store: LfsStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmv.objects.cache import Cache
+    from gitmv.transfer.engine import download
+
+    blobs = dict(obj(os.urandom(100) + bytes([i % 256, i // 256])) for i in range(250))
+    for oid, data in blobs.items():
+        store.upload(oid, len(data), io.BytesIO(data))
+    cache = Cache(str(tmp_path / "cache"), str(tmp_path / "tmp"))
+    calls = count_calls(monkeypatch, store, "_batch")
+    result = download(cache, store, list(blobs), jobs=4, sizes={o: 102 for o in blobs})
+    assert result.failed == [] and sorted(result.transferred) == sorted(blobs)
+    assert sorted((c[0], len(c[1])) for c in calls) == [
+        ("download", 50), ("download", 100), ("download", 100)]
+    assert all(cache.read_bytes(oid) == data for oid, data in blobs.items())
+
+
 def test_an_object_the_server_has_is_not_sent_again(store: LfsStore) -> None:
     oid, data = obj(os.urandom(1000))
     store.upload(oid, len(data), io.BytesIO(data))
