@@ -264,10 +264,25 @@ class Workspace:
     def parallel(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         if len(items) < 4 or self.jobs <= 1:
             return [fn(i) for i in items]
-        from concurrent.futures import ThreadPoolExecutor
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
 
+        # a bounded window of futures, not one per item (`pool.map` makes them all at once:
+        # about a kilobyte each, 120 MB of a 100,000-file add); results keep the items' order
+        out: list[_R] = []
+        window: deque[Future[_R]] = deque()
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            return list(pool.map(fn, items))
+            try:
+                for item in items:
+                    if len(window) >= 4 * self.jobs:
+                        out.append(window.popleft().result())
+                    window.append(pool.submit(fn, item))
+                while window:
+                    out.append(window.popleft().result())
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return out
 
     def linked_object(self, target: str) -> str | None:
         """The oid when a symlink's target is a cache object (the `symlink` link mode)."""

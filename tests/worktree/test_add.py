@@ -458,3 +458,35 @@ def test_artifact_inside_a_directory_artifact_is_refused(
     assert res.rc == 1
     assert "inside directory artifact data" in res.err
     assert not (repo / "data" / "d1.mvm").exists()
+
+
+def test_parallel_keeps_order_bounds_its_window_and_raises(repo: Path) -> None:
+    """Items are handed to the pool a window at a time (a future per item for 1M files is a
+    gigabyte), results come back in order, and an error stops it."""
+    from gitmv.repo import Repo
+    from gitmv.worktree.workspace import Workspace
+
+    ws = Workspace(Repo.discover(str(repo)), jobs=4)
+    taken: list[int] = []
+    ahead = [0]
+
+    class Lazy(list):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for i in super().__iter__():
+                taken.append(i)
+                yield i
+
+    def work(i: int) -> int:
+        ahead[0] = max(ahead[0], len(taken) - i)  # items taken beyond this one
+        return i * i
+
+    assert ws.parallel(work, Lazy(range(5000))) == [i * i for i in range(5000)]
+    assert ahead[0] <= 4 * 4 + 4
+
+    def fails(i: int) -> int:
+        if i == 777:
+            raise ValueError("item 777")
+        return i
+
+    with pytest.raises(ValueError, match="777"):
+        ws.parallel(fails, list(range(3000)))
