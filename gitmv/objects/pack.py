@@ -35,6 +35,7 @@ INDEX_HEADER = struct.Struct(">8sII32sQ")  # magic, version, count, pack id, pac
 RECORD = struct.Struct(">32sBQQ")  # raw id, kind, offset of the bytes, length
 FANOUT = struct.Struct(">256I")  # entries whose id's first byte is <= i
 TRAILER = 32  # sha256 of everything before it
+SCAN_MAX = 256  # records of one fan-out bucket searched by a scan (bisection past that)
 
 OBJECT, CHUNK, CHUNKS = 1, 2, 3
 KINDS = {OBJECT: "object", CHUNK: "chunk", CHUNKS: "chunk list"}
@@ -68,16 +69,23 @@ def pack_id_of(name: str) -> str | None:
 class PackWriter:
     """Appends entries to a pack being written at `path` (a temp file the caller owns) and
     hashes it as it goes. `finish()` returns the pack id and the index bytes; the caller makes
-    the pack durable, renames it to `pack_name(id)`, then writes the index."""
+    the pack durable, renames it to `pack_name(id)`, then writes the index.
+
+    What it remembers of each entry is small (a million entries cost about 130 MB): the raw
+    id and kind as a dict key, and the index record (57 bytes) in one bytearray."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._sha = hashlib.sha256()
         self.size = 0
-        self.entries: dict[tuple[str, int], Entry] = {}
+        self._at: dict[bytes, int] = {}  # raw id + kind byte -> record number
+        self._records = bytearray()  # RECORD per entry, in the order written
         self._buf: list[bytes] = []
         self._buffered = 0
         self._write(PACK_HEADER.pack(PACK_MAGIC, VERSION, 0))
+
+    def __len__(self) -> int:
+        return len(self._at)
 
     def _write(self, data: bytes | memoryview) -> None:
         self._sha.update(data)
@@ -96,35 +104,61 @@ class PackWriter:
             self._buf = []
             self._buffered = 0
 
+    def _record(self, n: int) -> Entry:
+        raw, kind, offset, length = RECORD.unpack_from(self._records, n * RECORD.size)
+        return Entry(raw.hex(), kind, offset, length)
+
+    def find(self, id_hex: str, kind: int = OBJECT) -> Entry | None:
+        """The entry written for `id_hex` and `kind`, None when there is none."""
+        n = self._at.get(bytes.fromhex(id_hex) + bytes((kind,)))
+        return None if n is None else self._record(n)
+
     def add(self, kind: int, id_hex: str, data: bytes | memoryview) -> Entry:
         """Append one entry (once per id and kind: a second add returns the first)."""
-        known = self.entries.get((id_hex, kind))
+        raw = bytes.fromhex(id_hex)
+        key = raw + bytes((kind,))
+        known = self._at.get(key)
         if known is not None:
-            return known
-        self._write(ENTRY_HEADER.pack(kind, bytes.fromhex(id_hex), len(data)))
+            return self._record(known)
+        self._write(ENTRY_HEADER.pack(kind, raw, len(data)))
         entry = Entry(id_hex, kind, self.size, len(data))
         self._write(data)
-        self.entries[(id_hex, kind)] = entry
+        self._at[key] = len(self._records) // RECORD.size
+        self._records += RECORD.pack(raw, kind, entry.offset, entry.length)
         return entry
+
+    def entries(self) -> Iterator[Entry]:
+        """The entries written so far, in pack order."""
+        for n in range(len(self._records) // RECORD.size):
+            yield self._record(n)
 
     def finish(self) -> tuple[str, bytes]:
         self.drain()
         pack_id = self._sha.hexdigest()
-        return pack_id, build_index(pack_id, self.size, self.entries.values())
+        rows = [bytes(self._records[i:i + RECORD.size])
+                for i in range(0, len(self._records), RECORD.size)]
+        rows.sort()  # big-endian records sort as (id, kind, offset, length)
+        return pack_id, _index_of_rows(pack_id, self.size, rows)
 
 
 def build_index(pack_id: str, pack_size: int, entries: Iterable[Entry]) -> bytes:
-    rows = sorted((bytes.fromhex(e.id), e.kind, e.offset, e.length) for e in entries)
+    rows = sorted(RECORD.pack(bytes.fromhex(e.id), e.kind, e.offset, e.length)
+                  for e in entries)
+    return _index_of_rows(pack_id, pack_size, rows)
+
+
+def _index_of_rows(pack_id: str, pack_size: int, rows: list[bytes]) -> bytes:
+    """The index of a pack from its records (RECORD bytes), sorted."""
     counts = [0] * 256
-    for raw, *_ in rows:
-        counts[raw[0]] += 1
+    for row in rows:
+        counts[row[0]] += 1
     fanout, total = [], 0
     for c in counts:
         total += c
         fanout.append(total)
     parts = [INDEX_HEADER.pack(INDEX_MAGIC, VERSION, len(rows), bytes.fromhex(pack_id),
                                pack_size), FANOUT.pack(*fanout)]
-    parts.extend(RECORD.pack(*row) for row in rows)
+    parts.extend(rows)
     body = b"".join(parts)
     return body + hashlib.sha256(body).digest()
 
@@ -178,13 +212,27 @@ class PackIndex:
         raw = bytes.fromhex(id_hex)
         lo = self._fanout[raw[0] - 1] if raw[0] else 0
         hi = self._fanout[raw[0]]
-        i = bisect.bisect_left(_Ids(self), raw, lo, hi)
+        if hi - lo <= SCAN_MAX:  # a short run of records: searched in C, not by bisection
+            i = self._scan(raw, lo, hi)
+        else:
+            i = bisect.bisect_left(_Ids(self), raw, lo, hi)
         while i < hi and self._raw_id(i) == raw:
             entry = self._entry(i)
             if entry.kind == kind:
                 return entry
             i += 1
         return None
+
+    def _scan(self, raw: bytes, lo: int, hi: int) -> int:
+        """The first record in [lo, hi) with id `raw`, else hi."""
+        start, end = self._base + lo * RECORD.size, self._base + hi * RECORD.size
+        while True:
+            at = self.data.find(raw, start, end)
+            if at < 0:
+                return hi
+            if (at - self._base) % RECORD.size == 0:
+                return (at - self._base) // RECORD.size
+            start = at + 1  # found across two records: not an id
 
     def __iter__(self) -> Iterator[Entry]:
         for i in range(self.count):

@@ -488,7 +488,7 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
 def _open(store: Store, cache: Cache, oid: str) -> BinaryIO:
     """An object's bytes: from the cache when it has them, else from the store."""
     if cache.has(oid):
-        return open(cache.oid_to_path(oid), "rb")
+        return cache.open_object(oid)
     return store.open_download(oid, 0)[0]
 
 
