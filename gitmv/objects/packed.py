@@ -252,7 +252,7 @@ class Packs:
         if durable:
             _fsync_dir(self.dir)
 
-    def rewrite(self, tmp_dir: str, sources: Iterable[str], keep: Callable[[Entry], bool],
+    def rewrite(self, tmp_dir: str, sources: Iterable[str], keep: Callable[[str, Entry], bool],
                 durable: bool = True) -> tuple[str | None, list[tuple[str, int]]]:
         """One new pack holding the entries `keep` accepts of packs `sources`, each verified
         as it is copied; made durable, and only then the old indexes and packs removed
@@ -266,7 +266,7 @@ class Packs:
         try:
             for pid in sources:
                 for e in indexes[pid]:
-                    if not keep(e):
+                    if not keep(pid, e):
                         dropped.append((e.id, e.length))
                         continue
                     data = self.pread(Located(pid, e))
@@ -348,6 +348,61 @@ class Packs:
             self.remove(pack_id)
         return moved
 
+    def check(self, tmp_dir: str, quarantine_dir: str) -> PacksChecked:
+        """fsck: every pack read whole; an index that does not describe its whole pack is
+        written again from it; a damaged pack's intact entries are kept in a new pack and the
+        others moved to `quarantine_dir`; an index whose pack is missing is removed."""
+        try:
+            names = set(os.listdir(self.dir))
+        except FileNotFoundError:
+            names = set()
+        out = PacksChecked(0, {}, [], [], [])
+        checked = 0
+        for name in sorted(names):
+            pid = pack.pack_id_of(name)
+            if pid is None:
+                continue
+            if name.endswith(".idx"):
+                if pack.pack_name(pid) not in names:
+                    remove_file(os.path.join(self.dir, name))
+                    out.indexes_removed.append(pid)
+                continue
+            result = check_pack(os.path.join(self.dir, name), pid)
+            checked += len(result.good) + result.bad
+            if result.problem:
+                out.moved.update(self.salvage(tmp_dir, pid, quarantine_dir))
+                out.salvaged.append((pid, result.problem))
+                continue
+            why = index_problem(os.path.join(self.dir, pack.index_name(pid)), result)
+            if why:
+                self.reindex(pid, result.good, result.size)
+                out.rebuilt.append((pid, why))
+        self.reload()
+        return out._replace(checked=checked)
+
+    def mtime(self, pack_id: str) -> float:
+        """When a pack was published (its index's mtime: written last)."""
+        return os.stat(os.path.join(self.dir, pack.index_name(pack_id))).st_mtime
+
+    def index_unindexed(self, older_than: float) -> list[tuple[str, str]]:
+        """Index again the packs a kill left without an index (untouched since
+        `older_than`), when they read back whole; (pack id, why not) of those that do not."""
+        self.reload()
+        damaged = []
+        for pid in list(self.unindexed):
+            path = os.path.join(self.dir, pack.pack_name(pid))
+            try:
+                if os.stat(path).st_mtime > older_than:
+                    continue
+            except FileNotFoundError:
+                continue
+            check = check_pack(path, pid)
+            if check.problem:
+                damaged.append((pid, check.problem))
+            else:
+                self.reindex(pid, check.good, check.size)
+        return damaged
+
     def reindex(self, pack_id: str, entries: Iterable[Entry], size: int) -> None:
         """Write the index of a pack from its entries (read from the pack itself)."""
         index = pack.build_index(pack_id, size, entries)
@@ -381,6 +436,14 @@ def _intact(e: Entry, data: bytes) -> bool:
     """Whether an entry's bytes are what its header says (a chunk list has no hash of its
     own: its length)."""
     return len(data) == e.length and (e.kind == pack.CHUNKS or hash_bytes(data) == e.id)
+
+
+class PacksChecked(NamedTuple):
+    checked: int  # entries read
+    moved: dict[str, str]  # corrupt objects: where their bytes went
+    rebuilt: list[tuple[str, str]]  # (pack id, what was wrong with its index)
+    salvaged: list[tuple[str, str]]  # (pack id, what was wrong with it)
+    indexes_removed: list[str]  # indexes of packs that are missing
 
 
 class PackCheck(NamedTuple):
