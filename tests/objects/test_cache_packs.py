@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import stat
 import tracemalloc
 from pathlib import Path
@@ -15,7 +16,19 @@ import pytest
 from gitmv.errors import FormatError, ObjectCorrupt, ObjectMissing
 from gitmv.objects import manifest, pack
 from gitmv.objects.cache import HELD_MAX, PACKED_MAX, Cache
-from tests.helpers import sha
+from gitmv.objects.packed import check_pack
+from tests.helpers import (
+    assert_cache_sound,
+    cache_objects,
+    error_lines,
+    git,
+    mvm,
+    mvm_popen,
+    run,
+    sha,
+    wait_for,
+    write,
+)
 
 
 def _cache(root: Path) -> Cache:
@@ -224,3 +237,83 @@ def test_a_large_index_is_searched_by_bisection(tmp_path):
     for e in entries[::97]:
         assert idx.find(e.id) == e
     assert idx.find(sha(b"absent")) is None
+
+
+# --- through the commands, with real git --------------------------------------------------
+
+
+def _dataset(repo: Path, n: int, seed: int = 3) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    files = {f"data/d{i % 7}/f{i}.bin": rng.randbytes(rng.randrange(100, 3000))
+             for i in range(n)}
+    for rel, data in files.items():
+        write(repo / rel, data)
+    return files
+
+
+def test_kill_9_while_a_pack_is_written_loses_nothing_and_a_rerun_succeeds(repo: Path):
+    files = _dataset(repo, 6000)
+    tmp = repo / ".git" / "mvm" / "tmp"
+    proc = mvm_popen(repo, "add", "data")
+    assert wait_for(lambda: any(p.stat().st_size > 1 << 20 for p in tmp.glob(".mvm-tmp*")),
+                    proc), proc.communicate()
+    proc.kill()
+    proc.communicate()
+    assert not (repo / "data.mvm").exists()  # no pointer names what was not published
+    for idx in (repo / ".git" / "mvm" / "objects" / "packs").glob("*.idx"):
+        check = check_pack(str(idx.with_suffix(".pack")), idx.stem[5:])
+        assert not check.problem  # a visible pack is a whole pack
+    assert list(tmp.glob(".mvm-tmp*"))  # the half pack, in the tmp dir only
+    assert mvm(repo, "add", "-q", "data") == 0
+    assert not list(tmp.glob(".mvm-tmp*"))  # cleaned as any stale temp file
+    git(repo, "commit", "-qm", "data")
+    assert_cache_sound(repo)
+    shutil.rmtree(repo / "data")
+    assert mvm(repo, "checkout", "data") == 0
+    assert {rel: (repo / rel).read_bytes() for rel in files} == files
+
+
+def test_a_truncated_index_is_refused_by_commands_and_rebuilt_by_fsck(repo: Path, capsys):
+    _dataset(repo, 200)
+    assert mvm(repo, "add", "-q", "data") == 0
+    git(repo, "commit", "-qm", "data")
+    (idx,) = (repo / ".git" / "mvm" / "objects" / "packs").glob("*.idx")
+    good = idx.read_bytes()
+    idx.chmod(0o644)
+    idx.write_bytes(good[:-100])
+    shutil.rmtree(repo / "data")
+    res = run(capsys, repo, "checkout", "data")
+    assert res.rc == 1 and "Traceback" not in res.err
+    (line,) = error_lines(res.err)
+    assert "pack index is truncated" in line and "hint: run `git mvm fsck`" in res.err, res.err
+    res = run(capsys, repo, "fsck")
+    assert res.rc == 1 and "pack index rebuilt" in res.out, res.out
+    assert idx.read_bytes() == good
+    assert run(capsys, repo, "fsck").rc == 0
+    assert mvm(repo, "checkout", "data") == 0
+
+
+def test_a_corrupt_entry_is_never_checked_out_and_fsck_salvages_the_rest(repo: Path, capsys):
+    files = _dataset(repo, 200)
+    assert mvm(repo, "add", "-q", "data") == 0
+    git(repo, "commit", "-qm", "data")
+    (path,) = (repo / ".git" / "mvm" / "objects" / "packs").glob("*.pack")
+    victim = "data/d3/f10.bin"
+    raw = bytearray(path.read_bytes())
+    raw[bytes(raw).index(files[victim]) + 5] ^= 0x01
+    path.chmod(0o644)
+    path.write_bytes(bytes(raw))
+    shutil.rmtree(repo / "data")
+    res = run(capsys, repo, "checkout", "data")
+    assert res.rc == 1 and "Traceback" not in res.err
+    assert "corrupt" in res.err and sha(files[victim]) in res.err, res.err
+    assert not (repo / victim).exists()
+    res = run(capsys, repo, "fsck")
+    assert res.rc == 1
+    assert f"corrupt: sha256:{sha(files[victim])}" in res.out
+    assert "damaged pack" in res.out
+    assert_cache_sound(repo)
+    assert set(cache_objects(repo)) >= {sha(b) for rel, b in files.items() if rel != victim}
+    assert sha(files[victim]) not in cache_objects(repo)
+    res = run(capsys, repo, "fsck")
+    assert res.rc == 0, res.out
