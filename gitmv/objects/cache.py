@@ -56,7 +56,7 @@ from gitmv.objects.packed import NewPack, Packs
 # when it records what it wrote; remembering it makes that one read and one parse.
 MANIFEST_MEMO_ENTRIES = 250_000
 # Objects up to this size go into packs (docs/architecture.md, "Choices": measured).
-PACKED_MAX = SMALL
+PACKED_MAX = 256 << 10
 # A command's small objects are held in memory until there are more than this many (or this
 # many bytes): then they all go into one pack; fewer are written as loose objects at `flush`
 # (a pack per small command would only leave gc more packs to merge).

@@ -93,7 +93,7 @@ class PackWriter:
         self._buf.append(bytes(data))
         self._buffered += len(data)
         self.size += len(data)
-        if self._buffered >= 1 << 22:
+        if self._buffered >= 1 << 20:
             self.drain()
 
     def drain(self) -> None:
