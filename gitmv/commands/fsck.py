@@ -106,7 +106,7 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
         ui.info("hint: a pointer gitmv cannot read names bytes nothing checks: upgrade gitmv "
                 "if a newer one wrote it, else restore the pointer from a commit that has it "
                 "right (`git checkout COMMIT -- PATH.mvm`) and commit")
-    if moved:
+    if moved or report["packs"]["indexes_removed"]:
         ui.info("hint: `git mvm pull` fetches good copies from the remote; "
                 "`git mvm add` re-adds artifacts still intact in the work tree")
     if sizes:
