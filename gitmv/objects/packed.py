@@ -242,9 +242,9 @@ class Packs:
             if durable:
                 _fsync_dir(self.dir)
             self._write_index(idx_path, index, durable)
-        with self._lock:
+        with self._lock:  # a new dict: readers iterate the old one without the lock
             if self._indexes is not None and pack_id not in self._indexes:
-                self._indexes[pack_id] = PackIndex(index, idx_path)
+                self._indexes = {**self._indexes, pack_id: PackIndex(index, idx_path)}
         return pack_id
 
     def _write_index(self, path: str, index: bytes, durable: bool) -> None:
@@ -293,10 +293,10 @@ class Packs:
         with self._lock:
             remove_file(os.path.join(self.dir, pack.index_name(pack_id)))
             remove_file(os.path.join(self.dir, pack.pack_name(pack_id)))
-            if self._indexes is not None:
-                idx = self._indexes.pop(pack_id, None)
-                if idx is not None:
-                    idx.close()
+            if self._indexes is not None and pack_id in self._indexes:
+                kept = dict(self._indexes)
+                kept.pop(pack_id).close()
+                self._indexes = kept
             fd = self._fds.pop(pack_id, None)
             if fd is not None:
                 os.close(fd)
@@ -409,7 +409,8 @@ class Packs:
         self._write_index(os.path.join(self.dir, pack.index_name(pack_id)), index, True)
         with self._lock:
             if self._indexes is not None:
-                self._indexes[pack_id] = PackIndex(index, pack.index_name(pack_id))
+                self._indexes = {**self._indexes,
+                                 pack_id: PackIndex(index, pack.index_name(pack_id))}
             if pack_id in self.unindexed:
                 self.unindexed.remove(pack_id)
 
