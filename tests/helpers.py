@@ -237,25 +237,46 @@ def oid_hex(value: str) -> str:
 
 
 def cache_objects(repo: Path, root: Path | None = None) -> dict[str, Path]:
-    """{hex oid: path} of every object file in the cache."""
+    """{hex oid: path} of every object in the cache: its loose file, or the pack holding it."""
+    from gitmv.objects.pack import PackIndex
+
     root = root or cache_dir(repo)
     out: dict[str, Path] = {}
+    for idx in sorted((root / "packs").glob("pack-*.idx")):
+        for e in PackIndex.read(str(idx)):
+            out[e.id] = idx.with_suffix(".pack")
     for p in root.glob("??/??/*"):
         if p.is_file() and len(p.name) == 64:
             out[p.name] = p
     return out
 
 
+def packed_objects(repo: Path, root: Path | None = None) -> set[str]:
+    return {o for o, p in cache_objects(repo, root).items() if p.suffix == ".pack"}
+
+
 def assert_cache_sound(repo: Path, root: Path | None = None) -> dict[str, Path]:
-    """Every object's bytes hash to its name, and nothing else lies in the object tree (but
-    `tmp/` and the registry of clones sharing the cache, `clones/`)."""
+    """Every object's bytes hash to its name (a pack's too, and its index is the one its
+    pack makes), and nothing else lies in the object tree (but `tmp/` and the registry of
+    clones sharing the cache, `clones/`)."""
+    from gitmv.objects.packed import check_pack, index_problem
+
     root = root or cache_dir(repo)
     objects = cache_objects(repo, root)
+    packs = set(objects.values()) - {p for o, p in objects.items() if p.name == o}
+    for path in packs:
+        check = check_pack(str(path), path.stem[5:])
+        assert not check.problem, f"pack {path}: {check.problem}"
+        assert not index_problem(str(path.with_suffix(".idx")), check), path
     for hexoid, path in objects.items():
+        if path in packs:
+            continue
         assert sha(path.read_bytes()) == hexoid, f"cache object {path} does not match its name"
         assert path.parent == root / hexoid[:2] / hexoid[2:4], path
+    in_packs = packs | {p.with_suffix(".idx") for p in packs}
     for p in root.rglob("*"):
-        if p.is_file() and p.name not in objects and p.parent.name not in ("tmp", "clones"):
+        if p.is_file() and p.name not in objects and p not in in_packs and \
+                p.parent.name not in ("tmp", "clones"):
             raise AssertionError(f"stray file in the cache: {p}")
     return objects
 

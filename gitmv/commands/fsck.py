@@ -28,16 +28,23 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
     ws = Workspace.open(jobs=jobs)
     quarantine = os.path.join(ws.repo.mvm_dir, "quarantine")
     with repo_lock(ws.lock_path):
-        oids = list(ws.cache.iter_oids())
+        ws.cache.make_tmp_dir()
+        packs = ws.cache.packs.check(ws.cache.tmp_dir, quarantine)  # before any index is used
+        oids = list(ws.cache.iter_loose())
         ok = ws.parallel(ws.cache.verify, oids)
         corrupt = [oid for oid, good in zip(oids, ok, strict=True) if not good]
         moved = {oid: ws.cache.quarantine(oid, quarantine) for oid in corrupt}
+        moved.update(packs.moved)
+        corrupt += list(packs.moved)
         ws.state.forget_complete()  # objects may have gone missing or been moved aside
     named, unreadable = audit.all_pointers(ws)
     sizes = audit.pointer_size_problems(ws, named)
     report: dict[str, Any] = {
-        "checked": len(oids),
+        "checked": len(oids) + packs.checked,
         "corrupt": [{"oid": f"sha256:{o}", "moved_to": p} for o, p in moved.items()],
+        "packs": {"indexes_rebuilt": [{"pack": p, "why": w} for p, w in packs.rebuilt],
+                  "salvaged": [{"pack": p, "why": w} for p, w in packs.salvaged],
+                  "indexes_removed": packs.indexes_removed},
         "wrong_size": [{"path": s.path, "oid": f"sha256:{s.oid}", "pointer_size":
                         s.pointer_size, "object_size": s.object_size, "commits":
                         list(s.commits)} for s in sizes],
@@ -73,12 +80,20 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         print_json(report)
     else:
         _print(report, moved, sizes, left, repair)
-    return 1 if corrupt or sizes or left or unreadable else 0
+    damaged = packs.rebuilt or packs.salvaged or packs.indexes_removed
+    return 1 if corrupt or sizes or left or unreadable or damaged else 0
 
 
 def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
            left: list[tuple[Any, str]], repair: bool) -> None:
     out = sys.stdout.write
+    for p in report["packs"]["indexes_rebuilt"]:
+        out(f"pack index rebuilt: pack-{p['pack']}.idx ({p['why']}), from its pack\n")
+    for p in report["packs"]["salvaged"]:
+        out(f"damaged pack: pack-{p['pack']}.pack ({p['why']}): its intact objects were kept "
+            "in a new pack, the corrupt ones moved aside\n")
+    for p in report["packs"]["indexes_removed"]:
+        out(f"pack missing: pack-{p}.idx named it and was removed (its objects are missing)\n")
     for oid, dest in moved.items():
         out(f"corrupt: sha256:{oid} (moved to {dest})\n")
     for s in sizes:
@@ -91,7 +106,7 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
         ui.info("hint: a pointer gitmv cannot read names bytes nothing checks: upgrade gitmv "
                 "if a newer one wrote it, else restore the pointer from a commit that has it "
                 "right (`git checkout COMMIT -- PATH.mvm`) and commit")
-    if moved:
+    if moved or report["packs"]["indexes_removed"]:
         ui.info("hint: `git mvm pull` fetches good copies from the remote; "
                 "`git mvm add` re-adds artifacts still intact in the work tree")
     if sizes:

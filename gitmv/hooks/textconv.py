@@ -81,11 +81,17 @@ def _contents(ptr: Pointer) -> list[str]:
     """The directory's files from its manifest, when the manifest is in the cache."""
     try:
         path = _object_path(ptr.oid)
-        size = os.path.getsize(path)
+        try:
+            size = os.path.getsize(path)
+            data = None
+        except FileNotFoundError:  # not loose: packed, or not in the cache
+            data = _packed(path, ptr.oid)
+            size = len(data)
         if size > MANIFEST_MAX:
             return [f"contents: not listed (its manifest is {_size(size)})\n"]
-        with open(path, "rb") as f:
-            data = f.read()
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
         import hashlib
 
         if hashlib.sha256(data).hexdigest() != ptr.oid:
@@ -139,6 +145,18 @@ def _entries(data: bytes) -> list[tuple[str, str, str, int]]:
             raise ValueError(f"manifest line {lineno} is malformed")
         out.append((path, fields[0], fields[1], int(fields[2])))
     return out
+
+
+def _packed(loose: str, oid: str) -> bytes:
+    """A packed object's bytes (not verified), from the cache whose loose path is `loose`;
+    FileNotFoundError when no pack holds it."""
+    from gitmv.objects.packed import Packs
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(loose)))
+    data = Packs(os.path.join(root, "packs")).read(oid)
+    if data is None:
+        raise FileNotFoundError(loose)
+    return data
 
 
 def _object_path(oid: str) -> str:

@@ -1,9 +1,13 @@
-"""The local object store: `<root>/<aa>/<bb>/<hex>`, write-once, hashed while streaming.
+"""The local object store, write-once, hashed while streaming: loose objects
+(`<root>/<aa>/<bb>/<hex>`) and packs (`<root>/packs/`, objects/packed.py).
 
 Objects are read-only once in place. Every placement goes through a temp file on the same
-filesystem and an atomic rename, so no reader ever sees half an object. Small objects are
-read whole (one read), hashed, and written to a temp file beside their final name; large ones
-stream through `tmp_dir` in fixed buffers, hashed in the same pass.
+filesystem and an atomic rename, so no reader ever sees half an object. Small objects (up to
+PACKED_MAX) are read whole (one read) and hashed; a command's first few are held in memory,
+and once there are more, all go into one pack written front to back in `tmp_dir`; `flush`
+publishes the pack (or writes the few as loose objects, as before packs). Large ones stream
+through `tmp_dir` in fixed buffers, hashed in the same pass, and stay loose files, so the
+link modes can share them. Every read takes either kind: a pointer never says which.
 
 A cache a group shares (`sharing`: `chmod g+ws` on a configured `cache.dir`) gives the group
 what it creates, as git's core.sharedRepository=group does: directories g+rwx and setgid,
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -25,6 +31,7 @@ from gitmv.fsutil import (
     FSYNC_EACH_MAX,
     NOT_SHARED,
     Sharing,
+    clean_stale_tmp,
     create_file,
     flush_to_disk,
     make_dirs,
@@ -42,11 +49,19 @@ from gitmv.objects.hashing import (
     hash_fd,
     stat_of,
 )
+from gitmv.objects.packed import NewPack, Packs
 
 # Parsed manifests a Cache remembers, in entries (about 350 bytes each, measured: ~85 MB).
 # A pull reads a directory's manifest when it fetches the files, when it checks them out and
 # when it records what it wrote; remembering it makes that one read and one parse.
 MANIFEST_MEMO_ENTRIES = 250_000
+# Objects up to this size go into packs (docs/architecture.md, "Choices": measured).
+PACKED_MAX = 256 << 10
+# A command's small objects are held in memory until there are more than this many (or this
+# many bytes): then they all go into one pack; fewer are written as loose objects at `flush`
+# (a pack per small command would only leave gc more packs to merge).
+HELD_MAX = 64
+HELD_BYTES_MAX = 8 << 20
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _NO_REFLINK = (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS)
 # Link modes whose work-tree file is the object itself (its inode, or a link to it): a write
@@ -96,11 +111,30 @@ class Cache:
         self.links_as_root = False  # cache.link_as_root: hardlink and symlink as root too
         self._manifests: OrderedDict[str, tuple[manifest.Entry, ...]] = OrderedDict()
         self._manifest_entries = 0
+        self.packs = Packs(os.path.join(root, "packs"), sharing)
+        self._lock = threading.Lock()  # over the small objects not yet flushed:
+        self._held: dict[str, bytes] = {}  # the first few, in memory
+        self._held_bytes = 0
+        self._new: NewPack | None = None  # or all of them, in the pack being written
 
     def oid_to_path(self, oid: str) -> str:
+        """Where object `oid` is (or would be) a loose file: only large objects and those of
+        an earlier gitmv are; the link modes that share a file need one."""
         return os.path.join(self.root, oid[:2], oid[2:4], oid)
 
-    def has(self, oid: str) -> bool:
+    def is_loose(self, oid: str) -> bool:
+        return os.path.exists(self.oid_to_path(oid))
+
+    def has(self, oid: str, fresh: bool = True) -> bool:
+        """Whether the cache holds `oid`; not `fresh`: packs another process published since
+        they were listed may be missed (where that only costs a second copy)."""
+        if oid in self._held:
+            return True
+        new = self._new
+        if new is not None and new.find(oid) is not None:
+            return True
+        if self.packs.find(oid, fresh) is not None:
+            return True
         return os.path.exists(self.oid_to_path(oid))
 
     # --- putting objects in ----------------------------------------------------------------
@@ -132,15 +166,49 @@ class Cache:
         if len(self.written) <= FSYNC_EACH_MAX:  # past that, only the count matters
             self.written.append(path)
 
-    def flush(self) -> None:
-        """Make this command's new objects durable (call before writing pointers)."""
-        if self.written:
+    def flush(self, durable: bool = True) -> None:
+        """Publish this command's new small objects (its pack, or the few held as loose
+        objects) and, when `durable`, make every new object durable: call before writing
+        any pointer that names them."""
+        with self._lock:
+            new, self._new = self._new, None
+            held, self._held, self._held_bytes = self._held, {}, 0
+        if new is not None:
+            try:
+                self.packs.publish(new, durable)
+            except BaseException:
+                new.abandon()
+                raise
+        for oid, data in held.items():
+            self._put_loose(data, oid)
+        if durable and self.written:
             flush_to_disk(self.written, self.root)
         self.written = []
 
     def put_bytes(self, data: bytes, oid: str | None = None) -> str:
-        """Store small bytes; `oid`, when given, must be their hash (already computed)."""
+        """Store small bytes; `oid`, when given, must be their hash (already computed). Up to
+        PACKED_MAX bytes they are this command's to pack: visible to this Cache at once, to
+        others after `flush`."""
         oid = oid or hash_bytes(data)
+        if len(data) > PACKED_MAX:
+            return self._put_loose(data, oid)
+        if self.has(oid, fresh=False):
+            return oid
+        with self._lock:
+            if self._new is not None:
+                self._new.add(oid, data)
+            elif oid not in self._held:
+                self._held[oid] = data
+                self._held_bytes += len(data)
+                if len(self._held) > HELD_MAX or self._held_bytes > HELD_BYTES_MAX:
+                    self.make_tmp_dir()
+                    new = NewPack(self.tmp_dir, self.sharing)
+                    for o, d in self._held.items():
+                        new.add(o, d)
+                    self._new, self._held, self._held_bytes = new, {}, 0
+        return oid
+
+    def _put_loose(self, data: bytes, oid: str) -> str:
         dest = self.oid_to_path(oid)
         if os.path.exists(dest):
             return oid
@@ -192,6 +260,11 @@ class Cache:
     def make_tmp_dir(self) -> None:
         make_dirs(self.tmp_dir, self.sharing)
 
+    def clean_tmp(self) -> None:
+        """Remove what killed commands left: temp files of objects and packs, of indexes."""
+        clean_stale_tmp(self.tmp_dir)
+        clean_stale_tmp(self.packs.dir)
+
     def partial_path(self, oid: str) -> str:
         """Where an interrupted download of `oid` keeps its bytes, to resume from."""
         return os.path.join(self.tmp_dir, f"partial-{oid}")
@@ -204,8 +277,33 @@ class Cache:
             self.verified.add(oid)
 
     # --- reading and checking --------------------------------------------------------------
+    def _packed(self, oid: str) -> bytes | None:
+        """A small object's bytes (not verified): held, in the pack being written, or in a
+        pack; None when none of them has it."""
+        data = self._held.get(oid)
+        if data is not None:
+            return data
+        new = self._new
+        if new is not None:
+            with self._lock:
+                if self._new is not None:
+                    e = self._new.find(oid)
+                    if e is not None:
+                        return self._new.read(e)
+        return self.packs.read(oid)
+
     def size_of(self, oid: str) -> int | None:
         """The object's size, None when the cache does not hold it."""
+        data = self._held.get(oid)
+        if data is not None:
+            return len(data)
+        new = self._new
+        e = new.find(oid) if new is not None else None
+        if e is None:
+            at = self.packs.find(oid)
+            e = at.entry if at is not None else None
+        if e is not None:
+            return e.length
         try:
             return os.stat(self.oid_to_path(oid)).st_size
         except FileNotFoundError:
@@ -217,15 +315,25 @@ class Cache:
         try:
             return open(self.oid_to_path(oid), "rb")
         except FileNotFoundError:
+            pass
+        data = self._packed(oid)
+        if data is None:
+            raise ObjectMissing(f"sha256:{oid}")
+        return io.BytesIO(data)
+
+    def _read(self, oid: str) -> bytes:
+        data = self._packed(oid)
+        if data is not None:
+            return data
+        try:
+            with open(self.oid_to_path(oid), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
             raise ObjectMissing(f"sha256:{oid}") from None
 
     def read_bytes(self, oid: str) -> bytes:
         """A small object (a manifest, a symlink target), verified."""
-        try:
-            with open(self.oid_to_path(oid), "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise ObjectMissing(f"sha256:{oid}") from None
+        data = self._read(oid)
         got = hash_bytes(data)
         if got != oid:
             raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
@@ -250,7 +358,11 @@ class Cache:
         return entries
 
     def verify(self, oid: str) -> bool:
-        fd = os.open(self.oid_to_path(oid), os.O_RDONLY)
+        """Whether the object's bytes hash to its id; ObjectMissing when there are none."""
+        try:
+            fd = os.open(self.oid_to_path(oid), os.O_RDONLY)
+        except FileNotFoundError:
+            return hash_bytes(self._read(oid)) == oid
         try:
             got, _ = hash_fd(fd, os.fstat(fd).st_size)
         finally:
@@ -258,12 +370,27 @@ class Cache:
         return got == oid
 
     def quarantine(self, oid: str, quarantine_dir: str) -> str:
+        """Move a (corrupt) object aside to `quarantine_dir`; a packed one leaves its pack,
+        which is written again without it (its other good entries kept)."""
         os.makedirs(quarantine_dir, exist_ok=True)
         dest = os.path.join(quarantine_dir, oid)
-        os.replace(self.oid_to_path(oid), dest)
-        return dest
+        try:
+            os.replace(self.oid_to_path(oid), dest)
+            return dest
+        except FileNotFoundError:
+            pass
+        at = self.packs.find(oid)
+        if at is None:
+            raise ObjectMissing(f"sha256:{oid}")
+        moved = self.packs.salvage(self.tmp_dir, at.pack_id, quarantine_dir, drop={oid})
+        return moved.get(oid, dest)
 
     def iter_oids(self) -> Iterator[str]:
+        """Every object: loose, then packed (one stored twice is listed twice)."""
+        yield from self.iter_loose()
+        yield from self.packs.iter_oids()
+
+    def iter_loose(self) -> Iterator[str]:
         try:
             level1 = os.scandir(self.root)
         except FileNotFoundError:
@@ -295,6 +422,11 @@ class Cache:
         however soon, changes it (see objects/state.py).
         """
         obj = self.oid_to_path(oid)
+        if not os.path.exists(obj):
+            data = self._packed(oid)
+            if data is None:
+                raise ObjectMissing(f"sha256:{oid}")
+            return self._write_out(data, oid, dest, executable)
         usable = usable_link_modes(modes, self.links_as_root)
         if usable != modes:
             if not self._said_as_root:  # once per command
@@ -339,6 +471,27 @@ class Cache:
         if last is None:
             raise OSError(errno.EINVAL, f"no usable link mode among {', '.join(modes)}")
         raise last
+
+    def _write_out(self, data: bytes, oid: str, dest: str, executable: bool
+                   ) -> tuple[Stat, int]:
+        """A packed object's bytes, verified, become the file `dest` (a copy whatever the link
+        mode: there is no file of its own to share)."""
+        got = hash_bytes(data)
+        if got != oid:
+            raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
+        tmp = tmp_name(os.path.dirname(dest))
+        try:
+            fd, created = _create_placed(tmp, executable)
+            try:
+                _write_all(fd, data)
+                st = _backdate(fd, created)
+            finally:
+                os.close(fd)
+            os.rename(tmp, dest)
+        except BaseException:
+            remove_file(tmp)
+            raise
+        return _stat_after_rename(dest, st), created
 
     def _copy(self, obj: str, tmp: str, oid: str, executable: bool) -> tuple[os.stat_result, int]:
         src = os.open(obj, os.O_RDONLY)

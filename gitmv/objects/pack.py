@@ -16,6 +16,7 @@ object's chunk list: the id is the object's, the bytes list its chunks). docs/fo
 
 from __future__ import annotations
 
+import array
 import bisect
 import hashlib
 import mmap
@@ -35,6 +36,7 @@ INDEX_HEADER = struct.Struct(">8sII32sQ")  # magic, version, count, pack id, pac
 RECORD = struct.Struct(">32sBQQ")  # raw id, kind, offset of the bytes, length
 FANOUT = struct.Struct(">256I")  # entries whose id's first byte is <= i
 TRAILER = 32  # sha256 of everything before it
+SCAN_MAX = 256  # records of one fan-out bucket searched by a scan (bisection past that)
 
 OBJECT, CHUNK, CHUNKS = 1, 2, 3
 KINDS = {OBJECT: "object", CHUNK: "chunk", CHUNKS: "chunk list"}
@@ -68,23 +70,30 @@ def pack_id_of(name: str) -> str | None:
 class PackWriter:
     """Appends entries to a pack being written at `path` (a temp file the caller owns) and
     hashes it as it goes. `finish()` returns the pack id and the index bytes; the caller makes
-    the pack durable, renames it to `pack_name(id)`, then writes the index."""
+    the pack durable, renames it to `pack_name(id)`, then writes the index.
+
+    What it remembers of each entry is small (about 75 bytes: a million entries cost 75 MB):
+    its index record (57 bytes) in one bytearray, and its place in an open-addressing table
+    of record numbers (`_Records`), not a Python object per entry."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._sha = hashlib.sha256()
         self.size = 0
-        self.entries: dict[tuple[str, int], Entry] = {}
+        self._records = _Records()
         self._buf: list[bytes] = []
         self._buffered = 0
         self._write(PACK_HEADER.pack(PACK_MAGIC, VERSION, 0))
+
+    def __len__(self) -> int:
+        return len(self._records)
 
     def _write(self, data: bytes | memoryview) -> None:
         self._sha.update(data)
         self._buf.append(bytes(data))
         self._buffered += len(data)
         self.size += len(data)
-        if self._buffered >= 1 << 22:
+        if self._buffered >= 1 << 20:
             self.drain()
 
     def drain(self) -> None:
@@ -96,35 +105,109 @@ class PackWriter:
             self._buf = []
             self._buffered = 0
 
+    def find(self, id_hex: str, kind: int = OBJECT) -> Entry | None:
+        """The entry written for `id_hex` and `kind`, None when there is none."""
+        n = self._records.find(bytes.fromhex(id_hex) + bytes((kind,)))
+        return None if n < 0 else self._records.entry(n)
+
     def add(self, kind: int, id_hex: str, data: bytes | memoryview) -> Entry:
         """Append one entry (once per id and kind: a second add returns the first)."""
-        known = self.entries.get((id_hex, kind))
-        if known is not None:
-            return known
-        self._write(ENTRY_HEADER.pack(kind, bytes.fromhex(id_hex), len(data)))
+        raw = bytes.fromhex(id_hex)
+        known = self._records.find(raw + bytes((kind,)))
+        if known >= 0:
+            return self._records.entry(known)
+        self._write(ENTRY_HEADER.pack(kind, raw, len(data)))
         entry = Entry(id_hex, kind, self.size, len(data))
         self._write(data)
-        self.entries[(id_hex, kind)] = entry
+        self._records.append(raw, kind, entry.offset, entry.length)
         return entry
+
+    def entries(self) -> Iterator[Entry]:
+        """The entries written so far, in pack order."""
+        for n in range(len(self._records)):
+            yield self._records.entry(n)
 
     def finish(self) -> tuple[str, bytes]:
         self.drain()
         pack_id = self._sha.hexdigest()
-        return pack_id, build_index(pack_id, self.size, self.entries.values())
+        return pack_id, _index_of_rows(pack_id, self.size, self._records.sorted_rows())
+
+
+class _Records:
+    """Index records (RECORD) in one bytearray, found by id and kind through an
+    open-addressing table of record numbers (an `array` of 8-byte slots, at most half full):
+    about 75 bytes per entry where a dict would cost 200."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self._count = 0
+        self._slots = array.array("q", [-1]) * 1024
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _slot(self, key: bytes) -> tuple[int, int]:
+        """(slot, record) for `key` (raw id + kind byte): its record, or the empty slot."""
+        slots = self._slots
+        mask = len(slots) - 1
+        i = int.from_bytes(key[:8], "big") & mask
+        size = RECORD.size
+        while True:
+            n = slots[i]
+            if n < 0:
+                return i, -1
+            at = n * size
+            if self.data[at:at + 33] == key:
+                return i, n
+            i = (i + 1) & mask
+
+    def find(self, key: bytes) -> int:
+        return self._slot(key)[1]
+
+    def append(self, raw: bytes, kind: int, offset: int, length: int) -> None:
+        key = raw + bytes((kind,))
+        if (self._count + 1) * 2 > len(self._slots):
+            self._grow()
+        i, _ = self._slot(key)
+        self._slots[i] = self._count
+        self.data += RECORD.pack(raw, kind, offset, length)
+        self._count += 1
+
+    def _grow(self) -> None:
+        self._slots = array.array("q", [-1]) * (len(self._slots) * 2)
+        size = RECORD.size
+        for n in range(self._count):
+            i, _ = self._slot(bytes(self.data[n * size:n * size + 33]))
+            self._slots[i] = n
+
+    def entry(self, n: int) -> Entry:
+        raw, kind, offset, length = RECORD.unpack_from(self.data, n * RECORD.size)
+        return Entry(raw.hex(), kind, offset, length)
+
+    def sorted_rows(self) -> list[bytes]:
+        """The records sorted (big-endian, so as (id, kind, offset, length))."""
+        size = RECORD.size
+        return sorted(bytes(self.data[i:i + size]) for i in range(0, len(self.data), size))
 
 
 def build_index(pack_id: str, pack_size: int, entries: Iterable[Entry]) -> bytes:
-    rows = sorted((bytes.fromhex(e.id), e.kind, e.offset, e.length) for e in entries)
+    rows = sorted(RECORD.pack(bytes.fromhex(e.id), e.kind, e.offset, e.length)
+                  for e in entries)
+    return _index_of_rows(pack_id, pack_size, rows)
+
+
+def _index_of_rows(pack_id: str, pack_size: int, rows: list[bytes]) -> bytes:
+    """The index of a pack from its records (RECORD bytes), sorted."""
     counts = [0] * 256
-    for raw, *_ in rows:
-        counts[raw[0]] += 1
+    for row in rows:
+        counts[row[0]] += 1
     fanout, total = [], 0
     for c in counts:
         total += c
         fanout.append(total)
     parts = [INDEX_HEADER.pack(INDEX_MAGIC, VERSION, len(rows), bytes.fromhex(pack_id),
                                pack_size), FANOUT.pack(*fanout)]
-    parts.extend(RECORD.pack(*row) for row in rows)
+    parts.extend(rows)
     body = b"".join(parts)
     return body + hashlib.sha256(body).digest()
 
@@ -178,13 +261,27 @@ class PackIndex:
         raw = bytes.fromhex(id_hex)
         lo = self._fanout[raw[0] - 1] if raw[0] else 0
         hi = self._fanout[raw[0]]
-        i = bisect.bisect_left(_Ids(self), raw, lo, hi)
+        if hi - lo <= SCAN_MAX:  # a short run of records: searched in C, not by bisection
+            i = self._scan(raw, lo, hi)
+        else:
+            i = bisect.bisect_left(_Ids(self), raw, lo, hi)
         while i < hi and self._raw_id(i) == raw:
             entry = self._entry(i)
             if entry.kind == kind:
                 return entry
             i += 1
         return None
+
+    def _scan(self, raw: bytes, lo: int, hi: int) -> int:
+        """The first record in [lo, hi) with id `raw`, else hi."""
+        start, end = self._base + lo * RECORD.size, self._base + hi * RECORD.size
+        while True:
+            at = self.data.find(raw, start, end)
+            if at < 0:
+                return hi
+            if (at - self._base) % RECORD.size == 0:
+                return (at - self._base) // RECORD.size
+            start = at + 1  # found across two records: not an id
 
     def __iter__(self) -> Iterator[Entry]:
         for i in range(self.count):

@@ -9,7 +9,6 @@ that what cannot be repaired from here says which versions it breaks.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
@@ -119,9 +118,8 @@ def pointer_size_problems(ws: Workspace, named: Sequence[Named]) -> list[SizePro
     def check(path: str, oid: str, size: int | None, commits: tuple[str, ...]) -> None:
         if size is None:
             return
-        try:
-            have = os.stat(ws.cache.oid_to_path(oid)).st_size
-        except OSError:
+        have = ws.cache.size_of(oid)
+        if have is None:
             return
         if have != size:
             old = out.get((path, oid))

@@ -353,8 +353,8 @@ def upload(
 
         def put(oid: str) -> int:
             def attempt() -> int:
-                with open(cache.oid_to_path(oid), "rb") as f:  # reopened: a retry starts over
-                    size = os.fstat(f.fileno()).st_size
+                with cache.open_object(oid) as f:  # reopened: a retry starts over
+                    size = _size(cache, oid)
                     store.upload(oid, size, f)
                 return size
 
@@ -666,7 +666,4 @@ def _hash_prefix(fd: int, size: int, h: hashlib._Hash) -> None:
 
 
 def _size(cache: Cache, oid: str) -> int:
-    try:
-        return os.stat(cache.oid_to_path(oid)).st_size
-    except FileNotFoundError:
-        return 0
+    return cache.size_of(oid) or 0

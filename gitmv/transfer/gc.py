@@ -264,7 +264,11 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
         needed = proof.needed.all()
         kept = 0
         doomed: list[tuple[str, str, int]] = []  # (oid, path, size)
-        for oid in ws.cache.iter_oids():
+        if not dry_run:
+            for pid, why in ws.cache.packs.index_unindexed(cutoff):
+                ui.warn(f"pack {pid[:12]} has no index and is damaged ({why}): run `git mvm fsck`")
+        repack = plan_repack(ws.cache, needed, cutoff)
+        for oid in ws.cache.iter_loose():
             if oid in needed:
                 kept += 1
                 continue
@@ -277,15 +281,68 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
                 kept += 1
                 continue
             doomed.append((oid, path, st.st_size))
-        if doomed and not dry_run:
+        if (doomed or repack.dead) and not dry_run:
             states = [ws.state, *_states_of(others)]
             _forget_complete(states, before=True)
             for _, path, _ in doomed:
                 remove_file(path)
+            apply_repack(ws.cache, repack)
             _forget_complete(states, before=False)
-        deleted = [(oid, size) for oid, _, size in doomed]
+        elif repack.sources and not dry_run:  # only merging: no object goes
+            apply_repack(ws.cache, repack)
+        kept += repack.kept
+        deleted = [(oid, size) for oid, _, size in doomed] + repack.dead
         partials = _stale_partials(ws.cache, needed, cutoff, dry_run)
     return GcResult(kept, deleted, tuple(partials))
+
+
+class Repack(NamedTuple):
+    """What gc does to the cache's packs: `sources` rewritten into one new pack without their
+    dead entries, `empty` (nothing live in them) removed."""
+
+    sources: list[str]
+    empty: list[str]
+    young: set[str]  # packs published within the grace period: every entry kept
+    dead: list[tuple[str, int]]  # (oid, size) of the entries that go
+    kept: int
+    needed: set[str]
+
+
+PACKS_MAX = 16  # more packs than this (after the dead ones go) are merged into one
+
+
+def plan_repack(cache: Cache, needed: set[str], cutoff: float) -> Repack:
+    """Which packs hold entries nothing needs (outside the grace period), and which are
+    merged because there are too many."""
+    sources, empty, young = [], [], set()
+    dead: list[tuple[str, int]] = []
+    kept = 0
+    indexes = cache.packs.indexes()
+    for pid, idx in indexes.items():
+        if cache.packs.mtime(pid) > cutoff:
+            young.add(pid)
+            kept += idx.count
+            continue
+        gone = [(e.id, e.length) for e in idx if e.id not in needed]
+        kept += idx.count - len(gone)
+        dead += gone
+        if len(gone) == idx.count:
+            empty.append(pid)
+        elif gone:
+            sources.append(pid)
+    if len(indexes) - len(empty) > PACKS_MAX:
+        sources = [pid for pid in indexes if pid not in empty]
+    return Repack(sources, empty, young, dead, kept, needed)
+
+
+def apply_repack(cache: Cache, plan: Repack) -> None:
+    """The new pack first (durable), then the old packs and the empty ones (index first)."""
+    if plan.sources:
+        cache.make_tmp_dir()
+        cache.packs.rewrite(cache.tmp_dir, plan.sources,
+                            lambda pid, e: pid in plan.young or e.id in plan.needed)
+    for pid in plan.empty:
+        cache.packs.remove(pid)
 
 
 def _states_of(clones: Sequence[Repo]) -> list[StatCache]:
@@ -488,7 +545,7 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
 def _open(store: Store, cache: Cache, oid: str) -> BinaryIO:
     """An object's bytes: from the cache when it has them, else from the store."""
     if cache.has(oid):
-        return open(cache.oid_to_path(oid), "rb")
+        return cache.open_object(oid)
     return store.open_download(oid, 0)[0]
 
 

@@ -8,7 +8,6 @@ naming every such pointer), or, given a list to collect them in, return the rest
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -187,10 +186,9 @@ def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
     name) say, else the cache's."""
     known = {}
     for o in oids:
-        try:
-            known[o] = os.stat(ws.cache.oid_to_path(o)).st_size
-        except OSError:
-            pass
+        size = ws.cache.size_of(o)
+        if size is not None:
+            known[o] = size
     for p in pointers:
         if p.kind == "file":
             known[p.oid] = p.size

@@ -97,8 +97,10 @@ def _is_safe(ws: Workspace, abspath: str, st: os.stat_result, oid: str | None = 
 _Written = tuple[str, "tuple[Stat, int] | None", str]  # path, (stat, since) or None, oid
 
 
-def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> _Written:
-    """Place object `oid` at `abspath` (temp file beside it, then a rename)."""
+def _write(ws: Workspace, abspath: str, oid: str, mode: str,
+           modes: tuple[str, ...] | None = None) -> _Written:
+    """Place object `oid` at `abspath` (temp file beside it, then a rename); `modes`: the
+    link modes, when the caller read them once for many files."""
     if mode == "link":
         target = ws.cache.read_bytes(oid).decode("utf-8", "surrogateescape")
         tmp = tmp_name(os.path.dirname(abspath))
@@ -110,7 +112,8 @@ def _write(ws: Workspace, abspath: str, oid: str, mode: str) -> _Written:
             raise
         return abspath, None, oid
     try:
-        st = ws.cache.link_out(oid, abspath, ws.config.link_modes, executable=mode == "755")
+        st = ws.cache.link_out(oid, abspath, modes or ws.config.link_modes,
+                               executable=mode == "755")
     except IsADirectoryError:
         raise PathRefused(f"{ws.repo.rel(abspath)}: a directory is in the way") from None
     return abspath, st, oid
@@ -191,8 +194,8 @@ def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
             return os.stat(ws.cache.oid_to_path(oid)).st_ino == st.st_ino
         except FileNotFoundError:
             return True
-    if first == "symlink":
-        return stat.S_ISLNK(st.st_mode)
+    if first == "symlink":  # a packed object is always copied out
+        return stat.S_ISLNK(st.st_mode) or not ws.cache.is_loose(oid)
     return True
 
 
@@ -306,8 +309,10 @@ def _checkout_dir(
     for e in to_write:
         _make_parents(root, e.path, rel, ready)
 
+    modes = ws.config.link_modes
+
     def write_one(e: Entry) -> _Written:
-        return _write(ws, os.path.join(root, e.path), e.oid, e.mode)
+        return _write(ws, os.path.join(root, e.path), e.oid, e.mode, modes)
 
     written = ws.parallel(write_one, to_write)
     _record(ws, written)

@@ -120,12 +120,10 @@ class Workspace:
 
     def clean_tmp(self) -> None:
         clean_stale_tmp(self.tmp_dir)
-        clean_stale_tmp(self.cache.tmp_dir)
+        self.cache.clean_tmp()
 
     def flush(self) -> None:
-        if self.config.fsync:
-            self.cache.flush()
-        self.cache.written = []
+        self.cache.flush(durable=self.config.fsync)
 
     # --- paths given by a person ---------------------------------------------------------
     def to_rel(self, path: str) -> str:
@@ -309,8 +307,11 @@ class Workspace:
         obj = self.cache.oid_to_path(oid)
         try:
             st = os.stat(obj)
-        except FileNotFoundError:
-            return False
+        except FileNotFoundError:  # packed (small): read and hashed
+            try:
+                return self.cache.verify(oid)
+            except ObjectMissing:
+                return False
         if held is not None and (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
             return True
         return self.current_file_oid(obj, st) == oid
@@ -325,7 +326,7 @@ class Workspace:
             placed.clear()
 
     def object_size(self, oid: str) -> int:
-        return os.stat(self.cache.oid_to_path(oid)).st_size
+        return self.cache.size_of(oid) or 0
 
     def current_file_oid(self, abspath: str, st: os.stat_result) -> str:
         """The oid of a work-tree file, from the stat cache when it is unchanged."""
@@ -612,9 +613,8 @@ class Workspace:
         manifest's size, or a directory's file count and total. Checked against the cache
         object's size, and a directory's manifest `entries` when given (or, with `read`, its
         manifest read from the cache, as pre-commit does)."""
-        try:
-            held = os.stat(self.cache.oid_to_path(ptr.oid)).st_size
-        except FileNotFoundError:
+        held = self.cache.size_of(ptr.oid)
+        if held is None:
             return None  # nothing to compare with; not in the cache is said elsewhere
         if ptr.kind == "file":
             if held != ptr.size:

@@ -46,8 +46,9 @@ def test_fsck_clean_cache_exits_0(stocked: Path, capsys: pytest.CaptureFixture[s
     assert res.rc == 0
     assert "checked 7 objects: 0 corrupt" in res.err  # 5 files, 1 manifest, 1 model
     assert res.out == ""
-    assert run_json(capsys, stocked, "fsck") == {"checked": 7, "corrupt": [], "wrong_size": [],
-                                                 "unreadable_pointers": []}
+    assert run_json(capsys, stocked, "fsck") == {
+        "checked": 7, "corrupt": [], "wrong_size": [], "unreadable_pointers": [],
+        "packs": {"indexes_rebuilt": [], "salvaged": [], "indexes_removed": []}}
     assert not (mvm_dir(stocked) / "quarantine").exists()
 
 
