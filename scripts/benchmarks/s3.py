@@ -69,7 +69,8 @@ class S3Server:
         self.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
 
     def bytes_under(self, bucket: str, prefix: str) -> int:
-        """The sum of the sizes of the objects under `prefix` (a listing; not counted)."""
+        """The sum of the sizes of the objects under `prefix` (listing requests: measure
+        them outside a command's mark)."""
         pages = self.client().get_paginator("list_objects_v2")  # type: ignore[attr-defined]
         return sum(o["Size"] for page in pages.paginate(Bucket=bucket, Prefix=prefix)
                    for o in page.get("Contents", []))

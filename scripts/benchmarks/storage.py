@@ -30,6 +30,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,7 +199,8 @@ def dedup(ctx: Ctx, store: str, tools: list[str]) -> list[Growth]:
     base_file = ctx.random_file(sz.big)
     data = ctx.random_tree(sz.files, 200, 4096)
     out: list[Growth] = []
-    with (S3Server(ctx.env, ctx.session / "moto.log") if store == "s3" else _Nothing()) as s3:
+    server = S3Server(ctx.env, ctx.session / "moto.log") if store == "s3" else None
+    with server or nullcontext() as s3:
         if s3 is not None:
             s3.create_bucket(BUCKET)
         for tool in tools:
@@ -230,14 +232,6 @@ def dedup(ctx: Ctx, store: str, tools: list[str]) -> list[Growth]:
                               seconds, requests))
             ctx.cleanup(r.path.parent)
     return out
-
-
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
 
 
 # --- scale -----------------------------------------------------------------------------------
