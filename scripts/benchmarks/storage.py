@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.harness import CHUNK, BenchError, Session, copy_in, human_size, log
-from benchmarks.report import replace_section
+from benchmarks.report import fmt_bytes, replace_section
 from benchmarks.s3 import S3Server, describe
 
 BEGIN = "<!-- bench_storage: begin -->"
@@ -282,10 +282,6 @@ def scale(ctx: Ctx, tools: list[str]) -> list[Step]:
 
 
 # --- report ----------------------------------------------------------------------------------
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.2f} MB"
-
-
 def dedup_lines(rows: list[Growth], sz: Sizes) -> list[str]:
     what = {name: desc for name, desc, _, _ in _variants(sz)}
     what["dataset"] = f"1 file of {sz.files:,} × 4 KiB rewritten"
@@ -293,8 +289,9 @@ def dedup_lines(rows: list[Growth], sz: Sizes) -> list[str]:
              "|---|---|---|---:|---:|---:|---:|---|"]
     for g in rows:
         req = describe(g.requests) if g.requests is not None else ""
-        lines.append(f"| {what[g.workload]} | {g.store} | {g.tool} | {_mb(g.changed)} | "
-                     f"{_mb(g.grown)} | {g.grown / g.changed:,.1f}× | {g.seconds:.2f} | {req} |")
+        lines.append(f"| {what[g.workload]} | {g.store} | {g.tool} | {fmt_bytes(g.changed)} "
+                     f"| {fmt_bytes(g.grown)} | {g.grown / g.changed:,.1f}× | {g.seconds:.2f} "
+                     f"| {req} |")
     return lines
 
 
