@@ -66,6 +66,7 @@ class Ctx(Session):
         super().__init__(Path(args.work), "storage-", keep=args.keep)
         self.args = args
         self.sizes = QUICK if args.quick else FULL
+        self.failures: list[str] = []  # "what: why" of a tool whose rows could not be taken
         if args.scale_1m:
             self.sizes = Sizes(**{**self.sizes.__dict__,
                                   "scale": (*self.sizes.scale, 1_000_000)})
@@ -195,9 +196,6 @@ def _timed_push(ctx: Ctx, r: Repo, s3: S3Server | None) -> tuple[float, Counter[
 
 
 def dedup(ctx: Ctx, store: str, tools: list[str]) -> list[Growth]:
-    sz = ctx.sizes
-    base_file = ctx.random_file(sz.big)
-    data = ctx.random_tree(sz.files, 200, 4096)
     out: list[Growth] = []
     server = S3Server(ctx.env, ctx.session / "moto.log") if store == "s3" else None
     with server or nullcontext() as s3:
@@ -205,33 +203,51 @@ def dedup(ctx: Ctx, store: str, tools: list[str]) -> list[Growth]:
             s3.create_bucket(BUCKET)
         for tool in tools:
             log(f"storage: dedup on {store}, {tool} …")
-            r = _init(ctx, tool, ctx.session / f"{store}-{tool}-model", s3)
-            copy_in(base_file, r.path / "model.bin")
-            _commit(ctx, r, ["model.bin"])
-            ctx.run(_push_cmd(tool), r.path)
-            for name, _what, changed, write in _variants(sz):
-                before = _store_bytes(r, s3)
-                (r.path / "model.bin").unlink()
-                write(base_file, r.path / "model.bin")
-                _commit(ctx, r, ["model.bin"])
-                seconds, requests = _timed_push(ctx, r, s3)
-                out.append(Growth(name, store, tool, changed, _store_bytes(r, s3) - before,
-                                  seconds, requests))
-            ctx.cleanup(r.path.parent)
-            r = _init(ctx, tool, ctx.session / f"{store}-{tool}-data", s3)
-            copy_in(data, r.path / "data")
-            _commit(ctx, r, ["data"])
-            ctx.run(_push_cmd(tool), r.path)
-            before = _store_bytes(r, s3)
-            one = r.path / "data" / "d000" / "f0000.bin"
-            one.unlink()
-            one.write_bytes(os.urandom(4096))
-            _commit(ctx, r, ["data"])
-            seconds, requests = _timed_push(ctx, r, s3)
-            out.append(Growth("dataset", store, tool, 4096, _store_bytes(r, s3) - before,
-                              seconds, requests))
-            ctx.cleanup(r.path.parent)
+            try:
+                _dedup_tool(ctx, store, tool, s3, out)
+            except BenchError as e:  # the other tools' rows still count
+                log(f"storage: dedup on {store}, {tool} failed: {e}")
+                ctx.failures.append(f"dedup on {store}, {tool}: {str(e).strip()[-300:]}")
     return out
+
+
+def _dedup_tool(ctx: Ctx, store: str, tool: str, s3: S3Server | None, out: list[Growth]
+                ) -> None:
+    """One tool's rows of `dedup`, each printed as soon as it is measured."""
+    sz = ctx.sizes
+    base_file = ctx.random_file(sz.big)
+    data = ctx.random_tree(sz.files, 200, 4096)
+    r = _init(ctx, tool, ctx.session / f"{store}-{tool}-model", s3)
+    copy_in(base_file, r.path / "model.bin")
+    _commit(ctx, r, ["model.bin"])
+    ctx.run(_push_cmd(tool), r.path)
+    for name, _what, changed, write in _variants(sz):
+        before = _store_bytes(r, s3)
+        (r.path / "model.bin").unlink()
+        write(base_file, r.path / "model.bin")
+        _commit(ctx, r, ["model.bin"])
+        seconds, requests = _timed_push(ctx, r, s3)
+        _add(ctx, out, Growth(name, store, tool, changed, _store_bytes(r, s3) - before,
+                         seconds, requests))
+    ctx.cleanup(r.path.parent)
+    r = _init(ctx, tool, ctx.session / f"{store}-{tool}-data", s3)
+    copy_in(data, r.path / "data")
+    _commit(ctx, r, ["data"])
+    ctx.run(_push_cmd(tool), r.path)
+    before = _store_bytes(r, s3)
+    one = r.path / "data" / "d000" / "f0000.bin"
+    one.unlink()
+    one.write_bytes(os.urandom(4096))
+    _commit(ctx, r, ["data"])
+    seconds, requests = _timed_push(ctx, r, s3)
+    _add(ctx, out, Growth("dataset", store, tool, 4096, _store_bytes(r, s3) - before,
+                     seconds, requests))
+    ctx.cleanup(r.path.parent)
+
+
+def _add(ctx: Ctx, out: list[Growth], g: Growth) -> None:
+    out.append(g)
+    print(dedup_lines([g], ctx.sizes)[-1], flush=True)
 
 
 # --- scale -----------------------------------------------------------------------------------
@@ -252,33 +268,40 @@ def scale(ctx: Ctx, tools: list[str]) -> list[Step]:
             if tool == "dvc" and n > 100_000:
                 continue  # hours at a million files
             log(f"storage: scale {n:,} files, {tool} …")
-            base = ctx.session / f"scale-{tool}-{n}"
-            r = _init(ctx, tool, base, None)
-            copy_in(data, r.path / "data")
-            os.sync()
-
-            def step(name: str, argv: list[str], cwd: Path, n: int = n, tool: str = tool
-                     ) -> None:
-                m = ctx.measure(argv, cwd).checked()
-                out.append(Step(n, tool, name, m.seconds, m.maxrss_kib / 1024))
-
-            add = ["git", "mvm", "add", "-q", "data"] if tool == "gitmv" else \
-                ["dvc", "add", "-q", "data"]
-            step("add", add, r.path)
-            ctx.run(["git", "add", "-A"], r.path)
-            ctx.run(["git", "commit", "-q", "-m", "data"], r.path)
-            ctx.run(["git", "push", "-q", "origin", "main"], r.path)
-            step("status", ["git", "mvm", "status"] if tool == "gitmv" else ["dvc", "status"],
-                 r.path)
-            step("push", _push_cmd(tool), r.path)
-            clone = base / "clone"
-            ctx.run(["git", "clone", "-q", str(r.origin), str(clone)], base)
-            step("pull", _pull_cmd(tool), clone)
-            got = sum(len(fs) for _, _, fs in os.walk(clone / "data"))
-            if got != n:
-                raise BenchError(f"{tool} pull restored {got} of {n} files")
-            ctx.cleanup(base)
+            try:
+                _scale_tool(ctx, n, tool, data, out)
+            except BenchError as e:  # the other rows still count
+                log(f"storage: scale {n:,} files, {tool} failed: {e}")
+                ctx.failures.append(f"scale {n:,} files, {tool}: {str(e).strip()[-300:]}")
     return out
+
+
+def _scale_tool(ctx: Ctx, n: int, tool: str, data: Path, out: list[Step]) -> None:
+    """One tool's rows of `scale` at `n` files, each printed as soon as it is measured."""
+    base = ctx.session / f"scale-{tool}-{n}"
+    r = _init(ctx, tool, base, None)
+    copy_in(data, r.path / "data")
+    os.sync()
+
+    def step(name: str, argv: list[str], cwd: Path) -> None:
+        m = ctx.measure(argv, cwd).checked()
+        out.append(Step(n, tool, name, m.seconds, m.maxrss_kib / 1024))
+        print(scale_lines(out[-1:])[-1], flush=True)
+
+    step("add", ["git", "mvm", "add", "-q", "data"] if tool == "gitmv" else
+         ["dvc", "add", "-q", "data"], r.path)
+    ctx.run(["git", "add", "-A"], r.path)
+    ctx.run(["git", "commit", "-q", "-m", "data"], r.path)
+    ctx.run(["git", "push", "-q", "origin", "main"], r.path)
+    step("status", ["git", "mvm", "status"] if tool == "gitmv" else ["dvc", "status"], r.path)
+    step("push", _push_cmd(tool), r.path)
+    clone = base / "clone"
+    ctx.run(["git", "clone", "-q", str(r.origin), str(clone)], base)
+    step("pull", _pull_cmd(tool), clone)
+    got = sum(len(fs) for _, _, fs in os.walk(clone / "data"))
+    if got != n:
+        raise BenchError(f"{tool} pull restored {got} of {n} files")
+    ctx.cleanup(base)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -305,7 +328,7 @@ def scale_lines(rows: list[Step]) -> list[str]:
 
 
 def write(out: Path, args: argparse.Namespace, sz: Sizes, growth: list[Growth],
-          steps: list[Step], minutes: float) -> None:
+          steps: list[Step], failures: list[str], minutes: float) -> None:
     lines = [BEGIN, "## Storage: what a push adds, and scale (`scripts/benchmarks/storage.py`)",
              "", f"{minutes:.1f} min in all; groups run: {args.only}; page cache warm; "
              f"{JOBS} parallel jobs.  Method: the module's docstring.", ""]
@@ -313,6 +336,7 @@ def write(out: Path, args: argparse.Namespace, sz: Sizes, growth: list[Growth],
         lines += ["### Second push after a small change", "", *dedup_lines(growth, sz), ""]
     if steps:
         lines += ["### Per-file cost at scale (files of 1 KiB)", "", *scale_lines(steps), ""]
+    lines += [f"Failed: {f}" for f in failures] + ([""] if failures else [])
     lines += ["Command: `scripts/bench --storage` (`--scale-1m` adds 1,000,000 files).", END]
     replace_section(out, BEGIN, END, lines)
 
@@ -329,15 +353,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         for store in ("local", "s3"):
             if f"dedup-{store}" in only:
-                new = dedup(ctx, store, [t for t in tools if store == "local" or t != "git-lfs"])
-                print("\n".join(dedup_lines(new, ctx.sizes)[2:]), flush=True)
-                growth += new
+                growth += dedup(ctx, store,
+                                [t for t in tools if store == "local" or t != "git-lfs"])
         if "scale" in only:
             steps = scale(ctx, [t for t in tools if t != "git-lfs"])
-            print("\n".join(scale_lines(steps)[2:]), flush=True)
     finally:
         ctx.close()
     if not args.no_write:
-        write(Path(args.out), args, ctx.sizes, growth, steps,
+        write(Path(args.out), args, ctx.sizes, growth, steps, ctx.failures,
               (time.perf_counter() - start) / 60)
-    return 0
+    for f in ctx.failures:
+        log(f"storage: failed: {f}")
+    return 1 if ctx.failures else 0
