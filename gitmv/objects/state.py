@@ -19,6 +19,11 @@ Files a checkout writes get an mtime just before their temp file was created
 (`Cache.link_out`), so their rows are kept at once and any later write, however soon, moves
 their mtime.
 
+A directory artifact also gets one row (`DirRow`): a digest of every file's name and stat and
+the manifest they made, kept only when each of those stats is vouched for by a kept row, so
+`status` of a directory where nothing changed walks and lstats it and compares one digest: no
+row per file is read and no manifest is built.
+
 Every SQLite or file system failure (a full disk, a read-only or locked database) is one
 `GitMvmError` naming the database; only a database damaged beyond reading is moved aside and
 rebuilt, because it only ever saves hashing.
@@ -50,6 +55,13 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS complete_dirs (
     oid TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dirs (
+    path TEXT PRIMARY KEY,
+    stamp TEXT NOT NULL,
+    oid TEXT NOT NULL,
+    files INTEGER NOT NULL,
+    size INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 # (`stat`, the table of gitmv before rows had a ctime and a `since`, is dropped: its rows
 # cannot tell a racily clean file from a clean one, so they only cost one more hashing.)
@@ -71,6 +83,18 @@ class Row(NamedTuple):
     stat: Stat
     oid: str
     since: int
+
+
+class DirRow(NamedTuple):
+    """What a directory artifact was when its manifest was last computed: the digest of every
+    file's name and stat (`stamp`), the manifest's oid, its file count and total size. Kept
+    only when every one of those stats was vouched for by a row that is kept (none racily
+    clean, no symlink), so an equal stamp vouches for the manifest as those rows would."""
+
+    stamp: str
+    oid: str
+    files: int
+    size: int
 
 
 def is_racy(st: Stat, since: int) -> bool:
@@ -225,6 +249,20 @@ class StatCache:
                     db.execute("ROLLBACK")
                 raise
 
+    def get_dir(self, root: str) -> DirRow | None:
+        """The last manifest recorded for directory `root` (absolute), with its stamp."""
+        with self._guard("read"):
+            row = self._db().execute(
+                "SELECT stamp, oid, files, size FROM dirs WHERE path = ?", (root,)
+            ).fetchone()
+        return DirRow(*row) if row else None
+
+    def put_dir(self, root: str, row: DirRow) -> None:
+        with self._guard("update"):
+            self._db().execute(
+                "INSERT OR REPLACE INTO dirs (path, stamp, oid, files, size) VALUES (?,?,?,?,?)",
+                (root, *row))
+
     # Directory manifests whose every object was seen in the cache, so `status` need not stat
     # 20,000 objects to say "in cache". Whatever deletes cache objects (gc) forgets them all.
     def is_complete(self, manifest_oid: str) -> bool:
@@ -246,5 +284,7 @@ class StatCache:
     def delete_tree(self, root: str) -> None:
         prefix = root.rstrip("/") + "/"
         with self._guard("update"):
-            self._db().execute("DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)",
-                               (root, prefix, prefix[:-1] + "0"))
+            for table in ("files", "dirs"):
+                self._db().execute(
+                    f"DELETE FROM {table} WHERE path = ? OR (path >= ? AND path < ?)",
+                    (root, prefix, prefix[:-1] + "0"))

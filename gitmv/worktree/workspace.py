@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -42,7 +43,7 @@ from gitmv.objects.pointer import (
     is_pointer_file,
     pointer_path,
 )
-from gitmv.objects.state import Row, StatCache, hashed
+from gitmv.objects.state import DirRow, Row, StatCache, hashed, is_racy
 from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
@@ -71,6 +72,12 @@ class Status(NamedTuple):
     state: str
     in_cache: bool
     detail: str  # human details: counts of changed files, the error
+
+
+class Scan(NamedTuple):
+    entries: list[Entry]
+    rows: list[Row]  # new stat-cache rows, for the caller to put
+    stamp: str | None  # the directory's stamp (`DirRow`), None when a stat is not vouched for
 
 
 class Failure(NamedTuple):
@@ -214,13 +221,24 @@ class Workspace:
         Files the stat cache knows are not read; the others are hashed in parallel (and copied
         into the cache when `store`). Returns the entries and the new stat-cache rows.
         """
+        scan = self.scan_dir_stamped(rel, store, cached_oids)
+        return scan.entries, scan.rows
+
+    def scan_dir_stamped(
+        self, rel: str, store: bool, cached_oids: frozenset[str] = frozenset()
+    ) -> Scan:
+        """`scan_dir`, with the directory's stamp when every file's stat is vouched for
+        (`remember_dir` records it with the manifest the entries make)."""
         root = self.repo.abs(rel)
         known = self.state.load_tree(root)
         entries: list[Entry] = []
         todo: list[tuple[str, str, str, Stat]] = []  # (relative path, abs path, mode, stat)
         links: dict[str, str] = {}
+        stamp = _Stamper()
         for relpath, abspath, st in _walk(root, root, rel):
+            stamp.add(relpath, st)
             if stat.S_ISLNK(st.st_mode):
+                stamp.spoil()  # a link's entry is not vouched for by its stat
                 target = os.readlink(abspath)
                 linked = self.linked_object(target)
                 if linked is not None:  # symlink link mode: the file is the cache object
@@ -229,14 +247,15 @@ class Workspace:
                 links[relpath] = target
                 continue
             mode = "755" if st.st_mode & stat.S_IXUSR else "644"
-            s = stat_of(st)
+            s = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             cached = known.get(abspath)
             if cached is not None and cached[0] == s and (
                 not store or cached[1] in cached_oids or self.cache.has(cached[1])
             ):
-                entries.append(Entry(relpath, mode, cached[1], s.size))
+                entries.append(Entry(relpath, mode, cached[1], st.st_size))
             else:
-                todo.append((relpath, abspath, mode, s))
+                todo.append((relpath, abspath, mode, Stat(*s)))
+        del known
         manifest.check_links(links, rel)  # resolved through each other, as the OS will
         for relpath, target in links.items():
             data = target.encode("utf-8", "surrogateescape")
@@ -253,11 +272,35 @@ class Workspace:
                     oid, size, after = self.cache.put_file(abspath, expected=s)
                 else:
                     oid, size, after = hash_file(abspath)
-                rows.append(hashed(abspath, after, oid, since))
+                row = hashed(abspath, after, oid, since)
+                if after != s or is_racy(row.stat, row.since):
+                    stamp.spoil()  # its row is not kept, or vouches for another stat
+                rows.append(row)
                 return Entry(relpath, mode, oid, size)
 
             entries.extend(self.parallel(work, todo))
-        return entries, rows
+        return Scan(entries, rows, stamp.digest())
+
+    def remember_dir(self, rel: str, stamp: str | None, oid: str, entries: Sequence[Entry]
+                     ) -> None:
+        """Record that the files stamped `stamp` make manifest `oid` (see `DirRow`)."""
+        if stamp is not None:
+            self.state.put_dir(self.repo.abs(rel), DirRow(
+                stamp, oid, len(entries), sum(e.size for e in entries)))
+
+    def unchanged_dir(self, rel: str) -> DirRow | None:
+        """The recorded manifest of directory artifact `rel` when every file in it has the
+        name and stat it had then: a walk and an lstat per file, no row per file read."""
+        root = self.repo.abs(rel)
+        known = self.state.get_dir(root)
+        if known is None:
+            return None
+        stamp = _Stamper()
+        for relpath, _abspath, st in _walk(root, root, rel):
+            if stat.S_ISLNK(st.st_mode):
+                return None
+            stamp.add(relpath, st)
+        return known if stamp.digest() == known.stamp else None
 
     def parallel(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         if len(items) < 4 or self.jobs <= 1:
@@ -494,9 +537,11 @@ class Workspace:
         merged_meta = {**(old.meta if old else {}), **meta}
         st = os.lstat(abspath)
         if stat.S_ISDIR(st.st_mode):
-            entries, rows = self.scan_dir(rel, store=True, cached_oids=self._complete_oids(old))
+            entries, rows, stamp = self.scan_dir_stamped(
+                rel, store=True, cached_oids=self._complete_oids(old))
             data = manifest.dump(entries)
             oid = self.cache.put_bytes(data)
+            self.remember_dir(rel, stamp, oid, entries)
             self.state.mark_complete(oid)  # scan_dir(store=True) put or found every object
             return Pointer("dir", oid, sum(e.size for e in entries), len(entries),
                            merged_meta, len(data)), rows
@@ -575,17 +620,23 @@ class Workspace:
         if not stat.S_ISDIR(st.st_mode):
             return Status(a.path, "dir", "modified", in_cache, "not a directory")
         try:
-            entries, rows = self.scan_dir(a.path, store=False)
+            recorded = self.unchanged_dir(a.path)
+            if recorded is not None and (recorded.oid, recorded.files, recorded.size) == (
+                    ptr.oid, ptr.files, ptr.size):  # the manifest's files, as the pointer says
+                return Status(a.path, "dir", "up to date" if in_cache else "not in cache",
+                              in_cache, "")
+            entries, rows, stamp = self.scan_dir_stamped(a.path, store=False)
         except PathRefused as exc:  # a file in it that no manifest can hold
             return Status(a.path, "dir", "modified", in_cache, exc.message)
         if rows:
             self.state.put_many(rows)
-        if hash_bytes(manifest.dump(entries)) == ptr.oid:  # so these are the manifest's
+        held = hash_bytes(manifest.dump(entries))
+        self.remember_dir(a.path, stamp, held, entries)
+        if held == ptr.oid:  # so these are the manifest's
             problem = self.pointer_problem(ptr, entries)
             if problem:
                 return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             return Status(a.path, "dir", "up to date" if in_cache else "not in cache", in_cache, "")
-        held = hash_bytes(manifest.dump(entries))
         if self.cache.has(held):  # exactly a version the cache has (its manifest)
             return self._outdated(a.path, "dir", held, in_cache)
         detail = ""
@@ -705,7 +756,6 @@ def _ino(path: str) -> int:
 
 def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat_result]]:
     """(relative posix path, absolute path, lstat) of every file and symlink under `start`."""
-    stack = [start]
     rootlen = len(root) + 1
     try:
         st0 = os.lstat(start)
@@ -715,28 +765,71 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
         if start != root:
             yield start[rootlen:].replace(os.sep, "/"), start, st0
         return
+    # (directory, whether every name on its path is printable ASCII without a backslash);
+    # the files of one that is not get `refuse_name`'s full check
+    stack = [(start, start == root or _is_plain(start[rootlen:]))]
+    posix = os.sep == "/"
     while stack:
-        d = stack.pop()
+        d, plain = stack.pop()
         with os.scandir(d) as it:
             for e in it:
-                if is_tmp_name(e.name):
-                    if is_stale_tmp(e.name):
+                name = e.name
+                if is_tmp_name(name):
+                    if is_stale_tmp(name):
                         remove_file(e.path)  # left by a killed checkout
                     continue
                 st = e.stat(follow_symlinks=False)
+                ok = plain and _is_plain(name)
                 if stat.S_ISDIR(st.st_mode):
-                    if e.name == ".git":
+                    if name == ".git":
                         raise PathRefused(f"{where}: contains a .git directory ({e.path})")
-                    stack.append(e.path)
+                    stack.append((e.path, ok))
                     continue
-                relpath = e.path[rootlen:].replace(os.sep, "/")
+                relpath = e.path[rootlen:] if posix else e.path[rootlen:].replace(os.sep, "/")
                 if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                     raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
-                refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
-                if "\\" in relpath:
-                    raise PathRefused(f"{where}/{relpath}: file names with backslashes cannot "
-                                      "be stored in a manifest", "rename the file")
+                if not ok:
+                    refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
+                    if "\\" in relpath:
+                        raise PathRefused(f"{where}/{relpath}: file names with backslashes "
+                                          "cannot be stored in a manifest", "rename the file")
                 yield relpath, e.path, st
+
+
+def _is_plain(name: str) -> bool:
+    """Printable ASCII without a backslash: a name `_walk` need not check further."""
+    return name.isascii() and name.isprintable() and "\\" not in name
+
+
+class _Stamper:
+    """The digest of a directory's files, names and stats (`DirRow.stamp`), built as they are
+    walked; `spoil` when one of them is not vouched for. Stats are hashed a batch at a time,
+    as the `repr` of a list of tuples (unambiguous, and built in C)."""
+
+    BATCH = 1024
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self._batch: list[tuple[str, int, int, int, int, int]] = []
+        self._spoiled = False
+
+    def add(self, relpath: str, st: os.stat_result) -> None:
+        batch = self._batch
+        batch.append((relpath, st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns,
+                      st.st_ctime_ns))
+        if len(batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._h.update(repr(self._batch).encode("utf-8", "surrogateescape"))
+        self._batch.clear()
+
+    def spoil(self) -> None:
+        self._spoiled = True
+
+    def digest(self) -> str | None:
+        self._flush()
+        return None if self._spoiled else self._h.hexdigest()
 
 
 def diff_entries(

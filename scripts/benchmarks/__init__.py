@@ -10,11 +10,15 @@ What it measures, one module per workload group:
                to S3 (moto on loopback) beside dvc and a boto3 floor (`scripts/bench --remote`)
   registry.py  `git mvm show` / `history` on thousands of tags beside gto and a git floor
                (`scripts/bench --registry`)
+  storage.py   what a second push adds to a directory store and to S3 after a small change,
+               with the requests it made; add / status / push / pull from 10,000 to 1,000,000
+               files (`scripts/bench --storage`)
 
 and what they share:
   harness.py   the one hermetic environment, running and measuring a command (wall time, peak
                RSS, CPU, bytes read), waiting for a quiet machine, logging, generated inputs
   tools.py     the tools core.py compares (GitMv, Dvc, GitLfs, Floor)
+  s3.py        moto's server on loopback, counting the requests of each command from its log
   report.py    targets, number formats, tables, the core report with machine and versions,
                and the writer of the marked sections below KEEP
   __main__.py  the command line: options of each group and which groups a run runs

@@ -2,9 +2,12 @@
 
     python scripts/benchmarks [OPTIONS]             the core workloads (core.py); a full run,
                                                     without --quick/--only/--no-write/--list,
-                                                    then also runs --remote and --registry
+                                                    then also runs --remote, --registry and
+                                                    --storage
     python scripts/benchmarks --remote [OPTIONS]    hooks and push/pull rows (remote.py)
     python scripts/benchmarks --registry [OPTIONS]  model registry rows (registry.py)
+    python scripts/benchmarks --storage [OPTIONS]   store growth on a second push, request
+                                                    counts, scale to 1M files (storage.py)
 
 `python -m benchmarks` with scripts/ on sys.path is the same.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 if not __package__:  # `python scripts/benchmarks`: import the package from scripts/
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from benchmarks import core, registry, remote
+from benchmarks import core, registry, remote, storage
 from benchmarks.harness import ROOT, BenchError
 
 WORK = str(ROOT / "bench-work")
@@ -35,7 +38,9 @@ def parse_core(argv: Sequence[str]) -> argparse.Namespace:
         prog="scripts/bench",
         description="Benchmark gitmv against dvc and git-lfs; writes docs/benchmarks.md.  "
         "`scripts/bench --remote [OPTIONS]`: only the hooks and push/pull rows; "
-        "`scripts/bench --registry [OPTIONS]`: only the model registry rows (each has --help).",
+        "`scripts/bench --registry [OPTIONS]`: only the model registry rows; "
+        "`scripts/bench --storage [OPTIONS]`: store growth, request counts, scale (each has "
+        "--help).",
         epilog=f"workloads: {names}",
     )
     p.add_argument("--reps", type=int, default=3, help="repetitions per tool (median; default 3)")
@@ -131,6 +136,28 @@ def parse_registry(argv: Sequence[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def parse_storage(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="scripts/bench --storage", description=(storage.__doc__ or "").splitlines()[0]
+    )
+    p.add_argument("--only", default=",".join(storage.GROUPS),
+                   help=f"comma-separated groups (default all: {', '.join(storage.GROUPS)})")
+    p.add_argument("--tools", default="gitmv,dvc,git-lfs",
+                   help="comma-separated subset of gitmv,dvc,git-lfs (git-lfs: dedup-local)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes for a smoke test: 16 MiB file, 2,000 files, scale 1,000 "
+                   "and 3,000 (writes nothing unless --out is given)")
+    p.add_argument("--scale-1m", action="store_true", help="scale: also 1,000,000 files")
+    p.add_argument("--keep", action="store_true", help="keep repositories (debugging)")
+    p.add_argument("--out", default=OUT)
+    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--work", default=WORK, help="work dir (default ./bench-work)")
+    args = p.parse_args(argv)
+    if args.quick and "--out" not in argv:
+        args.no_write = True
+    return args
+
+
 def _terminate(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -140,6 +167,8 @@ def dispatch(argv: list[str]) -> int:
         return remote.run(parse_remote(argv[1:]))
     if argv[:1] == ["--registry"]:
         return registry.run(parse_registry(argv[1:]))
+    if argv[:1] == ["--storage"]:
+        return storage.run(parse_storage(argv[1:]))
     args = parse_core(argv)
     if args.list:
         for w in core.WORKLOADS:
@@ -149,7 +178,8 @@ def dispatch(argv: list[str]) -> int:
     code = core.run(args, " ".join([entry, *map(shlex.quote, argv)]))
     if code or args.quick or args.only or args.no_write:  # a partial run: leave the rest be
         return code
-    return remote.run(parse_remote([])) or registry.run(parse_registry([]))
+    return (remote.run(parse_remote([])) or registry.run(parse_registry([]))
+            or storage.run(parse_storage([])))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,8 @@ Rows: the cost of gitmv's hooks on a commit that changes no pointer (hooks vs no
 each hook called directly), and push / no-op push / pull of a 20,000-file directory plus a
 1 GiB file to a local directory store and to an S3 API server (moto) on loopback, next to
 `dvc push` / `dvc pull` and, for S3, the floor: the same objects moved with plain boto3 at
-the same concurrency against the same server. Writes its section into docs/benchmarks.md.
+the same concurrency against the same server, with the requests each S3 command made (counted
+from the server's log: benchmarks/s3.py). Writes its section into docs/benchmarks.md.
 Run through `scripts/bench --remote` (which sets PATH so `git mvm` and `dvc` are found).
 """
 
@@ -13,17 +14,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks.harness import ROOT, BenchError, Session, copy_in, log
+from benchmarks.harness import BenchError, Session, copy_in, log
 from benchmarks.report import replace_section
+from benchmarks.s3 import S3Server, describe
 
 BEGIN = "<!-- bench_remote: begin -->"
 END = "<!-- bench_remote: end -->"
@@ -39,10 +41,15 @@ class Ctx(Session):
         self.args = args
 
 
-def timed(ctx: Session, cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Run a command; (wall seconds, peak RSS MB of its process tree); BenchError if it fails."""
+Sample = tuple[float, float, Counter[str] | None]
+
+
+def timed(ctx: Session, cmd: list[str], cwd: Path, s3: S3Server | None = None) -> Sample:
+    """Run a command; (wall seconds, peak RSS MB of its process tree, the requests it made of
+    `s3`); BenchError if it fails."""
+    mark = s3.mark() if s3 else 0
     m = ctx.measure(cmd, cwd).checked()
-    return m.seconds, m.maxrss_kib / 1024
+    return m.seconds, m.maxrss_kib / 1024, (s3.requests(mark) if s3 else None)
 
 
 class Inputs(NamedTuple):
@@ -102,10 +109,11 @@ def bench_hooks(ctx: Ctx) -> list[tuple[str, str, float, str]]:
 
 
 # --- push / pull -----------------------------------------------------------------------------
-Measure = dict[str, list[tuple[float, float]]]
+Measure = dict[str, list[Sample]]
 
 
-def gitmv_round(ctx: Ctx, inputs: Inputs, rep: int, remote: tuple[str, ...] | None) -> Measure:
+def gitmv_round(ctx: Ctx, inputs: Inputs, rep: int, remote: tuple[str, ...] | None,
+                s3: S3Server | None = None) -> Measure:
     base = ctx.session / f"gitmv-{remote[0] if remote else 'local'}-{rep}"
     bare = base / "origin.git"
     repo = base / "repo"
@@ -121,11 +129,11 @@ def gitmv_round(ctx: Ctx, inputs: Inputs, rep: int, remote: tuple[str, ...] | No
     ctx.run(["git", "commit", "-q", "-m", "data"], repo)
     ctx.run(["git", "push", "-q", "origin", "main"], repo)
     out: Measure = {}
-    out["push"] = [timed(ctx, ["git", "mvm", "push", "-q", "-j", str(JOBS)], repo)]
-    out["no-op push"] = [timed(ctx, ["git", "mvm", "push", "-q", "-j", str(JOBS)], repo)]
+    out["push"] = [timed(ctx, ["git", "mvm", "push", "-q", "-j", str(JOBS)], repo, s3)]
+    out["no-op push"] = [timed(ctx, ["git", "mvm", "push", "-q", "-j", str(JOBS)], repo, s3)]
     clone = base / "clone"
     ctx.run(["git", "clone", "-q", str(bare), str(clone)], base)
-    out["pull"] = [timed(ctx, ["git", "mvm", "pull", "-q", "-j", str(JOBS)], clone)]
+    out["pull"] = [timed(ctx, ["git", "mvm", "pull", "-q", "-j", str(JOBS)], clone, s3)]
     if not (clone / "big.bin").exists() or len(list((clone / "data").rglob("*.bin"))) != \
             ctx.args.files:
         raise BenchError("gitmv pull did not restore the data")
@@ -133,7 +141,8 @@ def gitmv_round(ctx: Ctx, inputs: Inputs, rep: int, remote: tuple[str, ...] | No
     return out
 
 
-def dvc_round(ctx: Ctx, inputs: Inputs, rep: int, remote: list[list[str]]) -> Measure:
+def dvc_round(ctx: Ctx, inputs: Inputs, rep: int, remote: list[list[str]],
+              s3: S3Server | None = None) -> Measure:
     kind = "s3" if remote and remote[0][-1].startswith("s3://") else "local"
     base = ctx.session / f"dvc-{kind}-{rep}"
     bare = base / "origin.git"
@@ -151,24 +160,24 @@ def dvc_round(ctx: Ctx, inputs: Inputs, rep: int, remote: list[list[str]]) -> Me
     ctx.run(["git", "commit", "-q", "-m", "data"], repo)
     ctx.run(["git", "push", "-q", "origin", "main"], repo)
     out: Measure = {}
-    out["push"] = [timed(ctx, ["dvc", "push", "-q", "-j", str(JOBS)], repo)]
-    out["no-op push"] = [timed(ctx, ["dvc", "push", "-q", "-j", str(JOBS)], repo)]
+    out["push"] = [timed(ctx, ["dvc", "push", "-q", "-j", str(JOBS)], repo, s3)]
+    out["no-op push"] = [timed(ctx, ["dvc", "push", "-q", "-j", str(JOBS)], repo, s3)]
     clone = base / "clone"
     ctx.run(["git", "clone", "-q", str(bare), str(clone)], base)
-    out["pull"] = [timed(ctx, ["dvc", "pull", "-q", "-j", str(JOBS)], clone)]
+    out["pull"] = [timed(ctx, ["dvc", "pull", "-q", "-j", str(JOBS)], clone, s3)]
     if not (clone / "big.bin").exists():
         raise BenchError("dvc pull did not restore the data")
     shutil.rmtree(base)
     return out
 
 
-def boto3_floor(ctx: Ctx, inputs: Inputs, endpoint: str, bucket: str) -> Measure:
+def boto3_floor(ctx: Ctx, inputs: Inputs, s3: S3Server, bucket: str) -> Measure:
     """The same objects moved with plain boto3, JOBS threads, same server: the floor."""
     code = f"""
 import os, sys, time, boto3, hashlib
 from concurrent.futures import ThreadPoolExecutor
 from botocore.config import Config
-s3 = boto3.client("s3", endpoint_url={endpoint!r}, config=Config(max_pool_connections={JOBS}))
+s3 = boto3.client("s3", endpoint_url={s3.endpoint!r}, config=Config(max_pool_connections={JOBS}))
 files = [os.path.join(d, f) for d, _, fs in os.walk({str(inputs.data)!r}) for f in fs]
 files.append({str(inputs.big)!r})
 mode = sys.argv[1]
@@ -191,30 +200,11 @@ with ThreadPoolExecutor({JOBS}) as pool:
     target = ctx.session / "floor-get"
     target.mkdir(exist_ok=True)
     out: Measure = {}
-    out["push"] = [timed(ctx, [sys.executable, str(script), "put"], ctx.session)]
-    out["pull"] = [timed(ctx, [sys.executable, str(script), "get", str(target)], ctx.session)]
+    out["push"] = [timed(ctx, [sys.executable, str(script), "put"], ctx.session, s3)]
+    out["pull"] = [timed(ctx, [sys.executable, str(script), "get", str(target)], ctx.session,
+                         s3)]
     shutil.rmtree(target)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_moto(ctx: Ctx) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    exe = shutil.which("moto_server") or str(ROOT / ".venv" / "bin" / "moto_server")
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], env=ctx.env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def merge(into: dict[str, Measure], tool: str, m: Measure) -> None:
@@ -224,15 +214,12 @@ def merge(into: dict[str, Measure], tool: str, m: Measure) -> None:
 
 def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str, float, str]]:
     results: dict[str, Measure] = {}
-    moto = None
+    s3 = S3Server(ctx.env, ctx.session / "moto.log") if store == "s3" else None
     try:
-        if store == "s3":
-            moto, endpoint = start_moto(ctx)
-            import boto3
-
-            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                         aws_access_key_id="bench", aws_secret_access_key="bench"
-                         ).create_bucket(Bucket="bench")
+        if s3 is not None:
+            s3.__enter__()
+            s3.create_bucket("bench")
+            endpoint = s3.endpoint
         for rep in range(ctx.args.reps if store == "local" else ctx.args.s3_reps):
             if store == "local":
                 gremote = None
@@ -242,15 +229,14 @@ def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str
                 gremote = ("s3", f"s3://bench/gitmv{rep}", "--endpoint-url", endpoint)
                 dremote = [["dvc", "remote", "add", "-d", "s3", f"s3://bench/dvc{rep}"],
                            ["dvc", "remote", "modify", "s3", "endpointurl", endpoint]]
-            merge(results, "gitmv", gitmv_round(ctx, inputs, rep, gremote))
-            merge(results, "dvc", dvc_round(ctx, inputs, rep, dremote))
-            if store == "s3":
-                merge(results, "floor (boto3)", boto3_floor(ctx, inputs, endpoint, "bench"))
+            merge(results, "gitmv", gitmv_round(ctx, inputs, rep, gremote, s3))
+            merge(results, "dvc", dvc_round(ctx, inputs, rep, dremote, s3))
+            if s3 is not None:
+                merge(results, "floor (boto3)", boto3_floor(ctx, inputs, s3, "bench"))
             shutil.rmtree(ctx.session / f"dvcstore{rep}", ignore_errors=True)
     finally:
-        if moto is not None:
-            moto.terminate()
-            moto.wait()
+        if s3 is not None:
+            s3.__exit__()
     rows = []
     for op in ("push", "no-op push", "pull"):
         for tool in ("gitmv", "dvc", "floor (boto3)"):
@@ -260,6 +246,9 @@ def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str
             t = statistics.median(s[0] for s in samples)
             rss = max(s[1] for s in samples)
             note = f"peak RSS {rss:.0f} MB"
+            requests = samples[-1][2]
+            if requests is not None:
+                note += f"; {describe(requests)}"
             if tool == "gitmv":
                 ratio = []
                 for other in ("dvc", "floor (boto3)"):

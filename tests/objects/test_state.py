@@ -96,3 +96,18 @@ def test_a_checked_out_file_is_backdated_by_one_tick_and_kept(tmp_path: Path, cr
     assert created - granularity(created, created) * 2 <= st.st_mtime_ns < created
     for ctime in (created, created + 90, created + 1000, created + S):
         assert not is_racy(Stat(1, 0, st.st_mtime_ns, ctime), created)
+
+
+def test_a_directory_row_is_dropped_with_its_tree(tmp_path: Path) -> None:
+    from gitmv.objects.state import DirRow
+
+    cache = StatCache(str(tmp_path / "mvm" / "state.sqlite"))
+    row = DirRow("s" * 64, "a" * 64, 3, 30)
+    cache.put_dir("/w/d", row)
+    cache.put_dir("/w/d/sub", row)
+    cache.put_dir("/w/d2", row)
+    assert cache.get_dir("/w/d") == row
+    cache.delete_tree("/w/d")
+    assert (cache.get_dir("/w/d"), cache.get_dir("/w/d/sub")) == (None, None)
+    assert cache.get_dir("/w/d2") == row
+    cache.close()

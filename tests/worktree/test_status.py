@@ -311,3 +311,119 @@ def test_a_hand_edited_pointer_whose_sizes_disagree_with_its_object_is_reported(
     assert f"git mvm add {rel}" in res.err
     git(tracked_repo, "checkout", "--", f"{rel}.mvm")
     assert run(capsys, tracked_repo, "status").rc == 0
+
+
+# --- a directory where nothing changed: its stamp, not a row per file -----------------------
+
+
+def test_an_unchanged_directory_reads_no_row_per_file_and_builds_no_manifest(
+    tracked_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After one status (or the add) recorded the directory's stamp, status walks and lstats
+    its files and compares one digest."""
+    from gitmv.objects import manifest
+    from gitmv.objects.state import StatCache
+
+    assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == "up to date"
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise AssertionError("per-file work in a status where nothing changed")
+
+    with monkeypatch.context() as m:
+        m.setattr(StatCache, "load_tree", refuse)
+        m.setattr(manifest, "dump", refuse)
+        m.setattr(manifest, "parse", refuse)
+        assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == (
+            "up to date")
+
+
+def _rewrite_same_stat(path: Path) -> None:
+    """New bytes of the same size, mtime put back: only the ctime moves."""
+    before = path.stat()
+    path.write_bytes(bytes(b ^ 0xFF for b in path.read_bytes()))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+_EDITS: dict[str, Any] = {
+    "same size, mtime put back": lambda d: _rewrite_same_stat(d / "d0" / "f0.bin"),
+    "appended": lambda d: write(d / "d1" / "f1.bin", (d / "d1" / "f1.bin").read_bytes() + b"x"),
+    "executable": lambda d: (d / "d2" / "f2.bin").chmod(0o755),
+    "new file": lambda d: write(d / "d0" / "new.bin", b"new"),
+    "new empty file in a new directory": lambda d: write(d / "d9" / "e" / "new.bin", b""),
+    "deleted": lambda d: (d / "d0" / "f3.bin").unlink(),
+    "renamed": lambda d: (d / "d0" / "f0.bin").rename(d / "d0" / "g0.bin"),
+    "moved to another directory": lambda d: (d / "d0" / "f0.bin").rename(d / "d1" / "f0.bin"),
+    "replaced by a symlink": lambda d: ((d / "d1" / "f4.bin").unlink(),
+                                        (d / "d1" / "f4.bin").symlink_to("f1.bin")),
+    "replaced by a copy (new inode)": lambda d: shutil.copy2(d / "d1" / "f1.bin",
+                                                             d / "d1" / "f4.bin"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(_EDITS))
+def test_every_edit_of_a_stamped_directory_shows_in_status(
+    tracked_repo: Path, capsys: pytest.CaptureFixture[str], edit: str
+) -> None:
+    """Whatever changes in a directory whose stamp was recorded, status says modified (and
+    says it again: the stamp recorded for the new state vouches for no other)."""
+    for _ in range(2):
+        assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == (
+            "up to date")
+    _EDITS[edit](tracked_repo / "data")
+    for _ in range(2):
+        item = by_path(run_json(capsys, tracked_repo, "status"))["data"]
+        assert item["state"] == "modified", item
+    assert mvm(tracked_repo, "add", "-q", "data") == 0
+    assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == "up to date"
+
+
+def test_racily_clean_file_in_a_directory_on_a_coarse_clock_is_hashed_again(
+    coarse_fs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A same-size rewrite in the second a directory was added in leaves every stat as it
+    was: neither the file's row nor the directory's stamp taken in that second vouches."""
+    repo = coarse_fs / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    assert mvm(repo, "init", "-q", "--no-hooks") == 0
+    make_dataset(repo / "data", n=5, size=100)
+    path = repo / "data" / "d0" / "f0.bin"
+    unsaved = b"version 2 " * 10
+
+    def add_and_status() -> None:
+        assert mvm(repo, "add", "-q", "data") == 0
+        assert by_path(run_json(capsys, repo, "status"))["data"]["state"] == "up to date"
+
+    for _ in range(5):
+        if _rewrite_within_one_tick(path, b"version 1 " * 10, unsaved, add_and_status):
+            break
+    else:
+        pytest.skip("could not rewrite the file within the second it was added in")
+    for _ in range(2):
+        assert by_path(run_json(capsys, repo, "status"))["data"]["state"] == "modified"
+
+
+def test_status_of_an_unchanged_directory_holds_no_state_per_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Memory stays flat in the number of files: the peak of a status at 4,000 files is
+    within 256 KiB of the peak at 1,000."""
+    import tracemalloc
+
+    from gitmv.worktree.workspace import Workspace
+
+    peaks = []
+    for n in (1000, 4000):
+        make_dataset(repo / f"data{n}", n=n, size=1)
+        assert mvm(repo, "add", "-q", f"data{n}") == 0
+        ws = Workspace.open(str(repo))
+        sel = ws.select([str(repo / f"data{n}")])[0]
+        assert ws.status(sel).state == "up to date"  # warm: imports, the database
+        tracemalloc.start()
+        try:
+            assert ws.status(sel).state == "up to date"
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        ws.state.close()
+    assert peaks[1] - peaks[0] < 256 << 10, peaks
