@@ -213,7 +213,7 @@ def test_a_fetch_costs_one_download_batch_per_100_objects(
         store.upload(oid, len(data), io.BytesIO(data))
     cache = Cache(str(tmp_path / "cache"), str(tmp_path / "tmp"))
     calls = count_calls(monkeypatch, store, "_batch")
-    result = download(cache, store, list(blobs), jobs=4, sizes={o: 102 for o in blobs})
+    result = download(cache, store, list(blobs), jobs=4, sizes=dict.fromkeys(blobs, 102))
     assert result.failed == [] and sorted(result.transferred) == sorted(blobs)
     assert sorted((c[0], len(c[1])) for c in calls) == [
         ("download", 50), ("download", 100), ("download", 100)]
