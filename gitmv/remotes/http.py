@@ -199,8 +199,7 @@ class HttpStore:
         oid = h.hexdigest()
         url = f"{self.base}/{name}"
         what = f"upload of {name}"
-        if "/" in name:
-            self._make_named_collection(url.rsplit("/", 1)[0] + "/")
+        self._make_named_collection(url.rsplit("/", 1)[0] + "/")
         with open(src, "rb") as f:
 
             def body() -> object:
@@ -264,7 +263,7 @@ class HttpStore:
         return not self.can_list or bool(self._members(self.base + "/", HEX2, True))
 
     def _make_named_collection(self, url: str) -> None:
-        for each in (self.base + "/", url):
+        for each in dict.fromkeys((self.base + "/", url)):
             if each in self._collections:
                 continue
             resp = self._request("MKCOL", each, f"creation of {each}")

@@ -379,23 +379,29 @@ class _ChunkStream(io.RawIOBase):
 def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, object]
        ) -> Store:
     """The Store a command uses for `store`: a PackedStore where the store kind keeps named
-    files and lists them (a directory, S3, WebDAV) and `packs` is not turned off; the store
-    itself otherwise (Git LFS, plain HTTP: layout 1, loose objects)."""
+    files and lists them (a directory, S3, WebDAV) and either the store is of layout 2
+    already or `packs = true` asks for it; the store itself otherwise (Git LFS, and layout 1:
+    loose objects). `packs = false` keeps a store of layout 1 as it is."""
     if isinstance(store, PackedStore) or not hasattr(store, "put_named"):
         return store
-    if not store.can_list:
-        layout = read_layout(store, store.name)
-        if layout.version >= 2:
-            raise RemoteError(f"remote {store.name!r} keeps packs, which gitmv finds by "
-                              "listing, and this remote cannot list",
-                              f"set `webdav = true` in [remote.{store.name}]", store_wide=True)
-        return store
-    if settings.get("packs", True) is False:
-        return store
     made = getattr(store, "_packed_view", None)  # one per store: its indexes listed once
-    if made is None:
-        made = PackedStore(store, stores_dir(common_dir, store.url), cache)
-        store._packed_view = made  # type: ignore[attr-defined]
+    if made is not None:
+        return cast(Store, made)
+    wanted = settings.get("packs")
+    if wanted is False:
+        return store
+    layout = None
+    if wanted is not True or not store.can_list:
+        layout = read_layout(store, store.name)
+        if layout.version < 2:
+            return store
+    if not store.can_list:
+        raise RemoteError(f"remote {store.name!r} keeps packs, which gitmv finds by "
+                          "listing, and this remote cannot list",
+                          f"set `webdav = true` in [remote.{store.name}]", store_wide=True)
+    made = PackedStore(store, stores_dir(common_dir, store.url), cache)
+    made._layout = layout
+    store._packed_view = made  # type: ignore[attr-defined]
     return cast(Store, made)
 
 

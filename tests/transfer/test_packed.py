@@ -44,8 +44,8 @@ def packed_remote(kind: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     @contextmanager
     def make() -> Iterator[Remote]:
         with remote_of(kind, tmp_path) as r:
-            if kind == "http":
-                r = r._replace(settings={**r.settings, "webdav": "true"})
+            more = {"packs": "true"} | ({"webdav": "true"} if kind == "http" else {})
+            r = r._replace(settings={**r.settings, **more})
             yield r
 
     return make()
@@ -107,3 +107,84 @@ def test_a_noop_push_sends_nothing(tmp_path: Path, remote: Remote) -> None:
     assert mvm(alice, "push", "-q") == 0
     assert store_files(remote, tmp_path) == before
     assert sha(b"") and True
+
+
+def stored_bytes(remote: Remote, tmp_path: Path) -> int:
+    return sum(store_files(remote, tmp_path).values())
+
+
+@pytest.fixture(params=["local", "s3"])
+def dedup_remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
+    with packed_remote(request.param, tmp_path) as r:
+        yield r
+
+
+def test_chunks_make_a_store_grow_by_what_changed(tmp_path: Path, dedup_remote: Remote
+                                                  ) -> None:
+    """64 MiB pushed; then 1 MiB appended, then 1 MiB inserted at the start: each push adds
+    less than 4 MiB to the store, and every version comes back whole."""
+    remote = dedup_remote
+    bare, alice = setup(tmp_path, remote)
+    base = os.urandom(64 << 20)
+    versions = [base, base + os.urandom(1 << 20), os.urandom(1 << 20) + base]
+    sizes = []
+    for i, data in enumerate(versions):
+        save(alice, "model.pt", data, f"v{i}")
+        git(alice, "push", "-q")
+        sizes.append(stored_bytes(remote, tmp_path))
+    assert sizes[0] > 64 << 20
+    assert sizes[1] - sizes[0] < 4 << 20, sizes
+    assert sizes[2] - sizes[1] < 4 << 20, sizes
+    bob = clone_hooked(bare, tmp_path / "bob")
+    for i, data in enumerate(versions):
+        git(bob, "checkout", "-q", f"HEAD~{2 - i}" if i < 2 else "main")
+        assert mvm(bob, "pull", "-q") == 0
+        assert (bob / "model.pt").read_bytes() == data, f"version {i}"
+
+
+def test_a_checkpoint_with_a_tenth_of_its_tensors_changed(tmp_path: Path,
+                                                          dedup_remote: Remote) -> None:
+    """A checkpoint of 40 tensors (256 KiB .. 1 MiB each, one file) whose every tenth tensor
+    changes: the store grows by at most 15% of the checkpoint."""
+    import random
+
+    rng = random.Random(13)
+    remote = dedup_remote
+    _, alice = setup(tmp_path, remote)
+    tensors = [os.urandom(rng.randrange(256 << 10, 1 << 20)) for _ in range(40)]
+    first = b"".join(tensors)
+    save(alice, "ckpt.pt", first, "step 1")
+    git(alice, "push", "-q")
+    before = stored_bytes(remote, tmp_path)
+    for i in range(0, 40, 10):
+        tensors[i] = os.urandom(len(tensors[i]))
+    save(alice, "ckpt.pt", b"".join(tensors), "step 2")
+    git(alice, "push", "-q")
+    grown = stored_bytes(remote, tmp_path) - before
+    assert grown <= 0.15 * len(first), (grown, len(first))
+
+
+def test_one_file_changed_in_a_2000_file_dataset_costs_at_most_5_requests(
+        tmp_path: Path) -> None:
+    """Through a logging proxy in front of moto: the push after one file of 2,000 changed
+    (one listing of the indexes, the pack, its index; the layout is read once)."""
+    from tests.faultserver import FaultServer
+
+    with remote_of("s3", tmp_path) as s3, \
+            FaultServer(upstream=s3.settings["endpoint_url"].strip('"')) as proxy:
+        counted = s3._replace(settings={**s3.settings, "endpoint_url": f'"{proxy.url}"',
+                                        "packs": "true"})
+        _, alice = setup(tmp_path, counted)
+        files = {f"f{i:04}.bin": os.urandom(200) for i in range(2000)}
+        save_dir(alice, "data", files, "v1")
+        git(alice, "push", "-q")
+        files["f0007.bin"] = os.urandom(200)
+        save_dir(alice, "data", files, "v2")
+        before = len(proxy.records)
+        assert mvm(alice, "push", "-q") == 0
+        sent = proxy.records[before:]
+        assert len(sent) <= 5, [(r.method, r.path) for r in sent]
+        before = len(proxy.records)
+        assert mvm(alice, "push", "-q") == 0  # nothing to do: the layout and one listing
+        sent = proxy.records[before:]
+        assert [r.method for r in sent] == ["GET", "GET"], [(r.method, r.path) for r in sent]
