@@ -16,6 +16,7 @@ from tests.helpers import (
     init_bare,
     init_hooked,
     mvm,
+    rev,
     save,
     save_dir,
     sha,
@@ -136,8 +137,9 @@ def test_chunks_make_a_store_grow_by_what_changed(tmp_path: Path, dedup_remote: 
     assert sizes[1] - sizes[0] < 4 << 20, sizes
     assert sizes[2] - sizes[1] < 4 << 20, sizes
     bob = clone_hooked(bare, tmp_path / "bob")
+    revs = [rev(alice, f"HEAD~{2 - i}") for i in range(3)]
     for i, data in enumerate(versions):
-        git(bob, "checkout", "-q", f"HEAD~{2 - i}" if i < 2 else "main")
+        git(bob, "checkout", "-q", revs[i])
         assert mvm(bob, "pull", "-q") == 0
         assert (bob / "model.pt").read_bytes() == data, f"version {i}"
 
