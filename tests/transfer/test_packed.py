@@ -190,3 +190,56 @@ def test_one_file_changed_in_a_2000_file_dataset_costs_at_most_5_requests(
         assert mvm(alice, "push", "-q") == 0  # nothing to do: the layout and one listing
         sent = proxy.records[before:]
         assert [r.method for r in sent] == ["GET", "GET"], [(r.method, r.path) for r in sent]
+
+
+def test_a_layout_1_store_is_read_and_upgraded_by_a_push(tmp_path: Path) -> None:
+    """A store of loose objects (what gitmv wrote before layout 2: `packs = false` here) is
+    read as it was; the first push with packs writes `mvm-layout` saying loose objects are
+    there, and a clone gets old and new objects alike."""
+    with packed_remote("local", tmp_path) as remote:
+        bare, alice = setup(tmp_path, remote._replace(settings={"packs": "false"}))
+        old = save_dir(alice, "data", {f"f{i}": os.urandom(300) for i in range(20)}, "old")
+        git(alice, "push", "-q")
+        held = store_files(remote, tmp_path)
+        assert "mvm-layout" not in held and not any(n.startswith("packs/") for n in held)
+        config = alice / ".mvm" / "config.toml"
+        config.write_text(config.read_text().replace("packs = false", "packs = true"))
+        git(alice, "commit", "-q", "-am", "packs")
+        new = os.urandom(2 << 20)
+        save(alice, "model.pt", new, "new")
+        git(alice, "push", "-q")
+        layout = (tmp_path / "dir-store" / "mvm-layout").read_text()
+        assert layout == "gitmv store layout 2\nloose objects: yes\n"
+        bob = clone_hooked(bare, tmp_path / "bob")
+        assert mvm(bob, "pull", "-q") == 0
+        assert tree_digest(bob / "data") == old
+        assert (bob / "model.pt").read_bytes() == new
+
+
+def test_a_store_of_a_newer_layout_is_refused_with_one_clear_error(
+        tmp_path: Path, remote: Remote, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.helpers import run
+
+    bare, alice = setup(tmp_path, remote)
+    save(alice, "m.pt", os.urandom(1000), "model")
+    git(alice, "push", "-q")
+    layout = tmp_path / "layout"
+    layout.write_text("gitmv store layout 3\n")
+    _put_behind_gitmv(remote, tmp_path, "mvm-layout", layout.read_bytes())
+    bob = clone_hooked(bare, tmp_path / "bob")
+    res = run(capsys, bob, "pull")
+    assert res.rc == 1
+    assert "layout 3" in res.err and "upgrade gitmv" in res.err, res.err
+    assert "not on remote" not in res.err
+    assert "Traceback" not in res.err
+
+
+def _put_behind_gitmv(remote: Remote, tmp_path: Path, name: str, data: bytes) -> None:
+    if remote.kind == "s3":
+        from tests.stores.s3 import server
+
+        server().client().put_object(Bucket=remote.url.split("/")[2], Key=f"objects/{name}",
+                                     Body=data)
+        return
+    root = tmp_path / ("dir-store" if remote.kind == "local" else "http-root/store")
+    (root / name).write_bytes(data)
