@@ -176,7 +176,10 @@ class PackedStore:
     """A Store over a raw store of layout 2: objects in packs, found through the indexes,
     and loose objects where the store had them before (or where no index holds them)."""
 
-    def __init__(self, raw: Any, cache_dir: str, cache: Cache) -> None:
+    def __init__(self, raw: Any, cache_dir: str, cache: Cache, pusher: Any, fetcher: Any
+                 ) -> None:
+        self.pusher = pusher
+        self.fetcher = fetcher
         self.raw = raw
         self.name: str = raw.name
         self.url: str = raw.url
@@ -318,18 +321,16 @@ class PackedStore:
 
     def push_objects(self, cache: Cache, phases: Sequence[Sequence[str]], jobs: int,
                      force: bool, verify: bool, limits: Any) -> Any:
-        from gitmv.transfer.packpush import push_objects
-
-        return push_objects(self, cache, phases, jobs, force, verify, limits)
+        """engine.upload's work on this store (packpush.push_objects, handed in by `of`)."""
+        return self.pusher(self, cache, phases, jobs, force, verify, limits)
 
     def fetch_objects(self, cache: Cache, oids: Sequence[str], jobs: int,
                       sizes: Mapping[str, int] | None, limits: Any) -> Any:
-        from gitmv.transfer.packpull import fetch_objects
-
-        return fetch_objects(self, cache, oids, jobs, sizes, limits)
+        """engine.download's work on this store (packpull.fetch_objects, handed in)."""
+        return self.fetcher(self, cache, oids, jobs, sizes, limits)
 
     def __getattr__(self, attr: str) -> Any:  # clean_temps, flush, delete_if_older, …
-        if attr in ("raw", "index", "cache"):
+        if attr in ("raw", "index", "cache", "pusher", "fetcher"):
             raise AttributeError(attr)
         return getattr(self.raw, attr)
 
@@ -376,8 +377,8 @@ class _ChunkStream(io.RawIOBase):
     read1 = read
 
 
-def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, object]
-       ) -> Store:
+def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, object],
+       pusher: Any, fetcher: Any) -> Store:
     """The Store a command uses for `store`: a PackedStore where the store kind keeps named
     files and lists them (a directory, S3, WebDAV) and either the store is of layout 2
     already or `packs = true` asks for it; the store itself otherwise (Git LFS, and layout 1:
@@ -399,7 +400,7 @@ def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, objec
         raise RemoteError(f"remote {store.name!r} keeps packs, which gitmv finds by "
                           "listing, and this remote cannot list",
                           f"set `webdav = true` in [remote.{store.name}]", store_wide=True)
-    made = PackedStore(store, stores_dir(common_dir, store.url), cache)
+    made = PackedStore(store, stores_dir(common_dir, store.url), cache, pusher, fetcher)
     made._layout = layout
     store._packed_view = made  # type: ignore[attr-defined]
     return cast(Store, made)

@@ -70,11 +70,12 @@ class Plan(NamedTuple):
 def packed_view(ws: Workspace, store: Store) -> Store:
     """The store as this command reads and writes it: through its packs where it keeps
     them (transfer/packed.py)."""
-    from gitmv.transfer import packed
+    from gitmv.transfer import packed, packpull, packpush
 
     settings = ws.config.get(f"remote.{store.name}")
     return packed.of(store, ws.repo.common_dir, ws.cache,
-                     settings if isinstance(settings, dict) else {})
+                     settings if isinstance(settings, dict) else {},
+                     packpush.push_objects, packpull.fetch_objects)
 
 
 def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
