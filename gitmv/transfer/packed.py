@@ -391,15 +391,18 @@ def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, objec
     wanted = settings.get("packs")
     if wanted is False:
         return store
+    if not store.can_list:  # (plain HTTP: layout 1; packs need a listing)
+        if wanted is True:
+            raise RemoteError(f"remote {store.name!r}: packs are found by listing, and "
+                              "this remote cannot list",
+                              f"set `webdav = true` in [remote.{store.name}]",
+                              store_wide=True)
+        return store
     layout = None
-    if wanted is not True or not store.can_list:
+    if wanted is not True:
         layout = read_layout(store, store.name)
         if layout.version < 2:
             return store
-    if not store.can_list:
-        raise RemoteError(f"remote {store.name!r} keeps packs, which gitmv finds by "
-                          "listing, and this remote cannot list",
-                          f"set `webdav = true` in [remote.{store.name}]", store_wide=True)
     made = PackedStore(store, stores_dir(common_dir, store.url), cache, pusher, fetcher)
     made._layout = layout
     store._packed_view = made  # type: ignore[attr-defined]
