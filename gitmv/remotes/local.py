@@ -44,6 +44,7 @@ from gitmv.fsutil import (
     writer_tag,
 )
 from gitmv.objects.hashing import BUFSIZE, copy_and_hash
+from gitmv.objects.pack import pack_id_of
 from gitmv.remotes.retry import RemoteError
 from gitmv.remotes.stored import Stored
 
@@ -131,8 +132,8 @@ class LocalStore:
             for level2 in _subdirs(level1):
                 n, size = _remove_dead_temps(level2)
                 removed, nbytes = removed + n, nbytes + size
-        for named in ("packs", "index"):
-            n, size = _remove_dead_temps(os.path.join(self.root, named))
+        for named, ext in (("packs", ".pack"), ("index", ".idx")):
+            n, size = _remove_dead_temps(os.path.join(self.root, named), f"pack-{{}}{ext}")
             removed, nbytes = removed + n, nbytes + size
         return removed, nbytes
 
@@ -302,6 +303,25 @@ class LocalStore:
             return os.path.exists(self._named(name))
         return True
 
+    def delete_named_if_older(self, name: str, cutoff: float) -> bool:
+        """Remove `name` (a pack's index or pack) unless it was refreshed after `cutoff`;
+        True when removed. As `delete_if_older`: renamed aside first (`.mvm-gc.<pack id>.…`,
+        which a cleanup of a dead gc puts back), its time read there."""
+        path = self._named(name)
+        pack_id = pack_id_of(os.path.basename(path)) or ""
+        aside = _aside(path, pack_id)
+        try:
+            os.rename(path, aside)
+            if os.stat(aside).st_mtime > cutoff:
+                os.rename(aside, path)  # a push relies on it
+                return False
+            os.unlink(aside)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error(exc, "delete") from None
+        return True
+
     def has_loose_objects(self) -> bool:
         return bool(_subdirs(self.root))
 
@@ -322,9 +342,10 @@ def _subdirs(path: str) -> list[str]:
         return []
 
 
-def _remove_dead_temps(directory: str) -> tuple[int, int]:
+def _remove_dead_temps(directory: str, name_of: str = "{}") -> tuple[int, int]:
     """Remove the temp files dead uploads left in `directory`, and put back the objects a
-    dead gc left aside (unless they are there again); (temp files removed, their bytes)."""
+    dead gc left aside (unless they are there again), under `name_of` their id (a pack's
+    file: `pack-{}.idx`); (temp files removed, their bytes)."""
     removed = nbytes = 0
     try:
         with os.scandir(directory) as it:
@@ -340,7 +361,7 @@ def _remove_dead_temps(directory: str) -> tuple[int, int]:
             pid, _, host = writer.partition(".")
             # its mtime is the object's: the move aside (a rename: ctime) says when gc ran
             if len(oid) == 64 and writer_is_gone(pid, host, st.st_ctime, STALE_AFTER):
-                _put_back(e.path, os.path.join(directory, oid))
+                _put_back(e.path, os.path.join(directory, name_of.format(oid)))
     except FileNotFoundError:
         pass
     except OSError as exc:  # another user's, say: left for them or gc

@@ -590,6 +590,14 @@ class S3Store:
             raise self._error(exc, "refresh", key) from None
         return True
 
+    def delete_named_if_older(self, name: str, cutoff: float) -> bool:
+        """`delete_if_older` for a named file (a pack's index or pack)."""
+        head = self._head_key(self.prefix + name)
+        if head is None or (head.mtime or 0.0) > cutoff:
+            return False
+        self.delete_named(name)
+        return True
+
     def has_loose_objects(self) -> bool:
         """Whether any key under the prefix is a v1 object (`aa/bb/oid`): keys list in
         order, and those of objects (hex) sort before `index/`, `mvm-layout` and `packs/`."""

@@ -15,7 +15,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple, cast
 
 from gitmv import ui
@@ -165,6 +165,28 @@ class StoreIndex:
 
     def find_object(self, oid: str) -> Located | None:
         return self.find(oid, OBJECT) or self.find(oid, CHUNKS)
+
+
+def packed_objects(index: StoreIndex) -> list[tuple[str, int, float]]:
+    """(oid, length, its index's time) of every object entry (OBJECT, CHUNKS) the store's
+    indexes list (an object in two packs: twice)."""
+    return [(e.id, e.length, index.mtimes.get(pack_id, 0.0))
+            for pack_id, idx in index.indexes.items() for e in idx if e.kind != CHUNK]
+
+
+def live_chunks(store: PackedStore, live: Iterable[str]) -> set[str]:
+    """The chunks the chunk lists of the `live` objects held chunked name."""
+    chunks: set[str] = set()
+    for oid in live:
+        at = store.index.find(oid, CHUNKS)
+        if at is not None:
+            chunks.update(c.id for c in store.chunks_of(at))
+    return chunks
+
+
+def pack_is_live(index: PackIndex, live: Collection[str], chunks: Collection[str]) -> bool:
+    """Whether an entry of the pack is live: an object of `live`, a chunk of `chunks`."""
+    return any(e.id in (chunks if e.kind == CHUNK else live) for e in index)
 
 
 def stores_dir(common_dir: str, url: str) -> str:
