@@ -43,8 +43,9 @@ class Packer:
     """Fills packs and sends them, one uploading while the next fills (flat memory: at most
     two temp packs on disk, a few MiB of buffers)."""
 
-    def __init__(self, store: PackedStore, cache: Cache) -> None:
+    def __init__(self, store: PackedStore, cache: Cache, force: bool = False) -> None:
         self.store = store
+        self.force = force  # every chunk sent, whatever the indexes hold (a repair)
         self.cache = cache
         self.pool = ThreadPoolExecutor(1)
         self.sending: Future[None] | None = None
@@ -79,7 +80,7 @@ class Packer:
             chunks.append(c)
             if c.id in self.chunks:
                 continue
-            at = self.store.index.find(c.id, CHUNK)
+            at = None if self.force else self.store.index.find(c.id, CHUNK)
             if at is not None:
                 self._rely(at.pack_id)
                 continue
@@ -214,7 +215,7 @@ def push_objects(store: PackedStore, cache: Cache, phases: Sequence[Sequence[str
         return TransferResult([], len(have), [], 0)
     cache.make_tmp_dir()
     ensure_layout(store)
-    packer = Packer(store, cache)
+    packer = Packer(store, cache, force)
     failed: list[tuple[str, str]] = []
     try:
         for oid in todo:  # (in phase order: manifests last)
