@@ -85,7 +85,9 @@ def read_verified(store: PackedStore, read: Read) -> dict[str, bytes]:
             if got != w.id:
                 raise Corrupt(
                     f"remote {store.name!r}: pack {w.pack_id[:12]} holds other bytes at "
-                    f"{w.offset} for sha256:{w.id} (they hash to {got[:12]})",
+                    f"{w.offset} for sha256:{w.id} (they hash to {got[:12]}; nothing of it "
+                    "was placed): `git mvm fsck --remote --verify --repair` in a clone that "
+                    "has it sends it again",
                     "run `git mvm fsck --remote --verify`, then `--repair` from a clone "
                     "that has the object")
         out[w.id] = piece
