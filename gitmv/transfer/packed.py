@@ -451,6 +451,7 @@ def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, objec
     if wanted is not True:
         layout = read_layout(store, store.name)
         if layout.version < 2:
+            store._packed_view = store  # type: ignore[attr-defined]  # (read once)
             return store
     made = PackedStore(store, stores_dir(common_dir, store.url), cache, pusher, fetcher)
     made._layout = layout
