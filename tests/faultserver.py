@@ -329,14 +329,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         size = path.stat().st_size
         start, status, headers = 0, 200, {"Accept-Ranges": "bytes"}
+        end = size  # (exclusive)
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes=") and rng[6:].split("-")[0].isdigit():
             start = int(rng[6:].split("-")[0])
+            last = rng[6:].split("-", 1)[1]
+            if last.isdigit():  # bytes=N-M (M inclusive)
+                end = min(size, int(last) + 1)
             if start >= size:
                 self._reply(rec, 416, b"", {"Content-Range": f"bytes */{size}"})
                 return
             status = 206
-            headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -345,7 +349,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")  # the body ends when the connection does
             self.close_connection = True
         else:
-            self.send_header("Content-Length", str(size - start))
+            self.send_header("Content-Length", str(end - start))
         self.end_headers()
         rec.status = status
         if self.command == "HEAD":
@@ -353,7 +357,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         with open(path, "rb") as f:
             f.seek(start)
-            self._send_body(rec, iter(lambda: f.read(CHUNK), b""))
+            left = [end - start]
+
+            def piece() -> bytes:
+                data = f.read(min(CHUNK, left[0]))
+                left[0] -= len(data)
+                return data
+
+            self._send_body(rec, iter(piece, b""))
         self._end(rec, rec.status)
 
     _local_head = _local_get

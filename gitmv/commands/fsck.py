@@ -56,6 +56,9 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         from gitmv.remotes import base as remotes
 
         store = remotes.resolve(ws.repo, ws.config, remote=remote or None, push=repair)
+        packs = audit.check_packs(ws, store)  # (a store of layout 2: its indexes and packs)
+        packs_left = audit.repair_packs(ws, store, packs) if repair and packs else \
+            [(p, "") for p in packs]
         checked, problems = audit.check_store(ws, store, named, verify, ws.jobs)
         repaired: list[audit.Problem] = []
         temps = (0, 0)
@@ -70,6 +73,9 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         report["remote"] = {
             "name": store.name, "checked": checked, "verified": verify,
             "temps_removed": {"removed": temps[0], "bytes": temps[1]},
+            "packs": [{"name": p.name, "problem": p.kind, "detail": p.detail,
+                       "repaired": repair and not why, **({"not_repaired": why} if why else {})}
+                      for p, why in packs_left],
             "problems": [{"oid": f"sha256:{p.oid}", "problem": p.kind, "detail": p.detail,
                           "paths": list(p.where), "commits": list(p.commits),
                           "repaired": p.oid in fixed,
@@ -81,7 +87,8 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
     else:
         _print(report, moved, sizes, left, repair)
     damaged = packs.rebuilt or packs.salvaged or packs.indexes_removed
-    return 1 if corrupt or sizes or left or unreadable or damaged else 0
+    bad_packs = any(not p["repaired"] for p in report.get("remote", {}).get("packs", ()))
+    return 1 if corrupt or sizes or left or unreadable or damaged or bad_packs else 0
 
 
 def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
@@ -115,6 +122,12 @@ def _print(report: dict[str, Any], moved: dict[str, str], sizes: list[Any],
     remote = report.get("remote")
     if remote is None:
         return
+    for p in remote["packs"]:
+        state = " (repaired)" if p["repaired"] else (
+            f": not repaired: {p['not_repaired']}" if p.get("not_repaired") else
+            ": `git mvm fsck --remote --repair` rebuilds its index from the pack" if not repair
+            else "")
+        out(f"{p['problem']} on {remote['name']}: {p['name']}: {p['detail']}{state}\n")
     for p in remote["problems"]:
         where = ", ".join(p["paths"]) or "no artifact in the work tree"
         state = " (repaired)" if p["repaired"] else (

@@ -20,20 +20,27 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
         result = collect_remote(ws, store, dry_run, force)
     else:
         result = collect(ws, dry_run, force, forget_clone or [])
-    freed = sum(size for _, size in result.deleted)
+    freed = sum(size for _, size in result.deleted) + sum(size for _, size, _ in result.packs)
     partial = sum(size for _, size in result.partials)
     if json:
         print_json({"dry_run": dry_run, "kept": result.kept, "freed_bytes": freed + partial,
                     "deleted": [f"sha256:{o}" for o, _ in result.deleted],
                     "partial_downloads": [f"sha256:{o}" for o, _ in result.partials],
+                    "packs": [{"pack": p, "bytes": size, "objects": n}
+                              for p, size, n in result.packs],
                     "store_temps": {"removed": result.temps[0], "bytes": result.temps[1]}})
         return 0
     if ui.level > ui.NORMAL or dry_run:
         for oid, size in result.deleted:
             sys.stdout.write(f"{'would delete' if dry_run else 'deleted'}: sha256:{oid} "
                              f"({human_size(size)})\n")
+        for pack_id, size, n in result.packs:
+            sys.stdout.write(f"{'would delete' if dry_run else 'deleted'}: pack {pack_id[:12]} "
+                             f"({human_size(size)}, {ui.plural(n, 'object')} nothing needs)\n")
     verb = "would free" if dry_run else "freed"
-    ui.info(f"{verb} {human_size(freed)} in {ui.plural(len(result.deleted), 'object')}; "
+    objects = len(result.deleted) + sum(n for _, _, n in result.packs)
+    packs = f" ({ui.plural(len(result.packs), 'pack')})" if result.packs else ""
+    ui.info(f"{verb} {human_size(freed)} in {ui.plural(objects, 'object')}{packs}; "
             f"kept {result.kept}")
     if result.temps[0]:
         ui.info(f"removed {ui.plural(result.temps[0], 'dead upload temp file')} "

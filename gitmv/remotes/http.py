@@ -40,13 +40,14 @@ from gitmv.remotes.httpio import (
     status_text,
     upload_body,
 )
-from gitmv.remotes.retry import RemoteError
+from gitmv.remotes.retry import RemoteError, TransientError
 from gitmv.remotes.stored import Stored
 
 EXISTS_JOBS = 16  # parallel HEADs in exists_many
 DEFAULT_TIMEOUT = 60.0
 HEX2 = re.compile(r"[0-9a-f]{2}\Z")
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+ANY_NAME = re.compile(r"[^.]")  # any file but a hidden (temp) one
 PROPFIND_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?>'
     b'<propfind xmlns="DAV:"><prop><resourcetype/><getcontentlength/><getlastmodified/>'
@@ -183,13 +184,102 @@ class HttpStore:
             return
         raise self._status_error(resp, what)
 
+    # --- named files: packs, indexes, the layout file (docs/formats.md, "Store layout 2") ---
+    def put_named(self, name: str, src: str) -> Stored:
+        """PUT file `src` as `name` (the server makes it visible when complete, as for
+        objects), then a HEAD confirms it is there at its size."""
+        import hashlib
+        import os
+
+        size = os.stat(src).st_size
+        h = hashlib.sha256()
+        with open(src, "rb") as f:
+            while chunk := f.read(1 << 23):
+                h.update(chunk)
+        oid = h.hexdigest()
+        url = f"{self.base}/{name}"
+        what = f"upload of {name}"
+        self._make_named_collection(url.rsplit("/", 1)[0] + "/")
+        with open(src, "rb") as f:
+
+            def body() -> object:
+                f.seek(0)
+                return upload_body(f, size, oid)
+
+            resp = self._request("PUT", url, what, body=body, headers={
+                "Content-Type": "application/octet-stream", "X-Checksum-Sha256": oid})
+            resp.close()
+        if resp.status_code not in (200, 201, 204):
+            raise self._status_error(resp, what)
+        held = self._stat_url(url, f"check of {name}")
+        if held is None or held.size != size:
+            raise TransientError(f"remote {self.name!r}: {name} is not there at its size "
+                                 "after its upload")
+        return held
+
+    def read_named(self, name: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        headers = {"Accept-Encoding": "identity"}
+        if length is not None:
+            if length == 0:
+                return b""
+            headers["Range"] = f"bytes={offset}-{offset + length - 1}"
+        elif offset:
+            headers["Range"] = f"bytes={offset}-"
+        what = f"download of {name}"
+        resp = self._request("GET", f"{self.base}/{name}", what, headers=headers, stream=True)
+        with resp:
+            if resp.status_code in (404, 410):
+                return None
+            if resp.status_code == 206 and range_start(resp) == offset:
+                stream = DownloadStream(resp, self.name)
+                if length is not None:  # (a server may send more than asked)
+                    return stream.read(length)
+            elif resp.status_code == 200:
+                stream = DownloadStream(resp, self.name)
+                if offset or length is not None:  # the whole file: cut out the range
+                    data = stream.read()
+                    return data[offset:] if length is None else data[offset:offset + length]
+            else:
+                raise self._status_error(resp, what)
+            return stream.read()
+
+    def list_named(self, prefix: str) -> list[tuple[str, int, float]]:
+        if not self.can_list:
+            raise RemoteError(
+                f"remote {self.name!r} cannot list its packs",
+                f"if the server speaks WebDAV, set `webdav = true` in [remote.{self.name}]",
+                store_wide=True)
+        members = self._members(f"{self.base}/{prefix}", ANY_NAME, False)
+        return [(prefix + m.name, m.size, m.mtime) for m in members]
+
+    def delete_named(self, name: str) -> None:
+        what = f"delete of {name}"
+        resp = self._request("DELETE", f"{self.base}/{name}", what)
+        resp.close()
+        if resp.status_code not in (200, 202, 204, 404, 410):
+            raise self._status_error(resp, what)
+
+    def has_loose_objects(self) -> bool:
+        return not self.can_list or bool(self._members(self.base + "/", HEX2, True))
+
+    def _make_named_collection(self, url: str) -> None:
+        for each in dict.fromkeys((self.base + "/", url)):
+            if each in self._collections:
+                continue
+            resp = self._request("MKCOL", each, f"creation of {each}")
+            resp.close()
+            if resp.status_code in (200, 201, 204, 405):
+                self._collections.add(each)
+
     # --- requests -----------------------------------------------------------------------
     def _object_url(self, oid: str) -> str:
         return f"{self.base}/{oid[:2]}/{oid[2:4]}/{oid}"
 
     def _stat(self, oid: str) -> Stored | None:
-        what = f"check of sha256:{oid}"
-        resp = self._request("HEAD", self._object_url(oid), what)
+        return self._stat_url(self._object_url(oid), f"check of sha256:{oid}")
+
+    def _stat_url(self, url: str, what: str) -> Stored | None:
+        resp = self._request("HEAD", url, what)
         resp.close()
         if 200 <= resp.status_code < 300:
             length = resp.headers.get("Content-Length", "").strip()

@@ -35,6 +35,7 @@ from gitmv.fsutil import (
     create_file,
     flush_to_disk,
     is_stale_tmp,
+    make_dirs,
     parse_shared_repository,
     remove_file,
     sharing_of_dir,
@@ -43,6 +44,7 @@ from gitmv.fsutil import (
     writer_tag,
 )
 from gitmv.objects.hashing import BUFSIZE, copy_and_hash
+from gitmv.objects.pack import pack_id_of
 from gitmv.remotes.retry import RemoteError
 from gitmv.remotes.stored import Stored
 
@@ -130,6 +132,9 @@ class LocalStore:
             for level2 in _subdirs(level1):
                 n, size = _remove_dead_temps(level2)
                 removed, nbytes = removed + n, nbytes + size
+        for named, ext in (("packs", ".pack"), ("index", ".idx")):
+            n, size = _remove_dead_temps(os.path.join(self.root, named), f"pack-{{}}{ext}")
+            removed, nbytes = removed + n, nbytes + size
         return removed, nbytes
 
     def flush(self) -> None:
@@ -217,6 +222,109 @@ class LocalStore:
             raise self._error(exc, "delete") from None
         return True
 
+    # --- named files: packs, indexes, the layout file (docs/formats.md, "Store layout 2") ---
+    def _named(self, name: str) -> str:
+        return os.path.join(self.root, *name.split("/"))
+
+    def put_named(self, name: str, src: str) -> Stored:
+        """Copy file `src` in as `name`: a temp file beside it, fsynced, renamed over, the
+        directory fsynced; returns what the store then holds (read back: the confirmation)."""
+        dest = self._named(name)
+        try:
+            make_dirs(os.path.dirname(dest), self.sharing)
+            tmp = tmp_name(os.path.dirname(dest))
+            fd = create_file(tmp, 0o444, self.sharing)
+            try:
+                with open(src, "rb") as f:
+                    copy_and_hash(f.fileno(), fd, os.fstat(f.fileno()).st_size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.rename(tmp, dest)
+            except BaseException:
+                remove_file(tmp)
+                raise
+            dfd = os.open(os.path.dirname(dest), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+            st = os.stat(dest)
+        except OSError as exc:
+            raise self._error(exc, "write") from None
+        return Stored(st.st_size, None, st.st_mtime)
+
+    def read_named(self, name: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        """`length` bytes of `name` from `offset` (to its end when None); None when absent."""
+        try:
+            with open(self._named(name), "rb") as f:
+                f.seek(offset)
+                return f.read() if length is None else f.read(length)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise self._error(exc, "read") from None
+
+    def list_named(self, prefix: str) -> list[tuple[str, int, float]]:
+        """(name, size, mtime) of the files in directory `prefix` ("index/"), temp files
+        left out."""
+        out = []
+        try:
+            with os.scandir(self._named(prefix.rstrip("/"))) as it:
+                for e in it:
+                    if e.name.startswith((TMP_PREFIX, ".")) or not e.is_file():
+                        continue
+                    st = e.stat()
+                    out.append((prefix + e.name, st.st_size, st.st_mtime))
+        except FileNotFoundError:
+            pass  # (a store nothing was pushed to yet)
+        except OSError as exc:
+            raise self._error(exc, "list") from None
+        return sorted(out)
+
+    def delete_named(self, name: str) -> None:
+        try:
+            os.unlink(self._named(name))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._error(exc, "delete") from None
+
+    def refresh_named(self, name: str) -> bool:
+        """Make `name`'s modification time now; False when it is gone."""
+        try:
+            os.utime(self._named(name))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EPERM, errno.EACCES):
+                raise self._error(exc, "refresh") from None
+            return os.path.exists(self._named(name))
+        return True
+
+    def delete_named_if_older(self, name: str, cutoff: float) -> bool:
+        """Remove `name` (a pack's index or pack) unless it was refreshed after `cutoff`;
+        True when removed. As `delete_if_older`: renamed aside first (`.mvm-gc.<pack id>.…`,
+        which a cleanup of a dead gc puts back), its time read there."""
+        path = self._named(name)
+        pack_id = pack_id_of(os.path.basename(path)) or ""
+        aside = _aside(path, pack_id)
+        try:
+            os.rename(path, aside)
+            if os.stat(aside).st_mtime > cutoff:
+                os.rename(aside, path)  # a push relies on it
+                return False
+            os.unlink(aside)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error(exc, "delete") from None
+        return True
+
+    def has_loose_objects(self) -> bool:
+        return bool(_subdirs(self.root))
+
     def _error(self, exc: OSError, verb: str) -> RemoteError:
         hint = "check that the directory exists and that you may write to it"
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -234,9 +342,10 @@ def _subdirs(path: str) -> list[str]:
         return []
 
 
-def _remove_dead_temps(directory: str) -> tuple[int, int]:
+def _remove_dead_temps(directory: str, name_of: str = "{}") -> tuple[int, int]:
     """Remove the temp files dead uploads left in `directory`, and put back the objects a
-    dead gc left aside (unless they are there again); (temp files removed, their bytes)."""
+    dead gc left aside (unless they are there again), under `name_of` their id (a pack's
+    file: `pack-{}.idx`); (temp files removed, their bytes)."""
     removed = nbytes = 0
     try:
         with os.scandir(directory) as it:
@@ -252,7 +361,7 @@ def _remove_dead_temps(directory: str) -> tuple[int, int]:
             pid, _, host = writer.partition(".")
             # its mtime is the object's: the move aside (a rename: ctime) says when gc ran
             if len(oid) == 64 and writer_is_gone(pid, host, st.st_ctime, STALE_AFTER):
-                _put_back(e.path, os.path.join(directory, oid))
+                _put_back(e.path, os.path.join(directory, name_of.format(oid)))
     except FileNotFoundError:
         pass
     except OSError as exc:  # another user's, say: left for them or gc

@@ -497,6 +497,128 @@ class S3Store:
         self.delete(oid)
         return True
 
+    # --- named files: packs, indexes, the layout file (docs/formats.md, "Store layout 2") ---
+    def put_named(self, name: str, src: str) -> Stored:
+        """Upload file `src` as `name` (one PUT, or a multipart upload past the threshold:
+        visible only when complete). Confirmed: by the sha256 S3 computed of what it stored
+        (answered with the PUT) where the server keeps checksums, else by a HEAD."""
+        key = self.prefix + name
+        size = os.stat(src).st_size
+        with open(src, "rb") as f:
+            oid = hashlib.sha256(f.read()).hexdigest() if size <= SMALL_PUT else \
+                _file_sha256(f)
+        answer: dict[str, Any] = {}
+        if size < self.multipart_threshold:
+            def put(checksum: bool) -> None:
+                extra = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": _b64(oid)} \
+                    if checksum else {}
+                with open(src, "rb") as body:
+                    answer.update(self._client().put_object(
+                        Bucket=self.bucket, Key=key, Body=body, ContentLength=size, **extra))
+        else:
+            manager = self._transfer_manager()
+
+            def put(checksum: bool) -> None:
+                extra = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+                manager.upload(src, self.bucket, key, extra_args=extra).result()
+
+        self._with_checksum_fallback(put, key)
+        self._bucket_ok = True
+        if _hex(answer.get("ChecksumSHA256")) == oid:
+            return Stored(size, oid, time.time())
+        head = self._head_key(key)
+        if head is None or head.size != size:
+            raise TransientError(f"remote {self.name!r}: {key} is not there at its size "
+                                 "after its upload")
+        return head
+
+    def read_named(self, name: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        key = self.prefix + name
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if length is not None:
+            if length == 0:
+                return b""
+            args["Range"] = f"bytes={offset}-{offset + length - 1}"
+        elif offset:
+            args["Range"] = f"bytes={offset}-"
+        try:
+            resp = self._client().get_object(**args)
+            body = _Body(resp["Body"], self, key, resp.get("ContentLength"))
+            with body:
+                data = body.read()
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise self._error(exc, "read", key) from None
+        except GitMvmError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, "read", key) from None
+        self._bucket_ok = True
+        return data
+
+    def list_named(self, prefix: str) -> list[tuple[str, int, float]]:
+        out = []
+        for page in self._pages(self.prefix + prefix, "list"):
+            for item in page.get("Contents", ()):
+                name = item["Key"][len(self.prefix):]
+                if "/" not in name[len(prefix):]:
+                    out.append((name, int(item["Size"]), item["LastModified"].timestamp()))
+        return sorted(out)
+
+    def delete_named(self, name: str) -> None:
+        key = self.prefix + name
+        self._guard(lambda: self._client().delete_object(Bucket=self.bucket, Key=key),
+                    "delete", key)
+
+    def refresh_named(self, name: str) -> bool:
+        """A server-side copy of `name` onto itself: its LastModified becomes now."""
+        from botocore.exceptions import ClientError
+
+        key = self.prefix + name
+        try:
+            self._client().copy_object(
+                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE")
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return False
+            raise self._error(exc, "refresh", key) from None
+        except Exception as exc:
+            raise self._error(exc, "refresh", key) from None
+        return True
+
+    def delete_named_if_older(self, name: str, cutoff: float) -> bool:
+        """`delete_if_older` for a named file (a pack's index or pack)."""
+        head = self._head_key(self.prefix + name)
+        if head is None or (head.mtime or 0.0) > cutoff:
+            return False
+        self.delete_named(name)
+        return True
+
+    def has_loose_objects(self) -> bool:
+        """Whether any key under the prefix is a v1 object (`aa/bb/oid`): keys list in
+        order, and those of objects (hex) sort before `index/`, `mvm-layout` and `packs/`."""
+        page = next(self._pages(self.prefix, "list", 1))
+        contents = page.get("Contents", ())
+        return bool(contents) and self._oid_of_key(contents[0]["Key"]) is not None
+
+    def _head_key(self, key: str) -> Stored | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self._client().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return None
+            raise self._error(exc, "check", key) from None
+        except Exception as exc:
+            raise self._error(exc, "check", key) from None
+        return Stored(int(resp.get("ContentLength") or 0), None,
+                      resp["LastModified"].timestamp())
+
     # --- existence: parallel HEADs, or listings -------------------------------------------
 
     def _head_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
@@ -806,6 +928,13 @@ def _checked_source(src: BinaryIO, size: int, oid: str) -> bytes | None:
         raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{h.hexdigest()}", "local cache")
     src.seek(start)
     return None
+
+
+def _file_sha256(f: BinaryIO) -> str:
+    h = hashlib.sha256()
+    while chunk := f.read(HASH_BUFSIZE):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def _each(ask: Callable[[str], T], oids: Sequence[str]) -> dict[str, T]:

@@ -150,6 +150,9 @@ def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: boo
     """(objects checked, problems) of every object the pointers name, on `store`: missing,
     of the wrong size, and with `verify` of the wrong sha256 (the store's own checksum where
     it keeps one, else the bytes downloaded and hashed, bounded as a fetch is)."""
+    from gitmv.transfer.sync import packed_view
+
+    store = packed_view(ws, store)
     pointers = [n.pointer for n in named]
     _fetch_manifests(ws, store, pointers, jobs)
     needed = needed_by(ws, pointers)
@@ -174,11 +177,94 @@ def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: boo
     return len(oids), problems_of(ws, named, bad, needed.manifests)
 
 
+class PackProblem(NamedTuple):
+    """A pack or index of a store of layout 2 that is not as it should be."""
+
+    name: str  # on the store: "index/pack-<id>.idx", "packs/pack-<id>.pack"
+    pack_id: str
+    kind: str  # "unreadable index", "missing pack", "wrong size"
+    detail: str
+
+
+def check_packs(ws: Workspace, store: Store) -> list[PackProblem]:
+    """Every index of the store parses and the pack it names is there at the size it says.
+    The entries of a pack that is missing are then left out of what the store holds (the
+    objects only there are reported missing)."""
+    from gitmv.objects.pack import index_name, pack_id_of, pack_name
+    from gitmv.remotes.retry import with_retries
+    from gitmv.transfer.packed import INDEX_DIR, PACK_DIR, PackedStore
+    from gitmv.transfer.sync import packed_view
+
+    store = packed_view(ws, store)
+    if not isinstance(store, PackedStore):
+        return []
+    index = store.ready(strict=False)
+    out = [PackProblem(INDEX_DIR + index_name(p), p, "unreadable index", why)
+           for p, why in sorted(index.bad.items())]
+    listed = with_retries(lambda: store.raw.list_named(PACK_DIR), f"list {store.name}")
+    sizes = {pack_id_of(n[len(PACK_DIR):]): size for n, size, _ in listed}
+    for pack_id, idx in sorted(index.indexes.items()):
+        size = sizes.get(pack_id)
+        if size is None:
+            out.append(PackProblem(PACK_DIR + pack_name(pack_id), pack_id, "missing pack",
+                                   f"its index names it ({idx.count} entries)"))
+            index.indexes.pop(pack_id).close()
+        elif size != idx.pack_size:
+            out.append(PackProblem(PACK_DIR + pack_name(pack_id), pack_id, "wrong size",
+                                   f"{size} bytes, its index says {idx.pack_size}"))
+    return out
+
+
+def repair_packs(ws: Workspace, store: Store, problems: Sequence[PackProblem]
+                 ) -> list[tuple[PackProblem, str]]:
+    """An unreadable index, or that of a pack of the wrong size, rebuilt from what the pack
+    holds (entries that verify); the index of a missing pack deleted (the objects only there
+    are then missing, and sent again from the cache by `repair_store`). Returns
+    [(problem, "" when repaired, else why not)]."""
+    import tempfile
+
+    from gitmv.objects.pack import index_name
+    from gitmv.remotes.retry import with_retries
+    from gitmv.transfer.packed import INDEX_DIR, PackedStore, rebuild_index
+    from gitmv.transfer.sync import packed_view
+
+    store = packed_view(ws, store)
+    assert isinstance(store, PackedStore)
+    out: list[tuple[PackProblem, str]] = []
+    for p in problems:
+        name = INDEX_DIR + index_name(p.pack_id)
+        try:
+            if p.kind == "missing pack":
+                with_retries(lambda n=name: store.raw.delete_named(n),  # type: ignore[misc]
+                             f"delete on {store.name}")
+                store.index.drop(p.pack_id)
+                out.append((p, ""))
+                continue
+            data, _, lost = rebuild_index(store, p.pack_id)
+            ws.cache.make_tmp_dir()
+            with tempfile.NamedTemporaryFile(dir=ws.cache.tmp_dir) as f:
+                f.write(data)
+                f.flush()
+                held = with_retries(lambda n=name, path=f.name:  # type: ignore[misc]
+                                    store.raw.put_named(n, path), f"upload to {store.name}")
+            store.index.bad.pop(p.pack_id, None)
+            store.index.drop(p.pack_id)
+            store.index.add(p.pack_id, data, held.mtime or 0.0)
+            out.append((p, "" if not lost else
+                        f"index rebuilt; {lost} entries of the pack do not verify"))
+        except GitMvmError as exc:
+            out.append((p, exc.message))
+    return out
+
+
 def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs: int
                  ) -> tuple[list[Problem], list[tuple[Problem, str]]]:
     """Put the cache's copy of each bad object back on the store, where the cache holds one
     that verifies (file objects before the manifests that name them). Returns (repaired,
     [(not repaired, why)])."""
+    from gitmv.transfer.sync import packed_view
+
+    store = packed_view(ws, store)
     fixable = []
     left: list[tuple[Problem, str]] = []
     for p in problems:

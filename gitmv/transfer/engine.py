@@ -339,6 +339,9 @@ def upload(
     store holds at their size but with other bytes (`verify_on`: the store's sha256, else a
     download within `limits`); a Git LFS server takes no other bytes for an object it holds,
     so there each such object is a failure that says so."""
+    push_objects = getattr(store, "push_objects", None)
+    if push_objects is not None:  # a store of layout 2: packs (transfer/packpush.py)
+        return cast(TransferResult, push_objects(cache, phases, jobs, force, verify, limits))
     done: list[str] = []
     failed: list[tuple[str, str]] = []
     present = 0
@@ -348,7 +351,7 @@ def upload(
         oids = list(dict.fromkeys(phase))
         if not oids:
             continue
-        sizes = {o: _size(cache, o) for o in oids}
+        sizes = {o: cache.size_of(o) or 0 for o in oids}
         tell_sizes(store, sizes)
 
         def put(oid: str) -> int:
@@ -452,6 +455,9 @@ def download(
     """Fetch objects the cache lacks; each is verified while it streams and stops at the size
     `sizes` says (what the pointers and manifests name; they also serve the progress bar and
     stores that need them) and at its deadline (`limits`)."""
+    fetch_objects = getattr(store, "fetch_objects", None)
+    if fetch_objects is not None:  # a store of layout 2: ranges of packs (packpull.py)
+        return cast(TransferResult, fetch_objects(cache, oids, jobs, sizes, limits))
     wanted = [o for o in dict.fromkeys(oids) if not cache.has(o)]
     present = len(set(oids)) - len(wanted)
     if sizes:

@@ -25,7 +25,8 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO, NamedTuple
+from functools import partial
+from typing import Any, BinaryIO, NamedTuple
 
 from gitmv import ui
 from gitmv.errors import GitFailed, GitMvmError
@@ -50,6 +51,7 @@ class GcResult(NamedTuple):
     deleted: list[tuple[str, int]]  # (oid, size)
     partials: tuple[tuple[str, int], ...] = ()  # interrupted downloads nothing needs
     temps: tuple[int, int] = (0, 0)  # (how many, bytes) killed uploads left on the store
+    packs: tuple[tuple[str, int, int], ...] = ()  # (pack id, bytes, objects) of store packs
 
 
 class Doubt(NamedTuple):
@@ -495,12 +497,15 @@ def _fetch_hint(repo: Repo, name: str, refs: Sequence[str]) -> str:
 
 def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = False) -> GcResult:
     """Delete from `store` what nothing names (see the module docstring)."""
+    from gitmv.transfer.sync import packed_view
+
     if not store.can_list:
         raise GitMvmError(
             f"remote {store.name!r} cannot list or delete objects",
             "gc --remote works on directory and S3 stores; clean a Git LFS server with its own "
             "tools",
         )
+    store = packed_view(ws, store)
     proof = Proof(force, "git mvm gc --remote")
     temps = engine.clean_store_temps(store)  # what a killed gc left aside goes back first
     cutoff = time.time() - engine.GRACE_SECONDS  # before any ref is read
@@ -509,20 +514,27 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
         proof.doubt(f"remote {store.name!r} cannot refresh the objects a push relies on, so a "
                     "push running meanwhile could lose what gc deletes",
                     "run it while nobody pushes")
+    packs = _StorePacks.of(store, proof)
     commits = remote_commits(proof, ws.repo)
     read_clone(proof, ws.repo, ws.cache, commits)
     read_manifests(proof, ws.cache, store, "")
     proof.settle()
     keep = proof.needed.all()
     listed = list(store.list_objects())
+    in_packs = packs.objects() if packs else []
     # A manifest kept only for its age (a push from another clone, whose commits git has not
     # received yet) keeps its files too, however old they are: a later push trusts the
     # manifest on the store to stand for them and would never send them again.
-    young = [oid for oid, _, mtime in listed if oid not in keep and mtime > cutoff]
+    young = [oid for oid, _, mtime in listed + in_packs if oid not in keep and mtime > cutoff]
     keep |= _files_of_manifests(store, ws.cache, young)
     doomed = [(oid, size) for oid, size, mtime in listed if oid not in keep and mtime <= cutoff]
+    dead = packs.dead(keep | set(young), cutoff) if packs else []
+    kept_packed = len(in_packs) - sum(n for _, _, n in dead)
     if dry_run:
-        return GcResult(len(listed) - len(doomed), doomed, temps=temps)
+        return GcResult(len(listed) - len(doomed) + kept_packed, doomed, temps=temps,
+                        packs=tuple(dead))
+    if packs:  # indexes first: what a push refreshed meanwhile stays, and keeps what it names
+        keep |= packs.hide(dead, cutoff, ws.cache)
     # Manifests go first: one a push refreshes meanwhile stays, and keeps the files it names.
     manifests = _manifests_among(store, ws.cache, doomed)
     deleted: list[tuple[str, int]] = []
@@ -539,7 +551,114 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
                     keep |= _files_of_manifests(store, ws.cache, [oid])
                 continue
             deleted.append((oid, size))
-    return GcResult(len(listed) - len(deleted), deleted, temps=temps)
+    gone = packs.remove(keep, cutoff) if packs else []
+    kept_packed = len(in_packs) - sum(n for _, _, n in gone)
+    return GcResult(len(listed) - len(deleted) + kept_packed, deleted, temps=temps,
+                    packs=tuple(gone))
+
+
+class _StorePacks:
+    """The packs of a store of layout 2, as gc sees them: which are dead (no entry live,
+    index and pack older than the grace period; a pack no index names, older than it: what
+    a killed push left), hidden (their indexes deleted, each only if not refreshed since),
+    then removed, unless what a push refreshed meanwhile needs them (their index is then
+    put back from the local copy, before any pack goes)."""
+
+    def __init__(self, store: Any) -> None:
+        from gitmv.transfer.packed import PackedStore
+
+        self.store: PackedStore = store
+        self.hidden: list[tuple[str, int, int]] = []
+
+    @classmethod
+    def of(cls, store: Store, proof: Proof) -> _StorePacks | None:
+        from gitmv.transfer.packed import PackedStore
+
+        if not isinstance(store, PackedStore):
+            return None
+        index = store.ready(strict=False)
+        for pack_id, why in index.bad.items():
+            proof.doubt(f"the index of pack {pack_id[:12]} on remote {store.name!r} does not "
+                        f"read ({why}), so what that pack holds is unknown",
+                        "`git mvm fsck --remote --repair` rebuilds it from its pack")
+        return cls(store)
+
+    def objects(self) -> list[tuple[str, int, float]]:
+        from gitmv.transfer.packed import packed_objects
+
+        return packed_objects(self.store.index)
+
+    def dead(self, live: set[str], cutoff: float) -> list[tuple[str, int, int]]:
+        from gitmv.objects.pack import CHUNK, pack_id_of
+        from gitmv.remotes.retry import with_retries
+        from gitmv.transfer.packed import PACK_DIR, live_chunks, pack_is_live
+
+        store, index = self.store, self.store.index
+        chunks = live_chunks(store, live)
+        listed = with_retries(lambda: store.raw.list_named(PACK_DIR), f"list {store.name}")
+        out = []
+        for name, size, mtime in listed:
+            pack_id = pack_id_of(name[len(PACK_DIR):])
+            if pack_id is None or not name.endswith(".pack") or mtime > cutoff:
+                continue
+            idx = index.indexes.get(pack_id)
+            if idx is None:
+                if pack_id not in index.bad:  # (a killed push's: no index ever named it)
+                    out.append((pack_id, size, 0))
+                continue
+            if index.mtimes.get(pack_id, 0.0) <= cutoff and not pack_is_live(idx, live, chunks):
+                out.append((pack_id, size, sum(1 for e in idx if e.kind != CHUNK)))
+        return out
+
+    def hide(self, dead: list[tuple[str, int, int]], cutoff: float, cache: Cache) -> set[str]:
+        """Delete the indexes of `dead` (those not refreshed since `cutoff`); returns what
+        the refreshed ones hold, with the files of their manifests: a push relies on it."""
+        from gitmv.objects.pack import CHUNK, index_name
+        from gitmv.transfer.packed import INDEX_DIR
+
+        store = self.store
+        relied: set[str] = set()
+        for pack_id, size, n in dead:
+            idx = store.index.indexes.get(pack_id)
+            if idx is None or self._delete_if_older(INDEX_DIR + index_name(pack_id), cutoff):
+                self.hidden.append((pack_id, size, n))
+            else:
+                relied.update(e.id for e in idx if e.kind != CHUNK)
+        return relied | _files_of_manifests(store, cache, sorted(relied)) if relied else relied
+
+    def remove(self, keep: set[str], cutoff: float) -> list[tuple[str, int, int]]:
+        """The packs hidden that nothing kept since needs, deleted; the rest shown again."""
+        from gitmv.objects.pack import index_name, pack_name
+        from gitmv.remotes.retry import with_retries
+        from gitmv.transfer.packed import INDEX_DIR, PACK_DIR, live_chunks, pack_is_live
+
+        store, index = self.store, self.store.index
+        chunks = live_chunks(store, keep)
+        gone = []
+        for pack_id, size, n in self.hidden:
+            idx = index.indexes.get(pack_id)
+            if idx is not None and pack_is_live(idx, keep, chunks):
+                local = os.path.join(index.dir, index_name(pack_id))
+                with_retries(partial(store.raw.put_named, INDEX_DIR + index_name(pack_id),
+                                     local), f"restore an index on {store.name}")
+                continue
+            with_retries(partial(store.raw.delete_named, PACK_DIR + pack_name(pack_id)),
+                         f"delete a pack on {store.name}")
+            if idx is not None:
+                index.drop(pack_id)
+            gone.append((pack_id, size, n))
+        return gone
+
+    def _delete_if_older(self, name: str, cutoff: float) -> bool:
+        from gitmv.remotes.retry import with_retries
+
+        raw = self.store.raw
+        conditional = getattr(raw, "delete_named_if_older", None)
+        if conditional is None:
+            with_retries(lambda: raw.delete_named(name), f"delete on {self.store.name}")
+            return True
+        return bool(with_retries(lambda: conditional(name, cutoff),
+                                 f"delete on {self.store.name}"))
 
 
 def _open(store: Store, cache: Cache, oid: str) -> BinaryIO:

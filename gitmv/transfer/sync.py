@@ -67,6 +67,17 @@ class Plan(NamedTuple):
     missing_locally: list[str]
 
 
+def packed_view(ws: Workspace, store: Store) -> Store:
+    """The store as this command reads and writes it: through its packs where it keeps
+    them (transfer/packed.py)."""
+    from gitmv.transfer import packed, packpull, packpush
+
+    settings = ws.config.get(f"remote.{store.name}")
+    return packed.of(store, ws.repo.common_dir, ws.cache,
+                     settings if isinstance(settings, dict) else {},
+                     packpush.push_objects, packpull.fetch_objects)
+
+
 def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
     return parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs))
 
@@ -105,6 +116,7 @@ def push_pointers(
     """
     started = time.monotonic()
     limits = Limits.of(ws.config)
+    store = packed_view(ws, store)
     # --full re-checks the files it can: those of manifests in the cache (one only on the
     # store names files this clone cannot have, so there it stands for them still)
     unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
@@ -210,6 +222,7 @@ def fetch_pointers(
     """Download what the cache lacks: directory manifests first, then every file object,
     each bounded by the size its pointer or manifest names and by its deadline."""
     limits = Limits.of(ws.config)
+    store = packed_view(ws, store)
     dirs = [p for p in pointers if p.kind == "dir"]
     manifest_sizes = {p.oid: p.manifest_size for p in dirs if p.manifest_size is not None}
     first = download(ws.cache, store, [p.oid for p in dirs], jobs, manifest_sizes, limits)
@@ -275,6 +288,7 @@ def not_on_remote(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> s
     Every object is checked, so this finds a directory whose files were removed from the
     store behind gitmv's back (which `push` alone, trusting the manifest, would not
     notice)."""
+    store = packed_view(ws, store)
     oids = sorted(needed_by(ws, pointers).all())
     sizes = known_sizes(ws, oids, pointers)
     tell_sizes(store, sizes)

@@ -1,0 +1,245 @@
+"""Store layout 2 end to end (docs/formats.md, "Store layout 2"): pushes write packs and
+indexes, pulls read ranges, on every store kind gitmv owns (directory, S3 on moto, WebDAV on
+the fault server), with real git clones."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    clone_hooked,
+    git,
+    init_bare,
+    init_hooked,
+    mvm,
+    rev,
+    save,
+    save_dir,
+    sha,
+    tree_digest,
+)
+from tests.remotes.kinds import Remote, add_remote, remote_of
+
+PACKED_KINDS = ["local", "s3", "http"]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(params=PACKED_KINDS)
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
+    with packed_remote(request.param, tmp_path) as r:
+        yield r
+
+
+def packed_remote(kind: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """remote_of, with WebDAV on for HTTP (packs are found by listing)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def make() -> Iterator[Remote]:
+        with remote_of(kind, tmp_path) as r:
+            more = {"packs": "true"} | ({"webdav": "true"} if kind == "http" else {})
+            r = r._replace(settings={**r.settings, **more})
+            yield r
+
+    return make()
+
+
+def store_files(remote: Remote, tmp_path: Path) -> dict[str, int]:
+    """Every file the store holds (name relative to the store: `packs/…`, `aa/bb/oid`) and
+    its size, read behind gitmv's back."""
+    if remote.kind == "s3":
+        from tests.stores.s3 import server
+
+        bucket = remote.url.split("/")[2]
+        client = server().client()
+        out = {}
+        for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix="objects/"):
+            for item in page.get("Contents", ()):
+                out[item["Key"][len("objects/"):]] = int(item["Size"])
+        return out
+    root = tmp_path / ("dir-store" if remote.kind == "local" else "http-root/store")
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def setup(tmp_path: Path, remote: Remote) -> tuple[Path, Path]:
+    bare = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    add_remote(alice, remote)
+    git(alice, "push", "-q", "-u", "origin", "HEAD")
+    return bare, alice
+
+
+def test_push_writes_packs_and_a_clone_pulls_them(tmp_path: Path, remote: Remote) -> None:
+    bare, alice = setup(tmp_path, remote)
+    files = {f"d/f{i}.bin": os.urandom(100 + i) for i in range(200)}
+    digest = save_dir(alice, "data", files, "data")
+    big = os.urandom(3 << 20)
+    save(alice, "model.pt", big, "model")
+    git(alice, "push", "-q")
+    held = store_files(remote, tmp_path)
+    assert held.get("mvm-layout") == len(b"gitmv store layout 2\n")
+    packs = {n for n in held if n.startswith("packs/")}
+    indexes = {n for n in held if n.startswith("index/")}
+    assert packs and {p.replace("packs/", "index/").replace(".pack", ".idx")
+                      for p in packs} == indexes
+    assert not [n for n in held if n[:2] != "mv" and "/" in n and n.split("/")[0] not in
+                ("packs", "index")], "nothing loose"
+    bob = clone_hooked(bare, tmp_path / "bob")
+    assert mvm(bob, "pull", "-q") == 0
+    assert tree_digest(bob / "data") == digest
+    assert (bob / "model.pt").read_bytes() == big
+    assert mvm(bob, "fsck", "-q") == 0
+
+
+def test_a_noop_push_sends_nothing(tmp_path: Path, remote: Remote) -> None:
+    _, alice = setup(tmp_path, remote)
+    save_dir(alice, "data", {f"f{i}": os.urandom(50) for i in range(50)}, "data")
+    git(alice, "push", "-q")
+    before = store_files(remote, tmp_path)
+    assert mvm(alice, "push", "-q") == 0
+    assert store_files(remote, tmp_path) == before
+    assert sha(b"") and True
+
+
+def stored_bytes(remote: Remote, tmp_path: Path) -> int:
+    return sum(store_files(remote, tmp_path).values())
+
+
+@pytest.fixture(params=["local", "s3"])
+def dedup_remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
+    with packed_remote(request.param, tmp_path) as r:
+        yield r
+
+
+def test_chunks_make_a_store_grow_by_what_changed(tmp_path: Path, dedup_remote: Remote
+                                                  ) -> None:
+    """64 MiB pushed; then 1 MiB appended, then 1 MiB inserted at the start: each push adds
+    less than 4 MiB to the store, and every version comes back whole."""
+    remote = dedup_remote
+    bare, alice = setup(tmp_path, remote)
+    base = os.urandom(64 << 20)
+    versions = [base, base + os.urandom(1 << 20), os.urandom(1 << 20) + base]
+    sizes = []
+    for i, data in enumerate(versions):
+        save(alice, "model.pt", data, f"v{i}")
+        git(alice, "push", "-q")
+        sizes.append(stored_bytes(remote, tmp_path))
+    assert sizes[0] > 64 << 20
+    assert sizes[1] - sizes[0] < 4 << 20, sizes
+    assert sizes[2] - sizes[1] < 4 << 20, sizes
+    bob = clone_hooked(bare, tmp_path / "bob")
+    revs = [rev(alice, f"HEAD~{2 - i}") for i in range(3)]
+    for i, data in enumerate(versions):
+        git(bob, "checkout", "-q", revs[i])
+        assert mvm(bob, "pull", "-q") == 0
+        assert (bob / "model.pt").read_bytes() == data, f"version {i}"
+
+
+def test_a_checkpoint_with_a_tenth_of_its_tensors_changed(tmp_path: Path,
+                                                          dedup_remote: Remote) -> None:
+    """A checkpoint of 40 tensors (256 KiB .. 1 MiB each, one file) whose every tenth tensor
+    changes: the store grows by at most 15% of the checkpoint."""
+    import random
+
+    rng = random.Random(13)
+    remote = dedup_remote
+    _, alice = setup(tmp_path, remote)
+    tensors = [os.urandom(rng.randrange(256 << 10, 1 << 20)) for _ in range(40)]
+    first = b"".join(tensors)
+    save(alice, "ckpt.pt", first, "step 1")
+    git(alice, "push", "-q")
+    before = stored_bytes(remote, tmp_path)
+    for i in range(0, 40, 10):
+        tensors[i] = os.urandom(len(tensors[i]))
+    save(alice, "ckpt.pt", b"".join(tensors), "step 2")
+    git(alice, "push", "-q")
+    grown = stored_bytes(remote, tmp_path) - before
+    assert grown <= 0.15 * len(first), (grown, len(first))
+
+
+def test_one_file_changed_in_a_2000_file_dataset_costs_at_most_5_requests(
+        tmp_path: Path) -> None:
+    """Through a logging proxy in front of moto: the push after one file of 2,000 changed
+    (one listing of the indexes, the pack, its index; the layout is read once)."""
+    from tests.faultserver import FaultServer
+
+    with remote_of("s3", tmp_path) as s3, \
+            FaultServer(upstream=s3.settings["endpoint_url"].strip('"')) as proxy:
+        counted = s3._replace(settings={**s3.settings, "endpoint_url": f'"{proxy.url}"',
+                                        "packs": "true"})
+        _, alice = setup(tmp_path, counted)
+        files = {f"f{i:04}.bin": os.urandom(200) for i in range(2000)}
+        save_dir(alice, "data", files, "v1")
+        git(alice, "push", "-q")
+        files["f0007.bin"] = os.urandom(200)
+        save_dir(alice, "data", files, "v2")
+        before = len(proxy.records)
+        assert mvm(alice, "push", "-q") == 0
+        sent = proxy.records[before:]
+        assert len(sent) <= 5, [(r.method, r.path) for r in sent]
+        before = len(proxy.records)
+        assert mvm(alice, "push", "-q") == 0  # nothing to do: the layout and one listing
+        sent = proxy.records[before:]
+        assert [r.method for r in sent] == ["GET", "GET"], [(r.method, r.path) for r in sent]
+
+
+def test_a_layout_1_store_is_read_and_upgraded_by_a_push(tmp_path: Path) -> None:
+    """A store of loose objects (what gitmv wrote before layout 2: `packs = false` here) is
+    read as it was; the first push with packs writes `mvm-layout` saying loose objects are
+    there, and a clone gets old and new objects alike."""
+    with packed_remote("local", tmp_path) as remote:
+        bare, alice = setup(tmp_path, remote._replace(settings={"packs": "false"}))
+        old = save_dir(alice, "data", {f"f{i}": os.urandom(300) for i in range(20)}, "old")
+        git(alice, "push", "-q")
+        held = store_files(remote, tmp_path)
+        assert "mvm-layout" not in held and not any(n.startswith("packs/") for n in held)
+        config = alice / ".mvm" / "config.toml"
+        config.write_text(config.read_text().replace("packs = false", "packs = true"))
+        git(alice, "commit", "-q", "-am", "packs")
+        new = os.urandom(2 << 20)
+        save(alice, "model.pt", new, "new")
+        git(alice, "push", "-q")
+        layout = (tmp_path / "dir-store" / "mvm-layout").read_text()
+        assert layout == "gitmv store layout 2\nloose objects: yes\n"
+        bob = clone_hooked(bare, tmp_path / "bob")
+        assert mvm(bob, "pull", "-q") == 0
+        assert tree_digest(bob / "data") == old
+        assert (bob / "model.pt").read_bytes() == new
+
+
+def test_a_store_of_a_newer_layout_is_refused_with_one_clear_error(
+        tmp_path: Path, remote: Remote, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.helpers import run
+
+    bare, alice = setup(tmp_path, remote)
+    save(alice, "m.pt", os.urandom(1000), "model")
+    git(alice, "push", "-q")
+    layout = tmp_path / "layout"
+    layout.write_text("gitmv store layout 3\n")
+    _put_behind_gitmv(remote, tmp_path, "mvm-layout", layout.read_bytes())
+    bob = clone_hooked(bare, tmp_path / "bob")
+    res = run(capsys, bob, "pull")
+    assert res.rc == 1
+    assert "layout 3" in res.err and "upgrade gitmv" in res.err, res.err
+    assert "not on remote" not in res.err
+    assert "Traceback" not in res.err
+
+
+def _put_behind_gitmv(remote: Remote, tmp_path: Path, name: str, data: bytes) -> None:
+    if remote.kind == "s3":
+        from tests.stores.s3 import server
+
+        server().client().put_object(Bucket=remote.url.split("/")[2], Key=f"objects/{name}",
+                                     Body=data)
+        return
+    root = tmp_path / ("dir-store" if remote.kind == "local" else "http-root/store")
+    (root / name).write_bytes(data)
