@@ -56,9 +56,9 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
         from gitmv.remotes import base as remotes
 
         store = remotes.resolve(ws.repo, ws.config, remote=remote or None, push=repair)
-        packs = audit.check_packs(ws, store)  # (a store of layout 2: its indexes and packs)
-        packs_left = audit.repair_packs(ws, store, packs) if repair and packs else \
-            [(p, "") for p in packs]
+        store_packs = audit.check_packs(ws, store)  # (layout 2: its indexes and packs)
+        packs_left = audit.repair_packs(ws, store, store_packs) if repair and store_packs \
+            else [(p, "") for p in store_packs]
         checked, problems = audit.check_store(ws, store, named, verify, ws.jobs)
         repaired: list[audit.Problem] = []
         temps = (0, 0)
