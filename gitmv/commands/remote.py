@@ -32,7 +32,7 @@ def _load_doc(path: str):  # type: ignore[no-untyped-def]
 
 def run(action: str, name: str | None, url: str | None, local: bool, default: bool,
         json: bool, endpoint_url: str | None = None, region: str | None = None,
-        profile: str | None = None) -> int:
+        profile: str | None = None, packs: bool = False) -> int:
     import tomlkit
 
     repo = Repo.discover()
@@ -70,7 +70,13 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
                     "for it, and an S3 store reads the AWS credentials of your environment",
                 )
         # refuses an unsupported URL now, not at push time
-        remotes.open_store(name, url, dict(s3_settings))
+        store = remotes.open_store(name, url, dict(s3_settings))
+        if packs and url.lower().startswith("lfs+"):
+            raise UsageError("--packs is for directory, S3 and WebDAV stores: a Git LFS "
+                             "server takes whole objects")
+        if packs and not store.can_list:
+            raise UsageError("--packs needs a store that lists its files: set "
+                             f"`webdav = true` in [remote.{name}] for a WebDAV server")
         section = doc.setdefault("remote", tomlkit.table(is_super_table=True))
         if name in section:
             raise GitMvmError(f"remote {name!r} already exists in {path}",
@@ -79,6 +85,8 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
         entry["url"] = url
         for key, value in s3_settings.items():
             entry[key] = value
+        if packs:
+            entry["packs"] = True
         section[name] = entry
         if default:
             doc.setdefault("core", tomlkit.table())["remote"] = name

@@ -243,3 +243,28 @@ def _put_behind_gitmv(remote: Remote, tmp_path: Path, name: str, data: bytes) ->
         return
     root = tmp_path / ("dir-store" if remote.kind == "local" else "http-root/store")
     (root / name).write_bytes(data)
+
+
+def test_remote_add_packs_turns_layout_2_on_and_refuses_stores_that_cannot(
+        tmp_path: Path) -> None:
+    """`git mvm remote add --packs` is how a user asks for packs: a directory store pushed
+    to that way gets layout 2; a Git LFS URL is refused at once (whole objects there)."""
+    bare = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice")
+    git(alice, "remote", "add", "origin", str(bare))
+    store = tmp_path / "store"
+    store.mkdir()
+    assert mvm(alice, "remote", "add", "store", str(store), "--default", "--packs") == 0
+    assert "packs = true" in (alice / ".mvm" / "config.toml").read_text()
+    git(alice, "commit", "-q", "-m", "remote")
+    data = os.urandom(3 << 20)
+    save(alice, "model.pt", data, "model")
+    git(alice, "push", "-q", "origin", "HEAD:main")
+    assert (store / "mvm-layout").read_text() == "gitmv store layout 2\n"
+    assert any((store / "index").iterdir()) and not any(
+        len(p.name) == 2 for p in store.iterdir() if p.is_dir())
+    bob = clone_hooked(bare, tmp_path / "bob")
+    assert mvm(bob, "pull", "-q") == 0
+    assert (bob / "model.pt").read_bytes() == data
+    assert mvm(alice, "remote", "add", "lfs", "lfs+http://127.0.0.1:9/x/info/lfs",
+               "--packs") == 2
