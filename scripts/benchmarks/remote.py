@@ -114,7 +114,8 @@ Measure = dict[str, list[Sample]]
 
 def gitmv_round(ctx: Ctx, inputs: Inputs, rep: int, remote: tuple[str, ...] | None,
                 s3: S3Server | None = None) -> Measure:
-    base = ctx.session / f"gitmv-{remote[0] if remote else 'local'}-{rep}"
+    packs = "-packs" if remote and "--packs" in remote else ""
+    base = ctx.session / f"gitmv-{remote[0] if remote else 'local'}{packs}-{rep}"
     bare = base / "origin.git"
     repo = base / "repo"
     repo.mkdir(parents=True)
@@ -230,6 +231,15 @@ def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str
                 dremote = [["dvc", "remote", "add", "-d", "s3", f"s3://bench/dvc{rep}"],
                            ["dvc", "remote", "modify", "s3", "endpointurl", endpoint]]
             merge(results, "gitmv", gitmv_round(ctx, inputs, rep, gremote, s3))
+            # store layout 2 (`remote add --packs`): packs for small objects, chunks for large
+            if store == "local":
+                packed_dir = ctx.session / f"gitmvpacks{rep}"
+                packed_dir.mkdir(parents=True, exist_ok=True)
+                premote = ("packed", str(packed_dir), "--packs")
+            else:
+                premote = ("s3", f"s3://bench/gitmvpacks{rep}", "--endpoint-url", endpoint,
+                           "--packs")
+            merge(results, "gitmv --packs", gitmv_round(ctx, inputs, rep, premote, s3))
             merge(results, "dvc", dvc_round(ctx, inputs, rep, dremote, s3))
             if s3 is not None:
                 merge(results, "floor (boto3)", boto3_floor(ctx, inputs, s3, "bench"))
@@ -239,7 +249,7 @@ def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str
             s3.__exit__()
     rows = []
     for op in ("push", "no-op push", "pull"):
-        for tool in ("gitmv", "dvc", "floor (boto3)"):
+        for tool in ("gitmv", "gitmv --packs", "dvc", "floor (boto3)"):
             samples = results.get(tool, {}).get(op)
             if not samples:
                 continue
@@ -249,7 +259,7 @@ def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str
             requests = samples[-1][2]
             if requests is not None:
                 note += f"; {describe(requests)}"
-            if tool == "gitmv":
+            if tool.startswith("gitmv"):
                 ratio = []
                 for other in ("dvc", "floor (boto3)"):
                     o = results.get(other, {}).get(op)

@@ -95,7 +95,9 @@ def _init(ctx: Ctx, tool: str, base: Path, s3: S3Server | None) -> Repo:
     if tool == "gitmv":
         ctx.run(["git", "mvm", "init", "-q", "--no-hooks"], repo)
         extra = ["--endpoint-url", s3.endpoint] if s3 else []
-        ctx.run(["git", "mvm", "remote", "add", "store", url, "--default", *extra], repo)
+        # store layout 2 (packs, content-defined chunks): what sends only what changed
+        ctx.run(["git", "mvm", "remote", "add", "store", url, "--default", "--packs", *extra],
+                repo)
     elif tool == "dvc":
         ctx.run(["dvc", "init", "-q"], repo)
         ctx.run(["dvc", "remote", "add", "-d", "store", url], repo)
