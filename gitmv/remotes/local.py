@@ -163,7 +163,7 @@ class LocalStore:
     def list_objects(self) -> Iterator[tuple[str, int, float]]:
         from gitmv.objects.cache import Cache
 
-        for oid in Cache(self.root, self.root).iter_oids():
+        for oid in Cache(self.root, self.root).iter_loose():
             try:
                 st = os.stat(self._path(oid))
             except FileNotFoundError:
