@@ -150,7 +150,7 @@ def check_store(ws: Workspace, store: Store, named: Sequence[Named], verify: boo
     """(objects checked, problems) of every object the pointers name, on `store`: missing,
     of the wrong size, and with `verify` of the wrong sha256 (the store's own checksum where
     it keeps one, else the bytes downloaded and hashed, bounded as a fetch is)."""
-    from gitmv.transfer.sync import packed_view
+    from gitmv.transfer.view import packed_view
 
     store = packed_view(ws, store)
     pointers = [n.pointer for n in named]
@@ -193,7 +193,7 @@ def check_packs(ws: Workspace, store: Store) -> list[PackProblem]:
     from gitmv.objects.pack import index_name, pack_id_of, pack_name
     from gitmv.remotes.retry import with_retries
     from gitmv.transfer.packed import INDEX_DIR, PACK_DIR, PackedStore
-    from gitmv.transfer.sync import packed_view
+    from gitmv.transfer.view import packed_view
 
     store = packed_view(ws, store)
     if not isinstance(store, PackedStore):
@@ -226,7 +226,7 @@ def repair_packs(ws: Workspace, store: Store, problems: Sequence[PackProblem]
     from gitmv.objects.pack import index_name
     from gitmv.remotes.retry import with_retries
     from gitmv.transfer.packed import INDEX_DIR, PackedStore, rebuild_index
-    from gitmv.transfer.sync import packed_view
+    from gitmv.transfer.view import packed_view
 
     store = packed_view(ws, store)
     assert isinstance(store, PackedStore)
@@ -262,7 +262,7 @@ def repair_store(ws: Workspace, store: Store, problems: Sequence[Problem], jobs:
     """Put the cache's copy of each bad object back on the store, where the cache holds one
     that verifies (file objects before the manifests that name them). Returns (repaired,
     [(not repaired, why)])."""
-    from gitmv.transfer.sync import packed_view
+    from gitmv.transfer.view import packed_view
 
     store = packed_view(ws, store)
     fixable = []

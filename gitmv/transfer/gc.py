@@ -497,7 +497,7 @@ def _fetch_hint(repo: Repo, name: str, refs: Sequence[str]) -> str:
 
 def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = False) -> GcResult:
     """Delete from `store` what nothing names (see the module docstring)."""
-    from gitmv.transfer.sync import packed_view
+    from gitmv.transfer.view import packed_view
 
     if not store.can_list:
         raise GitMvmError(

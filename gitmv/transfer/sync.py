@@ -29,6 +29,7 @@ from gitmv.transfer.reach import (
     parse_pointers,
     pointer_blobs_in_commits,
 )
+from gitmv.transfer.view import packed_view
 from gitmv.worktree.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -65,17 +66,6 @@ class TransferFailed(GitMvmError):
 class Plan(NamedTuple):
     needed: Needed
     missing_locally: list[str]
-
-
-def packed_view(ws: Workspace, store: Store) -> Store:
-    """The store as this command reads and writes it: through its packs where it keeps
-    them (transfer/packed.py)."""
-    from gitmv.transfer import packed, packpull, packpush
-
-    settings = ws.config.get(f"remote.{store.name}")
-    return packed.of(store, ws.repo.common_dir, ws.cache,
-                     settings if isinstance(settings, dict) else {},
-                     packpush.push_objects, packpull.fetch_objects)
 
 
 def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
