@@ -143,7 +143,14 @@ class World:
             for key, value in self.env.items():
                 if key.startswith("AWS_"):
                     os.environ[key] = value
-        return open_store("chaos", self.store_url, settings)
+        store = open_store("chaos", self.store_url, settings)
+        if os.environ.get("CHAOS_PACKS"):  # store layout 2: read through its indexes
+            from gitmv.objects.cache import Cache
+            from gitmv.transfer.packed import PackedStore
+
+            scratch = tempfile.mkdtemp(prefix="chaos-view-", dir=self.base)
+            return PackedStore(store, scratch, Cache(scratch, scratch), None, None)
+        return store
 
 
 def hermetic_env(base: Path) -> dict[str, str]:
@@ -201,6 +208,8 @@ def make_world(base: Path, store_kind: str, moto_endpoint: str | None) -> World:
     world.git("a", "init", "-q")
     world.mvm("a", "init", "-q")
     remote = ["remote", "add", "store", url, "--default"]
+    if os.environ.get("CHAOS_PACKS"):
+        remote.append("--packs")
     if store_kind == "s3":
         remote += ["--endpoint-url", moto_endpoint or ""]
     must(world.mvm("a", *remote))
@@ -531,8 +540,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--shrink-time", type=float, default=300,
                    help="seconds to spend shortening a failing step list")
     p.add_argument("--keep", action="store_true", help="keep the temp directories")
+    p.add_argument("--packs", action="store_true",
+                   help="the store keeps packs and chunks (store layout 2, remote add --packs)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every step")
     args = p.parse_args(argv)
+    if args.packs:
+        os.environ["CHAOS_PACKS"] = "1"
     first = args.seed if args.seed is not None else random.randrange(1 << 20)
     moto_proc, moto = (None, None)
     if args.store == "s3":
@@ -571,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if moto_proc is not None:
             moto_proc.terminate()
             moto_proc.wait()
-    print(f"chaos: {total_steps} steps, seeds {first}..{seed}, --store {args.store}, "
+    print(f"chaos: {total_steps} steps, seeds {first}..{seed}, --store {args.store}"
+          f"{' --packs' if args.packs else ''}, "
           f"{time.monotonic() - start:.0f} s, violations: 0")
     return 0
 
