@@ -35,7 +35,7 @@ from gitmv.transfer.engine import (
 from gitmv.transfer.packed import Located, PackedStore, PackGone
 
 GAP_MAX = 1 << 20  # bytes between two wanted ranges of a pack still read in one request
-READ_MAX = 16 << 20  # bytes one request reads at most (memory stays flat)
+READ_MAX = 4 << 20  # bytes one request reads at most (memory: jobs x this, in flight)
 
 
 class Want(NamedTuple):
@@ -111,7 +111,7 @@ def _parallel(items: Sequence[Read], jobs: int, store: PackedStore
             yield r, one(r)
         return
     with ThreadPoolExecutor(jobs) as pool:
-        window = max(2, jobs)
+        window = max(2, jobs)  # reads in flight; a result is dropped once handed on
         pending = [pool.submit(one, r) for r in items[:window]]
         nxt = window
         for i in range(len(items)):

@@ -15,7 +15,7 @@ import hashlib
 import mmap
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from gitmv.errors import GitMvmError, ObjectCorrupt
@@ -37,6 +37,7 @@ from gitmv.transfer.packed import (
 )
 
 PACK_TARGET = 64 << 20  # bytes: a pack is sealed and sent once it holds this much
+RELEASE_EVERY = 64 << 20  # bytes of a mapped object read before its pages are let go
 
 
 class Packer:
@@ -74,9 +75,16 @@ class Packer:
         self.nbytes += len(data)
         self._maybe_seal()
 
-    def add_chunked(self, oid: str, view: memoryview) -> None:
+    def add_chunked(self, oid: str, view: memoryview,
+                    done_with: Callable[[int], None] | None = None) -> None:
+        """Cut `view` (a large object) and pack the chunks no index holds; `done_with(n)` is
+        told, every RELEASE_EVERY bytes, that the first n bytes are no longer needed."""
         chunks = []
+        release_at = RELEASE_EVERY
         for c, piece in chunking.cut(view):
+            if done_with is not None and c.offset >= release_at:
+                done_with(c.offset)
+                release_at = c.offset + RELEASE_EVERY
             chunks.append(c)
             if c.id in self.chunks:
                 continue
@@ -240,12 +248,24 @@ def _add(packer: Packer, cache: Cache, oid: str, size: int) -> None:
     with cache.open_object(oid) as f:
         length = os.fstat(f.fileno()).st_size
         with mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ) as m:
+
+            def done_with(upto: int) -> None:
+                # the pages read so far leave this process (they stay in the page cache): a
+                # mapped 1 GiB object would otherwise count 1 GiB in its resident memory
+                upto -= upto % mmap.PAGESIZE
+                if upto:
+                    m.madvise(mmap.MADV_DONTNEED, 0, upto)
+
             view = memoryview(m)
             try:
-                got = hashlib.sha256(view).hexdigest()
+                h = hashlib.sha256()
+                for at in range(0, length, RELEASE_EVERY):
+                    h.update(view[at:at + RELEASE_EVERY])
+                    done_with(at + RELEASE_EVERY if at + RELEASE_EVERY < length else at)
+                got = h.hexdigest()
                 if got != oid:
                     raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", "local cache")
-                packer.add_chunked(oid, view)
+                packer.add_chunked(oid, view, done_with)
             finally:
                 view.release()
 
