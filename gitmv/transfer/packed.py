@@ -408,6 +408,21 @@ class _ChunkStream(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes (all that is left when `size` is None or negative), as a file
+        would give them: a read stops short only at the end."""
+        parts, want = [], -1 if size is None else size
+        while want != 0:
+            piece = self.read1(want)
+            if not piece:
+                break
+            parts.append(piece)
+            if want > 0:
+                want -= len(piece)
+        return b"".join(parts)
+
+    def read1(self, size: int | None = -1) -> bytes:
+        """The bytes of the current chunk (up to `size`), fetching the next when it is used
+        up: what has arrived, for a reader that streams."""
         if not self.buf:
             c = next(self.chunks, None)
             if c is None:
@@ -422,8 +437,6 @@ class _ChunkStream(io.RawIOBase):
         n = len(self.buf) if size is None or size < 0 else size
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
-
-    read1 = read
 
 
 def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, object],
