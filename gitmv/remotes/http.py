@@ -41,7 +41,7 @@ from gitmv.remotes.httpio import (
     upload_body,
 )
 from gitmv.remotes.retry import RemoteError, TransientError
-from gitmv.remotes.stored import Stored
+from gitmv.remotes.stored import Stored, byte_range
 
 EXISTS_JOBS = 16  # parallel HEADs in exists_many
 DEFAULT_TIMEOUT = 60.0
@@ -218,13 +218,12 @@ class HttpStore:
         return held
 
     def read_named(self, name: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        if length == 0:
+            return b""
         headers = {"Accept-Encoding": "identity"}
-        if length is not None:
-            if length == 0:
-                return b""
-            headers["Range"] = f"bytes={offset}-{offset + length - 1}"
-        elif offset:
-            headers["Range"] = f"bytes={offset}-"
+        span = byte_range(offset, length)
+        if span:
+            headers["Range"] = span
         what = f"download of {name}"
         resp = self._request("GET", f"{self.base}/{name}", what, headers=headers, stream=True)
         with resp:

@@ -43,7 +43,7 @@ from gitmv.remotes.retry import (
     is_transient_status,
     parse_retry_after,
 )
-from gitmv.remotes.stored import Stored
+from gitmv.remotes.stored import Stored, byte_range
 
 T = TypeVar("T")
 
@@ -481,18 +481,9 @@ class S3Store:
         """Delete the object unless its LastModified is after `cutoff` (a push refreshed it);
         True when deleted. The time is read just before the DELETE: S3 has no conditional
         delete on time, so a refresh in the round trip between the two can still be lost."""
-        from botocore.exceptions import ClientError
 
-        key = self.key(oid)
-        try:
-            head = self._client().head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _status(exc) == 404:
-                return False
-            raise self._error(exc, "check", key) from None
-        except Exception as exc:
-            raise self._error(exc, "check", key) from None
-        if head["LastModified"].timestamp() > cutoff:
+        head = self._head_key(self.key(oid))
+        if head is None or (head.mtime or 0.0) > cutoff:
             return False
         self.delete(oid)
         return True
@@ -536,13 +527,12 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         key = self.prefix + name
+        if length == 0:
+            return b""
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if length is not None:
-            if length == 0:
-                return b""
-            args["Range"] = f"bytes={offset}-{offset + length - 1}"
-        elif offset:
-            args["Range"] = f"bytes={offset}-"
+        span = byte_range(offset, length)
+        if span:
+            args["Range"] = span
         try:
             resp = self._client().get_object(**args)
             body = _Body(resp["Body"], self, key, resp.get("ContentLength"))

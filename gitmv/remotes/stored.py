@@ -22,3 +22,11 @@ def holds(stored: Stored | None, oid: str, size: int | None) -> bool:
     return (stored is not None
             and (size is None or stored.size is None or stored.size == size)
             and (stored.sha256 is None or stored.sha256 == oid))
+
+
+def byte_range(offset: int, length: int | None) -> str | None:
+    """The HTTP Range value for `length` bytes from `offset` (to the end when None); None
+    for the whole object. HTTP and S3 stores read parts of packs with it."""
+    if length is not None:
+        return f"bytes={offset}-{offset + length - 1}"
+    return f"bytes={offset}-" if offset else None
