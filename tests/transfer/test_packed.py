@@ -27,11 +27,6 @@ from tests.remotes.kinds import Remote, add_remote, remote_of
 PACKED_KINDS = ["local", "s3", "http"]
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture(params=PACKED_KINDS)
 def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
     with packed_remote(request.param, tmp_path) as r:

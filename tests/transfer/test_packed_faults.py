@@ -28,11 +28,6 @@ from tests.helpers import (
 from tests.transfer.test_packed import packed_remote, setup
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 def cached(repo: Path) -> set[str]:
     root = cache_dir(repo)
     return {p.name for p in root.rglob("*") if p.is_file() and len(p.name) == 64}

@@ -17,11 +17,6 @@ from tests.remotes.kinds import Remote
 from tests.transfer.test_packed import _put_behind_gitmv, packed_remote, setup, store_files
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture(params=["local", "s3"])
 def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
     with packed_remote(request.param, tmp_path) as r:

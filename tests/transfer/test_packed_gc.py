@@ -33,11 +33,6 @@ from tests.transfer.test_packed import packed_remote, store_files
 S3_GRACE = 3  # seconds (moto's clock cannot be moved)
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 class World(NamedTuple):
     remote: Remote
     tmp: Path
