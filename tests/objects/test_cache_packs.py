@@ -40,6 +40,15 @@ def _blobs(n: int, seed: int = 1, size: int = 300) -> list[bytes]:
     return [rng.randbytes(rng.randrange(1, size)) + i.to_bytes(4, "big") for i in range(n)]
 
 
+def _put_packed(cache: Cache, n: int) -> list[bytes]:
+    """`n` small blobs put and flushed (more than HELD_MAX: one pack); the blobs."""
+    blobs = _blobs(n)
+    for b in blobs:
+        cache.put_bytes(b)
+    cache.flush()
+    return blobs
+
+
 def _packs(root: Path) -> list[Path]:
     return sorted((root / "objects" / "packs").glob("pack-*.pack"))
 
@@ -116,10 +125,7 @@ def test_objects_an_earlier_gitmv_wrote_loose_are_read(tmp_path):
 
 def test_a_corrupt_packed_object_never_reaches_the_work_tree_and_is_quarantined(tmp_path):
     cache = _cache(tmp_path)
-    blobs = _blobs(HELD_MAX + 10)
-    for b in blobs:
-        cache.put_bytes(b)
-    cache.flush()
+    blobs = _put_packed(cache, HELD_MAX + 10)
     victim = blobs[7]
     (path,) = _packs(tmp_path)
     data = bytearray(path.read_bytes())
@@ -146,10 +152,7 @@ def test_a_corrupt_packed_object_never_reaches_the_work_tree_and_is_quarantined(
 
 def test_a_pack_repacked_under_a_reader_is_found_in_its_new_pack(tmp_path):
     writer = _cache(tmp_path)
-    blobs = _blobs(HELD_MAX + 10)
-    for b in blobs:
-        writer.put_bytes(b)
-    writer.flush()
+    blobs = _put_packed(writer, HELD_MAX + 10)
     reader = _cache(tmp_path)
     assert reader.has(sha(blobs[0]))  # its index read, its pack not yet opened
     other = _cache(tmp_path)  # another process merges the pack into a new one

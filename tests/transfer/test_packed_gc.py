@@ -16,7 +16,6 @@ import pytest
 
 from gitmv.transfer import engine
 from tests.helpers import (
-    ZERO_SHA,
     clone_hooked,
     git,
     init_bare,
@@ -28,6 +27,7 @@ from tests.helpers import (
     save_dir,
 )
 from tests.remotes.kinds import Remote, add_remote
+from tests.transfer.test_gc_race import in_process_pre_push
 from tests.transfer.test_packed import packed_remote, store_files
 
 S3_GRACE = 3  # seconds (moto's clock cannot be moved)
@@ -150,16 +150,6 @@ def test_young_dead_packs_stay(world: World) -> None:
     held = w.files()
     assert mvm(alice, "gc", "-q", "--remote") == 0
     assert w.files() == held
-
-
-def in_process_pre_push(repo: Path, branch: str, commit: str, origin: Path,
-                        monkeypatch: pytest.MonkeyPatch) -> int:
-    from gitmv.hooks.run import pre_push
-
-    with monkeypatch.context() as mp:
-        mp.chdir(repo)
-        line = f"refs/heads/{branch} {commit} refs/heads/{branch} {ZERO_SHA}\n"
-        return pre_push(["origin", str(origin)], line.encode())
 
 
 def test_a_push_that_relies_on_a_pack_during_gc_keeps_it(
