@@ -50,7 +50,8 @@ def _write_dir(ws: Workspace, ptr: Pointer, dest: str) -> None:
             os.symlink(target, os.path.join(tmp, path))
         files = [e for e in entries if e.mode != "link"]
         ws.parallel(lambda e: ws.cache.link_out(e.oid, os.path.join(tmp, e.path), MODES,
-                                                executable=e.mode == "755"), files)
+                                                executable=e.mode == "755"), files,
+                    size=lambda e: e.size)
         if os.path.lexists(dest):
             old = tmp_name(parent)
             os.rename(dest, old)

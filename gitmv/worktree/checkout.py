@@ -275,7 +275,8 @@ def _checkout_dir(
 
     rows = []
     since = ws.state.now() if to_hash else 0
-    for relpath, abspath, st, oid, after in ws.parallel(hash_one, to_hash):
+    for relpath, abspath, st, oid, after in ws.parallel(hash_one, to_hash,
+                                                      size=lambda i: i[2].st_size):
         rows.append(hashed(abspath, after, oid, since))
         e = wanted.get(relpath)
         _classify(ws, relpath, abspath, st, oid, e, to_write, to_remove, conflicts)
@@ -314,7 +315,7 @@ def _checkout_dir(
     def write_one(e: Entry) -> _Written:
         return _write(ws, os.path.join(root, e.path), e.oid, e.mode, modes)
 
-    written = ws.parallel(write_one, to_write)
+    written = ws.parallel(write_one, to_write, size=lambda e: e.size)
     _record(ws, written)
     return CheckoutResult(rel, len(written), len(to_remove), unchanged, kept)
 

@@ -47,6 +47,7 @@ from gitmv.objects.state import DirRow, Row, StatCache, hashed, is_racy
 from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
+PARALLEL_MIN = 1 << 20  # smaller files are read or written on the calling thread (`parallel`)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -278,7 +279,7 @@ class Workspace:
                 rows.append(row)
                 return Entry(relpath, mode, oid, size)
 
-            entries.extend(self.parallel(work, todo))
+            entries.extend(self.parallel(work, todo, size=lambda item: item[3].size))
         return Scan(entries, rows, stamp.digest())
 
     def remember_dir(self, rel: str, stamp: str | None, oid: str, entries: Sequence[Entry]
@@ -302,24 +303,52 @@ class Workspace:
             stamp.add(relpath, st)
         return known if stamp.digest() == known.stamp else None
 
-    def parallel(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+    def parallel(self, fn: Callable[[_T], _R], items: list[_T],
+                 size: Callable[[_T], int] | None = None) -> list[_R]:
+        """`fn` over `items` on `jobs` threads, results in the items' order.
+
+        With `size`, an item under PARALLEL_MIN bytes runs on the calling thread: a small
+        file's work is a few system calls, and threads only fight over the GIL and the
+        directory's lock (20,000 x 4 KiB: checkout 6.0 s on one thread, 11-12 s on 2 or 8;
+        add 2.1 s vs 4.8-5.2 s). Large items still overlap: hashing releases the GIL.
+        """
         if len(items) < 4 or self.jobs <= 1:
             return [fn(i) for i in items]
         from collections import deque
         from concurrent.futures import Future, ThreadPoolExecutor
 
         # a bounded window of futures, not one per item (`pool.map` makes them all at once:
-        # about a kilobyte each, 120 MB of a 100,000-file add); results keep the items' order
+        # about a kilobyte each, 120 MB of a 100,000-file add); a small item's result waits
+        # behind the futures before it, so the order holds
         out: list[_R] = []
-        window: deque[Future[_R]] = deque()
+        waiting: deque[tuple[Future[_R] | None, _R | None]] = deque()
+        running = 0
+
+        def take() -> None:
+            nonlocal running
+            fut, value = waiting.popleft()
+            if fut is None:
+                out.append(value)  # type: ignore[arg-type]  # a small item's own result
+            else:
+                out.append(fut.result())
+                running -= 1
+
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             try:
                 for item in items:
-                    if len(window) >= 4 * self.jobs:
-                        out.append(window.popleft().result())
-                    window.append(pool.submit(fn, item))
-                while window:
-                    out.append(window.popleft().result())
+                    if size is not None and size(item) < PARALLEL_MIN:
+                        value = fn(item)
+                        if waiting:
+                            waiting.append((None, value))
+                        else:
+                            out.append(value)
+                        continue
+                    while running >= 4 * self.jobs:
+                        take()
+                    waiting.append((pool.submit(fn, item), None))
+                    running += 1
+                while waiting:
+                    take()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
