@@ -4,6 +4,7 @@ permissions of what gitmv creates where a group shares it (`Sharing`)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import os
@@ -206,6 +207,31 @@ def create_file(path: str, mode: int, sharing: Sharing = NOT_SHARED) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def copy_file(src_fd: int, dst_fd: int, size: int) -> int:
+    """Copy the first `size` bytes of `src_fd` to `dst_fd` (both from offset 0), in the kernel
+    where it can (copy_file_range); the number of bytes copied (fewer when src is shorter)."""
+    at = 0
+    try:
+        while at < size:
+            n = os.copy_file_range(src_fd, dst_fd, size - at, at, at)
+            if n == 0:
+                return at
+            at += n
+        return at
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    while at < size:
+        data = os.pread(src_fd, min(size - at, 1 << 20), at)
+        if not data:
+            break
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(dst_fd, view, at + len(data) - len(view)):]
+        at += len(data)
+    return at
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644,

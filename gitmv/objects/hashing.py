@@ -13,6 +13,7 @@ from gitmv.errors import FileChanged
 BUFSIZE = 8 << 20  # 8 MiB: large enough that hashlib releases the GIL, small enough for flat RSS
 SMALL = 1 << 20
 PIPELINE_MIN = 64 << 20  # from here on, reading overlaps hashing and writing
+PIPE_BATCH = 4 << 20  # bytes handed to HashPipe's thread at a time
 PIPELINE_BUFFERS = 4  # in flight at once: RSS stays at 4 x 8 MiB whatever the file size
 
 
@@ -191,6 +192,56 @@ def _copy_and_hash_pipelined(src_fd: int, dst_fd: int) -> tuple[str, int]:
         free.put(memoryview(bytearray(1)))  # unblock a reader waiting for a buffer
         thread.join()
     return h.hexdigest(), total
+
+
+class HashPipe:
+    """sha256 updates run in order on one background thread, handed over in batches, so a
+    caller that cuts or writes on this core hashes on the other (hashlib lets the GIL go).
+
+    A buffer handed to `update` must stay unchanged until `sync()` returns; at most two
+    batches (2 x PIPE_BATCH bytes) are in flight."""
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+        self._batch: list[tuple[Any, bytes | memoryview]] = []
+        self._size = 0
+        self._last: Any = None
+
+    def update(self, h: Any, data: bytes | memoryview) -> None:
+        self._batch.append((h, data))
+        self._size += len(data)
+        if self._size >= PIPE_BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if not self._batch:
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="gitmv-hash")
+        batch, self._batch, self._size = self._batch, [], 0
+        before, self._last = self._last, self._pool.submit(_update_all, batch)
+        if before is not None:
+            before.result()
+
+    def sync(self) -> None:
+        """Wait until every update handed over so far is done."""
+        self._hand_over()
+        if self._last is not None:
+            last, self._last = self._last, None
+            last.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._batch, self._last = [], None
+
+
+def _update_all(batch: list[tuple[Any, bytes | memoryview]]) -> None:
+    for h, data in batch:
+        h.update(data)
 
 
 _SYNC_FILE_RANGE_WRITE = 2

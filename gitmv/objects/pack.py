@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from gitmv.errors import FormatError
+from gitmv.objects.hashing import HashPipe
 
 PACK_MAGIC = b"MVMPACK\x00"
 INDEX_MAGIC = b"MVMIDX\x00\x00"
@@ -67,6 +68,14 @@ def pack_id_of(name: str) -> str | None:
     return None
 
 
+DIRECT_MIN = 16 << 10  # entries at least this large are written without buffering
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class PackWriter:
     """Appends entries to a pack being written at `path` (a temp file the caller owns) and
     hashes it as it goes. `finish()` returns the pack id and the index bytes; the caller makes
@@ -76,9 +85,10 @@ class PackWriter:
     its index record (57 bytes) in one bytearray, and its place in an open-addressing table
     of record numbers (`_Records`), not a Python object per entry."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, pipe: HashPipe | None = None) -> None:
         self.fd = fd
         self._sha = hashlib.sha256()
+        self._pipe = pipe  # the pack's own hash on a second thread (the caller syncs and closes)
         self.size = 0
         self._records = _Records()
         self._buf: list[bytes] = []
@@ -89,19 +99,24 @@ class PackWriter:
         return len(self._records)
 
     def _write(self, data: bytes | memoryview) -> None:
-        self._sha.update(data)
+        if self._pipe is not None:
+            self._pipe.update(self._sha, data)
+        else:
+            self._sha.update(data)
+        self.size += len(data)
+        if len(data) >= DIRECT_MIN:  # a chunk: written from where it is, not copied twice
+            self.drain()
+            _write_all(self.fd, memoryview(data))
+            return
         self._buf.append(bytes(data))
         self._buffered += len(data)
-        self.size += len(data)
         if self._buffered >= 1 << 20:
             self.drain()
 
     def drain(self) -> None:
         """Write out what is buffered (before anyone reads the temp file)."""
         if self._buf:
-            view = memoryview(b"".join(self._buf))
-            while view:
-                view = view[os.write(self.fd, view):]
+            _write_all(self.fd, memoryview(b"".join(self._buf)))
             self._buf = []
             self._buffered = 0
 
@@ -129,6 +144,8 @@ class PackWriter:
 
     def finish(self) -> tuple[str, bytes]:
         self.drain()
+        if self._pipe is not None:
+            self._pipe.sync()
         pack_id = self._sha.hexdigest()
         return pack_id, _index_of_rows(pack_id, self.size, self._records.sorted_rows())
 

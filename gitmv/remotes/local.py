@@ -32,12 +32,14 @@ from gitmv.errors import ObjectCorrupt
 from gitmv.fsutil import (
     TMP_PREFIX,
     Sharing,
+    copy_file,
     create_file,
     flush_to_disk,
     is_stale_tmp,
     make_dirs,
     parse_shared_repository,
     remove_file,
+    share,
     sharing_of_dir,
     tmp_name,
     writer_is_gone,
@@ -227,20 +229,17 @@ class LocalStore:
         return os.path.join(self.root, *name.split("/"))
 
     def put_named(self, name: str, src: str) -> Stored:
-        """Copy file `src` in as `name`: a temp file beside it, fsynced, renamed over, the
-        directory fsynced; returns what the store then holds (read back: the confirmation)."""
+        """Put file `src` in as `name`: a temp file beside it, fsynced, renamed over, the
+        directory fsynced; returns what the store then holds (read back: the confirmation).
+
+        `src` is the caller's to remove afterwards, never to change: on the same file system
+        the temp file is a hard link to it (a 64 MiB pack is not written a second time)."""
         dest = self._named(name)
         try:
             make_dirs(os.path.dirname(dest), self.sharing)
             tmp = tmp_name(os.path.dirname(dest))
-            fd = create_file(tmp, 0o444, self.sharing)
             try:
-                with open(src, "rb") as f:
-                    copy_and_hash(f.fileno(), fd, os.fstat(f.fileno()).st_size)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
+                self._place(src, tmp)
                 os.rename(tmp, dest)
             except BaseException:
                 remove_file(tmp)
@@ -254,6 +253,27 @@ class LocalStore:
         except OSError as exc:
             raise self._error(exc, "write") from None
         return Stored(st.st_size, None, st.st_mtime)
+
+    def _place(self, src: str, tmp: str) -> None:
+        """`src`'s bytes, durable, at `tmp`: a hard link, else a copy."""
+        try:
+            os.link(src, tmp)
+        except OSError:  # another file system (EXDEV), or links refused: copy
+            fd = create_file(tmp, 0o444, self.sharing)
+            try:
+                with open(src, "rb") as f:
+                    copy_file(f.fileno(), fd, os.fstat(f.fileno()).st_size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.fchmod(fd, 0o444)
+            share(fd, self.sharing)
+        finally:
+            os.close(fd)
 
     def read_named(self, name: str, offset: int = 0, length: int | None = None) -> bytes | None:
         """`length` bytes of `name` from `offset` (to its end when None); None when absent."""

@@ -22,6 +22,7 @@ from gitmv.errors import GitMvmError, ObjectCorrupt
 from gitmv.fsutil import create_file, remove_file, tmp_name
 from gitmv.objects import chunking
 from gitmv.objects.cache import Cache
+from gitmv.objects.hashing import HashPipe
 from gitmv.objects.pack import CHUNK, CHUNKS, OBJECT, PackWriter, index_name, pack_name
 from gitmv.remotes.base import holds
 from gitmv.remotes.retry import RemoteError, with_retries
@@ -60,13 +61,14 @@ class Packer:
         self.nbytes = 0
         self.relied: set[str] = set()  # packs already refreshed (or young)
         self.lock = threading.Lock()
+        self.pipe = HashPipe()  # the packs' and large objects' own hashes, on a second core
 
     def _open(self) -> PackWriter:
         if self.writer is None:
             self.cache.make_tmp_dir()
             self.path = tmp_name(self.cache.tmp_dir)
             self.fd = create_file(self.path, 0o600)
-            self.writer = PackWriter(self.fd)
+            self.writer = PackWriter(self.fd, self.pipe)
         return self.writer
 
     def add_object(self, oid: str, data: bytes) -> None:
@@ -77,14 +79,19 @@ class Packer:
 
     def add_chunked(self, oid: str, view: memoryview,
                     done_with: Callable[[int], None] | None = None) -> None:
-        """Cut `view` (a large object) and pack the chunks no index holds; `done_with(n)` is
-        told, every RELEASE_EVERY bytes, that the first n bytes are no longer needed."""
+        """Cut `view` (a large object, whose bytes must be `oid`'s: checked as they are cut,
+        before its chunk list is written) and pack the chunks no index holds; `done_with(n)`
+        is told, every RELEASE_EVERY bytes, that the first n bytes are no longer needed."""
         chunks = []
         release_at = RELEASE_EVERY
+        whole = hashlib.sha256()
         for c, piece in chunking.cut(view):
-            if done_with is not None and c.offset >= release_at:
-                done_with(c.offset)
+            if c.offset >= release_at:
+                self.pipe.sync()  # (the hashes have read that far)
+                if done_with is not None:
+                    done_with(c.offset)
                 release_at = c.offset + RELEASE_EVERY
+            self.pipe.update(whole, piece)
             chunks.append(c)
             if c.id in self.chunks:
                 continue
@@ -95,8 +102,11 @@ class Packer:
             self._open().add(CHUNK, c.id, piece)
             self.chunks.add(c.id)
             self.nbytes += len(piece)
-            piece.release()
             self._maybe_seal()
+        self.pipe.sync()
+        got = whole.hexdigest()
+        if got != oid:  # its chunks are sound (each is its own id) but name no object
+            raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", "local cache")
         self._open().add(CHUNKS, oid, chunking.dump_list(len(view), chunks))
         self.oids.append(oid)
         self._maybe_seal()
@@ -149,8 +159,10 @@ class Packer:
         self.seal()
         self.wait()
         self.pool.shutdown()
+        self.pipe.close()
 
     def abort(self) -> None:
+        self.pipe.close()
         if self.writer is not None:
             os.close(self.fd)
             remove_file(self.path)
@@ -258,14 +270,8 @@ def _add(packer: Packer, cache: Cache, oid: str, size: int) -> None:
 
             view = memoryview(m)
             try:
-                h = hashlib.sha256()
-                for at in range(0, length, RELEASE_EVERY):
-                    h.update(view[at:at + RELEASE_EVERY])
-                    done_with(at + RELEASE_EVERY if at + RELEASE_EVERY < length else at)
-                got = h.hexdigest()
-                if got != oid:
-                    raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}", "local cache")
                 packer.add_chunked(oid, view, done_with)
             finally:
+                packer.pipe.sync()  # nothing still reads the map when it closes
                 view.release()
 
