@@ -22,6 +22,7 @@ from typing import NamedTuple
 from gitmv.errors import GitMvmError
 from gitmv.fsutil import remove_file
 from gitmv.objects.cache import Cache
+from gitmv.objects.hashing import HashPipe
 from gitmv.objects.pack import CHUNK, OBJECT
 from gitmv.remotes.retry import RemoteError
 from gitmv.transfer.engine import (
@@ -72,15 +73,15 @@ class Corrupt(RemoteError):
     """A range of a pack holds other bytes than its index says."""
 
 
-def read_verified(store: PackedStore, read: Read) -> dict[str, bytes]:
-    """{id: bytes} of a read's entries, each verified by its id; an entry that does not
-    verify is read once more on its own, then Corrupt."""
-    data = store.read_range(read.pack_id, read.offset, read.length)
+def read_verified(store: PackedStore, read: Read) -> dict[str, memoryview]:
+    """{id: bytes} of a read's entries (views into the one read: not copied), each verified
+    by its id; an entry that does not verify is read once more on its own, then Corrupt."""
+    data = memoryview(store.read_range(read.pack_id, read.offset, read.length))
     out = {}
     for w in read.wants:
         piece = data[w.offset - read.offset:w.offset - read.offset + w.length]
         if hashlib.sha256(piece).hexdigest() != w.id:
-            piece = store.read_range(w.pack_id, w.offset, w.length)
+            piece = memoryview(store.read_range(w.pack_id, w.offset, w.length))
             got = hashlib.sha256(piece).hexdigest()
             if got != w.id:
                 raise Corrupt(
@@ -95,10 +96,10 @@ def read_verified(store: PackedStore, read: Read) -> dict[str, bytes]:
 
 
 def _parallel(items: Sequence[Read], jobs: int, store: PackedStore
-              ) -> Iterator[tuple[Read, dict[str, bytes] | GitMvmError]]:
+              ) -> Iterator[tuple[Read, dict[str, memoryview] | GitMvmError]]:
     """Each read's verified entries (or its error), in order, `jobs` in flight at most."""
 
-    def one(r: Read) -> dict[str, bytes] | GitMvmError:
+    def one(r: Read) -> dict[str, memoryview] | GitMvmError:
         try:
             return read_verified(store, r)
         except GitMvmError as exc:
@@ -202,7 +203,7 @@ def _fetch_small(store: PackedStore, cache: Cache, wants: list[Want], jobs: int,
             where += [(w.id, result.message) for w in read.wants]
             continue
         for oid, data in result.items():  # placed from this thread only
-            cache.put_bytes(data, oid)
+            cache.put_bytes(data.tobytes(), oid)
             done.append(oid)
             nbytes += len(data)
     return nbytes, gone
@@ -230,6 +231,7 @@ def _fetch_chunked(store: PackedStore, cache: Cache, oid: str, at: Located, size
     cache.make_tmp_dir()
     partial = cache.partial_path(oid)
     h = hashlib.sha256()
+    pipe = HashPipe()  # the whole object's hash on another core than the writes
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         for read, result in _parallel(reads, jobs, store):
@@ -237,17 +239,20 @@ def _fetch_chunked(store: PackedStore, cache: Cache, oid: str, at: Located, size
                 raise result
             for w in read.wants:
                 piece = result[w.id]
-                h.update(piece)
+                pipe.update(h, piece)
                 view = memoryview(piece)
                 while view:
                     view = view[os.write(fd, view):]
             if time.monotonic() - started > limits.allowed(total):
                 raise DeadlineExceeded(f"download of sha256:{oid} from remote {store.name!r} "
                                        "passed its deadline", "run the command again")
+        pipe.sync()
     except BaseException:
+        pipe.close()
         os.close(fd)
         remove_file(partial)
         raise
+    pipe.close()
     os.close(fd)
     if h.hexdigest() != oid:
         remove_file(partial)
