@@ -26,7 +26,8 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
         print_json({"dry_run": dry_run, "kept": result.kept, "freed_bytes": freed + partial,
                     "deleted": [f"sha256:{o}" for o, _ in result.deleted],
                     "partial_downloads": [f"sha256:{o}" for o, _ in result.partials],
-                    "packs": [{"pack": p, "bytes": size, "objects": n}
+                    "packs": [{"pack": p, "bytes": size, "objects": n,
+                               "repacked": p in result.repacked}
                               for p, size, n in result.packs],
                     "store_temps": {"removed": result.temps[0], "bytes": result.temps[1]}})
         return 0
@@ -35,6 +36,12 @@ def run(dry_run: bool, remote: str | None, json: bool, force: bool = False,
             sys.stdout.write(f"{'would delete' if dry_run else 'deleted'}: sha256:{oid} "
                              f"({human_size(size)})\n")
         for pack_id, size, n in result.packs:
+            if pack_id in result.repacked:
+                sys.stdout.write(f"{'would repack' if dry_run else 'repacked'}: pack "
+                                 f"{pack_id[:12]} ({human_size(size)} freed, "
+                                 f"{ui.plural(n, 'object')} nothing needs; the rest moved to a "
+                                 "new pack)\n")
+                continue
             sys.stdout.write(f"{'would delete' if dry_run else 'deleted'}: pack {pack_id[:12]} "
                              f"({human_size(size)}, {ui.plural(n, 'object')} nothing needs)\n")
     verb = "would free" if dry_run else "freed"

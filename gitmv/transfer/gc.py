@@ -51,7 +51,8 @@ class GcResult(NamedTuple):
     deleted: list[tuple[str, int]]  # (oid, size)
     partials: tuple[tuple[str, int], ...] = ()  # interrupted downloads nothing needs
     temps: tuple[int, int] = (0, 0)  # (how many, bytes) killed uploads left on the store
-    packs: tuple[tuple[str, int, int], ...] = ()  # (pack id, bytes, objects) of store packs
+    packs: tuple[tuple[str, int, int], ...] = ()  # (pack id, bytes freed, objects) of store
+    repacked: tuple[str, ...] = ()  # those of `packs` whose live entries went to a new pack
 
 
 class Doubt(NamedTuple):
@@ -310,6 +311,7 @@ class Repack(NamedTuple):
     needed: set[str]
 
 
+REPACK_DEAD = 0.5  # a store pack at least this share of whose bytes nothing needs is repacked
 PACKS_MAX = 16  # more packs than this (after the dead ones go) are merged into one
 
 
@@ -528,13 +530,19 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
     young = [oid for oid, _, mtime in listed + in_packs if oid not in keep and mtime > cutoff]
     keep |= _files_of_manifests(store, ws.cache, young)
     doomed = [(oid, size) for oid, size, mtime in listed if oid not in keep and mtime <= cutoff]
-    dead = packs.dead(keep | set(young), cutoff) if packs else []
-    kept_packed = len(in_packs) - sum(n for _, _, n in dead)
+    live = keep | set(young)
+    dead = packs.dead(live, cutoff) if packs else []
+    sparse = packs.sparse(live, dead, cutoff) if packs else []
+    kept_packed = len(in_packs) - sum(n for _, _, n in dead + sparse)
+    repacked = tuple(pack_id for pack_id, _, _ in sparse)
     if dry_run:
         return GcResult(len(listed) - len(doomed) + kept_packed, doomed, temps=temps,
-                        packs=tuple(dead))
-    if packs:  # indexes first: what a push refreshed meanwhile stays, and keeps what it names
-        keep |= packs.hide(dead, cutoff, ws.cache)
+                        packs=tuple(dead + sparse), repacked=repacked)
+    if packs:  # the live entries of mostly dead packs copied first, then they go as dead ones
+        if sparse:
+            packs.repack(sparse, live, ws.cache)
+        # indexes first: what a push refreshed meanwhile stays, and keeps what it names
+        keep |= packs.hide(dead + sparse, cutoff, ws.cache)
     # Manifests go first: one a push refreshes meanwhile stays, and keeps the files it names.
     manifests = _manifests_among(store, ws.cache, doomed)
     deleted: list[tuple[str, int]] = []
@@ -554,7 +562,7 @@ def collect_remote(ws: Workspace, store: Store, dry_run: bool, force: bool = Fal
     gone = packs.remove(keep, cutoff) if packs else []
     kept_packed = len(in_packs) - sum(n for _, _, n in gone)
     return GcResult(len(listed) - len(deleted) + kept_packed, deleted, temps=temps,
-                    packs=tuple(gone))
+                    packs=tuple(gone), repacked=repacked)
 
 
 class _StorePacks:
@@ -569,6 +577,9 @@ class _StorePacks:
 
         self.store: PackedStore = store
         self.hidden: list[tuple[str, int, int]] = []
+        self.new: list[str] = []  # packs a repack wrote: what they hold is needed nowhere else
+        self._listed: list[tuple[str, int, float]] = []
+        self._chunks: set[str] = set()
 
     @classmethod
     def of(cls, store: Store, proof: Proof) -> _StorePacks | None:
@@ -596,6 +607,7 @@ class _StorePacks:
         store, index = self.store, self.store.index
         chunks = live_chunks(store, live)
         listed = with_retries(lambda: store.raw.list_named(PACK_DIR), f"list {store.name}")
+        self._listed, self._chunks = listed, chunks  # (for `sparse`)
         out = []
         for name, size, mtime in listed:
             pack_id = pack_id_of(name[len(PACK_DIR):])
@@ -609,6 +621,79 @@ class _StorePacks:
             if index.mtimes.get(pack_id, 0.0) <= cutoff and not pack_is_live(idx, live, chunks):
                 out.append((pack_id, size, sum(1 for e in idx if e.kind != CHUNK)))
         return out
+
+    def sparse(self, live: set[str], dead: list[tuple[str, int, int]], cutoff: float
+               ) -> list[tuple[str, int, int]]:
+        """Packs (and indexes) older than the grace period that hold something live, but of
+        whose bytes nothing needs REPACK_DEAD or more: (pack id, bytes a repack frees, objects
+        nothing needs). Call after `dead` (its listing and live chunks)."""
+        from gitmv.objects.pack import CHUNK, ENTRY_HEADER, pack_id_of
+        from gitmv.transfer.packed import PACK_DIR
+
+        index, chunks = self.store.index, self._chunks
+        skip = {pack_id for pack_id, _, _ in dead}
+        out = []
+        for name, size, mtime in self._listed:
+            pack_id = pack_id_of(name[len(PACK_DIR):])
+            if pack_id is None or pack_id in skip or not name.endswith(".pack") or \
+                    mtime > cutoff or index.mtimes.get(pack_id, cutoff + 1) > cutoff:
+                continue
+            idx = index.indexes.get(pack_id)
+            if idx is None:
+                continue
+            live_bytes, dead_objects = 0, 0
+            for e in idx:
+                if e.id in (chunks if e.kind == CHUNK else live):
+                    live_bytes += ENTRY_HEADER.size + e.length
+                elif e.kind != CHUNK:
+                    dead_objects += 1
+            if size - live_bytes >= REPACK_DEAD * size:
+                out.append((pack_id, size - live_bytes, dead_objects))
+        return out
+
+    def repack(self, sparse: list[tuple[str, int, int]], live: set[str], cache: Cache) -> None:
+        """The live entries of the `sparse` packs, read and verified, into new packs, each
+        confirmed on the store before its index; then the sparse packs go as dead ones do
+        (`hide`, `remove`): a push that relies on one meanwhile keeps it."""
+        from gitmv.objects import chunking
+        from gitmv.objects.pack import CHUNK, CHUNKS
+        from gitmv.remotes.retry import RemoteError
+        from gitmv.transfer.packpull import Want, coalesce, read_verified
+        from gitmv.transfer.packpush import Packer
+
+        store, chunks = self.store, self._chunks
+        packer = Packer(store, cache, force=True)
+        try:
+            for pack_id, _, _ in sparse:
+                idx = store.index.indexes[pack_id]
+                kinds: dict[str, list[int]] = {}
+                wants, lists = [], []
+                for e in idx:
+                    if e.id not in (chunks if e.kind == CHUNK else live):
+                        continue
+                    if e.kind == CHUNKS:
+                        lists.append(e)
+                        continue
+                    kinds.setdefault(e.id, []).append(e.kind)
+                    wants.append(Want(e.id, pack_id, e.offset, e.length))
+                for read in coalesce(wants):
+                    for w, piece in read_verified(store, read).items():
+                        for kind in kinds.pop(w, []):
+                            packer.add_entry(kind, w, piece)
+                for e in lists:  # after the chunks; a list is not its own hash: checked by form
+                    data = store.read_range(pack_id, e.offset, e.length)
+                    chunking.parse_list(data, f"remote {store.name!r}: chunk list of "
+                                              f"sha256:{e.id}")
+                    packer.add_entry(CHUNKS, e.id, data)
+            packer.close()
+        except BaseException:
+            packer.abort()
+            raise
+        if packer.broken:
+            raise RemoteError(f"remote {store.name!r}: a repacked pack could not be sent "
+                              f"({packer.broken}); nothing was deleted",
+                              "run `git mvm gc --remote` again")
+        self.new = packer.sent
 
     def hide(self, dead: list[tuple[str, int, int]], cutoff: float, cache: Cache) -> set[str]:
         """Delete the indexes of `dead` (those not refreshed since `cutoff`); returns what
@@ -634,10 +719,11 @@ class _StorePacks:
 
         store, index = self.store, self.store.index
         chunks = live_chunks(store, keep)
+        copies = [index.indexes[p] for p in self.new if p in index.indexes]
         gone = []
         for pack_id, size, n in self.hidden:
             idx = index.indexes.get(pack_id)
-            if idx is not None and pack_is_live(idx, keep, chunks):
+            if idx is not None and pack_is_live(idx, keep, chunks, copies):
                 local = os.path.join(index.dir, index_name(pack_id))
                 with_retries(partial(store.raw.put_named, INDEX_DIR + index_name(pack_id),
                                      local), f"restore an index on {store.name}")

@@ -184,9 +184,12 @@ def live_chunks(store: PackedStore, live: Iterable[str]) -> set[str]:
     return chunks
 
 
-def pack_is_live(index: PackIndex, live: Collection[str], chunks: Collection[str]) -> bool:
-    """Whether an entry of the pack is live: an object of `live`, a chunk of `chunks`."""
-    return any(e.id in (chunks if e.kind == CHUNK else live) for e in index)
+def pack_is_live(index: PackIndex, live: Collection[str], chunks: Collection[str],
+                 copies: Sequence[PackIndex] = ()) -> bool:
+    """Whether an entry of the pack is live (an object of `live`, a chunk of `chunks`) and
+    not also in one of the packs `copies` index (a repack's)."""
+    return any(e.id in (chunks if e.kind == CHUNK else live)
+               and not any(c.find(e.id, e.kind) is not None for c in copies) for e in index)
 
 
 def rebuild_index(store: PackedStore, pack_id: str) -> tuple[bytes, int, int]:

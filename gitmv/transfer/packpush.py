@@ -57,6 +57,8 @@ class Packer:
         self.oids: list[str] = []  # objects of the pack being filled
         self.chunks: set[str] = set()  # chunk ids this push added
         self.done: list[str] = []
+        self.sent: list[str] = []  # ids of the packs sent
+        self.broken = ""  # why a pack could not be sent: none after it is
         self.failed: list[tuple[str, str]] = []
         self.nbytes = 0
         self.relied: set[str] = set()  # packs already refreshed (or young)
@@ -70,6 +72,14 @@ class Packer:
             self.fd = create_file(self.path, 0o600)
             self.writer = PackWriter(self.fd, self.pipe)
         return self.writer
+
+    def add_entry(self, kind: int, id_hex: str, data: bytes | memoryview) -> None:
+        """An entry as it is (a repack's copy of one in another pack)."""
+        self._open().add(kind, id_hex, data)
+        if kind != CHUNK:
+            self.oids.append(id_hex)
+        self.nbytes += len(data)
+        self._maybe_seal()
 
     def add_object(self, oid: str, data: bytes) -> None:
         self._open().add(OBJECT, oid, data)
@@ -145,13 +155,16 @@ class Packer:
 
     def _send(self, pack_id: str, path: str, index: bytes, oids: list[str]) -> None:
         try:
-            if self.failed:  # a pack before this one failed: its index would name what is
-                raise RemoteError("not sent: an earlier pack failed")  # not there
+            if self.broken:  # a pack before this one failed: its index could name what is
+                raise RemoteError(f"not sent: an earlier pack failed ({self.broken})")
             send_pack(self.store, pack_id, path, index)
         except GitMvmError as exc:
+            # (a pack of chunks alone names no object: the chunk list after it fails too)
+            self.broken = self.broken or exc.message
             self.failed += [(o, exc.message) for o in oids]
         else:
             self.done += oids
+            self.sent.append(pack_id)
         finally:
             remove_file(path)
 
