@@ -172,10 +172,10 @@ def test_packed_push_then_exists_download_and_fetch(packed: Packed, tmp_path: Pa
     assert not list(packed.raw.list_objects()), "nothing loose: all in packs"
     view = packed.view()
     assert view.exists_many(oids) == set(oids)
-    for oid, data in zip(oids, datas):
+    for oid, data in zip(oids, datas, strict=True):
         assert _get(view, oid)[0] == data
-    sizes = dict(zip(oids, map(len, datas)))
-    assert _fetch(view, oids, tmp_path, sizes) == dict(zip(oids, datas))
+    sizes = dict(zip(oids, map(len, datas), strict=True))
+    assert _fetch(view, oids, tmp_path, sizes) == dict(zip(oids, datas, strict=True))
     again = packed.view().push_objects(packed.cache, [oids], 2, False, False, None)  # type: ignore[attr-defined]
     assert again.transferred == [] and again.present == len(oids)
 
