@@ -40,6 +40,7 @@ from tests.helpers import (
     tree_digest,
     write,
 )
+from tests.storefiles import S3Files, object_ids, read_object
 from tests.stores.s3 import REGION, MotoServer, free_port, server, set_aws_env
 
 PREFIX = "models"
@@ -73,19 +74,10 @@ def alice(tmp_path: Path, moto: MotoServer, bucket: str) -> Path:
 
 
 def bucket_objects(moto: MotoServer, bucket: str, prefix: str = PREFIX) -> dict[str, bytes]:
-    """{hex oid: bytes} of every object under `prefix/<aa>/<bb>/` (the layout is checked)."""
-    client = moto.client()
-    out: dict[str, bytes] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                   Prefix=f"{prefix}/"):
-        for item in page.get("Contents", ()):
-            key = item["Key"]
-            if key.count("/") != 3:
-                continue  # not in the object layout (a test's own file)
-            _, aa, bb, hexoid = key.split("/")
-            assert (aa, bb) == (hexoid[:2], hexoid[2:4]), key
-            out[hexoid] = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return out
+    """{hex oid: bytes} of every object under `prefix/`: in its packs (store layout 2, the
+    default) or loose under `<aa>/<bb>/` (layout 1; the fan-out is checked)."""
+    files = S3Files(moto.client(), bucket, f"{prefix}/")
+    return {oid: read_object(files, oid) or b"" for oid in object_ids(files)}
 
 
 def small_parts_store(moto: MotoServer, bucket: str) -> s3mod.S3Store:

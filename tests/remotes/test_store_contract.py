@@ -211,8 +211,10 @@ def test_a_store_of_the_previous_layout_is_read_and_upgraded(packed: Packed,
     result = view.push_objects(packed.cache, [list(old) + new], 2, False, False, None)  # type: ignore[attr-defined]
     assert sorted(result.transferred) == sorted(new) and result.present == len(old)
     assert read_layout(packed.raw, "contract") == (2, True)
-    view = packed.view()
+    # what an older gitmv (loose objects only: the raw store) sees now, docs/remotes.md
     everything = list(old) + new
+    assert packed.raw.exists_many(everything) == set(old)
+    view = packed.view()
     assert view.exists_many(everything) == set(everything)
     fetched = _fetch(view, everything, tmp_path,
                      {o: packed.cache.size_of(o) or 0 for o in everything})
