@@ -351,3 +351,21 @@ def test_the_zero_config_store_packs_by_default_and_packs_false_keeps_it_loose(
         bob = clone_hooked(bare, tmp_path / f"bob-{packs}")
         assert mvm(bob, "pull", "-q") == 0
         assert (bob / "m.pt").read_bytes() == data
+
+
+def test_commands_that_fetch_manifests_themselves_read_them_from_packs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Local gc reads the manifests of directories this clone lacks from the default store,
+    as the merge driver and the CI script do: through its packs (they went through the raw
+    store, and took every packed manifest for missing)."""
+    from tests.helpers import run
+
+    bare = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    save_dir(alice, "data", {f"f{i}": os.urandom(300) for i in range(5)}, "data")
+    git(alice, "push", "-q", "origin", "HEAD:main")
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(bare), str(bob))  # no hooks: nothing fetched
+    res = run(capsys, bob, "gc", "--dry-run")
+    assert res.rc == 0, res.err
+    assert "not in" not in res.err and "deletes nothing" not in res.err, res.err
