@@ -24,6 +24,7 @@ from tests.helpers import (
     assert_store_sound,
     cache_objects,
     clone_hooked,
+    configure,
     corrupt_object,
     corrupt_remote_object,
     dataset_files,
@@ -949,11 +950,15 @@ def other_user(_other_user_python: tuple[int, int, str]) -> Iterator[OtherUser]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _published_for(user: OtherUser, n_files: int = 40) -> tuple[Path, dict[str, bytes]]:
+def _published_for(user: OtherUser, n_files: int = 40, loose: bool = False
+                   ) -> tuple[Path, dict[str, bytes]]:
     """A bare repository (and its objects) that alice pushed, and bob's plain clone of it,
-    all owned by the user."""
+    all owned by the user; `loose`: its store kept in layout 1."""
     bare = init_bare(user.base / "srv.git")
     alice = init_hooked(user.base / "alice", bare)
+    if loose:
+        configure(alice, "remote.origin", "packs = false")
+        git_ok(alice, "commit", "-q", "-m", "loose store", ".mvm/config.toml")
     files = {f"part{i % 3}/f{i}.bin": os.urandom(20_000 + i) for i in range(n_files)}
     save_dir(alice, "data/train", files)
     models = {f"m{i}.pt": os.urandom(400_000 + i) for i in range(4)}
@@ -971,8 +976,10 @@ def test_a_partial_download_left_by_a_kill_does_not_block_the_next_pull(
 ) -> None:
     """kill -9 between the chmod and the rename of a finished download leaves a read-only
     `partial-<oid>`; a killed pull run by someone else (root, say) leaves one the user may
-    not write. Either way the next pull of the user goes through."""
-    bob, files = _published_for(other_user, n_files=3)
+    not write. Either way the next pull of the user goes through. (Partial files are a
+    loose object's download, which resumes: a store of layout 1; a packed object is read by
+    ranges into memory.)"""
+    bob, files = _published_for(other_user, n_files=3, loose=True)
     model = files["m0.pt"]
     tmp = bob / ".git" / "mvm" / "tmp"
     tmp.mkdir(parents=True)
