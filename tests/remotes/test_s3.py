@@ -199,6 +199,7 @@ def test_push_and_pull_commands(
 def test_large_file_goes_up_in_parts_and_comes_back_whole(
     alice: Path, tmp_path: Path, moto: MotoServer, bucket: str
 ) -> None:
+    configure(alice, "remote.s3store", "packs = false")  # (layout 1: loose S3 objects)
     configure(alice, "remote.s3store", 'multipart_threshold = "8MiB"')
     configure(alice, "remote.s3store", 'multipart_chunksize = "5MiB"')
     git(alice, "commit", "-q", "-m", "multipart", ".mvm/config.toml")
@@ -246,6 +247,7 @@ def test_failed_multipart_upload_leaves_nothing_under_the_key(
 def test_interrupted_download_resumes_with_a_range(
     alice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    configure(alice, "remote.s3store", "packs = false")  # (layout 1: loose S3 objects)
     model = os.urandom(300_000)
     save(alice, "models/m.pt", model, "model")
     git_ok(alice, "push", "-q", "origin", "main")
@@ -653,6 +655,7 @@ def test_a_server_that_refuses_the_checksum_header_gets_uploads_without_it(
 def test_fsck_verify_reads_the_stores_checksum_and_downloads_only_the_rest(
     moto: MotoServer, bucket: str, alice: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    configure(alice, "remote.s3store", "packs = false")  # (layout 1: loose S3 objects)
     first = os.urandom(30_000)
     second = os.urandom(30_000)
     save(alice, "a.pt", first)
