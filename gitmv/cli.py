@@ -264,9 +264,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", metavar="REGION", help="S3: the bucket's region")
     p.add_argument("--profile", metavar="NAME",
                    help="S3: the AWS profile whose credentials to use (gitmv stores none)")
-    p.add_argument("--packs", action="store_true",
-                   help="keep objects in packs and large ones as content-defined chunks "
-                   "(store layout 2: directory, S3, WebDAV; docs/remotes.md)")
+    p.add_argument("--packs", action=argparse.BooleanOptionalAction, default=None,
+                   help="objects in packs, large ones as content-defined chunks (store "
+                   "layout 2), the default for directory, S3 and WebDAV stores; --no-packs "
+                   "keeps loose objects (layout 1) for a store an older gitmv shares "
+                   "(docs/remotes.md)")
     _json(p)
 
     p = cmd("clone")

@@ -18,7 +18,10 @@ aborted and the run goes on; only the invariant decides.
 On a violation it prints the seed and the step list, then replays shorter lists in fresh
 worlds (delta debugging, time-boxed) and prints the shortest one that still fails.
 
-    scripts/chaos [--seed N] [--seeds K] [--steps K] [--store dir|s3] [--time-limit S]
+    scripts/chaos [--seed N] [--seeds K] [--steps K] [--store dir|s3] [--time-limit S] [--loose]
+
+The store keeps packs and chunks (store layout 2, the default); `--loose` runs it on loose
+objects (layout 1, `remote add --no-packs`).
 """
 
 from __future__ import annotations
@@ -143,14 +146,13 @@ class World:
             for key, value in self.env.items():
                 if key.startswith("AWS_"):
                     os.environ[key] = value
-        store = open_store("chaos", self.store_url, settings)
-        if os.environ.get("CHAOS_PACKS"):  # store layout 2: read through its indexes
-            from gitmv.objects.cache import Cache
-            from gitmv.transfer.packed import PackedStore
+        from gitmv.objects.cache import Cache
+        from gitmv.transfer.packed import PackedStore
 
-            scratch = tempfile.mkdtemp(prefix="chaos-view-", dir=self.base)
-            return PackedStore(store, scratch, Cache(scratch, scratch), None, None)
-        return store
+        # read through its indexes (layout 2), or its loose objects (layout 1, --loose)
+        store = open_store("chaos", self.store_url, settings)
+        scratch = tempfile.mkdtemp(prefix="chaos-view-", dir=self.base)
+        return PackedStore(store, scratch, Cache(scratch, scratch), None, None)
 
 
 def hermetic_env(base: Path) -> dict[str, str]:
@@ -208,8 +210,8 @@ def make_world(base: Path, store_kind: str, moto_endpoint: str | None) -> World:
     world.git("a", "init", "-q")
     world.mvm("a", "init", "-q")
     remote = ["remote", "add", "store", url, "--default"]
-    if os.environ.get("CHAOS_PACKS"):
-        remote.append("--packs")
+    if os.environ.get("CHAOS_LOOSE"):  # (the default: packs, store layout 2)
+        remote.append("--no-packs")
     if store_kind == "s3":
         remote += ["--endpoint-url", moto_endpoint or ""]
     must(world.mvm("a", *remote))
@@ -540,12 +542,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--shrink-time", type=float, default=300,
                    help="seconds to spend shortening a failing step list")
     p.add_argument("--keep", action="store_true", help="keep the temp directories")
-    p.add_argument("--packs", action="store_true",
-                   help="the store keeps packs and chunks (store layout 2, remote add --packs)")
+    p.add_argument("--loose", action="store_true",
+                   help="the store keeps loose objects (store layout 1, remote add --no-packs); "
+                   "by default it keeps packs and chunks (layout 2)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every step")
     args = p.parse_args(argv)
-    if args.packs:
-        os.environ["CHAOS_PACKS"] = "1"
+    if args.loose:
+        os.environ["CHAOS_LOOSE"] = "1"
     first = args.seed if args.seed is not None else random.randrange(1 << 20)
     moto_proc, moto = (None, None)
     if args.store == "s3":
@@ -585,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             moto_proc.terminate()
             moto_proc.wait()
     print(f"chaos: {total_steps} steps, seeds {first}..{seed}, --store {args.store}"
-          f"{' --packs' if args.packs else ''}, "
+          f"{' --loose' if args.loose else ''}, "
           f"{time.monotonic() - start:.0f} s, violations: 0")
     return 0
 

@@ -20,6 +20,7 @@ import pytest
 
 from gitmv import ui
 from gitmv.cli import main
+from tests.storefiles import DirFiles, delete_object, object_ids, read_object, write_object
 
 
 def hermetic_env(home: Path) -> dict[str, str]:
@@ -442,8 +443,42 @@ def remote_objects_dir(bare: Path) -> Path:
     return bare / "mvm" / "objects"
 
 
+def remote_store(bare: Path) -> DirFiles:
+    """The zero-config store's files, on either store layout (tests/storefiles.py)."""
+    return DirFiles(remote_objects_dir(bare))
+
+
 def remote_oids(bare: Path) -> set[str]:
-    return set(cache_objects(bare, remote_objects_dir(bare)))
+    """The objects the zero-config store holds: loose or in its packs."""
+    return object_ids(remote_store(bare))
+
+
+def assert_store_sound(files: DirFiles) -> set[str]:
+    """Every object a directory store holds reads back as bytes that hash to its name (packs
+    whole: each hashes to its name); nothing else lies there but the layout file, indexes and
+    temp files. Returns the objects."""
+    from gitmv.objects.pack import pack_id_of
+
+    oids = object_ids(files)
+    for oid in oids:
+        data = read_object(files, oid)
+        assert data is not None and sha(data) == oid, f"store object {oid} does not verify"
+    for name in files.names():
+        if name.startswith("packs/"):
+            assert sha(files.get(name) or b"") == pack_id_of(name[6:]), f"pack {name} is corrupt"
+        else:
+            assert name == "mvm-layout" or name.startswith("index/") or \
+                name.rsplit("/", 1)[-1] in oids or "tmp" in name, f"stray file in the store: {name}"
+    return oids
+
+
+def corrupt_remote_object(bare: Path, oid: str, data: bytes = b"rotten bytes") -> None:
+    """The zero-config store holds `data` under `oid` (either layout)."""
+    write_object(remote_store(bare), oid, data)
+
+
+def delete_remote_object(bare: Path, oid: str) -> None:
+    delete_object(remote_store(bare), oid)
 
 
 def init_hooked(root: Path, origin: Path | None = None) -> Path:

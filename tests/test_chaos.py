@@ -23,7 +23,9 @@ def world(tmp_path: Path) -> Iterator[chaos.World]:
 
 
 def stored(world: chaos.World) -> list[Path]:
-    return [p for p in Path(world.store_url).rglob("*") if p.is_file()]
+    """The store's files, the largest first (a pack, or a loose object's file)."""
+    return sorted((p for p in Path(world.store_url).rglob("*") if p.is_file()),
+                  key=lambda p: -p.stat().st_size)
 
 
 def test_a_sound_world_has_no_violation(world: chaos.World) -> None:
@@ -41,7 +43,9 @@ def test_an_object_gone_from_the_store_is_a_violation(world: chaos.World) -> Non
 def test_a_corrupt_object_on_the_store_is_a_violation(world: chaos.World) -> None:
     path = stored(world)[0]
     path.chmod(0o644)
-    path.write_bytes(b"rot")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # (same size: what only a hash sees)
+    path.write_bytes(bytes(data))
     assert chaos.check(world, full=True)
 
 

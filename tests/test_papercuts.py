@@ -12,6 +12,7 @@ import pytest
 from gitmv.ui import plural
 from tests.faultserver import Faults, FaultServer
 from tests.helpers import (
+    configure,
     error_lines,
     git,
     git_ok,
@@ -131,8 +132,12 @@ def test_http_501_on_put_is_not_retried(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_a_resumed_download_reports_the_bytes_it_fetched(tmp_path: Path) -> None:
+    """(A loose object's download resumes from its partial file: a store of layout 1. A
+    packed one is read by ranges, whole.)"""
     server = init_bare(tmp_path / "srv.git")
     alice = init_hooked(tmp_path / "alice", origin=server)
+    configure(alice, "remote.origin", "packs = false")
+    git_ok(alice, "commit", "-q", "-m", "loose store", ".mvm/config.toml")
     model = os.urandom(300_000)
     save(alice, "m.pt", model, "model")
     git_ok(alice, "push", "-q", "origin", "main")

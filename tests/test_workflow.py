@@ -14,6 +14,7 @@ from gitmv.hooks.install import shim
 from tests.helpers import (
     HOOK_NAMES,
     assert_cache_sound,
+    assert_store_sound,
     cache_objects,
     dataset_files,
     git,
@@ -21,8 +22,8 @@ from tests.helpers import (
     git_run,
     init_bare,
     mvm,
-    remote_objects_dir,
     remote_oids,
+    remote_store,
     rev,
     save,
     save_dir,
@@ -68,7 +69,7 @@ def test_team_workflow(tmp_path: Path) -> None:
     git(alice, "remote", "add", "origin", str(server))
     git_ok(alice, "push", "-q", "-u", "origin", "main")
     assert set(cache_objects(alice)) <= remote_oids(server)
-    assert_cache_sound(server, remote_objects_dir(server))
+    assert_store_sound(remote_store(server))
 
     # Bob joins with one command.
     assert mvm(tmp_path, "clone", "-q", str(server), str(tmp_path / "bob")) == 0

@@ -32,7 +32,7 @@ def _load_doc(path: str):  # type: ignore[no-untyped-def]
 
 def run(action: str, name: str | None, url: str | None, local: bool, default: bool,
         json: bool, endpoint_url: str | None = None, region: str | None = None,
-        profile: str | None = None, packs: bool = False) -> int:
+        profile: str | None = None, packs: bool | None = None) -> int:
     import tomlkit
 
     repo = Repo.discover()
@@ -71,8 +71,9 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
                 )
         # refuses an unsupported URL now, not at push time
         store = remotes.open_store(name, url, dict(s3_settings))
-        if packs and url.lower().startswith("lfs+"):
-            raise UsageError("--packs is for directory, S3 and WebDAV stores: a Git LFS "
+        if packs is not None and url.lower().startswith("lfs+"):
+            flag = "--packs" if packs else "--no-packs"
+            raise UsageError(f"{flag} is for directory, S3 and WebDAV stores: a Git LFS "
                              "server takes whole objects")
         if packs and not store.can_list:
             raise UsageError("--packs needs a store that lists its files: set "
@@ -85,8 +86,8 @@ def run(action: str, name: str | None, url: str | None, local: bool, default: bo
         entry["url"] = url
         for key, value in s3_settings.items():
             entry[key] = value
-        if packs:
-            entry["packs"] = True
+        if packs is not None:  # (none: the default, packs where the store can list)
+            entry["packs"] = packs
         section[name] = entry
         if default:
             doc.setdefault("core", tomlkit.table())["remote"] = name

@@ -143,8 +143,9 @@ def _manifests(ws: Workspace, pointers: Sequence[Pointer]) -> dict[str, tuple[En
         from gitmv.remotes import base as remotes
         from gitmv.transfer.engine import Limits, download
         from gitmv.transfer.sync import TransferFailed
+        from gitmv.transfer.view import packed_view
 
-        store = remotes.resolve(ws.repo, ws.config)
+        store = packed_view(ws, remotes.resolve(ws.repo, ws.config))  # (its packs, if any)
         sizes = {p.oid: p.manifest_size for p in missing if p.manifest_size is not None}
         result = download(ws.cache, store, [p.oid for p in missing], ws.jobs, sizes,
                           Limits.of(ws.config))

@@ -188,6 +188,11 @@ def resolve(
             git_remote, git_url = remote, url
     git_remote = git_remote or default_git_remote(repo)
     url = git_url or git_remote_url(repo, git_remote)
+    if url is None and repo.bare and os.path.isfile(
+            os.path.join(repo.common_dir, "mvm", "objects", "mvm-layout")):
+        # a server whose own mvm/objects is its clones' store, in packs (layout 2): read as
+        # the store it is (its loose objects its cache reads as they are)
+        return _repo_store("origin", repo.common_dir, repo.common_dir)
     if url is None:
         raise RemoteError(
             "no remote to use: no gitmv remote is configured and git has no remote "

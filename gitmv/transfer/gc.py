@@ -414,9 +414,10 @@ def _stale_partials(cache: Cache, needed: set[str], cutoff: float, dry_run: bool
 
 def _read_manifests_from_default(proof: Proof, ws: Workspace) -> None:
     from gitmv.remotes import base as remotes
+    from gitmv.transfer.view import packed_view
 
     try:
-        store: Store | None = remotes.resolve(ws.repo, ws.config)
+        store: Store | None = packed_view(ws, remotes.resolve(ws.repo, ws.config))
         why = ""
     except GitMvmError as exc:
         store, why = None, exc.message

@@ -306,9 +306,9 @@ class PackedStore:
     def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
         at = self.ready().find_object(oid)
         if at is None:
-            if not self.layout.loose:
-                raise RemoteError(f"object sha256:{oid} is not on remote {self.name!r}",
-                                  "push it from a clone that has it (`git mvm push`)")
+            # (loose, as the store had it, or as gc lists it: an older gitmv that shares the
+            # store writes loose objects whatever the layout file says; the raw store says
+            # "not on remote" for one it lacks)
             return cast(tuple[BinaryIO, int], self.raw.open_download(oid, offset))
         if at.entry.kind == OBJECT:
             return io.BytesIO(self.read_range(at.pack_id, at.entry.offset,
@@ -444,18 +444,19 @@ class _ChunkStream(io.RawIOBase):
 
 def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, object],
        pusher: Any, fetcher: Any) -> Store:
-    """The Store a command uses for `store`: a PackedStore where the store kind keeps named
-    files and lists them (a directory, S3, WebDAV) and either the store is of layout 2
-    already or `packs = true` asks for it; the store itself otherwise (Git LFS, and layout 1:
-    loose objects). `packs = false` keeps a store of layout 1 as it is."""
+    """The Store a command uses for `store`. Where the store kind keeps named files and lists
+    them (a directory, S3, WebDAV) that is a PackedStore, the default: a store of layout 1
+    is read as it is (loose objects) and upgraded to layout 2 by the next push, which writes
+    packs (its layout file says `loose objects: yes`, so they are still read). `packs = false`
+    keeps a store of layout 1 as it is, for a team that shares it with an older gitmv (one
+    already of layout 2 is read and written as one whatever the setting). The store itself
+    otherwise: Git LFS, and plain HTTP, which cannot list (packs are found by listing)."""
     if isinstance(store, PackedStore) or not hasattr(store, "put_named"):
         return store
     made = getattr(store, "_packed_view", None)  # one per store: its indexes listed once
     if made is not None:
         return cast(Store, made)
     wanted = settings.get("packs")
-    if wanted is False:
-        return store
     if not store.can_list:  # (plain HTTP: layout 1; packs need a listing)
         if wanted is True:
             raise RemoteError(f"remote {store.name!r}: packs are found by listing, and "
@@ -464,7 +465,7 @@ def of(store: Store, common_dir: str, cache: Cache, settings: Mapping[str, objec
                               store_wide=True)
         return store
     layout = None
-    if wanted is not True:
+    if wanted is False:
         layout = read_layout(store, store.name)
         if layout.version < 2:
             store._packed_view = store  # type: ignore[attr-defined]  # (read once)

@@ -93,6 +93,7 @@ def fetch(base: str, head: str, mode: str) -> int:
     from gitmv.objects.pointer import Pointer
     from gitmv.remotes import base as remotes
     from gitmv.transfer.engine import download
+    from gitmv.transfer.view import packed_view
     from gitmv.worktree.workspace import Workspace
 
     ws = Workspace.open()
@@ -120,7 +121,7 @@ def fetch(base: str, head: str, mode: str) -> int:
              "cache")
     else:
         try:
-            store = remotes.resolve(ws.repo, ws.config)
+            store = packed_view(ws, remotes.resolve(ws.repo, ws.config))  # (its packs, if any)
             result = download(ws.cache, store, sorted(missing), 8,
                               {o: s for o, s in missing.items() if s})
         except GitMvmError as exc:

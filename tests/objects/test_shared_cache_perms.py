@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cache_objects, error_lines, make_old, sha
+from tests.helpers import cache_objects, error_lines, make_old, remote_oids, sha
 from tests.users import IS_ROOT, TEAM, User, needs_root
 
 SMALL_MODEL = "models/small.pt"
@@ -266,7 +266,7 @@ def test_a_shared_bare_repository_holds_gitmvs_objects_as_git_holds_its_own(
 ) -> None:
     """alice pushes with umask 077 to a bare repository made with `git init --shared`: the
     objects gitmv keeps in its mvm/objects get the modes git gives its own loose objects
-    (and their directories) there."""
+    (and their directories) there: loose objects, or packs, indexes and the layout file."""
     origin = shared_origin(alice, team_base / "srv.git", shared)
     repo = start_clone(alice, team_base / "alice", None, umask=0o077)
     alice.git(repo, "remote", "add", "origin", str(origin), umask=0o077)
@@ -276,7 +276,8 @@ def test_a_shared_bare_repository_holds_gitmvs_objects_as_git_holds_its_own(
     gits_dirs, gits_files = modes_under(origin / "objects")
     assert gits_files, "git kept no loose objects to compare with"
     mvm_dirs, mvm_files = modes_under(origin / "mvm")
-    assert len(cache_objects(origin, origin / "mvm" / "objects")) == 2
+    assert len(remote_oids(origin)) == 2  # (in packs by default: the layout file, packs and
+    # indexes get git's modes too)
     assert mvm_dirs and mvm_dirs <= gits_dirs
     assert mvm_files == gits_files
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.helpers import configure, git, mvm
+from tests.storefiles import DirFiles, Files, S3Files, delete_object, read_object, write_object
 
 KINDS = ["local", "s3", "http", "lfs"]
 NAME = "store"
@@ -33,6 +34,7 @@ class Remote(NamedTuple):
     read: Callable[[str], bytes | None]  # the bytes held under an oid, None when absent
     write: Callable[[str, bytes], None]  # hold these bytes under the oid instead
     delete: Callable[[str], None]
+    files: Files | None = None  # the store's files (not Git LFS: it keeps whole objects)
 
 
 def add_remote(repo: Path, remote: Remote, commit: bool = True) -> None:
@@ -46,6 +48,7 @@ def add_remote(repo: Path, remote: Remote, commit: bool = True) -> None:
 
 def _files(root: Path, layout: Callable[[str], Path]) -> tuple[
         Callable[[str], bytes | None], Callable[[str, bytes], None], Callable[[str], None]]:
+    """A Git LFS server's objects (whole files under the server's own layout)."""
     def read(oid: str) -> bytes | None:
         path = layout(oid)
         return path.read_bytes() if path.is_file() else None
@@ -63,22 +66,27 @@ def _files(root: Path, layout: Callable[[str], Path]) -> tuple[
     return read, write, delete
 
 
-def _cache_layout(root: Path) -> Callable[[str], Path]:
-    return lambda oid: root / oid[:2] / oid[2:4] / oid
+def _owned(files: Files) -> tuple[
+        Callable[[str], bytes | None], Callable[[str, bytes], None], Callable[[str], None],
+        Files]:
+    """A store gitmv owns, on either layout (tests/storefiles.py)."""
+    return (lambda oid: read_object(files, oid), lambda oid, data: write_object(files, oid, data),
+            lambda oid: delete_object(files, oid), files)
 
 
 @contextmanager
 def remote_of(kind: str, tmp_path: Path) -> Iterator[Remote]:
     if kind == "local":
         root = tmp_path / "dir-store"
-        yield Remote(kind, str(root), {}, *_files(root, _cache_layout(root)))
-    elif kind == "http":
+        yield Remote(kind, str(root), {}, *_owned(DirFiles(root)))
+    elif kind in ("http", "webdav"):  # plain HTTP (layout 1: no listing), or WebDAV
         from tests.faultserver import FaultServer
 
         root = tmp_path / "http-root"
         with FaultServer(root) as server:
-            store = root / "store"
-            yield Remote(kind, f"{server.url}/store", {}, *_files(store, _cache_layout(store)))
+            yield Remote(kind, f"{server.url}/store",
+                         {"webdav": "true"} if kind == "webdav" else {},
+                         *_owned(DirFiles(root / "store")))
     elif kind == "lfs":
         from tests.stores.lfs import fresh_repo, shared_server
 
@@ -94,25 +102,8 @@ def remote_of(kind: str, tmp_path: Path) -> Iterator[Remote]:
             moto = server()
             bucket = moto.new_bucket()
             client = moto.client()
-
-            def key(oid: str) -> str:
-                return f"objects/{oid[:2]}/{oid[2:4]}/{oid}"
-
-            def read(oid: str) -> bytes | None:
-                try:
-                    body: bytes = client.get_object(Bucket=bucket, Key=key(oid))["Body"].read()
-                except client.exceptions.NoSuchKey:
-                    return None
-                return body
-
-            def write(oid: str, data: bytes) -> None:
-                client.put_object(Bucket=bucket, Key=key(oid), Body=data)
-
-            def delete(oid: str) -> None:
-                client.delete_object(Bucket=bucket, Key=key(oid))
-
             yield Remote(kind, f"s3://{bucket}/objects",
                          {"endpoint_url": f'"{moto.endpoint}"', "region": f'"{REGION}"'},
-                         read, write, delete)
+                         *_owned(S3Files(client, bucket)))
     else:
         raise AssertionError(f"no such store kind: {kind}")

@@ -32,6 +32,7 @@ from tests.helpers import (
     sha,
     tree_digest,
 )
+from tests.storefiles import DirFiles, object_ids, read_object
 
 
 def published(
@@ -49,12 +50,13 @@ def published(
 
 
 def assert_store_holds(root: Path, repo: Path) -> None:
-    """Every cache object of `repo` is on the store under its name, with the right bytes."""
-    stored = stored_objects(root)
+    """Every cache object of `repo` is on the store under its name (loose under its fan-out
+    directories, or in a pack its index names: tests/storefiles.py), with the right bytes."""
+    files = DirFiles(root)
+    stored = object_ids(files)
     for oid in cache_objects(repo):
         assert oid in stored, f"sha256:{oid} is not on the store"
-        assert stored[oid].parent.name == oid[2:4] and stored[oid].parent.parent.name == oid[:2]
-        assert sha(stored[oid].read_bytes()) == oid
+        assert sha(read_object(files, oid) or b"") == oid
 
 
 def clone_and_pull(bare: Path, dest: Path) -> subprocess.CompletedProcess[str]:
@@ -85,21 +87,36 @@ def test_push_and_pull_file_and_directory_artifacts(
     assert len(server.requests("PUT")) == before
 
 
-def test_webdav_server_without_parent_directories_and_listing(tmp_path: Path) -> None:
-    """nginx without `create_full_put_path` answers 409: the store makes the collections."""
+@pytest.mark.parametrize("packs", [True, False])
+def test_webdav_server_without_parent_directories_and_listing(tmp_path: Path,
+                                                              packs: bool) -> None:
+    """nginx without `create_full_put_path` answers 409: the store makes the collections
+    (`packs/`, `index/` in layout 2, the default; the fan-out ones in layout 1), and lists
+    what it holds."""
     with FaultServer(tmp_path / "http-root", create_parents=False) as server:
         _, alice, _, _ = published(tmp_path, f"{server.url}/store")
         configure(alice, "remote.web", "webdav = true")
+        if not packs:
+            configure(alice, "remote.web", "packs = false")
         res = git_run(alice, "mvm", "push")
         assert res.returncode == 0, res.stderr
-        assert_store_holds(tmp_path / "http-root" / "store", alice)
+        root = tmp_path / "http-root" / "store"
+        assert_store_holds(root, alice)
         assert server.requests("MKCOL")
         store = open_store("web", f"{server.url}/store", {"webdav": True})
         try:
             listed = {oid: size for oid, size, _ in store.list_objects()}  # type: ignore[attr-defined]
+            named = {n: size for d in ("packs/", "index/")
+                     for n, size, _ in store.list_named(d)}  # type: ignore[attr-defined]
         finally:
             store.close()  # type: ignore[attr-defined]
-        assert listed == {oid: p.stat().st_size for oid, p in cache_objects(alice).items()}
+        if packs:
+            assert listed == {}
+            assert named == {n: size for n, size in DirFiles(root).names().items()
+                             if n != "mvm-layout"} and named
+        else:
+            assert listed == {oid: p.stat().st_size for oid, p in cache_objects(alice).items()}
+            assert named == {}
 
 
 # --- authentication --------------------------------------------------------------------------
@@ -355,8 +372,8 @@ def test_gc_remote_on_a_webdav_store_deletes_only_old_unneeded_objects(tmp_path:
             when = time.time() - age
             os.utime(path, (when, when))
             junk[age] = oid
-        for path in stored_objects(root).values():
-            if path.name in needed:  # needed objects are kept however old they are
+        for path in stored_objects(root).values():  # (loose objects, or packs and indexes)
+            if path.name != junk[0]:  # needed objects are kept however old they are
                 os.utime(path, (time.time() - 3 * 3600,) * 2)
 
         # a WebDAV store cannot refresh what a push relies on: gc --remote only with --force
@@ -364,10 +381,10 @@ def test_gc_remote_on_a_webdav_store_deletes_only_old_unneeded_objects(tmp_path:
         assert res.returncode == 1 and "cannot refresh" in res.stderr, res.stderr
         res = git_run(alice, "mvm", "gc", "--remote", "--dry-run", "--force")
         assert res.returncode == 0, res.stderr
-        assert set(stored_objects(root)) == needed | set(junk.values())
+        assert object_ids(DirFiles(root / "store")) == needed | set(junk.values())
         res = git_run(alice, "mvm", "gc", "--remote", "--force")
         assert res.returncode == 0, res.stderr
-    assert set(stored_objects(root)) == needed | {junk[0]}
+    assert object_ids(DirFiles(root / "store")) == needed | {junk[0]}
     assert [r.path for r in server.requests("DELETE")] == [
         f"/store/{junk[3 * 3600][:2]}/{junk[3 * 3600][2:4]}/{junk[3 * 3600]}"
     ]

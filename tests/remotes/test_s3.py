@@ -40,6 +40,7 @@ from tests.helpers import (
     tree_digest,
     write,
 )
+from tests.storefiles import S3Files, object_ids, read_object
 from tests.stores.s3 import REGION, MotoServer, free_port, server, set_aws_env
 
 PREFIX = "models"
@@ -73,19 +74,10 @@ def alice(tmp_path: Path, moto: MotoServer, bucket: str) -> Path:
 
 
 def bucket_objects(moto: MotoServer, bucket: str, prefix: str = PREFIX) -> dict[str, bytes]:
-    """{hex oid: bytes} of every object under `prefix/<aa>/<bb>/` (the layout is checked)."""
-    client = moto.client()
-    out: dict[str, bytes] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                   Prefix=f"{prefix}/"):
-        for item in page.get("Contents", ()):
-            key = item["Key"]
-            if key.count("/") != 3:
-                continue  # not in the object layout (a test's own file)
-            _, aa, bb, hexoid = key.split("/")
-            assert (aa, bb) == (hexoid[:2], hexoid[2:4]), key
-            out[hexoid] = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return out
+    """{hex oid: bytes} of every object under `prefix/`: in its packs (store layout 2, the
+    default) or loose under `<aa>/<bb>/` (layout 1; the fan-out is checked)."""
+    files = S3Files(moto.client(), bucket, f"{prefix}/")
+    return {oid: read_object(files, oid) or b"" for oid in object_ids(files)}
 
 
 def small_parts_store(moto: MotoServer, bucket: str) -> s3mod.S3Store:
@@ -207,6 +199,7 @@ def test_push_and_pull_commands(
 def test_large_file_goes_up_in_parts_and_comes_back_whole(
     alice: Path, tmp_path: Path, moto: MotoServer, bucket: str
 ) -> None:
+    configure(alice, "remote.s3store", "packs = false")  # (layout 1: loose S3 objects)
     configure(alice, "remote.s3store", 'multipart_threshold = "8MiB"')
     configure(alice, "remote.s3store", 'multipart_chunksize = "5MiB"')
     git(alice, "commit", "-q", "-m", "multipart", ".mvm/config.toml")
@@ -254,6 +247,7 @@ def test_failed_multipart_upload_leaves_nothing_under_the_key(
 def test_interrupted_download_resumes_with_a_range(
     alice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    configure(alice, "remote.s3store", "packs = false")  # (layout 1: loose S3 objects)
     model = os.urandom(300_000)
     save(alice, "models/m.pt", model, "model")
     git_ok(alice, "push", "-q", "origin", "main")
@@ -661,6 +655,7 @@ def test_a_server_that_refuses_the_checksum_header_gets_uploads_without_it(
 def test_fsck_verify_reads_the_stores_checksum_and_downloads_only_the_rest(
     moto: MotoServer, bucket: str, alice: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    configure(alice, "remote.s3store", "packs = false")  # (layout 1: loose S3 objects)
     first = os.urandom(30_000)
     second = os.urandom(30_000)
     save(alice, "a.pt", first)

@@ -34,7 +34,17 @@ from tests.helpers import (
     sha,
     write,
 )
-from tests.remotes.kinds import KINDS, Remote, add_remote, remote_of
+from tests.remotes.kinds import KINDS, Remote, remote_of
+from tests.remotes.kinds import add_remote as _add_remote
+
+
+def add_remote(repo: Path, remote: Remote, commit: bool = True) -> None:
+    """The store kept in layout 1 (`packs = false`): these checks (an object held at another
+    size or with other bytes, confirmations object by object) are written against loose
+    objects; NOT YET CHECKED on packs (see the report of branch i13-default)."""
+    if remote.kind != "lfs":
+        remote = remote._replace(settings={**remote.settings, "packs": "false"})
+    _add_remote(repo, remote, commit)
 
 
 @pytest.fixture(autouse=True)

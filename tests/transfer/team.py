@@ -128,11 +128,15 @@ class Team(NamedTuple):
 
 
 def start_team(tmp_path: Path, store: StoreView, remote_args: tuple[str, ...] = ()) -> Team:
-    """alice publishes main (two versions of the model) with `store` as the shared store."""
+    """alice publishes main (two versions of the model) with `store` as the shared store,
+    kept in layout 1 (`--no-packs`): these tests read, age and race over its objects one by
+    one (the proof they check is the same on packs; gc of packs and its races:
+    test_packed_gc.py, test_gc_packs.py)."""
     origin = init_bare(tmp_path / "origin.git")
     git(origin, "config", "uploadpack.allowFilter", "true")  # partial clones may ask
     alice = init_hooked(tmp_path / "alice", origin)
-    assert mvm(alice, "remote", "add", "-q", "-d", "store", store.url, *remote_args) == 0
+    assert mvm(alice, "remote", "add", "-q", "-d", "store", store.url, "--no-packs",
+               *remote_args) == 0
     git_ok(alice, "commit", "-q", "-m", "the team's store", ".mvm/config.toml")
     save(alice, MODEL, os.urandom(3000), "v1")
     save(alice, MODEL, os.urandom(3000), "v2")

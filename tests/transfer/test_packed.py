@@ -34,13 +34,14 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
 
 
 def packed_remote(kind: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """remote_of, with WebDAV on for HTTP (packs are found by listing)."""
+    """remote_of, with WebDAV on for HTTP (packs are found by listing); layout 2 is the
+    default there, no setting asks for it."""
     from contextlib import contextmanager
 
     @contextmanager
     def make() -> Iterator[Remote]:
         with remote_of(kind, tmp_path) as r:
-            more = {"packs": "true"} | ({"webdav": "true"} if kind == "http" else {})
+            more = {"webdav": "true"} if kind == "http" else {}
             r = r._replace(settings={**r.settings, **more})
             yield r
 
@@ -191,17 +192,17 @@ def test_one_file_changed_in_a_2000_file_dataset_costs_at_most_5_requests(
 
 def test_a_layout_1_store_is_read_and_upgraded_by_a_push(tmp_path: Path) -> None:
     """A store of loose objects (what gitmv wrote before layout 2: `packs = false` here) is
-    read as it was; the first push with packs writes `mvm-layout` saying loose objects are
-    there, and a clone gets old and new objects alike."""
+    read as it was; the first push without the setting (packs, the default) writes
+    `mvm-layout` saying loose objects are there, and a clone gets old and new objects alike."""
     with packed_remote("local", tmp_path) as remote:
         bare, alice = setup(tmp_path, remote._replace(settings={"packs": "false"}))
         old = save_dir(alice, "data", {f"f{i}": os.urandom(300) for i in range(20)}, "old")
         git(alice, "push", "-q")
         held = store_files(remote, tmp_path)
         assert "mvm-layout" not in held and not any(n.startswith("packs/") for n in held)
-        config = alice / ".mvm" / "config.toml"
-        config.write_text(config.read_text().replace("packs = false", "packs = true"))
-        git(alice, "commit", "-q", "-am", "packs")
+        config = alice / ".mvm" / "config.toml"  # (as after an upgrade: no setting, the default)
+        config.write_text(config.read_text().replace("packs = false\n", ""))
+        git(alice, "commit", "-q", "-am", "packs by default")
         new = os.urandom(2 << 20)
         save(alice, "model.pt", new, "new")
         git(alice, "push", "-q")
@@ -267,6 +268,36 @@ def test_remote_add_packs_turns_layout_2_on_and_refuses_stores_that_cannot(
                "--packs") == 2
 
 
+@pytest.mark.parametrize("flag", [None, "--no-packs"])
+def test_remote_add_without_a_flag_packs_and_no_packs_keeps_layout_1(
+        tmp_path: Path, flag: str | None) -> None:
+    """Layout 2 is the default on a directory store (nothing written in the config);
+    `--no-packs` writes `packs = false` and the store stays loose objects, as an older gitmv
+    reads it. Git LFS takes neither flag."""
+    bare = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    store = tmp_path / "store"
+    assert mvm(alice, "remote", "add", "store", str(store), "--default",
+               *([flag] if flag else [])) == 0
+    config = (alice / ".mvm" / "config.toml").read_text()
+    assert ("packs = false" in config) == bool(flag) and "packs = true" not in config
+    git(alice, "commit", "-q", "-m", "remote")
+    data = os.urandom(3 << 20)
+    oid = save(alice, "model.pt", data, "model")
+    git(alice, "push", "-q", "origin", "HEAD:main")
+    if flag:
+        assert not (store / "mvm-layout").exists() and not (store / "index").exists()
+        assert (store / oid[:2] / oid[2:4] / oid).read_bytes() == data
+    else:
+        assert (store / "mvm-layout").read_text() == "gitmv store layout 2\n"
+        assert any((store / "index").iterdir()) and not (store / oid[:2]).exists()
+    bob = clone_hooked(bare, tmp_path / "bob")
+    assert mvm(bob, "pull", "-q") == 0
+    assert (bob / "model.pt").read_bytes() == data
+    assert mvm(alice, "remote", "add", "lfs", "lfs+http://127.0.0.1:9/x/info/lfs",
+               "--no-packs") == 2
+
+
 def test_a_chunked_object_reads_whole_like_a_file(tmp_path: Path) -> None:
     """`open_download` of a chunked object is a stream a reader may `read()` to the end or
     `read(n)` exactly n bytes from, as from any store (a chaos check read one chunk as the
@@ -296,3 +327,45 @@ def test_a_chunked_object_reads_whole_like_a_file(tmp_path: Path) -> None:
         assert len(head) == 200_000 and head == data[:200_000]
         rest = src.read()
     assert hashlib.sha256(head + rest).hexdigest() == oid
+
+
+def test_the_zero_config_store_packs_by_default_and_packs_false_keeps_it_loose(
+        tmp_path: Path) -> None:
+    """The store of a local git remote (`<bare>/mvm/objects`) is a directory store: layout 2
+    by default; `[remote.origin] packs = false` (no url: still the git remote's store) keeps
+    it loose, as an older gitmv that shares it reads it."""
+    from tests.helpers import configure, remote_objects_dir
+
+    for packs in (True, False):
+        bare = init_bare(tmp_path / f"origin-{packs}.git")
+        alice = init_hooked(tmp_path / f"alice-{packs}", bare)
+        if not packs:
+            configure(alice, "remote.origin", "packs = false")
+            git(alice, "commit", "-q", "-m", "loose store", ".mvm/config.toml")
+        data = os.urandom(5000)
+        oid = save(alice, "m.pt", data, "model")
+        git(alice, "push", "-q", "origin", "HEAD:main")
+        store = remote_objects_dir(bare)
+        assert (store / "mvm-layout").exists() == packs
+        assert (store / oid[:2] / oid[2:4] / oid).exists() == (not packs)
+        bob = clone_hooked(bare, tmp_path / f"bob-{packs}")
+        assert mvm(bob, "pull", "-q") == 0
+        assert (bob / "m.pt").read_bytes() == data
+
+
+def test_commands_that_fetch_manifests_themselves_read_them_from_packs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Local gc reads the manifests of directories this clone lacks from the default store,
+    as the merge driver and the CI script do: through its packs (they went through the raw
+    store, and took every packed manifest for missing)."""
+    from tests.helpers import run
+
+    bare = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    save_dir(alice, "data", {f"f{i}": os.urandom(300) for i in range(5)}, "data")
+    git(alice, "push", "-q", "origin", "HEAD:main")
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(bare), str(bob))  # no hooks: nothing fetched
+    res = run(capsys, bob, "gc", "--dry-run")
+    assert res.rc == 0, res.err
+    assert "not in" not in res.err and "deletes nothing" not in res.err, res.err

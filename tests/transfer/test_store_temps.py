@@ -50,7 +50,8 @@ def test_dead_upload_temp_files_are_removed_and_reported(
 ) -> None:
     with remote_of("local", tmp_path) as remote:
         alice = init_hooked(tmp_path / "alice", init_bare(tmp_path / "origin.git"))
-        add_remote(alice, remote)
+        # (temp files beside a loose object: layout 1; a pack's: test_packed_faults.py)
+        add_remote(alice, remote._replace(settings={**remote.settings, "packs": "false"}))
         oid = save(alice, "m.pt", os.urandom(5000), "model")
         git_ok(alice, "push", "-q", "origin", "main")  # (the hook pushes the object)
         store = Path(remote.url)

@@ -21,10 +21,14 @@ from gitmv.hooks.install import shim
 from tests.helpers import (
     HOOK_NAMES,
     assert_cache_sound,
+    assert_store_sound,
     cache_objects,
     clone_hooked,
+    configure,
     corrupt_object,
+    corrupt_remote_object,
     dataset_files,
+    delete_remote_object,
     error_lines,
     git,
     git_ok,
@@ -35,8 +39,8 @@ from tests.helpers import (
     object_path,
     oid_hex,
     read_pointer,
-    remote_objects_dir,
     remote_oids,
+    remote_store,
     run,
     run_json,
     save,
@@ -46,6 +50,7 @@ from tests.helpers import (
     tree_digest,
     write,
 )
+from tests.storefiles import DirFiles, delete_object, object_ids
 
 
 def plain_clone(url: Path | str, dest: Path) -> Path:
@@ -86,7 +91,7 @@ def test_zero_config_push_clone_pull(
     bare, alice, model, digest = published
     assert "remote" not in shared_config(alice)
     assert set(cache_objects(alice)) <= remote_oids(bare)
-    assert_cache_sound(bare, remote_objects_dir(bare))
+    assert_store_sound(remote_store(bare))
 
     bob = plain_clone(bare, tmp_path / "bob")
     assert not (bob / "models" / "m.pt").exists()
@@ -266,7 +271,7 @@ def test_remote_add_local_is_never_committed(
     # the local default is the one push uses
     oid = save(repo, "m.pt", os.urandom(300), "v1")
     assert mvm(repo, "push", "-q") == 0
-    assert object_path(repo, oid, tmp_path / "mine").is_file()
+    assert oid in store_oids(tmp_path / "mine")
     assert mvm(repo, "remote", "remove", "--local", "mine") == 0
     assert run_json(capsys, repo, "remote", "list") == []
 
@@ -303,27 +308,40 @@ def test_remote_add_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
 # --- push / fetch / pull with a named directory store --------------------------------------
 
 
-@pytest.fixture
-def with_store(tmp_path: Path) -> tuple[Path, Path, bytes, dict[str, str]]:
-    """A repo (bare origin) with a `store` remote, a model and a dataset, committed."""
+def _with_store(tmp_path: Path, *flags: str) -> tuple[Path, Path, bytes, dict[str, str]]:
     bare = init_bare(tmp_path / "srv.git")
     repo = init_hooked(tmp_path / "alice", bare)
     store = tmp_path / "store"
-    assert mvm(repo, "remote", "add", "store", str(store)) == 0
+    assert mvm(repo, "remote", "add", *flags, "store", str(store)) == 0
     model = os.urandom(4000)
     save(repo, "models/m.pt", model)
     digest = save_dir(repo, "data/train", dataset_files(n=10), "artifacts")
     return repo, store, model, digest
 
 
+@pytest.fixture
+def with_store(tmp_path: Path) -> tuple[Path, Path, bytes, dict[str, str]]:
+    """A repo (bare origin) with a `store` remote (layout 2, the default), a model and a
+    dataset, committed."""
+    return _with_store(tmp_path)
+
+
+@pytest.fixture
+def with_loose_store(tmp_path: Path) -> tuple[Path, Path, bytes, dict[str, str]]:
+    """The same with the store kept in layout 1 (`remote add --no-packs`): for what is about
+    loose objects on a store (their files, modes, fan-out directories, flushes, temps)."""
+    return _with_store(tmp_path, "--no-packs")
+
+
 def store_oids(store: Path) -> set[str]:
-    return set(cache_objects(store, store)) if store.exists() else set()
+    """The objects a directory store holds, loose or packed."""
+    return object_ids(DirFiles(store))
 
 
 def test_push_to_a_named_store_uses_the_cache_layout(
-    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+    with_loose_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo, store, model, _ = with_store
+    repo, store, model, _ = with_loose_store
     res = run(capsys, repo, "push", "store")
     assert res.rc == 0, res.err
     assert store_oids(store) == set(cache_objects(repo))
@@ -491,7 +509,7 @@ def test_manifest_on_the_store_stands_for_its_files(
     manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
     lost = sorted(o for o in store_oids(store) if o != manifest
                   and o != sha((repo / "models" / "m.pt").read_bytes()))[0]
-    object_path(repo, lost, store).unlink()
+    delete_object(DirFiles(store), lost)
     res = run(capsys, repo, "push", "store")
     assert res.rc == 0, res.err
     assert "pushed 0 objects" in res.err
@@ -503,7 +521,7 @@ def test_manifest_on_the_store_stands_for_its_files(
     assert res.rc == 0, res.err
     assert "pushed 1 object" in res.err
     assert lost in store_oids(store)
-    assert_cache_sound(repo, store)
+    assert_store_sound(DirFiles(store))
 
 
 def test_status_remote_for_a_directory_missing_one_file(
@@ -513,7 +531,7 @@ def test_status_remote_for_a_directory_missing_one_file(
     assert mvm(repo, "push", "-q", "store") == 0
     some = oid_hex(read_pointer(repo, "data/train")["oid"])
     files = [o for o in store_oids(store) if o != some]
-    object_path(repo, files[0], store).unlink()
+    delete_object(DirFiles(store), files[0])
     items = {i["path"]: i for i in run_json(capsys, repo, "status", "--remote", "store")}
     assert sum(not i["on_remote"] for i in items.values()) == 1
 
@@ -528,7 +546,7 @@ def test_corrupt_remote_object_never_reaches_cache_or_work_tree(
     bare, _, model, digest = published
     oid = sha(model)
     bad = b"corrupted on the server " * 50
-    corrupt_object(object_path(bare, oid, remote_objects_dir(bare)), bad)
+    corrupt_remote_object(bare, oid, bad)
     bob = plain_clone(bare, tmp_path / "bob")
     res = run(capsys, bob, "pull")
     assert res.rc == 1
@@ -549,7 +567,7 @@ def test_corrupt_remote_object_is_refused_by_the_checkout_hook(tmp_path: Path) -
     oid = save(alice, "m.pt", os.urandom(2000), "v2")
     git_ok(alice, "push", "-q", "origin", "main", "exp")
     bad = b"corrupted on the server " * 50
-    corrupt_object(object_path(bare, oid, remote_objects_dir(bare)), bad)
+    corrupt_remote_object(bare, oid, bad)
     bob = clone_hooked(bare, tmp_path / "bob")
     proc = git_ok(bob, "checkout", "exp")  # a checkout never fails for a missing object
     assert f"sha256:{oid}" in proc.stderr
@@ -570,7 +588,7 @@ def test_corrupt_file_of_a_remote_directory_is_refused(
     oid = sha(victim.read_bytes())
     assert oid != manifest
     bad = b"flipped bits"
-    corrupt_object(object_path(bare, oid, remote_objects_dir(bare)), bad)
+    corrupt_remote_object(bare, oid, bad)
     bob = plain_clone(bare, tmp_path / "bob")
     res = run(capsys, bob, "fetch")
     assert res.rc == 1
@@ -589,9 +607,9 @@ def test_fetch_failures_are_collected_and_reported_together(
     files = sorted(p for p in (alice / "data" / "train").rglob("*.bin"))
     gone = [sha(files[0].read_bytes()), sha(files[1].read_bytes())]
     for oid in gone:
-        object_path(bare, oid, remote_objects_dir(bare)).unlink()
+        delete_remote_object(bare, oid)
     corrupt = sha(files[2].read_bytes())
-    corrupt_object(object_path(bare, corrupt, remote_objects_dir(bare)))
+    corrupt_remote_object(bare, corrupt)
     bob = plain_clone(bare, tmp_path / "bob")
     res = run(capsys, bob, "fetch")
     assert res.rc == 1
@@ -623,9 +641,9 @@ def test_push_failures_are_collected_and_reported_together(
 
 
 def test_store_write_errors_are_collected_per_object(
-    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+    with_loose_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo, store, _, _ = with_store
+    repo, store, _, _ = with_loose_store
     store.write_bytes(b"a file where the store directory should be")
     res = run(capsys, repo, "push", "store", "models/m.pt", "data/train")
     assert res.rc == 1
@@ -639,7 +657,7 @@ def test_store_write_errors_are_collected_per_object(
 
 
 def test_a_directory_store_is_flushed_before_manifests_name_its_files(
-    with_store: tuple[Path, Path, bytes, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+    with_loose_store: tuple[Path, Path, bytes, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import gitmv.remotes.local as local
 
@@ -651,7 +669,7 @@ def test_a_directory_store_is_flushed_before_manifests_name_its_files(
         real(paths, any_path)
 
     monkeypatch.setattr(local, "flush_to_disk", spy)
-    repo, store, _, _ = with_store
+    repo, store, _, _ = with_loose_store
     assert mvm(repo, "push", "-q", "store") == 0
     manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
     assert len(flushed) == 2
@@ -662,11 +680,11 @@ def test_a_directory_store_is_flushed_before_manifests_name_its_files(
 
 
 def test_manifest_is_uploaded_after_its_files(
-    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+    with_loose_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """If a file of a directory cannot go up, its manifest does not go either, so the store
     never names files it lacks."""
-    repo, store, _, _ = with_store
+    repo, store, _, _ = with_loose_store
     manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
     victim = sha(next((repo / "data" / "train").rglob("*.bin")).read_bytes())
     # a file where the victim's fan-out directory would go: its upload fails
@@ -748,7 +766,7 @@ def test_mvm_clone_failure_is_reported(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_an_unexpected_error_in_a_file_upload_stops_the_manifest(
-    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str],
+    with_loose_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An error the transfer engine does not collect per object (here a RuntimeError, as a
@@ -771,7 +789,7 @@ def test_an_unexpected_error_in_a_file_upload_stops_the_manifest(
         real(self, oid, size, src)  # type: ignore[arg-type]
 
     monkeypatch.setattr(local.LocalStore, "upload", first_three_fail)
-    repo, store, _, _ = with_store
+    repo, store, _, _ = with_loose_store
     manifest = oid_hex(read_pointer(repo, "data/train")["oid"])
     res = run(capsys, repo, "push", "-j", "2", "store")  # 11 file objects, a window of 8
     assert res.rc == 1
@@ -794,13 +812,14 @@ def test_already_there_counts_objects_only_the_store_has(
         assert "; 12 already there" in res.err
 
 
+@pytest.mark.parametrize("packs", [True, False])
 def test_gc_remote_keeps_the_old_files_of_a_recent_manifest(
-    with_store: tuple[Path, Path, bytes, dict[str, str]], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], packs: bool
 ) -> None:
     """A directory pushed from another clone whose commit git does not have yet: its manifest
     is recent (kept), its files were already on the store (old). gc --remote keeps them, or
     the next push, trusting the manifest, would never send them again."""
-    repo, store, _, _ = with_store
+    repo, store, _, _ = _with_store(tmp_path, *([] if packs else ["--no-packs"]))
     files = dataset_files(n=6)
     tmp_dir = repo / "data" / "tmp"
     for rel, data in files.items():
@@ -809,8 +828,8 @@ def test_gc_remote_keeps_the_old_files_of_a_recent_manifest(
     assert mvm(repo, "push", "-q", "store", "data/tmp") == 0  # files + manifest A
     manifest_a = oid_hex(read_pointer(repo, "data/tmp")["oid"])
     old = store_oids(store)
-    for oid in old:  # over an hour ago
-        os.utime(object_path(repo, oid, store), (1_000_000_000, 1_000_000_000))
+    for path in store.rglob("*"):  # over an hour ago (loose objects, or packs and indexes)
+        os.utime(path, (1_000_000_000, 1_000_000_000))
     write(tmp_dir / "extra.bin", b"one more file")
     assert mvm(repo, "add", "-q", "data/tmp") == 0
     assert mvm(repo, "push", "-q", "store", "data/tmp") == 0  # the new file + manifest B
@@ -824,7 +843,8 @@ def test_gc_remote_keeps_the_old_files_of_a_recent_manifest(
     res = run(capsys, repo, "gc", "--remote", "store")
     assert res.rc == 0, res.err
     left = store_oids(store)
-    assert manifest_a not in left  # old and named by nothing: gone
+    if not packs:  # (a pack with a live entry is kept whole: manifest A shares its pack)
+        assert manifest_a not in left  # old and named by nothing: gone
     assert manifest_b in left
     assert named_by_b <= left
 
@@ -930,11 +950,15 @@ def other_user(_other_user_python: tuple[int, int, str]) -> Iterator[OtherUser]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _published_for(user: OtherUser, n_files: int = 40) -> tuple[Path, dict[str, bytes]]:
+def _published_for(user: OtherUser, n_files: int = 40, loose: bool = False
+                   ) -> tuple[Path, dict[str, bytes]]:
     """A bare repository (and its objects) that alice pushed, and bob's plain clone of it,
-    all owned by the user."""
+    all owned by the user; `loose`: its store kept in layout 1."""
     bare = init_bare(user.base / "srv.git")
     alice = init_hooked(user.base / "alice", bare)
+    if loose:
+        configure(alice, "remote.origin", "packs = false")
+        git_ok(alice, "commit", "-q", "-m", "loose store", ".mvm/config.toml")
     files = {f"part{i % 3}/f{i}.bin": os.urandom(20_000 + i) for i in range(n_files)}
     save_dir(alice, "data/train", files)
     models = {f"m{i}.pt": os.urandom(400_000 + i) for i in range(4)}
@@ -952,8 +976,10 @@ def test_a_partial_download_left_by_a_kill_does_not_block_the_next_pull(
 ) -> None:
     """kill -9 between the chmod and the rename of a finished download leaves a read-only
     `partial-<oid>`; a killed pull run by someone else (root, say) leaves one the user may
-    not write. Either way the next pull of the user goes through."""
-    bob, files = _published_for(other_user, n_files=3)
+    not write. Either way the next pull of the user goes through. (Partial files are a
+    loose object's download, which resumes: a store of layout 1; a packed object is read by
+    ranges into memory.)"""
+    bob, files = _published_for(other_user, n_files=3, loose=True)
     model = files["m0.pt"]
     tmp = bob / ".git" / "mvm" / "tmp"
     tmp.mkdir(parents=True)
@@ -996,7 +1022,8 @@ def test_a_push_killed_mid_copy_leaves_no_temp_file_on_the_directory_store(
 
     repo = init_hooked(tmp_path / "alice")
     store = tmp_path / "store"
-    assert mvm(repo, "remote", "add", "-q", "-d", "store", str(store)) == 0
+    # (layout 1: a loose object's temp file; a pack's: test_packed_faults.py)
+    assert mvm(repo, "remote", "add", "-q", "-d", "--no-packs", "store", str(store)) == 0
     oid = big_file(repo / "big.bin", 256)
     assert mvm(repo, "add", "-q", "big.bin") == 0
 
