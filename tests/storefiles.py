@@ -162,17 +162,26 @@ def _range(files: Files, at: Found) -> bytes:
 
 def read_object(files: Files, oid: str) -> bytes | None:
     """The bytes the store holds under `oid` (a chunked object put together from its chunk
-    list), None when it holds none."""
+    list), None when it holds none. A packed object may have several copies (a push that
+    replaced one held wrong writes another; gitmv reads the one that verifies): the first
+    that hashes to `oid`, else the first."""
+    import hashlib
+
     from gitmv.objects import chunking
     from gitmv.objects.pack import CHUNK, OBJECT
 
+    copies = []
     for at in packs_of(files, oid):
         if at.kind == OBJECT:
-            return _range(files, at)
+            copies.append(_range(files, at))
+            continue
         chunks = {id_: a for id_, a, _ in index_entries(files) if a.kind == CHUNK}
-        return b"".join(_range(files, chunks[c.id])
-                        for c in chunking.parse_list(_range(files, at), oid))
-    return files.get(loose_name(oid))
+        copies.append(b"".join(_range(files, chunks[c.id])
+                               for c in chunking.parse_list(_range(files, at), oid)))
+    for data in copies:
+        if hashlib.sha256(data).hexdigest() == oid:
+            return data
+    return copies[0] if copies else files.get(loose_name(oid))
 
 
 def _write_pack(files: Files, entries: list[tuple[int, str, bytes]]) -> str:

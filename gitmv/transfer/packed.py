@@ -163,6 +163,13 @@ class StoreIndex:
                 return Located(pack_id, entry)
         return None
 
+    def find_all(self, id_hex: str, kind: int) -> list[Located]:
+        """Every copy of an entry, the newest index first (a push that replaced a copy held
+        wrong, or a repack, wrote another)."""
+        return [Located(pack_id, e)
+                for pack_id in sorted(self.indexes, key=lambda p: -self.mtimes.get(p, 0))
+                if (e := self.indexes[pack_id].find(id_hex, kind)) is not None]
+
     def find_object(self, oid: str) -> Located | None:
         return self.find(oid, OBJECT) or self.find(oid, CHUNKS)
 
@@ -311,9 +318,22 @@ class PackedStore:
             # "not on remote" for one it lacks)
             return cast(tuple[BinaryIO, int], self.raw.open_download(oid, offset))
         if at.entry.kind == OBJECT:
-            return io.BytesIO(self.read_range(at.pack_id, at.entry.offset,
-                                              at.entry.length)), 0
+            return io.BytesIO(self._verified_copy(oid, at)), 0
         return cast(BinaryIO, _ChunkStream(self, self.chunks_of(at))), 0
+
+    def _verified_copy(self, oid: str, newest: Located) -> bytes:
+        """The bytes of the newest copy of packed object `oid` that hashes to it (a push
+        that replaced a copy held wrong wrote another), else of the newest: the caller's
+        check then finds it corrupt."""
+        data = self.read_range(newest.pack_id, newest.entry.offset, newest.entry.length)
+        if hashlib.sha256(data).hexdigest() == oid:
+            return data
+        for at in self.index.find_all(oid, OBJECT):
+            if at.pack_id != newest.pack_id:
+                other = self.read_range(at.pack_id, at.entry.offset, at.entry.length)
+                if hashlib.sha256(other).hexdigest() == oid:
+                    return other
+        return data
 
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         """One object as a loose one (what a repair of a loose object sends)."""
