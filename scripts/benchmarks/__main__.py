@@ -107,6 +107,9 @@ def parse_remote(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--big-mib", type=int, default=1024)
     p.add_argument("--reps", type=int, default=3, help="repetitions on the local store")
     p.add_argument("--s3-reps", type=int, default=1, help="repetitions on S3 (slow: moto)")
+    p.add_argument("--loose", action="store_true",
+                   help="also gitmv on a store of layout 1 (`remote add --no-packs`: a file "
+                        "or an S3 object per object, as before packs)")
     p.add_argument("--hook-reps", type=int, default=15)
     p.add_argument("--only", default="hooks,local,s3")
     p.add_argument("--out", default=OUT)

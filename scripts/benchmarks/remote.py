@@ -114,7 +114,7 @@ Measure = dict[str, list[Sample]]
 
 def gitmv_round(ctx: Ctx, inputs: Inputs, rep: int, remote: tuple[str, ...] | None,
                 s3: S3Server | None = None) -> Measure:
-    packs = "-packs" if remote and "--packs" in remote else ""
+    packs = "-loose" if remote and "--no-packs" in remote else ""
     base = ctx.session / f"gitmv-{remote[0] if remote else 'local'}{packs}-{rep}"
     bare = base / "origin.git"
     repo = base / "repo"
@@ -230,16 +230,17 @@ def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str
                 gremote = ("s3", f"s3://bench/gitmv{rep}", "--endpoint-url", endpoint)
                 dremote = [["dvc", "remote", "add", "-d", "s3", f"s3://bench/dvc{rep}"],
                            ["dvc", "remote", "modify", "s3", "endpointurl", endpoint]]
+            # the default: store layout 2, packs for small objects, chunks for large ones
             merge(results, "gitmv", gitmv_round(ctx, inputs, rep, gremote, s3))
-            # store layout 2 (`remote add --packs`): packs for small objects, chunks for large
-            if store == "local":
-                packed_dir = ctx.session / f"gitmvpacks{rep}"
-                packed_dir.mkdir(parents=True, exist_ok=True)
-                premote = ("packed", str(packed_dir), "--packs")
-            else:
-                premote = ("s3", f"s3://bench/gitmvpacks{rep}", "--endpoint-url", endpoint,
-                           "--packs")
-            merge(results, "gitmv --packs", gitmv_round(ctx, inputs, rep, premote, s3))
+            if ctx.args.loose:  # layout 1 (`remote add --no-packs`): one file per object
+                if store == "local":
+                    loose_dir = ctx.session / f"gitmvloose{rep}"
+                    loose_dir.mkdir(parents=True, exist_ok=True)
+                    lremote = ("loose", str(loose_dir), "--no-packs")
+                else:
+                    lremote = ("s3", f"s3://bench/gitmvloose{rep}", "--endpoint-url",
+                               endpoint, "--no-packs")
+                merge(results, "gitmv --no-packs", gitmv_round(ctx, inputs, rep, lremote, s3))
             merge(results, "dvc", dvc_round(ctx, inputs, rep, dremote, s3))
             if s3 is not None:
                 merge(results, "floor (boto3)", boto3_floor(ctx, inputs, s3, "bench"))
@@ -249,7 +250,7 @@ def bench_transfers(ctx: Ctx, inputs: Inputs, store: str) -> list[tuple[str, str
             s3.__exit__()
     rows = []
     for op in ("push", "no-op push", "pull"):
-        for tool in ("gitmv", "gitmv --packs", "dvc", "floor (boto3)"):
+        for tool in ("gitmv", "gitmv --no-packs", "dvc", "floor (boto3)"):
             samples = results.get(tool, {}).get(op)
             if not samples:
                 continue
