@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
 from gitmv import ui
@@ -231,7 +231,7 @@ class Workspace:
         """`scan_dir`, with the directory's stamp when every file's stat is vouched for
         (`remember_dir` records it with the manifest the entries make)."""
         root = self.repo.abs(rel)
-        known = self.state.load_tree(root)
+        known = _Rows(self.state.iter_tree(root))
         entries: list[Entry] = []
         todo: list[tuple[str, str, str, Stat]] = []  # (relative path, abs path, mode, stat)
         links: dict[str, str] = {}
@@ -249,14 +249,14 @@ class Workspace:
                 continue
             mode = "755" if st.st_mode & stat.S_IXUSR else "644"
             s = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            cached = known.get(abspath)
+            cached = known.find(abspath)
             if cached is not None and cached[0] == s and (
                 not store or cached[1] in cached_oids or self.cache.has(cached[1])
             ):
                 entries.append(Entry(relpath, mode, cached[1], st.st_size))
             else:
                 todo.append((relpath, abspath, mode, Stat(*s)))
-        del known
+        known.close()
         manifest.check_links(links, rel)  # resolved through each other, as the OS will
         for relpath, target in links.items():
             data = target.encode("utf-8", "surrogateescape")
@@ -784,7 +784,11 @@ def _ino(path: str) -> int:
 
 
 def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat_result]]:
-    """(relative posix path, absolute path, lstat) of every file and symlink under `start`."""
+    """(relative posix path, absolute path, lstat) of every file and symlink under `start`,
+    in the order of their relative paths' bytes: a manifest's order, and the stat cache's
+    (`StatCache.iter_tree`), so a walk, the rows and a manifest are read side by side and
+    none of them is held whole. (A directory's names are sorted with a `/` after each
+    subdirectory's name: `a-b` < `a.c` < `a/x`, as the full paths sort.)"""
     rootlen = len(root) + 1
     try:
         st0 = os.lstat(start)
@@ -794,40 +798,80 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
         if start != root:
             yield start[rootlen:].replace(os.sep, "/"), start, st0
         return
-    # (directory, whether every name on its path is printable ASCII without a backslash);
-    # the files of one that is not get `refuse_name`'s full check
-    stack = [(start, start == root or _is_plain(start[rootlen:]))]
     posix = os.sep == "/"
+    # per directory being read: its sorted (key, path, lstat, name is plain) still to yield;
+    # plain: every name on the path is printable ASCII without a backslash, so the files
+    # of one that is not get `refuse_name`'s full check
+    stack = [_listing(start, start == root or _is_plain(start[rootlen:]), where)]
     while stack:
-        d, plain = stack.pop()
-        with os.scandir(d) as it:
-            for e in it:
-                name = e.name
-                if is_tmp_name(name):
-                    if is_stale_tmp(name):
-                        remove_file(e.path)  # left by a killed checkout
-                    continue
-                st = e.stat(follow_symlinks=False)
-                ok = plain and _is_plain(name)
-                if stat.S_ISDIR(st.st_mode):
-                    if name == ".git":
-                        raise PathRefused(f"{where}: contains a .git directory ({e.path})")
-                    stack.append((e.path, ok))
-                    continue
-                relpath = e.path[rootlen:] if posix else e.path[rootlen:].replace(os.sep, "/")
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                    raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
-                if not ok:
-                    refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
-                    if "\\" in relpath:
-                        raise PathRefused(f"{where}/{relpath}: file names with backslashes "
-                                          "cannot be stored in a manifest", "rename the file")
-                yield relpath, e.path, st
+        top = stack[-1]
+        if not top:
+            stack.pop()
+            continue
+        _key, path, st, ok = top.pop()
+        if stat.S_ISDIR(st.st_mode):
+            stack.append(_listing(path, ok, where))
+            continue
+        relpath = path[rootlen:] if posix else path[rootlen:].replace(os.sep, "/")
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
+        if not ok:
+            refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
+            if "\\" in relpath:
+                raise PathRefused(f"{where}/{relpath}: file names with backslashes "
+                                  "cannot be stored in a manifest", "rename the file")
+        yield relpath, path, st
+
+
+def _listing(d: str, plain: bool, where: str) -> list[tuple[str, str, os.stat_result, bool]]:
+    """A directory's files and subdirectories for `_walk`, last in path order first (popped
+    from the end); temp files of gitmv are skipped (stale ones, left by a killed checkout,
+    removed)."""
+    out = []
+    with os.scandir(d) as it:
+        for e in it:
+            name = e.name
+            if is_tmp_name(name):
+                if is_stale_tmp(name):
+                    remove_file(e.path)
+                continue
+            st = e.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                if name == ".git":
+                    raise PathRefused(f"{where}: contains a .git directory ({e.path})")
+                key = name + "/"
+            else:
+                key = name
+            out.append((key, e.path, st, plain and _is_plain(name)))
+    out.sort(key=lambda x: x[0].encode("utf-8", "surrogateescape"), reverse=True)
+    return out
 
 
 def _is_plain(name: str) -> bool:
     """Printable ASCII without a backslash: a name `_walk` need not check further."""
     return name.isascii() and name.isprintable() and "\\" not in name
+
+
+class _Rows:
+    """Stat-cache rows read side by side with a walk in the same (path) order: `find` a path
+    at or after the last one found; a row per file is read once and never held."""
+
+    def __init__(self, rows: Iterator[tuple[str, tuple[int, int, int, int], str]]) -> None:
+        self._rows = rows
+        self._next = next(rows, None)
+
+    def find(self, path: str) -> tuple[tuple[int, int, int, int], str] | None:
+        row = self._next
+        while row is not None and row[0] < path:
+            row = next(self._rows, None)
+        self._next = row
+        if row is not None and row[0] == path:
+            return row[1], row[2]
+        return None
+
+    def close(self) -> None:
+        self._next = None
+        self._rows = iter(())
 
 
 class _Stamper:
