@@ -799,18 +799,27 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
             yield start[rootlen:].replace(os.sep, "/"), start, st0
         return
     posix = os.sep == "/"
-    # per directory being read: its sorted (key, path, lstat, name is plain) still to yield;
-    # plain: every name on the path is printable ASCII without a backslash, so the files
-    # of one that is not get `refuse_name`'s full check
-    stack = [_listing(start, start == root or _is_plain(start[rootlen:]), where)]
+    # per directory being read: (its path, whether every name on it is printable ASCII
+    # without a backslash, so its files need not get `refuse_name`'s full check, its names
+    # still to yield: sorted, last first, a subdirectory's with a "/" after it)
+    stack = [(start, start == root or _is_plain(start[rootlen:]), _listing(start))]
     while stack:
-        top = stack[-1]
-        if not top:
+        d, plain, names = stack[-1]
+        if not names:
             stack.pop()
             continue
-        _key, path, st, ok = top.pop()
+        key = names.pop()
+        name = key.rstrip("/")
+        path = os.path.join(d, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # gone since the directory was read
+        ok = plain and _is_plain(name)
         if stat.S_ISDIR(st.st_mode):
-            stack.append(_listing(path, ok, where))
+            if name == ".git":
+                raise PathRefused(f"{where}: contains a .git directory ({path})")
+            stack.append((path, ok, _listing(path)))
             continue
         relpath = path[rootlen:] if posix else path[rootlen:].replace(os.sep, "/")
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
@@ -823,10 +832,11 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
         yield relpath, path, st
 
 
-def _listing(d: str, plain: bool, where: str) -> list[tuple[str, str, os.stat_result, bool]]:
-    """A directory's files and subdirectories for `_walk`, last in path order first (popped
-    from the end); temp files of gitmv are skipped (stale ones, left by a killed checkout,
-    removed)."""
+def _listing(d: str) -> list[str]:
+    """A directory's names for `_walk`, a subdirectory's with a "/" after it, sorted as full
+    paths sort (`a-b` < `a.c` < `a/`), last first (popped from the end); names only, so a
+    directory of many files costs a string each while it is walked. gitmv's temp files are
+    skipped (stale ones, left by a killed checkout, removed)."""
     out = []
     with os.scandir(d) as it:
         for e in it:
@@ -835,15 +845,8 @@ def _listing(d: str, plain: bool, where: str) -> list[tuple[str, str, os.stat_re
                 if is_stale_tmp(name):
                     remove_file(e.path)
                 continue
-            st = e.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                if name == ".git":
-                    raise PathRefused(f"{where}: contains a .git directory ({e.path})")
-                key = name + "/"
-            else:
-                key = name
-            out.append((key, e.path, st, plain and _is_plain(name)))
-    out.sort(key=lambda x: x[0].encode("utf-8", "surrogateescape"), reverse=True)
+            out.append(name + "/" if e.is_dir(follow_symlinks=False) else name)
+    out.sort(reverse=True)  # code point order: the UTF-8 bytes' order
     return out
 
 
