@@ -289,6 +289,32 @@ class Workspace:
             self.state.put_dir(self.repo.abs(rel), DirRow(
                 stamp, oid, len(entries), sum(e.size for e in entries)))
 
+    def stamp_as(self, rel: str, entries: Iterable[Entry]) -> str | None:
+        """The stamp of directory artifact `rel` when its files are exactly `entries` (sorted
+        by path, as a manifest's) as the stat cache vouches: each file's kept row has its
+        lstat and the entry's oid, and its mode is the entry's. None otherwise (a symlink, a
+        file with no such row, one more or one less). A walk, the rows and the entries read
+        side by side: what a checkout records so the status after it is at the floor."""
+        root = self.repo.abs(rel)
+        rows = _Rows(self.state.iter_tree(root))
+        stamp = _Stamper()
+        want = iter(entries)
+        try:
+            for relpath, abspath, st in _walk(root, root, rel):
+                e = next(want, None)
+                if (e is None or e.path != relpath or e.mode == "link"
+                        or stat.S_ISLNK(st.st_mode)
+                        or (e.mode == "755") != bool(st.st_mode & stat.S_IXUSR)):
+                    return None
+                row = rows.find(abspath)
+                if row is None or row[1] != e.oid or row[0] != (
+                        st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+                    return None
+                stamp.add(relpath, st)
+        finally:
+            rows.close()
+        return None if next(want, None) is not None else stamp.digest()
+
     def unchanged_dir(self, rel: str) -> DirRow | None:
         """The recorded manifest of directory artifact `rel` when every file in it has the
         name and stat it had then: a walk and an lstat per file, no row per file read."""
