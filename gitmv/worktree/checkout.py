@@ -318,7 +318,8 @@ def _checkout_dir(
     written = ws.parallel(write_one, to_write, size=lambda e: e.size)
     _record(ws, written)
     if not sub and not kept:  # the status after it is at the floor
-        ws.remember_dir(rel, ws.stamp_as(rel, entries), ptr.oid, entries)
+        ws.remember_dir(rel, ws.stamp_as(rel, entries), ptr.oid, len(entries),
+                        sum(e.size for e in entries))
     return CheckoutResult(rel, len(written), len(to_remove), unchanged, kept)
 
 
