@@ -239,7 +239,7 @@ class StatCache:
             )
         while True:
             with self._guard("read"):
-                batch = cur.fetchmany(4096)
+                batch = cur.fetchmany(512)
             if not batch:
                 return
             for p, i, n, m, c, o in batch:

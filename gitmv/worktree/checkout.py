@@ -28,6 +28,7 @@ from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
 from gitmv.objects.state import Row, hashed
+from gitmv.worktree import workspace
 from gitmv.worktree.workspace import (
     Artifact,
     Selection,
@@ -329,7 +330,7 @@ def _checkout_dir(
     for done in ws.iparallel(write_one, to_write(), size=lambda e: e.size):
         batch.append(done)
         written += 1
-        if len(batch) >= 8192:
+        if len(batch) >= workspace.ROW_BATCH:
             _record(ws, batch)
             batch = []
     _record(ws, batch)
@@ -377,7 +378,7 @@ class _Plan:
                 self.since = ws.state.now()
             oid, _, after = hash_file(abspath)
             self.rows.append(hashed(abspath, after, oid, self.since))
-            if len(self.rows) >= 8192:
+            if len(self.rows) >= workspace.ROW_BATCH:
                 self.flush_rows()
         if e is not None and oid == e.oid:
             if _mode_matches(e, st):

@@ -49,6 +49,7 @@ from gitmv.repo import Repo
 DEFAULT_JOBS = 8
 PARALLEL_MIN = 1 << 20  # smaller files are read or written on the calling thread (`parallel`)
 WAITING_MAX = 4096  # results held behind a large file's still running (`iparallel`)
+ROW_BATCH = 8192  # stat-cache rows written at a time by a scan or checkout that streams
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -272,7 +273,7 @@ class Workspace:
                 sink.add(e)
                 if row is not None:
                     rows.append(row)
-                    if len(rows) >= 8192:  # a row only says what the file's bytes hash to
+                    if len(rows) >= ROW_BATCH:  # a row only says what the file's bytes hash to
                         self.state.put_many(rows)
                         rows.clear()
             manifest.check_links(links, rel)  # resolved through each other, as the OS will

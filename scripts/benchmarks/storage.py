@@ -267,6 +267,7 @@ class Step:
     step: str
     seconds: float
     rss_mb: float
+    cpu: float = 0.0  # user + system seconds of the command's process tree
     grown: int | None = None  # bytes the store grew by (the one-file push)
     manifest: int | None = None  # bytes of the directory's manifest
 
@@ -296,7 +297,7 @@ def _scale_tool(ctx: Ctx, n: int, tool: str, data: Path, out: list[Step]) -> Non
 
     def step(name: str, argv: list[str], cwd: Path) -> None:
         m = ctx.measure(argv, cwd).checked()
-        out.append(Step(n, tool, name, m.seconds, m.maxrss_kib / 1024))
+        out.append(Step(n, tool, name, m.seconds, m.maxrss_kib / 1024, m.cpu_seconds))
         print(scale_lines(out[-1:])[-1], flush=True)
 
     step("add", ["git", "mvm", "add", "-q", "data"] if tool == "gitmv" else
@@ -333,7 +334,7 @@ def _scale_tool(ctx: Ctx, n: int, tool: str, data: Path, out: list[Step]) -> Non
         ptr = (r.path / "data.mvm").read_text()
         size = next((int(line.split("=")[1]) for line in ptr.splitlines()
                      if line.startswith("manifest_size")), None)
-    out.append(Step(n, tool, "push 1 changed", m.seconds, m.maxrss_kib / 1024,
+    out.append(Step(n, tool, "push 1 changed", m.seconds, m.maxrss_kib / 1024, m.cpu_seconds,
                     _store_bytes(r, None) - before, size))
     print(scale_lines(out[-1:])[-1], flush=True)
     ctx.cleanup(base)
@@ -354,17 +355,20 @@ def dedup_lines(rows: list[Growth], sz: Sizes) -> list[str]:
 
 
 def scale_lines(rows: list[Step]) -> list[str]:
-    lines = ["| files | tool | step | s | µs per file | peak RSS | store grew by |",
-             "|---:|---|---|---:|---:|---:|---|"]
+    lines = ["| files | tool | step | s | µs per file | CPU µs per file | peak RSS "
+             "| store grew by |", "|---:|---|---|---:|---:|---:|---:|---|"]
     for s in rows:
         grown = ""
         if s.grown is not None:
             grown = fmt_bytes(s.grown)
             if s.manifest:
                 grown += f" (manifest {fmt_bytes(s.manifest)})"
-        per_file = "" if s.grown is not None else f"{s.seconds / s.files * 1e6:,.0f}"
+        per_file = cpu = ""
+        if s.grown is None:
+            per_file = f"{s.seconds / s.files * 1e6:,.0f}"
+            cpu = f"{s.cpu / s.files * 1e6:,.0f}"
         lines.append(f"| {s.files:,} | {s.tool} | {s.step} | {s.seconds:.2f} | "
-                     f"{per_file} | {s.rss_mb:,.0f} MB | {grown} |")
+                     f"{per_file} | {cpu} | {s.rss_mb:,.0f} MB | {grown} |")
     return lines
 
 
