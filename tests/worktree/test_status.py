@@ -330,7 +330,7 @@ def test_an_unchanged_directory_reads_no_row_per_file_and_builds_no_manifest(
         raise AssertionError("per-file work in a status where nothing changed")
 
     with monkeypatch.context() as m:
-        m.setattr(StatCache, "load_tree", refuse)
+        m.setattr(StatCache, "iter_tree", refuse)
         m.setattr(manifest, "dump", refuse)
         m.setattr(manifest, "parse", refuse)
         assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == (
@@ -439,8 +439,7 @@ def _status_without_per_file_work(monkeypatch: pytest.MonkeyPatch,
         raise AssertionError("per-file work in a status where nothing changed")
 
     with monkeypatch.context() as m:
-        m.setattr(StatCache, "load_tree", refuse)
-        m.setattr(StatCache, "iter_tree", refuse, raising=False)
+        m.setattr(StatCache, "iter_tree", refuse)
         m.setattr(manifest, "dump", refuse)
         m.setattr(manifest, "parse", refuse)
         return str(by_path(run_json(capsys, repo, "status"))["data"]["state"])
