@@ -219,10 +219,14 @@ def _checkout_dir(
     if not ws.cache.has(ptr.oid):
         raise ObjectMissing(ptr.oid_str, f"run `git mvm pull {rel}` to fetch it")
     where = f"manifest of {rel}"
-    data = ws.cache.read_bytes(ptr.oid)  # verified; parsed as each pass goes
+    parsed = ws.cache.parsed_manifest(ptr.oid)  # a pull's fetch read it: not read again
+    data = b"" if parsed is not None else ws.cache.read_bytes(ptr.oid)  # verified
+
+    def every() -> Iterator[Entry]:
+        return iter(parsed) if parsed is not None else manifest.iter_entries(data, where)
 
     def mine() -> Iterator[Entry]:
-        for e in manifest.iter_entries(data, where):
+        for e in every():
             if not sub or e.path == sub or e.path.startswith(sub + "/"):
                 yield e
 
@@ -231,7 +235,7 @@ def _checkout_dir(
     links: list[Entry] = []
     complete = ws.state.is_complete(ptr.oid)
     missing: set[str] = set()
-    for e in manifest.iter_entries(data, where):
+    for e in every():
         files += 1
         total += e.size
         if sub and not (e.path == sub or e.path.startswith(sub + "/")):
@@ -335,8 +339,7 @@ def _checkout_dir(
             batch = []
     _record(ws, batch)
     if not sub and not kept:  # the status after it is at the floor
-        ws.remember_dir(rel, ws.stamp_as(rel, manifest.iter_entries(data, where)), ptr.oid,
-                        files, total)
+        ws.remember_dir(rel, ws.stamp_as(rel, every()), ptr.oid, files, total)
     return CheckoutResult(rel, written, len(to_remove), plan.unchanged, kept)
 
 
