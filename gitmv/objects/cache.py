@@ -357,6 +357,11 @@ class Cache:
                 self._manifest_entries -= len(dropped)
         return entries
 
+    def parsed_manifest(self, oid: str) -> tuple[manifest.Entry, ...] | None:
+        """The manifest `read_manifest` already parsed in this command, None when it has not
+        (a reader that streams a large one uses this parse rather than read it again)."""
+        return self._manifests.get(oid)
+
     def verify(self, oid: str) -> bool:
         """Whether the object's bytes hash to its id; ObjectMissing when there are none."""
         try:

@@ -9,7 +9,7 @@ Entries are sorted by path bytes; the manifest's own sha256 is the directory's o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 from gitmv.errors import FormatError
@@ -119,11 +119,29 @@ def dump(entries: list[Entry]) -> bytes:
 
 
 def parse(data: bytes, where: str) -> list[Entry]:
+    return list(iter_entries(data, where))
+
+
+def iter_entries(data: bytes, where: str) -> Iterator[Entry]:
+    """`parse`, one entry at a time (a million-file manifest is never a list): each line is
+    checked as it is reached, so a reader acts only on what it has been given; one that must
+    refuse a bad manifest before acting reads it through once first (or uses `parse`)."""
     if not data.startswith(MAGIC):
         raise FormatError(where, "not a gitmv directory manifest (bad header)")
-    entries: list[Entry] = []
     previous = b""
-    for lineno, line in enumerate(data[len(MAGIC) :].split(b"\n"), start=2):
+    # the files still able to be the parent of a later path (`a` before `a/b`): each one a
+    # prefix of the one after it, so a stack as deep as a path, not a set of every file
+    parents: list[str] = []
+    start = len(MAGIC)
+    lineno = 1
+    end = len(data)
+    while start < end:
+        stop = data.find(b"\n", start)
+        if stop < 0:
+            stop = end
+        line = data[start:stop]
+        start = stop + 1
+        lineno += 1
         if not line:
             continue
         m = _LINE.fullmatch(line)
@@ -138,17 +156,10 @@ def parse(data: bytes, where: str) -> list[Entry]:
         except UnicodeDecodeError:
             raise FormatError(where, f"line {lineno}: path is not UTF-8") from None
         check_rel_path(path, f"{where}: line {lineno}")
-        entries.append(Entry(path, m.group(1).decode(), m.group(2).decode(), int(m.group(3))))
-    _check_no_prefix_conflicts(entries, where)
-    return entries
-
-
-def _check_no_prefix_conflicts(entries: list[Entry], where: str) -> None:
-    """A path cannot be both a file and a directory (`a` and `a/b`)."""
-    files = {e.path for e in entries}
-    for e in entries:
-        parent = e.path
-        while "/" in parent:
-            parent = parent.rsplit("/", 1)[0]
-            if parent in files:
+        while parents and not path.startswith(parents[-1]):
+            parents.pop()
+        for parent in parents:
+            if path[len(parent)] == "/":
                 raise FormatError(where, f"{parent!r} is both a file and a directory")
+        parents.append(path)
+        yield Entry(path, m.group(1).decode(), m.group(2).decode(), int(m.group(3)))

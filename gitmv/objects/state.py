@@ -213,17 +213,25 @@ class StatCache:
             return str(row[4])
         return None
 
-    def load_tree(self, root: str) -> dict[str, tuple[tuple[int, int, int, int], str]]:
-        """Every row under directory `root`, keyed by absolute path: (the stat as a plain
-        tuple, equal to a `Stat` of the same fields, cheaper to build 20,000 times; oid)."""
+    def iter_tree(self, root: str) -> Iterator[tuple[str, tuple[int, int, int, int], str]]:
+        """Every row under directory `root`, in path order (SQLite's BINARY order: the bytes
+        of the UTF-8 path, the order `Workspace`'s walk yields files in): (absolute path, the
+        stat as a plain tuple, oid). Read as it is consumed, a batch at a time, so a million
+        rows are never held at once; a reader that stops early just drops the iterator."""
         prefix = root.rstrip("/") + "/"
         with self._guard("read"):
-            rows = self._db().execute(
+            cur = self._db().execute(
                 "SELECT path, ino, size, mtime_ns, ctime_ns, oid FROM files "
-                "WHERE path >= ? AND path < ?",
+                "WHERE path >= ? AND path < ? ORDER BY path",
                 (prefix, prefix[:-1] + "0"),  # "0" sorts right after "/"
             )
-            return {p: ((i, n, m, c), o) for p, i, n, m, c, o in rows}
+        while True:
+            with self._guard("read"):
+                batch = cur.fetchmany(512)
+            if not batch:
+                return
+            for p, i, n, m, c, o in batch:
+                yield p, (i, n, m, c), o
 
     def put_many(self, rows: Iterable[Row]) -> None:
         """Record rows; a racily clean one is not kept (nor any older row for its path): it

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from gitmv.errors import (
@@ -28,7 +28,15 @@ from gitmv.objects.hashing import Stat, hash_file, stat_of
 from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import Pointer
 from gitmv.objects.state import Row, hashed
-from gitmv.worktree.workspace import Artifact, Selection, Workspace, _walk, add_ignore_entry
+from gitmv.worktree import workspace
+from gitmv.worktree.workspace import (
+    Artifact,
+    Selection,
+    Workspace,
+    _Rows,
+    _walk,
+    add_ignore_entry,
+)
 
 
 class CheckoutResult(NamedTuple):
@@ -202,21 +210,51 @@ def _link_mode_ok(ws: Workspace, st: os.stat_result, oid: str) -> bool:
 def _checkout_dir(
     ws: Workspace, rel: str, ptr: Pointer, sub: str, force: bool, keep: bool = False
 ) -> CheckoutResult:
+    """Three reads of the manifest, each beside a walk of the directory and the stat cache's
+    rows in the same (path) order, so no list of its files is held: the manifest checked
+    whole (and its objects found in the cache) before anything is touched; then which files
+    stay, go, or hold unsaved changes (one byte per file noted: write it or not); then the
+    writes. A million files cost a few megabytes, not a list of a million entries."""
     root = ws.repo.abs(rel)
     if not ws.cache.has(ptr.oid):
         raise ObjectMissing(ptr.oid_str, f"run `git mvm pull {rel}` to fetch it")
-    entries: Sequence[Entry] = ws.cache.read_manifest(ptr.oid, f"manifest of {rel}")
-    if sub:
-        entries = [e for e in entries if e.path == sub or e.path.startswith(sub + "/")]
-        if not entries:
-            raise PathRefused(f"{rel}/{sub}: not in the artifact's manifest")
-    missing = ws.missing_in_dir(ptr.oid, entries)
+    where = f"manifest of {rel}"
+    parsed = ws.cache.parsed_manifest(ptr.oid)  # a pull's fetch read it: not read again
+    data = b"" if parsed is not None else ws.cache.read_bytes(ptr.oid)  # verified
+
+    def every() -> Iterator[Entry]:
+        return iter(parsed) if parsed is not None else manifest.iter_entries(data, where)
+
+    def mine() -> Iterator[Entry]:
+        for e in every():
+            if not sub or e.path == sub or e.path.startswith(sub + "/"):
+                yield e
+
+    # pass 0: the whole manifest is valid, its objects are here, its links stay inside
+    files = total = chosen = 0
+    links: list[Entry] = []
+    complete = ws.state.is_complete(ptr.oid)
+    missing: set[str] = set()
+    for e in every():
+        files += 1
+        total += e.size
+        if sub and not (e.path == sub or e.path.startswith(sub + "/")):
+            continue
+        chosen += 1
+        if e.mode == "link":
+            links.append(e)
+        if not complete and not ws.cache.has(e.oid):
+            missing.add(e.oid)
+    if sub and not chosen:
+        raise PathRefused(f"{rel}/{sub}: not in the artifact's manifest")
     if missing:
         raise ObjectMissing(
-            f"sha256:{missing[0]}",
+            f"sha256:{min(missing)}",
             f"{len(missing)} object(s) of {rel} are not in the cache: run `git mvm pull {rel}`",
         )
-    _check_links(ws, root, entries, sub, f"manifest of {rel}")  # before anything is written
+    if not sub:
+        ws.state.mark_complete(ptr.oid)
+    _check_links(ws, root, links, sub, where)  # before anything is written
     # A file where the artifact's directory should be.
     try:
         st_root = os.lstat(root)
@@ -230,94 +268,138 @@ def _checkout_dir(
     except FileNotFoundError:
         pass
 
-    wanted = {e.path: e for e in entries}
-    present = {}
-    for relpath, abspath, st in _walk(root, os.path.join(root, sub) if sub else root, rel):
-        present[relpath] = (abspath, st)
-    # Which present files can stay, which must go, which would lose data.
-    known = ws.state.load_tree(root)
-    unchanged = 0
-    to_write: list[Entry] = []
-    to_remove: list[str] = []
-    conflicts: list[str] = []
-    to_hash: list[tuple[str, str, os.stat_result]] = []
-    for relpath, (abspath, st) in present.items():
-        e = wanted.get(relpath)
-        if stat.S_ISLNK(st.st_mode):
-            target = os.readlink(abspath)
-            if e is not None and e.mode == "link":
-                current = target.encode("utf-8", "surrogateescape")
-                if ws.cache.has(e.oid) and current == ws.cache.read_bytes(e.oid):
-                    unchanged += 1
-                    continue
-            elif e is not None and target == ws.cache.oid_to_path(e.oid):
-                unchanged += 1  # symlink link mode: the link into the cache is the file
-                continue
-            to_remove.append(abspath)  # a link holds no data of its own: replace it
-            if e is not None:
-                to_write.append(e)
-            continue
-        cached = known.get(abspath)
-        if cached is not None and cached[0] == stat_of(st):
-            oid: str | None = cached[1]
-            _classify(ws, relpath, abspath, st, oid, e, to_write, to_remove, conflicts)
-            if e is not None and oid == e.oid and _mode_matches(e, st):
-                unchanged += 1
-        else:
-            to_hash.append((relpath, abspath, st))
-
-    def hash_one(
-        item: tuple[str, str, os.stat_result]
-    ) -> tuple[str, str, os.stat_result, str, Stat]:
-        relpath, abspath, st = item
-        oid, _, after = hash_file(abspath)
-        return relpath, abspath, st, oid, after
-
-    rows = []
-    since = ws.state.now() if to_hash else 0
-    for relpath, abspath, st, oid, after in ws.parallel(hash_one, to_hash,
-                                                      size=lambda i: i[2].st_size):
-        rows.append(hashed(abspath, after, oid, since))
-        e = wanted.get(relpath)
-        _classify(ws, relpath, abspath, st, oid, e, to_write, to_remove, conflicts)
-        if e is not None and oid == e.oid and _mode_matches(e, st):
-            unchanged += 1
-    if rows:
-        ws.state.put_many(rows)
+    # pass 1: which present files can stay, which must go, which would lose data
+    write = bytearray(chosen)  # per entry of the part checked out: 1 = write it
+    plan = _Plan(ws, write)
+    known = _Rows(ws.state.iter_tree(root))
+    walk = iter(_walk(root, os.path.join(root, sub) if sub else root, rel))
+    try:
+        want = enumerate(mine())
+        w = next(walk, None)
+        ie = next(want, None)
+        while w is not None or ie is not None:
+            if ie is not None and (w is None or ie[1].path < w[0]):
+                write[ie[0]] = 1  # not in the work tree
+                ie = next(want, None)
+            elif ie is None or (w is not None and w[0] < ie[1].path):
+                assert w is not None
+                plan.present(w[0], w[1], w[2], None, known)  # not in the manifest
+                w = next(walk, None)
+            else:
+                assert w is not None
+                plan.present(w[0], w[1], w[2], ie, known)
+                w, ie = next(walk, None), next(want, None)
+    finally:
+        known.close()
+    plan.flush_rows()
+    conflicts = plan.conflicts
+    to_remove = plan.to_remove
     kept: tuple[str, ...] = ()
     if conflicts and not force and keep:  # leave the edited files, update the rest
-        kept = tuple(sorted(conflicts))
-        skip = set(kept)
-        to_write = [e for e in to_write if e.path not in skip]
-        skip_abs = {os.path.join(root, p) for p in skip}
+        kept = tuple(sorted(c[0] for c in conflicts))
+        for _relpath, n, _abspath in conflicts:
+            if n >= 0:
+                write[n] = 0
+        skip_abs = {c[2] for c in conflicts}
         to_remove = [p for p in to_remove if p not in skip_abs]
     elif conflicts and not force:
-        more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
-        shown = ", ".join(conflicts[:3]) + more
+        names = sorted(c[0] for c in conflicts)
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        shown = ", ".join(names[:3]) + more
         raise WouldOverwrite(
-            f"{rel}: {len(conflicts)} file(s) have changes that are not in the cache: {shown}",
+            f"{rel}: {len(names)} file(s) have changes that are not in the cache: {shown}",
             f"save them with `git mvm add {rel}`, or discard them with "
             f"`git mvm checkout --force {rel}`",
         )
-    for relpath, e in wanted.items():
-        if relpath not in present:
-            to_write.append(e)
+    # pass 2: the writes
     for abspath in to_remove:
         remove_file(abspath)
     _remove_empty_dirs(root, to_remove)
     os.makedirs(root, exist_ok=True)
     ready: set[str] = set()
-    for e in to_write:
-        _make_parents(root, e.path, rel, ready)
+
+    def to_write() -> Iterator[Entry]:
+        for n, e in enumerate(mine()):
+            if write[n]:
+                _make_parents(root, e.path, rel, ready)
+                yield e
 
     modes = ws.config.link_modes
 
     def write_one(e: Entry) -> _Written:
         return _write(ws, os.path.join(root, e.path), e.oid, e.mode, modes)
 
-    written = ws.parallel(write_one, to_write, size=lambda e: e.size)
-    _record(ws, written)
-    return CheckoutResult(rel, len(written), len(to_remove), unchanged, kept)
+    written = 0
+    batch: list[_Written] = []
+    for done in ws.iparallel(write_one, to_write(), size=lambda e: e.size):
+        batch.append(done)
+        written += 1
+        if len(batch) >= workspace.ROW_BATCH:
+            _record(ws, batch)
+            batch = []
+    _record(ws, batch)
+    if not sub and not kept:  # the status after it is at the floor
+        ws.remember_dir(rel, ws.stamp_as(rel, every()), ptr.oid, files, total)
+    return CheckoutResult(rel, written, len(to_remove), plan.unchanged, kept)
+
+
+class _Plan:
+    """Pass 1 of `_checkout_dir`: what each file found in the work tree means (`present`)."""
+
+    def __init__(self, ws: Workspace, write: bytearray) -> None:
+        self.ws = ws
+        self.write = write
+        self.unchanged = 0
+        self.to_remove: list[str] = []  # absolute paths of files no entry wants
+        self.conflicts: list[tuple[str, int, str]] = []  # (relpath, entry number or -1, abs)
+        self.rows: list[Row] = []
+        self.since = 0
+
+    def present(self, relpath: str, abspath: str, st: os.stat_result,
+                numbered: tuple[int, Entry] | None, known: _Rows) -> None:
+        ws = self.ws
+        n, e = numbered if numbered is not None else (-1, None)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(abspath)
+            if e is not None and e.mode == "link":
+                current = target.encode("utf-8", "surrogateescape")
+                if ws.cache.has(e.oid) and current == ws.cache.read_bytes(e.oid):
+                    self.unchanged += 1
+                    return
+            elif e is not None and target == ws.cache.oid_to_path(e.oid):
+                self.unchanged += 1  # symlink link mode: the link into the cache is the file
+                return
+            self.to_remove.append(abspath)  # a link holds no data of its own: replace it
+            if e is not None:
+                self.write[n] = 1
+            return
+        cached = known.find(abspath)
+        if cached is not None and cached[0] == stat_of(st):
+            oid: str | None = cached[1]
+        else:
+            if not self.since:
+                self.since = ws.state.now()
+            oid, _, after = hash_file(abspath)
+            self.rows.append(hashed(abspath, after, oid, self.since))
+            if len(self.rows) >= workspace.ROW_BATCH:
+                self.flush_rows()
+        if e is not None and oid == e.oid:
+            if _mode_matches(e, st):
+                self.unchanged += 1
+            else:
+                os.chmod(abspath, 0o755 if e.mode == "755" else 0o644)
+            return
+        if oid is None or not ws.object_intact(oid, st):
+            self.conflicts.append((relpath, n, abspath))
+        if e is not None:
+            self.write[n] = 1
+        else:
+            self.to_remove.append(abspath)
+
+    def flush_rows(self) -> None:
+        if self.rows:
+            self.ws.state.put_many(self.rows)
+            self.rows = []
 
 
 def _check_links(ws: Workspace, root: str, entries: Sequence[Entry], sub: str, where: str) -> None:
@@ -339,29 +421,6 @@ def _check_links(ws: Workspace, root: str, entries: Sequence[Entry], sub: str, w
 
 def _mode_matches(e: Entry, st: os.stat_result) -> bool:
     return (e.mode == "755") == bool(st.st_mode & stat.S_IXUSR)
-
-
-def _classify(
-    ws: Workspace,
-    relpath: str,
-    abspath: str,
-    st: os.stat_result,
-    oid: str | None,
-    e: Entry | None,
-    to_write: list[Entry],
-    to_remove: list[str],
-    conflicts: list[str],
-) -> None:
-    if e is not None and oid == e.oid:
-        if not _mode_matches(e, st):
-            os.chmod(abspath, 0o755 if e.mode == "755" else 0o644)
-        return
-    if oid is None or not ws.object_intact(oid, st):
-        conflicts.append(relpath)
-    if e is not None:
-        to_write.append(e)
-    else:
-        to_remove.append(abspath)
 
 
 def _make_parents(root: str, relpath: str, where: str, ready: set[str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
 from gitmv import ui
@@ -48,6 +48,8 @@ from gitmv.repo import Repo
 
 DEFAULT_JOBS = 8
 PARALLEL_MIN = 1 << 20  # smaller files are read or written on the calling thread (`parallel`)
+WAITING_MAX = 4096  # results held behind a large file's still running (`iparallel`)
+ROW_BATCH = 8192  # stat-cache rows written at a time by a scan or checkout that streams
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -79,6 +81,16 @@ class Scan(NamedTuple):
     entries: list[Entry]
     rows: list[Row]  # new stat-cache rows, for the caller to put
     stamp: str | None  # the directory's stamp (`DirRow`), None when a stat is not vouched for
+
+
+class Scanned(NamedTuple):
+    """A directory scanned into its manifest (`scan_manifest`)."""
+
+    oid: str  # the manifest's
+    files: int
+    size: int
+    manifest_size: int
+    stamp: str | None  # as `Scan`'s
 
 
 class Failure(NamedTuple):
@@ -230,64 +242,136 @@ class Workspace:
     ) -> Scan:
         """`scan_dir`, with the directory's stamp when every file's stat is vouched for
         (`remember_dir` records it with the manifest the entries make)."""
-        root = self.repo.abs(rel)
-        known = self.state.load_tree(root)
         entries: list[Entry] = []
-        todo: list[tuple[str, str, str, Stat]] = []  # (relative path, abs path, mode, stat)
+        rows: list[Row] = []
         links: dict[str, str] = {}
         stamp = _Stamper()
-        for relpath, abspath, st in _walk(root, root, rel):
-            stamp.add(relpath, st)
-            if stat.S_ISLNK(st.st_mode):
-                stamp.spoil()  # a link's entry is not vouched for by its stat
-                target = os.readlink(abspath)
-                linked = self.linked_object(target)
-                if linked is not None:  # symlink link mode: the file is the cache object
-                    entries.append(Entry(relpath, "644", linked, self.object_size(linked)))
-                    continue
-                links[relpath] = target
-                continue
-            mode = "755" if st.st_mode & stat.S_IXUSR else "644"
-            s = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            cached = known.get(abspath)
-            if cached is not None and cached[0] == s and (
-                not store or cached[1] in cached_oids or self.cache.has(cached[1])
-            ):
-                entries.append(Entry(relpath, mode, cached[1], st.st_size))
-            else:
-                todo.append((relpath, abspath, mode, Stat(*s)))
-        del known
-        manifest.check_links(links, rel)  # resolved through each other, as the OS will
-        for relpath, target in links.items():
-            data = target.encode("utf-8", "surrogateescape")
-            oid = self.cache.put_bytes(data) if store else hash_bytes(data)
-            entries.append(Entry(relpath, "link", oid, len(data)))
-        rows: list[Row] = []
-        if todo:
-            ui.debug(f"{rel}: hashing {len(todo)} file(s)")
-            since = self.state.now()
-
-            def work(item: tuple[str, str, str, Stat]) -> Entry:
-                relpath, abspath, mode, s = item
-                if store:
-                    oid, size, after = self.cache.put_file(abspath, expected=s)
-                else:
-                    oid, size, after = hash_file(abspath)
-                row = hashed(abspath, after, oid, since)
-                if after != s or is_racy(row.stat, row.since):
-                    stamp.spoil()  # its row is not kept, or vouches for another stat
+        for e, row in self._scan(rel, store, lambda _p, o: o in cached_oids, stamp, links):
+            entries.append(e)
+            if row is not None:
                 rows.append(row)
-                return Entry(relpath, mode, oid, size)
-
-            entries.extend(self.parallel(work, todo, size=lambda item: item[3].size))
+        manifest.check_links(links, rel)  # resolved through each other, as the OS will
         return Scan(entries, rows, stamp.digest())
 
-    def remember_dir(self, rel: str, stamp: str | None, oid: str, entries: Sequence[Entry]
+    def scan_manifest(self, rel: str, store: bool, old: Iterable[Entry] = ()) -> Scanned:
+        """Directory artifact `rel` as it is in the work tree, as its manifest: streamed, so
+        no list of its files is held (a million files cost what a few do, but for the
+        manifest's bytes, and only when `store` puts it in the cache; above a few MiB they
+        wait in a temp file). Files the stat cache knows are not read, the others are hashed
+        (and put in the cache when `store`), their rows written as the walk goes. `old`: the
+        entries of a version whose objects are all in the cache (sorted), read beside the
+        walk so that a file still holding its object needs no look-up in the cache."""
+        if store:  # refused before any object is put
+            manifest.check_links(_symlinks(self.repo.abs(rel)), rel)
+        sink = _ManifestSink(self.cache if store else None)
+        old_oids = _Aligned(iter(old))
+        rows: list[Row] = []
+        links: dict[str, str] = {}
+        stamp = _Stamper()
+        try:
+            for e, row in self._scan(rel, store, old_oids.has, stamp, links):
+                sink.add(e)
+                if row is not None:
+                    rows.append(row)
+                    if len(rows) >= ROW_BATCH:  # a row only says what the file's bytes hash to
+                        self.state.put_many(rows)
+                        rows.clear()
+            manifest.check_links(links, rel)  # resolved through each other, as the OS will
+            if rows:
+                self.state.put_many(rows)
+            return sink.finish(stamp.digest())
+        finally:
+            sink.abandon()
+
+    def _scan(self, rel: str, store: bool, holds: Callable[[str, str], bool],
+              stamp: _Stamper, links: dict[str, str]) -> Iterator[tuple[Entry, Row | None]]:
+        """The files of directory artifact `rel` in path order, each as its entry and the new
+        stat-cache row when its bytes were read; `holds(relpath, oid)`: that object is known
+        to be in the cache (no look-up). Symlinks are put in `links` for the caller to check
+        (`manifest.check_links`) once all are known."""
+        root = self.repo.abs(rel)
+        since = 0
+
+        def items() -> Iterator[tuple[str, str, str, Stat] | Entry]:
+            nonlocal since
+            known = _Rows(self.state.iter_tree(root))
+            try:
+                for relpath, abspath, st in _walk(root, root, rel):
+                    stamp.add(relpath, st)
+                    if stat.S_ISLNK(st.st_mode):
+                        stamp.spoil()  # a link's entry is not vouched for by its stat
+                        target = os.readlink(abspath)
+                        linked = self.linked_object(target)
+                        if linked is not None:  # symlink link mode: the file is the object
+                            yield Entry(relpath, "644", linked, self.object_size(linked))
+                            continue
+                        links[relpath] = target
+                        data = target.encode("utf-8", "surrogateescape")
+                        yield Entry(relpath, "link",
+                                    self.cache.put_bytes(data) if store else hash_bytes(data),
+                                    len(data))
+                        continue
+                    mode = "755" if st.st_mode & stat.S_IXUSR else "644"
+                    s = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                    cached = known.find(abspath)
+                    if cached is not None and cached[0] == s and (
+                        not store or holds(relpath, cached[1]) or self.cache.has(cached[1])
+                    ):
+                        yield Entry(relpath, mode, cached[1], st.st_size)
+                        continue
+                    if not since:  # the clock before the first of these bytes is read
+                        since = self.state.now()
+                    yield relpath, abspath, mode, Stat(*s)
+            finally:
+                known.close()
+
+        def work(item: tuple[str, str, str, Stat] | Entry) -> tuple[Entry, Row | None]:
+            if isinstance(item, Entry):
+                return item, None
+            relpath, abspath, mode, s = item
+            if store:
+                oid, size, after = self.cache.put_file(abspath, expected=s)
+            else:
+                oid, size, after = hash_file(abspath)
+            row = hashed(abspath, after, oid, since)
+            if after != s or is_racy(row.stat, row.since):
+                stamp.spoil()  # its row is not kept, or vouches for another stat
+            return Entry(relpath, mode, oid, size), row
+
+        yield from self.iparallel(
+            work, items(), size=lambda it: 0 if isinstance(it, Entry) else it[3].size)
+
+    def remember_dir(self, rel: str, stamp: str | None, oid: str, files: int, size: int
                      ) -> None:
         """Record that the files stamped `stamp` make manifest `oid` (see `DirRow`)."""
         if stamp is not None:
-            self.state.put_dir(self.repo.abs(rel), DirRow(
-                stamp, oid, len(entries), sum(e.size for e in entries)))
+            self.state.put_dir(self.repo.abs(rel), DirRow(stamp, oid, files, size))
+
+    def stamp_as(self, rel: str, entries: Iterable[Entry]) -> str | None:
+        """The stamp of directory artifact `rel` when its files are exactly `entries` (sorted
+        by path, as a manifest's) as the stat cache vouches: each file's kept row has its
+        lstat and the entry's oid, and its mode is the entry's. None otherwise (a symlink, a
+        file with no such row, one more or one less). A walk, the rows and the entries read
+        side by side: what a checkout records so the status after it is at the floor."""
+        root = self.repo.abs(rel)
+        rows = _Rows(self.state.iter_tree(root))
+        stamp = _Stamper()
+        want = iter(entries)
+        try:
+            for relpath, abspath, st in _walk(root, root, rel):
+                e = next(want, None)
+                if (e is None or e.path != relpath or e.mode == "link"
+                        or stat.S_ISLNK(st.st_mode)
+                        or (e.mode == "755") != bool(st.st_mode & stat.S_IXUSR)):
+                    return None
+                row = rows.find(abspath)
+                if row is None or row[1] != e.oid or row[0] != (
+                        st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+                    return None
+                stamp.add(relpath, st)
+        finally:
+            rows.close()
+        return None if next(want, None) is not None else stamp.digest()
 
     def unchanged_dir(self, rel: str) -> DirRow | None:
         """The recorded manifest of directory artifact `rel` when every file in it has the
@@ -305,54 +389,65 @@ class Workspace:
 
     def parallel(self, fn: Callable[[_T], _R], items: list[_T],
                  size: Callable[[_T], int] | None = None) -> list[_R]:
-        """`fn` over `items` on `jobs` threads, results in the items' order.
+        """`fn` over `items` on `jobs` threads, results in the items' order (`iparallel`)."""
+        if len(items) < 4 or self.jobs <= 1:
+            return [fn(i) for i in items]
+        return list(self.iparallel(fn, items, size))
+
+    def iparallel(self, fn: Callable[[_T], _R], items: Iterable[_T],
+                  size: Callable[[_T], int] | None = None) -> Iterator[_R]:
+        """`fn` over `items` on `jobs` threads, each result yielded in the items' order as
+        soon as it and those before it are done: items are taken from `items` only as the
+        window below has room, so a walk feeding it is never held whole.
 
         With `size`, an item under PARALLEL_MIN bytes runs on the calling thread: a small
         file's work is a few system calls, and threads only fight over the GIL and the
         directory's lock (20,000 x 4 KiB: checkout 6.0 s on one thread, 11-12 s on 2 or 8;
         add 2.1 s vs 4.8-5.2 s). Large items still overlap: hashing releases the GIL.
         """
-        if len(items) < 4 or self.jobs <= 1:
-            return [fn(i) for i in items]
+        if self.jobs <= 1:
+            yield from map(fn, items)
+            return
         from collections import deque
         from concurrent.futures import Future, ThreadPoolExecutor
 
         # a bounded window of futures, not one per item (`pool.map` makes them all at once:
         # about a kilobyte each, 120 MB of a 100,000-file add); a small item's result waits
-        # behind the futures before it, so the order holds
-        out: list[_R] = []
+        # behind the futures before it, so the order holds, and at most WAITING_MAX wait
         waiting: deque[tuple[Future[_R] | None, _R | None]] = deque()
         running = 0
 
-        def take() -> None:
+        def take() -> _R:
             nonlocal running
             fut, value = waiting.popleft()
             if fut is None:
-                out.append(value)  # type: ignore[arg-type]  # a small item's own result
-            else:
-                out.append(fut.result())
-                running -= 1
+                return value  # type: ignore[return-value]  # a small item's own result
+            running -= 1
+            return fut.result()
 
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            try:
-                for item in items:
-                    if size is not None and size(item) < PARALLEL_MIN:
-                        value = fn(item)
-                        if waiting:
-                            waiting.append((None, value))
-                        else:
-                            out.append(value)
-                        continue
-                    while running >= 4 * self.jobs:
-                        take()
-                    waiting.append((pool.submit(fn, item), None))
-                    running += 1
-                while waiting:
-                    take()
-            except BaseException:
+        pool: ThreadPoolExecutor | None = None
+        try:
+            for item in items:
+                if size is not None and size(item) < PARALLEL_MIN:
+                    value = fn(item)
+                    if waiting:
+                        waiting.append((None, value))
+                        while len(waiting) > WAITING_MAX:
+                            yield take()
+                    else:
+                        yield value
+                    continue
+                while running >= 4 * self.jobs:
+                    yield take()
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers=self.jobs)
+                waiting.append((pool.submit(fn, item), None))
+                running += 1
+            while waiting:
+                yield take()
+        finally:
+            if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        return out
 
     def linked_object(self, target: str) -> str | None:
         """The oid when a symlink's target is a cache object (the `symlink` link mode)."""
@@ -543,16 +638,17 @@ class Workspace:
         self.mark_followed(rel for rel, _, _ in done)  # the pointer was written from the bytes
         return done, failures
 
-    def _complete_oids(self, old: Pointer | None) -> frozenset[str]:
-        """Objects of the directory's previous version, when all are known to be in the cache:
-        re-adding a 20,000-file directory then needs no `stat` of 20,000 cache objects."""
+    def _complete_entries(self, old: Pointer | None) -> Iterator[Entry]:
+        """Entries of the directory's previous version, when all its objects are known to be
+        in the cache: re-adding a 20,000-file directory then needs no `stat` of 20,000 cache
+        objects (read beside the walk, one at a time)."""
         if old is None or old.kind != "dir" or not self.state.is_complete(old.oid):
-            return frozenset()
+            return iter(())
         try:
-            entries = self.cache.read_manifest(old.oid, f"manifest {old.oid_str}")
+            data = self.cache.read_bytes(old.oid)
         except (ObjectMissing, ObjectCorrupt):
-            return frozenset()
-        return frozenset(e.oid for e in entries)
+            return iter(())
+        return _lenient(manifest.iter_entries(data, f"manifest {old.oid_str}"))
 
     def _store(self, rel: str, meta: dict[str, str]) -> tuple[Pointer, list[Row]]:
         """Put an artifact's bytes in the cache; its new pointer and stat-cache rows."""
@@ -566,14 +662,11 @@ class Workspace:
         merged_meta = {**(old.meta if old else {}), **meta}
         st = os.lstat(abspath)
         if stat.S_ISDIR(st.st_mode):
-            entries, rows, stamp = self.scan_dir_stamped(
-                rel, store=True, cached_oids=self._complete_oids(old))
-            data = manifest.dump(entries)
-            oid = self.cache.put_bytes(data)
-            self.remember_dir(rel, stamp, oid, entries)
-            self.state.mark_complete(oid)  # scan_dir(store=True) put or found every object
-            return Pointer("dir", oid, sum(e.size for e in entries), len(entries),
-                           merged_meta, len(data)), rows
+            scanned = self.scan_manifest(rel, store=True, old=self._complete_entries(old))
+            self.remember_dir(rel, scanned.stamp, scanned.oid, scanned.files, scanned.size)
+            self.state.mark_complete(scanned.oid)  # every object was put or found
+            return Pointer("dir", scanned.oid, scanned.size, scanned.files, merged_meta,
+                           scanned.manifest_size), []
         if stat.S_ISREG(st.st_mode):
             s = stat_of(st)
             known = self.state.get(abspath, s)
@@ -654,15 +747,13 @@ class Workspace:
                     ptr.oid, ptr.files, ptr.size):  # the manifest's files, as the pointer says
                 return Status(a.path, "dir", "up to date" if in_cache else "not in cache",
                               in_cache, "")
-            entries, rows, stamp = self.scan_dir_stamped(a.path, store=False)
-        except PathRefused as exc:  # a file in it that no manifest can hold
+            scanned = self.scan_manifest(a.path, store=False)
+        except (PathRefused, FileChanged) as exc:  # a file no manifest can hold; a race
             return Status(a.path, "dir", "modified", in_cache, exc.message)
-        if rows:
-            self.state.put_many(rows)
-        held = hash_bytes(manifest.dump(entries))
-        self.remember_dir(a.path, stamp, held, entries)
+        held = scanned.oid
+        self.remember_dir(a.path, scanned.stamp, held, scanned.files, scanned.size)
         if held == ptr.oid:  # so these are the manifest's
-            problem = self.pointer_problem(ptr, entries)
+            problem = self.pointer_problem(ptr, counts=(scanned.files, scanned.size))
             if problem:
                 return Status(a.path, "dir", "invalid pointer", in_cache, problem)
             return Status(a.path, "dir", "up to date" if in_cache else "not in cache", in_cache, "")
@@ -674,6 +765,10 @@ class Workspace:
             problem = self.pointer_problem(ptr, old)
             if problem:
                 return Status(a.path, "dir", "invalid pointer", in_cache, problem)
+            try:  # the rows are written: a second walk, no hashing
+                entries = self.scan_dir(a.path, store=False)[0]
+            except (PathRefused, FileChanged) as exc:
+                return Status(a.path, "dir", "modified", in_cache, exc.message)
             detail = describe_changes(diff_entries(old, entries))
         return Status(a.path, "dir", "modified", in_cache, detail)
 
@@ -687,12 +782,13 @@ class Workspace:
                       f"`git mvm checkout {rel}` brings the pointer's")
 
     def pointer_problem(
-        self, ptr: Pointer, entries: Sequence[Entry] | None = None, read: bool = False
+        self, ptr: Pointer, entries: Sequence[Entry] | None = None, read: bool = False,
+        counts: tuple[int, int] | None = None,
     ) -> str | None:
         """What a (hand-edited) pointer says about its bytes that they contradict: a size, a
         manifest's size, or a directory's file count and total. Checked against the cache
-        object's size, and a directory's manifest `entries` when given (or, with `read`, its
-        manifest read from the cache, as pre-commit does)."""
+        object's size, and a directory's manifest `entries` (or their `counts`: files, bytes)
+        when given (or, with `read`, its manifest read from the cache, as pre-commit does)."""
         held = self.cache.size_of(ptr.oid)
         if held is None:
             return None  # nothing to compare with; not in the cache is said elsewhere
@@ -704,14 +800,17 @@ class Workspace:
         if ptr.manifest_size is not None and held != ptr.manifest_size:
             return (f"manifest_size = {ptr.manifest_size} in the pointer, but its manifest "
                     f"{ptr.oid_str} holds {held} bytes")
-        if entries is None and read:
+        if entries is None and counts is None and read:
             try:
                 entries = self.cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}")
             except GitMvmError:
                 return None  # a corrupt or invalid manifest is reported where it is read
-        if entries is None:
+        if counts is not None:
+            files, size = counts
+        elif entries is None:
             return None
-        files, size = len(entries), sum(e.size for e in entries)
+        else:
+            files, size = len(entries), sum(e.size for e in entries)
         if (ptr.files, ptr.size) != (files, size):
             return (f"files = {ptr.files}, size = {ptr.size} in the pointer, but its manifest "
                     f"lists {files} files of {size} bytes")
@@ -784,7 +883,11 @@ def _ino(path: str) -> int:
 
 
 def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat_result]]:
-    """(relative posix path, absolute path, lstat) of every file and symlink under `start`."""
+    """(relative posix path, absolute path, lstat) of every file and symlink under `start`,
+    in the order of their relative paths' bytes: a manifest's order, and the stat cache's
+    (`StatCache.iter_tree`), so a walk, the rows and a manifest are read side by side and
+    none of them is held whole. (A directory's names are sorted with a `/` after each
+    subdirectory's name: `a-b` < `a.c` < `a/x`, as the full paths sort.)"""
     rootlen = len(root) + 1
     try:
         st0 = os.lstat(start)
@@ -794,40 +897,206 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
         if start != root:
             yield start[rootlen:].replace(os.sep, "/"), start, st0
         return
-    # (directory, whether every name on its path is printable ASCII without a backslash);
-    # the files of one that is not get `refuse_name`'s full check
-    stack = [(start, start == root or _is_plain(start[rootlen:]))]
     posix = os.sep == "/"
+    # per directory being read: (its path, whether every name on it is printable ASCII
+    # without a backslash, so its files need not get `refuse_name`'s full check, its names
+    # still to yield: sorted, last first, a subdirectory's with a "/" after it)
+    stack = [(start, start == root or _is_plain(start[rootlen:]), _listing(start))]
     while stack:
-        d, plain = stack.pop()
-        with os.scandir(d) as it:
-            for e in it:
-                name = e.name
-                if is_tmp_name(name):
-                    if is_stale_tmp(name):
-                        remove_file(e.path)  # left by a killed checkout
-                    continue
-                st = e.stat(follow_symlinks=False)
-                ok = plain and _is_plain(name)
-                if stat.S_ISDIR(st.st_mode):
-                    if name == ".git":
-                        raise PathRefused(f"{where}: contains a .git directory ({e.path})")
-                    stack.append((e.path, ok))
-                    continue
-                relpath = e.path[rootlen:] if posix else e.path[rootlen:].replace(os.sep, "/")
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                    raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
-                if not ok:
-                    refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
-                    if "\\" in relpath:
-                        raise PathRefused(f"{where}/{relpath}: file names with backslashes "
-                                          "cannot be stored in a manifest", "rename the file")
-                yield relpath, e.path, st
+        d, plain, names = stack[-1]
+        if not names:
+            stack.pop()
+            continue
+        key = names.pop()
+        name = key.rstrip("/")
+        path = os.path.join(d, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # gone since the directory was read
+        ok = plain and _is_plain(name)
+        if stat.S_ISDIR(st.st_mode):
+            if name == ".git":
+                raise PathRefused(f"{where}: contains a .git directory ({path})")
+            stack.append((path, ok, _listing(path)))
+            continue
+        relpath = path[rootlen:] if posix else path[rootlen:].replace(os.sep, "/")
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
+        if not ok:
+            refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
+            if "\\" in relpath:
+                raise PathRefused(f"{where}/{relpath}: file names with backslashes "
+                                  "cannot be stored in a manifest", "rename the file")
+        yield relpath, path, st
+
+
+def _listing(d: str) -> list[str]:
+    """A directory's names for `_walk`, a subdirectory's with a "/" after it, sorted as full
+    paths sort (`a-b` < `a.c` < `a/`), last first (popped from the end); names only, so a
+    directory of many files costs a string each while it is walked. gitmv's temp files are
+    skipped (stale ones, left by a killed checkout, removed)."""
+    out = []
+    with os.scandir(d) as it:
+        for e in it:
+            name = e.name
+            if is_tmp_name(name):
+                if is_stale_tmp(name):
+                    remove_file(e.path)
+                continue
+            out.append(name + "/" if e.is_dir(follow_symlinks=False) else name)
+    out.sort(reverse=True)  # code point order: the UTF-8 bytes' order
+    return out
 
 
 def _is_plain(name: str) -> bool:
     """Printable ASCII without a backslash: a name `_walk` need not check further."""
     return name.isascii() and name.isprintable() and "\\" not in name
+
+
+def _symlinks(root: str) -> dict[str, str]:
+    """{relative posix path: target} of the symlinks under `root`: a walk that reads no
+    stat (the directory entries' types), so a scan can refuse bad links before it puts any
+    object in the cache."""
+    links: dict[str, str] = {}
+    stack = [root]
+    rootlen = len(root) + 1
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+                    elif e.is_symlink() and not is_tmp_name(e.name):
+                        links[e.path[rootlen:].replace(os.sep, "/")] = os.readlink(e.path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return links
+
+
+def _lenient(entries: Iterator[Entry]) -> Iterator[Entry]:
+    """`entries` until one of them is refused (a hint, not a promise: what follows is
+    looked up)."""
+    try:
+        yield from entries
+    except FormatError:
+        return
+
+
+class _Aligned:
+    """Entries of a manifest read beside a walk in the same (path) order: `has(relpath, oid)`
+    says whether the entry at that path names that object."""
+
+    def __init__(self, entries: Iterator[Entry]) -> None:
+        self._entries = entries
+        self._next = next(entries, None)
+
+    def has(self, relpath: str, oid: str) -> bool:
+        e = self._next
+        while e is not None and e.path < relpath:
+            e = next(self._entries, None)
+        self._next = e
+        return e is not None and e.path == relpath and e.oid == oid
+
+
+class _ManifestSink:
+    """A manifest written as its entries come (in path order, as `manifest.dump` sorts them):
+    hashed as it goes; with a cache, kept to be put in it (in memory up to SPILL bytes, then
+    in a temp file in the cache's tmp dir)."""
+
+    SPILL = 4 << 20
+
+    def __init__(self, cache: Cache | None) -> None:
+        self._cache = cache
+        self._h = hashlib.sha256(manifest.MAGIC)
+        self._lines: list[bytes] = []  # not yet hashed
+        self._kept = bytearray(manifest.MAGIC)  # with a cache, until SPILL bytes
+        self._tmp: str | None = None
+        self._fd = -1
+        self.files = 0
+        self.size = 0
+        self.length = len(manifest.MAGIC)
+        self._last = ""
+
+    def add(self, e: Entry) -> None:
+        if self.files and e.path <= self._last:
+            raise FileChanged(e.path)  # the walk's order broke: a directory changed under it
+        self._last = e.path
+        self._lines.append(f"{e.mode} {e.oid} {e.size}\t{e.path}\n".encode())
+        self.files += 1
+        self.size += e.size
+        if len(self._lines) >= 4096:
+            self._drain()
+
+    def _drain(self) -> None:
+        if not self._lines:
+            return
+        data = b"".join(self._lines)
+        self._lines = []
+        self._h.update(data)
+        self.length += len(data)
+        if self._cache is None:
+            return
+        if self._fd < 0:
+            self._kept += data
+            if len(self._kept) <= self.SPILL:
+                return
+            from gitmv.fsutil import tmp_name
+
+            self._cache.make_tmp_dir()
+            self._tmp = tmp_name(self._cache.tmp_dir)
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            data, self._kept = bytes(self._kept), bytearray()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+    def finish(self, stamp: str | None) -> Scanned:
+        """The manifest's oid and counts; with a cache, the manifest is in it."""
+        self._drain()
+        oid = self._h.hexdigest()
+        if self._cache is not None:
+            if self._fd < 0:
+                self._cache.put_bytes(bytes(self._kept), oid)
+            else:
+                os.close(self._fd)
+                self._fd = -1
+                assert self._tmp is not None
+                got = self._cache.put_file(self._tmp)[0]  # hashed again as it is copied
+                if got != oid:
+                    raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
+        return Scanned(oid, self.files, self.size, self.length, stamp)
+
+    def abandon(self) -> None:
+        """Drop the temp file (done or not)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._tmp is not None:
+            remove_file(self._tmp)
+            self._tmp = None
+
+
+class _Rows:
+    """Stat-cache rows read side by side with a walk in the same (path) order: `find` a path
+    at or after the last one found; a row per file is read once and never held."""
+
+    def __init__(self, rows: Iterator[tuple[str, tuple[int, int, int, int], str]]) -> None:
+        self._rows = rows
+        self._next = next(rows, None)
+
+    def find(self, path: str) -> tuple[tuple[int, int, int, int], str] | None:
+        row = self._next
+        while row is not None and row[0] < path:
+            row = next(self._rows, None)
+        self._next = row
+        if row is not None and row[0] == path:
+            return row[1], row[2]
+        return None
+
+    def close(self) -> None:
+        self._next = None
+        self._rows = iter(())
 
 
 class _Stamper:

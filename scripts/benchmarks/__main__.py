@@ -151,6 +151,8 @@ def parse_storage(argv: Sequence[str]) -> argparse.Namespace:
                    help="small sizes for a smoke test: 16 MiB file, 2,000 files, scale 1,000 "
                    "and 3,000 (writes nothing unless --out is given)")
     p.add_argument("--scale-1m", action="store_true", help="scale: also 1,000,000 files")
+    p.add_argument("--scale", default=None, metavar="N,N,...",
+                   help="scale: exactly these file counts (e.g. 10000,100000,1000000)")
     p.add_argument("--keep", action="store_true", help="keep repositories (debugging)")
     p.add_argument("--out", default=OUT)
     p.add_argument("--no-write", action="store_true")

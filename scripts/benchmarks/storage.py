@@ -15,8 +15,12 @@ dedup   One repository per tool and store; a base version is added, committed an
         and, in a second repository, one file of the 20,000 x 4 KiB dataset rewritten.
         "Changed" is the number of bytes that differ from what the store already holds.
 scale   N files x 1 KiB (1,000 to a directory) for N = 10,000 and 100,000 (1,000,000 with
-        --scale-1m): `add`, `status` with nothing changed (after the commit), `push` to a
-        directory store, `pull` into a fresh clone; seconds, µs per file and peak RSS.
+        --scale-1m; `--scale N,N,...` for other counts): `add`, `status` with nothing changed
+        (after the commit), `push` to a directory store (layout 2, packs), `pull` into a fresh
+        clone, `status` there (the first one after a pull), `checkout` of the deleted
+        directory; seconds, µs per file and peak RSS.  Then one file of the N is rewritten,
+        added, committed and pushed ("push 1 changed"): the bytes the store grew by, against
+        the size of the directory's manifest (which names every file).
 
 Each timed command runs through harness.measure_one (wall time, peak RSS of the tree).  The
 page cache stays warm; setup commands are untimed.
@@ -70,6 +74,9 @@ class Ctx(Session):
         if args.scale_1m:
             self.sizes = Sizes(**{**self.sizes.__dict__,
                                   "scale": (*self.sizes.scale, 1_000_000)})
+        if getattr(args, "scale", None):
+            counts = tuple(int(x.replace("_", "")) for x in args.scale.split(",") if x.strip())
+            self.sizes = Sizes(**{**self.sizes.__dict__, "scale": counts})
 
 
 # --- the tools -------------------------------------------------------------------------------
@@ -260,6 +267,9 @@ class Step:
     step: str
     seconds: float
     rss_mb: float
+    cpu: float = 0.0  # user + system seconds of the command's process tree
+    grown: int | None = None  # bytes the store grew by (the one-file push)
+    manifest: int | None = None  # bytes of the directory's manifest
 
 
 def scale(ctx: Ctx, tools: list[str]) -> list[Step]:
@@ -287,7 +297,7 @@ def _scale_tool(ctx: Ctx, n: int, tool: str, data: Path, out: list[Step]) -> Non
 
     def step(name: str, argv: list[str], cwd: Path) -> None:
         m = ctx.measure(argv, cwd).checked()
-        out.append(Step(n, tool, name, m.seconds, m.maxrss_kib / 1024))
+        out.append(Step(n, tool, name, m.seconds, m.maxrss_kib / 1024, m.cpu_seconds))
         print(scale_lines(out[-1:])[-1], flush=True)
 
     step("add", ["git", "mvm", "add", "-q", "data"] if tool == "gitmv" else
@@ -303,6 +313,30 @@ def _scale_tool(ctx: Ctx, n: int, tool: str, data: Path, out: list[Step]) -> Non
     got = sum(len(fs) for _, _, fs in os.walk(clone / "data"))
     if got != n:
         raise BenchError(f"{tool} pull restored {got} of {n} files")
+    step("status after pull", ["git", "mvm", "status"] if tool == "gitmv" else
+         ["dvc", "status"], clone)
+    shutil.rmtree(clone / "data")
+    step("checkout", ["git", "mvm", "checkout", "-q"] if tool == "gitmv" else
+         ["dvc", "checkout", "-q"], clone)
+    got = sum(len(fs) for _, _, fs in os.walk(clone / "data"))
+    if got != n:
+        raise BenchError(f"{tool} checkout restored {got} of {n} files")
+    ctx.cleanup(clone)
+    # one file of the n rewritten: what the push of the new version adds to the store
+    before = _store_bytes(r, None)
+    one = r.path / "data" / "d000" / "f0000.bin"
+    one.unlink()
+    one.write_bytes(os.urandom(1024))
+    _commit(ctx, r, ["data"])
+    m = ctx.measure(_push_cmd(tool), r.path).checked()
+    size = None
+    if tool == "gitmv":
+        ptr = (r.path / "data.mvm").read_text()
+        size = next((int(line.split("=")[1]) for line in ptr.splitlines()
+                     if line.startswith("manifest_size")), None)
+    out.append(Step(n, tool, "push 1 changed", m.seconds, m.maxrss_kib / 1024, m.cpu_seconds,
+                    _store_bytes(r, None) - before, size))
+    print(scale_lines(out[-1:])[-1], flush=True)
     ctx.cleanup(base)
 
 
@@ -321,11 +355,20 @@ def dedup_lines(rows: list[Growth], sz: Sizes) -> list[str]:
 
 
 def scale_lines(rows: list[Step]) -> list[str]:
-    lines = ["| files | tool | step | s | µs per file | peak RSS |",
-             "|---:|---|---|---:|---:|---:|"]
+    lines = ["| files | tool | step | s | µs per file | CPU µs per file | peak RSS "
+             "| store grew by |", "|---:|---|---|---:|---:|---:|---:|---|"]
     for s in rows:
+        grown = ""
+        if s.grown is not None:
+            grown = fmt_bytes(s.grown)
+            if s.manifest:
+                grown += f" (manifest {fmt_bytes(s.manifest)})"
+        per_file = cpu = ""
+        if s.grown is None:
+            per_file = f"{s.seconds / s.files * 1e6:,.0f}"
+            cpu = f"{s.cpu / s.files * 1e6:,.0f}"
         lines.append(f"| {s.files:,} | {s.tool} | {s.step} | {s.seconds:.2f} | "
-                     f"{s.seconds / s.files * 1e6:,.0f} | {s.rss_mb:,.0f} MB |")
+                     f"{per_file} | {cpu} | {s.rss_mb:,.0f} MB | {grown} |")
     return lines
 
 
@@ -339,7 +382,8 @@ def write(out: Path, args: argparse.Namespace, sz: Sizes, growth: list[Growth],
     if steps:
         lines += ["### Per-file cost at scale (files of 1 KiB)", "", *scale_lines(steps), ""]
     lines += [f"Failed: {f}" for f in failures] + ([""] if failures else [])
-    lines += ["Command: `scripts/bench --storage` (`--scale-1m` adds 1,000,000 files).", END]
+    lines += ["Command: `scripts/bench --storage` (`--scale-1m` adds 1,000,000 files; "
+              "`--scale 10000,100000,1000000` sets the counts).", END]
     replace_section(out, BEGIN, END, lines)
 
 

@@ -45,7 +45,7 @@ def test_a_row_for_bytes_read_right_after_a_ctime_change_is_never_trusted() -> N
     assert row.since == T
 
 
-def test_get_and_load_tree_leave_racy_rows_out(tmp_path: Path) -> None:
+def test_get_and_iter_tree_leave_racy_rows_out(tmp_path: Path) -> None:
     cache = StatCache(str(tmp_path / "mvm" / "state.sqlite"))
     old = Stat(1, 10, T - 5 * S, T - 5 * S)
     fresh = Stat(2, 10, T, T)
@@ -53,7 +53,7 @@ def test_get_and_load_tree_leave_racy_rows_out(tmp_path: Path) -> None:
     assert cache.get("/w/d/old", old) == "a" * 64
     assert cache.get("/w/d/fresh", fresh) is None
     assert cache.get("/w/d/old", old._replace(ctime_ns=T + 1)) is None  # ctime compared too
-    assert cache.load_tree("/w/d") == {"/w/d/old": (old, "a" * 64)}
+    assert list(cache.iter_tree("/w/d")) == [("/w/d/old", old, "a" * 64)]
     cache.put_many([Row("/w/d/fresh", fresh, "b" * 64, T + 1)])  # hashed again, later
     assert cache.get("/w/d/fresh", fresh) == "b" * 64
     cache.close()
@@ -110,4 +110,18 @@ def test_a_directory_row_is_dropped_with_its_tree(tmp_path: Path) -> None:
     cache.delete_tree("/w/d")
     assert (cache.get_dir("/w/d"), cache.get_dir("/w/d/sub")) == (None, None)
     assert cache.get_dir("/w/d2") == row
+    cache.close()
+
+
+def test_iter_tree_reads_a_directory_in_path_order(tmp_path: Path) -> None:
+    """Rows under a directory come in the order of their paths' UTF-8 bytes (what a walk in
+    manifest order is read beside), only that directory's, whatever order they were put in."""
+    cache = StatCache(str(tmp_path / "mvm" / "state.sqlite"))
+    st = Stat(1, 10, T - 5 * S, T - 5 * S)
+    paths = ["/w/d/b", "/w/d/a-b", "/w/d/a/x", "/w/d/a.c", "/w/d/é", "/w/d/z", "/w/d0/y",
+             "/w/c/x", "/w/d"]
+    cache.put_many([Row(p, st, "a" * 64, T) for p in paths])
+    got = [p for p, _, _ in cache.iter_tree("/w/d")]
+    assert got == sorted((p for p in paths if p.startswith("/w/d/")), key=str.encode)
+    assert got[:3] == ["/w/d/a-b", "/w/d/a.c", "/w/d/a/x"]
     cache.close()

@@ -330,7 +330,7 @@ def test_an_unchanged_directory_reads_no_row_per_file_and_builds_no_manifest(
         raise AssertionError("per-file work in a status where nothing changed")
 
     with monkeypatch.context() as m:
-        m.setattr(StatCache, "load_tree", refuse)
+        m.setattr(StatCache, "iter_tree", refuse)
         m.setattr(manifest, "dump", refuse)
         m.setattr(manifest, "parse", refuse)
         assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == (
@@ -427,3 +427,57 @@ def test_status_of_an_unchanged_directory_holds_no_state_per_file(
             tracemalloc.stop()
         ws.state.close()
     assert peaks[1] - peaks[0] < 256 << 10, peaks
+
+
+def _status_without_per_file_work(monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str], repo: Path) -> str:
+    """The state status gives `data` when reading a row per file or a manifest is refused."""
+    from gitmv.objects import manifest
+    from gitmv.objects.state import StatCache
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise AssertionError("per-file work in a status where nothing changed")
+
+    with monkeypatch.context() as m:
+        m.setattr(StatCache, "iter_tree", refuse)
+        m.setattr(manifest, "dump", refuse)
+        m.setattr(manifest, "parse", refuse)
+        return str(by_path(run_json(capsys, repo, "status"))["data"]["state"])
+
+
+_CHECKOUTS: dict[str, Any] = {
+    "the deleted directory": lambda d: shutil.rmtree(d),
+    "some files deleted, one edited, one added": lambda d: (
+        (d / "d0" / "f0.bin").unlink(), (d / "d1").rename(d.parent / "d1-aside"),
+        write(d / "d2" / "f2.bin", b"edited"),
+        write(d / "d9" / "stray.bin", b"stray")),
+    "another version": lambda d: (
+        write(d / "d0" / "f0.bin", b"version 2"), write(d / "new" / "x.bin", b"x")),
+}
+
+
+@pytest.mark.parametrize("how", sorted(_CHECKOUTS))
+def test_status_after_a_checkout_is_at_the_floor(
+    tracked_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    how: str
+) -> None:
+    """A checkout records the directory's stamp as `status` would (`Workspace.unchanged_dir`),
+    so the first status after it walks and lstats the files and reads no row per file and no
+    manifest; and what changes after the checkout still shows."""
+    from gitmv.worktree.workspace import Workspace
+
+    data = tracked_repo / "data"
+    _CHECKOUTS[how](data)
+    if data.exists():  # the edits are saved (a version the cache has), then left
+        assert mvm(tracked_repo, "add", "-q", "data") == 0
+        git(tracked_repo, "checkout", "-q", "HEAD", "--", "data.mvm")
+    assert mvm(tracked_repo, "checkout", "-q", "data") == 0
+    ws = Workspace.open(str(tracked_repo))
+    recorded = ws.unchanged_dir("data")
+    assert recorded is not None
+    assert recorded.oid == read_pointer(tracked_repo, "data")["oid"].split(":")[-1]
+    ws.state.close()
+    assert _status_without_per_file_work(monkeypatch, capsys, tracked_repo) == "up to date"
+    write(data / "d0" / "f0.bin", b"edited after the checkout")
+    for _ in range(2):
+        assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == "modified"
