@@ -124,6 +124,21 @@ def parse_shared_repository(value: str | None) -> int:
     return -(n & 0o666)
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc/self/status;
+    elsewhere set and put back)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def sharing_of_dir(path: str) -> Sharing:
     """A directory a group shares (group-writable or setgid: `chmod g+ws`) shares what gitmv
     creates in it as git's core.sharedRepository=group would, in the directory's group;

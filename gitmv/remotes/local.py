@@ -42,6 +42,7 @@ from gitmv.fsutil import (
     share,
     sharing_of_dir,
     tmp_name,
+    umask,
     writer_is_gone,
     writer_tag,
 )
@@ -270,7 +271,7 @@ class LocalStore:
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
-            os.fchmod(fd, 0o444)
+            os.fchmod(fd, 0o444 & ~umask())  # as a file created read-only here would be
             share(fd, self.sharing)
         finally:
             os.close(fd)

@@ -236,6 +236,12 @@ def push_objects(store: PackedStore, cache: Cache, phases: Sequence[Sequence[str
     oids = list(dict.fromkeys(o for phase in phases for o in phase))
     sizes = {o: cache.size_of(o) or 0 for o in oids}
     held = {} if force else store.stat_many(oids, checksums=verify)
+    for o, stored in list(held.items()):  # (held twice: a copy of the right size will do)
+        if stored.size not in (None, sizes[o]):
+            right = [a for a in store.index.find_all(o, OBJECT) if a.entry.length == sizes[o]]
+            if right:
+                held[o] = stored._replace(size=sizes[o],
+                                          mtime=store.index.mtimes.get(right[0].pack_id))
     fit = [o for o in oids if holds(held.get(o), o, sizes[o])]
     wrong = {o for o in oids if o in held} - set(fit)
     if verify and fit:
