@@ -118,6 +118,7 @@ def test_a_push_killed_while_its_pack_uploads(tmp_path: Path, remote: Remote,
     assert wait_for(uploading, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    left = uploading()  # (under load the upload may have completed before the kill landed)
     indexes_name_packs_that_are_there(files)
     assert not files.names("index/"), "no index for a half pack"
     assert mvm(alice, "push", "-q") == 0
@@ -125,7 +126,8 @@ def test_a_push_killed_while_its_pack_uploads(tmp_path: Path, remote: Remote,
     git(alice, "push", "-q")
     res = run(capsys, alice, "fsck", "--remote", "--repair")
     assert res.rc == 0, (res.out, res.err)
-    assert "dead upload temp file" in res.err, res.err  # (moto dates uploads 2010: stale)
+    if left:
+        assert "dead upload temp file" in res.err, res.err  # (moto dates uploads 2010: stale)
     if remote.kind == "s3":
         from tests.stores.s3 import server
 
