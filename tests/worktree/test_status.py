@@ -321,20 +321,8 @@ def test_an_unchanged_directory_reads_no_row_per_file_and_builds_no_manifest(
 ) -> None:
     """After one status (or the add) recorded the directory's stamp, status walks and lstats
     its files and compares one digest."""
-    from gitmv.objects import manifest
-    from gitmv.objects.state import StatCache
-
     assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == "up to date"
-
-    def refuse(*_args: object, **_kw: object) -> None:
-        raise AssertionError("per-file work in a status where nothing changed")
-
-    with monkeypatch.context() as m:
-        m.setattr(StatCache, "iter_tree", refuse)
-        m.setattr(manifest, "dump", refuse)
-        m.setattr(manifest, "parse", refuse)
-        assert by_path(run_json(capsys, tracked_repo, "status"))["data"]["state"] == (
-            "up to date")
+    assert _status_without_per_file_work(monkeypatch, capsys, tracked_repo) == "up to date"
 
 
 def _rewrite_same_stat(path: Path) -> None:
