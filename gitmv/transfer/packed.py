@@ -328,12 +328,24 @@ class PackedStore:
         data = self.read_range(newest.pack_id, newest.entry.offset, newest.entry.length)
         if hashlib.sha256(data).hexdigest() == oid:
             return data
-        for at in self.index.find_all(oid, OBJECT):
-            if at.pack_id != newest.pack_id:
-                other = self.read_range(at.pack_id, at.entry.offset, at.entry.length)
-                if hashlib.sha256(other).hexdigest() == oid:
-                    return other
-        return data
+        other = self.other_copy(oid, newest.pack_id, newest.entry.offset)
+        return data if other is None else other
+
+    def other_copy(self, id_hex: str, pack_id: str, offset: int) -> bytes | None:
+        """The bytes of a copy of entry `id_hex` other than the one at `offset` of `pack_id`
+        that hash to it (any entry of that id holds them: an object or a chunk), None when
+        there is none."""
+        for kind in (OBJECT, CHUNK):
+            for at in self.index.find_all(id_hex, kind):
+                if (at.pack_id, at.entry.offset) == (pack_id, offset):
+                    continue
+                try:
+                    data = self.read_range(at.pack_id, at.entry.offset, at.entry.length)
+                except GitMvmError:
+                    continue
+                if hashlib.sha256(data).hexdigest() == id_hex:
+                    return data
+        return None
 
     def upload(self, oid: str, size: int, src: BinaryIO) -> None:
         """One object as a loose one (what a repair of a loose object sends)."""

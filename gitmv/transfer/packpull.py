@@ -89,9 +89,9 @@ def read_verified(store: PackedStore, read: Read) -> dict[str, memoryview]:
             piece = memoryview(store.read_range(w.pack_id, w.offset, w.length))
             got = hashlib.sha256(piece).hexdigest()
             if got != w.id:
-                other = _other_copy(store, w)
+                other = store.other_copy(w.id, w.pack_id, w.offset)
                 if other is not None:
-                    out[w.id] = other
+                    out[w.id] = memoryview(other)
                     continue
                 raise Corrupt(
                     f"remote {store.name!r}: pack {w.pack_id[:12]} holds other bytes at "
@@ -102,22 +102,6 @@ def read_verified(store: PackedStore, read: Read) -> dict[str, memoryview]:
                     "that has the object")
         out[w.id] = piece
     return out
-
-
-def _other_copy(store: PackedStore, bad: Want) -> memoryview | None:
-    """The bytes of another copy of `bad`'s entry that verifies (any entry of that id holds
-    them: an object or a chunk), None when there is none."""
-    for kind in (OBJECT, CHUNK):
-        for at in store.index.find_all(bad.id, kind):
-            if (at.pack_id, at.entry.offset) == (bad.pack_id, bad.offset):
-                continue
-            try:
-                data = store.read_range(at.pack_id, at.entry.offset, at.entry.length)
-            except GitMvmError:
-                continue
-            if hashlib.sha256(data).hexdigest() == bad.id:
-                return memoryview(data)
-    return None
 
 
 def _parallel(items: Sequence[Read], jobs: int, store: PackedStore

@@ -82,10 +82,7 @@ class Packer:
         self._maybe_seal()
 
     def add_object(self, oid: str, data: bytes) -> None:
-        self._open().add(OBJECT, oid, data)
-        self.oids.append(oid)
-        self.nbytes += len(data)
-        self._maybe_seal()
+        self.add_entry(OBJECT, oid, data)
 
     def add_chunked(self, oid: str, view: memoryview,
                     done_with: Callable[[int], None] | None = None) -> None:
