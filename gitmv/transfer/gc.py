@@ -143,7 +143,10 @@ def read_manifests(proof: Proof, cache: Cache, store: Store | None, why: str) ->
     failed = len(unknown)
     if store is not None:
         try:
-            failed = len(download(cache, store, unknown).failed)
+            fails = download(cache, store, unknown).failed
+            failed = len(fails)
+            if fails:  # the store's own word for the first (`not on remote`, a bad hash, ...)
+                why = f"sha256:{fails[0][0]}: {fails[0][1]}"
         except GitMvmError as exc:
             why = exc.message
     for oid in unknown:
@@ -153,7 +156,8 @@ def read_manifests(proof: Proof, cache: Cache, store: Store | None, why: str) ->
     if failed:
         proof.doubt(f"{ui.plural(failed, 'directory manifest')} that pointers name are not in "
                     "the cache "
-                    f"and could not be fetched ({why}), so the files they list are unknown",
+                    "and could not be fetched" + (f" ({why})" if why else "")
+                    + ", so the files they list are unknown",
                     "make the remote reachable")
 
 
@@ -380,7 +384,9 @@ def _stale_partials(cache: Cache, needed: set[str], cutoff: float, dry_run: bool
                     ) -> list[tuple[str, int]]:
     """Interrupted downloads (`tmp/partial-<oid>`, kept for a later run to resume) of objects
     nothing needs, untouched within the grace period and not being written now (a download
-    holds its partial's lock): (oid, size) of each removed."""
+    holds its partial's lock): (oid, size) of each removed. A needed object's partial goes
+    too once the object is in the cache (a packed pull fetched it whole some other way), as
+    nothing would ever resume it."""
     import fcntl
 
     out: list[tuple[str, int]] = []
@@ -390,7 +396,7 @@ def _stale_partials(cache: Cache, needed: set[str], cutoff: float, dry_run: bool
         return out
     for name in names:
         oid = name.removeprefix("partial-")
-        if oid == name or oid in needed:
+        if oid == name or (oid in needed and not cache.has(oid)):
             continue
         path = os.path.join(cache.tmp_dir, name)
         try:

@@ -261,22 +261,30 @@ def test_gc_frees_interrupted_downloads_of_what_nothing_needs(
 ) -> None:
     """A pull killed mid-download leaves `tmp/partial-<oid>` to resume from. gc removes those
     of objects nothing needs, once older than the grace period, and never one a download is
-    writing (it holds the partial's lock) or one of a needed object (a later pull resumes)."""
+    writing (it holds the partial's lock) or one of a needed object the cache lacks (a later
+    pull resumes). A needed object already in the cache (fetched whole some other way, as a
+    packed pull does) leaves its partial nothing to resume: it goes too."""
     import fcntl
 
+    other = init_hooked(tmp_path / "other")
+    needed = save(other, MODEL, os.urandom(2000), "model")  # named here, never in this cache
     repo = init_hooked(tmp_path / "repo")
-    needed = save(repo, MODEL, os.urandom(2000), "model")
+    write(repo / f"{MODEL}.mvm", (other / f"{MODEL}.mvm").read_bytes())
+    git_ok(repo, "add", f"{MODEL}.mvm")
+    git_ok(repo, "commit", "-q", "--no-verify", "-m", "a pointer whose bytes are elsewhere")
+    cached = save(repo, "b.pt", os.urandom(2000), "in the cache")
     tmp = repo / ".git" / "mvm" / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     garbage, busy, young = sha(b"garbage"), sha(b"busy"), sha(b"young")
     paths = {oid: write(tmp / f"partial-{oid}", os.urandom(5000))
-             for oid in (needed, garbage, busy, young)}
-    make_old([paths[needed], paths[garbage], paths[busy]])
+             for oid in (needed, cached, garbage, busy, young)}
+    make_old([paths[needed], paths[cached], paths[garbage], paths[busy]])
     with open(paths[busy], "rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a download in flight
         res = run(capsys, repo, "gc", "--json")
     assert res.rc == 0, res.err
-    assert json.loads(res.out)["partial_downloads"] == [f"sha256:{garbage}"]
+    assert sorted(json.loads(res.out)["partial_downloads"]) == sorted(
+        [f"sha256:{garbage}", f"sha256:{cached}"])
     assert {oid for oid, p in paths.items() if p.exists()} == {needed, busy, young}
 
 

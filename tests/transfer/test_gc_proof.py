@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,24 @@ def test_the_fetch_hint_of_gc_remote_is_the_one_gc_needs(
     assert res.rc == 0, res.err
     assert bobs in store.oids()
     assert_origin_complete(team.origin, store)
+
+
+def test_gc_that_cannot_fetch_a_manifest_says_why(
+    team: Team, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bob has the commit of a dataset but not its manifest, and the store lost it: gc
+    cannot know which files the dataset needs, deletes nothing, and says what the store
+    answered (it once printed "could not be fetched ()")."""
+    from tests.helpers import save_dir
+
+    store = dir_store(team)
+    bob = join(team, tmp_path / "bob")
+    save_dir(team.alice, "data", {"a.bin": os.urandom(100), "b.bin": os.urandom(200)}, "data")
+    git_ok(team.alice, "push", "-q", "origin", "main")
+    manifest = str(tomllib.loads((team.alice / "data.mvm").read_text())["oid"])
+    store.path(manifest.removeprefix("sha256:")).unlink()
+    git_ok(bob, "-c", f"core.hooksPath={tmp_path / 'no-hooks'}", "pull", "-q", "origin", "main")
+    res = run(capsys, bob, "gc")
+    assert res.rc == 1, res.err
+    line = one_refusal(res.err, "directory manifest", "nothing was deleted")
+    assert "()" not in line and manifest in line, line
