@@ -355,8 +355,23 @@ def repo_lock(path: str, timeout: float = 600.0) -> Iterator[None]:
         os.close(fd)
 
 
+def remove_stale(path: str) -> None:
+    """Remove a stale temp file, or a stale temp directory (a checkout building a directory
+    aside, killed) with what is in it."""
+    import shutil
+
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+            return
+    except FileNotFoundError:
+        return
+    remove_file(path)
+
+
 def clean_stale_tmp(directory: str) -> None:
-    """Remove temp files left in `directory` by gitmv processes that died (kill -9)."""
+    """Remove temp files (and directories) left in `directory` by gitmv processes that died
+    (kill -9)."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
@@ -370,4 +385,4 @@ def clean_stale_tmp(directory: str) -> None:
         except FileNotFoundError:
             continue
         if is_stale_tmp(name, mtime):
-            remove_file(path)
+            remove_stale(path)

@@ -415,13 +415,16 @@ class Cache:
 
     # --- placing objects in the work tree ----------------------------------------------------
     def link_out(
-        self, oid: str, dest: str, modes: tuple[str, ...], executable: bool
+        self, oid: str, dest: str, modes: tuple[str, ...], executable: bool,
+        in_place: bool = False,
     ) -> tuple[Stat, int] | None:
         """Make `dest` hold object `oid`, by the first link mode that works.
 
         Returns the new file's stat and the file system's clock from before its bytes were
         placed, for the stat cache (None for a symlink into the cache, which has no stat of its
-        own). The bytes go to a temp file beside `dest` that is renamed over it when complete.
+        own). The bytes go to a temp file beside `dest` that is renamed over it when complete;
+        `in_place`: `dest` is new, in a directory nobody else sees yet (a checkout builds a
+        missing directory aside and renames it in whole), so it is written where it is.
         Copies are verified while they stream, so a corrupt object never reaches the work tree;
         they get an mtime just before the temp file was created, so a write after this one,
         however soon, changes it (see objects/state.py).
@@ -431,14 +434,14 @@ class Cache:
             data = self._packed(oid)
             if data is None:
                 raise ObjectMissing(f"sha256:{oid}")
-            return self._write_out(data, oid, dest, executable)
+            return self._write_out(data, oid, dest, executable, in_place)
         usable = usable_link_modes(modes, self.links_as_root)
         if usable != modes:
             if not self._said_as_root:  # once per command
                 self._said_as_root = True
                 _warn_as_root(modes, usable)
             modes = usable
-        tmp = tmp_name(os.path.dirname(dest))
+        tmp = dest if in_place else tmp_name(os.path.dirname(dest))
         last: OSError | None = None
         try:
             for mode in modes:
@@ -449,7 +452,8 @@ class Cache:
                         since = st.st_ctime_ns
                     elif mode == "symlink":
                         os.symlink(obj, tmp)
-                        os.rename(tmp, dest)
+                        if tmp != dest:
+                            os.rename(tmp, dest)
                         return None
                     elif mode == "reflink":
                         if not self._reflink_works:
@@ -457,6 +461,8 @@ class Cache:
                         st, since = self._reflink(obj, tmp, oid, executable)
                     else:
                         st, since = self._copy(obj, tmp, oid, executable)
+                    if tmp == dest:
+                        return stat_of(st), since
                     os.rename(tmp, dest)
                     return _stat_after_rename(dest, st), since
                 except FileNotFoundError as exc:
@@ -477,14 +483,14 @@ class Cache:
             raise OSError(errno.EINVAL, f"no usable link mode among {', '.join(modes)}")
         raise last
 
-    def _write_out(self, data: bytes, oid: str, dest: str, executable: bool
-                   ) -> tuple[Stat, int]:
+    def _write_out(self, data: bytes, oid: str, dest: str, executable: bool,
+                   in_place: bool = False) -> tuple[Stat, int]:
         """A packed object's bytes, verified, become the file `dest` (a copy whatever the link
-        mode: there is no file of its own to share)."""
+        mode: there is no file of its own to share; `in_place` as for `link_out`)."""
         got = hash_bytes(data)
         if got != oid:
             raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
-        tmp = tmp_name(os.path.dirname(dest))
+        tmp = dest if in_place else tmp_name(os.path.dirname(dest))
         try:
             fd, created = _create_placed(tmp, executable)
             try:
@@ -492,6 +498,8 @@ class Cache:
                 st = _backdate(fd, created)
             finally:
                 os.close(fd)
+            if in_place:
+                return stat_of(st), created
             os.rename(tmp, dest)
         except BaseException:
             remove_file(tmp)

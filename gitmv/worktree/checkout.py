@@ -8,9 +8,10 @@ found in the way: the link itself is replaced.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from gitmv.errors import (
@@ -106,9 +107,10 @@ _Written = tuple[str, "tuple[Stat, int] | None", str]  # path, (stat, since) or 
 
 
 def _write(ws: Workspace, abspath: str, oid: str, mode: str,
-           modes: tuple[str, ...] | None = None) -> _Written:
+           modes: tuple[str, ...] | None = None, in_place: bool = False) -> _Written:
     """Place object `oid` at `abspath` (temp file beside it, then a rename); `modes`: the
-    link modes, when the caller read them once for many files."""
+    link modes, when the caller read them once for many files; `in_place`: `abspath` is in a
+    directory being built aside (`Cache.link_out`)."""
     if mode == "link":
         target = ws.cache.read_bytes(oid).decode("utf-8", "surrogateescape")
         tmp = tmp_name(os.path.dirname(abspath))
@@ -121,14 +123,16 @@ def _write(ws: Workspace, abspath: str, oid: str, mode: str,
         return abspath, None, oid
     try:
         st = ws.cache.link_out(oid, abspath, modes or ws.config.link_modes,
-                               executable=mode == "755")
+                               executable=mode == "755", in_place=in_place)
     except IsADirectoryError:
         raise PathRefused(f"{ws.repo.rel(abspath)}: a directory is in the way") from None
     return abspath, st, oid
 
 
-def _record(ws: Workspace, rows: list[_Written]) -> None:
-    """Remember the stat of files just written so status need not hash them."""
+def _record(ws: Workspace, rows: list[_Written], moved: tuple[str, str] | None = None) -> None:
+    """Remember the stat of files just written so status need not hash them; `moved`:
+    (aside, final) when they were written in a directory built aside, to be renamed to
+    `final` (a rename of a directory leaves the stat of the files in it as it was)."""
     out = []
     for p, placed, oid in rows:
         if placed is None:  # a symlink; in the symlink link mode status checks the object
@@ -138,6 +142,8 @@ def _record(ws: Workspace, rows: list[_Written]) -> None:
             since = ws.state.now()
             out.append(hashed(obj, stat_of(os.stat(obj)), oid, since))
         else:
+            if moved is not None:
+                p = moved[1] + p[len(moved[0]):]
             out.append(Row(p, placed[0], oid, placed[1]))
     if out:
         ws.state.put_many(out)
@@ -256,6 +262,7 @@ def _checkout_dir(
         ws.state.mark_complete(ptr.oid)
     _check_links(ws, root, links, sub, where)  # before anything is written
     # A file where the artifact's directory should be.
+    fresh = False  # no directory there: it is built aside and renamed in whole
     try:
         st_root = os.lstat(root)
         if not stat.S_ISDIR(st_root.st_mode):
@@ -265,8 +272,11 @@ def _checkout_dir(
                     f"move it away, or discard it with `git mvm checkout --force {rel}`",
                 )
             os.unlink(root)
+            fresh = True
     except FileNotFoundError:
-        pass
+        fresh = True
+    if fresh and not sub:
+        return _checkout_new_dir(ws, rel, ptr, root, every, files, total)
 
     # pass 1: which present files can stay, which must go, which would lose data
     write = bytearray(chosen)  # per entry of the part checked out: 1 = write it
@@ -341,6 +351,56 @@ def _checkout_dir(
     if not sub and not kept:  # the status after it is at the floor
         ws.remember_dir(rel, ws.stamp_as(rel, every()), ptr.oid, files, total)
     return CheckoutResult(rel, written, len(to_remove), plan.unchanged, kept)
+
+
+def _checkout_new_dir(ws: Workspace, rel: str, ptr: Pointer, root: str,
+                      every: Callable[[], Iterator[Entry]], files: int, total: int
+                      ) -> CheckoutResult:
+    """A directory artifact where there is no directory (a fresh clone, a deleted one): its
+    files are written in place in a temp directory beside it, which is then renamed to it.
+    One rename instead of a temp file and a rename per file (creating a file and renaming it
+    costs about twice creating it), and a kill leaves no half-written file where the artifact
+    goes: only the temp directory, which the next checkout there (or a walk) removes."""
+    import shutil
+
+    parent = os.path.dirname(root)
+    os.makedirs(parent, exist_ok=True)
+    clean_stale_tmp(parent)  # a killed checkout's directory built aside
+    aside = tmp_name(parent)
+    os.mkdir(aside)
+    ready: set[str] = set()
+    modes = ws.config.link_modes
+
+    def to_write() -> Iterator[Entry]:
+        for e in every():
+            _make_parents(aside, e.path, rel, ready)
+            yield e
+
+    def write_one(e: Entry) -> _Written:
+        return _write(ws, os.path.join(aside, e.path), e.oid, e.mode, modes, in_place=True)
+
+    written = 0
+    batch: list[_Written] = []
+    try:
+        for done in ws.iparallel(write_one, to_write(), size=lambda e: e.size):
+            batch.append(done)
+            written += 1
+            if len(batch) >= workspace.ROW_BATCH:
+                _record(ws, batch, (aside, root))
+                batch = []
+        _record(ws, batch, (aside, root))
+        try:
+            os.rename(aside, root)
+        except OSError as exc:  # a directory with files in it appeared there meanwhile
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+            raise WouldOverwrite(f"{rel}: appeared while it was checked out",
+                                 f"run `git mvm checkout {rel}` again") from None
+    except BaseException:
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    ws.remember_dir(rel, ws.stamp_as(rel, every()), ptr.oid, files, total)
+    return CheckoutResult(rel, written, 0, 0)
 
 
 class _Plan:

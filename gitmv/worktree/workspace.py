@@ -28,6 +28,7 @@ from gitmv.fsutil import (
     is_stale_tmp,
     is_tmp_name,
     remove_file,
+    remove_stale,
     sharing_of_dir,
 )
 from gitmv.objects import manifest
@@ -942,7 +943,7 @@ def _listing(d: str) -> list[str]:
             name = e.name
             if is_tmp_name(name):
                 if is_stale_tmp(name):
-                    remove_file(e.path)
+                    remove_stale(e.path)
                 continue
             out.append(name + "/" if e.is_dir(follow_symlinks=False) else name)
     out.sort(reverse=True)  # code point order: the UTF-8 bytes' order

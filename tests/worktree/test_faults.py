@@ -58,7 +58,8 @@ def leftover_temp_files(repo: Path) -> list[str]:
         rel = p.relative_to(repo).as_posix()
         if rel.startswith(".git/") and not rel.startswith(".git/mvm/"):
             continue
-        if p.is_file() and (p.name.startswith(".mvm-tmp") or "/tmp/" in f"/{rel}"):
+        if p.is_file() and (".mvm-tmp" in rel or "/tmp/" in f"/{rel}"):  # (or in a directory
+            # a checkout built aside)
             out.append(rel)
     return sorted(out)
 
@@ -419,8 +420,8 @@ def _watch(repo: Path, dirs: list[Path]) -> Callable[[], list[Path]]:
 
     before = files()
 
-    def new() -> list[Path]:
-        return [p for p in files() - before if p.is_file()]
+    def new() -> list[Path]:  # (or the directory a checkout builds aside)
+        return [p for p in files() - before if p.is_file() or p.name.startswith(".mvm-tmp")]
 
     return new
 
@@ -490,20 +491,29 @@ def test_kill_9_during_add_leaves_no_partial_object(repo: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["file", "dir"])
+@pytest.mark.parametrize("kind", ["file", "dir", "missing-dir"])
 def test_kill_9_during_checkout_leaves_no_half_written_file(repo: Path, kind: str) -> None:
+    """`missing-dir`: the whole directory artifact is gone, so checkout builds it aside and
+    renames it in: after a kill it is there whole or not at all."""
+    import shutil
+
     configure(repo, "cache", 'link = ["copy"]')  # a streamed copy, the slow path
     git(repo, "commit", "-qam", "copies")
     target = repo / "models" / "big.bin" if kind == "file" else repo / "data" / "big.bin"
     big = big_file(target, 128)
-    if kind == "dir":
+    if kind != "file":
         make_dataset(repo / "data" / "small", n=6)
     artifact = "models/big.bin" if kind == "file" else "data"
     assert mvm(repo, "add", "-q", artifact) == 0
     git(repo, "commit", "-qm", "big")
-    target.unlink()
+    small = {p.relative_to(repo): p.read_bytes() for p in (repo / "data").rglob("*")
+             if p.is_file()} if kind != "file" else {}
+    if kind == "missing-dir":
+        shutil.rmtree(repo / "data")
+    else:
+        target.unlink()
 
-    new_temp = _watch(repo, [mvm_dir(repo), target.parent])
+    new_temp = _watch(repo, [mvm_dir(repo), repo if kind == "missing-dir" else target.parent])
     proc = mvm_popen(repo, "checkout")
     assert wait_for(lambda: bool(new_temp()), proc), "checkout never started writing"
     proc.kill()
@@ -512,6 +522,9 @@ def test_kill_9_during_checkout_leaves_no_half_written_file(repo: Path, kind: st
     assert_cache_sound(repo)
     if target.exists():  # the kill came late: then the file is whole
         assert sha(target.read_bytes()) == big
+    if kind == "missing-dir" and (repo / "data").exists():  # and so is the directory
+        assert {p.relative_to(repo): p.read_bytes() for p in (repo / "data").rglob("*")
+                if p.is_file()} == small
     assert mvm(repo, "checkout") == 0
     assert sha(target.read_bytes()) == big
     assert leftover_temp_files(repo) == []
