@@ -80,10 +80,12 @@ def hostile_env(test_id: str) -> dict[str, str | None]:
     }
 
 
-# git commands that run gitmv's hooks: under HOSTILE they keep the hostile config and
-# environment (the hooks must cope); the others are the test reading git, which reads it plain.
+# git commands that run gitmv (its hooks, or `git mvm` itself): under HOSTILE they keep the
+# hostile config and environment (gitmv must cope); the others are the test reading git, which
+# reads it plain.
 HOOK_COMMANDS = frozenset(("commit", "checkout", "switch", "merge", "pull", "push", "rebase",
-                           "cherry-pick", "revert", "reset", "stash", "clone", "am", "worktree"))
+                           "cherry-pick", "revert", "reset", "stash", "clone", "am", "worktree",
+                           "mvm", "mv-model"))
 
 
 def plain_git_env(args: tuple[str, ...] | list[str]) -> dict[str, str] | None:
