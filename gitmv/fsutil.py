@@ -313,6 +313,13 @@ def _syncfs(path: str) -> None:
     os.sync()  # no syncfs here: flush every filesystem
 
 
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write all of `data` (os.write may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def remove_file(path: str) -> None:
     """Unlink a file if it exists."""
     try:

@@ -38,6 +38,7 @@ from gitmv.fsutil import (
     remove_file,
     share,
     tmp_name,
+    write_all,
 )
 from gitmv.objects import manifest
 from gitmv.objects.hashing import (
@@ -84,12 +85,6 @@ def _warn_as_root(modes: tuple[str, ...], usable: tuple[str, ...]) -> None:
     ui.warn(f"running as root: cache.link {dropped} not used, {usable[0]} instead (root "
             "writes through read-only files: a tool rewriting a checked-out file in place "
             "would corrupt the cache object)")
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class Cache:
@@ -216,7 +211,7 @@ class Cache:
         try:
             fd = create_file(tmp, 0o444, self.sharing)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.rename(tmp, dest)
@@ -494,7 +489,7 @@ class Cache:
         try:
             fd, created = _create_placed(tmp, executable)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 st = _backdate(fd, created)
             finally:
                 os.close(fd)
@@ -516,7 +511,7 @@ class Cache:
                     data = os.read(src, size + 1)
                     got = hash_bytes(data)
                     if got == oid:
-                        _write_all(dst, data)
+                        write_all(dst, data)
                 elif oid in self.verified:
                     got = oid if _copy_range(src, dst, size) else copy_and_hash(src, dst, size)[0]
                 else:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from gitmv.errors import FormatError
+from gitmv.fsutil import write_all
 from gitmv.objects.hashing import HashPipe
 
 PACK_MAGIC = b"MVMPACK\x00"
@@ -71,11 +72,6 @@ def pack_id_of(name: str) -> str | None:
 DIRECT_MIN = 16 << 10  # entries at least this large are written without buffering
 
 
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(fd, view):]
-
-
 class PackWriter:
     """Appends entries to a pack being written at `path` (a temp file the caller owns) and
     hashes it as it goes. `finish()` returns the pack id and the index bytes; the caller makes
@@ -106,7 +102,7 @@ class PackWriter:
         self.size += len(data)
         if len(data) >= DIRECT_MIN:  # a chunk: written from where it is, not copied twice
             self.drain()
-            _write_all(self.fd, memoryview(data))
+            write_all(self.fd, memoryview(data))
             return
         self._buf.append(bytes(data))
         self._buffered += len(data)
@@ -116,7 +112,7 @@ class PackWriter:
     def drain(self) -> None:
         """Write out what is buffered (before anyone reads the temp file)."""
         if self._buf:
-            _write_all(self.fd, memoryview(b"".join(self._buf)))
+            write_all(self.fd, memoryview(b"".join(self._buf)))
             self._buf = []
             self._buffered = 0
 

@@ -30,8 +30,8 @@ from typing import Any, BinaryIO, NamedTuple, cast
 from gitmv import ui
 from gitmv.config import Config, parse_size
 from gitmv.errors import FormatError, GitMvmError, ObjectCorrupt
-from gitmv.fsutil import Sharing, remove_file, share
-from gitmv.objects.cache import Cache
+from gitmv.fsutil import Sharing, remove_file, share, write_all
+from gitmv.objects.cache import PACKED_MAX, Cache
 from gitmv.objects.hashing import BUFSIZE, start_writeback
 from gitmv.remotes.base import Store, Stored, holds
 from gitmv.remotes.retry import RemoteError, TransientError, with_retries
@@ -501,6 +501,8 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
     partial file: it never reaches the cache or the work tree.
     """
     limits = limits or Limits()
+    if size is not None and size <= PACKED_MAX and not os.path.exists(cache.partial_path(oid)):
+        return _download_small(cache, store, oid, size, limits)
     limit = UNKNOWN_SIZE_MAX if size is None else size
     cache.make_tmp_dir()
     partial = cache.partial_path(oid)
@@ -536,8 +538,7 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
                 os.lseek(fd, start, os.SEEK_SET)
                 total = receive(src, fd, h, start, size, store, oid, limits, started)
             if size is not None and total < size:  # (a connection cut short is transient)
-                raise _WrongSize(f"remote {store.name!r} holds {total} bytes for sha256:{oid},"
-                                 f" not the {size} its pointer names", _WRONG_HINT)
+                raise _short(store, oid, total, size)
             got = h.hexdigest()
             if got != oid:
                 os.ftruncate(fd, 0)
@@ -559,17 +560,61 @@ def download_one(cache: Cache, store: Store, oid: str, size: int | None = None,
             os.close(lock_fd)
 
 
+def _download_small(cache: Cache, store: Store, oid: str, size: int, limits: Limits) -> int:
+    """An object small enough for the cache's packs (`PACKED_MAX`, its size known): read into
+    memory, verified whole and put in this command's cache pack, with no partial file (nothing
+    worth resuming on a good link) and no loose file: a fetch of many small objects from a
+    Git LFS server creates no file per object. One that passes its deadline (a link that
+    trickles) leaves what came in its partial file, for the next run to resume from."""
+    started = time.monotonic()
+
+    def attempt() -> int:
+        data = bytearray()
+        h = hashlib.sha256()
+        src, _ = store.open_download(oid, 0)
+        with src:
+            try:
+                total = receive(src, data, h, 0, size, store, oid, limits, started)
+            except DeadlineExceeded:
+                if data:
+                    cache.make_tmp_dir()
+                    fd, lock_fd = _open_partial(cache.partial_path(oid), cache.sharing)
+                    try:
+                        if not os.fstat(fd).st_size:  # (another process's may be longer)
+                            write_all(fd, data)
+                    finally:
+                        os.close(fd)
+                        if lock_fd is not None:
+                            os.close(lock_fd)
+                raise
+        if total < size:  # (a connection cut short is transient)
+            raise _short(store, oid, total, size)
+        if h.hexdigest() != oid:
+            raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{h.hexdigest()}",
+                                f"remote {store.name!r}")
+        cache.put_bytes(bytes(data), oid)
+        return total
+
+    return with_retries(attempt, f"download sha256:{oid[:12]}")
+
+
 class _WrongSize(RemoteError):
     """The store holds another number of bytes than the object has."""
+
+
+def _short(store: Store, oid: str, total: int, size: int) -> _WrongSize:
+    return _WrongSize(f"remote {store.name!r} holds {total} bytes for sha256:{oid}, not the "
+                      f"{size} its pointer names", _WRONG_HINT)
 
 
 _WRONG_HINT = ("the store holds other bytes under that name: `git mvm fsck --remote --repair` "
                "from a clone that has the object replaces them")
 
 
-def receive(src: BinaryIO, fd: int | None, h: Any, start: int, size: int | None, store: Store,
-            oid: str, limits: Limits, started: float) -> int:
-    """Copy a download stream into `fd` from offset `start` (None: hash only), hashing it into
+def receive(src: BinaryIO, fd: int | bytearray | None, h: Any, start: int, size: int | None,
+            store: Store, oid: str, limits: Limits, started: float) -> int:
+    """Copy a download stream into `fd` from offset `start` (a bytearray: appended to it;
+    None: hash only), hashing it into
     `h`, never past `size` bytes (UNKNOWN_SIZE_MAX when None) nor the object's deadline
     (counted from `started`, a time.monotonic()). Returns the bytes there are in all."""
     limit = UNKNOWN_SIZE_MAX if size is None else size
@@ -586,10 +631,10 @@ def receive(src: BinaryIO, fd: int | None, h: Any, start: int, size: int | None,
             raise _WrongSize(f"remote {store.name!r} sent more than {what} for sha256:{oid}",
                              _WRONG_HINT)
         h.update(chunk)
-        if fd is not None:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
+        if isinstance(fd, bytearray):
+            fd += chunk
+        elif fd is not None:
+            write_all(fd, chunk)
             pending += len(chunk)
             if pending >= WRITEBACK_MIN:  # the flush at the end finds less to do
                 start_writeback(fd, total + len(chunk) - pending, pending)

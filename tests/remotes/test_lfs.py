@@ -218,6 +218,10 @@ def test_a_fetch_costs_one_download_batch_per_100_objects(
     assert sorted((c[0], len(c[1])) for c in calls) == [
         ("download", 50), ("download", 100), ("download", 100)]
     assert all(cache.read_bytes(oid) == data for oid, data in blobs.items())
+    # small objects went into one cache pack, not a loose file (and a partial) each
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert sorted(p.suffix for p in files) == [".idx", ".pack"], files
+    assert not any((tmp_path / "tmp").glob("partial-*"))
 
 
 def test_an_object_the_server_has_is_not_sent_again(store: LfsStore) -> None:
