@@ -9,7 +9,7 @@ Entries are sorted by path bytes; the manifest's own sha256 is the directory's o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from gitmv.errors import FormatError
@@ -163,3 +163,16 @@ def iter_entries(data: bytes, where: str) -> Iterator[Entry]:
                 raise FormatError(where, f"{parent!r} is both a file and a directory")
         parents.append(path)
         yield Entry(path, m.group(1).decode(), m.group(2).decode(), int(m.group(3)))
+
+
+def changed_entries(new: Iterable[Entry], old: Iterable[Entry]) -> Iterator[Entry]:
+    """The entries of `new` that `old` does not have at the same path with the same oid,
+    one at a time: both are walked once, side by side (manifests are sorted by path bytes,
+    which is the order of their str paths too), so neither is ever held whole."""
+    before = iter(old)
+    last = next(before, None)
+    for e in new:
+        while last is not None and last.path < e.path:
+            last = next(before, None)
+        if last is None or last.path != e.path or last.oid != e.oid:
+            yield e

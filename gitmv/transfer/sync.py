@@ -12,6 +12,7 @@ from gitmv.objects.pointer import Pointer
 from gitmv.remotes.base import Store, holds
 from gitmv.transfer.engine import (
     Limits,
+    Oids,
     TransferResult,
     download,
     held_as,
@@ -24,6 +25,7 @@ from gitmv.transfer.engine import (
 )
 from gitmv.transfer.reach import (
     Needed,
+    file_windows,
     known_sizes,
     needed_by,
     parse_pointers,
@@ -210,38 +212,30 @@ def fetch_pointers(
     ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int
 ) -> TransferResult:
     """Download what the cache lacks: directory manifests first, then every file object,
-    each bounded by the size its pointer or manifest names and by its deadline."""
+    each bounded by the size its pointer or manifest names and by its deadline. The file
+    objects go in windows of reach.WINDOW (`file_windows`: a manifest read entry by entry),
+    each planned, fetched and verified before the next is read, so a million-file dataset
+    costs what a window does; the small ones become one pack of the cache at the end."""
     limits = Limits.of(ws.config)
     store = packed_view(ws, store)
     dirs = [p for p in pointers if p.kind == "dir"]
     manifest_sizes = {p.oid: p.manifest_size for p in dirs if p.manifest_size is not None}
     first = download(ws.cache, store, [p.oid for p in dirs], jobs, manifest_sizes, limits)
     failed = list(first.failed)
-    oids: list[str] = [p.oid for p in pointers if p.kind == "file"]
-    sizes = {p.oid: p.size for p in pointers if p.kind == "file"}
-    for p in dirs:
-        if ws.cache.has(p.oid):
-            try:
-                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
-            except GitMvmError as exc:
-                failed.append((p.oid, exc.message))
-                continue
-            oids += [e.oid for e in entries]
-            sizes.update((e.oid, e.size) for e in entries)
-    second = download(ws.cache, store, oids, jobs, sizes, limits)
+    done, present, nbytes = Oids(first.transferred), first.present, first.nbytes
+    try:
+        for window in file_windows(ws.cache, pointers, failed=failed):
+            r = download(ws.cache, store, list(window), jobs, window, limits, flush=False)
+            done.extend(r.transferred)
+            present += r.present
+            nbytes += r.nbytes
+            failed += r.failed
+    finally:
+        ws.cache.flush()
     ws.remember_placed()  # verified as they arrived: a checkout need not read them again
-    failed += second.failed
-    result = TransferResult(
-        first.transferred + second.transferred,
-        first.present + second.present,
-        failed,
-        first.nbytes + second.nbytes,
-    )
     if failed:
         raise _fetch_failed(ws, store, failed)
-    return result
-
-
+    return TransferResult(done, present, failed, nbytes)
 
 
 def _fetch_failed(ws: Workspace, store: Store, failed: Sequence[tuple[str, str]]
