@@ -230,14 +230,15 @@ def dir_entries(cache: Cache, ptr: Pointer, base: str | None = None) -> Iterator
 
 
 def file_windows(cache: Cache, pointers: Iterable[Pointer], bases: Mapping[str, str] | None = None,
-                 failed: list[tuple[str, str]] | None = None, size: int = WINDOW
-                 ) -> Iterator[dict[str, int]]:
+                 failed: list[tuple[str, str]] | None = None, size: int = WINDOW,
+                 counts: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
     """The file objects the pointers name, as {oid: size} windows of at most `size` objects:
     the file pointers', then each cached manifest's entries (`dir_entries`, less what its
     base in `bases` ({dir oid: manifest oid}) names). An oid is in a window once; one named
     again in a later window comes again (whoever moves it finds it done). A manifest that
     cannot be read is added to `failed` as (oid, why) when given, else raised; a directory
-    whose manifest is not in the cache is left out (its caller says so)."""
+    whose manifest is not in the cache is left out (its caller says so). `counts` is told,
+    per directory oid, how many of its entries were handed on."""
     window: dict[str, int] = {}
     dirs: dict[str, Pointer] = {}
     for p in pointers:
@@ -252,6 +253,8 @@ def file_windows(cache: Cache, pointers: Iterable[Pointer], bases: Mapping[str, 
         try:
             for e in dir_entries(cache, p, (bases or {}).get(p.oid)):
                 window[e.oid] = e.size
+                if counts is not None:
+                    counts[p.oid] = counts.get(p.oid, 0) + 1
                 if len(window) >= size:
                     yield window
                     window = {}
