@@ -8,6 +8,7 @@ Entries are sorted by path bytes; the manifest's own sha256 is the directory's o
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple
@@ -128,19 +129,53 @@ def iter_entries(data: bytes, where: str) -> Iterator[Entry]:
     refuse a bad manifest before acting reads it through once first (or uses `parse`)."""
     if not data.startswith(MAGIC):
         raise FormatError(where, "not a gitmv directory manifest (bad header)")
-    previous = b""
-    # the files still able to be the parent of a later path (`a` before `a/b`): each one a
-    # prefix of the one after it, so a stack as deep as a path, not a set of every file
-    parents: list[str] = []
-    start = len(MAGIC)
-    lineno = 1
-    end = len(data)
+    yield from _entries(_lines_of(data, len(MAGIC)), where)
+
+
+def iter_entries_of(blocks: Iterable[bytes], where: str) -> Iterator[Entry]:
+    """`iter_entries` of a manifest read in blocks (a file's chunks): never more than a block
+    and one line of it in memory, where a million-file manifest is about 90 MB."""
+    head = b""
+    blocks = iter(blocks)
+    for block in blocks:
+        head += block
+        if len(head) >= len(MAGIC):
+            break
+    if not head.startswith(MAGIC):
+        raise FormatError(where, "not a gitmv directory manifest (bad header)")
+
+    def lines() -> Iterator[bytes]:
+        rest = b""
+        for block in itertools.chain([head[len(MAGIC):]], blocks):
+            rest += block
+            cut = rest.rfind(b"\n")
+            if cut >= 0:
+                yield from _lines_of(rest, 0, cut)
+                rest = rest[cut + 1:]
+        if rest:
+            yield rest
+
+    yield from _entries(lines(), where)
+
+
+def _lines_of(data: bytes, start: int, end: int | None = None) -> Iterator[bytes]:
+    """The lines of data[start:end], one at a time (never a list of them)."""
+    end = len(data) if end is None else end
     while start < end:
         stop = data.find(b"\n", start)
         if stop < 0:
             stop = end
-        line = data[start:stop]
+        yield data[start:stop]
         start = stop + 1
+
+
+def _entries(lines: Iterator[bytes], where: str) -> Iterator[Entry]:
+    previous = b""
+    # the files still able to be the parent of a later path (`a` before `a/b`): each one a
+    # prefix of the one after it, so a stack as deep as a path, not a set of every file
+    parents: list[str] = []
+    lineno = 1
+    for line in lines:
         lineno += 1
         if not line:
             continue

@@ -8,10 +8,11 @@ naming every such pointer), or, given a list to collect them in, return the rest
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from gitmv.errors import FormatError, GitFailed, GitMvmError
+from gitmv.errors import FormatError, GitFailed, GitMvmError, ObjectCorrupt
 from gitmv.objects import manifest
 from gitmv.objects.cache import Cache
 from gitmv.objects.manifest import Entry
@@ -222,23 +223,44 @@ def dir_entries(cache: Cache, ptr: Pointer, base: str | None = None) -> Iterator
     if ptr.files is not None and ptr.files <= WINDOW:
         entries = cache.read_manifest(ptr.oid, where)
     else:
-        entries = manifest.iter_entries(cache.read_bytes(ptr.oid), where)
+        entries = manifest.iter_entries_of(_verified_blocks(cache, ptr.oid), where)
     if base is None:
         return iter(entries)
     return manifest.changed_entries(
-        entries, manifest.iter_entries(cache.read_bytes(base), f"manifest sha256:{base}"))
+        entries, manifest.iter_entries_of(_verified_blocks(cache, base), f"manifest sha256:{base}"))
+
+
+BLOCK = 1 << 20  # bytes of a manifest read at once
+
+
+def _verified_blocks(cache: Cache, oid: str) -> Iterator[bytes]:
+    """The bytes of object `oid` in blocks of BLOCK, read twice: hashed through once (now:
+    ObjectCorrupt unless they are `oid`), then handed on (a cache object is read-only)."""
+    h = hashlib.sha256()
+    with cache.open_object(oid) as f:
+        for block in iter(lambda: f.read(BLOCK), b""):
+            h.update(block)
+    if h.hexdigest() != oid:
+        raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{h.hexdigest()}")
+
+    def blocks() -> Iterator[bytes]:
+        with cache.open_object(oid) as f:
+            yield from iter(lambda: f.read(BLOCK), b"")
+
+    return blocks()
 
 
 def file_windows(cache: Cache, pointers: Iterable[Pointer], bases: Mapping[str, str] | None = None,
-                 failed: list[tuple[str, str]] | None = None, size: int = WINDOW,
+                 failed: list[tuple[str, str]] | None = None, size: int | None = None,
                  counts: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
-    """The file objects the pointers name, as {oid: size} windows of at most `size` objects:
-    the file pointers', then each cached manifest's entries (`dir_entries`, less what its
-    base in `bases` ({dir oid: manifest oid}) names). An oid is in a window once; one named
-    again in a later window comes again (whoever moves it finds it done). A manifest that
-    cannot be read is added to `failed` as (oid, why) when given, else raised; a directory
-    whose manifest is not in the cache is left out (its caller says so). `counts` is told,
-    per directory oid, how many of its entries were handed on."""
+    """The file objects the pointers name, as {oid: size} windows of at most `size` (default
+    WINDOW) objects: the file pointers', then each cached manifest's entries (`dir_entries`,
+    less what its base in `bases` ({dir oid: manifest oid}) names). An oid is in a window
+    once; one named again in a later window comes again (whoever moves it finds it done). A
+    manifest that cannot be read is added to `failed` as (oid, why) when given, else raised;
+    a directory whose manifest is not in the cache is left out (its caller says so).
+    `counts` is told, per directory oid, how many of its entries were handed on."""
+    size = size or WINDOW
     window: dict[str, int] = {}
     dirs: dict[str, Pointer] = {}
     for p in pointers:

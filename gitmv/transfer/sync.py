@@ -10,6 +10,7 @@ from gitmv import ui
 from gitmv.errors import FormatError, GitFailed, GitMvmError
 from gitmv.objects.pointer import Pointer, is_pointer_data
 from gitmv.remotes.base import Store, holds
+from gitmv.transfer import reach
 from gitmv.transfer.engine import (
     Limits,
     Oids,
@@ -24,7 +25,6 @@ from gitmv.transfer.engine import (
     verify_on,
 )
 from gitmv.transfer.reach import (
-    WINDOW,
     file_windows,
     known_sizes,
     needed_by,
@@ -125,7 +125,7 @@ def push_pointers(
         )
     bases = {} if full else _bases(ws, store, rest)
     named = sum(p.files or 0 for p in pointers if p.kind == "dir") + len(pointers)
-    small = named <= WINDOW  # every oid checked can be kept, for an exact count at the end
+    small = named <= reach.WINDOW  # every oid checked can be kept, for an exact count at the end
     checked: set[str] = set()
     yielded: dict[str, int] = {}
     total = _Total()
@@ -303,6 +303,9 @@ def _refresh_again(ws: Workspace, store: Store, pointers: Sequence[Pointer],
             raise TransferFailed("push:", store, again.failed)
 
 
+FLUSH_WINDOWS = 4  # windows of small objects a fetch puts in one pack of the cache
+
+
 def fetch_pointers(
     ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int
 ) -> TransferResult:
@@ -310,7 +313,8 @@ def fetch_pointers(
     each bounded by the size its pointer or manifest names and by its deadline. The file
     objects go in windows of reach.WINDOW (`file_windows`: a manifest read entry by entry),
     each planned, fetched and verified before the next is read, so a million-file dataset
-    costs what a window does; the small ones become one pack of the cache at the end."""
+    costs what a window does; the small ones become a pack of the cache every FLUSH_WINDOWS
+    windows (200,000 objects) and at the end."""
     limits = Limits.of(ws.config)
     store = packed_view(ws, store)
     dirs = [p for p in pointers if p.kind == "dir"]
@@ -319,12 +323,14 @@ def fetch_pointers(
     failed = list(first.failed)
     done, present, nbytes = Oids(first.transferred), first.present, first.nbytes
     try:
-        for window in file_windows(ws.cache, pointers, failed=failed):
+        for n, window in enumerate(file_windows(ws.cache, pointers, failed=failed), 1):
             r = download(ws.cache, store, list(window), jobs, window, limits, flush=False)
             done.extend(r.transferred)
             present += r.present
             nbytes += r.nbytes
             failed += r.failed
+            if n % FLUSH_WINDOWS == 0:
+                ws.cache.flush()  # (a pack's index is built in memory: a few, not one huge)
     finally:
         ws.cache.flush()
     ws.remember_placed()  # verified as they arrived: a checkout need not read them again
