@@ -216,18 +216,19 @@ WINDOW = 50_000
 def dir_entries(cache: Cache, ptr: Pointer, base: str | None = None) -> Iterator[Entry]:
     """The entries of a directory's manifest (in the cache), one at a time; with `base` (the
     oid of another manifest in the cache), only those `base` lacks at the same path with the
-    same oid. A manifest of up to WINDOW files is parsed whole (and kept: `read_manifest`)
-    before any entry is handed on; a larger one is streamed, and one bad line stops it there."""
+    mode, oid and size (`manifest.changed_entries_of`: only those lines are parsed). A
+    manifest of up to WINDOW files is parsed whole (and kept: `read_manifest`) before any
+    entry is handed on; a larger one is streamed, and one bad line stops it there."""
     where = f"manifest {ptr.oid_str}"
     entries: Iterable[Entry]
+    if base is not None:
+        return manifest.changed_entries_of(_verified_blocks(cache, ptr.oid),
+                                           _verified_blocks(cache, base), where)
     if ptr.files is not None and ptr.files <= WINDOW:
         entries = cache.read_manifest(ptr.oid, where)
     else:
         entries = manifest.iter_entries_of(_verified_blocks(cache, ptr.oid), where)
-    if base is None:
-        return iter(entries)
-    return manifest.changed_entries(
-        entries, manifest.iter_entries_of(_verified_blocks(cache, base), f"manifest sha256:{base}"))
+    return iter(entries)
 
 
 BLOCK = 1 << 20  # bytes of a manifest read at once

@@ -138,3 +138,41 @@ def test_memory_of_push_and_pull_of_a_directory_stays_flat(
         large = _peaks(alice, 4000, bob)
     for what, a, b in zip(("push", "fetch"), small, large, strict=True):
         assert b - a < 400 * 3000, (what, small, large)
+
+
+def test_a_manifest_read_in_blocks_and_its_changes_against_another() -> None:
+    """`iter_entries_of` reads what `iter_entries` reads, whatever the block size;
+    `changed_entries_of` hands on exactly the entries the other manifest lacks (path, mode,
+    oid and size), and refuses a changed line that does not parse and an order that is not
+    the manifest's."""
+    import random
+
+    from gitmv.errors import FormatError
+    from gitmv.objects import manifest as m
+
+    rnd = random.Random(7)
+    entries = [m.Entry(f"d{i // 7}/f{i}", "644", rnd.randbytes(32).hex(), i)
+               for i in range(2000)]
+    new = list(entries)
+    new[5] = new[5]._replace(oid=rnd.randbytes(32).hex())
+    new[200] = new[200]._replace(mode="755")
+    del new[100]
+    new.append(m.Entry("zz/new", "644", rnd.randbytes(32).hex(), 3))
+    old = entries[:1500] + entries[1501:]
+    data, old_data = m.dump(new), m.dump(old)
+
+    def blocks(b: bytes, n: int) -> list[bytes]:
+        return [b[i:i + n] for i in range(0, len(b), n)]
+
+    lacking = [e for e in m.parse(data, "new") if e not in set(old)]
+    assert [e.path for e in lacking] == ["d0/f5", "d214/f1500", "d28/f200", "zz/new"]
+    for n in (1, 13, 4096, 1 << 20):
+        assert list(m.iter_entries_of(blocks(data, n), "x")) == m.parse(data, "x")
+        assert list(m.changed_entries_of(blocks(data, n), blocks(old_data, n), "x")) == lacking
+    bad = data.replace(f"644 {new[5].oid}".encode(), f"64 {new[5].oid}".encode())
+    with pytest.raises(FormatError, match="malformed"):
+        list(m.changed_entries_of([bad], [old_data], "x"))
+    lines = data.split(b"\n")
+    lines[10], lines[11] = lines[11], lines[10]
+    with pytest.raises(FormatError, match="not sorted"):
+        list(m.changed_entries_of([b"\n".join(lines)], [old_data], "x"))
