@@ -8,8 +8,8 @@ Entries are sorted by path bytes; the manifest's own sha256 is the directory's o
 
 from __future__ import annotations
 
-import itertools
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple
 
@@ -140,43 +140,56 @@ def iter_entries_of(blocks: Iterable[bytes], where: str) -> Iterator[Entry]:
 
 def changed_entries_of(new: Iterable[bytes], old: Iterable[bytes], where: str
                        ) -> Iterator[Entry]:
-    """The entries of manifest `new` whose line manifest `old` lacks (no line there for the
-    same path with the same mode, oid and size), one at a time: both are read in blocks and
-    walked once, side by side, in path order. Only those lines are parsed and checked (as
-    `iter_entries` does); a line that is the same in `old` was checked where it first came
-    (a million-file manifest with one change is compared, not parsed). The order of every
-    line of `new` is checked."""
-    olds = (line for line in _lines_in(old, where) if line)
-    last = next(olds, None)
-    last_path = _path_of(last)
-    previous = b""
+    """The entries of manifest `new` whose line manifest `old` lacks (no line there with the
+    same path, mode, oid and size), read in blocks: both are walked once, side by side, a
+    block's lines at a time, and compared as sets of lines (a million-file manifest with one
+    change is compared, not parsed). Only the lines handed on are parsed and checked (as
+    `iter_entries` does). A line is left out only when `old` holds that very line, whatever
+    the order of either: an order that is not the manifests' own costs more lines handed on
+    (the old lines kept to compare with are those near in path order), never one missed."""
+    olds = _line_blocks(old, where)
+    near: deque[tuple[bytes, set[bytes]]] = deque()  # (last path, lines) of old blocks
+    old_done = False
     lineno = 1
-    for line in _lines_in(new, where):
-        lineno += 1
-        if not line:
-            continue
-        path = _path_of(line)
-        if path is None:
-            raise FormatError(where, f"line {lineno}: malformed manifest entry")
-        if path <= previous:
-            raise FormatError(where, f"line {lineno}: entries are not sorted or not unique")
-        previous = path
-        while last_path is not None and last_path < path:
-            last = next(olds, None)
-            last_path = _path_of(last)
-        if line != last:
-            yield _entry_of(line, lineno, where)
+    for lines in _line_blocks(new, where):
+        first, last = _path_of(lines[0]) or b"", _path_of(lines[-1]) or b""
+        while not old_done and (not near or near[-1][0] < last):
+            chunk = next(olds, None)
+            if chunk is None:
+                old_done = True
+            else:
+                near.append((_path_of(chunk[-1]) or b"", set(chunk)))
+        while len(near) > 1 and near[0][0] < first:
+            near.popleft()
+        fresh = set(lines).difference(*(chunk for _, chunk in near))
+        if fresh:
+            for i, line in enumerate(lines, lineno + 1):
+                if line and line in fresh:
+                    yield _entry_of(line, i, where)
+        lineno += len(lines)
 
 
-def _path_of(line: bytes | None) -> bytes | None:
-    if line is None:
-        return None
+def _path_of(line: bytes) -> bytes | None:
     tab = line.find(b"\t")
     return None if tab < 0 else line[tab + 1:]
 
 
-def _lines_in(blocks: Iterable[bytes], where: str) -> Iterator[bytes]:
-    """The lines after the header of a manifest read in blocks."""
+def _line_blocks(blocks: Iterable[bytes], where: str) -> Iterator[list[bytes]]:
+    """The lines after the header of a manifest read in blocks, a block's worth at a time
+    (a list never empty)."""
+    rest = b""
+    for block in _body(blocks, where):
+        rest += block
+        cut = rest.rfind(b"\n")
+        if cut >= 0:
+            yield rest[:cut].split(b"\n")
+            rest = rest[cut + 1:]
+    if rest:
+        yield [rest]
+
+
+def _body(blocks: Iterable[bytes], where: str) -> Iterator[bytes]:
+    """The blocks of a manifest after its header (FormatError when it has none)."""
     head = b""
     blocks = iter(blocks)
     for block in blocks:
@@ -185,8 +198,14 @@ def _lines_in(blocks: Iterable[bytes], where: str) -> Iterator[bytes]:
             break
     if not head.startswith(MAGIC):
         raise FormatError(where, "not a gitmv directory manifest (bad header)")
+    yield head[len(MAGIC):]
+    yield from blocks
+
+
+def _lines_in(blocks: Iterable[bytes], where: str) -> Iterator[bytes]:
+    """The lines after the header of a manifest read in blocks, one at a time."""
     rest = b""
-    for block in itertools.chain([head[len(MAGIC):]], blocks):
+    for block in _body(blocks, where):
         rest += block
         cut = rest.rfind(b"\n")
         if cut >= 0:
