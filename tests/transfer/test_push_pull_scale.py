@@ -5,11 +5,12 @@ checks the entries that differ from the version whose manifest the store already
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from gitmv.transfer.engine import TransferResult
 from tests.helpers import git, init_bare, init_hooked, mvm, read_pointer, save_dir, sha
 from tests.remotes.kinds import Remote, add_remote, remote_of
 
@@ -20,6 +21,17 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
         yield r
 
 
+def _pushed(tmp_path: Path, remote: Remote, files: dict[str, bytes]) -> tuple[Path, Path]:
+    """(origin, alice): alice's directory `data` of `files`, committed and pushed to the
+    store."""
+    bare = init_bare(tmp_path / "origin.git")
+    alice = init_hooked(tmp_path / "alice", bare)
+    add_remote(alice, remote)
+    save_dir(alice, "data", files, "data v1")
+    assert mvm(alice, "push", "-q") == 0
+    return bare, alice
+
+
 def test_a_one_file_change_checks_what_differs_and_full_checks_everything(
     tmp_path: Path, remote: Remote
 ) -> None:
@@ -27,12 +39,8 @@ def test_a_one_file_change_checks_what_differs_and_full_checks_everything(
     manifest the store holds is checked only for the entries that differ, so an object of the
     unchanged part removed behind gitmv's back goes unnoticed by `push` (as it does for a
     directory whose own manifest is there), and `push --full` finds it and sends it again."""
-    bare = init_bare(tmp_path / "origin.git")
-    alice = init_hooked(tmp_path / "alice", bare)
-    add_remote(alice, remote)
     files = {f"d/f{i:03d}.bin": os.urandom(200 + i) for i in range(40)}
-    save_dir(alice, "data", files, "data v1")
-    assert mvm(alice, "push", "-q") == 0
+    bare, alice = _pushed(tmp_path, remote, files)
     damaged = sha(files["d/f007.bin"])
     remote.delete(damaged)
     assert remote.read(damaged) is None
@@ -57,12 +65,8 @@ def test_a_one_file_change_checks_what_differs_and_full_checks_everything(
 def test_a_base_that_left_the_store_is_not_relied_on(tmp_path: Path, remote: Remote) -> None:
     """The earlier version's manifest gone from the store (gc, or behind gitmv's back): the
     push checks every file of the new version, and sends what the store lacks."""
-    bare = init_bare(tmp_path / "origin.git")
-    alice = init_hooked(tmp_path / "alice", bare)
-    add_remote(alice, remote)
     files = {f"f{i:02d}.bin": os.urandom(100 + i) for i in range(20)}
-    save_dir(alice, "data", files, "v1")
-    assert mvm(alice, "push", "-q") == 0
+    _, alice = _pushed(tmp_path, remote, files)
     old = read_pointer(alice, "data")["oid"].removeprefix("sha256:")
     damaged = sha(files["f03.bin"])
     remote.delete(damaged)
@@ -72,10 +76,19 @@ def test_a_base_that_left_the_store_is_not_relied_on(tmp_path: Path, remote: Rem
     assert remote.read(damaged) == files["f03.bin"]
 
 
-def _peaks(repo: Path, n: int, clone_at: Path) -> tuple[int, int]:
-    """(push peak, fetch peak) in bytes traced, of a directory of `n` files, in process."""
+def _traced(run: Callable[[], TransferResult]) -> tuple[TransferResult, int]:
+    """What `run` returns, and the peak of the memory it traced while it ran."""
     import tracemalloc
 
+    tracemalloc.start()
+    try:
+        return run(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _peaks(repo: Path, n: int, clone_at: Path) -> tuple[int, int]:
+    """(push peak, fetch peak) in bytes traced, of a directory of `n` files, in process."""
     from gitmv.remotes import base as remotes
     from gitmv.transfer.sync import fetch_pointers, push_pointers
     from gitmv.worktree.workspace import Workspace
@@ -87,24 +100,14 @@ def _peaks(repo: Path, n: int, clone_at: Path) -> tuple[int, int]:
     ptr = ws.select([str(repo / rel)])[0].artifact.pointer
     assert ptr is not None
     store = remotes.resolve(ws.repo, ws.config, push=True)
-    tracemalloc.start()
-    try:
-        r = push_pointers(ws, store, [ptr], 2)
-        push = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    r, push = _traced(lambda: push_pointers(ws, store, [ptr], 2))
     assert len(r.transferred) == n + 1
     ws.state.close()
     git(repo, "push", "-q")
     git(clone_at, "pull", "-q")
     ws = Workspace.open(str(clone_at))
     store = remotes.resolve(ws.repo, ws.config)
-    tracemalloc.start()
-    try:
-        r = fetch_pointers(ws, store, [ptr], 2)
-        fetch = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    r, fetch = _traced(lambda: fetch_pointers(ws, store, [ptr], 2))
     assert len(r.transferred) == n + 1
     ws.state.close()
     return push, fetch
