@@ -22,10 +22,10 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
-from typing import Any, BinaryIO, NamedTuple, cast
+from typing import Any, BinaryIO, NamedTuple, cast, overload
 
 from gitmv import ui
 from gitmv.config import Config, parse_size
@@ -50,8 +50,43 @@ MIN_RATE = 8 * 1024  # bytes per second: slower than this (plus DEADLINE) fails
 UNKNOWN_SIZE_MAX = 1 << 30  # an object whose size nothing says: a directory manifest
 
 
+class Oids(Sequence[str]):
+    """A list of hex oids kept as their 32 raw bytes each in one bytearray (a str oid costs
+    about 120 bytes: a million-object push or fetch reports what it moved in 32 MB, not
+    120)."""
+
+    def __init__(self, oids: Iterable[str] = ()) -> None:
+        self._raw = bytearray()
+        self.extend(oids)
+
+    def extend(self, oids: Iterable[str]) -> None:
+        for o in oids:
+            self._raw += bytes.fromhex(o)
+
+    def __len__(self) -> int:
+        return len(self._raw) // 32
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[n] for n in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._raw[32 * i:32 * i + 32].hex()
+
+    def __iter__(self) -> Iterator[str]:
+        raw = self._raw
+        for at in range(0, len(raw), 32):
+            yield raw[at:at + 32].hex()
+
+
 class TransferResult(NamedTuple):
-    transferred: list[str]
+    transferred: Sequence[str]
     present: int  # already where they had to go
     failed: list[tuple[str, str]]  # (oid, why)
     nbytes: int
@@ -257,7 +292,8 @@ def held_as(stored: Stored | None, oid: str, size: int | None) -> str:
 
 
 def run_each(
-    items: Sequence[str], work: Callable[[str], int], jobs: int, desc: str, sizes: dict[str, int],
+    items: Sequence[str], work: Callable[[str], int], jobs: int, desc: str,
+    sizes: Mapping[str, int],
     bar: _Progress | None = None,
 ) -> tuple[list[str], list[tuple[str, str]], int]:
     done: list[str] = []
@@ -450,14 +486,15 @@ def _confirm(
 
 def download(
     cache: Cache, store: Store, oids: Sequence[str], jobs: int = DEFAULT_JOBS,
-    sizes: Mapping[str, int] | None = None, limits: Limits | None = None,
+    sizes: Mapping[str, int] | None = None, limits: Limits | None = None, flush: bool = True,
 ) -> TransferResult:
     """Fetch objects the cache lacks; each is verified while it streams and stops at the size
     `sizes` says (what the pointers and manifests name; they also serve the progress bar and
-    stores that need them) and at its deadline (`limits`)."""
+    stores that need them) and at its deadline (`limits`). Not `flush`: the small objects
+    stay this command's to publish (`Cache.flush`), as one pack after many downloads."""
     fetch_objects = getattr(store, "fetch_objects", None)
     if fetch_objects is not None:  # a store of layout 2: ranges of packs (packpull.py)
-        return cast(TransferResult, fetch_objects(cache, oids, jobs, sizes, limits))
+        return cast(TransferResult, fetch_objects(cache, oids, jobs, sizes, limits, flush))
     wanted = [o for o in dict.fromkeys(oids) if not cache.has(o)]
     present = len(set(oids)) - len(wanted)
     if sizes:
@@ -486,7 +523,8 @@ def download(
     except RemoteError:  # the store as a whole failed: what did arrive stays, on disk
         cache.flush()
         raise
-    cache.flush()
+    if flush:
+        cache.flush()
     return TransferResult(done, present, failed, nbytes)
 
 

@@ -411,9 +411,9 @@ class PackedStore:
         return self.pusher(self, cache, phases, jobs, force, verify, limits)
 
     def fetch_objects(self, cache: Cache, oids: Sequence[str], jobs: int,
-                      sizes: Mapping[str, int] | None, limits: Any) -> Any:
+                      sizes: Mapping[str, int] | None, limits: Any, flush: bool = True) -> Any:
         """engine.download's work on this store (packpull.fetch_objects, handed in)."""
-        return self.fetcher(self, cache, oids, jobs, sizes, limits)
+        return self.fetcher(self, cache, oids, jobs, sizes, limits, flush)
 
     def __getattr__(self, attr: str) -> Any:  # clean_temps, flush, delete_if_older, …
         if attr in ("raw", "index", "cache", "pusher", "fetcher"):

@@ -137,12 +137,15 @@ def _parallel(items: Sequence[Read], jobs: int, store: PackedStore
 
 
 def fetch_objects(store: PackedStore, cache: Cache, oids: Sequence[str], jobs: int,
-                  sizes: Mapping[str, int] | None, limits: Limits | None) -> TransferResult:
+                  sizes: Mapping[str, int] | None, limits: Limits | None, flush: bool = True
+                  ) -> TransferResult:
     """engine.download for a store of layout 2 (same contract)."""
     limits = limits or Limits()
-    wanted = [o for o in dict.fromkeys(oids) if not cache.has(o)]
-    present = len(set(oids)) - len(wanted)
-    known = dict(sizes or {})
+    distinct = dict.fromkeys(oids)
+    wanted = [o for o in distinct if not cache.has(o)]
+    present = len(distinct) - len(wanted)
+    del distinct
+    known = sizes or {}
     store.ready()
     done: list[str] = []
     failed: list[tuple[str, str]] = []
@@ -168,7 +171,10 @@ def fetch_objects(store: PackedStore, cache: Cache, oids: Sequence[str], jobs: i
                     cache, store.raw, o, known.get(o), limits), jobs,
                     f"fetch from {store.name}", known)
                 done, failed, nbytes = done + d, failed + f, nbytes + n
-        finally:
+        except BaseException:  # (what did arrive stays, on disk)
+            cache.flush()
+            raise
+        if flush:
             cache.flush()
         if not gone or attempt:
             failed += gone

@@ -8,11 +8,14 @@ naming every such pointer), or, given a list to collect them in, return the rest
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from gitmv.errors import FormatError, GitFailed, GitMvmError
+from gitmv.errors import FormatError, GitFailed, GitMvmError, ObjectCorrupt
+from gitmv.objects import manifest
 from gitmv.objects.cache import Cache
+from gitmv.objects.manifest import Entry
 from gitmv.objects.pointer import SUFFIX, Pointer, is_pointer_data
 from gitmv.repo import Repo
 
@@ -202,3 +205,85 @@ def known_sizes(ws: Workspace, oids: Sequence[str], pointers: Sequence[Pointer],
                 except GitMvmError:
                     pass  # (reported where the manifest is used)
     return known
+
+
+# objects a push or a fetch plans, moves and verifies at once: what it holds per object is
+# bounded by this, not by the size of a dataset (a million-file manifest is read entry by
+# entry, never held as a million objects)
+WINDOW = 50_000
+
+
+def dir_entries(cache: Cache, ptr: Pointer, base: str | None = None) -> Iterator[Entry]:
+    """The entries of a directory's manifest (in the cache), one at a time; with `base` (the
+    oid of another manifest in the cache), only those `base` lacks at the same path with the
+    mode, oid and size (`manifest.changed_entries_of`: only those lines are parsed). A
+    manifest of up to WINDOW files is parsed whole (and kept: `read_manifest`) before any
+    entry is handed on; a larger one is streamed, and one bad line stops it there."""
+    where = f"manifest {ptr.oid_str}"
+    entries: Iterable[Entry]
+    if base is not None:
+        return manifest.changed_entries_of(_verified_blocks(cache, ptr.oid),
+                                           _verified_blocks(cache, base), where)
+    if ptr.files is not None and ptr.files <= WINDOW:
+        entries = cache.read_manifest(ptr.oid, where)
+    else:
+        entries = manifest.iter_entries_of(_verified_blocks(cache, ptr.oid), where)
+    return iter(entries)
+
+
+BLOCK = 1 << 20  # bytes of a manifest read at once
+
+
+def _verified_blocks(cache: Cache, oid: str) -> Iterator[bytes]:
+    """The bytes of object `oid` in blocks of BLOCK, read twice: hashed through once (now:
+    ObjectCorrupt unless they are `oid`), then handed on (a cache object is read-only)."""
+    h = hashlib.sha256()
+    with cache.open_object(oid) as f:
+        for block in iter(lambda: f.read(BLOCK), b""):
+            h.update(block)
+    if h.hexdigest() != oid:
+        raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{h.hexdigest()}")
+
+    def blocks() -> Iterator[bytes]:
+        with cache.open_object(oid) as f:
+            yield from iter(lambda: f.read(BLOCK), b"")
+
+    return blocks()
+
+
+def file_windows(cache: Cache, pointers: Iterable[Pointer], bases: Mapping[str, str] | None = None,
+                 failed: list[tuple[str, str]] | None = None, size: int | None = None,
+                 counts: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
+    """The file objects the pointers name, as {oid: size} windows of at most `size` (default
+    WINDOW) objects: the file pointers', then each cached manifest's entries (`dir_entries`,
+    less what its base in `bases` ({dir oid: manifest oid}) names). An oid is in a window
+    once; one named again in a later window comes again (whoever moves it finds it done). A
+    manifest that cannot be read is added to `failed` as (oid, why) when given, else raised;
+    a directory whose manifest is not in the cache is left out (its caller says so).
+    `counts` is told, per directory oid, how many of its entries were handed on."""
+    size = size or WINDOW
+    window: dict[str, int] = {}
+    dirs: dict[str, Pointer] = {}
+    for p in pointers:
+        if p.kind == "file":
+            window[p.oid] = p.size
+            if len(window) >= size:
+                yield window
+                window = {}
+        elif cache.has(p.oid):
+            dirs.setdefault(p.oid, p)
+    for p in dirs.values():
+        try:
+            for e in dir_entries(cache, p, (bases or {}).get(p.oid)):
+                window[e.oid] = e.size
+                if counts is not None:
+                    counts[p.oid] = counts.get(p.oid, 0) + 1
+                if len(window) >= size:
+                    yield window
+                    window = {}
+        except GitMvmError as exc:
+            if failed is None:
+                raise
+            failed.append((p.oid, exc.message))
+    if window:
+        yield window

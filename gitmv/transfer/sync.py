@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from gitmv import ui
-from gitmv.errors import GitMvmError
-from gitmv.objects.pointer import Pointer
+from gitmv.errors import FormatError, GitFailed, GitMvmError
+from gitmv.objects.pointer import Pointer, is_pointer_data
 from gitmv.remotes.base import Store, holds
+from gitmv.transfer import reach
 from gitmv.transfer.engine import (
     Limits,
+    Oids,
     TransferResult,
     download,
     held_as,
@@ -23,7 +25,7 @@ from gitmv.transfer.engine import (
     verify_on,
 )
 from gitmv.transfer.reach import (
-    Needed,
+    file_windows,
     known_sizes,
     needed_by,
     parse_pointers,
@@ -63,11 +65,6 @@ class TransferFailed(GitMvmError):
         self.failed = list(failed)
 
 
-class Plan(NamedTuple):
-    needed: Needed
-    missing_locally: list[str]
-
-
 def commit_pointers(ws: Workspace, revs: Sequence[str]) -> list[Pointer]:
     return parse_pointers(ws.repo, pointer_blobs_in_commits(ws.repo, revs))
 
@@ -99,6 +96,12 @@ def push_pointers(
     it keeps one, else a download, as `fsck --remote --verify`): other bytes of the right
     size are replaced from the cache's verified copy.
 
+    The file objects go in windows of reach.WINDOW (`file_windows`), each checked and sent
+    before the next is read. Without `full`, a directory whose earlier version (the same
+    path in a recent commit) has its manifest on the store is checked only for the entries
+    that differ from it (`_bases`): a one-file change to a million-file dataset checks one
+    object, not a million.
+
     What the push finds on the store and relies on, it refreshes when old (`rely_on`):
     `gc --remote` keeps objects touched within its grace period, so none of them goes before
     git sends the refs that name them. A push that ran longer than `refresh_after()` refreshes
@@ -112,48 +115,142 @@ def push_pointers(
     unread = [p for p in pointers if not full or (p.kind == "dir" and not ws.cache.has(p.oid))]
     complete = _complete_dirs(ws, store, unread)
     rest = [p for p in pointers if not (p.kind == "dir" and p.oid in complete)]
-    needed = needed_by(ws, rest)
-    if needed.unknown_dirs:  # not in the cache, and (see above) not on the store either
+    manifests = {p.oid: ws.cache.size_of(p.oid) or 0 for p in rest if p.kind == "dir"}
+    unknown = [o for o in manifests if not ws.cache.has(o)]
+    if unknown:  # not in the cache, and (see above) not on the store either
         raise TransferFailed(
             "push:", store,
             [(o, "directory manifest is neither in the cache nor on the remote")
-             for o in needed.unknown_dirs],
+             for o in unknown],
         )
-    missing = [o for o in needed.all() if not ws.cache.has(o)]
+    bases = {} if full else _bases(ws, store, rest)
+    named = sum(p.files or 0 for p in pointers if p.kind == "dir") + len(pointers)
+    small = named <= reach.WINDOW  # every oid checked can be kept, for an exact count at the end
+    checked: set[str] = set()
+    yielded: dict[str, int] = {}
+    total = _Total()
+    gone: list[tuple[str, str]] = []
+    window: dict[str, int] | None = None
+    for nxt in file_windows(ws.cache, rest, bases, counts=yielded):
+        if window is not None:
+            _push_window(ws, store, window, [], jobs, full, limits, total, gone)
+        window = nxt
+        if small:
+            checked.update(nxt)
+    # the last window goes with the manifests (one pack where the store keeps packs)
+    _push_window(ws, store, window or {}, list(manifests), jobs, full, limits, total, gone)
+    checked.update(manifests)
+    if gone:
+        raise TransferFailed("push:", store, _where_needed(ws, gone))
+    if time.monotonic() - started > refresh_after():
+        _refresh_again(ws, store, rest, [*manifests, *complete, *bases.values()], jobs)
+    # already there, and not counted yet: the objects of directories whose manifest is on the
+    # store, and those a directory shares with its earlier version there
+    trusted = [p for p in pointers if p.kind == "dir" and (p.oid in complete or p.oid in bases)]
+    if small:
+        vouched = len(needed_by(ws, trusted).all() - checked)
+    else:  # (an object named twice may count twice)
+        vouched = sum((p.files or 0) - yielded.get(p.oid, 0) + (p.oid in complete)
+                      for p in {p.oid: p for p in trusted}.values())
+    return TransferResult(total.done, total.present + vouched, [], total.nbytes,
+                          total.replaced)
+
+
+class _Total:
+    """What the windows of a push moved, added up (what moved as raw oids)."""
+
+    def __init__(self) -> None:
+        self.done = Oids()
+        self.present = self.nbytes = self.replaced = 0
+
+
+def _push_window(ws: Workspace, store: Store, window: dict[str, int], manifests: list[str],
+                 jobs: int, full: bool, limits: Limits, total: _Total,
+                 gone: list[tuple[str, str]]) -> None:
+    """Send the objects of one window ({oid: size}) the store lacks, then `manifests`. One
+    the cache lacks must be on the store (else it goes to `gone`); once anything is gone,
+    nothing more is sent (the next windows are still checked, so that all are named)."""
+    oids = [*window, *(o for o in manifests if o not in window)]
+    missing = [o for o in oids if not ws.cache.has(o)]
     if missing:
-        sizes = known_sizes(ws, missing, rest)
+        sizes = {o: window[o] for o in missing if o in window}
         tell_sizes(store, sizes)
         held = stat_on(store, missing, checksums=full)
-        gone = [(o, "not in the cache (run `git mvm fetch` from where it was added)"
+        lost = [(o, "not in the cache (run `git mvm fetch` from where it was added)"
                  if o not in held else f"not in the cache, and on the remote wrong: "
                  f"{held_as(held[o], o, sizes.get(o))}; push it from a clone that has it")
                 for o in missing if not holds(held.get(o), o, sizes.get(o))]
-        if full and not gone:  # the store's copy is the only one: is it the object?
+        if full and not lost:  # the store's copy is the only one: is it the object?
             corrupt, unsure = verify_on(store, missing, held, sizes, limits, jobs)
-            gone = [(o, f"not in the cache, and on the remote other bytes ({why}): push it "
+            lost = [(o, f"not in the cache, and on the remote other bytes ({why}): push it "
                      "from a clone that has it") for o, why in sorted(corrupt.items())]
-            gone += [(o, f"not in the cache, and the remote's copy could not be read to "
+            lost += [(o, f"not in the cache, and the remote's copy could not be read to "
                       f"verify it: {why}") for o, why in sorted(unsure.items())]
-        if not gone:
+        if not lost:
             on_remote = rely_on(store, held, missing)
-            gone = [(o, "deleted from the store just now (by `gc --remote`), and not in the "
+            lost = [(o, "deleted from the store just now (by `gc --remote`), and not in the "
                      "cache") for o in missing if o not in on_remote]
-        if gone:
-            raise TransferFailed("push:", store, _where_needed(ws, gone))
+        gone += lost
+        total.present += len(missing)
+    if gone:
+        return
     have = set(missing)
-    files = [o for o in needed.files if o not in have]
-    manifests = [o for o in needed.manifests if o not in have]
-    result = upload(ws.cache, store, [files, manifests], jobs, verify=full, limits=limits)
+    result = upload(ws.cache, store, [[o for o in window if o not in have],
+                                      [o for o in manifests if o not in have]],
+                    jobs, verify=full, limits=limits)
     if result.failed:
         raise TransferFailed("push:", store, result.failed)
-    if time.monotonic() - started > refresh_after():
-        _refresh_again(ws, store, needed, complete, jobs)
-    # already there: what the store answered for, the objects only the store has, and the
-    # objects of directories whose manifest is there (those not counted already)
-    vouched = needed_by(ws, [p for p in pointers if p.kind == "dir" and p.oid in complete])
-    return result._replace(
-        present=result.present + len(have) + len(vouched.all() - needed.all())
-    )
+    total.done.extend(result.transferred)
+    total.present += result.present
+    total.nbytes += result.nbytes
+    total.replaced += result.replaced
+
+
+BASE_COMMITS = 20  # commits that change pointers, newest first, searched for a directory's base
+
+
+def _bases(ws: Workspace, store: Store, pointers: Sequence[Pointer]) -> dict[str, str]:
+    """{dir oid: base}: for each directory of `pointers`, the manifest of an earlier version
+    of it (the same pointer path, in one of the last BASE_COMMITS commits of HEAD that change
+    pointers) that is in the cache and that the store holds at its size.
+
+    A manifest on the store stands for every file it names (`_complete_dirs` says why), so
+    of the directory only the entries that differ from its base need a check. The base is
+    relied on (refreshed when old), as a complete manifest is. `push --full` uses no base."""
+    dirs = {p.oid for p in pointers if p.kind == "dir"}
+    if not dirs:
+        return {}
+    try:
+        blobs = pointer_blobs_in_commits(ws.repo, ["-n", str(BASE_COMMITS), "HEAD"])
+        datas = ws.repo.read_objects(list(blobs))
+    except GitFailed:  # no commit yet
+        return {}
+    history: list[tuple[str, Pointer]] = []  # (path, pointer), newest first
+    for (blob, path), data in zip(blobs.items(), datas, strict=True):
+        if data is not None and is_pointer_data(data):
+            try:
+                history.append((path, Pointer.parse(data, f"blob {blob}")))
+            except FormatError:
+                continue
+    paths: dict[str, set[str]] = {}
+    for path, p in history:
+        if p.oid in dirs:
+            paths.setdefault(p.oid, set()).add(path)
+    candidates: dict[str, list[str]] = {}
+    for path, p in history:
+        if p.kind == "dir" and p.oid not in dirs and ws.cache.has(p.oid):
+            for d, at in paths.items():
+                if path in at:
+                    candidates.setdefault(d, []).append(p.oid)
+    olds = list(dict.fromkeys(o for os_ in candidates.values() for o in os_))
+    if not olds:
+        return {}
+    sizes = {o: ws.cache.size_of(o) or 0 for o in olds}
+    tell_sizes(store, sizes)
+    held = stat_on(store, olds)
+    whole = rely_on(store, held, [o for o in olds if holds(held.get(o), o, sizes[o])])
+    return {d: next(o for o in os_ if o in whole) for d, os_ in candidates.items()
+            if any(o in whole for o in os_)}
 
 
 def _where_needed(ws: Workspace, failed: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -186,62 +283,60 @@ def _needed_where(ws: Workspace, oids: set[str]) -> dict[str, tuple[str, str]]:
             for oid, p in _needed_by_problems(ws, oids).items() if p.where}
 
 
-def _refresh_again(ws: Workspace, store: Store, needed: Needed, complete: set[str],
-                   jobs: int) -> None:
-    """At the end of a long push: refresh everything it sent or relies on, and send again
-    what is gone (gc --remote took it while it was older than the grace period)."""
-    relied = list(dict.fromkeys([*needed.files, *needed.manifests, *complete]))
-    held = stat_on(store, relied)
-    gone = set(relied) - rely_on(store, held, [o for o in relied if o in held])
-    if not gone:
-        return
-    lost = [(o, "deleted from the store during the push, and not in the cache")
-            for o in sorted(gone) if not ws.cache.has(o)]
-    if lost:
-        raise TransferFailed("push:", store, lost)
-    again = upload(ws.cache, store, [[o for o in needed.files if o in gone],
-                                     [o for o in [*needed.manifests, *complete] if o in gone]],
-                   jobs)
-    if again.failed:
-        raise TransferFailed("push:", store, again.failed)
+def _refresh_again(ws: Workspace, store: Store, pointers: Sequence[Pointer],
+                   dirs: Sequence[str], jobs: int) -> None:
+    """At the end of a long push: refresh everything it sent or relies on, window by window
+    (every file of `pointers`, bases or not, then the manifests `dirs`), and send again what
+    is gone (gc --remote took it while it was older than the grace period)."""
+    for window in [*file_windows(ws.cache, pointers), dict.fromkeys(dict.fromkeys(dirs), 0)]:
+        relied = list(window)
+        held = stat_on(store, relied)
+        gone = set(relied) - rely_on(store, held, [o for o in relied if o in held])
+        if not gone:
+            continue
+        lost = [(o, "deleted from the store during the push, and not in the cache")
+                for o in sorted(gone) if not ws.cache.has(o)]
+        if lost:
+            raise TransferFailed("push:", store, lost)
+        again = upload(ws.cache, store, [[o for o in relied if o in gone]], jobs)
+        if again.failed:
+            raise TransferFailed("push:", store, again.failed)
+
+
+FLUSH_WINDOWS = 4  # windows of small objects a fetch puts in one pack of the cache
 
 
 def fetch_pointers(
     ws: Workspace, store: Store, pointers: Sequence[Pointer], jobs: int
 ) -> TransferResult:
     """Download what the cache lacks: directory manifests first, then every file object,
-    each bounded by the size its pointer or manifest names and by its deadline."""
+    each bounded by the size its pointer or manifest names and by its deadline. The file
+    objects go in windows of reach.WINDOW (`file_windows`: a manifest read entry by entry),
+    each planned, fetched and verified before the next is read, so a million-file dataset
+    costs what a window does; the small ones become a pack of the cache every FLUSH_WINDOWS
+    windows (200,000 objects) and at the end."""
     limits = Limits.of(ws.config)
     store = packed_view(ws, store)
     dirs = [p for p in pointers if p.kind == "dir"]
     manifest_sizes = {p.oid: p.manifest_size for p in dirs if p.manifest_size is not None}
     first = download(ws.cache, store, [p.oid for p in dirs], jobs, manifest_sizes, limits)
     failed = list(first.failed)
-    oids: list[str] = [p.oid for p in pointers if p.kind == "file"]
-    sizes = {p.oid: p.size for p in pointers if p.kind == "file"}
-    for p in dirs:
-        if ws.cache.has(p.oid):
-            try:
-                entries = ws.cache.read_manifest(p.oid, f"manifest {p.oid_str}")
-            except GitMvmError as exc:
-                failed.append((p.oid, exc.message))
-                continue
-            oids += [e.oid for e in entries]
-            sizes.update((e.oid, e.size) for e in entries)
-    second = download(ws.cache, store, oids, jobs, sizes, limits)
+    done, present, nbytes = Oids(first.transferred), first.present, first.nbytes
+    try:
+        for n, window in enumerate(file_windows(ws.cache, pointers, failed=failed), 1):
+            r = download(ws.cache, store, list(window), jobs, window, limits, flush=False)
+            done.extend(r.transferred)
+            present += r.present
+            nbytes += r.nbytes
+            failed += r.failed
+            if n % FLUSH_WINDOWS == 0:
+                ws.cache.flush()  # (a pack's index is built in memory: a few, not one huge)
+    finally:
+        ws.cache.flush()
     ws.remember_placed()  # verified as they arrived: a checkout need not read them again
-    failed += second.failed
-    result = TransferResult(
-        first.transferred + second.transferred,
-        first.present + second.present,
-        failed,
-        first.nbytes + second.nbytes,
-    )
     if failed:
         raise _fetch_failed(ws, store, failed)
-    return result
-
-
+    return TransferResult(done, present, failed, nbytes)
 
 
 def _fetch_failed(ws: Workspace, store: Store, failed: Sequence[tuple[str, str]]
