@@ -192,11 +192,8 @@ def _plan(store: PackedStore, wanted: Sequence[str], sizes: Mapping[str, int],
     loose: list[str] = []
     for oid in wanted:
         at = store.index.find_object(oid)
-        if at is None:
-            if store.layout.loose:
-                loose.append(oid)
-            else:
-                failed.append((oid, f"is not on remote {store.name!r}"))
+        if at is None:  # a loose object, where the store had them before, or where an
+            loose.append(oid)  # older gitmv sharing it wrote one whatever its layout file says
             continue
         size = sizes.get(oid)
         if at.entry.kind == OBJECT:

@@ -214,6 +214,33 @@ def test_a_layout_1_store_is_read_and_upgraded_by_a_push(tmp_path: Path) -> None
         assert (bob / "model.pt").read_bytes() == new
 
 
+def test_a_loose_object_an_older_gitmv_pushed_to_a_layout_2_store_is_pulled(
+        tmp_path: Path) -> None:
+    """A store born in layout 2 (no `loose objects: yes`) shared with a clone still running
+    a gitmv from before packs: that clone writes loose objects there. A pull finds them (it
+    asks for a loose object when no index holds one); one that is truly missing is still
+    named."""
+    with packed_remote("local", tmp_path) as remote:
+        bare, alice = setup(tmp_path, remote)
+        save(alice, "a.pt", os.urandom(3000), "packed")
+        git(alice, "push", "-q")
+        assert "loose" not in (tmp_path / "dir-store" / "mvm-layout").read_text()
+        old, other = os.urandom(5000), os.urandom(700)
+        loose = tmp_path / "dir-store" / sha(old)[:2] / sha(old)[2:4] / sha(old)
+        loose.parent.mkdir(parents=True)
+        loose.write_bytes(old)  # what the older gitmv's push wrote
+        for name, data in (("b.pt", old), ("c.pt", other)):
+            (alice / name).write_bytes(data)
+            assert mvm(alice, "add", "-q", name) == 0
+        git(alice, "commit", "-q", "--no-verify", "-m", "from the older clone")
+        git(alice, "-c", "core.hooksPath=/dev/null", "push", "-q")  # c.pt's bytes: nowhere
+        bob = clone_hooked(bare, tmp_path / "bob")
+        res = mvm(bob, "pull", "-q")
+        assert (bob / "b.pt").read_bytes() == old
+        assert (bob / "a.pt").exists()
+        assert res == 1 and not (bob / "c.pt").exists()
+
+
 def test_a_store_of_a_newer_layout_is_refused_with_one_clear_error(
         tmp_path: Path, remote: Remote, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.helpers import run
