@@ -1,0 +1,127 @@
+"""`git mvm import lfs|dvc`: bring a repository versioned with Git LFS or DVC over to gitmv
+(gitmv/importers/; docs/migrating.md)."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+from gitmv import ui
+from gitmv.commands.output import report_failures
+from gitmv.errors import GitMvmError, UsageError
+from gitmv.fsutil import repo_lock
+from gitmv.importers.common import Converted
+from gitmv.worktree.workspace import Workspace
+
+
+def _top_relative(ws: Workspace, paths: list[str]) -> list[str]:
+    """Paths and globs typed relative to the current directory, as top-relative pathspecs."""
+    prefix = os.path.relpath(os.getcwd(), ws.repo.root).replace(os.sep, "/")
+    out = []
+    for p in paths:
+        if os.path.isabs(p):
+            p = os.path.relpath(p, os.getcwd())
+        out.append(posixpath.normpath(p if prefix == "." else f"{prefix}/{p}"))
+    return out
+
+
+def _set_up(ws: Workspace) -> Workspace:
+    """After an import: the repository made a gitmv one (`git mvm init`) when it is not, and
+    the hooks installed. Not before: a refused import changes nothing."""
+    if not os.path.isdir(os.path.join(ws.repo.root, ".mvm")):
+        from gitmv.commands import init
+
+        init.run(install_hooks=True)
+        ws = Workspace.open(jobs=ws.jobs)
+    from gitmv.commands.add import check_set_up
+
+    check_set_up(ws)
+    return ws
+
+
+def _check_out(ws: Workspace, converted: list[Converted], sources: tuple[str, ...]
+               ) -> list[tuple[str, GitMvmError]]:
+    from gitmv.worktree.checkout import checkout_many
+
+    wanted = [ws.repo.abs(c.rel) for c in converted if c.source in sources]
+    if not wanted:
+        return []
+    _, failures = checkout_many(ws, ws.select(wanted), force=False)
+    return failures
+
+
+def _summary(converted: list[Converted]) -> None:
+    by_source: dict[str, int] = {}
+    for c in converted:
+        ui.debug(f"imported: {c.rel} ({c.pointer.kind}, {ui.human_size(c.pointer.size)}, "
+                 f"bytes: {c.source})")
+        by_source[c.source] = by_source.get(c.source, 0) + 1
+    parts = ", ".join(f"{n} from the {s}" if s != "missing" else f"{n} without bytes here"
+                      for s, n in sorted(by_source.items()))
+    ui.info(f"imported {ui.plural(len(converted), 'artifact')} ({parts}); staged: review "
+            "with `git status`, then `git commit`")
+
+
+def _add_remote(ws: Workspace, name: str, url: str, endpoint_url: str | None = None) -> None:
+    """A gitmv remote for the store the bytes already live on (default when none is)."""
+    from gitmv.commands import remote
+
+    section = ws.config.get("remote", {}) or {}
+    for existing, entry in section.items():
+        if isinstance(entry, dict) and entry.get("url") == url:
+            ui.info(f"the gitmv remote {existing!r} is already {url}")
+            return
+    if name in section:
+        name = f"{name}-import"
+    default = not ws.config.get("core.remote")
+    remote.run("add", name, url, local=False, default=default, json=False,
+               endpoint_url=endpoint_url)
+    said = "the default remote" if default else f"a remote (the default stays "\
+        f"{ws.config.get('core.remote')!r})"
+    ui.info(f"gitmv remote {name!r} is {url}, {said}, in .mvm/config.toml (staged)")
+
+
+def run(source: str, paths: list[str], push: bool, remote: str | None,
+        jobs: int | None) -> int:
+    if source == "lfs":
+        if push:
+            raise UsageError("--push is for `import dvc`: the Git LFS server already holds "
+                             "the objects")
+        return _run_lfs(paths, remote, jobs)
+    return _run_dvc(paths, push, remote, jobs)
+
+
+def _run_lfs(paths: list[str], remote_name: str | None, jobs: int | None) -> int:
+    from gitmv.importers.lfs import find_server, import_lfs
+
+    ws = Workspace.open(jobs=jobs)
+    with repo_lock(ws.lock_path):
+        ws.clean_tmp()
+        result = import_lfs(ws, _top_relative(ws, paths))
+        failures = _check_out(ws, result.converted, ("lfs cache", "gitmv cache"))
+    ws.state.close()
+    ws = _set_up(ws)
+    _summary(result.converted)
+    if result.attributes:
+        ui.info(f"removed the Git LFS filter of the imported files from "
+                f"{', '.join(result.attributes)}")
+    if result.remaining:
+        ui.info(f"{ui.plural(result.remaining, 'Git LFS file')} not imported stay with Git LFS")
+    server = find_server(ws.repo)
+    if server.url is not None:
+        _add_remote(ws, remote_name or "lfs", server.url)
+    elif server.why is None:
+        ui.info(f"the Git LFS server of git remote {server.git_remote!r} stays the store: "
+                "gitmv finds it as git-lfs does (ssh)")
+    else:
+        ui.warn(f"cannot tell where the Git LFS objects live ({server.why}); add the server "
+                "with `git mvm remote add NAME lfs+https://…/info/lfs`")
+    missing = sum(c.source == "missing" for c in result.converted)
+    if missing:
+        ui.info(f"{ui.plural(missing, 'artifact')} had no bytes here: `git mvm pull` fetches "
+                "them from the Git LFS server")
+    return report_failures(failures)
+
+
+def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | None) -> int:
+    raise UsageError("not yet")

@@ -1,0 +1,3 @@
+"""`git mvm import dvc`: DVC-tracked outputs become gitmv pointers (docs/migrating.md)."""
+
+from __future__ import annotations
