@@ -123,5 +123,53 @@ def _run_lfs(paths: list[str], remote_name: str | None, jobs: int | None) -> int
     return report_failures(failures)
 
 
+def _unlink_links(path: str) -> None:
+    """Symlinks into DVC's cache (`cache.type = symlink`) at or under `path` go; the
+    checkout that follows writes the files from gitmv's cache."""
+    if os.path.islink(path):
+        os.unlink(path)
+        return
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            if os.path.islink(os.path.join(dirpath, name)):
+                os.unlink(os.path.join(dirpath, name))
+
+
 def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | None) -> int:
-    raise UsageError("not yet")
+    from gitmv.importers.dvc import default_remote, import_dvc
+
+    ws = Workspace.open(jobs=jobs)
+    with repo_lock(ws.lock_path):
+        ws.clean_tmp()
+        result = import_dvc(ws, _top_relative(ws, paths))
+        for rel in result.relinked:
+            _unlink_links(ws.repo.abs(rel))
+        failures = _check_out(ws, result.converted, ("dvc cache",))
+    ws.state.close()
+    ws = _set_up(ws)
+    _summary(result.converted)
+    if result.dvc_files:
+        ui.info(f"replaced {ui.plural(len(result.dvc_files), '.dvc file')} (removed, staged)")
+    dvc_remote = default_remote(ws.repo)
+    if dvc_remote is None:
+        if push:
+            raise GitMvmError("--push: DVC has no default remote to make a gitmv remote of",
+                              "add one with `git mvm remote add -d NAME URL`, then "
+                              "`git mvm push`")
+    elif dvc_remote.url is None:
+        ui.warn(f"DVC's remote {dvc_remote.name!r} is not converted: {dvc_remote.why}")
+    else:
+        if "://" not in dvc_remote.url:  # a directory: gitmv's folder inside DVC's
+            parent = os.path.dirname(ws.repo.abs(dvc_remote.url))
+            if os.path.isdir(parent):
+                os.makedirs(ws.repo.abs(dvc_remote.url), exist_ok=True)
+        _add_remote(ws, remote_name or dvc_remote.name, dvc_remote.url,
+                    dvc_remote.endpoint_url)
+    if failures:
+        return report_failures(failures)
+    if push:
+        from gitmv.commands import transfer
+
+        return transfer.push([ws.repo.abs(c.rel) for c in result.converted], remote=None,
+                             all_commits=False, full=False, jobs=jobs)
+    return 0
