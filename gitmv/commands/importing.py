@@ -123,6 +123,32 @@ def _run_lfs(paths: list[str], remote_name: str | None, jobs: int | None) -> int
     return report_failures(failures)
 
 
+def _configure_values(ws: Workspace, wanted: dict[str, list[str]]) -> None:
+    """The params and metrics files DVC's pipelines name, added to `[params]` / `[metrics]`
+    `files` of .mvm/config.toml (staged), so `git mvm params|metrics diff` read them."""
+    import tomlkit
+
+    from gitmv.config import SHARED_CONFIG
+    from gitmv.fsutil import atomic_write
+
+    path = os.path.join(ws.repo.root, SHARED_CONFIG)
+    with open(path, encoding="utf-8") as f:
+        doc = tomlkit.parse(f.read())
+    added = []
+    for kind, files in wanted.items():
+        table = doc.setdefault(kind, tomlkit.table())
+        have = list(table.get("files", []))
+        new = [f for f in files if f not in have]
+        if new:
+            table["files"] = have + new
+            added += new
+    if added:
+        atomic_write(path, tomlkit.dumps(doc).encode())
+        ws.repo.stage([SHARED_CONFIG])
+        ui.info(f"params and metrics read from {', '.join(added)} (.mvm/config.toml): "
+                "`git mvm params diff`, `git mvm metrics diff`")
+
+
 def _unlink_links(path: str) -> None:
     """Symlinks into DVC's cache (`cache.type = symlink`) at or under `path` go; the
     checkout that follows writes the files from gitmv's cache."""
@@ -136,7 +162,7 @@ def _unlink_links(path: str) -> None:
 
 
 def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | None) -> int:
-    from gitmv.importers.dvc import default_remote, import_dvc
+    from gitmv.importers.dvc import default_remote, import_dvc, pipeline_values
 
     ws = Workspace.open(jobs=jobs)
     with repo_lock(ws.lock_path):
@@ -165,6 +191,7 @@ def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | 
                 os.makedirs(ws.repo.abs(dvc_remote.url), exist_ok=True)
         _add_remote(ws, remote_name or dvc_remote.name, dvc_remote.url,
                     dvc_remote.endpoint_url)
+    _configure_values(ws, pipeline_values(ws.repo))
     if failures:
         return report_failures(failures)
     if push:

@@ -414,3 +414,44 @@ def default_remote(repo: Repo) -> DvcRemote | None:
         return DvcRemote(name, os.path.join(path, "gitmv"), None, None)
     return DvcRemote(name, None, None, f"a {scheme}:// remote; gitmv takes directories and "
                      "S3 from DVC's config (add others with `git mvm remote add`)")
+
+
+# --- params and metrics a pipeline names ----------------------------------------------------
+
+
+def _params_files(entries: Any, base: str) -> list[str]:
+    """`params:` of dvc.yaml: key names (of the default params.yaml) or {file: keys}."""
+    out = []
+    for e in entries or []:
+        if isinstance(e, str):
+            out.append(posixpath.join(base, "params.yaml"))
+        elif isinstance(e, dict):
+            out += [posixpath.join(base, str(k)) for k in e]
+    return out
+
+
+def _metrics_files(entries: Any, base: str) -> list[str]:
+    """`metrics:` of dvc.yaml: paths, or {path: options}."""
+    out = []
+    for e in entries or []:
+        if isinstance(e, str):
+            out.append(posixpath.join(base, e))
+        elif isinstance(e, dict):
+            out += [posixpath.join(base, str(k)) for k in e]
+    return out
+
+
+def pipeline_values(repo: Repo) -> dict[str, list[str]]:
+    """The params and metrics files every dvc.yaml names, top-relative: {"params": […],
+    "metrics": […]}, each file once, in the order found."""
+    found: dict[str, list[str]] = {"params": [], "metrics": []}
+    for rel in _listed(repo, "**/dvc.yaml"):
+        doc = load_yaml(repo.abs(rel)) or {}
+        base = posixpath.dirname(rel)
+        found["params"] += _params_files(doc.get("params"), base)
+        found["metrics"] += _metrics_files(doc.get("metrics"), base)
+        for stage in (doc.get("stages") or {}).values():
+            if isinstance(stage, dict):
+                found["params"] += _params_files(stage.get("params"), base)
+                found["metrics"] += _metrics_files(stage.get("metrics"), base)
+    return {k: list(dict.fromkeys(posixpath.normpath(p) for p in v)) for k, v in found.items()}

@@ -20,6 +20,7 @@ from tests.helpers import (
     git_ok,
     read_pointer,
     run,
+    run_json,
     sha,
     staged,
     tracked,
@@ -131,6 +132,24 @@ def test_import_dvc_converts_files_directories_and_pipeline_outputs(
     for rel in ("data.csv", "model.bin"):
         assert (bob / rel).read_bytes() == project.data(rel)
     assert dataset_files(bob) == want
+
+
+def test_the_pipelines_params_and_metrics_work_after_the_import(
+    project: DvcProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = project.root
+    assert run(capsys, repo, "import", "dvc").rc == 0
+    git_ok(repo, "commit", "-q", "-m", "to gitmv")
+    config = (repo / ".mvm" / "config.toml").read_text()
+    assert 'files = ["metrics.json"]' in config and 'files = ["params.yaml"]' in config
+    write(repo / "params.yaml", "lr: 0.2\nepochs: 3\n")
+    write(repo / "metrics.json", '{"acc": 0.95, "loss": 0.1}')
+    rows = run_json(capsys, repo, "metrics", "diff")["rows"]
+    assert {(r["file"], r["key"], r["old"], r["new"]) for r in rows} >= {
+        ("metrics.json", "acc", 0.91, 0.95), ("metrics.json", "loss", 0.2, 0.1)}
+    rows = run_json(capsys, repo, "params", "diff")["rows"]
+    assert [(r["file"], r["key"], r["old"], r["new"]) for r in rows if r["old"] != r["new"]] \
+        == [("params.yaml", "lr", 0.1, 0.2)]
 
 
 def test_push_uploads_to_the_dvc_remote_and_a_clone_gets_the_bytes(
