@@ -42,11 +42,13 @@ def _set_up(ws: Workspace) -> Workspace:
 def _check_out(ws: Workspace, converted: list[Converted], sources: tuple[str, ...]
                ) -> list[tuple[str, GitMvmError]]:
     from gitmv.worktree.checkout import checkout_many
+    from gitmv.worktree.workspace import Artifact, Selection
 
-    wanted = [ws.repo.abs(c.rel) for c in converted if c.source in sources]
+    wanted = [Selection(Artifact(c.rel, c.pointer, None), "") for c in converted
+              if c.source in sources]
     if not wanted:
         return []
-    _, failures = checkout_many(ws, ws.select(wanted), force=False)
+    _, failures = checkout_many(ws, wanted, force=False)
     return failures
 
 

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from gitmv.errors import GitMvmError, PathRefused
-from gitmv.fsutil import atomic_write
+from gitmv.fsutil import FSYNC_EACH_MAX, atomic_write, flush_to_disk, remove_file, tmp_name
 from gitmv.objects.pointer import Pointer, pointer_path
-from gitmv.worktree.workspace import Workspace, add_ignore_entry
+from gitmv.worktree.workspace import Workspace, add_ignore_entries
 
 
 class Converted(NamedTuple):
@@ -45,14 +45,40 @@ def write_pointers(ws: Workspace, converted: list[Converted], unstage: Iterable[
     """Pointers written (atomically), `unstage` dropped from the index (the files stay in
     the work tree), each artifact listed in the .gitignore beside it, one `git add` of the
     pointers, the .gitignore files and `also_stage`."""
-    for c in converted:
-        atomic_write(ws.repo.abs(pointer_path(c.rel)), c.pointer.dump())
+    write_files([(ws.repo.abs(pointer_path(c.rel)), c.pointer.dump()) for c in converted])
     ws.repo.unstage_remove(unstage)
+    by_dir: dict[str, list[str]] = {}
     for c in converted:
-        add_ignore_entry(ws.repo.abs(c.rel))
+        by_dir.setdefault(os.path.dirname(ws.repo.abs(c.rel)), []).append(
+            os.path.basename(c.rel))
+    for directory, names in by_dir.items():
+        add_ignore_entries(directory, names)
     ignores = {ignore_file_of(c.rel) for c in converted}
     staged = [pointer_path(c.rel) for c in converted] + sorted(ignores) + list(also_stage)
     ws.repo.stage(p for p in staged if os.path.lexists(ws.repo.abs(p)))
+
+
+def write_files(items: list[tuple[str, bytes]]) -> None:
+    """Write many small files (pointers), each atomically: temp files written, made durable
+    together (`flush_to_disk`: one syncfs for many, not one fsync each: 20,000 pointers took
+    minutes that way), then each renamed into place."""
+    if len(items) <= FSYNC_EACH_MAX:
+        for path, data in items:
+            atomic_write(path, data)
+        return
+    tmps: list[str] = []
+    try:
+        for path, data in items:
+            tmps.append(tmp_name(os.path.dirname(path)))
+            with open(tmps[-1], "xb") as f:
+                f.write(data)
+        flush_to_disk(tmps, items[0][0])
+        for tmp, (path, _) in zip(tmps, items, strict=True):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps:
+            remove_file(tmp)
+        raise
 
 
 def nothing_to_import(what: str, hint: str) -> GitMvmError:
