@@ -286,6 +286,11 @@ def import_lfs(ws: Workspace, pathspecs: Sequence[str]) -> LfsImport:
         raise nothing_to_import("the index holds no Git LFS pointers",
                                 "`git lfs ls-files` lists LFS files; commit them first")
     refuse_taken_pointers(ws, (f.rel for f in chosen))
+    edited = ws.repo.git("diff", "--name-only", "-z", "--", ":(glob)**/.gitattributes")
+    if edited.strip(b"\0"):
+        names = edited.decode("utf-8", "surrogateescape").strip("\0").replace("\0", ", ")
+        raise GitMvmError(f"{names}: changes not staged; the import edits and stages it",
+                          "stage (`git add`), commit or stash those changes, then import")
     converted = cache_bytes(ws, chosen)
     imported = {f.rel for f in chosen}
     remaining = {f.rel for f in everything} - imported

@@ -234,6 +234,22 @@ def test_uncommitted_changes_to_an_lfs_file_refuse_the_import(
     assert not list(repo.rglob("*.mvm"))
 
 
+def test_unstaged_changes_to_gitattributes_refuse_the_import(
+    project: LfsProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = project.root
+    with open(repo / ".gitattributes", "a") as f:
+        f.write("*.csv text\n")
+    res = run(capsys, repo, "import", "lfs")
+    assert res.rc == 1
+    assert error_lines(res.err) == ["git mvm: error: .gitattributes: changes not staged; the "
+                                    "import edits and stages it"]
+    assert not list(repo.rglob("*.mvm"))
+    git(repo, "add", ".gitattributes")
+    assert run(capsys, repo, "import", "lfs").rc == 0
+    assert "*.csv text" in (repo / ".gitattributes").read_text()
+
+
 def test_a_repository_without_lfs_is_told_so(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

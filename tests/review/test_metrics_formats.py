@@ -56,6 +56,12 @@ def test_invalid_json_or_yaml_is_a_problem_not_a_traceback(
     assert "Traceback" not in res.err
     assert "metrics.json" in res.err and "invalid JSON" in res.err
     assert "eval.yaml" in res.err and "not a table of values at the top" in res.err
+    write(mixed / "metrics.json", '{"acc": NaN, "loss": 0.2}')
+    write(mixed / "eval.yaml", "test:\n  f1: .inf\n")
+    res = run(capsys, mixed, "metrics", "show")
+    assert "acc = nan: not a finite number" in res.err
+    assert "test.f1 = inf: not a finite number" in res.err
+    assert "0.2" in res.out
 
 
 def test_yaml_without_pyyaml_is_one_clear_line(mixed: Path) -> None:
