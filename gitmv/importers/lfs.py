@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from gitmv import ui
 from gitmv.errors import GitMvmError
-from gitmv.fsutil import atomic_write
+from gitmv.fsutil import atomic_write, remove_file, tmp_name
 from gitmv.importers.common import (
     Converted,
     ignore_file_of,
@@ -31,6 +31,8 @@ from gitmv.importers.common import (
     refuse_taken_pointers,
     write_pointers,
 )
+from gitmv.objects.cache import PACKED_MAX
+from gitmv.objects.hashing import hash_file
 from gitmv.objects.pointer import Pointer, pointer_path
 from gitmv.objects.state import Row, hashed
 from gitmv.repo import Repo
@@ -156,7 +158,7 @@ def cache_bytes(ws: Workspace, files: list[LfsFile]) -> list[Converted]:
         if ws.cache.has(f.oid):
             return Converted(f.rel, Pointer("file", f.oid, f.size), "gitmv cache"), None
         if os.path.isfile(obj):
-            oid, _, _ = ws.cache.put_file(obj)
+            oid = _take_object(ws, obj)
             if oid == f.oid:
                 return Converted(f.rel, Pointer("file", f.oid, f.size), "lfs cache"), None
             ui.warn(f"{f.rel}: the Git LFS object {obj} is corrupt (its sha256 is {oid}); "
@@ -181,6 +183,27 @@ def cache_bytes(ws: Workspace, files: list[LfsFile]) -> list[Converted]:
     if rows:
         ws.state.put_many(rows)
     return converted
+
+
+def _take_object(ws: Workspace, obj: str) -> str:
+    """A git-lfs object into gitmv's cache; its sha256. A large one is hard-linked (the
+    same bytes twice on disk for a 1 GiB model otherwise) and hashed through the link; where
+    the cache is on another file system, or linking is refused, it is copied and hashed."""
+    if os.path.getsize(obj) <= PACKED_MAX:
+        return ws.cache.put_file(obj)[0]
+    ws.cache.make_tmp_dir()
+    tmp = tmp_name(ws.cache.tmp_dir)
+    try:
+        os.link(obj, tmp)
+    except OSError:  # EXDEV, EPERM, a file system without links
+        return ws.cache.put_file(obj)[0]
+    try:
+        oid, _, _ = hash_file(tmp)
+        ws.cache.place_download(tmp, oid)  # read-only, as every cache object
+    except BaseException:
+        remove_file(tmp)
+        raise
+    return oid
 
 
 # --- .gitattributes -----------------------------------------------------------------------

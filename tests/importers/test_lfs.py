@@ -213,6 +213,10 @@ def test_objects_in_git_lfs_storage_are_taken_from_there(
             continue
         assert (dave / rel).read_bytes() == data, rel
     assert oid not in cache_objects(dave)
+    # a large object is hard-linked into the cache, not copied (hashed through the link)
+    big = sha(project.data["model.bin"])
+    lfs_copy = dave / ".git" / "lfs" / "objects" / big[:2] / big[2:4] / big
+    assert cache_objects(dave)[big].stat().st_ino == lfs_copy.stat().st_ino
     assert run(capsys, dave, "pull").rc == 0
     assert (dave / "data/x.bin").read_bytes() == project.data["data/x.bin"]
 
