@@ -115,8 +115,19 @@ def bench_lfs(r: Runner, base: Path, args: argparse.Namespace) -> None:
         clone = base / "lfs-clone"
         r.sh(base, "git", "clone", "-q", str(origin), str(clone),
              extra={"GIT_LFS_SKIP_SMUDGE": "1"})
+        r.sh(clone, "git", "lfs", "install", "--local")
         r.sh(clone, "git", "config", "lfs.url", endpoint)
         r.sh(clone, "git", "lfs", "pull", label="git lfs pull (fresh clone, from the server)")
+        model = (clone / "model.bin").read_bytes()[:100]
+        assert not model.startswith(b"version https://git-lfs"), "git lfs pull checked out nothing"
+        shutil.rmtree(clone / "dataset")
+        (clone / "model.bin").unlink()
+        r.sh(clone, "git", "lfs", "checkout", label="git lfs checkout (from .git/lfs/objects)")
+        assert (clone / "model.bin").stat().st_size == args.model_mib << 20
+        shutil.rmtree(clone / "dataset")
+        (clone / "model.bin").unlink()
+        r.sh(clone, "git", "mvm", "import", "lfs",
+             label="git mvm import lfs (clone, from .git/lfs/objects)")
         storage = server.storage / "bench" / "project"
 
         def state() -> dict[str, tuple[int, int]]:
