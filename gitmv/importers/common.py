@@ -69,6 +69,7 @@ def write_files(items: list[tuple[str, bytes]]) -> None:
     tmps: list[str] = []
     try:
         for path, data in items:
+            os.makedirs(os.path.dirname(path), exist_ok=True)  # a directory not checked out
             tmps.append(tmp_name(os.path.dirname(path)))
             with open(tmps[-1], "xb") as f:
                 f.write(data)

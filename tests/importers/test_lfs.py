@@ -221,6 +221,25 @@ def test_objects_in_git_lfs_storage_are_taken_from_there(
     assert (dave / "data/x.bin").read_bytes() == project.data["data/x.bin"]
 
 
+def test_files_deleted_from_the_work_tree_still_convert(
+    project: LfsProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deleted file (its directory too) is not a change to the bytes: it converts from
+    .git/lfs/objects and is checked out again; 40 of them take the batched write."""
+    repo = project.root
+    for i in range(40):
+        write(repo / "many" / f"m{i}.bin", f"small {i}\n")
+    git(repo, "add", "many")
+    git_ok(repo, "commit", "-q", "-m", "many")
+    shutil.rmtree(repo / "many")
+    shutil.rmtree(repo / "weights")
+    res = run(capsys, repo, "import", "lfs")
+    assert res.rc == 0, res.err
+    assert (repo / "many" / "m7.bin").read_text() == "small 7\n"
+    assert (repo / "weights" / "b c.h5").read_bytes() == project.data["weights/b c.h5"]
+    assert read_pointer(repo, "many/m39.bin")["size"] == len("small 39\n")
+
+
 def test_uncommitted_changes_to_an_lfs_file_refuse_the_import(
     project: LfsProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
