@@ -35,7 +35,8 @@ def env_for(home: Path) -> dict[str, str]:
                DVC_NO_ANALYTICS="1", DVC_NO_UPDATER="1", PYTHONPATH=str(ROOT),
                PATH=os.pathsep.join([str(dvc_executable().parent),
                                      os.path.dirname(sys.executable), env.get("PATH", "")]))
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    # no auto gc: a detached `git gc --auto` after committing 20,000 objects races the push
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
     return env
 
 
