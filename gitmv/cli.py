@@ -36,8 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "remote": ("remote", "manage remote object stores"),
     "clone": ("clone", "git clone, install the hooks, and pull the artifacts"),
     "gc": ("gc", "delete cache (or store) objects that provably nothing needs"),
-    "metrics": ("metrics", "show, diff or plot the metrics kept in tracked TOML files"),
-    "params": ("params", "show or diff the training params kept in tracked TOML files"),
+    "metrics": ("metrics", "show, diff or plot the metrics kept in tracked TOML, JSON or YAML"),
+    "params": ("params", "show or diff the training params kept in tracked TOML, JSON or YAML"),
     "check": ("check", "CI gate: check metrics against the [gates] rules and a baseline"),
     "report": ("report", "the review of a change: artifacts, params, metrics and gates"),
     "card": ("card", "write a model card (Markdown, Hugging Face metadata) for a version"),
@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "the registry: models, latest versions, versions in each stage"),
     "history": ("show:history", "a model's registry events, oldest first: the audit trail"),
     "get": ("get", "write a registered version's bytes to a path, without a checkout"),
+    "import": ("importing", "bring a Git LFS or DVC repository over: their files become "
+               "pointers, their objects cached, their server a remote"),
     "resolve": ("resolve", "finish a merge conflict in pointers: keep ours, theirs or both"),
     "hook": ("hook", "entry point of the installed git hooks"),
     "help": ("help", "show help for a command"),
@@ -412,6 +414,20 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", "-r", metavar="NAME",
                    help="the remote to fetch from when the cache lacks the objects")
     _json(p)
+    _jobs(p)
+
+    p = cmd("import")
+    p.add_argument("source", choices=("lfs", "dvc"),
+                   help="lfs: Git LFS pointers of the index; dvc: .dvc files and dvc.lock "
+                   "outputs (docs/migrating.md)")
+    p.add_argument("paths", nargs="*", metavar="PATHSPEC|TARGET",
+                   help="lfs: pathspecs of the LFS files to import; dvc: .dvc files or "
+                   "outputs (default: all)")
+    p.add_argument("--push", action="store_true",
+                   help="dvc: upload the imported objects to the remote made from DVC's")
+    p.add_argument("--remote", metavar="NAME",
+                   help="the name of the gitmv remote made from the source's server (default: "
+                   "lfs, or the DVC remote's name)")
     _jobs(p)
 
     p = cmd("resolve")

@@ -30,7 +30,7 @@ DEFAULT_CONFIG = """\
 # max_file_size = "5MB"      # pre-commit refuses larger files that gitmv does not track
 # auto_pull = true           # post-checkout / post-merge fetch missing objects
 
-# metrics and params: tracked TOML files, paths or globs ("eval/*.toml"), read by
+# metrics and params: tracked TOML, JSON or YAML files, paths or globs ("eval/*.toml"), read by
 # `git mvm metrics show|diff|plot`, `params show|diff`, `check` and `report`
 [metrics]
 # files = ["metrics.toml"]

@@ -1,4 +1,6 @@
-"""Params and metrics in tracked TOML files: read them at any revision, diff them, gate on them.
+"""Params and metrics in tracked TOML, JSON or YAML files (by the file's suffix: `.json`,
+`.yaml` / `.yml` through PyYAML, the `yaml` extra; anything else TOML): read them at any
+revision, diff them, gate on them.
 
 Values are read from git objects (`ls-tree` + `cat-file --batch`), never by checking out, or
 from the work tree. Nested tables flatten to dotted keys (`eval.test.f1`), arrays to indexed
@@ -117,14 +119,54 @@ def _scalar(value: Any) -> Scalar:
     return str(value)
 
 
-def parse_values(data: bytes, file: str, rev: str) -> tuple[dict[str, Scalar], list[Problem]]:
-    """One TOML file's flattened values; a non-finite number is left out with a problem."""
+def file_format(file: str) -> str:
+    """How a params or metrics file is read, by its suffix: "JSON", "YAML" or "TOML"."""
+    lower = file.lower()
+    if lower.endswith(".json"):
+        return "JSON"
+    if lower.endswith((".yaml", ".yml")):
+        return "YAML"
+    return "TOML"
+
+
+def _load_yaml(text: str, file: str) -> Any:
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
+        import yaml
+    except ImportError:
+        raise GitMvmError(f"{file}: reading YAML params and metrics needs PyYAML, which is "
+                          "not installed", "pip install 'gitmv[yaml]'") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
+
+
+def parse_document(data: bytes, file: str) -> Any:
+    """The file parsed by its format; ValueError (with the parser's reason) when it is not
+    valid, UnicodeDecodeError when it is not UTF-8."""
+    text = data.decode("utf-8")
+    fmt = file_format(file)
+    if fmt == "JSON":
+        return json.loads(text)  # (JSONDecodeError is a ValueError)
+    if fmt == "YAML":
+        return _load_yaml(text, file)
+    return tomllib.loads(text)  # (TOMLDecodeError is a ValueError)
+
+
+def parse_values(data: bytes, file: str, rev: str) -> tuple[dict[str, Scalar], list[Problem]]:
+    """One file's flattened values; a non-finite number is left out with a problem."""
+    fmt = file_format(file)
+    try:
+        doc = parse_document(data, file)
     except UnicodeDecodeError:
-        return {}, [Problem(file, rev, "not UTF-8 text: cannot read it as TOML")]
-    except tomllib.TOMLDecodeError as exc:
-        return {}, [Problem(file, rev, f"invalid TOML: {exc}")]
+        return {}, [Problem(file, rev, f"not UTF-8 text: cannot read it as {fmt}")]
+    except ValueError as exc:
+        return {}, [Problem(file, rev, f"invalid {fmt}: {exc}")]
+    if doc is None and fmt == "YAML":
+        doc = {}  # an empty YAML file
+    if not isinstance(doc, Mapping):
+        return {}, [Problem(file, rev, f"not a table of values at the top ({fmt} "
+                            f"{type(doc).__name__})")]
     values: dict[str, Scalar] = {}
     problems: list[Problem] = []
     for key, value in flatten(doc).items():
@@ -132,7 +174,8 @@ def parse_values(data: bytes, file: str, rev: str) -> tuple[dict[str, Scalar], l
             problems.append(Problem(file, rev, f"{key} = {value}: not a finite number; left out",
                                     key))
             continue
-        if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:  # tomllib lets them by
+        if isinstance(value, int) and not isinstance(value, bool) \
+                and not INT_MIN <= value <= INT_MAX:  # tomllib, json and yaml let them by
             problems.append(Problem(file, rev, f"{key}: an integer beyond TOML's 64-bit range; "
                                     "left out", key))
             continue

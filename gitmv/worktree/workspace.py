@@ -1165,19 +1165,32 @@ def _ignore_pattern(name: str) -> str:
 
 def add_ignore_entry(artifact_abspath: str) -> bool:
     """List the artifact in the .gitignore beside it; returns whether the file changed."""
-    path = os.path.join(os.path.dirname(artifact_abspath), ".gitignore")
-    line = _ignore_pattern(os.path.basename(artifact_abspath))
+    return add_ignore_entries(os.path.dirname(artifact_abspath),
+                              [os.path.basename(artifact_abspath)])
+
+
+def add_ignore_entries(directory: str, names: Iterable[str]) -> bool:
+    """List artifacts `names` of `directory` in its .gitignore, in one write (an importer
+    adds thousands); returns whether the file changed."""
+    path = os.path.join(directory, ".gitignore")
     try:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         text = ""
     # listed already, by gitmv (`/name`) or by hand (`name`, which ignores it here too)
-    if {line, line[1:]} & {x.rstrip(" \r") for x in text.splitlines()}:
+    listed = {x.rstrip(" \r") for x in text.splitlines()}
+    new = []
+    for name in names:
+        line = _ignore_pattern(name)
+        if not {line, line[1:]} & listed:
+            new.append(line)
+            listed.add(line)
+    if not new:
         return False
     if text and not text.endswith("\n"):
         text += "\n"
-    text += line + "\n"
+    text += "".join(line + "\n" for line in new)
     atomic_write(path, text.encode("utf-8", "surrogateescape"))
     return True
 

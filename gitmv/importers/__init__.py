@@ -1,0 +1,12 @@
+"""Importers: bring a repository versioned with another tool over to gitmv in one command.
+
+Owns one module per source system, `lfs` (Git LFS pointers and `.git/lfs/objects`) and `dvc`
+(`.dvc` files, `dvc.lock` outputs and DVC's cache), and `common`, what both do the same way
+(write the pointers, unstage what they replace, ignore the artifacts, stage one commit).
+
+May import: `gitmv.worktree` (the workspace whose cache and stat cache they fill),
+`gitmv.remotes` (finding the Git LFS endpoint the imported objects already live on),
+`gitmv.objects`, `gitmv.repo`, `gitmv.config`, `gitmv.fsutil`, `gitmv.errors`, `gitmv.ui`.
+Never transfers, the registry, the review, hooks or commands: a command configures remotes
+and pushes. This `__init__` imports nothing.
+"""
