@@ -62,7 +62,7 @@ def run(
                 "them apart, but GTO refuses to read a registry with two versions of a model "
                 "on one commit (`gto show` fails)")
     else:
-        same = [v.version for v in m.active_versions() if v.summary.get("oid") == ptr.oid_str]
+        same = [v.version for v in m.active_versions() if v.records_oid(ptr.oid_str)]
         if same:
             ui.warn(f"{model} {', '.join(same)} already has these bytes "
                     f"({ptr.oid_str[:19]}…)")

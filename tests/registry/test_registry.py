@@ -519,9 +519,11 @@ def test_show_tables(project: Path, clock: Clock, capsys: pytest.CaptureFixture[
     res = run(capsys, project, "show", "classifier")
     assert res.out.splitlines() == [
         "classifier: 2 versions, latest v1.1.0",
-        "VERSION  STAGES      COMMIT        DATE                 METRICS",
-        f"v1.1.0   -           {commits[1][:12]}  2027-01-15 08:00:02  accuracy=0.95, loss=0.05",
-        f"v1.0.0   production  {commits[0][:12]}  2027-01-15 08:00:01  accuracy=0.9, loss=0.1",
+        "VERSION  STAGES      COMMIT        DATE                       METRICS",
+        f"v1.1.0   -           {commits[1][:12]}  2027-01-15 08:00:02+00:00  "
+        "accuracy=0.95, loss=0.05",
+        f"v1.0.0   production  {commits[0][:12]}  2027-01-15 08:00:01+00:00  "
+        "accuracy=0.9, loss=0.1",
     ]
     res = run(capsys, project, "show", "nothing")
     assert res.rc == 1 and "no model 'nothing' in the registry" in res.err
