@@ -73,9 +73,9 @@ def _assign(ws: Workspace, reg: Registry, m: Model, v: Version, stage: str,
             remote: str | None) -> int:
     counter = reg.next_counter(m.name)
     tag = registry.tag_name("assign", m.name, stage=stage, counter=counter)
-    table = rw.event_snapshot(ws, "assign", m.name, v.commit, version=v.version, stage=stage,
-                              **_artifact(v), **extra)
-    rw.create_tag(ws, tag, v.commit, rw.message(subject, table), sign)
+    table = rw.event_snapshot(ws, "assign", m.name, v.commit, rw.last_event_time(m),
+                              version=v.version, stage=stage, **_artifact(v), **extra)
+    rw.create_tag(ws, tag, v.commit, rw.message(subject, table), sign, table["date"])
     back = f" (rolled back from {extra['rollback_from']})" if "rollback_from" in extra else ""
     ui.info(f"{m.name} {v.version} is now in {stage}{back}: tag {tag}")
     if push:
@@ -144,11 +144,11 @@ def unassign(model: str, stage: str, message: str | None, sign: bool, push: bool
         raise GitMvmError(f"no version of {model} is in {stage}",
                           f"`git mvm show {model}` lists its stages")
     tag = registry.tag_name("unassign", model, stage=stage, counter=reg.next_counter(model))
-    table = rw.event_snapshot(ws, "unassign", model, current.commit, version=current.version,
-                              stage=stage, **_artifact(current))
+    table = rw.event_snapshot(ws, "unassign", model, current.commit, rw.last_event_time(m),
+                              version=current.version, stage=stage, **_artifact(current))
     rw.create_tag(ws, tag, current.commit,
                   rw.message(message or f"Unassign {model} {current.version} from {stage}",
-                             table), sign)
+                             table), sign, table["date"])
     ui.info(f"{model} {current.version} left {stage}: tag {tag}")
     after = registry.load(ws).model(model).stages.get(stage)
     if after is not None:

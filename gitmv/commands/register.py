@@ -70,10 +70,10 @@ def run(
 
     values = snapshot_at(ws, commit, rw.declared(ws, model))
     table = rw.register_snapshot(ws, model, text, commit, rel, ptr, include_env=env,
-                                 values=values)
+                                 values=values, after=rw.last_event_time(m))
     tag = registry.tag_name("register", model, text)
     rw.create_tag(ws, tag, commit, rw.message(message or f"Register {model} {text}", table),
-                  sign)
+                  sign, table["date"])
     ui.info(f"registered {model} {text}: tag {tag} on {commit[:12]}")
     if push:
         where = rw.push_tag(ws, tag, remote, [ptr])
@@ -92,11 +92,12 @@ def deprecate(
     if version is not None:
         v = reg.resolve(f"{model}@{version}")
         stages = [s for s, held in m.stages.items() if held.version == v.version]
-        table = rw.event_snapshot(ws, "deregister", model, v.commit, version=v.version,
-                                  path=v.summary.get("path"))
+        table = rw.event_snapshot(ws, "deregister", model, v.commit, rw.last_event_time(m),
+                                  version=v.version, path=v.summary.get("path"))
         tag = registry.tag_name("deregister", model, v.version)
         rw.create_tag(ws, tag, v.commit,
-                      rw.message(message or f"Deregister {model} {v.version}", table), sign)
+                      rw.message(message or f"Deregister {model} {v.version}", table), sign,
+                      table["date"])
         ui.info(f"deregistered {model} {v.version}: tag {tag}")
         if stages:
             ui.warn(f"{v.version} no longer counts in "
@@ -115,8 +116,9 @@ def deprecate(
         # on the commit of the model's last event, as GTO does: never a local commit that
         # `--push` would publish with the tag
         commit = m.events[-1].commit
-        table = rw.event_snapshot(ws, "deprecate", model, commit)
-        rw.create_tag(ws, tag, commit, rw.message(message or f"Deprecate {model}", table), sign)
+        table = rw.event_snapshot(ws, "deprecate", model, commit, rw.last_event_time(m))
+        rw.create_tag(ws, tag, commit, rw.message(message or f"Deprecate {model}", table), sign,
+                      table["date"])
         ui.info(f"deprecated {model}: tag {tag}")
     if push:
         where = rw.push_tag(ws, tag, remote, [])

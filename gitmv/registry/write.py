@@ -10,6 +10,7 @@ from typing import Any
 from gitmv.errors import GitFailed, GitMvmError
 from gitmv.objects.pointer import Pointer, pointer_path
 from gitmv.registry.read import TAG_RE, Model, Version, check_name, configured_stages
+from gitmv.repo import run_git
 from gitmv.worktree.diffing import pointers_at
 from gitmv.worktree.workspace import Workspace
 
@@ -117,11 +118,14 @@ def check_cached(ws: Workspace, path: str, ptr: Pointer, commit: str | None) -> 
         )
 
 
-def identity(ws: Workspace) -> tuple[str, str]:
+def identity(ws: Workspace, after: float = 0.0) -> tuple[str, str]:
     """The tagger git will write: ("Name <email>", ISO 8601 date).
 
     The date is git's (it honours GIT_COMMITTER_DATE), with the clock's microseconds when
-    it is the current second: the registry orders events of one second by it.
+    it is the current second: the registry orders events of one second by it. It is never
+    in or before the second `after` (the model's last event): GTO orders a model's events
+    by the tagger's seconds alone, so two events in one second could read differently in
+    gto; the tag then carries the next second (`create_tag` writes the snapshot's date).
     """
     ident = ws.repo.git("var", "GIT_COMMITTER_IDENT").decode().strip()
     who, _, when = ident.rpartition(">")
@@ -133,9 +137,16 @@ def identity(ws: Workspace) -> tuple[str, str]:
     except ValueError:
         return who + ">", clock.isoformat(timespec="microseconds")
     zone = timezone(timedelta(seconds=offset))
+    if seconds <= int(after):
+        return who + ">", datetime.fromtimestamp(int(after) + 1, zone).isoformat()
     if seconds == int(clock.timestamp()):
         return who + ">", clock.astimezone(zone).isoformat(timespec="microseconds")
     return who + ">", datetime.fromtimestamp(seconds, zone).isoformat()
+
+
+def last_event_time(model: Model) -> float:
+    """The tagger time (seconds) of the model's last event; 0 for a new model."""
+    return max((e.order[0] for e in model.events), default=0.0)
 
 
 def artifact_fields(path: str, ptr: Pointer) -> dict[str, Any]:
@@ -167,13 +178,13 @@ def _lineage(ws: Workspace, commit: str, decl: dict[str, Any]) -> dict[str, Any]
 
 def register_snapshot(
     ws: Workspace, model: str, version: str, commit: str, path: str, ptr: Pointer,
-    include_env: bool, values: dict[str, dict[str, dict[str, Any]]],
+    include_env: bool, values: dict[str, dict[str, dict[str, Any]]], after: float = 0.0,
 ) -> dict[str, Any]:
     """The TOML table a registration tag carries. `values` holds the params and metrics
     recorded for the version (`{"params": {file: {key: value}}, "metrics": …}`), read by the
     caller (the review reads them; the registry does not depend on it)."""
     decl = declared(ws, model)
-    author, date = identity(ws)
+    author, date = identity(ws, after)
     table: dict[str, Any] = {"format": FORMAT_VERSION, "event": "register", "model": model,
                              "version": version, **artifact_fields(path, ptr),
                              "commit": commit, "author": author, "date": date}
@@ -189,12 +200,12 @@ def register_snapshot(
     return table
 
 
-def event_snapshot(ws: Workspace, event: str, model: str, commit: str,
+def event_snapshot(ws: Workspace, event: str, model: str, commit: str, after: float = 0.0,
                    **fields: Any) -> dict[str, Any]:
-    """The table of a deregister/assign/unassign/deprecate tag."""
+    """The table of a deregister/assign/unassign/deprecate tag (dated after `after`)."""
     table: dict[str, Any] = {"format": FORMAT_VERSION, "event": event, "model": model}
     table.update({k: v for k, v in fields.items() if v is not None})
-    author, date = identity(ws)
+    author, date = identity(ws, after)
     table.update(commit=commit, author=author, date=date)
     return table
 
@@ -206,7 +217,21 @@ def message(subject: str, table: dict[str, Any]) -> str:
     return f"{subject}\n\n{tomlkit.dumps({'gitmv': table})}"
 
 
-def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = False) -> None:
+def _git_date(iso: str) -> str | None:
+    """An ISO 8601 date as GIT_COMMITTER_DATE takes it ("SECONDS +HHMM")."""
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    offset = when.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{int(when.timestamp())} {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = False,
+               date: str | None = None) -> None:
+    """`git tag -a` (or -s); its tagger date is `date` (the snapshot's) when given."""
     taken = GitMvmError(
         f"tag {name} already exists",
         "another registry command ran at the same time; check `git mvm show`, then run the "
@@ -216,8 +241,11 @@ def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = Fa
     if exists.strip():
         raise taken
     try:
-        ws.repo.git("tag", "-s" if sign else "-a", "--cleanup=verbatim", "-F", "-", name,
-                    commit, input=text.encode())
+        stamp = _git_date(date) if date else None
+        # the date reaches git as GIT_COMMITTER_DATE, beside the variables locating the repo
+        env = {**(ws.repo.locate or {}), **({"GIT_COMMITTER_DATE": stamp} if stamp else {})}
+        run_git(["tag", "-s" if sign else "-a", "--cleanup=verbatim", "-F", "-", name, commit],
+                cwd=ws.repo.root, input=text.encode(), locate=env)
     except GitFailed as exc:
         if "already exists" in exc.stderr:
             raise taken from None

@@ -149,3 +149,32 @@ def test_counters_count_lightweight_tags_as_gto_does(
     assert sorted(git(repo, "tag", "-l", "classifier#*").split()) == [
         "classifier#dev#8", "classifier#staging#7", "classifier#staging#9"]
     assert gto_view(repo)["classifier"]["stage"] == {"dev": "v1.0.0", "staging": "v1.0.0"}
+
+
+def test_events_in_one_second_read_the_same_in_gto(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every event of a model written in the same second (a script, a fast loop): gitmv
+    dates each tag after the model's previous event, so gto (which orders by the tagger's
+    seconds alone) sees the same order, stages and history as gitmv."""
+    setup_project(repo)
+    registered(repo, clock, [0.90, 0.91, 0.92])
+    clock.tick()  # from here on, the clock stands still
+    for step in [("promote", "classifier", "v1.0.0", "production"),
+                 ("promote", "classifier", "v1.1.0", "production"),
+                 ("promote", "classifier", "v1.2.0", "production", "--force", "-m", "go"),
+                 ("promote", "classifier", "v1.0.0", "staging"),
+                 ("promote", "classifier", "v1.2.0", "staging"),
+                 ("rollback", "classifier", "production"),
+                 ("promote", "classifier", "v1.1.0", "dev"),
+                 ("unassign", "classifier", "staging"),
+                 ("promote", "classifier", "v1.2.0", "dev")]:
+        assert mvm(repo, "-q", *step) == 0, step
+    dates = git(repo, "for-each-ref", "--sort=taggerdate",
+                "--format=%(taggerdate:unix)", "refs/tags/classifier*").split()
+    assert len(set(dates)) == len(dates), "two events of the model share a second"
+    ours = gitmv_view(capsys, repo)
+    assert ours == {"classifier": {"version": "v1.2.0", "stage": {
+        "dev": "v1.2.0", "production": "v1.1.0", "staging": "v1.0.0"}}}
+    assert gto_view(repo) == ours
+    assert gto_history(repo, "classifier") == gitmv_history(capsys, repo, "classifier")
