@@ -40,6 +40,11 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
                      for k, x in metrics.items())
 
 
+def _short(v: Version) -> str:
+    """A version, or (a stage on a commit with no version: GTO's --sr) the commit, short."""
+    return v.version if v.registered else v.version[:12]
+
+
 def _stage_names(reg_models: list[Model], configured: list[str]) -> list[str]:
     seen = list(configured)
     for m in reg_models:
@@ -153,7 +158,7 @@ def run(model: str | None, json: bool, field: str | None = None,
             latest = m.latest
             name = m.name + (" (deprecated)" if m.deprecated is not None else "")
             rows.append([name, latest.version if latest else "-",
-                         *[m.stages[s].version if s in m.stages else "-" for s in stages],
+                         *[_short(m.stages[s]) if s in m.stages else "-" for s in stages],
                          _fmt_metrics(_key_metrics(latest, better)) if latest else ""])
         sys.stdout.write(table(rows))
     else:

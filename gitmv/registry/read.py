@@ -216,6 +216,7 @@ class Version:
         self.date = event.date
         self.event = event
         self.deregistered: Event | None = None
+        self.registered = True  # False: a commit in a stage without a version (GTO's --sr)
         self._snapshot: dict[str, Any] | None = None
         self._summary: dict[str, Any] | None = None
 
@@ -272,6 +273,9 @@ class Model:
         self._by_commit: dict[str, list[Version]] | None = None
         self._active: list[Version] | None = None  # once folded, versions do not change
         self.semvers: dict[str, semver.SemVer] = {}  # version -> parsed, from the tag names
+        # commits a stage was assigned to with no registered version there (`gto assign
+        # --sr`): GTO shows the commit as the version in the stage, and so does gitmv
+        self.commits: dict[str, Version] = {}
 
     def active_versions(self) -> list[Version]:
         """Versions not deregistered, highest semver first."""
@@ -336,13 +340,13 @@ class Model:
         for ev in self.events:
             if ev.action in ("assign", "unassign"):
                 version = self._version_of(ev)
-                if version is None:
-                    self.problems.append(
-                        f"tag {ev.tag}: no registered version of {self.name} at commit "
-                        f"{ev.commit[:12]}; the event is ignored")
-                    ev = ev._replace(action="ignored")
-                else:
-                    ev = ev._replace(version=version)
+                if version is None:  # GTO's `assign --sr`: a stage on a commit, no version
+                    version = ev.commit
+                    if version not in self.commits:
+                        bare = Version(ev._replace(version=version), semver.SemVer(0, 0, 0))
+                        bare.registered = False
+                        self.commits[version] = bare
+                ev = ev._replace(version=version)
             resolved.append(ev)
         self.events = resolved
         pairs: dict[tuple[str, str], tuple[bool, tuple[float, float, int]]] = {}
@@ -355,11 +359,11 @@ class Model:
                     pairs[key] = (False, pairs[key][1])
         best: dict[str, tuple[tuple[float, float, int], str]] = {}
         for (version, stage), (assigned, when) in pairs.items():
-            if not assigned or not self.versions[version].active:
+            if not assigned or not self.held(version).active:
                 continue
             if stage not in best or when > best[stage][0]:
                 best[stage] = (when, version)
-        self.stages = {s: self.versions[v] for s, (_, v) in sorted(best.items())}
+        self.stages = {s: self.held(v) for s, (_, v) in sorted(best.items())}
         last = self.events[-1] if self.events else None
         self.deprecated = last if last is not None and last.action == "deprecate" else None
 
@@ -384,6 +388,10 @@ class Model:
         for v in versions[:1]:
             if v.event.bodies is not None:
                 v.event.bodies.prefetch([x.event.obj for x in versions if x.event.text is None])
+
+    def held(self, version: str) -> Version:
+        """A version, or a commit a stage was assigned to without one (GTO's --sr)."""
+        return self.versions.get(version) or self.commits[version]
 
     def _version_of(self, ev: Event) -> str | None:
         """The version a stage event names: the snapshot's, else (tags GTO wrote) the version

@@ -178,3 +178,31 @@ def test_events_in_one_second_read_the_same_in_gto(
         "dev": "v1.2.0", "production": "v1.1.0", "staging": "v1.0.0"}}}
     assert gto_view(repo) == ours
     assert gto_history(repo, "classifier") == gitmv_history(capsys, repo, "classifier")
+
+
+def test_a_stage_on_a_commit_without_a_version_reads_as_gto_reads_it(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`gto assign … --sr` puts a stage on a commit where no version is registered: gto shows
+    the commit as what the stage holds; so does gitmv, and `get MODEL#STAGE` gets the
+    model's bytes at that commit (not the version the stage held before)."""
+    setup_project(repo)
+    save(repo, "models/classifier.pt", b"registered weights", "train 0")
+    clock.tick()
+    gto(repo, "register", "classifier", "--version", "v1.0.0")
+    clock.tick()
+    gto(repo, "assign", "classifier", "--version", "v1.0.0", "--stage", "production")
+    save(repo, "models/classifier.pt", b"hotfix weights", "hotfix")
+    hotfix = git(repo, "rev-parse", "HEAD").strip()
+    clock.tick()
+    gto(repo, "assign", "classifier", "--stage", "production", "--sr")
+    ours = gitmv_view(capsys, repo)
+    assert ours == {"classifier": {"version": "v1.0.0", "stage": {"production": hotfix}}}
+    assert gto_view(repo) == ours
+    assert gitmv_history(capsys, repo, "classifier") == gto_history(repo, "classifier")
+    out = tmp_path / "deployed.pt"
+    info = run_json(capsys, repo, "get", "classifier#production", "-o", str(out))
+    assert out.read_bytes() == b"hotfix weights"
+    assert (info["version"], info["commit"]) == (hotfix, hotfix)
+    res = run(capsys, repo, "show")
+    assert res.rc == 0 and hotfix[:12] in res.out
