@@ -87,6 +87,10 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
     ws = Workspace.open(jobs=jobs, bare_ok=True)
     reg = registry.load(ws)
     v = reg.resolve(spec)
+    deprecated = reg.model(v.model).deprecated
+    if deprecated is not None:
+        ui.warn(f"model {v.model} is deprecated ({deprecated.tag}, {deprecated.date[:10]}"
+                f"{': ' + deprecated.subject if deprecated.subject else ''})")
     path, ptr = rw.version_pointer(ws, reg.model(v.model), v,
                                    f"cannot get {v.model} {v.version}")
     dest = os.path.abspath(output or os.path.basename(path))

@@ -146,7 +146,9 @@ def run(model: str | None, json: bool, field: str | None = None,
             rows.append([v.version + state, held, v.commit[:12], v.date.replace("T", " "),
                          _fmt_metrics(_key_metrics(v, better))])
         active = len(m.active_versions())
+        gone = len(m.versions) - active
         head = f"{m.name}: {ui.plural(active, 'version')}"
+        head += f" (and {gone} deregistered)" if gone else ""
         head += f", latest {m.latest.version}" if m.latest else ""
         if m.deprecated is not None:
             head += f"; deprecated on {m.deprecated.date[:10]}"

@@ -333,7 +333,10 @@ def test_promote_protected_stage_runs_the_check(
         ("assign", "classifier#production#2", "v1.1.0", "production"),
         ("assign", "classifier#production#3", "v1.2.0", "production"),
         ("assign", "classifier#production#4", "v1.1.0", "production"),
-        ("assign", "classifier#staging#5", "v1.1.0", "staging"),
+        # a rollback unassigns the version it rolls back from: nothing brings it back
+        ("unassign", "classifier#production!#5", "v1.2.0", "production"),
+        ("assign", "classifier#staging#6", "v1.1.0", "staging"),
+        ("unassign", "classifier#staging!#7", "v1.0.0", "staging"),
     ]
     assert hist[5]["forced"] is True and hist[6]["rollback_from"] == "v1.2.0"
     # every event has every key (null or false where it does not apply): a stable schema
@@ -392,7 +395,8 @@ def test_two_versions_on_one_commit(
     assert mvm(project, "rollback", "-q", "classifier", "production") == 0
     assert stages(capsys, project)["production"] == "v1.0.0"
     assert git(project, "tag", "-l", "classifier#production*").split() == [
-        "classifier#production#3", "classifier#production#4", "classifier#production#5"]
+        "classifier#production!#6", "classifier#production#3", "classifier#production#4",
+        "classifier#production#5"]
 
 
 def test_deregistered_versions_leave_the_stages(
@@ -602,7 +606,7 @@ def test_get_from_a_fresh_clone_fetches_and_verifies(
     clock.tick()
     # so does promote --push (a pushed tag alone brings no new commit for pre-push to see)
     assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "production", "--push",
-               "--force") == 0
+               "--force", "-m", "first deployment") == 0
     assert sha(b"weights 0") in remote_oids(origin)
 
     deploy = clone(origin, tmp_path / "deploy")
@@ -775,6 +779,7 @@ def test_register_push_of_a_version_taken_upstream(
     res = run(capsys, other, "register", "--no-env", "classifier", "v1.0.0", "--push")
     assert res.rc == 1
     assert "origin already has a tag classifier@v1.0.0" in res.err
+    assert "registered classifier" not in res.err  # no success line before the failure
     # a version is not a counter: the retry is the next version, not the same command
     assert "hint: fetch their tags (`git fetch origin --tags`), check `git mvm show`, then " \
         "register yours as the next version (`git mvm register` without a VERSION picks " \
@@ -1001,7 +1006,8 @@ def test_an_emptied_protected_stage_checks_against_its_last_version(
         "git mvm: error: production is protected and classifier v1.1.0 fails the check "
         "against v1.0.0 (the last version in production):"]
     clock.tick()
-    res = run(capsys, project, "promote", "classifier", "v1.1.0", "production", "--force")
+    res = run(capsys, project, "promote", "classifier", "v1.1.0", "production", "--force",
+              "-m", "accepted")
     assert res.rc == 0
     _, snap = tag_message(project, "classifier#production#3")
     assert (snap["checked_against"], snap["gates"], snap["forced"]) == ("v1.0.0", "failed", True)
@@ -1024,3 +1030,40 @@ def test_deregistering_a_version_of_a_deprecated_model_says_it_revives_it(
     assert mvm(project, "deprecate", "-q", "classifier") == 0
     assert show(capsys, project)["classifier"]["deprecated"] is True
     assert "classifier@deprecated#1" in git(project, "tag", "-l").split()
+
+
+def test_registry_semantics_found_wrong_in_the_gto_trial(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 14's list, each as the user meets it."""
+    registered(project, clock, [0.90])  # v1.0.0
+    # --bump-patch skips a deregistered pre-release: v1.0.0 + withdrawn v2.0.0-rc.1 -> v1.0.1
+    clock.tick()
+    train(project, b"candidate", 0.91)
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "v2.0.0-rc.1") == 0
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier", "v2.0.0-rc.1") == 0
+    clock.tick()
+    train(project, b"patched", 0.92)
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "--bump-patch") == 0
+    assert "classifier@v1.0.1" in git(project, "tag", "-l").split()
+    # show counts what it lists
+    res = run(capsys, project, "show", "classifier")
+    assert res.out.splitlines()[0] == \
+        "classifier: 2 versions (and 1 deregistered), latest v1.0.1"
+    assert len(res.out.splitlines()) == 2 + 3
+    # promote --force needs a reason
+    clock.tick()
+    res = run(capsys, project, "promote", "classifier", "v1.0.1", "production", "--force")
+    assert res.rc == 1 and "--force needs a reason" in res.err
+    assert not git(project, "tag", "-l", "classifier#*").split()
+    # get of a deprecated model warns; registering into it says it revives it
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier", "-m", "replaced by ranker") == 0
+    res = run(capsys, project, "get", "classifier@v1.0.1", "-o", str(tmp_path / "m.pt"))
+    assert res.rc == 0 and "model classifier is deprecated" in res.err
+    assert "replaced by ranker" in res.err
+    clock.tick()
+    train(project, b"revived", 0.93)
+    res = run(capsys, project, "register", "--no-env", "classifier")
+    assert res.rc == 0 and "this registration revives it" in res.err

@@ -74,7 +74,7 @@ def test_gto_reads_what_gitmv_writes(
         "classifier@v1.1.0"
     theirs = gto_history(repo, "classifier")
     assert theirs == gitmv_history(capsys, repo, "classifier")
-    assert len(theirs) == 4 + len(steps)
+    assert len(theirs) == 4 + len(steps) + 1  # the rollback unassigned v1.2.0 too
 
 
 def test_gitmv_reads_what_gto_writes(
@@ -125,10 +125,13 @@ def test_two_versions_on_one_commit_gto_refuses_gitmv_reads(
     assert mvm(repo, "-q", "register", "--no-env", "nn", "v1.0.0", "--path", "models/m.pt") == 0
     clock.tick()
     res = run(capsys, repo, "register", "--no-env", "nn", "v2.0.0")
-    assert res.rc == 0 and "GTO refuses to read a registry with two versions" in res.err
+    assert res.rc == 0 and "GTO reads them until a stage is assigned" in res.err
+    assert gto(repo, "show").returncode == 0  # true: gto reads it so far
     for version, stage in (("v1.0.0", "dev"), ("v2.0.0", "staging")):
         clock.tick()
-        assert mvm(repo, "-q", "promote", "nn", version, stage) == 0
+        res = run(capsys, repo, "promote", "nn", version, stage)
+        # the warning comes with the step that breaks gto
+        assert res.rc == 0 and "`gto show` refuses the registry" in res.err
     assert gitmv_view(capsys, repo) == {"nn": {"version": "v2.0.0", "stage": {
         "dev": "v1.0.0", "staging": "v2.0.0"}}}
     proc = gto(repo, "show", check=False)
@@ -206,3 +209,24 @@ def test_a_stage_on_a_commit_without_a_version_reads_as_gto_reads_it(
     assert (info["version"], info["commit"]) == (hotfix, hotfix)
     res = run(capsys, repo, "show")
     assert res.rc == 0 and hotfix[:12] in res.out
+
+
+def test_deregistering_the_version_in_a_stage_never_brings_back_one_rolled_back_from(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """v1, v2, v3 promoted to production in turn; v3 is bad: rollback (to v2). Later v2 is
+    deregistered: production must go back to v1, not to v3, which the rollback rejected;
+    gto reads the same (the rollback unassigned v3)."""
+    setup_project(repo)
+    registered(repo, clock, [0.90, 0.91, 0.92])
+    for version in ("v1.0.0", "v1.1.0", "v1.2.0"):
+        clock.tick()
+        assert mvm(repo, "-q", "promote", "classifier", version, "production", "--force",
+                   "-m", "trial") == 0
+    clock.tick()
+    assert mvm(repo, "-q", "rollback", "classifier", "production") == 0
+    clock.tick()
+    assert mvm(repo, "-q", "deprecate", "classifier", "v1.1.0") == 0
+    ours = gitmv_view(capsys, repo)
+    assert ours["classifier"]["stage"] == {"production": "v1.0.0"}
+    assert gto_view(repo) == ours
