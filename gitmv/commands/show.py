@@ -65,7 +65,11 @@ def _config(repo: Repo) -> tuple[list[str], dict[str, Any]]:
 
     cfg = Config.load(repo.root, repo.mvm_dir, repo.tracked_config())
     better = cfg.get("metrics.better", {})
-    return registry.configured_stages(cfg), better if isinstance(better, dict) else {}
+    from gitmv.registry import gtofiles
+
+    stages = registry.configured_stages(cfg)
+    stages += [s for s in gtofiles.stages(repo.root) if s not in stages]
+    return stages, better if isinstance(better, dict) else {}
 
 
 def _field(reg: Registry, spec: str, field: str) -> int:

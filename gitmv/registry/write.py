@@ -18,9 +18,14 @@ FORMAT_VERSION = 1
 
 
 def declared(ws: Workspace, name: str) -> dict[str, Any]:
-    """The `[models.NAME]` table of the config ({} when the model is not declared)."""
+    """The `[models.NAME]` table of the config, else what GTO's `artifacts.yaml` or
+    `dvc.yaml` say of the model (path, type, description); {} when nothing declares it."""
     table = ws.config.get(f"models.{name}")
-    return table if isinstance(table, dict) else {}
+    if isinstance(table, dict):
+        return table
+    from gitmv.registry import gtofiles
+
+    return dict(gtofiles.artifacts(ws.repo.root).get(name, {}))
 
 
 def model_path(ws: Workspace, model: Model, path: str | None) -> str:
@@ -312,12 +317,20 @@ def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointe
 
 def valid_stage(ws: Workspace, stage: str) -> None:
     check_name(stage, "stage")
-    allowed = configured_stages(ws.config)
+    allowed = allowed_stages(ws)
     if stage not in allowed:
         raise GitMvmError(
             f"unknown stage {stage!r}: the stages are {', '.join(allowed)}",
-            "add it to registry.stages in .mvm/config.toml to allow it",
+            "add it to registry.stages in .mvm/config.toml (or `stages:` in .gto) to allow it",
         )
+
+
+def allowed_stages(ws: Workspace) -> list[str]:
+    """registry.stages (default dev, staging, production), then those `.gto` declares."""
+    from gitmv.registry import gtofiles
+
+    out = configured_stages(ws.config)
+    return out + [s for s in gtofiles.stages(ws.repo.root) if s not in out]
 
 
 def protected_stages(ws: Workspace) -> list[str]:

@@ -3,6 +3,7 @@ gitmv writes, and gitmv reads the tags GTO writes, with the same versions and st
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,51 @@ def test_deregistering_the_version_in_a_stage_never_brings_back_one_rolled_back_
     ours = gitmv_view(capsys, repo)
     assert ours["classifier"]["stage"] == {"production": "v1.0.0"}
     assert gto_view(repo) == ours
+
+
+def test_gto_declarations_are_read(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A GTO repository: stages in `.gto` (here `prod`, not one of gitmv's defaults), a
+    model's path and description in `artifacts.yaml` (GTO's index before 1.0), another
+    model in `dvc.yaml`'s `artifacts:` (where DVC keeps them now). gitmv registers,
+    promotes, rolls back and gets without any [models] or registry.stages of its own."""
+    (repo / ".gto").write_text("stages: [dev, prod]\n")
+    save(repo, "models/clf.pt", b"weights 0", "train 0")
+    (repo / "artifacts.yaml").write_text(  # GTO's index, as `gto annotate` wrote it (gto < 1)
+        "clf:\n  type: model\n  path: models/clf.pt\n  description: sorts things\n")
+    (repo / "dvc.yaml").write_text(
+        "artifacts:\n  enc:\n    path: models/enc.bin\n    type: model\n    desc: encodes\n")
+    save(repo, "models/enc.bin", b"encoder", None)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "declarations")
+    clock.tick()
+    assert mvm(repo, "-q", "register", "--no-env", "clf", "v1.0.0") == 0
+    clock.tick()
+    assert mvm(repo, "-q", "register", "--no-env", "enc") == 0
+    clock.tick()
+    assert mvm(repo, "-q", "promote", "clf", "v1.0.0", "prod") == 0
+    save(repo, "models/clf.pt", b"weights 1", "train 1")
+    clock.tick()
+    assert mvm(repo, "-q", "register", "--no-env", "clf") == 0
+    clock.tick()
+    assert mvm(repo, "-q", "promote", "clf", "v1.0.1", "prod") == 0
+    clock.tick()
+    assert mvm(repo, "-q", "rollback", "clf", "prod") == 0
+    ours = gitmv_view(capsys, repo)
+    assert ours == {"clf": {"version": "v1.0.1", "stage": {"prod": "v1.0.0"}},
+                    "enc": {"version": "v0.0.1", "stage": {}}}
+    theirs = gto_view(repo)
+    assert {k: {"version": v["version"], "stage": {s: x for s, x in v["stage"].items() if x}}
+            for k, v in theirs.items()} == ours
+    res = run(capsys, repo, "show")
+    assert res.out.splitlines()[0].split()[:3] == ["MODEL", "LATEST", "PROD"]
+    snap = tomllib.loads(git(repo, "tag", "-l", "--format=%(contents:body)", "enc@v0.0.1"))
+    assert snap["gitmv"]["description"] == "encodes"
+    out = tmp_path / "clf.pt"
+    assert mvm(repo, "-q", "get", "clf#prod", "-o", str(out)) == 0
+    assert out.read_bytes() == b"weights 0"
+    # a stage the config does not list is refused for a new assignment, with how to add it
+    clock.tick()
+    res = run(capsys, repo, "promote", "clf", "v1.0.1", "qa")
+    assert res.rc == 1 and "stages are dev, staging, production, prod" in res.err
