@@ -416,7 +416,7 @@ class Registry:
     def __init__(self, models: dict[str, Model], errors: list[str], warnings: list[str],
                  counters: dict[str, int]) -> None:
         self.models = models
-        self.errors = errors  # tags in registry form that are not annotated tags of commits
+        self.errors = errors  # tags in registry form that are annotated but not of commits
         self.warnings = warnings  # events that could not be placed
         self.counters = counters  # model -> the highest counter of any tag in its name
 
@@ -495,6 +495,7 @@ def read_tags(repo: Repo) -> Registry:
     found = list_tags(repo, ("refs/tags/**/*@*", "refs/tags/**/*#*"), bodies, _digest)
     models: dict[str, Model] = {}
     problems: list[str] = []
+    lightweight: list[str] = []
     counters: dict[str, int] = {}
     for tag in found:
         name = tag.name
@@ -505,10 +506,10 @@ def read_tags(repo: Repo) -> Registry:
         counter = int(m["counter"]) if m["counter"] else None
         if counter is not None:  # of any tag in this form, annotated or not (GTO's rule)
             counters[model] = max(counters.get(model, 0), counter)
-        if tag.otype != "tag":
-            problems.append(
-                f"tag {name} is a lightweight tag: the registry reads annotated tags only "
-                f"(recreate it with `git tag -a -f {name} {name}^{{}}`)")
+        if tag.otype != "tag":  # gto ignores it too: a warning, not an error
+            lightweight.append(
+                f"tag {name} is a lightweight tag, ignored: the registry reads annotated "
+                f"tags only (recreate it with `git tag -a -f {name} {name}^{{}}`)")
             continue
         if tag.target_type != "commit":
             problems.append(f"tag {name} points to a {tag.target_type or 'missing object'}, "
@@ -535,7 +536,7 @@ def read_tags(repo: Repo) -> Registry:
             folded.semvers[version] = semver.SemVer.from_match(m)
     tied = {name: model.tied() for name, model in models.items()}
     bodies.prefetch([ev.obj for evs in tied.values() for ev in evs])
-    warnings: list[str] = []
+    warnings: list[str] = sorted(lightweight)
     for model in models.values():
         model._fold(tied[model.name])
         warnings.extend(model.problems)

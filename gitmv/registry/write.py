@@ -36,6 +36,9 @@ def model_path(ws: Workspace, model: Model, path: str | None) -> str:
     if configured is not None and not isinstance(configured, str):
         raise GitMvmError(f"[models.{name}] path in .mvm/config.toml is {configured!r}, "
                           "not a path", f'write it as a string: path = "models/{name}.pt"')
+    for given in (path, configured):
+        if given and "://" in given:
+            refuse_url(name, given)
     if path:
         rel = ws.to_rel(path)
         if rel.endswith(".mvm"):
@@ -55,6 +58,16 @@ def model_path(ws: Workspace, model: Model, path: str | None) -> str:
         f"declare it in .mvm/config.toml ([models.{name}] path = \"models/{name}.pt\") or "
         f"name the artifact: `git mvm register {name} --path PATH`",
     )
+
+
+def refuse_url(name: str, url: str) -> None:
+    """A model whose bytes live at a URL (GTO lets an artifact's path be `s3://…`): gitmv
+    registers bytes it versions, which a URL's are not (they may change under the tag)."""
+    raise GitMvmError(
+        f"model {name}: {url} is a URL; gitmv registers bytes it tracks in the repository, "
+        "so a version always names the same bytes, and a URL's may change",
+        "download it into the repository, `git mvm add` and commit it (the remote store "
+        "keeps the bytes), then register; or keep registering that model with gto")
 
 
 def pointer_at(ws: Workspace, commit: str, path: str, what: str) -> Pointer:

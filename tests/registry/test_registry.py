@@ -482,18 +482,18 @@ def test_show_reports_lightweight_tags(
     git(project, "tag", "classifier#production#7")
     git(project, "tag", "release-1.0")  # not in registry form: ignored
     res = run(capsys, project, "show")
-    assert res.rc == 1
-    assert error_lines(res.err) == [
-        "git mvm: error: tag classifier#production#7 is a lightweight tag: the registry "
-        "reads annotated tags only (recreate it with `git tag -a -f classifier#production#7 "
-        "classifier#production#7^{}`)",
-        "git mvm: error: tag classifier@v5.0.0 is a lightweight tag: the registry reads "
-        "annotated tags only (recreate it with `git tag -a -f classifier@v5.0.0 "
+    assert res.rc == 0  # gto ignores them too (issue 14): a warning, not a failure
+    assert res.err.splitlines() == [
+        "git mvm: warning: tag classifier#production#7 is a lightweight tag, ignored: the "
+        "registry reads annotated tags only (recreate it with `git tag -a -f "
+        "classifier#production#7 classifier#production#7^{}`)",
+        "git mvm: warning: tag classifier@v5.0.0 is a lightweight tag, ignored: the registry "
+        "reads annotated tags only (recreate it with `git tag -a -f classifier@v5.0.0 "
         "classifier@v5.0.0^{}`)",
     ]
     assert "classifier  v1.0.0" in res.out
     res = run(capsys, project, "show", "--json")
-    assert res.rc == 1 and len(json.loads(res.out)["errors"]) == 2
+    assert res.rc == 0 and len(json.loads(res.out)["warnings"]) == 2
     # the next counter counts the lightweight tag's 7 (as GTO does), so no tag collides with it
     clock.tick()
     assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "dev") == 0
@@ -1067,3 +1067,20 @@ def test_registry_semantics_found_wrong_in_the_gto_trial(
     train(project, b"revived", 0.93)
     res = run(capsys, project, "register", "--no-env", "classifier")
     assert res.rc == 0 and "this registration revives it" in res.err
+
+
+def test_a_model_at_a_url_is_refused_with_the_reason(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`register --path s3://…` made the URL a path (`s3:/bucket/…`); GTO allows such
+    artifacts, gitmv says why it does not register them and what to do instead."""
+    train(project, b"weights", 0.9)
+    res = run(capsys, project, "register", "--no-env", "remote-model", "v1.0.0", "--path",
+              "s3://bucket/models/m.pt")
+    assert res.rc == 1
+    assert error_lines(res.err)[0] == (
+        "git mvm: error: model remote-model: s3://bucket/models/m.pt is a URL; gitmv registers "
+        "bytes it tracks in the repository, so a version always names the same bytes, and a "
+        "URL's may change")
+    assert "hint: download it into the repository, `git mvm add`" in res.err
+    assert not git(project, "tag", "-l", "remote-model*").split()

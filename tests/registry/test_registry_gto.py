@@ -153,6 +153,10 @@ def test_counters_count_lightweight_tags_as_gto_does(
     assert sorted(git(repo, "tag", "-l", "classifier#*").split()) == [
         "classifier#dev#8", "classifier#staging#7", "classifier#staging#9"]
     assert gto_view(repo)["classifier"]["stage"] == {"dev": "v1.0.0", "staging": "v1.0.0"}
+    # gto shows the registry with the lightweight tag in it; so does gitmv, with a warning
+    res = run(capsys, repo, "show")
+    assert gto(repo, "show").returncode == 0
+    assert res.rc == 0 and "classifier#staging#7 is a lightweight tag, ignored" in res.err
 
 
 def test_events_in_one_second_read_the_same_in_gto(
