@@ -283,3 +283,38 @@ def test_gto_declarations_are_read(
     clock.tick()
     res = run(capsys, repo, "promote", "clf", "v1.0.1", "qa")
     assert res.rc == 1 and "stages are dev, staging, production, prod" in res.err
+
+
+def test_get_of_a_version_gto_registered_for_a_file_gitmv_does_not_track(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """GTO registers any file: one committed to git itself, or a DVC output. `get` writes
+    its bytes (from git; from DVC's cache, checked against the md5 the .dvc file records)."""
+    import hashlib
+
+    (repo / "artifacts.yaml").write_text("plain:\n  path: plain.bin\n"
+                                         "dvcout:\n  path: out.bin\n")
+    (repo / "plain.bin").write_bytes(b"committed to git")
+    weights = b"a DVC output"
+    md5 = hashlib.md5(weights).hexdigest()
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(weights)
+    (repo / "out.bin.dvc").write_text(f"outs:\n- md5: {md5}\n  size: {len(weights)}\n"
+                                      "  hash: md5\n  path: out.bin\n")
+    git(repo, "add", "artifacts.yaml", "plain.bin", "out.bin.dvc")
+    git(repo, "commit", "-q", "-m", "plain and dvc")
+    clock.tick()
+    gto(repo, "register", "plain", "--version", "v1.0.0")
+    gto(repo, "register", "dvcout", "--version", "v1.0.0")
+    res = run(capsys, repo, "get", "plain@v1.0.0", "-o", str(tmp_path / "p"))
+    assert res.rc == 0, res.err
+    assert (tmp_path / "p").read_bytes() == b"committed to git"
+    res = run(capsys, repo, "get", "dvcout@v1.0.0", "-o", str(tmp_path / "d"))
+    assert res.rc == 0, res.err
+    assert (tmp_path / "d").read_bytes() == weights
+    cached.chmod(0o644)
+    cached.write_bytes(b"rotted")
+    res = run(capsys, repo, "get", "dvcout@v1.0.0", "-o", str(tmp_path / "d2"))
+    assert res.rc == 1 and "does not hash to" in res.err
+    assert not (tmp_path / "d2").exists()
