@@ -27,26 +27,9 @@ export GIT_AUTHOR_NAME=Alice GIT_COMMITTER_NAME=Alice
 export GIT_AUTHOR_EMAIL=alice@example.com GIT_COMMITTER_EMAIL=alice@example.com
 
 CLOCK=1767261600   # 2026-01-01 10:00 UTC; every step is one minute later
-tick() {
-    CLOCK=$((CLOCK + 60))
-    export GIT_AUTHOR_DATE="$CLOCK +0000" GIT_COMMITTER_DATE="$CLOCK +0000"
-}
 OUT="$WORK/transcript.md"
-say() { printf '%s\n' "$*" >> "$OUT"; }
-run() {  # run CMD…: show the command and its output (stdout and stderr) in a code block
-    tick
-    say '```console'
-    local shown="" a
-    for a in "$@"; do
-        if [[ "$a" =~ ^[A-Za-z0-9_./@:=+#-]+$ ]]; then shown+=" $a"; else shown+=" '$a'"; fi
-    done
-    say "\$${shown}"
-    local rc=0
-    "$@" >> "$OUT" 2>&1 || rc=$?
-    [ "$rc" = 0 ] || say "(exit $rc)"
-    say '```'
-}
-quiet() { tick; "$@" > /dev/null 2>&1; }
+SAFE_ARG='^[A-Za-z0-9_./@:=+#-]+$'
+source "$ROOT/scripts/_transcript.sh"   # tick, say, run, quiet
 
 git init -q "$WORK/shop" && cd "$WORK/shop"
 say "A registry gto made: the model committed to git, two versions, \`prod\` declared in \`.gto\`."

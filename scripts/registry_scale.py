@@ -10,6 +10,7 @@ median wall time, beside `git for-each-ref` over the same tags (the floor). Writ
 undone between runs (the new tag deleted) so every run sees the same N tags.
 
     python scripts/registry_scale.py [--tags 10000] [--reps 5] [--keep DIR]
+    GITMV_SOURCE=/path/to/other/checkout python scripts/registry_scale.py …   (before/after)
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def git(repo: Path, *args: str) -> str:
 
 
 def mvm(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # GITMV_SOURCE: another checkout's gitmv to time (e.g. main's, for a before/after)
+    env = {**os.environ, "PYTHONPATH": os.environ.get("GITMV_SOURCE", str(ROOT))}
     return subprocess.run([sys.executable, "-m", "gitmv", *args], cwd=repo, env=env,
                           capture_output=True, check=False)
 
