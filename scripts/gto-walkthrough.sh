@@ -70,13 +70,5 @@ run git mvm check-ref 'clf#prod#3' --json
 
 cat "$OUT"
 if [ "${1:-}" = "--write" ]; then
-    python3 - "$ROOT/docs/migrating-gto.md" "$OUT" <<'PY'
-import sys
-doc, transcript = sys.argv[1], open(sys.argv[2]).read()
-begin, end = "<!-- gto-walkthrough: begin -->\n", "<!-- gto-walkthrough: end -->"
-text = open(doc).read()
-head, _, rest = text.partition(begin)
-_, _, tail = rest.partition(end)
-open(doc, "w").write(head + begin + transcript + end + tail)
-PY
+    write_between "$ROOT/docs/migrating-gto.md" gto-walkthrough
 fi

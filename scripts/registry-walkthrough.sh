@@ -101,14 +101,6 @@ run cat serving/model.pt
 say ""
 
 if [ "${1:-}" = "--readme" ]; then
-    python3 - "$ROOT/README.md" "$OUT" <<'PY'
-import sys
-readme, transcript = sys.argv[1], open(sys.argv[2]).read()
-begin, end = "<!-- registry-walkthrough: begin -->\n", "<!-- registry-walkthrough: end -->"
-text = open(readme).read()
-head, _, rest = text.partition(begin)
-_, _, tail = rest.partition(end)
-open(readme, "w").write(head + begin + transcript + end + tail)
-PY
+    write_between "$ROOT/README.md" registry-walkthrough
 fi
 cat "$OUT"
