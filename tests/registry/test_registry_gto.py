@@ -318,3 +318,41 @@ def test_get_of_a_version_gto_registered_for_a_file_gitmv_does_not_track(
     res = run(capsys, repo, "get", "dvcout@v1.0.0", "-o", str(tmp_path / "d2"))
     assert res.rc == 1 and "does not hash to" in res.err
     assert not (tmp_path / "d2").exists()
+
+
+def test_gto_equivalents_print_what_gto_prints(
+    repo: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`show MODEL#STAGE --version/--ref`, `history` of every model, `check-ref`, and the
+    JSON in gto's shape (`--gto-json`, `check-ref --json`): the same as gto's own."""
+    setup_project(repo)
+    registered(repo, clock, [0.90, 0.91])
+    save(repo, "models/other.pt", b"other", "other")
+    clock.tick()
+    gto(repo, "register", "other", "--version", "v0.1.0")
+    for args in (("promote", "classifier", "v1.0.0", "production"),
+                 ("promote", "classifier", "v1.1.0", "staging"),
+                 ("promote", "other", "v0.1.0", "dev")):
+        clock.tick()
+        assert mvm(repo, "-q", *args) == 0
+    clock.tick()
+    gto(repo, "assign", "classifier", "--version", "v1.1.0", "--stage", "dev")
+    for spec in ("classifier#production", "classifier#dev", "other#dev"):
+        for field in ("--version", "--ref"):
+            ours = run(capsys, repo, "show", spec, field)
+            assert ours.rc == 0 and ours.out == gto(repo, "show", spec, field).stdout, (spec,
+                                                                                      field)
+    assert run_json(capsys, repo, "show", "--gto-json") == gto_json(repo, "show")
+    keys = ("timestamp", "artifact", "event", "priority", "version", "stage", "commit",
+            "author", "author_email", "ref")
+    ours_h = [tuple(e[k] for k in keys) for e in run_json(capsys, repo, "history",
+                                                          "--gto-json")]
+    theirs_h = [tuple(e[k] for k in keys) for e in gto_json(repo, "history")]
+    assert ours_h == theirs_h
+    for tag in ("classifier@v1.0.0", "classifier#production#1", "classifier#dev#3"):
+        ours_c = run_json(capsys, repo, "check-ref", tag, "--json")
+        theirs_c = gto_json(repo, "check-ref", tag)
+        ours_c.pop("message"), theirs_c.pop("message")  # gto's drops the TOML of gitmv's
+        assert ours_c == theirs_c, tag
+    res = run(capsys, repo, "history")  # every model, times with their offsets
+    assert res.rc == 0 and "MODEL" in res.out.splitlines()[0] and "+00:00" in res.out
