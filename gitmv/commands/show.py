@@ -122,7 +122,7 @@ def run(model: str | None, json: bool, field: str | None = None,
     shown = list(models[0].versions.values()) if model else \
         [m.latest for m in models if m.latest is not None]
     if shown:
-        models[0].prefetch([v for v in shown if "metrics" not in v.event.fields])
+        models[0].prefetch([v for v in shown if "metrics_json" not in v.event.fields])
     if json:
         out = []
         for m in models:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from gitmv.repo import Repo
 
 CACHE = "registry-tags"
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 _SIGNATURES = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN SSH SIGNATURE-----",
                b"-----BEGIN SIGNED MESSAGE-----")
 
