@@ -161,10 +161,11 @@ def _load_cache(path: str) -> dict[str, Cached]:
 
 
 def _save_cache(path: str, tags: dict[str, Cached]) -> None:
-    from gitmv.fsutil import atomic_write
+    from gitmv.fsutil import atomic_write, sharing_of_dir
 
-    try:
-        atomic_write(path, marshal.dumps({"version": CACHE_VERSION, "tags": tags}))
+    try:  # in a directory a group shares, the group's (every clone of it reads the cache)
+        atomic_write(path, marshal.dumps({"version": CACHE_VERSION, "tags": tags}),
+                     sharing=sharing_of_dir(os.path.dirname(path)))
     except OSError:  # a read-only repository: read from git each time
         pass
 
