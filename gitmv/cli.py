@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deprecate": ("register:deprecate", "deprecate a model, or deregister one version"),
     "show": ("show", "the registry: models, latest versions, versions in each stage"),
     "history": ("show:history", "a model's registry events, oldest first: the audit trail"),
+    "check-ref": ("show:check_ref", "the registry event a tag records (as gto check-ref)"),
     "get": ("get", "write a registered version's bytes to a path, without a checkout"),
     "import": ("importing", "bring a Git LFS or DVC repository over: their files become "
                "pointers, their objects cached, their server a remote"),
@@ -399,12 +400,29 @@ def make_parser() -> argparse.ArgumentParser:
     tag_opts(p)
 
     p = cmd("show")
-    p.add_argument("model", nargs="?", metavar="MODEL", help="one model's versions")
+    p.add_argument("model", nargs="?", metavar="MODEL|MODEL#STAGE|MODEL@VERSION",
+                   help="one model's versions; with a field option, what a spec names")
+    field = p.add_mutually_exclusive_group()
+    for name, what in (("name", "the model's name"), ("version", "the version (as gto show "
+                       "--version)"), ("ref", "the registration tag"),
+                       ("stage", "the stages the version is in, one a line")):
+        field.add_argument(f"--{name}", dest="field", action="store_const", const=name,
+                           help=f"print only {what} of the version the spec names "
+                           "(MODEL alone: its latest)")
     _json(p)
+    p.add_argument("--gto-json", action="store_true",
+                   help="print JSON in gto show --json's shape (docs/registry.md)")
 
     p = cmd("history")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="one model's events (default: every model's, as gto history)")
     _json(p)
+    p.add_argument("--gto-json", action="store_true",
+                   help="print JSON in gto history --json's shape, newest first")
+
+    p = cmd("check-ref")
+    p.add_argument("ref", metavar="TAG", help="a registry tag (e.g. classifier@v1.2.0)")
+    p.add_argument("--json", action="store_true", help="print JSON (gto check-ref's shape)")
 
     p = cmd("get")
     p.add_argument("spec", metavar="MODEL@VERSION|MODEL#STAGE|MODEL@latest")

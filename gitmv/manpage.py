@@ -54,7 +54,8 @@ def render() -> str:
     for name in COMMANDS:
         p = sub.choices[name]
         usage = p.format_usage().replace("usage: ", "").strip()
-        lines += [".SS " + _esc(name), ".nf", _esc(usage), ".fi", _esc(p.description or "")]
+        # a command name stays literal in its heading (`check-ref`: a hyphen, not a minus)
+        lines += [".SS " + name, ".nf", _esc(usage), ".fi", _esc(p.description or "")]
         lines += _options(p)
     lines += [".SH OPTIONS", *_options(parser)]
     lines += [

@@ -22,26 +22,8 @@ who() {  # who NAME: the person doing the next steps
     export GIT_AUTHOR_NAME="$1" GIT_COMMITTER_NAME="$1"
     export GIT_AUTHOR_EMAIL="${1,,}@example.com" GIT_COMMITTER_EMAIL="${1,,}@example.com"
 }
-tick() {
-    CLOCK=$((CLOCK + 60))
-    export GIT_AUTHOR_DATE="$CLOCK +0000" GIT_COMMITTER_DATE="$CLOCK +0000"
-}
 OUT="$WORK/transcript.md"
-say() { printf '%s\n' "$*" >> "$OUT"; }
-run() {  # run CMD…: show the command and its output (stdout and stderr) in a code block
-    tick
-    say '```console'
-    local shown="" a
-    for a in "$@"; do
-        if [[ "$a" =~ ^[A-Za-z0-9_./@:=+-]+$ ]]; then shown+=" $a"; else shown+=" '$a'"; fi
-    done
-    say "\$${shown}"
-    local rc=0
-    "$@" >> "$OUT" 2>&1 || rc=$?
-    [ "$rc" = 0 ] || say "(exit $rc)"
-    say '```'
-}
-quiet() { tick; "$@" > /dev/null 2>&1; }
+source "$ROOT/scripts/_transcript.sh"   # tick, say, run, quiet
 train() {  # train BYTES ACCURACY: a new model file, its metrics, a commit
     printf '%s\n' "$1" > models/classifier.pt
     printf 'accuracy = %s\nloss = %s\n' "$2" "$3" > metrics.toml
@@ -119,14 +101,6 @@ run cat serving/model.pt
 say ""
 
 if [ "${1:-}" = "--readme" ]; then
-    python3 - "$ROOT/README.md" "$OUT" <<'PY'
-import sys
-readme, transcript = sys.argv[1], open(sys.argv[2]).read()
-begin, end = "<!-- registry-walkthrough: begin -->\n", "<!-- registry-walkthrough: end -->"
-text = open(readme).read()
-head, _, rest = text.partition(begin)
-_, _, tail = rest.partition(end)
-open(readme, "w").write(head + begin + transcript + end + tail)
-PY
+    write_between "$ROOT/README.md" registry-walkthrough
 fi
 cat "$OUT"

@@ -13,6 +13,7 @@ from gitmv.objects import manifest
 from gitmv.objects.pointer import Pointer
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
+from gitmv.worktree.diffing import pointers_at
 from gitmv.worktree.workspace import Workspace
 
 MODES = ("reflink", "copy")  # both hash the object while placing it
@@ -87,8 +88,28 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
     ws = Workspace.open(jobs=jobs, bare_ok=True)
     reg = registry.load(ws)
     v = reg.resolve(spec)
-    path, ptr = rw.version_pointer(ws, reg.model(v.model), v,
-                                   f"cannot get {v.model} {v.version}")
+    deprecated = reg.model(v.model).deprecated
+    if deprecated is not None:
+        ui.warn(f"model {v.model} is deprecated ({deprecated.tag}, {deprecated.date[:10]}"
+                f"{': ' + deprecated.subject if deprecated.subject else ''})")
+    model = reg.model(v.model)
+    recorded = v.summary.get("path")
+    path = recorded if isinstance(recorded, str) else rw.model_path(ws, model, None)
+    if pointers_at(ws, v.commit).get(path) is None:  # GTO's: a file in git, a DVC output
+        from gitmv.registry import foreign
+
+        dest = os.path.abspath(output or os.path.basename(path))
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            dest = os.path.join(dest, os.path.basename(path))
+        if os.path.lexists(dest) and not force:
+            raise WouldOverwrite(f"{dest} already exists",
+                                 "choose another -o PATH, or replace it with --force")
+        how = foreign.write_untracked(ws.repo, v.commit, path, dest,
+                                      f"cannot get {v.model} {v.version}")
+        ui.info(f"{v.model} {v.version} ({how} at commit {v.commit[:12]}) -> "
+                f"{os.path.relpath(dest)}")
+        return 0
+    path, ptr = rw.version_pointer(ws, model, v, f"cannot get {v.model} {v.version}")
     dest = os.path.abspath(output or os.path.basename(path))
     if ptr.kind == "file" and os.path.isdir(dest) and not os.path.islink(dest):
         dest = os.path.join(dest, os.path.basename(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from gitmv import ui
@@ -12,12 +13,15 @@ from gitmv.registry.read import Model, Registry, Version
 from gitmv.worktree.workspace import Workspace
 
 
-def _open(model: str, stage: str) -> tuple[Workspace, Registry, Model]:
+def _open(model: str, stage: str, used_ok: bool = False) -> tuple[Workspace, Registry, Model]:
+    """The workspace, registry and model. The stage must be configured, or (`used_ok`: a
+    rollback or unassign, which only undo) one the model's tags already use (GTO's `prod`)."""
     ws = Workspace.open()
     registry.check_name(model, "model")
-    rw.valid_stage(ws, stage)
     reg = registry.load(ws)
     m = reg.model(model)
+    if not (used_ok and m.stage_events(stage)):
+        rw.valid_stage(ws, stage)
     if m.deprecated is not None:
         raise GitMvmError(
             f"model {model} is deprecated ({m.deprecated.tag}); its stages are frozen",
@@ -70,20 +74,49 @@ def _gates(ws: Workspace, m: Model, v: Version, stage: str, force: bool) -> dict
 
 def _assign(ws: Workspace, reg: Registry, m: Model, v: Version, stage: str,
             subject: str, extra: dict[str, Any], sign: bool, push: bool,
-            remote: str | None) -> int:
+            remote: str | None, retire: Version | None = None) -> int:
+    """Assign `v` to `stage`; with `retire` (a rollback), then unassign the version rolled
+    back from, so that no later change to the stage (a deregistration, an unassignment)
+    brings it back, in gitmv as in gto."""
     counter = reg.next_counter(m.name)
     tag = registry.tag_name("assign", m.name, stage=stage, counter=counter)
-    table = rw.event_snapshot(ws, "assign", m.name, v.commit, version=v.version, stage=stage,
-                              **_artifact(v), **extra)
-    rw.create_tag(ws, tag, v.commit, rw.message(subject, table), sign)
-    back = f" (rolled back from {extra['rollback_from']})" if "rollback_from" in extra else ""
-    ui.info(f"{m.name} {v.version} is now in {stage}{back}: tag {tag}")
+    table = rw.event_snapshot(ws, "assign", m.name, v.commit, rw.last_event_time(m),
+                              version=v.version, stage=stage, **_artifact(v), **extra)
+    rw.create_tag(ws, tag, v.commit, rw.message(subject, table), sign, table["date"])
+    tags = [tag]
+    if retire is not None:
+        when = datetime.fromisoformat(table["date"]).timestamp()
+        tags.append(_unassign_tag(ws, m, retire, stage, counter + 1, when, sign,
+                                  f"Roll back {m.name} in {stage}: {retire.version} leaves it"))
+    _warn_two_versions(m, v)
     if push:
         # the version's objects too: pre-push sees no new commit when only a tag is pushed
         _, ptr = rw.version_pointer(ws, m, v, f"cannot push {m.name} {v.version}")
         where = rw.push_tag(ws, tag, remote, [ptr], objects_required=False)
-        ui.info(f"pushed {tag} to {where}")
+        for more in tags[1:]:
+            rw.push_tag(ws, more, remote, [])
+    back = f" (rolled back from {extra['rollback_from']})" if "rollback_from" in extra else ""
+    ui.info(f"{m.name} {v.version} is now in {stage}{back}: {'tags' if len(tags) > 1 else 'tag'} "
+            f"{', '.join(tags)}" + (f", pushed to {where}" if push else ""))
     return 0
+
+
+def _warn_two_versions(m: Model, v: Version) -> None:
+    """GTO reads two versions on one commit until a stage tag lands there: warn then."""
+    others = [x.version for x in m.active_versions() if x.commit == v.commit and x is not v]
+    if others:
+        ui.warn(f"{m.name} {', '.join(others)} is registered on the commit of {v.version} too: "
+                "with a stage tag on it, `gto show` refuses the registry (GTO allows one "
+                "version per commit); gitmv reads it")
+
+
+def _unassign_tag(ws: Workspace, m: Model, current: Version, stage: str, counter: int,
+                  after: float, sign: bool, subject: str) -> str:
+    tag = registry.tag_name("unassign", m.name, stage=stage, counter=counter)
+    table = rw.event_snapshot(ws, "unassign", m.name, current.commit, after,
+                              version=current.version, stage=stage, **_artifact(current))
+    rw.create_tag(ws, tag, current.commit, rw.message(subject, table), sign, table["date"])
+    return tag
 
 
 def run(model: str, version: str, stage: str, force: bool, message: str | None, sign: bool,
@@ -94,6 +127,10 @@ def run(model: str, version: str, stage: str, force: bool, message: str | None, 
     if current is not None and current.version == v.version:
         ui.info(f"{model} {v.version} is already in {stage}; nothing to do")
         return 0
+    if force and not (message or "").strip():
+        raise GitMvmError("--force needs a reason: -m \"why\" (recorded in the tag, shown by "
+                          "`git mvm history`)",
+                          f"git mvm promote {model} {version} {stage} --force -m \"…\"")
     extra = _gates(ws, m, v, stage, force)
     if extra.get("forced") and message:
         extra["reason"] = message
@@ -103,7 +140,7 @@ def run(model: str, version: str, stage: str, force: bool, message: str | None, 
 
 def rollback(model: str, stage: str, to: str | None, message: str | None, sign: bool,
              push: bool, remote: str | None) -> int:
-    ws, reg, m = _open(model, stage)
+    ws, reg, m = _open(model, stage, used_ok=True)
     current = m.stages.get(stage)
     if current is None:
         raise GitMvmError(f"no version of {model} is in {stage}: nothing to roll back",
@@ -133,27 +170,22 @@ def rollback(model: str, stage: str, to: str | None, message: str | None, sign: 
     subject = message or f"Roll back {model} in {stage} from {current.version} to " \
         f"{target.version}"
     return _assign(ws, reg, m, target, stage, subject, {"rollback_from": current.version},
-                   sign, push, remote)
+                   sign, push, remote, retire=current)
 
 
 def unassign(model: str, stage: str, message: str | None, sign: bool, push: bool,
              remote: str | None) -> int:
-    ws, reg, m = _open(model, stage)
+    ws, reg, m = _open(model, stage, used_ok=True)
     current = m.stages.get(stage)
     if current is None:
         raise GitMvmError(f"no version of {model} is in {stage}",
                           f"`git mvm show {model}` lists its stages")
-    tag = registry.tag_name("unassign", model, stage=stage, counter=reg.next_counter(model))
-    table = rw.event_snapshot(ws, "unassign", model, current.commit, version=current.version,
-                              stage=stage, **_artifact(current))
-    rw.create_tag(ws, tag, current.commit,
-                  rw.message(message or f"Unassign {model} {current.version} from {stage}",
-                             table), sign)
-    ui.info(f"{model} {current.version} left {stage}: tag {tag}")
+    tag = _unassign_tag(ws, m, current, stage, reg.next_counter(model), rw.last_event_time(m),
+                        sign, message or f"Unassign {model} {current.version} from {stage}")
+    where = rw.push_tag(ws, tag, remote, []) if push else None
+    ui.info(f"{model} {current.version} left {stage}: tag {tag}"
+            + (f", pushed to {where}" if where else ""))
     after = registry.load(ws).model(model).stages.get(stage)
     if after is not None:
         ui.info(f"{stage} now shows {after.version} (its earlier assignment still stands)")
-    if push:
-        where = rw.push_tag(ws, tag, remote, [])
-        ui.info(f"pushed {tag} to {where}")
     return 0

@@ -16,7 +16,10 @@ def _choose_version(model: registry.Model, version: str | None, bump: str | None
     if version:
         chosen = SemVer.parse(version)
     else:
-        base = model.highest_ever()
+        # never a version taken before, but a deregistered pre-release is no base: after
+        # v1.2.0 and a withdrawn v2.0.0-rc.1 the next patch is v1.2.1, not v2.0.0
+        taken = [v for v in model.versions.values() if v.active or not v.semver.pre]
+        base = max(taken, key=lambda v: v.semver.key()) if taken else None
         if base is None:
             chosen = {"major": SemVer(1, 0, 0), "minor": SemVer(0, 1, 0)}.get(
                 bump or "patch", SemVer(0, 0, 1))
@@ -56,13 +59,16 @@ def run(
         rw.check_clean(ws, rel, ptr)
     rw.check_cached(ws, rel, ptr, None if at_head else commit)
     text = _choose_version(m, version, bump)
+    if m.deprecated is not None:
+        ui.warn(f"model {model} was deprecated ({m.deprecated.tag}): this registration revives "
+                "it (GTO's rule: any later event does)")
     on_commit = [v.version for v in m.active_versions() if v.commit == commit]
     if on_commit:
         ui.warn(f"{model} {', '.join(on_commit)} is registered on this commit too: gitmv keeps "
-                "them apart, but GTO refuses to read a registry with two versions of a model "
-                "on one commit (`gto show` fails)")
+                "them apart; GTO reads them until a stage is assigned to either (then `gto "
+                "show` refuses the registry)")
     else:
-        same = [v.version for v in m.active_versions() if v.summary.get("oid") == ptr.oid_str]
+        same = [v.version for v in m.active_versions() if v.records_oid(ptr.oid_str)]
         if same:
             ui.warn(f"{model} {', '.join(same)} already has these bytes "
                     f"({ptr.oid_str[:19]}…)")
@@ -70,14 +76,13 @@ def run(
 
     values = snapshot_at(ws, commit, rw.declared(ws, model))
     table = rw.register_snapshot(ws, model, text, commit, rel, ptr, include_env=env,
-                                 values=values)
+                                 values=values, after=rw.last_event_time(m))
     tag = registry.tag_name("register", model, text)
     rw.create_tag(ws, tag, commit, rw.message(message or f"Register {model} {text}", table),
-                  sign)
-    ui.info(f"registered {model} {text}: tag {tag} on {commit[:12]}")
-    if push:
-        where = rw.push_tag(ws, tag, remote, [ptr])
-        ui.info(f"pushed {tag} to {where}")
+                  sign, table["date"])
+    where = rw.push_tag(ws, tag, remote, [ptr]) if push else None
+    ui.info(f"registered {model} {text}: tag {tag} on {commit[:12]}"
+            + (f", pushed to {where}" if where else ""))
     return 0
 
 
@@ -92,12 +97,13 @@ def deprecate(
     if version is not None:
         v = reg.resolve(f"{model}@{version}")
         stages = [s for s, held in m.stages.items() if held.version == v.version]
-        table = rw.event_snapshot(ws, "deregister", model, v.commit, version=v.version,
-                                  path=v.summary.get("path"))
+        table = rw.event_snapshot(ws, "deregister", model, v.commit, rw.last_event_time(m),
+                                  version=v.version, path=v.summary.get("path"))
         tag = registry.tag_name("deregister", model, v.version)
         rw.create_tag(ws, tag, v.commit,
-                      rw.message(message or f"Deregister {model} {v.version}", table), sign)
-        ui.info(f"deregistered {model} {v.version}: tag {tag}")
+                      rw.message(message or f"Deregister {model} {v.version}", table), sign,
+                      table["date"])
+        done = f"deregistered {model} {v.version}: tag {tag}"
         if stages:
             ui.warn(f"{v.version} no longer counts in "
                     f"{'stage' if len(stages) == 1 else 'stages'} {', '.join(stages)}; "
@@ -115,10 +121,11 @@ def deprecate(
         # on the commit of the model's last event, as GTO does: never a local commit that
         # `--push` would publish with the tag
         commit = m.events[-1].commit
-        table = rw.event_snapshot(ws, "deprecate", model, commit)
-        rw.create_tag(ws, tag, commit, rw.message(message or f"Deprecate {model}", table), sign)
-        ui.info(f"deprecated {model}: tag {tag}")
-    if push:
-        where = rw.push_tag(ws, tag, remote, [])
-        ui.info(f"pushed {tag} to {where}")
+        table = rw.event_snapshot(ws, "deprecate", model, commit, rw.last_event_time(m))
+        rw.create_tag(ws, tag, commit, rw.message(message or f"Deprecate {model}", table), sign,
+                      table["date"])
+        done = f"deprecated {model}: tag {tag}"
+    # the line saying it is done only once it is (a rejected push deletes the tag)
+    where = rw.push_tag(ws, tag, remote, []) if push else None
+    ui.info(done + (f", pushed to {where}" if where else ""))
     return 0

@@ -15,13 +15,11 @@ KEY_METRICS = 3
 
 
 def _flat_metrics(v: Version) -> dict[str, Any]:
-    metrics = v.summary.get("metrics")
     out: dict[str, Any] = {}
-    if isinstance(metrics, dict):
-        for keys in metrics.values():
-            if isinstance(keys, dict):
-                for k, value in keys.items():
-                    out.setdefault(k, value)
+    for keys in v.metrics.values():
+        if isinstance(keys, dict):
+            for k, value in keys.items():
+                out.setdefault(k, value)
     return out
 
 
@@ -40,6 +38,11 @@ def _brief(v: Version, better: dict[str, Any]) -> dict[str, Any]:
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
     return ", ".join(f"{k}={x:.4g}" if isinstance(x, float) else f"{k}={x}"
                      for k, x in metrics.items())
+
+
+def _short(v: Version) -> str:
+    """A version, or (a stage on a commit with no version: GTO's --sr) the commit, short."""
+    return v.version if v.registered else v.version[:12]
 
 
 def _stage_names(reg_models: list[Model], configured: list[str]) -> list[str]:
@@ -62,14 +65,64 @@ def _config(repo: Repo) -> tuple[list[str], dict[str, Any]]:
 
     cfg = Config.load(repo.root, repo.mvm_dir, repo.tracked_config())
     better = cfg.get("metrics.better", {})
-    return registry.configured_stages(cfg), better if isinstance(better, dict) else {}
+    from gitmv.registry import gtofiles
+
+    stages = registry.configured_stages(cfg)
+    stages += [s for s in gtofiles.stages(repo.root) if s not in stages]
+    return stages, better if isinstance(better, dict) else {}
 
 
-def run(model: str | None, json: bool) -> int:
+def _field(reg: Registry, spec: str, field: str) -> int:
+    """`show SPEC --version` (or --name, --ref, --stage), as gto prints it: one value."""
+    if "@" not in spec and "#" not in spec:
+        spec += "@latest"
+    v = reg.resolve(spec)
+    m = reg.model(v.model)
+    if field == "stage":
+        held = [s for s, h in m.stages.items() if h is v]
+        sys.stdout.write("".join(f"{s}\n" for s in held))
+        return 0
+    value = {"name": v.model, "version": v.version, "ref": v.tag}[field]
+    sys.stdout.write(value + "\n")
+    return 0
+
+
+def _gto_show(reg: Registry, configured: list[str]) -> dict[str, Any]:
+    """`gto show --json`'s shape: {model: {version, stage: {stage: version|null}, registered,
+    active}}, every stage used by any model listed for each (deprecated models left out)."""
+    models = [m for m in reg.models.values() if m.deprecated is None]
+    stages = sorted({s for m in models for s in m.stages})
+    return {m.name: {"version": m.latest.version if m.latest else None,
+                     "stage": {s: m.stages[s].version if s in m.stages else None
+                               for s in stages},
+                     "registered": True, "active": True} for m in models}
+
+
+def run(model: str | None, json: bool, field: str | None = None,
+        gto_json: bool = False) -> int:
     repo = Repo.discover(bare_ok=True)
     reg = registry.load(repo)
+    if field is not None:
+        if model is None:
+            from gitmv.errors import UsageError
+
+            raise UsageError(f"--{field} needs a MODEL, MODEL#STAGE or MODEL@VERSION")
+        return _field(reg, model, field)
     configured, better = _config(repo)
+    if gto_json:
+        if model is not None:
+            from gitmv.errors import UsageError
+
+            raise UsageError("--gto-json prints gto show's registry shape: without MODEL "
+                             "(`show MODEL --json` lists the versions)")
+        print_json(_gto_show(reg, configured))
+        return 0
     models = [reg.model(model)] if model else list(reg.models.values())
+    # the metrics shown: kept in the tag cache; otherwise the messages read in one git call
+    shown = list(models[0].versions.values()) if model else \
+        [m.latest for m in models if m.latest is not None]
+    if shown:
+        models[0].prefetch([v for v in shown if "metrics_json" not in v.event.fields])
     if json:
         out = []
         for m in models:
@@ -94,10 +147,12 @@ def run(model: str | None, json: bool) -> int:
         for v in sorted(m.versions.values(), key=lambda v: v.semver.key(), reverse=True):
             held = ",".join(s for s, h in m.stages.items() if h is v) or "-"
             state = "" if v.active else " (deregistered)"
-            rows.append([v.version + state, held, v.commit[:12], v.date[:19].replace("T", " "),
+            rows.append([v.version + state, held, v.commit[:12], v.date.replace("T", " "),
                          _fmt_metrics(_key_metrics(v, better))])
         active = len(m.active_versions())
+        gone = len(m.versions) - active
         head = f"{m.name}: {ui.plural(active, 'version')}"
+        head += f" (and {gone} deregistered)" if gone else ""
         head += f", latest {m.latest.version}" if m.latest else ""
         if m.deprecated is not None:
             head += f"; deprecated on {m.deprecated.date[:10]}"
@@ -109,7 +164,7 @@ def run(model: str | None, json: bool) -> int:
             latest = m.latest
             name = m.name + (" (deprecated)" if m.deprecated is not None else "")
             rows.append([name, latest.version if latest else "-",
-                         *[m.stages[s].version if s in m.stages else "-" for s in stages],
+                         *[_short(m.stages[s]) if s in m.stages else "-" for s in stages],
                          _fmt_metrics(_key_metrics(latest, better)) if latest else ""])
         sys.stdout.write(table(rows))
     else:
@@ -150,19 +205,68 @@ def _event_json(ev: Event) -> dict[str, Any]:
     return item
 
 
-def history(model: str, json: bool) -> int:
+GTO_EVENTS = {"register": "registration", "deregister": "deregistration",
+              "assign": "assignment", "unassign": "unassignment", "deprecate": "deprecation"}
+GTO_PRIORITY = {"deprecate": 2, "register": 3, "deregister": 4, "assign": 5, "unassign": 6}
+
+
+def gto_event(ev: Event) -> dict[str, Any]:
+    """One event in `gto history --json`'s shape."""
+    name, _, email = ev.tagger.rpartition(" <")
+    return {"timestamp": ev.date, "artifact": ev.model, "event": GTO_EVENTS[ev.action],
+            "priority": GTO_PRIORITY[ev.action], "version": ev.version, "stage": ev.stage,
+            "commit": ev.commit, "author": name, "author_email": email.rstrip(">"),
+            "message": ev.message, "ref": ev.tag}
+
+
+def when(ev: Event) -> str:
+    """The tagger date as gto prints it: seconds and the offset (`2026-12-06 17:50:41+01:00`)."""
+    return ev.date.replace("T", " ")
+
+
+def history(model: str | None, json: bool, gto_json: bool = False) -> int:
     repo = Repo.discover(bare_ok=True)
     reg = registry.load(repo)
-    m = reg.model(model)
-    events = [e for e in m.events if e.action != "ignored"]
-    if json:
-        print_json([_event_json(e) for e in events])
+    models = [reg.model(model)] if model else list(reg.models.values())
+    events = sorted((e for m in models for e in m.events if e.action != "ignored"),
+                    key=lambda e: e.order)
+    if gto_json:  # newest first, as gto prints it
+        print_json([gto_event(e) for e in reversed(events)])
         return 0
-    rows = [["DATE", "EVENT", "AUTHOR", "COMMIT", "MESSAGE"]]
+    if json:
+        print_json([{**({} if model else {"model": e.model}), **_event_json(e)}
+                    for e in events])
+        return 0
+    rows = [["DATE", *([] if model else ["MODEL"]), "EVENT", "AUTHOR", "COMMIT", "MESSAGE"]]
     for ev in events:
-        rows.append([ev.date[:19].replace("T", " "), describe(ev), ev.tagger, ev.commit[:12],
-                     ev.subject])
+        rows.append([when(ev), *([] if model else [ev.model]), describe(ev), ev.tagger,
+                     ev.commit[:12], ev.subject])
     sys.stdout.write(table(rows))
-    for w in m.problems:
-        sys.stderr.write(f"git mvm: warning: {w}\n")
+    for m in models:
+        for w in m.problems:
+            sys.stderr.write(f"git mvm: warning: {w}\n")
+    return 0
+
+
+def check_ref(ref: str, json: bool) -> int:
+    """`gto check-ref TAG`: the event a registry tag records (JSON: gto's shape)."""
+    repo = Repo.discover(bare_ok=True)
+    reg = registry.load(repo)
+    name = ref.removeprefix("refs/tags/")
+    found = [e for m in reg.models.values() for e in m.events if e.tag == name]
+    if not found:
+        from gitmv.errors import GitMvmError
+
+        raise GitMvmError(f"{name} is not a registry tag of an annotated tag of a commit",
+                          "`git mvm history` lists the registry's tags")
+    ev = found[0]
+    if json:
+        item = gto_event(ev)
+        out = {"artifact": ev.model, "created_at": ev.date, "author": item["author"],
+               "author_email": item["author_email"], "message": ev.message,
+               "commit_hexsha": ev.commit, "tag": ev.tag, "version": ev.version,
+               **({"stage": ev.stage} if ev.stage else {}), "event": item["event"]}
+        print_json(out)
+        return 0
+    sys.stdout.write(f"{describe(ev)} ({ev.model}, tag {ev.tag}, commit {ev.commit[:12]})\n")
     return 0

@@ -1,7 +1,8 @@
 """The model registry in git tags (GTO's naming): versions, stages, their history.
 
-Owns `read` (one `for-each-ref` folded into models, versions and stages; `load`,
-`Registry.resolve`), `semver` (semver 2.0 parsing and precedence), `write` (register, promote,
+Owns `read` (the tags folded into models, versions and stages; `load`,
+`Registry.resolve`), `tags` (reading the tags through a cache keyed by tag object id),
+`semver` (semver 2.0 parsing and precedence), `write` (register, promote,
 deprecate: the checks, the TOML snapshot, the annotated tag, `--push`), `card` (model cards)
 and `envinfo` (the environment a registration records).
 

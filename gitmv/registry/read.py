@@ -4,13 +4,15 @@
     MODEL@vX.Y.Z!       deregister it             MODEL#STAGE!#N    unassign STAGE
     MODEL@deprecated    deprecate the model       N = 1 + the highest counter of any tag of MODEL
 
-State comes from ONE `git for-each-ref` over the tags whose names contain `@` or `#`; only
+State comes from the tags whose names contain `@` or `#` (`tags.list_tags`: one
+`git for-each-ref` of names and ids, plus a cache of what each tag object says); only
 annotated tags count (the tagger and date are the audit trail). A lightweight tag in one of
 these forms is kept as a problem for `show` to report; its counter still counts, as it does
-for GTO, so the next tag never takes its name. Messages are parsed lazily: the few
-scalar fields ordering needs (version, date, rollback_from) are picked out by a regex, the
-whole TOML snapshot only when somebody asks for it: 2,000 registry tags (beside 5,000
-others) load in ~0.1 s, half of it in git.
+for GTO, so the next tag never takes its name. Messages are read lazily: the cache keeps the
+few scalar fields ordering needs (version, date, rollback_from), a registration's oid and
+metrics; the whole TOML snapshot is parsed only when somebody asks for it. At 10,000 tags of
+one model a read costs about what `git for-each-ref` over them does
+(scripts/registry_scale.py).
 
 Which version holds a stage follows GTO: a (version, stage) pair is active when its last
 assign/unassign event is an assignment; the stage shows, among active pairs of versions that
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitmv.errors import GitMvmError
 from gitmv.registry import semver
+from gitmv.registry.tags import TagBodies, list_tags
 from gitmv.repo import Repo
 
 if TYPE_CHECKING:
@@ -47,10 +50,6 @@ TAG_RE = re.compile(
     rf"|@(?P<deprecated>deprecated))"
     rf"(?:#(?P<counter>[0-9]+))?"
 )
-_FIELDS = ("objecttype", "refname:strip=2", "*objecttype", "*objectname", "taggername",
-           "taggeremail", "taggerdate:iso-strict", "contents:subject", "contents:body")
-FORMAT = "%00".join(f"%({f})" for f in _FIELDS) + "%00%01"
-_RECORD_END = b"\x00\x01\n"
 _SCALAR = re.compile(r'^([a-z_]+) = ("(?:[^"\\]|\\.)*"|true|false|-?[0-9]+)$', re.MULTILINE)
 
 ACTIONS = ("register", "deregister", "assign", "unassign", "deprecate")
@@ -104,6 +103,14 @@ def _scalars(body: str) -> dict[str, Any]:
     return out
 
 
+def _with_scalars(ev: Event) -> Event:
+    """The event with its [gitmv] scalars read and its order refined by the precise date."""
+    fields = _scalars(ev.body)
+    precise = fields.get("date")
+    fine = _timestamp(precise) if isinstance(precise, str) else ev.order[0]
+    return ev._replace(fields=fields, order=(ev.order[0], fine, ev.order[2]))
+
+
 def _timestamp(iso: str) -> float:
     try:
         return datetime.fromisoformat(iso).timestamp()
@@ -120,11 +127,27 @@ class Event(NamedTuple):
     date: str  # the tagger date, ISO 8601
     order: tuple[float, float, int]
     subject: str
-    body: str
-    fields: dict[str, Any]  # scalar keys of the [gitmv] table (empty for tags gitmv did not write)
+    # the message after its subject as git stored it; None for a tag named with `@` (a
+    # registration's message carries its whole environment) until somebody reads `raw`
+    text: bytes | None
+    # scalar keys of the [gitmv] table: empty for tags gitmv did not write, and for `@` tags
+    # unless another event of their model shares their second (Version.summary has them)
+    fields: dict[str, Any]
     version: str | None = None
     stage: str | None = None
     counter: int | None = None
+    obj: str = ""  # the tag object's id
+    bodies: TagBodies | None = None  # where `text` is read from when it is None
+
+    @property
+    def raw(self) -> bytes:
+        if self.text is not None:
+            return self.text
+        return self.bodies.get(self.obj) if self.bodies is not None else b""
+
+    @property
+    def body(self) -> str:
+        return self.raw.decode("utf-8", "replace")
 
     @property
     def message(self) -> str:
@@ -158,19 +181,42 @@ def parse_snapshot(body: str, with_env: bool = True) -> dict[str, Any]:
     return table if isinstance(table, dict) else {}
 
 
+def parse_tables(body: str, name: str) -> dict[str, Any]:
+    """The `[gitmv.NAME…]` tables of a tag message (e.g. the metrics), parsed alone: the
+    headers are found by search, so neither the rest of the snapshot nor its environment
+    is read. {} when there are none; the whole snapshot's value when the slice is not TOML."""
+    head = f"\n[gitmv.{name}"
+    start = body.find(head)
+    if start < 0:
+        return {}
+    end = start + 1
+    while True:  # past every header of this table and its sub-tables
+        nxt = body.find("\n[", end)
+        if nxt < 0 or not body.startswith(head, nxt):
+            end = len(body) if nxt < 0 else nxt
+            break
+        end = nxt + 1
+    try:
+        table = tomllib.loads(body[start + 1:end]).get("gitmv", {}).get(name)
+    except tomllib.TOMLDecodeError:
+        table = parse_snapshot(body, with_env=False).get(name)
+    return table if isinstance(table, dict) else {}
+
+
 class Version:
     """A registered version of a model (public API: model cards and deployments read it)."""
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: Event, parsed: semver.SemVer | None = None) -> None:
         self.model = event.model
         self.version: str = event.version or ""
-        self.semver = semver.SemVer.parse(self.version)
+        self.semver = parsed or semver.SemVer.parse(self.version)
         self.commit = event.commit
         self.tag = event.tag
         self.tagger = event.tagger
         self.date = event.date
         self.event = event
         self.deregistered: Event | None = None
+        self.registered = True  # False: a commit in a stage without a version (GTO's --sr)
         self._snapshot: dict[str, Any] | None = None
         self._summary: dict[str, Any] | None = None
 
@@ -194,6 +240,23 @@ class Version:
             self._summary = parse_snapshot(self.event.body, with_env=False)
         return self._summary
 
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The metrics the snapshot records ({file: {key: value}}), without parsing the rest."""
+        cached = self.event.fields.get("metrics_json")
+        found = json.loads(cached) if isinstance(cached, str) else None
+        if found is None:
+            found = self.summary.get("metrics") if self._snapshot is not None \
+                or self._summary is not None else parse_tables(self.event.body, "metrics")
+        return found if isinstance(found, dict) else {}
+
+    def records_oid(self, oid: str) -> bool:
+        """Whether the snapshot records these bytes (the tag cache keeps the oid: the
+        messages are not read)."""
+        if "oid" in self.event.fields:
+            return bool(self.event.fields["oid"] == oid)
+        return f'"{oid}"'.encode() in self.event.raw and self.summary.get("oid") == oid
+
     def __repr__(self) -> str:
         return f"Version({self.model}@{self.version}, {self.commit[:7]})"
 
@@ -208,11 +271,19 @@ class Model:
         self.stages: dict[str, Version] = {}  # stage -> the version in it now
         self.deprecated: Event | None = None
         self.problems: list[str] = []
+        self._by_commit: dict[str, list[Version]] | None = None
+        self._active: list[Version] | None = None  # once folded, versions do not change
+        self.semvers: dict[str, semver.SemVer] = {}  # version -> parsed, from the tag names
+        # commits a stage was assigned to with no registered version there (`gto assign
+        # --sr`): GTO shows the commit as the version in the stage, and so does gitmv
+        self.commits: dict[str, Version] = {}
 
     def active_versions(self) -> list[Version]:
         """Versions not deregistered, highest semver first."""
-        return sorted((v for v in self.versions.values() if v.active),
-                      key=lambda v: v.semver.key(), reverse=True)
+        if self._active is None:
+            self._active = sorted((v for v in self.versions.values() if v.active),
+                                  key=lambda v: v.semver.key(), reverse=True)
+        return list(self._active)
 
     @property
     def latest(self) -> Version | None:
@@ -257,11 +328,12 @@ class Model:
         return None
 
     # --- folding the events ------------------------------------------------------------------
-    def _fold(self) -> None:
+    def _fold(self, tied: list[Event]) -> None:
+        self._untie(tied)
         self.events.sort(key=lambda e: e.order)
         for ev in self.events:
             if ev.action == "register" and ev.version is not None:
-                self.versions.setdefault(ev.version, Version(ev))
+                self.versions.setdefault(ev.version, Version(ev, self.semvers.get(ev.version)))
         for ev in self.events:
             if ev.action == "deregister" and ev.version in self.versions:
                 self.versions[ev.version].deregistered = ev
@@ -269,13 +341,13 @@ class Model:
         for ev in self.events:
             if ev.action in ("assign", "unassign"):
                 version = self._version_of(ev)
-                if version is None:
-                    self.problems.append(
-                        f"tag {ev.tag}: no registered version of {self.name} at commit "
-                        f"{ev.commit[:12]}; the event is ignored")
-                    ev = ev._replace(action="ignored")
-                else:
-                    ev = ev._replace(version=version)
+                if version is None:  # GTO's `assign --sr`: a stage on a commit, no version
+                    version = ev.commit
+                    if version not in self.commits:
+                        bare = Version(ev._replace(version=version), semver.SemVer(0, 0, 0))
+                        bare.registered = False
+                        self.commits[version] = bare
+                ev = ev._replace(version=version)
             resolved.append(ev)
         self.events = resolved
         pairs: dict[tuple[str, str], tuple[bool, tuple[float, float, int]]] = {}
@@ -288,13 +360,39 @@ class Model:
                     pairs[key] = (False, pairs[key][1])
         best: dict[str, tuple[tuple[float, float, int], str]] = {}
         for (version, stage), (assigned, when) in pairs.items():
-            if not assigned or not self.versions[version].active:
+            if not assigned or not self.held(version).active:
                 continue
             if stage not in best or when > best[stage][0]:
                 best[stage] = (when, version)
-        self.stages = {s: self.versions[v] for s, (_, v) in sorted(best.items())}
+        self.stages = {s: self.held(v) for s, (_, v) in sorted(best.items())}
         last = self.events[-1] if self.events else None
         self.deprecated = last if last is not None and last.action == "deprecate" else None
+
+    def tied(self) -> list[Event]:
+        """Events without a precise date (registrations are read without their message)
+        that share a tagger second with another event of the model: only they need the
+        snapshot's precise date to be ordered."""
+        seconds: dict[int, int] = {}
+        for ev in self.events:
+            seconds[int(ev.order[0])] = seconds.get(int(ev.order[0]), 0) + 1
+        return [ev for ev in self.events
+                if "date" not in ev.fields and seconds[int(ev.order[0])] > 1]
+
+    def _untie(self, tied: list[Event]) -> None:
+        if tied:
+            ids = {id(ev) for ev in tied}
+            self.events = [_with_scalars(ev) if id(ev) in ids and b"[gitmv]" in ev.raw
+                           else ev for ev in self.events]
+
+    def prefetch(self, versions: list[Version]) -> None:
+        """Read the registration messages of these versions in one git call."""
+        for v in versions[:1]:
+            if v.event.bodies is not None:
+                v.event.bodies.prefetch([x.event.obj for x in versions if x.event.text is None])
+
+    def held(self, version: str) -> Version:
+        """A version, or a commit a stage was assigned to without one (GTO's --sr)."""
+        return self.versions.get(version) or self.commits[version]
 
     def _version_of(self, ev: Event) -> str | None:
         """The version a stage event names: the snapshot's, else (tags GTO wrote) the version
@@ -302,7 +400,11 @@ class Model:
         named = ev.fields.get("version")
         if isinstance(named, str) and named in self.versions:
             return named
-        at_commit = [v for v in self.versions.values() if v.commit == ev.commit]
+        if self._by_commit is None:
+            self._by_commit = {}
+            for v in self.versions.values():
+                self._by_commit.setdefault(v.commit, []).append(v)
+        at_commit = self._by_commit.get(ev.commit, [])
         if not at_commit:
             return None
         before = [v for v in at_commit if v.event.order <= ev.order] or at_commit
@@ -315,7 +417,7 @@ class Registry:
     def __init__(self, models: dict[str, Model], errors: list[str], warnings: list[str],
                  counters: dict[str, int]) -> None:
         self.models = models
-        self.errors = errors  # tags in registry form that are not annotated tags of commits
+        self.errors = errors  # tags in registry form that are annotated but not of commits
         self.warnings = warnings  # events that could not be placed
         self.counters = counters  # model -> the highest counter of any tag in its name
 
@@ -386,21 +488,18 @@ def _split_spec(spec: str) -> tuple[str, str, str]:
 
 
 def read_tags(repo: Repo) -> Registry:
-    """The registry from one `git for-each-ref` over the tags named like registry tags."""
+    """The registry from the tags named like registry tags (`tags.list_tags`: one
+    `git for-each-ref`, a cache of what each tag object holds, registrations' messages read
+    when needed)."""
+    bodies = TagBodies(repo)
     # `*` stops at a slash in these patterns; `**/` spans any directories (also none)
-    out = repo.git("for-each-ref", f"--format={FORMAT}", "refs/tags/**/*@*",
-                   "refs/tags/**/*#*")
+    found = list_tags(repo, ("refs/tags/**/*@*", "refs/tags/**/*#*"), bodies, _digest)
     models: dict[str, Model] = {}
     problems: list[str] = []
-    warnings: list[str] = []
+    lightweight: list[str] = []
     counters: dict[str, int] = {}
-    for record in out.split(_RECORD_END):
-        if not record:
-            continue
-        fields = record.decode("utf-8", "replace").split("\0")
-        if len(fields) != len(_FIELDS):
-            continue
-        otype, name, target_type, commit, tname, temail, tdate, subject, body = fields
+    for tag in found:
+        name = tag.name
         m = TAG_RE.fullmatch(name)
         if m is None:
             continue
@@ -408,19 +507,16 @@ def read_tags(repo: Repo) -> Registry:
         counter = int(m["counter"]) if m["counter"] else None
         if counter is not None:  # of any tag in this form, annotated or not (GTO's rule)
             counters[model] = max(counters.get(model, 0), counter)
-        if otype != "tag":
-            problems.append(
-                f"tag {name} is a lightweight tag: the registry reads annotated tags only "
-                f"(recreate it with `git tag -a -f {name} {name}^{{}}`)")
+        if tag.otype != "tag":  # gto ignores it too: a warning, not an error
+            lightweight.append(
+                f"tag {name} is a lightweight tag, ignored: the registry reads annotated "
+                f"tags only (recreate it with `git tag -a -f {name} {name}^{{}}`)")
             continue
-        if target_type != "commit":
-            problems.append(f"tag {name} points to a {target_type or 'missing object'}, "
+        if tag.target_type != "commit":
+            problems.append(f"tag {name} points to a {tag.target_type or 'missing object'}, "
                             "not a commit; ignored")
             continue
-        scalars = _scalars(body) if "[gitmv]" in body else {}
-        ts = _timestamp(tdate)
-        precise = scalars.get("date")
-        fine = _timestamp(precise) if isinstance(precise, str) else ts
+        ts = float(tag.ts)
         if m["deprecated"]:
             action, version, stage = "deprecate", None, None
         elif m["stage"]:
@@ -429,14 +525,42 @@ def read_tags(repo: Repo) -> Registry:
         else:
             action = "deregister" if m["dereg"] else "register"
             version, stage = m["version"], None
-        email = temail.strip("<>")
-        ev = Event(action, model, name, commit, f"{tname} <{email}>", tdate,
-                   (ts, fine, counter or 0), subject, body, scalars, version, stage, counter)
-        models.setdefault(ev.model, Model(ev.model)).events.append(ev)
+        fields = tag.digest if isinstance(tag.digest, dict) else {}
+        if isinstance(tag.digest, tuple) and len(tag.digest) == 3:  # a registration's
+            fields = {k: v for k, v in zip(("date", "oid", "metrics_json"), tag.digest,
+                                           strict=True) if v is not None}
+        precise = fields.get("date")
+        fine = _timestamp(precise) if isinstance(precise, str) else ts
+        ev = Event(action, model, name, tag.target, tag.tagger, tag.date,
+                   (ts, fine, counter or 0), tag.subject, None, fields, version, stage,
+                   counter, tag.obj, bodies)
+        folded = models.setdefault(ev.model, Model(ev.model))
+        folded.events.append(ev)
+        if action == "register" and version is not None:  # parsed once, by TAG_RE
+            folded.semvers[version] = semver.SemVer.from_match(m)
+    tied = {name: model.tied() for name, model in models.items()}
+    bodies.prefetch([ev.obj for evs in tied.values() for ev in evs])
+    warnings: list[str] = sorted(lightweight)
     for model in models.values():
-        model._fold()
+        model._fold(tied[model.name])
         warnings.extend(model.problems)
     return Registry(dict(sorted(models.items())), problems, warnings, counters)
+
+
+def _digest(name: str, body: bytes) -> dict[str, Any] | tuple[Any, ...] | None:
+    """What the tag cache keeps of a message: a stage tag's [gitmv] scalars (its version,
+    precise date, rollback_from: what ordering and `history` read), a registration's precise
+    date and oid (ordering, register's "these bytes are registered" check); nothing of the
+    others (their messages are read when needed)."""
+    m = TAG_RE.fullmatch(name)
+    if m is None or m["deprecated"] or m["dereg"]:
+        return None
+    text = body.decode("utf-8", "replace")
+    fields = _scalars(text) if "[gitmv]" in text else {}
+    if m["stage"] is None:  # a flat tuple: the cache loads 10,000 of them
+        return (fields.get("date"), fields.get("oid"),
+                json.dumps(parse_tables(text, "metrics")))  # `show MODEL` lists them all
+    return fields
 
 
 def load(ws_or_repo: Any) -> Registry:

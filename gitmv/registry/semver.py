@@ -39,6 +39,11 @@ class SemVer(NamedTuple):
                 f"{text!r} is not a semantic version",
                 "write it as vMAJOR.MINOR.PATCH, e.g. v1.2.0, v2.0.0-rc.1 or v1.0.0+build.7",
             )
+        return cls.from_match(m)
+
+    @classmethod
+    def from_match(cls, m: re.Match[str]) -> SemVer:
+        """From a match of a pattern that contains PATTERN (e.g. a registry tag's name)."""
         pre = tuple(m["pre"].split(".")) if m["pre"] else ()
         build = tuple(m["build"].split(".")) if m["build"] else ()
         return cls(int(m["major"]), int(m["minor"]), int(m["patch"]), pre, build)

@@ -10,6 +10,7 @@ from typing import Any
 from gitmv.errors import GitFailed, GitMvmError
 from gitmv.objects.pointer import Pointer, pointer_path
 from gitmv.registry.read import TAG_RE, Model, Version, check_name, configured_stages
+from gitmv.repo import run_git
 from gitmv.worktree.diffing import pointers_at
 from gitmv.worktree.workspace import Workspace
 
@@ -17,9 +18,14 @@ FORMAT_VERSION = 1
 
 
 def declared(ws: Workspace, name: str) -> dict[str, Any]:
-    """The `[models.NAME]` table of the config ({} when the model is not declared)."""
+    """The `[models.NAME]` table of the config, else what GTO's `artifacts.yaml` or
+    `dvc.yaml` say of the model (path, type, description); {} when nothing declares it."""
     table = ws.config.get(f"models.{name}")
-    return table if isinstance(table, dict) else {}
+    if isinstance(table, dict):
+        return table
+    from gitmv.registry import gtofiles
+
+    return dict(gtofiles.artifacts(ws.repo.root).get(name, {}))
 
 
 def model_path(ws: Workspace, model: Model, path: str | None) -> str:
@@ -30,6 +36,9 @@ def model_path(ws: Workspace, model: Model, path: str | None) -> str:
     if configured is not None and not isinstance(configured, str):
         raise GitMvmError(f"[models.{name}] path in .mvm/config.toml is {configured!r}, "
                           "not a path", f'write it as a string: path = "models/{name}.pt"')
+    for given in (path, configured):
+        if given and "://" in given:
+            refuse_url(name, given)
     if path:
         rel = ws.to_rel(path)
         if rel.endswith(".mvm"):
@@ -49,6 +58,16 @@ def model_path(ws: Workspace, model: Model, path: str | None) -> str:
         f"declare it in .mvm/config.toml ([models.{name}] path = \"models/{name}.pt\") or "
         f"name the artifact: `git mvm register {name} --path PATH`",
     )
+
+
+def refuse_url(name: str, url: str) -> None:
+    """A model whose bytes live at a URL (GTO lets an artifact's path be `s3://…`): gitmv
+    registers bytes it versions, which a URL's are not (they may change under the tag)."""
+    raise GitMvmError(
+        f"model {name}: {url} is a URL; gitmv registers bytes it tracks in the repository, "
+        "so a version always names the same bytes, and a URL's may change",
+        "download it into the repository, `git mvm add` and commit it (the remote store "
+        "keeps the bytes), then register; or keep registering that model with gto")
 
 
 def pointer_at(ws: Workspace, commit: str, path: str, what: str) -> Pointer:
@@ -117,11 +136,14 @@ def check_cached(ws: Workspace, path: str, ptr: Pointer, commit: str | None) -> 
         )
 
 
-def identity(ws: Workspace) -> tuple[str, str]:
+def identity(ws: Workspace, after: float = 0.0) -> tuple[str, str]:
     """The tagger git will write: ("Name <email>", ISO 8601 date).
 
     The date is git's (it honours GIT_COMMITTER_DATE), with the clock's microseconds when
-    it is the current second: the registry orders events of one second by it.
+    it is the current second: the registry orders events of one second by it. It is never
+    in or before the second `after` (the model's last event): GTO orders a model's events
+    by the tagger's seconds alone, so two events in one second could read differently in
+    gto; the tag then carries the next second (`create_tag` writes the snapshot's date).
     """
     ident = ws.repo.git("var", "GIT_COMMITTER_IDENT").decode().strip()
     who, _, when = ident.rpartition(">")
@@ -133,9 +155,16 @@ def identity(ws: Workspace) -> tuple[str, str]:
     except ValueError:
         return who + ">", clock.isoformat(timespec="microseconds")
     zone = timezone(timedelta(seconds=offset))
+    if seconds <= int(after):
+        return who + ">", datetime.fromtimestamp(int(after) + 1, zone).isoformat()
     if seconds == int(clock.timestamp()):
         return who + ">", clock.astimezone(zone).isoformat(timespec="microseconds")
     return who + ">", datetime.fromtimestamp(seconds, zone).isoformat()
+
+
+def last_event_time(model: Model) -> float:
+    """The tagger time (seconds) of the model's last event; 0 for a new model."""
+    return max((e.order[0] for e in model.events), default=0.0)
 
 
 def artifact_fields(path: str, ptr: Pointer) -> dict[str, Any]:
@@ -167,13 +196,13 @@ def _lineage(ws: Workspace, commit: str, decl: dict[str, Any]) -> dict[str, Any]
 
 def register_snapshot(
     ws: Workspace, model: str, version: str, commit: str, path: str, ptr: Pointer,
-    include_env: bool, values: dict[str, dict[str, dict[str, Any]]],
+    include_env: bool, values: dict[str, dict[str, dict[str, Any]]], after: float = 0.0,
 ) -> dict[str, Any]:
     """The TOML table a registration tag carries. `values` holds the params and metrics
     recorded for the version (`{"params": {file: {key: value}}, "metrics": …}`), read by the
     caller (the review reads them; the registry does not depend on it)."""
     decl = declared(ws, model)
-    author, date = identity(ws)
+    author, date = identity(ws, after)
     table: dict[str, Any] = {"format": FORMAT_VERSION, "event": "register", "model": model,
                              "version": version, **artifact_fields(path, ptr),
                              "commit": commit, "author": author, "date": date}
@@ -189,12 +218,12 @@ def register_snapshot(
     return table
 
 
-def event_snapshot(ws: Workspace, event: str, model: str, commit: str,
+def event_snapshot(ws: Workspace, event: str, model: str, commit: str, after: float = 0.0,
                    **fields: Any) -> dict[str, Any]:
-    """The table of a deregister/assign/unassign/deprecate tag."""
+    """The table of a deregister/assign/unassign/deprecate tag (dated after `after`)."""
     table: dict[str, Any] = {"format": FORMAT_VERSION, "event": event, "model": model}
     table.update({k: v for k, v in fields.items() if v is not None})
-    author, date = identity(ws)
+    author, date = identity(ws, after)
     table.update(commit=commit, author=author, date=date)
     return table
 
@@ -206,7 +235,21 @@ def message(subject: str, table: dict[str, Any]) -> str:
     return f"{subject}\n\n{tomlkit.dumps({'gitmv': table})}"
 
 
-def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = False) -> None:
+def _git_date(iso: str) -> str | None:
+    """An ISO 8601 date as GIT_COMMITTER_DATE takes it ("SECONDS +HHMM")."""
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    offset = when.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{int(when.timestamp())} {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = False,
+               date: str | None = None) -> None:
+    """`git tag -a` (or -s); its tagger date is `date` (the snapshot's) when given."""
     taken = GitMvmError(
         f"tag {name} already exists",
         "another registry command ran at the same time; check `git mvm show`, then run the "
@@ -216,8 +259,11 @@ def create_tag(ws: Workspace, name: str, commit: str, text: str, sign: bool = Fa
     if exists.strip():
         raise taken
     try:
-        ws.repo.git("tag", "-s" if sign else "-a", "--cleanup=verbatim", "-F", "-", name,
-                    commit, input=text.encode())
+        stamp = _git_date(date) if date else None
+        # the date reaches git as GIT_COMMITTER_DATE, beside the variables locating the repo
+        env = {**(ws.repo.locate or {}), **({"GIT_COMMITTER_DATE": stamp} if stamp else {})}
+        run_git(["tag", "-s" if sign else "-a", "--cleanup=verbatim", "-F", "-", name, commit],
+                cwd=ws.repo.root, input=text.encode(), locate=env)
     except GitFailed as exc:
         if "already exists" in exc.stderr:
             raise taken from None
@@ -284,12 +330,20 @@ def push_tag(ws: Workspace, name: str, remote: str | None, pointers: list[Pointe
 
 def valid_stage(ws: Workspace, stage: str) -> None:
     check_name(stage, "stage")
-    allowed = configured_stages(ws.config)
+    allowed = allowed_stages(ws)
     if stage not in allowed:
         raise GitMvmError(
             f"unknown stage {stage!r}: the stages are {', '.join(allowed)}",
-            "add it to registry.stages in .mvm/config.toml to allow it",
+            "add it to registry.stages in .mvm/config.toml (or `stages:` in .gto) to allow it",
         )
+
+
+def allowed_stages(ws: Workspace) -> list[str]:
+    """registry.stages (default dev, staging, production), then those `.gto` declares."""
+    from gitmv.registry import gtofiles
+
+    out = configured_stages(ws.config)
+    return out + [s for s in gtofiles.stages(ws.repo.root) if s not in out]
 
 
 def protected_stages(ws: Workspace) -> list[str]:

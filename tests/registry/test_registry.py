@@ -333,7 +333,10 @@ def test_promote_protected_stage_runs_the_check(
         ("assign", "classifier#production#2", "v1.1.0", "production"),
         ("assign", "classifier#production#3", "v1.2.0", "production"),
         ("assign", "classifier#production#4", "v1.1.0", "production"),
-        ("assign", "classifier#staging#5", "v1.1.0", "staging"),
+        # a rollback unassigns the version it rolls back from: nothing brings it back
+        ("unassign", "classifier#production!#5", "v1.2.0", "production"),
+        ("assign", "classifier#staging#6", "v1.1.0", "staging"),
+        ("unassign", "classifier#staging!#7", "v1.0.0", "staging"),
     ]
     assert hist[5]["forced"] is True and hist[6]["rollback_from"] == "v1.2.0"
     # every event has every key (null or false where it does not apply): a stable schema
@@ -392,7 +395,8 @@ def test_two_versions_on_one_commit(
     assert mvm(project, "rollback", "-q", "classifier", "production") == 0
     assert stages(capsys, project)["production"] == "v1.0.0"
     assert git(project, "tag", "-l", "classifier#production*").split() == [
-        "classifier#production#3", "classifier#production#4", "classifier#production#5"]
+        "classifier#production!#6", "classifier#production#3", "classifier#production#4",
+        "classifier#production#5"]
 
 
 def test_deregistered_versions_leave_the_stages(
@@ -478,18 +482,18 @@ def test_show_reports_lightweight_tags(
     git(project, "tag", "classifier#production#7")
     git(project, "tag", "release-1.0")  # not in registry form: ignored
     res = run(capsys, project, "show")
-    assert res.rc == 1
-    assert error_lines(res.err) == [
-        "git mvm: error: tag classifier#production#7 is a lightweight tag: the registry "
-        "reads annotated tags only (recreate it with `git tag -a -f classifier#production#7 "
-        "classifier#production#7^{}`)",
-        "git mvm: error: tag classifier@v5.0.0 is a lightweight tag: the registry reads "
-        "annotated tags only (recreate it with `git tag -a -f classifier@v5.0.0 "
+    assert res.rc == 0  # gto ignores them too (issue 14): a warning, not a failure
+    assert res.err.splitlines() == [
+        "git mvm: warning: tag classifier#production#7 is a lightweight tag, ignored: the "
+        "registry reads annotated tags only (recreate it with `git tag -a -f "
+        "classifier#production#7 classifier#production#7^{}`)",
+        "git mvm: warning: tag classifier@v5.0.0 is a lightweight tag, ignored: the registry "
+        "reads annotated tags only (recreate it with `git tag -a -f classifier@v5.0.0 "
         "classifier@v5.0.0^{}`)",
     ]
     assert "classifier  v1.0.0" in res.out
     res = run(capsys, project, "show", "--json")
-    assert res.rc == 1 and len(json.loads(res.out)["errors"]) == 2
+    assert res.rc == 0 and len(json.loads(res.out)["warnings"]) == 2
     # the next counter counts the lightweight tag's 7 (as GTO does), so no tag collides with it
     clock.tick()
     assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "dev") == 0
@@ -519,9 +523,11 @@ def test_show_tables(project: Path, clock: Clock, capsys: pytest.CaptureFixture[
     res = run(capsys, project, "show", "classifier")
     assert res.out.splitlines() == [
         "classifier: 2 versions, latest v1.1.0",
-        "VERSION  STAGES      COMMIT        DATE                 METRICS",
-        f"v1.1.0   -           {commits[1][:12]}  2027-01-15 08:00:02  accuracy=0.95, loss=0.05",
-        f"v1.0.0   production  {commits[0][:12]}  2027-01-15 08:00:01  accuracy=0.9, loss=0.1",
+        "VERSION  STAGES      COMMIT        DATE                       METRICS",
+        f"v1.1.0   -           {commits[1][:12]}  2027-01-15 08:00:02+00:00  "
+        "accuracy=0.95, loss=0.05",
+        f"v1.0.0   production  {commits[0][:12]}  2027-01-15 08:00:01+00:00  "
+        "accuracy=0.9, loss=0.1",
     ]
     res = run(capsys, project, "show", "nothing")
     assert res.rc == 1 and "no model 'nothing' in the registry" in res.err
@@ -600,7 +606,7 @@ def test_get_from_a_fresh_clone_fetches_and_verifies(
     clock.tick()
     # so does promote --push (a pushed tag alone brings no new commit for pre-push to see)
     assert mvm(project, "promote", "-q", "classifier", "v1.0.0", "production", "--push",
-               "--force") == 0
+               "--force", "-m", "first deployment") == 0
     assert sha(b"weights 0") in remote_oids(origin)
 
     deploy = clone(origin, tmp_path / "deploy")
@@ -773,6 +779,7 @@ def test_register_push_of_a_version_taken_upstream(
     res = run(capsys, other, "register", "--no-env", "classifier", "v1.0.0", "--push")
     assert res.rc == 1
     assert "origin already has a tag classifier@v1.0.0" in res.err
+    assert "registered classifier" not in res.err  # no success line before the failure
     # a version is not a counter: the retry is the next version, not the same command
     assert "hint: fetch their tags (`git fetch origin --tags`), check `git mvm show`, then " \
         "register yours as the next version (`git mvm register` without a VERSION picks " \
@@ -999,7 +1006,8 @@ def test_an_emptied_protected_stage_checks_against_its_last_version(
         "git mvm: error: production is protected and classifier v1.1.0 fails the check "
         "against v1.0.0 (the last version in production):"]
     clock.tick()
-    res = run(capsys, project, "promote", "classifier", "v1.1.0", "production", "--force")
+    res = run(capsys, project, "promote", "classifier", "v1.1.0", "production", "--force",
+              "-m", "accepted")
     assert res.rc == 0
     _, snap = tag_message(project, "classifier#production#3")
     assert (snap["checked_against"], snap["gates"], snap["forced"]) == ("v1.0.0", "failed", True)
@@ -1022,3 +1030,57 @@ def test_deregistering_a_version_of_a_deprecated_model_says_it_revives_it(
     assert mvm(project, "deprecate", "-q", "classifier") == 0
     assert show(capsys, project)["classifier"]["deprecated"] is True
     assert "classifier@deprecated#1" in git(project, "tag", "-l").split()
+
+
+def test_registry_semantics_found_wrong_in_the_gto_trial(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 14's list, each as the user meets it."""
+    registered(project, clock, [0.90])  # v1.0.0
+    # --bump-patch skips a deregistered pre-release: v1.0.0 + withdrawn v2.0.0-rc.1 -> v1.0.1
+    clock.tick()
+    train(project, b"candidate", 0.91)
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "v2.0.0-rc.1") == 0
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier", "v2.0.0-rc.1") == 0
+    clock.tick()
+    train(project, b"patched", 0.92)
+    assert mvm(project, "register", "-q", "--no-env", "classifier", "--bump-patch") == 0
+    assert "classifier@v1.0.1" in git(project, "tag", "-l").split()
+    # show counts what it lists
+    res = run(capsys, project, "show", "classifier")
+    assert res.out.splitlines()[0] == \
+        "classifier: 2 versions (and 1 deregistered), latest v1.0.1"
+    assert len(res.out.splitlines()) == 2 + 3
+    # promote --force needs a reason
+    clock.tick()
+    res = run(capsys, project, "promote", "classifier", "v1.0.1", "production", "--force")
+    assert res.rc == 1 and "--force needs a reason" in res.err
+    assert not git(project, "tag", "-l", "classifier#*").split()
+    # get of a deprecated model warns; registering into it says it revives it
+    clock.tick()
+    assert mvm(project, "deprecate", "-q", "classifier", "-m", "replaced by ranker") == 0
+    res = run(capsys, project, "get", "classifier@v1.0.1", "-o", str(tmp_path / "m.pt"))
+    assert res.rc == 0 and "model classifier is deprecated" in res.err
+    assert "replaced by ranker" in res.err
+    clock.tick()
+    train(project, b"revived", 0.93)
+    res = run(capsys, project, "register", "--no-env", "classifier")
+    assert res.rc == 0 and "this registration revives it" in res.err
+
+
+def test_a_model_at_a_url_is_refused_with_the_reason(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`register --path s3://…` made the URL a path (`s3:/bucket/…`); GTO allows such
+    artifacts, gitmv says why it does not register them and what to do instead."""
+    train(project, b"weights", 0.9)
+    res = run(capsys, project, "register", "--no-env", "remote-model", "v1.0.0", "--path",
+              "s3://bucket/models/m.pt")
+    assert res.rc == 1
+    assert error_lines(res.err)[0] == (
+        "git mvm: error: model remote-model: s3://bucket/models/m.pt is a URL; gitmv registers "
+        "bytes it tracks in the repository, so a version always names the same bytes, and a "
+        "URL's may change")
+    assert "hint: download it into the repository, `git mvm add`" in res.err
+    assert not git(project, "tag", "-l", "remote-model*").split()
