@@ -6,11 +6,10 @@ venv they could fight gitmv's test packages, so it lives in `.venv-dvc/` (tests/
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from tests.venvs import pinned_venv
+from tests.venvs import pinned_venv, run_tool
 
 REQUIREMENTS = ["dvc==3.67.1", "dvc-s3==3.3.0"]
 
@@ -22,11 +21,6 @@ def dvc_executable() -> Path:
 
 def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run `dvc ARGS` in `repo` (the hermetic environment of the test is inherited)."""
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1",
-           "DVC_SITE_CACHE_DIR": str(repo.parent / ".dvc-site-cache"), "NO_COLOR": "1"}
-    proc = subprocess.run([str(dvc_executable()), *args], cwd=repo, capture_output=True,
-                          text=True, env=env, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_tool(dvc_executable(), repo, args, {
+        "DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1",
+        "DVC_SITE_CACHE_DIR": str(repo.parent / ".dvc-site-cache"), "NO_COLOR": "1"}, check)

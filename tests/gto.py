@@ -7,12 +7,11 @@ the packages gitmv's tests need, so it lives in `.venv-gto/` (tests/venvs.py).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.venvs import pinned_venv
+from tests.venvs import pinned_venv, run_tool
 
 REQUIREMENTS = ["gto==1.10.1"]
 
@@ -24,13 +23,8 @@ def gto_executable() -> Path:
 
 def gto(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run `gto ARGS` in `repo` (the hermetic environment of the test is inherited)."""
-    env = {**os.environ, "GTO_EMOJIS": "false", "NO_COLOR": "1", "COLUMNS": "200"}
-    proc = subprocess.run([str(gto_executable()), *args], cwd=repo, capture_output=True,
-                          text=True, env=env, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"gto {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_tool(gto_executable(), repo, args,
+                    {"GTO_EMOJIS": "false", "NO_COLOR": "1", "COLUMNS": "200"}, check)
 
 
 def gto_json(repo: Path, *args: str) -> Any:

@@ -5,6 +5,7 @@ for one another), and remade when the pins change. `scripts/test` makes them bef
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,15 @@ def pinned_venv(name: str, requirements: list[str]) -> Path:
                                f"{proc.stderr}")
         stamp.write_text(want)
     return venv
+
+
+def run_tool(exe: Path, repo: Path, args: tuple[str, ...], env: dict[str, str],
+             check: bool) -> subprocess.CompletedProcess[str]:
+    """Run a pinned tool's `exe ARGS` in `repo` with `env` added to the test's (hermetic)
+    environment; with `check`, a failure is an AssertionError showing what it printed."""
+    proc = subprocess.run([str(exe), *args], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, **env}, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{exe.name} {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
