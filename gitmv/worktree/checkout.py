@@ -22,7 +22,7 @@ from gitmv.errors import (
     WouldOverwrite,
     os_error,
 )
-from gitmv.fsutil import clean_stale_tmp, remove_file, tmp_name
+from gitmv.fsutil import remove_file, tmp_name
 from gitmv.objects import manifest
 from gitmv.objects.cache import usable_link_modes
 from gitmv.objects.hashing import Stat, hash_file, stat_of
@@ -153,7 +153,7 @@ def _checkout_file(ws: Workspace, rel: str, ptr: Pointer, force: bool) -> Checko
     abspath = ws.repo.abs(rel)
     if not ws.cache.has(ptr.oid):
         raise ObjectMissing(ptr.oid_str, f"run `git mvm pull {rel}` to fetch it")
-    clean_stale_tmp(os.path.dirname(abspath))  # what a killed checkout left beside the file
+    ws.clean_tmp_beside(os.path.dirname(abspath))  # what a killed checkout left there
     try:
         st = os.lstat(abspath)
     except FileNotFoundError:
@@ -365,7 +365,7 @@ def _checkout_new_dir(ws: Workspace, rel: str, ptr: Pointer, root: str,
 
     parent = os.path.dirname(root)
     os.makedirs(parent, exist_ok=True)
-    clean_stale_tmp(parent)  # a killed checkout's directory built aside
+    ws.clean_tmp_beside(parent)  # a killed checkout's directory built aside
     aside = tmp_name(parent)
     os.mkdir(aside)
     ready: set[str] = set()

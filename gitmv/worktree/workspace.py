@@ -121,6 +121,7 @@ class Workspace:
         self.state = StatCache(os.path.join(repo.mvm_dir, "state.sqlite"))
         self.jobs = jobs or DEFAULT_JOBS
         self._unmerged: dict[str, dict[int, str]] | None = None
+        self._tmp_cleaned: set[str] = set()  # work-tree directories `clean_tmp_beside` read
 
     @classmethod
     def open(cls, cwd: str | None = None, jobs: int | None = None, bare_ok: bool = False
@@ -142,6 +143,13 @@ class Workspace:
     def clean_tmp(self) -> None:
         clean_stale_tmp(self.tmp_dir)
         self.cache.clean_tmp()
+
+    def clean_tmp_beside(self, directory: str) -> None:
+        """Remove what a killed checkout left in a work-tree directory: once per directory
+        per command (a checkout of 20,000 file artifacts in one directory lists it once)."""
+        if directory not in self._tmp_cleaned:
+            self._tmp_cleaned.add(directory)
+            clean_stale_tmp(directory)
 
     def flush(self) -> None:
         self.cache.flush(durable=self.config.fsync)
