@@ -218,6 +218,14 @@ def delete_object(files: Files, oid: str) -> None:
         files.remove("packs/" + pack_name(pack_id))
 
 
+def add_copy(files: Files, oid: str, data: bytes) -> str:
+    """Another copy of `oid` holding `data`, in a pack of its own; the copies the store held
+    stay (what a push that replaced a copy held wrong leaves). Returns the new pack's id."""
+    from gitmv.objects.pack import OBJECT
+
+    return _write_pack(files, [(OBJECT, oid, data)])
+
+
 def write_object(files: Files, oid: str, data: bytes) -> None:
     """The store holds `data` under `oid` instead of what it held (if anything): a loose
     file on layout 1; on layout 2, the object taken out of its packs and `data` put in a pack

@@ -165,7 +165,12 @@ def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 def tell_sizes(store: Store, sizes: Mapping[str, int] | Callable[[], Mapping[str, int]]) -> None:
     """Give object sizes to a store that needs them: the Git LFS Batch API names an object by
     oid and size, and some servers refuse a download under the wrong size. `sizes` may be a
-    function, called only for such a store."""
+    function, called only for such a store. A packed store keeps them as given, to choose
+    among several copies of an object (PackedStore.expect_sizes)."""
+    expect = getattr(store, "expect_sizes", None)
+    if expect is not None:
+        expect(sizes)
+        return
     learn = getattr(store, "learn_sizes", None)
     if learn is not None:
         learn(sizes() if callable(sizes) else sizes)

@@ -15,7 +15,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple, cast
 
 from gitmv import ui
@@ -250,6 +250,7 @@ class PackedStore:
         self.index = StoreIndex(raw, self.name, cache_dir)
         self._layout: Layout | None = None
         self._lock = threading.Lock()
+        self._expected: list[Mapping[str, int] | Callable[[], Mapping[str, int]]] = []
 
     # --- what the store holds ------------------------------------------------------------
     @property
@@ -270,12 +271,38 @@ class PackedStore:
         with self._lock:
             self.index.load()
 
+    def expect_sizes(self, sizes: Mapping[str, int] | Callable[[], Mapping[str, int]]) -> None:
+        """Object sizes the caller knows (a function: called only when needed). The store may
+        hold several copies of an object (a push that replaced a copy held wrong wrote
+        another, and two packs written in one second have the same time on S3, so "the
+        newest" may be the bad one): the copy of the expected size is the one reported."""
+        self._expected.append(sizes)
+
+    def _expected_size(self, oid: str) -> int | None:
+        for i, sizes in enumerate(self._expected):
+            if callable(sizes):
+                sizes = self._expected[i] = sizes()
+            if oid in sizes:
+                return sizes[oid]
+        return None
+
+    def _located(self, index: StoreIndex, oid: str) -> Located | None:
+        """Where the store holds `oid`: the newest copy, unless only another has the size
+        the caller expects."""
+        at = index.find_object(oid)
+        if at is None or at.entry.kind != OBJECT or not self._expected:
+            return at
+        size = self._expected_size(oid)
+        if size is None or at.entry.length == size:
+            return at
+        return next((o for o in index.find_all(oid, OBJECT) if o.entry.length == size), at)
+
     def stat_many(self, oids: Sequence[str], checksums: bool = False) -> dict[str, Stored]:
         index = self.ready()
         found: dict[str, Stored] = {}
         rest = []
         for oid in oids:
-            at = index.find_object(oid)
+            at = self._located(index, oid)
             if at is None:
                 rest.append(oid)
             else:
@@ -311,7 +338,8 @@ class PackedStore:
 
     # --- the rest of the Store interface ---------------------------------------------------
     def open_download(self, oid: str, offset: int = 0) -> tuple[BinaryIO, int]:
-        at = self.ready().find_object(oid)
+        index = self.ready()
+        at = self._located(index, oid)
         if at is None:
             # (loose, as the store had it, or as gc lists it: an older gitmv that shares the
             # store writes loose objects whatever the layout file says; the raw store says

@@ -254,8 +254,15 @@ def push_fixture(tmp_path: Path, url: str) -> tuple[Path, dict[str, bytes]]:
 
 
 def in_progress_upload(root: Path) -> bool:
-    return any(p.stat().st_size > 0 for p in (root / ".tmp").glob("*")) if (
-        root / ".tmp").is_dir() else False
+    """A non-empty temp file of the server's in the store (one may vanish while we look: the
+    server finishes or drops it between our listing and our stat)."""
+    for p in (root / ".tmp").glob("*") if (root / ".tmp").is_dir() else ():
+        try:
+            if p.stat().st_size > 0:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def test_server_killed_and_restarted_during_a_push(

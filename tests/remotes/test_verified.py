@@ -462,6 +462,7 @@ def test_a_push_that_exits_0_leaves_every_committed_object_on_the_store(
         alice = repo_with(tmp_path, remote)
         files: dict[str, bytes] = {}
         lost: set[str] = set()
+        log: list[str] = []  # what each step did, for the failure message
         for step in range(14):
             action = rng.choice(["commit", "commit", "dir", "delete", "truncate", "replace",
                                  "rot-cache", "lie"] if files else ["commit"])
@@ -495,8 +496,11 @@ def test_a_push_that_exits_0_leaves_every_committed_object_on_the_store(
                 configure_url(alice, remote.url, f"{liar.url}/store")
             res = run(capsys, alice, "push", "--all-commits", "--full")
             configure_url(alice, f"{liar.url}/store", remote.url)
+            hit = oid[:12] if oids and action in ("delete", "truncate", "replace", "rot-cache") \
+                else ""
+            log.append(f"step {step}: {action} {hit} -> push {res.rc}")
             if res.rc == 0:
-                assert_all_on_store(alice, remote, seed, f"step {step} ({action})")
+                assert_all_on_store(alice, remote, seed, "; ".join(log))
             else:
                 assert "Traceback" not in res.err
             # a rotten cache copy is found and healed the way the user would: fsck, then add
@@ -513,9 +517,9 @@ def test_a_push_that_exits_0_leaves_every_committed_object_on_the_store(
                     lost.add(oid)
         res = run(capsys, alice, "fsck", "--remote", "--verify", "--repair")
         if not lost:
-            assert res.rc == 0, f"seed {seed}: {res.out}{res.err}"
+            assert res.rc == 0, f"seed {seed}: {res.out}{res.err}\n" + "\n".join(log)
         else:
-            assert res.rc == 1, f"seed {seed}: {res.out}{res.err}"
+            assert res.rc == 1, f"seed {seed}: {res.out}{res.err}\n" + "\n".join(log)
             unrepaired = {m.group(1) for line in res.out.splitlines() if "not repaired" in line
                           for m in [re.search(r"sha256:([0-9a-f]{64})", line)] if m}
             assert unrepaired and unrepaired <= lost, f"seed {seed}: {lost}: {res.out}"

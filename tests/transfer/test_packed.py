@@ -16,6 +16,7 @@ from tests.helpers import (
     init_bare,
     init_hooked,
     mvm,
+    mvm_proc,
     rev,
     save,
     save_dir,
@@ -396,3 +397,34 @@ def test_commands_that_fetch_manifests_themselves_read_them_from_packs(
     res = run(capsys, bob, "gc", "--dry-run")
     assert res.rc == 0, res.err
     assert "not in" not in res.err and "deletes nothing" not in res.err, res.err
+
+
+def test_a_bad_copy_newer_than_the_good_one_is_not_taken_for_the_object(
+        tmp_path: Path) -> None:
+    """A store may hold two copies of an object: the one a push replaced because it was held
+    wrong, and the push's own (on S3 both packs may carry the same second, so either can look
+    "newest"). Every command takes the copy of the right size: fsck --remote of a clone whose
+    cache lacks the object finds nothing wrong (it used to report the bad copy and could not
+    repair it), a push --full sends nothing, a pull gets the bytes."""
+    from gitmv.objects.pack import index_name
+    from tests.storefiles import add_copy
+
+    with packed_remote("local", tmp_path) as remote:
+        bare, alice = setup(tmp_path, remote)
+        data = os.urandom(30_000)
+        save(alice, "a.pt", data, "a model")
+        git(alice, "push", "-q")
+        assert remote.files is not None
+        bad = add_copy(remote.files, sha(data), data[: len(data) // 2])
+        idx = tmp_path / "dir-store" / "index" / index_name(bad)
+        later = idx.stat().st_mtime + 60
+        os.utime(idx, (later, later))  # the bad copy is the newest
+        bob = clone_hooked(bare, tmp_path / "bob")
+        res = mvm_proc(bob, "fsck", "--remote", "--verify")
+        assert res.returncode == 0, res.stdout + res.stderr
+        before = store_files(remote, tmp_path)
+        assert mvm(alice, "push", "--full", "-q") == 0
+        assert store_files(remote, tmp_path) == before
+        assert mvm(bob, "pull", "-q") == 0
+        assert (bob / "a.pt").read_bytes() == data
+
