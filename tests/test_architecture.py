@@ -30,7 +30,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "worktree": BASE | {"objects", "repo"},
     "remotes": BASE | {"objects", "repo"},
     "transfer": BASE | {"objects", "repo", "worktree", "remotes"},
-    "registry": BASE | {"objects", "repo", "worktree", "remotes", "transfer"},
+    "registry": BASE | {"objects", "repo", "worktree", "remotes", "transfer", "importers"},
     "review": BASE | {"objects", "repo", "worktree", "registry"},
     "hooks": BASE | {"objects", "repo", "worktree", "remotes", "transfer"},
     "importers": BASE | {"objects", "repo", "worktree", "remotes"},

@@ -23,12 +23,13 @@ import hashlib
 import json
 import os
 import posixpath
+import shutil
 import stat
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gitmv.errors import GitMvmError
-from gitmv.fsutil import create_file, remove_file, tmp_name
+from gitmv.fsutil import create_file, remove_file, tmp_name, write_all
 from gitmv.importers.common import (
     Converted,
     nothing_to_import,
@@ -47,19 +48,22 @@ from gitmv.worktree.workspace import Workspace
 BUFSIZE = 8 << 20
 
 
-def load_yaml(path: str) -> Any:
-    """A YAML file, through PyYAML (the `yaml` extra), imported only here."""
+def load_yaml(path: str, data: bytes | None = None) -> Any:
+    """A YAML file (or `data`, read from `path` in git), through PyYAML (the `yaml` extra),
+    imported only here."""
     try:
         import yaml
     except ImportError:
         raise GitMvmError(f"{path}: reading YAML needs PyYAML, which is not installed",
                           "pip install 'gitmv[yaml]'") from None
     try:
+        if data is not None:
+            return yaml.safe_load(data)
         with open(path, encoding="utf-8") as f:
             return yaml.safe_load(f)
     except yaml.YAMLError as exc:
         raise GitMvmError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}",
-                          "fix the file (`dvc status` reads it too), then import again") from None
+                          "fix the file (`dvc status` reads it too), then try again") from None
 
 
 class DvcOut(NamedTuple):
@@ -455,3 +459,117 @@ def pipeline_values(repo: Repo) -> dict[str, list[str]]:
                 found["params"] += _params_files(stage.get("params"), base)
                 found["metrics"] += _metrics_files(stage.get("metrics"), base)
     return {k: list(dict.fromkeys(posixpath.normpath(p) for p in v)) for k, v in found.items()}
+
+
+# --- one output at a commit, from DVC's cache (`get` of a version GTO registered) -----------
+
+
+def _blob(repo: Repo, commit: str, path: str) -> bytes | None:
+    return repo.read_objects([f"{commit}:{path}"])[0]
+
+
+def output_at(repo: Repo, commit: str, path: str) -> DvcOut | None:
+    """The DVC output `path` (top-relative, posix) at `commit`, as `PATH.dvc` or the
+    `dvc.lock` of a directory above it records it; None when neither names it."""
+    dvc_file = _blob(repo, commit, f"{path}.dvc")
+    if dvc_file is not None:
+        doc = load_yaml(f"{path}.dvc", dvc_file) or {}
+        base = posixpath.dirname(path)
+        for entry in doc.get("outs") or [] if isinstance(doc, dict) else []:
+            o = _out(entry, base, f"{path}.dvc")
+            if o is not None and o.path == path:
+                return o
+    parts = path.split("/")
+    for depth in range(len(parts) - 1, -1, -1):
+        base = "/".join(parts[:depth])
+        lock = posixpath.join(base, "dvc.lock")
+        data = _blob(repo, commit, lock)
+        doc = load_yaml(lock, data) if data is not None else None
+        if not isinstance(doc, dict):
+            continue
+        for stage in (doc.get("stages") or {}).values():
+            for entry in (stage or {}).get("outs") or []:
+                o = _out(entry, base, lock)
+                if o is not None and o.path == path:
+                    return o
+    return None
+
+
+def _copy_checked(src: str, dest: str, out_path: str, md5: str, legacy: bool,
+                  what: str) -> None:
+    """`src` (in DVC's cache) copied to a new file `dest`, its md5 checked in the same pass
+    (DVC 2's text md5 too, for an output DVC 2 recorded)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    fd = create_file(dest, 0o644)
+    try:
+        with open(src, "rb") as fin:
+            while chunk := fin.read(BUFSIZE):
+                digest.update(chunk)
+                write_all(fd, chunk)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if digest.hexdigest() != md5 and not (legacy and dos2unix_md5(dest) == md5):
+        raise GitMvmError(f"{what}: {src} in DVC's cache does not hash to {md5}: it is "
+                          "damaged", f"`dvc pull --force {out_path}` brings a good copy, then "
+                          "get again")
+
+
+def _missing(what: str, out: DvcOut, commit: str, detail: str) -> GitMvmError:
+    return GitMvmError(f"{what}: {out.path} is a DVC output ({out.origin}) whose {detail} "
+                       "not in DVC's local cache",
+                       f"`dvc fetch {out.origin}` at commit {commit[:12]} (or `dvc pull`) "
+                       "brings them from DVC's remote; then get again")
+
+
+def write_output(repo: Repo, commit: str, path: str, dest: str, what: str) -> str | None:
+    """Write DVC output `path` at `commit` to `dest` (a file, or a directory built aside and
+    renamed in whole; an existing `dest` is replaced) from DVC's cache, every md5 checked.
+    Returns what was written, None when no `.dvc` file or `dvc.lock` names the output."""
+    out = output_at(repo, commit, path)
+    if out is None:
+        return None
+    root = cache_dir(repo)
+    parent = os.path.dirname(dest) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tmp_name(parent)
+    try:
+        if not out.is_dir:
+            src = in_dvc_cache(root, out.md5)
+            if src is None:
+                raise _missing(what, out, commit, f"bytes (md5 {out.md5}) are")
+            _copy_checked(src, tmp, out.path, out.md5, out.legacy, what)
+        else:
+            try:
+                listing = _listing(root, out)
+            except _Problem as exc:
+                if "not in its cache" in str(exc):
+                    raise _missing(what, out, commit, f"listing ({out.md5}.dir) is") from None
+                raise GitMvmError(f"{what}: {exc}", f"`dvc pull --force {out.path}` brings a "
+                                  "good copy, then get again") from None
+            os.mkdir(tmp)
+            for rel, md5 in listing:
+                if rel.startswith("/") or ".." in rel.split("/"):
+                    raise GitMvmError(f"{what}: DVC's listing of {out.path} names {rel!r}, "
+                                      "outside the directory", "the listing is not DVC's: "
+                                      f"`dvc pull --force {out.path}`, then get again")
+                src = in_dvc_cache(root, md5)
+                if src is None:
+                    raise _missing(what, out, commit, f"file {rel} (md5 {md5}) is")
+                _copy_checked(src, os.path.join(tmp, rel), f"{out.path}/{rel}", md5,
+                              out.legacy, what)
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            old = tmp_name(parent)
+            os.rename(dest, old)
+            os.rename(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    except BaseException:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            remove_file(tmp)
+        raise
+    kind = "directory" if out.is_dir else "output"
+    return f"{path}, a DVC {kind} ({out.origin}) from DVC's cache"

@@ -257,3 +257,68 @@ def test_an_s3_dvc_remote_with_its_endpoint_becomes_the_gitmv_remote(
     keys = [o["Key"] for o in moto.client().list_objects_v2(Bucket=bucket)["Contents"]]
     assert any(k.startswith("dvc/gitmv/") for k in keys)
     assert any(k.startswith("dvc/files/md5/") for k in keys)  # DVC's own, left alone
+
+
+def test_get_of_versions_gto_registered_for_dvc_outputs(
+    project: DvcProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A repository versioned with real `dvc` and `gto` (no gitmv import): `git mvm get` of a
+    version GTO registered for a `dvc add`ed file, a `dvc add`ed directory and a pipeline
+    output (`dvc.lock`) writes their bytes from DVC's cache, md5 checked; a clone without
+    DVC's cache is told to `dvc fetch`, and after it gets them."""
+    from tests.gto import gto
+
+    repo = project.root
+    write(repo / "artifacts.yaml", "data:\n  path: data.csv\nds:\n  path: dataset\n"
+          "model:\n  path: model.bin\n")
+    git(repo, "add", "artifacts.yaml")
+    git_ok(repo, "commit", "-q", "-m", "declare the artifacts")
+    for name in ("data", "ds", "model"):
+        gto(repo, "register", name, "--version", "v1.0.0")
+    for name, rel in (("data", "data.csv"), ("model", "model.bin"), ("ds", "dataset")):
+        out = tmp_path / "got" / name
+        res = run(capsys, repo, "get", f"{name}@v1.0.0", "-o", str(out))
+        assert res.rc == 0, res.err
+        assert "from DVC's cache" in res.err
+        if name == "ds":
+            assert tree_digest(out) == {k.removeprefix("dataset/"): v
+                                        for k, v in dataset_files(repo).items()}
+        else:
+            assert out.read_bytes() == project.data(rel)
+    # a later version: the output changed; the old version still gets the old bytes
+    old = project.data("model.bin")
+    write(repo / "data.csv", b"id,value\n1,2\n")
+    dvc(repo, "repro", "-q")
+    git(repo, "add", ".")
+    git_ok(repo, "commit", "-q", "-m", "retrain")
+    gto(repo, "register", "model", "--version", "v1.1.0")
+    for version, want in (("v1.0.0", old), ("v1.1.0", project.data("model.bin"))):
+        res = run(capsys, repo, "get", f"model@{version}", "-o", str(tmp_path / version),
+                  "--force")
+        assert res.rc == 0, res.err
+        assert (tmp_path / version).read_bytes() == want
+    # a clone has no DVC cache: told how to get the bytes, nothing written
+    git(repo, "push", "-q", "origin", "HEAD:main", "--tags")
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(project.origin), str(bob))
+    res = run(capsys, bob, "get", "ds@v1.0.0", "-o", str(tmp_path / "bob-ds"))
+    assert res.rc == 1 and "not in DVC's local cache" in res.err and "dvc fetch" in res.err
+    assert not (tmp_path / "bob-ds").exists()
+    assert len(error_lines(res.err)) == 1, res.err
+    dvc(bob, "fetch", "-q")
+    res = run(capsys, bob, "get", "ds@v1.0.0", "-o", str(tmp_path / "bob-ds"))
+    assert res.rc == 0, res.err
+    assert tree_digest(tmp_path / "bob-ds") == tree_digest(tmp_path / "got" / "ds")
+    # a damaged file in DVC's cache is refused, nothing left behind
+    md5 = hashlib.md5(project.data("dataset/part1/f 4.bin")).hexdigest()
+    cached = bob / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.write_bytes(b"rotted")
+    res = run(capsys, bob, "get", "ds@v1.0.0", "-o", str(tmp_path / "bob-ds2"))
+    assert res.rc == 1 and "does not hash to" in res.err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("bob-")) == [
+        "bob-ds"]
+    res = run(capsys, bob, "get", "ds@v1.0.0", "-o", str(tmp_path / "bob-ds"), "--force")
+    assert res.rc == 1  # the directory there stays whole
+    assert tree_digest(tmp_path / "bob-ds") == tree_digest(tmp_path / "got" / "ds")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mvm-tmp")]
