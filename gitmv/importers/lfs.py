@@ -146,15 +146,26 @@ def cache_bytes(ws: Workspace, files: list[LfsFile]) -> list[Converted]:
             st = os.lstat(abspath)
         except FileNotFoundError:
             st = None
+        obj = os.path.join(lfs_dir, f.oid[:2], f.oid[2:4], f.oid)
         if st is not None and os.path.isfile(abspath) and not os.path.islink(abspath) \
                 and not _is_lfs_pointer_file(abspath, st):
             since = ws.state.now()
+            if st.st_size > PACKED_MAX and (ws.cache.has(f.oid) or os.path.isfile(obj)):
+                # a large smudged file whose bytes git-lfs also keeps: the work-tree file is
+                # only read (is it the committed object?), the cache takes git-lfs's copy by
+                # a link: no second copy of a 1 GiB model written
+                oid, _, after = hash_file(abspath)
+                if oid != f.oid:
+                    return None, None
+                if ws.cache.has(f.oid) or _take_object(ws, obj) == f.oid:
+                    return Converted(f.rel, Pointer("file", f.oid, f.size), "work tree"), \
+                        hashed(abspath, after, oid, since)
+                # git-lfs's copy is damaged: the work tree's is copied in
             oid, _, after = ws.cache.put_file(abspath)
             if oid != f.oid:
                 return None, None
             return Converted(f.rel, Pointer("file", f.oid, f.size), "work tree"), \
                 hashed(abspath, after, oid, since)
-        obj = os.path.join(lfs_dir, f.oid[:2], f.oid[2:4], f.oid)
         if ws.cache.has(f.oid):
             return Converted(f.rel, Pointer("file", f.oid, f.size), "gitmv cache"), None
         if os.path.isfile(obj):

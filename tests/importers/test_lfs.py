@@ -103,8 +103,17 @@ def test_import_lfs_converts_every_file_and_uploads_nothing(
     repo = project.root
     before_server, before_uploads = project.server_files(), project.uploads()
     assert before_uploads >= len(FILES)  # git-lfs's own push is counted
+    model_before = (repo / "model.bin").stat()
     res = run(capsys, repo, "import", "lfs")
     assert res.rc == 0, res.err
+    # a large smudged file is only read: the cache links git-lfs's copy of it, the work-tree
+    # file stays the same file, nothing copied
+    big = sha(project.data["model.bin"])
+    lfs_copy = repo / ".git" / "lfs" / "objects" / big[:2] / big[2:4] / big
+    assert cache_objects(repo)[big].stat().st_ino == lfs_copy.stat().st_ino
+    model_after = (repo / "model.bin").stat()
+    assert (model_after.st_ino, model_after.st_mtime_ns) == (model_before.st_ino,
+                                                             model_before.st_mtime_ns)
     # every LFS file is a gitmv pointer of the same oid and size; its bytes are cached
     objects = cache_objects(repo)
     for rel, data in project.data.items():
@@ -302,3 +311,20 @@ def test_push_is_for_dvc(repo: Path, capsys: pytest.CaptureFixture[str]) -> None
     res = run(capsys, repo, "import", "lfs", "--push")
     assert res.rc == 2 and "--push is for `import dvc`" in res.err
     assert mvm(repo, "import", "lfs", "no-such-thing") == 1
+
+
+def test_a_damaged_git_lfs_copy_of_a_smudged_file_is_not_taken(
+    project: LfsProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The large file's copy in .git/lfs/objects is damaged, its work-tree file is whole:
+    the cache gets the work tree's bytes (verified), not git-lfs's."""
+    repo = project.root
+    big = sha(project.data["model.bin"])
+    lfs_copy = repo / ".git" / "lfs" / "objects" / big[:2] / big[2:4] / big
+    lfs_copy.chmod(0o644)
+    lfs_copy.write_bytes(b"x" * len(project.data["model.bin"]))
+    res = run(capsys, repo, "import", "lfs")
+    assert res.rc == 0, res.err
+    assert cache_objects(repo)[big].read_bytes() == project.data["model.bin"]
+    assert mvm(repo, "fsck") == 0
+
