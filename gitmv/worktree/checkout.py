@@ -531,11 +531,12 @@ def checkout_many(
 ) -> tuple[list[CheckoutResult], list[tuple[str, GitMvmError]]]:
     results: list[CheckoutResult] = []
     failures: list[tuple[str, GitMvmError]] = []
-    for sel in sels:
-        try:
-            results.append(checkout(ws, sel, force, keep))
-        except GitMvmError as exc:
-            failures.append((sel.artifact.path, exc))
+    with ws.state.holding():  # the stat rows of all of them in one transaction
+        for sel in sels:
+            try:
+                results.append(checkout(ws, sel, force, keep))
+            except GitMvmError as exc:
+                failures.append((sel.artifact.path, exc))
     return results, failures
 
 

@@ -125,3 +125,38 @@ def test_iter_tree_reads_a_directory_in_path_order(tmp_path: Path) -> None:
     assert got == sorted((p for p in paths if p.startswith("/w/d/")), key=str.encode)
     assert got[:3] == ["/w/d/a-b", "/w/d/a.c", "/w/d/a/x"]
     cache.close()
+
+
+def test_rows_put_while_holding_are_written_once_and_seen_by_every_reader(
+    tmp_path: Path
+) -> None:
+    """`holding()` defers the rows to one transaction at its end; a read or a delete in the
+    meantime writes them first (never a stale answer); an error inside leaves them unwritten
+    (they are a cache: the files are hashed again), and the error is the one raised."""
+    db = StatCache(str(tmp_path / "state.sqlite"))
+    st = Stat(1, 10, 5_000_000_000, 5_000_000_000)
+    old = 10_000_000_000  # read long after the stat: not racy
+
+    def row(name: str) -> Row:
+        return Row(str(tmp_path / name), st, "a" * 64, old)
+
+    other = StatCache(db.db_path)  # another connection: what is in the database
+    with db.holding():
+        db.put_many([row("a")])
+        with db.holding():  # nested: the outer one writes
+            db.put_many([row("b")])
+        assert other.get(str(tmp_path / "a"), st) is None  # not written yet
+        assert db.get(str(tmp_path / "b"), st) == "a" * 64  # a read writes them first
+        assert other.get(str(tmp_path / "a"), st) == "a" * 64
+        db.put_many([row("c")])
+        db.delete_tree(str(tmp_path))  # a delete after the put wins, as without holding
+    assert db.get(str(tmp_path / "c"), st) is None
+    with db.holding():
+        db.put_many([row("d")])
+    assert other.get(str(tmp_path / "d"), st) == "a" * 64
+    with pytest.raises(KeyError), db.holding():
+        db.put_many([row("e")])
+        raise KeyError("boom")
+    assert other.get(str(tmp_path / "e"), st) is None
+    db.put_many([row("f")])  # no longer holding: written at once
+    assert other.get(str(tmp_path / "f"), st) == "a" * 64
