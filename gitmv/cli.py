@@ -386,6 +386,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", metavar="VERSION",
                    help="the version to put back (default: the one that held the stage "
                    "before the current one)")
+    p.add_argument("-n", "--dry-run", action="store_true",
+                   help="a rollback drill: say what the rollback would do, check the version "
+                   "it puts back is on the store (downloaded and hashed) and passes the "
+                   "stage's gates; write nothing (exit 1 if the rollback would fail)")
+    _json(p)
     tag_opts(p)
 
     p = cmd("unassign")
