@@ -9,7 +9,8 @@ and `envinfo` (the environment a registration records).
 
 May import: `gitmv.objects`, `gitmv.worktree`, `gitmv.repo`, `gitmv.config`, `gitmv.fsutil`,
 `gitmv.errors`, `gitmv.ui`; `write` also `gitmv.transfer` and `gitmv.remotes` (`--push` sends
-the bytes before the tag), `rollback` too (the drill verifies the bytes on the store). Never the review: the params and metrics a snapshot records are
+the bytes before the tag), `rollback` too (the drill verifies the bytes on the store).
+Never the review: the params and metrics a snapshot records are
 read by the caller and handed in, so the review may resolve a baseline named `MODEL#STAGE`
 through `read`. Never hooks or commands. This `__init__` imports nothing.
 """
