@@ -148,23 +148,31 @@ def _cache_path(repo: Repo) -> str:
     return os.path.join(repo.mvm_dir, CACHE)
 
 
-def _load_cache(path: str) -> dict[str, Cached]:
+def _kind(digest: Callable[[str, bytes], Any]) -> str:
+    """Which digest made a cache: what it kept depends on it (a cache made by another is
+    read as none)."""
+    return f"{getattr(digest, '__module__', '')}.{getattr(digest, '__qualname__', '')}"
+
+
+def _load_cache(path: str, kind: str) -> dict[str, Cached]:
     try:
         with open(path, "rb") as f:  # loads of the whole file: load(f) reads it in small
             doc = marshal.loads(f.read())  # pieces, 4-5x slower (0.1 s at 10,000 tags)
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION \
+            or doc.get("digest") != kind \
             or not isinstance(doc.get("tags"), dict):
         return {}
     return doc["tags"]  # type: ignore[no-any-return]
 
 
-def _save_cache(path: str, tags: dict[str, Cached]) -> None:
+def _save_cache(path: str, tags: dict[str, Cached], kind: str) -> None:
     from gitmv.fsutil import atomic_write, sharing_of_dir
 
     try:  # in a directory a group shares, the group's (every clone of it reads the cache)
-        atomic_write(path, marshal.dumps({"version": CACHE_VERSION, "tags": tags}),
+        atomic_write(path, marshal.dumps({"version": CACHE_VERSION, "digest": kind,
+                                    "tags": tags}),
                      sharing=sharing_of_dir(os.path.dirname(path)))
     except OSError:  # a read-only repository: read from git each time
         pass
@@ -184,7 +192,8 @@ def list_tags(repo: Repo, patterns: tuple[str, ...], bodies: TagBodies,
         if name:
             refs[name] = (obj, otype)
     path = _cache_path(repo)
-    cache = _load_cache(path)
+    kind = _kind(digest)
+    cache = _load_cache(path, kind)
     missing = [obj for obj, otype in refs.values() if otype == "tag" and obj not in cache]
     changed = bool(missing)
     if missing:
@@ -215,5 +224,5 @@ def list_tags(repo: Repo, patterns: tuple[str, ...], bodies: TagBodies,
         cache = {obj: cache[obj] for obj in used}
         changed = True
     if changed:
-        _save_cache(path, cache)
+        _save_cache(path, cache, kind)
     return tags
