@@ -27,7 +27,9 @@ def _key_metrics(v: Version, better: dict[str, Any]) -> dict[str, Any]:
     """The metrics `metrics.better` names, else the first few."""
     flat = _flat_metrics(v)
     chosen = {k: x for k, x in flat.items() if k in better or k.rsplit(".", 1)[-1] in better}
-    return chosen or dict(list(flat.items())[:KEY_METRICS])
+    if chosen or len(flat) <= KEY_METRICS:
+        return chosen or flat
+    return dict(list(flat.items())[:KEY_METRICS])
 
 
 def _brief(v: Version, better: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import json
 import marshal
 import re
 import tomllib
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -379,11 +380,11 @@ class Model:
         """Events without a precise date (registrations are read without their message)
         that share a tagger second with another event of the model: only they need the
         snapshot's precise date to be ordered."""
-        seconds: dict[int, int] = {}
-        for ev in self.events:
-            seconds[int(ev.order[0])] = seconds.get(int(ev.order[0]), 0) + 1
-        return [ev for ev in self.events
-                if "date" not in ev.fields and seconds[int(ev.order[0])] > 1]
+        imprecise = [ev for ev in self.events if "date" not in ev.fields]
+        if not imprecise:
+            return []
+        seconds = Counter(int(ev.order[0]) for ev in self.events)
+        return [ev for ev in imprecise if seconds[int(ev.order[0])] > 1]
 
     def _untie(self, tied: list[Event]) -> None:
         if tied:

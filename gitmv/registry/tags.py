@@ -186,11 +186,9 @@ def list_tags(repo: Repo, patterns: tuple[str, ...], bodies: TagBodies,
     out = repo.git("for-each-ref", "--format=%(objectname) %(objecttype) %(refname:strip=2)",
                    *patterns).decode("utf-8", "replace")
     refs: dict[str, tuple[str, str]] = {}
-    for line in out.split("\n"):
-        obj, _, rest = line.partition(" ")
-        otype, _, name = rest.partition(" ")
-        if name:
-            refs[name] = (obj, otype)
+    for line in out.splitlines():  # (a ref name has no space)
+        obj, otype, name = line.split(" ", 2)
+        refs[name] = (obj, otype)
     path = _cache_path(repo)
     kind = _kind(digest)
     cache = _load_cache(path, kind)
@@ -209,17 +207,17 @@ def list_tags(repo: Repo, patterns: tuple[str, ...], bodies: TagBodies,
                           digest(names[obj], body))
             bodies.read[obj] = body
     tags: list[Tag] = []
-    used: set[str] = set()
     for name, (obj, otype) in refs.items():
-        if otype != "tag" or obj not in cache:
+        found = cache.get(obj) if otype == "tag" else None
+        if found is None:
             tags.append(Tag(name, otype, obj, "", "", "", "", 0, "", None))
             continue
-        used.add(obj)
-        target, tagger, date, ts, subject, kept = cache[obj]
+        target, tagger, date, ts, subject, kept = found
         target_type = "commit"
         if ":" in target:
             target_type, _, target = target.partition(":")
         tags.append(Tag(name, otype, obj, target_type, target, tagger, date, ts, subject, kept))
+    used = {obj for obj, otype in refs.values() if otype == "tag" and obj in cache}
     if len(used) != len(cache):  # tags deleted: keep the cache the size of the registry
         cache = {obj: cache[obj] for obj in used}
         changed = True
