@@ -94,7 +94,9 @@ def _assign(ws: Workspace, reg: Registry, m: Model, v: Version, stage: str,
 
 def _warn_two_versions(m: Model, v: Version) -> None:
     """GTO reads two versions on one commit until a stage tag lands there: warn then."""
-    others = [x.version for x in m.active_versions() if x.commit == v.commit and x is not v]
+    others = [x.version for x in sorted(
+        (x for x in m.versions.values() if x.commit == v.commit and x.active and x is not v),
+        key=Version.sort_key, reverse=True)]  # (not every version sorted: 10,000 of them)
     if others:
         ui.warn(f"{m.name} {', '.join(others)} is registered on the commit of {v.version} too: "
                 "with a stage tag on it, `gto show` refuses the registry (GTO allows one "
