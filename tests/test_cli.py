@@ -75,6 +75,28 @@ def test_help_for_unknown_command_is_an_error(
     assert "hint: `git mvm help` lists the commands" in res.err
 
 
+def test_a_commands_parser_alone_is_the_one_in_the_whole_parser() -> None:
+    """`main` builds only the parser of the command it runs (make_parser(only=…)): for every
+    command, that parser's help, usage and options are the whole parser's."""
+    import argparse
+
+    from gitmv.cli import make_parser
+
+    def sub(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+        for action in parser._subparsers._group_actions if parser._subparsers else []:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices[name]
+        raise AssertionError(name)
+
+    whole = make_parser()
+    for name in COMMANDS:
+        alone = make_parser(name)
+        assert sub(alone, name).format_help() == sub(whole, name).format_help(), name
+        assert [a.dest for a in sub(alone, name)._actions] == \
+            [a.dest for a in sub(whole, name)._actions], name
+        assert alone.format_usage() == whole.format_usage()
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])

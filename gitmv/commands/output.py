@@ -29,7 +29,10 @@ def table(rows: Sequence[Sequence[str]], colour_col: int | None = None,
     row after the header is coloured by its text."""
     if not rows:
         return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    if not colours:  # one format per row (10,000 rows: `show MODEL` of a long-lived model)
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        return "".join(line.format(*r).rstrip() + "\n" for r in rows)
     lines = []
     for n, r in enumerate(rows):
         cells = [c.ljust(w) for c, w in zip(r, widths, strict=True)]

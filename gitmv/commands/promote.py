@@ -10,24 +10,15 @@ from gitmv.errors import GitMvmError
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
 from gitmv.registry.read import Model, Registry, Version
+from gitmv.registry.rollback import GateCheck, open_model, plan_rollback, rollback_drill
 from gitmv.worktree.workspace import Workspace
 
 
 def _open(model: str, stage: str, used_ok: bool = False) -> tuple[Workspace, Registry, Model]:
-    """The workspace, registry and model. The stage must be configured, or (`used_ok`: a
-    rollback or unassign, which only undo) one the model's tags already use (GTO's `prod`)."""
+    """The workspace, registry and model (refused as `rollback.open_model` refuses)."""
     ws = Workspace.open()
-    registry.check_name(model, "model")
     reg = registry.load(ws)
-    m = reg.model(model)
-    if not (used_ok and m.stage_events(stage)):
-        rw.valid_stage(ws, stage)
-    if m.deprecated is not None:
-        raise GitMvmError(
-            f"model {model} is deprecated ({m.deprecated.tag}); its stages are frozen",
-            f"register a new version to revive it (`git mvm register {model}`)",
-        )
-    return ws, reg, m
+    return ws, reg, open_model(ws, reg, model, stage, used_ok)
 
 
 def _artifact(v: Version) -> dict[str, Any]:
@@ -103,7 +94,9 @@ def _assign(ws: Workspace, reg: Registry, m: Model, v: Version, stage: str,
 
 def _warn_two_versions(m: Model, v: Version) -> None:
     """GTO reads two versions on one commit until a stage tag lands there: warn then."""
-    others = [x.version for x in m.active_versions() if x.commit == v.commit and x is not v]
+    others = [x.version for x in sorted(
+        (x for x in m.versions.values() if x.commit == v.commit and x.active and x is not v),
+        key=Version.sort_key, reverse=True)]  # (not every version sorted: 10,000 of them)
     if others:
         ui.warn(f"{m.name} {', '.join(others)} is registered on the commit of {v.version} too: "
                 "with a stage tag on it, `gto show` refuses the registry (GTO allows one "
@@ -139,38 +132,68 @@ def run(model: str, version: str, stage: str, force: bool, message: str | None, 
 
 
 def rollback(model: str, stage: str, to: str | None, message: str | None, sign: bool,
-             push: bool, remote: str | None) -> int:
-    ws, reg, m = _open(model, stage, used_ok=True)
-    current = m.stages.get(stage)
-    if current is None:
-        raise GitMvmError(f"no version of {model} is in {stage}: nothing to roll back",
-                          f"`git mvm history {model}` shows the stage's past")
-    if to is not None:
-        target = reg.resolve(f"{model}@{to}")
-        held = any(e.action == "assign" and e.version == target.version
-                   for e in m.stage_events(stage))
-        if not held and stage in rw.protected_stages(ws):
-            raise GitMvmError(
-                f"{model} {target.version} never held {stage}, a protected stage: a rollback "
-                "only puts back a version that held it, without the check",
-                f"promote it, so the check runs: `git mvm promote {model} {target.version} "
-                f"{stage}`",
-            )
-    else:
-        found = m.rollback_target(stage)
-        if found is None:
-            raise GitMvmError(
-                f"{stage} has held no other version of {model} to roll back to",
-                f"name one: `git mvm rollback {model} {stage} --to VERSION`",
-            )
-        target = found
-    if target.version == current.version:
-        raise GitMvmError(f"{model} {target.version} is already in {stage}",
-                          f"`git mvm history {model}` shows what held {stage} before")
+             push: bool, remote: str | None, dry_run: bool = False, json: bool = False) -> int:
+    if dry_run:
+        return _drill(model, stage, to, remote, json)
+    ws = Workspace.open()
+    reg = registry.load(ws)
+    plan = plan_rollback(ws, reg, model, stage, to)
+    current, target = plan.current, plan.target
     subject = message or f"Roll back {model} in {stage} from {current.version} to " \
         f"{target.version}"
-    return _assign(ws, reg, m, target, stage, subject, {"rollback_from": current.version},
-                   sign, push, remote, retire=current)
+    return _assign(ws, reg, plan.model, target, stage, subject,
+                   {"rollback_from": current.version}, sign, push, remote, retire=current)
+
+
+def drill_gates(ws: Workspace) -> GateCheck:
+    """The stage's `[gates]` on the version a rollback puts back: its thresholds (a relative
+    rule is measured against the version itself: the one it would replace is the version
+    being rolled back, no baseline to hold it to)."""
+    from gitmv.review.gates import run_gates
+
+    def check(v: Version) -> list[str] | None:
+        report = run_gates(ws, v.commit, v.commit)
+        if not report.results:
+            return None
+        return [f"{r.rule}: {r.reason}" for r in report.results if not r.ok]
+
+    return check
+
+
+def _drill(model: str, stage: str, to: str | None, remote: str | None, json: bool) -> int:
+    ws = Workspace.open()
+    d = rollback_drill(ws, model, stage, to, remote, drill_gates(ws))
+    if json:
+        from gitmv.commands.output import print_json
+
+        print_json(d.as_json())
+    else:
+        ui.info(f"rollback drill: {model} in {stage}: {d.current} -> {d.target}")
+        ui.info(f"  would write tag {d.tags[0]} on {d.commit[:12]} ({d.target}), then "
+                f"{d.tags[1]} ({d.current} leaves {stage})")
+        if d.oid:
+            state = "verified" if not d.problems else \
+                f"{ui.plural(len(d.problems), 'problem')}"
+            ui.info(f"  bytes: {d.path} sha256:{d.oid[:12]}, "
+                    f"{ui.plural(d.checked, 'object')} on store {d.store!r}: {state}")
+        gates = {"passed": "passed", "failed": "FAILED: " + "; ".join(d.failed_gates),
+                 "none": "none configured", "unprotected": f"not run ({stage} is not "
+                 "protected)"}[d.gates]
+        ui.info(f"  gates: {gates}")
+    if d.ok:
+        if not json:
+            ui.info(f"drill passed: `git mvm rollback {model} {stage}"
+                    f"{' --to ' + d.target if to else ''}` would put {d.target} back")
+        return 0
+    for p in d.problems[1:]:
+        ui.warn(str(p))
+    first = str(d.problems[0]) if d.problems else \
+        f"{d.target} fails the gates of {stage}: {'; '.join(d.failed_gates)}"
+    hint = ("push the version's bytes from a clone that has them (`git mvm push`), or "
+            "repair the store (`git mvm fsck --remote --verify --repair`)" if d.problems
+            else f"`git mvm check --rev {d.commit[:12]}` shows the details; roll back "
+            "to another version with --to")
+    raise GitMvmError(f"rollback drill failed: {first}", hint)
 
 
 def unassign(model: str, stage: str, message: str | None, sign: bool, push: bool,

@@ -19,7 +19,7 @@ def _choose_version(model: registry.Model, version: str | None, bump: str | None
         # never a version taken before, but a deregistered pre-release is no base: after
         # v1.2.0 and a withdrawn v2.0.0-rc.1 the next patch is v1.2.1, not v2.0.0
         taken = [v for v in model.versions.values() if v.active or not v.semver.pre]
-        base = max(taken, key=lambda v: v.semver.key()) if taken else None
+        base = max(taken, key=registry.Version.sort_key) if taken else None
         if base is None:
             chosen = {"major": SemVer(1, 0, 0), "minor": SemVer(0, 1, 0)}.get(
                 bump or "patch", SemVer(0, 0, 1))

@@ -27,7 +27,9 @@ def _key_metrics(v: Version, better: dict[str, Any]) -> dict[str, Any]:
     """The metrics `metrics.better` names, else the first few."""
     flat = _flat_metrics(v)
     chosen = {k: x for k, x in flat.items() if k in better or k.rsplit(".", 1)[-1] in better}
-    return chosen or dict(list(flat.items())[:KEY_METRICS])
+    if chosen or len(flat) <= KEY_METRICS:
+        return chosen or flat
+    return dict(list(flat.items())[:KEY_METRICS])
 
 
 def _brief(v: Version, better: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def run(model: str | None, json: bool, field: str | None = None,
     shown = list(models[0].versions.values()) if model else \
         [m.latest for m in models if m.latest is not None]
     if shown:
-        models[0].prefetch([v for v in shown if "metrics_json" not in v.event.fields])
+        models[0].prefetch([v for v in shown if "metrics" not in v.event.fields])
     if json:
         out = []
         for m in models:
@@ -136,7 +138,7 @@ def run(model: str | None, json: bool, field: str | None = None,
                 item["versions"] = [
                     {**_brief(v, better), "active": v.active,
                      "stages": sorted(s for s, h in m.stages.items() if h is v)}
-                    for v in sorted(m.versions.values(), key=lambda v: v.semver.key(),
+                    for v in sorted(m.versions.values(), key=Version.sort_key,
                                     reverse=True)]
             out.append(item)
         print_json({"models": out, "errors": reg.errors, "warnings": reg.warnings})
@@ -144,7 +146,7 @@ def run(model: str | None, json: bool, field: str | None = None,
     if model:
         m = models[0]
         rows = [["VERSION", "STAGES", "COMMIT", "DATE", "METRICS"]]
-        for v in sorted(m.versions.values(), key=lambda v: v.semver.key(), reverse=True):
+        for v in sorted(m.versions.values(), key=Version.sort_key, reverse=True):
             held = ",".join(s for s, h in m.stages.items() if h is v) or "-"
             state = "" if v.active else " (deregistered)"
             rows.append([v.version + state, held, v.commit[:12], v.date.replace("T", " "),

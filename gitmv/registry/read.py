@@ -23,8 +23,10 @@ GTO orders them), then by the snapshot's precise date, then by the counter.
 from __future__ import annotations
 
 import json
+import marshal
 import re
 import tomllib
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -219,6 +221,13 @@ class Version:
         self.registered = True  # False: a commit in a stage without a version (GTO's --sr)
         self._snapshot: dict[str, Any] | None = None
         self._summary: dict[str, Any] | None = None
+        self._key: tuple[object, ...] | None = None
+
+    def sort_key(self) -> tuple[object, ...]:
+        """`semver.key()`, computed once (the versions are sorted more than once)."""
+        if self._key is None:
+            self._key = self.semver.key()
+        return self._key
 
     @property
     def active(self) -> bool:
@@ -243,8 +252,7 @@ class Version:
     @property
     def metrics(self) -> dict[str, Any]:
         """The metrics the snapshot records ({file: {key: value}}), without parsing the rest."""
-        cached = self.event.fields.get("metrics_json")
-        found = json.loads(cached) if isinstance(cached, str) else None
+        found = self.event.fields.get("metrics")
         if found is None:
             found = self.summary.get("metrics") if self._snapshot is not None \
                 or self._summary is not None else parse_tables(self.event.body, "metrics")
@@ -282,7 +290,7 @@ class Model:
         """Versions not deregistered, highest semver first."""
         if self._active is None:
             self._active = sorted((v for v in self.versions.values() if v.active),
-                                  key=lambda v: v.semver.key(), reverse=True)
+                                  key=Version.sort_key, reverse=True)
         return list(self._active)
 
     @property
@@ -293,7 +301,7 @@ class Model:
     def highest_ever(self) -> Version | None:
         if not self.versions:
             return None
-        return max(self.versions.values(), key=lambda v: v.semver.key())
+        return max(self.versions.values(), key=Version.sort_key)
 
     def stage_events(self, stage: str) -> list[Event]:
         return [e for e in self.events if e.stage == stage]
@@ -372,11 +380,11 @@ class Model:
         """Events without a precise date (registrations are read without their message)
         that share a tagger second with another event of the model: only they need the
         snapshot's precise date to be ordered."""
-        seconds: dict[int, int] = {}
-        for ev in self.events:
-            seconds[int(ev.order[0])] = seconds.get(int(ev.order[0]), 0) + 1
-        return [ev for ev in self.events
-                if "date" not in ev.fields and seconds[int(ev.order[0])] > 1]
+        imprecise = [ev for ev in self.events if "date" not in ev.fields]
+        if not imprecise:
+            return []
+        seconds = Counter(int(ev.order[0]) for ev in self.events)
+        return [ev for ev in imprecise if seconds[int(ev.order[0])] > 1]
 
     def _untie(self, tied: list[Event]) -> None:
         if tied:
@@ -408,7 +416,7 @@ class Model:
         if not at_commit:
             return None
         before = [v for v in at_commit if v.event.order <= ev.order] or at_commit
-        return max(before, key=lambda v: (v.event.order, v.semver.key())).version
+        return max(before, key=lambda v: (v.event.order, v.sort_key())).version
 
 
 class Registry:
@@ -498,13 +506,15 @@ def read_tags(repo: Repo) -> Registry:
     problems: list[str] = []
     lightweight: list[str] = []
     counters: dict[str, int] = {}
-    for tag in found:
+    for tag in found:  # 10,000 tags: every lookup in this loop counts
         name = tag.name
         m = TAG_RE.fullmatch(name)
         if m is None:
             continue
-        model = m["model"].replace("=", ":")
-        counter = int(m["counter"]) if m["counter"] else None
+        named, version, dereg, stage, unassign, deprecated, count = m.group(
+            "model", "version", "dereg", "stage", "unassign", "deprecated", "counter")
+        model = named.replace("=", ":") if "=" in named else named
+        counter = int(count) if count else None
         if counter is not None:  # of any tag in this form, annotated or not (GTO's rule)
             counters[model] = max(counters.get(model, 0), counter)
         if tag.otype != "tag":  # gto ignores it too: a warning, not an error
@@ -517,24 +527,35 @@ def read_tags(repo: Repo) -> Registry:
                             "not a commit; ignored")
             continue
         ts = float(tag.ts)
-        if m["deprecated"]:
+        if deprecated:
             action, version, stage = "deprecate", None, None
-        elif m["stage"]:
-            action = "unassign" if m["unassign"] else "assign"
-            version, stage = None, m["stage"]
+        elif stage:
+            action = "unassign" if unassign else "assign"
+            version = None
         else:
-            action = "deregister" if m["dereg"] else "register"
-            version, stage = m["version"], None
-        fields = tag.digest if isinstance(tag.digest, dict) else {}
-        if isinstance(tag.digest, tuple) and len(tag.digest) == 3:  # a registration's
-            fields = {k: v for k, v in zip(("date", "oid", "metrics_json"), tag.digest,
-                                           strict=True) if v is not None}
-        precise = fields.get("date")
-        fine = _timestamp(precise) if isinstance(precise, str) else ts
+            action = "deregister" if dereg else "register"
+        kept = tag.digest
+        if type(kept) is tuple and len(kept) == 4:  # a registration's (_digest)
+            date, oid, metrics, fine = kept
+            fields: dict[str, Any] = {}
+            if date is not None:
+                fields["date"] = date
+            if oid is not None:
+                fields["oid"] = oid
+            if metrics is not None:
+                fields["metrics"] = metrics
+            if fine is None:
+                fine = ts
+        else:
+            fields = kept if isinstance(kept, dict) else {}
+            precise = fields.get("date")
+            fine = _timestamp(precise) if isinstance(precise, str) else ts
         ev = Event(action, model, name, tag.target, tag.tagger, tag.date,
                    (ts, fine, counter or 0), tag.subject, None, fields, version, stage,
                    counter, tag.obj, bodies)
-        folded = models.setdefault(ev.model, Model(ev.model))
+        folded = models.get(model)
+        if folded is None:
+            folded = models[model] = Model(model)
         folded.events.append(ev)
         if action == "register" and version is not None:  # parsed once, by TAG_RE
             folded.semvers[version] = semver.SemVer.from_match(m)
@@ -558,8 +579,14 @@ def _digest(name: str, body: bytes) -> dict[str, Any] | tuple[Any, ...] | None:
     text = body.decode("utf-8", "replace")
     fields = _scalars(text) if "[gitmv]" in text else {}
     if m["stage"] is None:  # a flat tuple: the cache loads 10,000 of them
-        return (fields.get("date"), fields.get("oid"),
-                json.dumps(parse_tables(text, "metrics")))  # `show MODEL` lists them all
+        date = fields.get("date")
+        metrics: dict[str, Any] | None = parse_tables(text, "metrics")  # `show MODEL` lists
+        try:  # them all; kept as marshal keeps values (a TOML date it cannot: read on demand)
+            marshal.dumps(metrics)
+        except ValueError:
+            metrics = None
+        return (date, fields.get("oid"), metrics,
+                _timestamp(date) if isinstance(date, str) else None)
     return fields
 
 

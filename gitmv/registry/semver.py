@@ -44,9 +44,9 @@ class SemVer(NamedTuple):
     @classmethod
     def from_match(cls, m: re.Match[str]) -> SemVer:
         """From a match of a pattern that contains PATTERN (e.g. a registry tag's name)."""
-        pre = tuple(m["pre"].split(".")) if m["pre"] else ()
-        build = tuple(m["build"].split(".")) if m["build"] else ()
-        return cls(int(m["major"]), int(m["minor"]), int(m["patch"]), pre, build)
+        major, minor, patch, pre, build = m.group("major", "minor", "patch", "pre", "build")
+        return cls(int(major), int(minor), int(patch), tuple(pre.split(".")) if pre else (),
+                   tuple(build.split(".")) if build else ())
 
     @classmethod
     def is_valid(cls, text: str) -> bool:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from gitmv.repo import Repo
 
 CACHE = "registry-tags"
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 _SIGNATURES = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN SSH SIGNATURE-----",
                b"-----BEGIN SIGNED MESSAGE-----")
 
@@ -148,23 +148,31 @@ def _cache_path(repo: Repo) -> str:
     return os.path.join(repo.mvm_dir, CACHE)
 
 
-def _load_cache(path: str) -> dict[str, Cached]:
+def _kind(digest: Callable[[str, bytes], Any]) -> str:
+    """Which digest made a cache: what it kept depends on it (a cache made by another is
+    read as none)."""
+    return f"{getattr(digest, '__module__', '')}.{getattr(digest, '__qualname__', '')}"
+
+
+def _load_cache(path: str, kind: str) -> dict[str, Cached]:
     try:
-        with open(path, "rb") as f:
-            doc = marshal.load(f)
+        with open(path, "rb") as f:  # loads of the whole file: load(f) reads it in small
+            doc = marshal.loads(f.read())  # pieces, 4-5x slower (0.1 s at 10,000 tags)
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION \
+            or doc.get("digest") != kind \
             or not isinstance(doc.get("tags"), dict):
         return {}
     return doc["tags"]  # type: ignore[no-any-return]
 
 
-def _save_cache(path: str, tags: dict[str, Cached]) -> None:
+def _save_cache(path: str, tags: dict[str, Cached], kind: str) -> None:
     from gitmv.fsutil import atomic_write, sharing_of_dir
 
     try:  # in a directory a group shares, the group's (every clone of it reads the cache)
-        atomic_write(path, marshal.dumps({"version": CACHE_VERSION, "tags": tags}),
+        atomic_write(path, marshal.dumps({"version": CACHE_VERSION, "digest": kind,
+                                    "tags": tags}),
                      sharing=sharing_of_dir(os.path.dirname(path)))
     except OSError:  # a read-only repository: read from git each time
         pass
@@ -178,13 +186,12 @@ def list_tags(repo: Repo, patterns: tuple[str, ...], bodies: TagBodies,
     out = repo.git("for-each-ref", "--format=%(objectname) %(objecttype) %(refname:strip=2)",
                    *patterns).decode("utf-8", "replace")
     refs: dict[str, tuple[str, str]] = {}
-    for line in out.split("\n"):
-        obj, _, rest = line.partition(" ")
-        otype, _, name = rest.partition(" ")
-        if name:
-            refs[name] = (obj, otype)
+    for line in out.splitlines():  # (a ref name has no space)
+        obj, otype, name = line.split(" ", 2)
+        refs[name] = (obj, otype)
     path = _cache_path(repo)
-    cache = _load_cache(path)
+    kind = _kind(digest)
+    cache = _load_cache(path, kind)
     missing = [obj for obj, otype in refs.values() if otype == "tag" and obj not in cache]
     changed = bool(missing)
     if missing:
@@ -200,20 +207,20 @@ def list_tags(repo: Repo, patterns: tuple[str, ...], bodies: TagBodies,
                           digest(names[obj], body))
             bodies.read[obj] = body
     tags: list[Tag] = []
-    used: set[str] = set()
     for name, (obj, otype) in refs.items():
-        if otype != "tag" or obj not in cache:
+        found = cache.get(obj) if otype == "tag" else None
+        if found is None:
             tags.append(Tag(name, otype, obj, "", "", "", "", 0, "", None))
             continue
-        used.add(obj)
-        target, tagger, date, ts, subject, kept = cache[obj]
+        target, tagger, date, ts, subject, kept = found
         target_type = "commit"
         if ":" in target:
             target_type, _, target = target.partition(":")
         tags.append(Tag(name, otype, obj, target_type, target, tagger, date, ts, subject, kept))
+    used = {obj for obj, otype in refs.values() if otype == "tag" and obj in cache}
     if len(used) != len(cache):  # tags deleted: keep the cache the size of the registry
         cache = {obj: cache[obj] for obj in used}
         changed = True
     if changed:
-        _save_cache(path, cache)
+        _save_cache(path, cache, kind)
     return tags

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from gitmv.registry.read import _digest
 from gitmv.registry.tags import CACHE, TagBodies, list_tags
 from gitmv.repo import Repo
 from tests.helpers import git
@@ -22,11 +25,12 @@ def by_git(repo: Path) -> dict[str, tuple[str, ...]]:
     return {r[0]: tuple(r[1:]) if r[1] == "tag" else (r[1],) for r in rows}
 
 
-def by_cache(repo: Path) -> dict[str, tuple[str, ...]]:
+def by_cache(repo: Path, digest: Callable[[str, bytes], Any] = lambda name, body: None
+             ) -> dict[str, tuple[str, ...]]:
     r = Repo.discover(str(repo))
     bodies = TagBodies(r)
     out: dict[str, tuple[str, ...]] = {}
-    for t in list_tags(r, PATTERNS, bodies, lambda name, body: None):
+    for t in list_tags(r, PATTERNS, bodies, digest):
         if t.otype != "tag":
             out[t.name] = (t.otype,)
             continue
@@ -58,3 +62,84 @@ def test_the_cache_says_what_git_says(repo: Path) -> None:
     git(repo, "tag", "-d", "m@v1.0.0!")
     del expected["m@v1.0.0!"]
     assert by_cache(repo) == expected
+
+
+def summary(repo: Path) -> object:
+    """What the registry reads, all of it that the cache feeds: events in order with their
+    kept fields, versions, stages."""
+    from gitmv.registry.read import read_tags
+
+    reg = read_tags(Repo.discover(str(repo)))
+    return ({name: ([(e.tag, e.action, e.commit, e.tagger, e.date, e.order, e.subject,
+                      e.fields) for e in m.events],
+                    {v: (x.commit, x.active, x.metrics, x.sort_key())
+                     for v, x in m.versions.items()},
+                    {s: v.version for s, v in m.stages.items()})
+             for name, m in reg.models.items()}, reg.errors, reg.warnings, reg.counters)
+
+
+def test_any_tag_change_by_plain_git_is_seen(repo: Path, tmp_path: Path) -> None:
+    """A seeded random run of what plain git does to tags between two gitmv calls: annotated
+    tags added (registrations with metrics, stage events), deleted, moved (`tag -f`: the same
+    name, a new tag object), lightweight ones, refs packed, a teammate's clone pushing tags
+    that this clone fetches (with --prune-tags: deletions too). After every step the cached
+    read is exactly git's, and exactly a read with no cache."""
+    import random
+
+    seed = random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "push", "-q", "origin", "HEAD:refs/heads/main")
+    mate = tmp_path / "mate"
+    git(tmp_path, "clone", "-q", str(origin), str(mate))
+    commits = [git(repo, "rev-parse", "HEAD").strip()]
+    for i in range(3):
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"c{i}")
+        commits.append(git(repo, "rev-parse", "HEAD").strip())
+    git(repo, "push", "-q", "origin", "HEAD:refs/heads/main")
+    git(mate, "fetch", "-q", "origin")
+    def message(name: str) -> str:
+        acc = rnd.choice([0.5, 0.75, 0.9])
+        return (f"Event {name}\n\n[gitmv]\nformat = 1\ndate = "
+                f"\"2030-01-01T00:00:0{rnd.randrange(9)}+00:00\"\n"
+                f"oid = \"sha256:{rnd.randrange(99):064d}\"\n\n[gitmv.metrics."
+                f"\"m.toml\"]\naccuracy = {acc}\n")
+
+    for n in range(1, 41):
+        step = n - 1
+        existing = [t for t in git(repo, "tag", "-l").split() if t]
+        op = rnd.choice(["register", "stage", "delete", "move", "light", "pack", "mate"])
+        where = rnd.choice(commits)
+        name = (f"m{rnd.randrange(2)}@v1.{n}.0" if op in ("register", "mate") else
+                f"m{rnd.randrange(2)}#{rnd.choice(['dev', 'prod'])}{rnd.choice(['', '!'])}#{n}")
+        if op in ("register", "stage"):
+            git(repo, "tag", "-a", name, where, "-m", message(name))
+        elif op == "delete" and existing:
+            git(repo, "tag", "-d", rnd.choice(existing))
+        elif op == "move" and existing:
+            moved = rnd.choice(existing)
+            git(repo, "tag", "-a", "-f", moved, rnd.choice(commits), "-m", message(moved))
+        elif op == "light":
+            git(repo, "tag", name, where)
+        elif op == "pack":
+            git(repo, "pack-refs", "--all")
+        elif op == "mate":
+            git(mate, "tag", "-a", name, where, "-m", message(name))
+            gone = [t for t in git(mate, "tag", "-l").split() if t and t != name]
+            if gone and rnd.random() < 0.5:
+                git(mate, "tag", "-d", rnd.choice(gone))
+            git(mate, "push", "-q", "--force", "--prune", "origin", "refs/tags/*:refs/tags/*")
+            git(repo, "fetch", "-q", "--force", "--prune", "--prune-tags", "origin")
+        if op != "mate" and rnd.random() < 0.3:  # the teammate sees this clone's tags too
+            git(repo, "push", "-q", "--force", "--prune", "origin", "refs/tags/*:refs/tags/*")
+            git(mate, "fetch", "-q", "--force", "--prune", "--prune-tags", "origin")
+        # the registry's own cache, warm from the step before
+        assert by_cache(repo, _digest) == by_git(repo), f"seed {seed}, step {step} ({op})"
+        warm = summary(repo)
+        (repo / ".git" / "mvm" / CACHE).unlink(missing_ok=True)
+        assert summary(repo) == warm, f"seed {seed}, step {step} ({op})"
+        if step % 10 == 0:  # a cache made by another digest is not taken for the registry's
+            by_cache(repo)
+            assert summary(repo) == warm, f"seed {seed}, step {step} ({op})"
