@@ -137,6 +137,8 @@ def _session(repo: RepoLike, what: str) -> Iterator[Workspace]:
         ws = _workspace(repo)
         try:
             yield ws
+        except ObjectCorrupt as exc:
+            raise _corrupt(exc) from None
         except OSError as exc:
             raise os_error(exc, what) from exc
         finally:
@@ -245,10 +247,7 @@ def _open_object(ws: Workspace, oid: str, size: int, remote: str | None) -> Bina
     try:
         f = builtins.open(path, "rb")  # noqa: SIM115 (handed to the caller)
     except FileNotFoundError:
-        try:
-            data = ws.cache.read_bytes(oid)  # packed: small, verified in memory
-        except ObjectCorrupt as exc:
-            raise _corrupt(exc) from None
+        data = ws.cache.read_bytes(oid)  # packed: small, verified in memory
         return io.BufferedReader(io.BytesIO(data))
     try:
         st = os.fstat(f.fileno())
@@ -257,7 +256,7 @@ def _open_object(ws: Workspace, oid: str, size: int, remote: str | None) -> Bina
             since = ws.state.now()
             got, _ = hash_fd(f.fileno(), st.st_size)
             if got != oid:
-                raise _corrupt(ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}"))
+                raise ObjectCorrupt(f"sha256:{oid}", f"sha256:{got}")
             if stat_of(os.fstat(f.fileno())) != before:
                 raise FileChanged(path)
             try:
@@ -272,7 +271,7 @@ def _open_object(ws: Workspace, oid: str, size: int, remote: str | None) -> Bina
 
 
 def _corrupt(exc: ObjectCorrupt) -> ObjectCorrupt:
-    exc.hint = ("`git mvm fsck` moves it aside; then `git mvm pull` (or this call again) "
+    exc.hint = exc.hint or ("`git mvm fsck` moves it aside; then `git mvm pull` (or this call again) "
                 "fetches a good copy from the store")
     return exc
 
