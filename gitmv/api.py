@@ -271,8 +271,8 @@ def _open_object(ws: Workspace, oid: str, size: int, remote: str | None) -> Bina
 
 
 def _corrupt(exc: ObjectCorrupt) -> ObjectCorrupt:
-    exc.hint = exc.hint or ("`git mvm fsck` moves it aside; then `git mvm pull` (or this call again) "
-                "fetches a good copy from the store")
+    exc.hint = exc.hint or ("`git mvm fsck` moves it aside; then `git mvm pull` (or this "
+                            "call again) fetches a good copy from the store")
     return exc
 
 

@@ -91,7 +91,7 @@ def test_a_file_inside_a_directory_artifact(project: Project) -> None:
         mvm.open("data/train/sub", repo=r)
     with pytest.raises(mvm.GitMvmError, match="data/train is a directory artifact"):
         mvm.open("data/train", repo=r)
-    with pytest.raises(mvm.GitMvmError, match="models/classifier.pt is a file artifact"):
+    with pytest.raises(mvm.GitMvmError, match=r"models/classifier\.pt is a file artifact"):
         mvm.open(f"{MODEL}/x", repo=r)
 
 
@@ -238,7 +238,7 @@ def test_params_and_metrics(project: Project) -> None:
         mvm.metrics(repo=r)
     assert mvm.metrics("HEAD", repo=r) == {"metrics.toml": {"accuracy": 0.95, "loss": 0.05}}
     (r / "metrics.toml").unlink()
-    with pytest.raises(mvm.GitMvmError, match="metrics.toml"):
+    with pytest.raises(mvm.GitMvmError, match=r"metrics\.toml"):
         mvm.metrics(repo=r)
     with pytest.raises(mvm.GitMvmError, match="unknown revision"):
         mvm.params("nope", repo=r)

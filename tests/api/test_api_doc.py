@@ -28,7 +28,7 @@ def test_every_example_runs(project: Project, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(project.root)
     namespace: dict[str, object] = {}
     for line, code in blocks():
-        exec(compile("\n" * (line - 1) + code, str(DOC), "exec"), namespace)  # noqa: S102
+        exec(compile("\n" * (line - 1) + code, str(DOC), "exec"), namespace)
     out = capsys.readouterr()
     assert out.err == ""
     # what the examples print: the first one's version, and the refusal with its hint
