@@ -14,7 +14,8 @@ import pytest
 import gitmv.api as mvm
 from gitmv.remotes import retry
 from tests.api.conftest import Project
-from tests.helpers import cache_objects, git, git_ok, init_bare, mvm as run_mvm, sha
+from tests.helpers import cache_objects, git, git_ok, init_bare, sha
+from tests.helpers import mvm as run_mvm
 from tests.storefiles import DirFiles, S3Files, write_object
 
 MODEL = "models/classifier.pt"
