@@ -27,6 +27,7 @@ import builtins
 import io
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,17 +117,29 @@ def _workspace(repo: RepoLike) -> Workspace:
     return Workspace.open(cwd=where, bare_ok=True)
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved = ui.NORMAL
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """gitmv's services report through `ui`; an API call prints nothing. `ui.level` is the
-    process's, so a call in one thread silences the CLI's reports in another for its length
-    (an application running both would see fewer warnings, never more)."""
-    before = ui.level
-    ui.level = ui.QUIET
+    process's: calls in several threads keep it quiet until the last one ends, then put back
+    what it was (a CLI call in another thread meanwhile reports less, never more)."""
+    global _quiet_depth, _quiet_saved
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = ui.level
+            ui.level = ui.QUIET
+        _quiet_depth += 1
     try:
         yield
     finally:
-        ui.level = before
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                ui.level = _quiet_saved
 
 
 @contextmanager

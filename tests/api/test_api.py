@@ -257,3 +257,38 @@ def test_a_bare_repository_reads_head_and_the_registry(project: Project, tmp_pat
     assert mvm.read_bytes(MODEL, repo=origin, rev="classifier@v1.0.0") == b"weights 0"
     assert mvm.metrics(repo=origin) == {"metrics.toml": {"accuracy": 0.95, "loss": 0.05}}
     assert cache_objects(project.root)  # (the project's own cache untouched)
+
+
+def test_calls_in_threads_stay_quiet_and_restore_the_level(
+    project: Project, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    r = project.root
+    ui.level = ui.VERBOSE
+    with ThreadPoolExecutor(4) as pool:
+        revs = [project.v1, "HEAD"] * 8
+        got = list(pool.map(lambda rev: mvm.read_bytes(MODEL, repo=r, rev=rev), revs))
+    assert got == [b"weights 0", b"weights 1"] * 8
+    assert ui.level == ui.VERBOSE
+    assert capfd.readouterr() == ("", "")
+    ui.level = ui.NORMAL
+
+
+def test_a_version_gto_registered_for_a_file_in_git(project: Project, tmp_path: Path) -> None:
+    """A model gitmv does not track (GTO registered a file committed to git): `get` writes
+    the file from git, `resolve` has no artifact oid to give."""
+    r = project.root
+    (r / "notes.txt").write_text("plain notes\n")
+    cfg = r / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text() + '\n[models.notes]\npath = "notes.txt"\n')
+    git(r, "add", "notes.txt", ".mvm/config.toml")
+    git_ok(r, "commit", "-q", "-m", "notes")
+    git_ok(r, "tag", "-a", "notes@v0.1.0", "-m", "Registering artifact notes version v0.1.0")
+    v = mvm.resolve("notes@v0.1.0", repo=r)
+    assert (v.model, v.version, v.oid, v.kind) == ("notes", "v0.1.0", None, None)
+    out = mvm.get("notes@latest", tmp_path, repo=r)
+    assert out == str(tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "plain notes\n"
+    with pytest.raises(mvm.WouldOverwrite):
+        mvm.get("notes@v0.1.0", tmp_path, repo=r)
