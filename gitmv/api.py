@@ -147,7 +147,10 @@ def _session(repo: RepoLike, what: str) -> Iterator[Workspace]:
     """A quiet Workspace for one call, closed after it; an OSError of gitmv's own work is
     the family's one line."""
     with _quiet():
-        ws = _workspace(repo)
+        try:
+            ws = _workspace(repo)
+        except OSError as exc:
+            raise os_error(exc, what) from exc
         try:
             yield ws
         except ObjectCorrupt as exc:
