@@ -36,6 +36,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "importers": BASE | {"objects", "repo", "worktree", "remotes"},
     "commands": BASE | {"objects", "repo", "worktree", "remotes", "transfer", "registry",
                         "review", "hooks", "importers"},
+    # the Python API sits beside the commands: what they may use, never them or the cli
+    "api": BASE | {"objects", "repo", "worktree", "remotes", "transfer", "registry", "review"},
     "cli": BASE | {"hooks", "commands"},
     "manpage": {"cli"},
     "__main__": {"cli"},

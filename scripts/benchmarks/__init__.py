@@ -10,6 +10,9 @@ What it measures, one module per workload group:
                to S3 (moto on loopback) beside dvc and a boto3 floor (`scripts/bench --remote`)
   registry.py  `git mvm show` / `history` on thousands of tags beside gto and a git floor
                (`scripts/bench --registry`)
+  api.py       time to the first byte and peak memory of `gitmv.api.open` on a 1 GiB artifact,
+               from the cache and from a directory store, each read in a fresh process
+               (api_read.py, which tests/api/test_api_big.py runs too) (`scripts/bench --api`)
   storage.py   what a second push adds to a directory store and to S3 after a small change,
                with the requests it made; add / status / push / pull from 10,000 to 1,000,000
                files (`scripts/bench --storage`)

@@ -6,6 +6,7 @@
                                                     --storage
     python scripts/benchmarks --remote [OPTIONS]    hooks and push/pull rows (remote.py)
     python scripts/benchmarks --registry [OPTIONS]  model registry rows (registry.py)
+    python scripts/benchmarks --api [OPTIONS]       the Python API's reads (api.py)
     python scripts/benchmarks --storage [OPTIONS]   store growth on a second push, request
                                                     counts, scale to 1M files (storage.py)
 
@@ -170,6 +171,10 @@ def _terminate(signum: int, _frame: object) -> None:
 def dispatch(argv: list[str]) -> int:
     if argv[:1] == ["--remote"]:
         return remote.run(parse_remote(argv[1:]))
+    if argv[:1] == ["--api"]:
+        from benchmarks import api
+
+        return api.run(api.parse(list(argv[1:])))
     if argv[:1] == ["--registry"]:
         return registry.run(parse_registry(argv[1:]))
     if argv[:1] == ["--storage"]:
