@@ -7,10 +7,10 @@ import shutil
 
 from gitmv import ui
 from gitmv.commands.output import print_json
-from gitmv.errors import WouldOverwrite
+from gitmv.errors import GitMvmError, WouldOverwrite, mask_url
 from gitmv.fsutil import remove_file, tmp_name
 from gitmv.objects import manifest
-from gitmv.objects.pointer import Pointer
+from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
 from gitmv.worktree.diffing import pointers_at
@@ -19,14 +19,26 @@ from gitmv.worktree.workspace import Workspace
 MODES = ("reflink", "copy")  # both hash the object while placing it
 
 
-def _fetch(ws: Workspace, ptr: Pointer, remote: str | None) -> None:
+def _fetch(ws: Workspace, ptr: Pointer, remote: str | None, mirror_of: str | None) -> None:
+    """The objects of `ptr` into the cache from the store (`mirror_of`: the URL a mirror
+    was made of, for the error when it names no store)."""
     if ws.in_cache(ptr, thorough=True):
         return
     from gitmv.remotes import base as remotes
     from gitmv.transfer.sync import fetch_pointers
 
     store = remotes.resolve(ws.repo, ws.config, remote=remote)
-    r = fetch_pointers(ws, store, [ptr], ws.jobs)
+    try:
+        r = fetch_pointers(ws, store, [ptr], ws.jobs)
+    except remotes.RemoteError as exc:
+        if mirror_of is None or remote or ws.config.get("core.remote") \
+                or "no Git LFS server answers" not in exc.message:
+            raise
+        raise GitMvmError(
+            f"{mask_url(mirror_of)} names no gitmv store (no core.remote in its "
+            f".mvm/config.toml) and has no Git LFS server ({store.url} answers 404)",
+            "its owner adds one and commits it (`git mvm remote add -d NAME URL`), or sets "
+            "lfs.url in a committed .lfsconfig; or name a remote with --remote") from None
     ws.flush()
     ui.info(f"fetched {ui.plural(len(r.transferred), 'object')} from {store.name}")
 
@@ -84,8 +96,15 @@ def _remove(path: str) -> None:
 
 
 def run(spec: str, output: str | None, force: bool, remote: str | None, json: bool,
-        jobs: int | None) -> int:
-    ws = Workspace.open(jobs=jobs, bare_ok=True)
+        jobs: int | None, repo: str | None = None, rev: str | None = None) -> int:
+    if repo is not None:  # no clone: a shallow, blobless mirror of the repository at URL
+        from gitmv.worktree.mirror import open_mirror
+
+        ws = open_mirror(repo, rev=rev, jobs=jobs)
+    else:
+        ws = Workspace.open(jobs=jobs, bare_ok=True)
+    if rev is not None:
+        return _get_path(ws, spec, rev, output, force, remote, json, repo)
     reg = registry.load(ws)
     v = reg.resolve(spec)
     deprecated = reg.model(v.model).deprecated
@@ -95,7 +114,7 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
     model = reg.model(v.model)
     recorded = v.summary.get("path")
     path = recorded if isinstance(recorded, str) else rw.model_path(ws, model, None)
-    if pointers_at(ws, v.commit).get(path) is None:  # GTO's: a file in git, a DVC output
+    if pointers_at(ws, v.commit, [path]).get(path) is None:  # GTO's: a file in git, a DVC output
         from gitmv.registry import foreign
 
         dest = os.path.abspath(output or os.path.basename(path))
@@ -110,6 +129,48 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
                 f"{os.path.relpath(dest)}")
         return 0
     path, ptr = rw.version_pointer(ws, model, v, f"cannot get {v.model} {v.version}")
+    if repo is not None:  # the store the version's commit names
+        from gitmv.worktree.mirror import config_at
+
+        ws = Workspace(ws.repo, config_at(ws.repo, v.commit), jobs=jobs)
+    shown = _write(ws, path, ptr, output, force, remote, repo)
+    if json:
+        print_json({"model": v.model, "version": v.version, "tag": v.tag, "commit": v.commit,
+                    "oid": ptr.oid_str, "kind": ptr.kind, "size": ptr.size, "path": shown})
+    else:
+        ui.info(f"{v.model} {v.version} ({ptr.oid_str[:19]}…, commit {v.commit[:12]}) -> "
+                f"{shown}")
+    return 0
+
+
+def _get_path(ws: Workspace, spec: str, rev: str, output: str | None, force: bool,
+              remote: str | None, json: bool, mirror_of: str | None) -> int:
+    """`get --rev REV PATH`: the artifact at PATH (its pointer's path or its own, from the
+    repository's top) in commit REV."""
+    commit = ws.repo.resolve(rev)
+    path = spec.strip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    if path.endswith(SUFFIX):
+        path = artifact_path(path)
+    ptr = pointers_at(ws, commit, [path]).get(path)
+    if ptr is None:
+        raise GitMvmError(f"no artifact {path} at {rev} ({commit[:12]})",
+                          f"`git ls-tree -r --name-only {commit[:12]}` lists its files (the "
+                          "path is from the repository's top; artifacts have `*.mvm` pointers)")
+    shown = _write(ws, path, ptr, output, force, remote, mirror_of)
+    if json:
+        print_json({"path": path, "rev": rev, "commit": commit, "oid": ptr.oid_str,
+                    "kind": ptr.kind, "size": ptr.size, "written": shown})
+    else:
+        ui.info(f"{path} at {rev} ({ptr.oid_str[:19]}…, commit {commit[:12]}) -> {shown}")
+    return 0
+
+
+def _write(ws: Workspace, path: str, ptr: Pointer, output: str | None, force: bool,
+           remote: str | None, mirror_of: str | None) -> str:
+    """Fetch the artifact's objects when the cache lacks them and write it to `output` (or
+    its name, here), atomically; the path written, as shown."""
     dest = os.path.abspath(output or os.path.basename(path))
     if ptr.kind == "file" and os.path.isdir(dest) and not os.path.islink(dest):
         dest = os.path.join(dest, os.path.basename(path))
@@ -118,7 +179,7 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
                              "choose another -o PATH, or replace it with --force")
     if ptr.kind == "dir" and os.path.isdir(dest) and not os.path.islink(dest):
         _refuse_replacing_home(ws, dest)
-    _fetch(ws, ptr, remote)
+    _fetch(ws, ptr, remote, mirror_of)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     if ptr.kind == "file":
         if os.path.isdir(dest) and not os.path.islink(dest):
@@ -126,11 +187,4 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
         _write_file(ws, ptr.oid, dest)
     else:
         _write_dir(ws, ptr, dest)
-    shown = os.path.relpath(dest) if not os.path.relpath(dest).startswith("..") else dest
-    if json:
-        print_json({"model": v.model, "version": v.version, "tag": v.tag, "commit": v.commit,
-                    "oid": ptr.oid_str, "kind": ptr.kind, "size": ptr.size, "path": shown})
-    else:
-        ui.info(f"{v.model} {v.version} ({ptr.oid_str[:19]}…, commit {v.commit[:12]}) -> "
-                f"{shown}")
-    return 0
+    return os.path.relpath(dest) if not os.path.relpath(dest).startswith("..") else dest
