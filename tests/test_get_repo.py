@@ -322,3 +322,18 @@ def test_an_unfinished_mirror_is_rebuilt(upstream: Upstream, tmp_path: Path) -> 
     (mirror / "HEAD").write_text("garbage")
     assert mvm(tmp_path, "get", "-q", "-f", "--repo", url, "clf@v1.0.0", "-o", str(out)) == 0
     assert out.read_bytes() == b"weights 0"
+
+
+def test_a_server_that_refuses_filters_still_serves_the_version_quietly(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without `uploadpack.allowFilter` the server sends the tagged commits' blobs: still
+    no history, and nothing scary printed."""
+    git(upstream.bare, "config", "uploadpack.allowFilter", "false")
+    with GitDaemon(upstream.srv) as server:
+        res = run(capsys, tmp_path, "get", "--repo", server.url("origin.git"), "clf@v1.0.0",
+                  "-o", str(tmp_path / "m.pt"))
+    assert res.rc == 0, res.err
+    assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
+    assert "warning" not in res.err.lower() and "filter" not in res.err, res.err
+    assert _commits(mirror_of(tmp_path)) <= 2

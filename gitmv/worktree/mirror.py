@@ -66,6 +66,8 @@ def mirrors_dir() -> str:
 
 def normalize_url(url: str) -> str:
     """The URL as git is handed it: a local path made absolute (it must be a directory)."""
+    if "\n" in url or "\0" in url:
+        raise GitMvmError(f"{url!r} is not a URL (it holds a line break)", "check --repo")
     if "://" in url or re.match(r"^[^/]+@[^/]+:", url) or re.match(r"^[\w.-]+:[^/]", url):
         return url  # a URL, or scp-style user@host:path / host:path
     path = os.path.abspath(os.path.expanduser(url))
@@ -132,16 +134,19 @@ def _ready(path: str, url: str) -> Repo:
         tmp = tmp_name(os.path.dirname(path))
         try:
             run_git(["init", "-q", "--bare", tmp])
-            settings = [("remote.origin.url", url), ("remote.origin.promisor", "true"),
-                        ("remote.origin.partialclonefilter", "blob:none"),
-                        ("extensions.partialclone", "origin"),
-                        ("core.repositoryformatversion", "1"), ("gc.auto", "0"),
-                        ("maintenance.auto", "false"), ("fetch.prune", "false"),
-                        ("core.logAllRefUpdates", "false")]
+            # appended to what `git init` wrote (git takes a key's last value): one write, not
+            # a `git config` per key
+            origin = {"url": url, "promisor": "true", "partialclonefilter": "blob:none"}
             if _is_local(url):  # a local upload-pack reads the server's config: allow filters
-                settings.append(("remote.origin.uploadpack", _LOCAL_UPLOAD_PACK))
-            for key, value in settings:
-                run_git(["config", key, value], locate={"GIT_DIR": tmp})
+                origin["uploadpack"] = _LOCAL_UPLOAD_PACK
+            text = ("[core]\n\trepositoryformatversion = 1\n\tlogAllRefUpdates = false\n"
+                    "[extensions]\n\tpartialclone = origin\n[gc]\n\tauto = 0\n"
+                    "[maintenance]\n\tauto = false\n[fetch]\n\tprune = false\n"
+                    "[remote \"origin\"]\n" + "".join(
+                        f"\t{k} = {_quoted(v)}\n" for k, v in origin.items()))
+            with open(os.path.join(tmp, "config"), "a", encoding="utf-8",
+                      errors="surrogateescape") as f:
+                f.write(text)
             atomic_write(os.path.join(tmp, MARKER), url.encode("utf-8", "surrogateescape")
                          + b"\n")
             os.rename(tmp, path)
@@ -151,6 +156,11 @@ def _ready(path: str, url: str) -> Repo:
     else:
         _remove_stale_locks(path)
     return Repo.at_git_dir(path)
+
+
+def _quoted(value: str) -> str:
+    """A git config value, double-quoted."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _remove_stale_locks(path: str) -> None:
