@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,23 +23,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.stores.s3 import _die_with_parent, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _plain_env() -> dict[str, str]:
@@ -65,7 +50,7 @@ class _Server:
 
     def start(self) -> _Server:
         for _ in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             self.proc = subprocess.Popen(self.argv(), env=_plain_env(), cwd=ROOT,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL,

@@ -57,6 +57,31 @@ def _history(repo: Path, n: int) -> None:
     git(repo, "reset", "-q", "--hard", "main")
 
 
+def _release(up: Upstream, data: bytes, version: str, *remote: str) -> None:
+    """`data` committed as models/clf.pt, registered as clf@VERSION, its bytes pushed (to
+    `remote`), all of it published on the server."""
+    save(up.project, "models/clf.pt", data, f"clf {version}")
+    assert mvm(up.project, "register", "-q", "--no-env", "clf", version) == 0
+    assert mvm(up.project, "push", "-q", *remote) == 0
+    _publish(up)
+
+
+def _get_over_http(up: Upstream, cwd: Path, spec: str) -> bytes:
+    """The bytes `get --repo http://… SPEC` writes."""
+    with GitHttp(up.srv) as server:
+        out = cwd / "m.pt"
+        assert mvm(cwd, "get", "-q", "-f", "--repo", server.url("origin.git"), spec, "-o",
+                   str(out)) == 0
+    return out.read_bytes()
+
+
+def _forget_the_store(project: Path) -> None:
+    """The tracked config names no gitmv store any more (committed by the caller)."""
+    cfg = project / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text().replace('remote = "store"', "").replace(
+        "[remote.store]", "[old-remote]"))
+
+
 def _publish(up: Upstream) -> None:
     git_ok(up.project, "push", "-q", "origin", "main", "--tags")
 
@@ -188,15 +213,8 @@ def test_s3_store(upstream: Upstream, tmp_path: Path, monkeypatch: pytest.Monkey
                "--endpoint-url", moto.endpoint, "--region", s3.REGION) == 0
     git(p, "add", "-A")
     git_ok(p, "commit", "-q", "-m", "store on s3")
-    save(p, "models/clf.pt", b"weights on s3", "clf s3")
-    assert mvm(p, "register", "-q", "--no-env", "clf", "v2.0.0") == 0
-    assert mvm(p, "push", "-q") == 0
-    _publish(upstream)
-    with GitHttp(upstream.srv) as server:
-        out = tmp_path / "m.pt"
-        assert mvm(tmp_path, "get", "-q", "--repo", server.url("origin.git"), "clf@v2.0.0",
-                   "-o", str(out)) == 0
-    assert out.read_bytes() == b"weights on s3"
+    _release(upstream, b"weights on s3", "v2.0.0")
+    assert _get_over_http(upstream, tmp_path, "clf@v2.0.0") == b"weights on s3"
 
 
 def test_lfs_endpoint(upstream: Upstream, tmp_path: Path) -> None:
@@ -206,22 +224,13 @@ def test_lfs_endpoint(upstream: Upstream, tmp_path: Path) -> None:
 
     endpoint = shared_server().endpoint(*fresh_repo())
     p = upstream.project
-    cfg = p / ".mvm" / "config.toml"
-    cfg.write_text(cfg.read_text().replace('remote = "store"', "").replace(
-        "[remote.store]", "[old-remote]"))
+    _forget_the_store(p)
     (p / ".lfsconfig").write_text(f"[lfs]\n\turl = {endpoint}\n")
     git(p, "add", "-A")
     git_ok(p, "commit", "-q", "-m", "bytes on the LFS server")
     assert mvm(p, "remote", "add", "-q", "--local", "lfs", "lfs+" + endpoint) == 0
-    save(p, "models/clf.pt", b"weights on lfs", "clf lfs")
-    assert mvm(p, "register", "-q", "--no-env", "clf", "v3.0.0") == 0
-    assert mvm(p, "push", "-q", "lfs") == 0
-    _publish(upstream)
-    with GitHttp(upstream.srv) as server:
-        out = tmp_path / "m.pt"
-        assert mvm(tmp_path, "get", "-q", "--repo", server.url("origin.git"), "clf@v3.0.0",
-                   "-o", str(out)) == 0
-    assert out.read_bytes() == b"weights on lfs"
+    _release(upstream, b"weights on lfs", "v3.0.0", "lfs")
+    assert _get_over_http(upstream, tmp_path, "clf@v3.0.0") == b"weights on lfs"
 
 
 def test_errors_are_one_line_with_a_hint(
@@ -253,9 +262,7 @@ def test_no_store_and_no_lfs_endpoint(
     upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     p = upstream.project
-    cfg = p / ".mvm" / "config.toml"
-    cfg.write_text(cfg.read_text().replace('remote = "store"', "").replace(
-        "[remote.store]", "[old-remote]"))
+    _forget_the_store(p)
     git(p, "add", "-A")
     git_ok(p, "commit", "-q", "-m", "no store")
     save(p, "models/clf.pt", b"weights nowhere", "clf nowhere")
@@ -337,3 +344,26 @@ def test_a_server_that_refuses_filters_still_serves_the_version_quietly(
     assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
     assert "warning" not in res.err.lower() and "filter" not in res.err, res.err
     assert _commits(mirror_of(tmp_path)) <= 2
+
+
+def test_rev_and_path_in_a_clone_and_by_commit_id(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--rev` works in a clone too, and over a URL by a full commit id (fetched by id)."""
+    p = upstream.project
+    first = git(p, "rev-parse", "HEAD").strip()
+    save(p, "models/clf.pt", b"weights 1", "clf 1")
+    assert mvm(p, "push", "-q") == 0
+    _publish(upstream)
+    assert mvm(p, "get", "-q", "--rev", first, "models/clf.pt", "-o", str(tmp_path / "a")) == 0
+    assert (tmp_path / "a").read_bytes() == b"weights 0"
+    with GitDaemon(upstream.srv) as server:
+        url = server.url("origin.git")
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", first, "models/clf.pt",
+                   "-o", str(tmp_path / "b")) == 0
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "main", "models/enc",
+                   "-o", str(tmp_path / "enc")) == 0
+        res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/nope.pt")
+    assert (tmp_path / "b").read_bytes() == b"weights 0"
+    assert tree_digest(tmp_path / "enc") == upstream.enc
+    assert res.rc == 1 and "no artifact models/nope.pt" in res.err and "hint:" in res.err
