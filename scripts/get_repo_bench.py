@@ -5,7 +5,8 @@ The repository: a 1,000-commit history (each commit changes a small file), then 
 --mib MiB (default 1024) added, committed, registered (`clf@v1.0.0`) and pushed to a
 directory store its tracked `.mvm/config.toml` names; served over http from a bare copy that
 allows filters (`uploadpack.allowFilter`). Each timed run starts cold: a fresh mirror
-directory (GITMV_REPO_CACHE) or a fresh clone; the page cache is not dropped (needs root).
+directory (GITMV_REPO_CACHE) or a fresh clone; the page cache is not dropped (needs root),
+dirty pages are written out (`sync`) before each run, and the two ways take turns going first.
 "Again" is a second `get --repo` with the mirror and its cache in place.
 
 First byte: the moment the first byte of the model is on local disk (a file under the
@@ -13,7 +14,7 @@ mirror's or clone's `mvm/tmp` or `mvm/objects` that is not the registry's or the
 cache's), polled every millisecond. Peak RSS: the largest resident set of the process tree
 (`wait4`'s ru_maxrss of each command; the clone case, the larger of its two).
 
-    python scripts/get_repo_bench.py [--mib 1024] [--reps 3] [--keep DIR]
+    python scripts/get_repo_bench.py [--mib 1024] [--reps 3] [--note-kib 0] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def mvm(cwd: Path, env: dict[str, str], *args: str) -> str:
     return sh(cwd, env, sys.executable, "-m", "gitmv", *args)
 
 
-def build(work: Path, env: dict[str, str], mib: int) -> Path:
+def build(work: Path, env: dict[str, str], mib: int, note_kib: int) -> Path:
     """The served bare repository (under work/srv)."""
     project = work / "project"
     project.mkdir()
@@ -68,7 +69,7 @@ def build(work: Path, env: dict[str, str], mib: int) -> Path:
     sh(project, env, "git", "commit", "-q", "-m", "init")
     stream = []
     for i in range(1000):
-        text = f"note {i}\n"
+        text = f"note {i}\n" + (os.urandom(note_kib * 512).hex() if note_kib else "")
         stream.append(f"commit refs/heads/main\nmark :{i + 1}\ncommitter B <b@example.com> "
                       f"{1_700_000_000 + i} +0000\ndata 6\nwork {i % 10}\n"
                       + (f"from :{i}\n" if i else "from HEAD^0\n")
@@ -198,6 +199,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mib", type=int, default=1024)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--note-kib", type=int, default=0,
+                    help="each history commit also writes this many KiB of new random text "
+                    "(default 0: a one-line change): a history with weight")
     ap.add_argument("--keep", type=Path, help="build and keep the work files here")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="get-repo-bench-"))
@@ -206,18 +210,27 @@ def main() -> None:
     home.mkdir(exist_ok=True)
     env = env_for(home)
     t0 = time.monotonic()
-    bare = build(work, env, args.mib)
-    print(f"built in {time.monotonic() - t0:.1f} s: 1,000-commit history, a {args.mib} MiB "
-          f"model on a directory store, served over http", file=sys.stderr)
+    bare = build(work, env, args.mib, args.note_kib)
+    history = sh(bare, env, "git", "count-objects", "-vH").split("size-pack: ")[1].split()
+    print(f"built in {time.monotonic() - t0:.1f} s: 1,000-commit history ({' '.join(history[:2])} "
+          f"packed), a {args.mib} MiB model on a directory store, served over http",
+          file=sys.stderr)
     try:
         with GitHttp(bare.parent) as server:
             url = server.url("origin.git")
             rows: dict[str, list[Run]] = {"get --repo (cold)": [], "get --repo (again)": [],
                                           "git clone + git mvm get": []}
-            for _ in range(args.reps):
-                rows["get --repo (cold)"].append(get_repo(work, env, url, fresh=True))
-                rows["get --repo (again)"].append(get_repo(work, env, url, fresh=False))
-                rows["git clone + git mvm get"].append(clone_get(work, env, url))
+            for rep in range(args.reps):
+                # the two ways take turns going first; dirty pages of the last run written
+                # out before each timed one (its writeback is not the next run's cost)
+                for case in (("cold", "clone") if rep % 2 == 0 else ("clone", "cold")):
+                    os.sync()
+                    if case == "clone":
+                        rows["git clone + git mvm get"].append(clone_get(work, env, url))
+                        continue
+                    rows["get --repo (cold)"].append(get_repo(work, env, url, fresh=True))
+                    os.sync()
+                    rows["get --repo (again)"].append(get_repo(work, env, url, fresh=False))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
