@@ -363,7 +363,13 @@ def test_rev_and_path_in_a_clone_and_by_commit_id(
                    "-o", str(tmp_path / "b")) == 0
         assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "main", "models/enc",
                    "-o", str(tmp_path / "enc")) == 0
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "HEAD", "models/clf.pt",
+                   "-o", str(tmp_path / "c")) == 0
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "clf@v1.0.0",
+                   "models/clf.pt", "-o", str(tmp_path / "d")) == 0
         res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/nope.pt")
     assert (tmp_path / "b").read_bytes() == b"weights 0"
+    assert (tmp_path / "c").read_bytes() == b"weights 1"
+    assert (tmp_path / "d").read_bytes() == b"weights 0"
     assert tree_digest(tmp_path / "enc") == upstream.enc
     assert res.rc == 1 and "no artifact models/nope.pt" in res.err and "hint:" in res.err

@@ -180,6 +180,10 @@ def _remove_stale_locks(path: str) -> None:
 
 def _update(repo: Repo, url: str, rev: str | None) -> str | None:
     """Fetch what changed upstream; the commit `rev` names (None without `rev`)."""
+    if rev is not None and _FULL_OID.fullmatch(rev):  # by id: no need to list refs
+        if not repo.has_commit(rev):
+            _fetch(repo, url, [f"{rev}:{REV_REFS}{rev}"], rev=rev)
+        return _commit_of(repo, url, rev, rev)
     refs = _ls_remote(repo, url, rev)
     have = _local_refs(repo)
     wants: list[str] = []
@@ -202,18 +206,19 @@ def _update(repo: Repo, url: str, rev: str | None) -> str | None:
             repo.git("update-ref", "--no-deref", "HEAD", head)
         return None
     name = _remote_name(refs, rev)
-    if name is not None:
-        if have.get(name) != refs[name]:
-            _fetch(repo, url, [f"+{name}:{name}"])
-        target = name
-    elif _FULL_OID.fullmatch(rev):
-        if not repo.has_commit(rev):
-            _fetch(repo, url, [f"{rev}:{REV_REFS}{rev}"], rev=rev)
-        target = rev
-    else:
+    if name is None:
         raise GitMvmError(f"{mask_url(url)} has no branch or tag {rev!r}",
                           "name a branch, a tag or a full commit id (`git ls-remote URL` "
                           "lists what the server has)")
+    local = HEAD_REF if name == "HEAD" else name  # the server's HEAD: ours points at it
+    if have.get(local) != refs[name]:
+        _fetch(repo, url, [f"+{name}:{local}"])
+    if name == "HEAD":
+        repo.git("update-ref", "--no-deref", "HEAD", refs[name])
+    return _commit_of(repo, url, rev, local)
+
+
+def _commit_of(repo: Repo, url: str, rev: str, target: str) -> str:
     out = repo.git("rev-parse", "--verify", "-q", f"{target}^{{commit}}", check=False)
     if not out.strip():
         raise GitMvmError(f"{rev!r} in {mask_url(url)} is not a commit",
@@ -240,7 +245,7 @@ def _local_refs(repo: Repo) -> dict[str, str]:
 
 def _ls_remote(repo: Repo, url: str, rev: str | None) -> dict[str, str]:
     """{ref: oid} of the server (HEAD and tags; a branch or tag `rev` may name)."""
-    patterns = ["HEAD", "refs/tags/*"] if rev is None else []
+    patterns = ["HEAD", "refs/tags/*"] if rev is None else [rev]  # matched from the end
     try:
         out = repo.git(*_FETCH_CONFIG, "ls-remote", "origin", *patterns)
     except GitFailed as exc:
