@@ -11,8 +11,8 @@ dirty pages are written out (`sync`) before each run, and the two ways take turn
 
 First byte: the moment the first byte of the model is on local disk (a file under the
 mirror's or clone's `mvm/tmp` or `mvm/objects` that is not the registry's or the stat
-cache's), polled every millisecond. Peak RSS: the largest resident set of the process tree
-(`wait4`'s ru_maxrss of each command; the clone case, the larger of its two).
+cache's), polled every millisecond. Peak RSS: the largest resident set of any process of
+the tree (GNU time's %M of each command; the clone case, the larger of its two).
 
     python scripts/get_repo_bench.py [--mib 1024] [--reps 3] [--note-kib 0] [--keep DIR]
 """
@@ -67,16 +67,21 @@ def build(work: Path, env: dict[str, str], mib: int, note_kib: int) -> Path:
     sh(project, env, "git", "init", "-q", "-b", "main")
     mvm(project, env, "init", "-q")
     sh(project, env, "git", "commit", "-q", "-m", "init")
-    stream = []
-    for i in range(1000):
-        text = f"note {i}\n" + (os.urandom(note_kib * 512).hex() if note_kib else "")
-        stream.append(f"commit refs/heads/main\nmark :{i + 1}\ncommitter B <b@example.com> "
-                      f"{1_700_000_000 + i} +0000\ndata 6\nwork {i % 10}\n"
-                      + (f"from :{i}\n" if i else "from HEAD^0\n")
-                      + f"M 100644 inline notes.txt\ndata {len(text)}\n{text}\n")
+    # written to a file as it is made, never held: a child's peak RSS (`wait4`) starts at
+    # the RSS of the process that forked it, so this one stays small
     base = sh(project, env, "git", "rev-parse", "HEAD").strip()
-    sh(project, env, "git", "fast-import", "--quiet",
-       stdin="".join(stream).replace("from HEAD^0", f"from {base}").encode())
+    stream = work / "history.fi"
+    with open(stream, "w") as f:
+        for i in range(1000):
+            text = f"note {i}\n" + (os.urandom(note_kib * 512).hex() if note_kib else "")
+            f.write(f"commit refs/heads/main\nmark :{i + 1}\ncommitter B <b@example.com> "
+                    f"{1_700_000_000 + i} +0000\ndata 6\nwork {i % 10}\n"
+                    + (f"from :{i}\n" if i else f"from {base}\n")
+                    + f"M 100644 inline notes.txt\ndata {len(text)}\n{text}\n")
+    with open(stream, "rb") as f:
+        subprocess.run(["git", "fast-import", "--quiet"], cwd=project, env=env, stdin=f,
+                       check=True)
+    stream.unlink()
     sh(project, env, "git", "reset", "-q", "--hard", "main")
     store = work / "store"
     store.mkdir()
@@ -132,19 +137,22 @@ def first_byte_watch(root: Path, start: float, stop: threading.Event) -> list[fl
 
 
 def timed(cwd: Path, env: dict[str, str], argv: list[str]) -> tuple[float, int]:
-    """(seconds, peak RSS KiB of the process and its reaped descendants)."""
+    """(seconds, peak RSS KiB of the largest process of its tree). Started through GNU time
+    where there is one: a process's ru_maxrss counts the address space it was forked from,
+    so measured from here every row would show at least this harness's RSS (as in
+    scripts/benchmarks/harness.py)."""
+    stat = Path(tempfile.mkstemp(prefix="rss-")[1])
+    wrapped = ["/usr/bin/time", "-o", str(stat), "-f", "%M", *argv] \
+        if os.access("/usr/bin/time", os.X_OK) else argv
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run(wrapped, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
     elapsed = time.monotonic() - t0
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {err}")
-    return elapsed, usage.ru_maxrss
+        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.decode()}")
+    text = stat.read_text().split()
+    stat.unlink()
+    return elapsed, int(text[-1]) if text else 0
 
 
 def get_repo(work: Path, env: dict[str, str], url: str, fresh: bool) -> Run:
