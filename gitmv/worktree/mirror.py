@@ -122,8 +122,9 @@ def config_at(repo: Repo, commit: str) -> Config:
     return Config.load(repo.root, repo.mvm_dir, shared)
 
 
-class _Broken(Exception):
-    """A mirror git could not update for a reason other than the server's answer."""
+class _Broken(GitMvmError):
+    """A mirror git could not update for a reason other than the server's answer (rebuilt
+    once; a second time it is reported)."""
 
 
 def _ready(path: str, url: str) -> Repo:
@@ -274,7 +275,9 @@ def _fetch(repo: Repo, url: str, refspecs: Iterable[str], rev: str | None = None
                               "name a branch, a tag or a full commit id the server has") from None
         if _said_by_server(said):
             raise _unreachable(url, exc) from None
-        raise _Broken(str(exc)) from None
+        raise _Broken(f"cannot update the mirror {repo.git_dir} of {mask_url(url)}: "
+                      f"{exc.detail}", f"remove {repo.git_dir} (the next call makes it again); "
+                      "`git ls-remote URL` must list the repository's refs") from None
 
 
 def _said_by_server(said: str) -> bool:
