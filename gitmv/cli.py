@@ -446,7 +446,13 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (gto check-ref's shape)")
 
     p = cmd("get")
-    p.add_argument("spec", metavar="MODEL@VERSION|MODEL#STAGE|MODEL@latest")
+    p.add_argument("spec", metavar="MODEL@VERSION|MODEL#STAGE|MODEL@latest|PATH",
+                   help="a registered version, or with --rev the path of an artifact")
+    p.add_argument("--repo", metavar="URL",
+                   help="from the repository at URL (any git URL, file:// or a path), without "
+                   "a clone: a shallow, blobless mirror under ~/.cache/gitmv/repos")
+    p.add_argument("--rev", metavar="REV",
+                   help="the artifact at PATH in this branch, tag or commit (not the registry)")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="where to write it (default: the artifact's name, here)")
     p.add_argument("-f", "--force", action="store_true", help="replace PATH if it exists")

@@ -53,6 +53,13 @@ NEVER = [
     ("gitmv.worktree.merge", "gitmv.worktree.workspace"),
     ("gitmv.worktree.merge", "gitmv.objects.cache"),
     ("gitmv.worktree.merge", "gitmv.fsutil"),
+    # a mirror of a repository by URL (worktree.mirror) is opened by the top only (commands,
+    # the API): nothing a clone runs, hooks above all, reaches for the network through it
+    *((f"gitmv.{low}", "gitmv.worktree.mirror") for low in (
+        "hooks", "transfer", "registry", "review", "importers", "remotes", "objects")),
+    *((m, "gitmv.worktree.mirror") for m in ("gitmv.worktree.workspace",
+                                             "gitmv.worktree.checkout",
+                                             "gitmv.worktree.diffing")),
 ]
 # Modules that may start a program other than git, and which one.
 SUBPROCESS_OK = {

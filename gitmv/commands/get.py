@@ -1,4 +1,5 @@
-"""get: write one registered version's bytes anywhere, without a checkout (deployments)."""
+"""get: write one registered version's bytes anywhere, without a checkout (deployments);
+`--repo URL`: without a clone either (a minimal mirror: gitmv/worktree/mirror.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import os
 
 from gitmv import ui
 from gitmv.commands.output import print_json
-from gitmv.errors import WouldOverwrite
+from gitmv.errors import GitMvmError, WouldOverwrite, mask_url
+from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
 from gitmv.transfer.ensure import ensure_cached
@@ -16,8 +18,15 @@ from gitmv.worktree.workspace import Workspace
 
 
 def run(spec: str, output: str | None, force: bool, remote: str | None, json: bool,
-        jobs: int | None) -> int:
-    ws = Workspace.open(jobs=jobs, bare_ok=True)
+        jobs: int | None, repo: str | None = None, rev: str | None = None) -> int:
+    if repo is not None:  # no clone: a shallow, blobless mirror of the repository at URL
+        from gitmv.worktree.mirror import open_mirror
+
+        ws = open_mirror(repo, rev=rev, jobs=jobs)
+    else:
+        ws = Workspace.open(jobs=jobs, bare_ok=True)
+    if rev is not None:
+        return _get_path(ws, spec, rev, output, force, remote, json, repo)
     reg = registry.load(ws)
     v = reg.resolve(spec)
     deprecated = reg.model(v.model).deprecated
@@ -27,7 +36,7 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
     model = reg.model(v.model)
     recorded = v.summary.get("path")
     path = recorded if isinstance(recorded, str) else rw.model_path(ws, model, None)
-    if pointers_at(ws, v.commit).get(path) is None:  # GTO's: a file in git, a DVC output
+    if pointers_at(ws, v.commit, [path]).get(path) is None:  # GTO's: a file in git, DVC's
         from gitmv.registry import foreign
 
         dest = os.path.abspath(output or os.path.basename(path))
@@ -42,11 +51,11 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
                 f"{os.path.relpath(dest)}")
         return 0
     path, ptr = rw.version_pointer(ws, model, v, f"cannot get {v.model} {v.version}")
-    dest = destination(output or os.path.basename(path), os.path.basename(path), ptr.kind)
-    check_destination(ws, dest, ptr.kind, force)
-    ensure_cached(ws, [ptr], remote)
-    write_artifact(ws, ptr, dest)
-    shown = os.path.relpath(dest) if not os.path.relpath(dest).startswith("..") else dest
+    if repo is not None:  # the store the version's commit names
+        from gitmv.worktree.mirror import config_at
+
+        ws = Workspace(ws.repo, config_at(ws.repo, v.commit), jobs=jobs)
+    shown = _write(ws, path, ptr, output, force, remote, repo)
     if json:
         print_json({"model": v.model, "version": v.version, "tag": v.tag, "commit": v.commit,
                     "oid": ptr.oid_str, "kind": ptr.kind, "size": ptr.size, "path": shown})
@@ -54,3 +63,51 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
         ui.info(f"{v.model} {v.version} ({ptr.oid_str[:19]}…, commit {v.commit[:12]}) -> "
                 f"{shown}")
     return 0
+
+
+def _get_path(ws: Workspace, spec: str, rev: str, output: str | None, force: bool,
+              remote: str | None, json: bool, mirror_of: str | None) -> int:
+    """`get --rev REV PATH`: the artifact at PATH (its pointer's path or its own, from the
+    repository's top) in commit REV."""
+    commit = ws.repo.resolve(rev)
+    path = spec.strip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    if path.endswith(SUFFIX):
+        path = artifact_path(path)
+    ptr = pointers_at(ws, commit, [path]).get(path)
+    if ptr is None:
+        raise GitMvmError(f"no artifact {path} at {rev} ({commit[:12]})",
+                          f"`git ls-tree -r --name-only {commit[:12]}` lists its files (the "
+                          "path is from the repository's top; artifacts have `*.mvm` pointers)")
+    shown = _write(ws, path, ptr, output, force, remote, mirror_of)
+    if json:
+        print_json({"path": path, "rev": rev, "commit": commit, "oid": ptr.oid_str,
+                    "kind": ptr.kind, "size": ptr.size, "written": shown})
+    else:
+        ui.info(f"{path} at {rev} ({ptr.oid_str[:19]}…, commit {commit[:12]}) -> {shown}")
+    return 0
+
+
+def _write(ws: Workspace, path: str, ptr: Pointer, output: str | None, force: bool,
+           remote: str | None, mirror_of: str | None) -> str:
+    """Fetch the artifact's objects when the cache lacks them (`mirror_of`: the URL a mirror
+    was made of, for the error when it names no store) and write it to `output` (or its
+    name, here), atomically; the path written, as shown."""
+    from gitmv.remotes.retry import RemoteError
+
+    dest = destination(output or os.path.basename(path), os.path.basename(path), ptr.kind)
+    check_destination(ws, dest, ptr.kind, force)
+    try:
+        ensure_cached(ws, [ptr], remote)
+    except RemoteError as exc:
+        if mirror_of is None or remote or ws.config.get("core.remote") \
+                or "no Git LFS server answers" not in exc.message:
+            raise
+        raise GitMvmError(
+            f"{mask_url(mirror_of)} names no gitmv store (no core.remote in its "
+            f".mvm/config.toml) and has no Git LFS server to fetch from",
+            "its owner adds one and commits it (`git mvm remote add -d NAME URL`), or sets "
+            "lfs.url in a committed .lfsconfig; or name a remote with --remote") from None
+    write_artifact(ws, ptr, dest)
+    return os.path.relpath(dest) if not os.path.relpath(dest).startswith("..") else dest

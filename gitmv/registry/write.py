@@ -71,7 +71,7 @@ def refuse_url(name: str, url: str) -> None:
 
 
 def pointer_at(ws: Workspace, commit: str, path: str, what: str) -> Pointer:
-    found = pointers_at(ws, commit).get(path)
+    found = pointers_at(ws, commit, [path]).get(path)
     if found is None:
         raise GitMvmError(
             f"{what}: {pointer_path(path)} is not in commit {commit[:12]}",

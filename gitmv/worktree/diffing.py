@@ -11,7 +11,7 @@ from gitmv.errors import GitMvmError
 from gitmv.objects import manifest
 from gitmv.objects.hashing import hash_bytes
 from gitmv.objects.manifest import Entry
-from gitmv.objects.pointer import Pointer, artifact_path, is_pointer_data
+from gitmv.objects.pointer import Pointer, artifact_path, is_pointer_data, pointer_path
 from gitmv.worktree.workspace import Workspace, diff_entries
 
 
@@ -22,9 +22,15 @@ class State(NamedTuple):
     entries: Sequence[Entry] | None  # directory contents when known
 
 
-def pointers_at(ws: Workspace, rev: str) -> dict[str, Pointer]:
-    """Every artifact's pointer in the tree of `rev` (read from git objects, no checkout)."""
-    blobs = ws.repo.pointers_at(rev)
+def pointers_at(ws: Workspace, rev: str, paths: Sequence[str] = ()) -> dict[str, Pointer]:
+    """Every artifact's pointer in the tree of `rev` (read from git objects, no checkout);
+    with `paths` (artifact paths), only theirs: in a blobless mirror (worktree.mirror) each
+    pointer read is a blob fetched."""
+    if paths:
+        blobs = {p: b for p, b in ws.repo.tree_blobs(rev, [pointer_path(a) for a in paths])
+                 .items() if artifact_path(p) in paths}
+    else:
+        blobs = ws.repo.pointers_at(rev)
     paths = sorted(blobs)
     result: dict[str, Pointer] = {}
     for path, data in zip(paths, ws.repo.read_blobs([blobs[p] for p in paths]), strict=True):

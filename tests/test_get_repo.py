@@ -1,0 +1,375 @@
+"""`git mvm get --repo URL SPEC` without a clone: a shallow, blobless mirror
+(gitmv/worktree/mirror.py) over a plain path, file://, git:// (git daemon) and http://
+(git http-backend), on a 1,000-commit history; bytes from a directory store, S3 (moto) and
+Git LFS (giftless)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from tests.gitserver import GitDaemon, GitHttp
+from tests.helpers import (
+    error_lines,
+    git,
+    git_ok,
+    init_bare,
+    init_hooked,
+    mvm,
+    run,
+    save,
+    save_dir,
+    tree_digest,
+    wait_for,
+)
+
+HISTORY = 1000
+
+
+class Upstream(NamedTuple):
+    project: Path  # the team's clone
+    bare: Path  # the server's repository (under `srv`)
+    srv: Path
+    store: Path  # the directory store its tracked config names
+    enc: dict[str, str]  # the directory artifact's tree digest
+
+
+def _history(repo: Path, n: int) -> None:
+    """`n` commits, each changing notes.txt (a blob of its own): the history a mirror skips."""
+    base = git(repo, "rev-parse", "HEAD").strip()
+    stream = []
+    for i in range(n):
+        text = f"note {i}\n"
+        msg = f"work {i}"
+        stream.append(f"commit refs/heads/main\nmark :{i + 1}\ncommitter T <t@example.com> "
+                      f"{1_700_000_000 + i} +0000\ndata {len(msg)}\n{msg}\n"
+                      + (f"from :{i}\n" if i else f"from {base}\n")
+                      + f"M 100644 inline notes.txt\ndata {len(text)}\n{text}\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, check=True,
+                   input="".join(stream).encode(), capture_output=True)
+    git(repo, "reset", "-q", "--hard", "main")
+
+
+def _release(up: Upstream, data: bytes, version: str, *remote: str) -> None:
+    """`data` committed as models/clf.pt, registered as clf@VERSION, its bytes pushed (to
+    `remote`), all of it published on the server."""
+    save(up.project, "models/clf.pt", data, f"clf {version}")
+    assert mvm(up.project, "register", "-q", "--no-env", "clf", version) == 0
+    assert mvm(up.project, "push", "-q", *remote) == 0
+    _publish(up)
+
+
+def _get_over_http(up: Upstream, cwd: Path, spec: str) -> bytes:
+    """The bytes `get --repo http://… SPEC` writes."""
+    with GitHttp(up.srv) as server:
+        out = cwd / "m.pt"
+        assert mvm(cwd, "get", "-q", "-f", "--repo", server.url("origin.git"), spec, "-o",
+                   str(out)) == 0
+    return out.read_bytes()
+
+
+def _forget_the_store(project: Path) -> None:
+    """The tracked config names no gitmv store any more (committed by the caller)."""
+    cfg = project / ".mvm" / "config.toml"
+    cfg.write_text(cfg.read_text().replace('remote = "store"', "").replace(
+        "[remote.store]", "[old-remote]"))
+
+
+def _publish(up: Upstream) -> None:
+    git_ok(up.project, "push", "-q", "origin", "main", "--tags")
+
+
+@pytest.fixture
+def upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Upstream:
+    monkeypatch.setenv("GITMV_REPO_CACHE", str(tmp_path / "mirrors"))
+    srv = tmp_path / "srv"
+    bare = init_bare(srv / "origin.git")
+    git(bare, "config", "uploadpack.allowFilter", "true")
+    project = init_hooked(tmp_path / "project", bare)
+    _history(project, HISTORY)
+    store = tmp_path / "store"
+    store.mkdir()
+    assert mvm(project, "remote", "add", "-q", "-d", "store", str(store)) == 0
+    save(project, "models/clf.pt", b"weights 0", "clf 0")
+    enc = save_dir(project, "models/enc", {"vocab.txt": b"a b c", "layers/0.bin": b"\0" * 99})
+    save(project, "models/other.pt", b"never asked for")
+    git(project, "add", "-A")
+    git_ok(project, "commit", "-q", "-m", "enc, other")
+    assert mvm(project, "register", "-q", "--no-env", "clf", "v1.0.0", "--path",
+               "models/clf.pt") == 0
+    assert mvm(project, "register", "-q", "--no-env", "enc", "v1.0.0", "--path",
+               "models/enc") == 0
+    assert mvm(project, "promote", "-q", "clf", "v1.0.0", "production") == 0
+    assert mvm(project, "push", "-q") == 0
+    up = Upstream(project, bare, srv, store, enc)
+    _publish(up)
+    return up
+
+
+@pytest.fixture(params=["path", "file", "git", "http"])
+def url(request: pytest.FixtureRequest, upstream: Upstream) -> Iterator[str]:
+    kind = request.param
+    if kind == "path":
+        yield str(upstream.bare)
+    elif kind == "file":
+        yield upstream.bare.as_uri()
+    else:
+        with (GitDaemon if kind == "git" else GitHttp)(upstream.srv) as server:
+            yield server.url("origin.git")
+
+
+def mirror_of(tmp_path: Path) -> Path:
+    (found,) = [p for p in (tmp_path / "mirrors").iterdir() if p.is_dir()]
+    return found
+
+
+def _blobs(mirror: Path) -> set[str]:
+    out = git(mirror, "cat-file", "--batch-all-objects", "--batch-check")
+    return {line.split()[0] for line in out.splitlines() if line.split()[1] == "blob"}
+
+
+def _commits(mirror: Path) -> int:
+    out = git(mirror, "cat-file", "--batch-all-objects", "--batch-check")
+    return sum(1 for line in out.splitlines() if line.split()[1] == "commit")
+
+
+def test_get_from_each_transport_fetches_neither_history_nor_other_blobs(
+    upstream: Upstream, url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    work = tmp_path / "deploy"
+    work.mkdir()
+    out = work / "model.pt"
+    assert mvm(work, "get", "-q", "--repo", url, "clf#production", "-o", str(out)) == 0
+    assert out.read_bytes() == b"weights 0"
+    assert mvm(work, "get", "-q", "--repo", url, "enc@v1.0.0", "-o", str(work / "enc")) == 0
+    assert tree_digest(work / "enc") == upstream.enc
+    mirror = mirror_of(tmp_path)
+    # the tagged commits and HEAD (here one commit): not the 1,000 before them
+    assert _commits(mirror) <= 2, _commits(mirror)
+    assert int(git(upstream.bare, "rev-list", "--count", "main")) > HISTORY
+    # blobs: the two pointers asked for and .mvm/config.toml, nothing else of the tree
+    wanted = {git(upstream.bare, "rev-parse", f"main:{p}").strip()
+              for p in ("models/clf.pt.mvm", "models/enc.mvm", ".mvm/config.toml")}
+    assert _blobs(mirror) <= wanted, _blobs(mirror) - wanted
+    assert git(upstream.bare, "rev-parse", "main:models/other.pt.mvm").strip() not in \
+        _blobs(mirror)
+    # the path of an artifact at a revision
+    assert mvm(work, "get", "-q", "--repo", url, "--rev", "main", "models/clf.pt.mvm",
+               "-o", str(work / "by-path.pt")) == 0
+    assert (work / "by-path.pt").read_bytes() == b"weights 0"
+
+
+def test_a_later_call_sees_a_new_version_and_reuses_the_mirror(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with GitHttp(upstream.srv) as server:
+        url = server.url("origin.git")
+        out = tmp_path / "model.pt"
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "clf@latest", "-o", str(out)) == 0
+        assert out.read_bytes() == b"weights 0"
+        mirror = mirror_of(tmp_path)
+        save(upstream.project, "models/clf.pt", b"weights 1", "clf 1")
+        assert mvm(upstream.project, "register", "-q", "--no-env", "clf", "v1.1.0") == 0
+        assert mvm(upstream.project, "push", "-q") == 0
+        _publish(upstream)
+        assert mvm(tmp_path, "get", "-q", "-f", "--repo", url, "clf@latest", "-o",
+                   str(out)) == 0
+        assert out.read_bytes() == b"weights 1"
+        assert mirror_of(tmp_path) == mirror
+        # the earlier version still comes from the mirror's cache
+        assert mvm(tmp_path, "get", "-q", "-f", "--repo", url, "clf@v1.0.0", "-o",
+                   str(out)) == 0
+        assert out.read_bytes() == b"weights 0"
+
+
+def test_the_default_mirror_dir_is_the_user_cache(
+    upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GITMV_REPO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    out = tmp_path / "m.pt"
+    assert mvm(tmp_path, "get", "-q", "--repo", upstream.bare.as_uri(), "clf@v1.0.0",
+               "-o", str(out)) == 0
+    assert out.read_bytes() == b"weights 0"
+    (mirror,) = [p for p in (tmp_path / "xdg" / "gitmv" / "repos").iterdir() if p.is_dir()]
+    assert (mirror / "mvm-mirror").is_file()
+
+
+def test_s3_store(upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.stores import s3
+
+    s3.set_aws_env(monkeypatch)
+    moto = s3.server()
+    bucket = moto.new_bucket()
+    p = upstream.project
+    assert mvm(p, "remote", "add", "-q", "-d", "s3", f"s3://{bucket}/models",
+               "--endpoint-url", moto.endpoint, "--region", s3.REGION) == 0
+    git(p, "add", "-A")
+    git_ok(p, "commit", "-q", "-m", "store on s3")
+    _release(upstream, b"weights on s3", "v2.0.0")
+    assert _get_over_http(upstream, tmp_path, "clf@v2.0.0") == b"weights on s3"
+
+
+def test_lfs_endpoint(upstream: Upstream, tmp_path: Path) -> None:
+    """No gitmv store in the tracked config: the repository's Git LFS endpoint
+    (its committed .lfsconfig), as git lfs would find it for this URL."""
+    from tests.stores.lfs import fresh_repo, shared_server
+
+    endpoint = shared_server().endpoint(*fresh_repo())
+    p = upstream.project
+    _forget_the_store(p)
+    (p / ".lfsconfig").write_text(f"[lfs]\n\turl = {endpoint}\n")
+    git(p, "add", "-A")
+    git_ok(p, "commit", "-q", "-m", "bytes on the LFS server")
+    assert mvm(p, "remote", "add", "-q", "--local", "lfs", "lfs+" + endpoint) == 0
+    _release(upstream, b"weights on lfs", "v3.0.0", "lfs")
+    assert _get_over_http(upstream, tmp_path, "clf@v3.0.0") == b"weights on lfs"
+
+
+def test_errors_are_one_line_with_a_hint(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with GitHttp(upstream.srv) as server, GitHttp(upstream.srv, auth="u:secret") as locked:
+        url = server.url("origin.git")
+        cases = {
+            "not a git repository": (server.url("nothing.git"), "clf@v1.0.0"),
+            "authentication failed": (locked.url("origin.git"), "clf@v1.0.0"),
+            "no version v9.9.9": (url, "clf@v9.9.9"),
+            "no such directory": (str(tmp_path / "nowhere"), "clf@v1.0.0"),
+            "has no branch or tag": (url, "--rev=nope"),
+        }
+        for said, (where, spec) in cases.items():
+            args = ["get", "--repo", where, *(["--rev", "nope", "models/clf.pt"]
+                                             if spec.startswith("--rev") else [spec])]
+            res = run(capsys, tmp_path, *args)
+            lines = res.err.splitlines()
+            assert res.rc == 1 and len(lines) == 2 and lines[1].startswith("hint: "), res.err
+            assert said in error_lines(res.err)[0], (said, res.err)
+    port = server.port  # the server is gone: nothing listens there now
+    res = run(capsys, tmp_path, "get", "--repo", f"http://127.0.0.1:{port}/origin.git",
+              "clf@v1.0.0")
+    assert res.rc == 1 and "cannot reach" in res.err and "hint: " in res.err, res.err
+
+
+def test_no_store_and_no_lfs_endpoint(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    p = upstream.project
+    _forget_the_store(p)
+    git(p, "add", "-A")
+    git_ok(p, "commit", "-q", "-m", "no store")
+    save(p, "models/clf.pt", b"weights nowhere", "clf nowhere")
+    assert mvm(p, "register", "-q", "--no-env", "clf", "v4.0.0") == 0
+    _publish(upstream)
+    with GitHttp(upstream.srv) as server:
+        res = run(capsys, tmp_path, "get", "--repo", server.url("origin.git"), "clf@v4.0.0")
+    assert res.rc == 1 and len(res.err.splitlines()) == 2, res.err
+    assert "no gitmv store" in error_lines(res.err)[0], res.err
+    assert res.err.splitlines()[1].startswith("hint: "), res.err
+    assert not (tmp_path / "clf.pt").exists()
+
+
+def _get_proc(cwd: Path, url: str, out: Path, env: dict[str, str] | None = None
+              ) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gitmv", "get", "-q", "-f", "--repo", url, "clf#production",
+         "-o", str(out)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, env=env)
+
+
+def test_two_calls_at_once_share_the_mirror(upstream: Upstream, tmp_path: Path) -> None:
+    with GitHttp(upstream.srv) as server:
+        url = server.url("origin.git")
+        procs = [_get_proc(tmp_path, url, tmp_path / f"m{i}.pt") for i in range(3)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+    for i in range(3):
+        assert (tmp_path / f"m{i}.pt").read_bytes() == b"weights 0"
+
+
+def test_a_fetch_killed_midway_leaves_a_mirror_the_next_call_repairs(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    stall = tmp_path / "stall"
+    stall.mkdir()
+    (stall / "hold").touch()
+    with GitHttp(upstream.srv, stall=stall) as server:
+        url = server.url("origin.git")
+        proc = _get_proc(tmp_path, url, tmp_path / "m.pt")
+        # the server has sent part of the pack and holds the rest: git is mid-fetch
+        wait_for(lambda: (stall / "stalled").exists(), proc)
+        mirror = mirror_of(tmp_path)
+        # git has taken its lock on the shallow file and is reading the pack: kill it all
+        wait_for(lambda: (mirror / "shallow.lock").exists(), proc)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        assert (mirror / "shallow.lock").exists()  # what a killed fetch leaves
+        (stall / "hold").unlink()
+        proc = _get_proc(tmp_path, url, tmp_path / "m.pt")
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
+    assert not (mirror / "shallow.lock").exists()
+
+
+def test_an_unfinished_mirror_is_rebuilt(upstream: Upstream, tmp_path: Path) -> None:
+    url = upstream.bare.as_uri()
+    out = tmp_path / "m.pt"
+    assert mvm(tmp_path, "get", "-q", "--repo", url, "clf@v1.0.0", "-o", str(out)) == 0
+    mirror = mirror_of(tmp_path)
+    (mirror / "mvm-mirror").unlink()  # as if killed before it was finished
+    (mirror / "HEAD").write_text("garbage")
+    assert mvm(tmp_path, "get", "-q", "-f", "--repo", url, "clf@v1.0.0", "-o", str(out)) == 0
+    assert out.read_bytes() == b"weights 0"
+
+
+def test_a_server_that_refuses_filters_still_serves_the_version_quietly(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without `uploadpack.allowFilter` the server sends the tagged commits' blobs: still
+    no history, and nothing scary printed."""
+    git(upstream.bare, "config", "uploadpack.allowFilter", "false")
+    with GitDaemon(upstream.srv) as server:
+        res = run(capsys, tmp_path, "get", "--repo", server.url("origin.git"), "clf@v1.0.0",
+                  "-o", str(tmp_path / "m.pt"))
+    assert res.rc == 0, res.err
+    assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
+    assert "warning" not in res.err.lower() and "filter" not in res.err, res.err
+    assert _commits(mirror_of(tmp_path)) <= 2
+
+
+def test_rev_and_path_in_a_clone_and_by_commit_id(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--rev` works in a clone too, and over a URL by a full commit id (fetched by id)."""
+    p = upstream.project
+    first = git(p, "rev-parse", "HEAD").strip()
+    save(p, "models/clf.pt", b"weights 1", "clf 1")
+    assert mvm(p, "push", "-q") == 0
+    _publish(upstream)
+    assert mvm(p, "get", "-q", "--rev", first, "models/clf.pt", "-o", str(tmp_path / "a")) == 0
+    assert (tmp_path / "a").read_bytes() == b"weights 0"
+    with GitDaemon(upstream.srv) as server:
+        url = server.url("origin.git")
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", first, "models/clf.pt",
+                   "-o", str(tmp_path / "b")) == 0
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "main", "models/enc",
+                   "-o", str(tmp_path / "enc")) == 0
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "HEAD", "models/clf.pt",
+                   "-o", str(tmp_path / "c")) == 0
+        assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "clf@v1.0.0",
+                   "models/clf.pt", "-o", str(tmp_path / "d")) == 0
+        res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/nope.pt")
+    assert (tmp_path / "b").read_bytes() == b"weights 0"
+    assert (tmp_path / "c").read_bytes() == b"weights 1"
+    assert (tmp_path / "d").read_bytes() == b"weights 0"
+    assert tree_digest(tmp_path / "enc") == upstream.enc
+    assert res.rc == 1 and "no artifact models/nope.pt" in res.err and "hint:" in res.err
