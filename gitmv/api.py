@@ -28,6 +28,7 @@ import io
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from gitmv.errors import (
 if TYPE_CHECKING:
     from gitmv.objects.pointer import Pointer
     from gitmv.registry.read import Registry, Version
+    from gitmv.registry.rollback import RollbackDrill
     from gitmv.worktree.workspace import Workspace
 
 __all__ = [
@@ -77,6 +79,7 @@ __all__ = [
     "read_bytes",
     "read_text",
     "resolve",
+    "rollback_drill",
     "stages",
     "versions",
 ]
@@ -97,24 +100,49 @@ def _is_url(repo: str) -> bool:
     return "://" in repo or (_SCP_LIKE.match(repo) is not None and not os.path.exists(repo))
 
 
-def _workspace(repo: RepoLike) -> Workspace:
+def _workspace(repo: RepoLike, rev: str | None = None) -> Workspace:
     """The Workspace a call works on. Every `repo=` argument of this module comes through
-    here (and only here), so a repository named by URL is one change away."""
+    here (and only here): a local path is its repository; a git URL, a minimal mirror of it
+    (gitmv/worktree/mirror.py: the registry's tags and HEAD, or the one `rev`; shallow and
+    blobless, kept under the user's cache directory and reused by later calls)."""
     from gitmv.worktree.workspace import Workspace
 
     if repo is None:
         return Workspace.open(bare_ok=True)
     where = os.fspath(repo)
     if _is_url(where):
-        from gitmv.errors import mask_url
+        from gitmv.worktree.mirror import open_mirror
 
-        raise GitMvmError(
-            f"repo={mask_url(where)!r} is a git URL; this gitmv's API reads a local "
-            "repository only", "clone it (`git mvm clone URL DIR`) and pass repo=DIR")
+        ws = open_mirror(where, rev=rev)
+        _mirrors[ws] = where
+        return ws
     if not os.path.isdir(where):
         raise NotARepository(f"repo={where!r}: no such directory",
-                             "pass the path of a clone (its work tree) or of a bare repository")
+                             "pass the path of a clone (its work tree) or of a bare repository, "
+                             "or a git URL")
     return Workspace.open(cwd=where, bare_ok=True)
+
+
+_mirrors: weakref.WeakKeyDictionary[Workspace, str] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _at_commit(ws: Workspace, commit: str | None) -> Iterator[Workspace]:
+    """The Workspace whose store is the one `commit` names: a mirror's config is its HEAD's
+    (or its rev's), and a version's bytes are where the version's own commit put them, as a
+    clone checking it out would find them. A local repository: `ws` itself."""
+    if commit is None or ws not in _mirrors:
+        yield ws
+        return
+    from gitmv.worktree.mirror import config_at
+    from gitmv.worktree.workspace import Workspace
+
+    at = Workspace(ws.repo, config_at(ws.repo, commit), jobs=ws.jobs)
+    try:
+        yield at
+    finally:
+        at.state.close()
+        at.cache.packs.close()
 
 
 _quiet_lock = threading.Lock()
@@ -143,12 +171,12 @@ def _quiet() -> Iterator[None]:
 
 
 @contextmanager
-def _session(repo: RepoLike, what: str) -> Iterator[Workspace]:
+def _session(repo: RepoLike, what: str, rev: str | None = None) -> Iterator[Workspace]:
     """A quiet Workspace for one call, closed after it; an OSError of gitmv's own work is
-    the family's one line."""
+    the family's one line. `rev`: the revision the call reads (a mirror fetches it)."""
     with _quiet():
         try:
-            ws = _workspace(repo)
+            ws = _workspace(repo, rev)
         except OSError as exc:
             raise os_error(exc, what) from exc
         try:
@@ -316,7 +344,7 @@ def open(path: str | os.PathLike[str], repo: RepoLike = None, rev: str | None = 
         raise UsageError(f"open(mode={mode!r}): artifacts open read-only",
                          'use mode="rb" (bytes) or mode="r" (text)')
     rel = _norm_path(path)
-    with _session(repo, f"cannot open {rel}") as ws:
+    with _session(repo, f"cannot open {rel}", rev) as ws:
         loc = _locate(ws, rel, rev)
         if loc.inner is not None:
             oid, size = _entry(ws, loc, remote)
@@ -364,8 +392,9 @@ def get(spec_or_path: str | os.PathLike[str], out: str | os.PathLike[str], repo:
     from gitmv.worktree import export
 
     text = os.fspath(spec_or_path)
-    with _session(repo, f"cannot get {text}") as ws:
+    with _session(repo, f"cannot get {text}", rev) as ws:
         reg = registry.load(ws)
+        commit: str | None = None  # a version's: its bytes are on the store it names
         if rev is None and _is_spec(reg, text):
             v = reg.resolve(text)
             path, ptr = _version_artifact(ws, reg, v)
@@ -377,6 +406,7 @@ def get(spec_or_path: str | os.PathLike[str], out: str | os.PathLike[str], repo:
                 foreign.write_untracked(ws.repo, v.commit, path, dest,
                                         f"cannot get {v.model} {v.version}")
                 return dest
+            commit = v.commit
         else:
             loc = _locate(ws, _norm_path(text), rev)
             path, ptr = loc.artifact, loc.pointer
@@ -387,8 +417,9 @@ def get(spec_or_path: str | os.PathLike[str], out: str | os.PathLike[str], repo:
                                                                 manifest_size=None)
         dest = export.destination(os.fspath(out), os.path.basename(path), ptr.kind)
         export.check_destination(ws, dest, ptr.kind, force)
-        ensure_cached(ws, [ptr], remote)
-        export.write_artifact(ws, ptr, dest)
+        with _at_commit(ws, commit) as at:
+            ensure_cached(at, [ptr], remote)
+            export.write_artifact(at, ptr, dest)
         return dest
 
 
@@ -506,13 +537,28 @@ def models(repo: RepoLike = None) -> list[str]:
         return sorted(registry.load(ws).models)
 
 
+def rollback_drill(model: str, stage: str, repo: RepoLike = None, *, to: str | None = None,
+                   remote: str | None = None) -> RollbackDrill:
+    """Rehearse `git mvm rollback MODEL STAGE [--to VERSION]` (what `--dry-run` does): the
+    version it would put back (refused, raising, as the rollback refuses), every object of
+    that version read back from the store and hashed (or checked by the store's checksum),
+    and a protected stage's gates run on it. Writes nothing. The result's `ok` is whether
+    the real rollback would succeed; `problems` and `failed_gates` say why not, `tags` the
+    tags it would write."""
+    from gitmv.registry.rollback import rollback_drill as drill
+    from gitmv.review.gates import drill_gates
+
+    with _session(repo, f"cannot rehearse the rollback of {model} in {stage}") as ws:
+        return drill(ws, model, stage, to, remote, drill_gates(ws))
+
+
 # --- params and metrics --------------------------------------------------------------------
 
 def _values(kind: str, rev: str | None, repo: RepoLike, strict: bool
             ) -> dict[str, dict[str, Scalar]]:
     from gitmv.review.metrics import values_at
 
-    with _session(repo, f"cannot read the {kind}") as ws:
+    with _session(repo, f"cannot read the {kind}", rev) as ws:
         if rev is None and ws.repo.bare:
             rev = "HEAD"
         if rev is not None:

@@ -373,3 +373,34 @@ def test_rev_and_path_in_a_clone_and_by_commit_id(
     assert (tmp_path / "d").read_bytes() == b"weights 0"
     assert tree_digest(tmp_path / "enc") == upstream.enc
     assert res.rc == 1 and "no artifact models/nope.pt" in res.err and "hint:" in res.err
+
+
+
+def test_the_python_api_reads_a_repository_by_url(
+    upstream: Upstream, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gitmv.api with repo=URL: the registry, a version's bytes, a file inside a directory
+    artifact at a revision, and a rollback drill, through the same minimal mirror as
+    `get --repo` (neither the history nor other blobs fetched)."""
+    import gitmv.api as api
+
+    monkeypatch.chdir(tmp_path)
+    v = api.resolve("clf#production", repo=url)
+    assert (v.version, v.path, v.stages) == ("v1.0.0", "models/clf.pt", ("production",))
+    assert api.stages("clf", repo=url) == {"production": "v1.0.0"}
+    out = api.get("enc@v1.0.0", tmp_path / "enc", repo=url)
+    assert tree_digest(Path(out)) == upstream.enc
+    assert api.read_bytes("models/clf.pt", repo=url, rev="clf@v1.0.0") == b"weights 0"
+    with api.open("models/enc/vocab.txt", repo=url, rev="main") as f:
+        assert f.read() == b"a b c"
+    with pytest.raises(api.GitMvmError, match="no other version of clf to roll back to"):
+        api.rollback_drill("clf", "production", repo=url)
+    if url != str(upstream.bare):  # a plain path is the repository itself, no mirror
+        assert _commits(mirror_of(tmp_path)) <= 2
+    _release(upstream, b"weights 1", "v1.1.0")
+    assert mvm(upstream.project, "promote", "-q", "clf", "v1.1.0", "production") == 0
+    _publish(upstream)
+    drill = api.rollback_drill("clf", "production", repo=url)
+    assert (drill.ok, drill.current, drill.target, drill.problems) == (
+        True, "v1.1.0", "v1.0.0", ())
+    assert api.resolve("clf#production", repo=url).version == "v1.1.0"

@@ -10,7 +10,8 @@ from gitmv.errors import GitMvmError
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
 from gitmv.registry.read import Model, Registry, Version
-from gitmv.registry.rollback import GateCheck, open_model, plan_rollback, rollback_drill
+from gitmv.registry.rollback import open_model, plan_rollback, rollback_drill
+from gitmv.review.gates import drill_gates
 from gitmv.worktree.workspace import Workspace
 
 
@@ -143,21 +144,6 @@ def rollback(model: str, stage: str, to: str | None, message: str | None, sign: 
         f"{target.version}"
     return _assign(ws, reg, plan.model, target, stage, subject,
                    {"rollback_from": current.version}, sign, push, remote, retire=current)
-
-
-def drill_gates(ws: Workspace) -> GateCheck:
-    """The stage's `[gates]` on the version a rollback puts back: its thresholds (a relative
-    rule is measured against the version itself: the one it would replace is the version
-    being rolled back, no baseline to hold it to)."""
-    from gitmv.review.gates import run_gates
-
-    def check(v: Version) -> list[str] | None:
-        report = run_gates(ws, v.commit, v.commit)
-        if not report.results:
-            return None
-        return [f"{r.rule}: {r.reason}" for r in report.results if not r.ok]
-
-    return check
 
 
 def _drill(model: str, stage: str, to: str | None, remote: str | None, json: bool) -> int:

@@ -34,6 +34,9 @@ from gitmv.review.metrics import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gitmv.registry.read import Version
     from gitmv.worktree.workspace import Workspace
 
 COMPARISONS = (">=", "<=", "==", ">", "<")
@@ -336,3 +339,18 @@ def evaluate(rule: Rule, file: str, key: str, base: Scalar | None, value: Scalar
     if ok:
         return result(True, f"{moved}, at least {need}")
     return result(False, f"{moved}; it must improve by at least {need}")
+
+
+def drill_gates(ws: Workspace) -> Callable[[Version], list[str] | None]:
+    """The stage's `[gates]` on the version a rollback puts back, for its drill
+    (`registry.rollback.GateCheck`): its thresholds (a relative rule is measured against the
+    version itself: the one it would replace is the version being rolled back, no baseline to
+    hold it to). None: no gates configured; else the rules it fails."""
+
+    def check(v: Version) -> list[str] | None:
+        report = run_gates(ws, v.commit, v.commit)
+        if not report.results:
+            return None
+        return [f"{r.rule}: {r.reason}" for r in report.results if not r.ok]
+
+    return check
