@@ -135,6 +135,13 @@ def run(model: str, version: str, stage: str, force: bool, message: str | None, 
 def rollback(model: str, stage: str, to: str | None, message: str | None, sign: bool,
              push: bool, remote: str | None, dry_run: bool = False, json: bool = False) -> int:
     if dry_run:
+        given = [opt for opt, on in (("-m", message is not None), ("--sign", sign),
+                                     ("--push", push)) if on]
+        if given:
+            from gitmv.errors import UsageError
+
+            raise UsageError(f"--dry-run writes no tag: {', '.join(given)} would do nothing",
+                             "drop them for the drill; give them to the real rollback")
         return _drill(model, stage, to, remote, json)
     ws = Workspace.open()
     reg = registry.load(ws)

@@ -183,3 +183,18 @@ def test_drill_refuses_as_the_rollback_refuses(
             real = run(capsys, project, "rollback", *args)
             assert drilled.rc == real.rc == 1
             assert error_lines(drilled.err) == error_lines(real.err)
+
+
+def test_options_only_a_real_rollback_uses_are_refused_with_the_drill(
+    project: Path, clock: Clock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """-m, --sign and --push write or send a tag: with --dry-run they would silently do
+    nothing, so they are refused (usage error, exit 2) and no tag is written."""
+    with remote_of("local", tmp_path) as remote:
+        promoted(project, clock, remote)
+        before = git(project, "tag", "-l")
+        for extra in (("-m", "why"), ("--sign",), ("--push",)):
+            res = run(capsys, project, "rollback", "classifier", "production", "--dry-run",
+                      *extra)
+            assert res.rc == 2 and extra[0] in res.err and "Traceback" not in res.err
+        assert git(project, "tag", "-l") == before
