@@ -565,3 +565,30 @@ def gitmv_temp_files(root: Path) -> list[str]:
         if p.is_file() and (p.name.startswith(".mvm-tmp") or "/tmp/" in f"/{rel}"):
             out.append(rel)
     return sorted(out)
+
+
+class DocBlock(NamedTuple):
+    section: str  # the heading the block stands under
+    lang: str  # "sh", "python", ...
+    script: str
+
+
+def doc_blocks(text: str, langs: tuple[str, ...] = ("sh",)) -> list[DocBlock]:
+    """The fenced code blocks of a Markdown text in `langs`, in order, each with the heading
+    it stands under (the docs whose commands a test runs as written)."""
+    blocks: list[DocBlock] = []
+    heading = ""
+    lines = iter(text.splitlines())
+    for line in lines:
+        fence = line.strip()
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+        elif fence.startswith("```") and fence[3:] in langs:
+            body = []
+            for inner in lines:
+                if inner.strip() == "```":
+                    break
+                body.append(inner)
+            blocks.append(DocBlock(heading, fence[3:], "\n".join(body) + "\n"))
+    return blocks
+

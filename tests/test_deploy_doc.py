@@ -14,42 +14,17 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
 from tests.gitserver import GitHttp
-from tests.helpers import clone_hooked, git, git_ok, init_bare, init_hooked, mvm, save
+from tests.helpers import clone_hooked, doc_blocks, git, git_ok, init_bare, init_hooked, mvm, save
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "deploy.md"
 WEIGHTS = {"v1.0.0": b"weights of v1.0.0", "v1.1.0": b"weights of v1.1.0"}
 
 
-class Block(NamedTuple):
-    section: str
-    lang: str
-    script: str
-
-
-def blocks(text: str) -> list[Block]:
-    """The ```sh and ```python blocks of a Markdown text, with the heading each is under."""
-    out: list[Block] = []
-    heading = ""
-    lines = iter(text.splitlines())
-    for line in lines:
-        if line.startswith("#"):
-            heading = line.lstrip("#").strip()
-        elif line.strip() in ("```sh", "```python"):
-            body = []
-            for inner in lines:
-                if inner.strip() == "```":
-                    break
-                body.append(inner)
-            out.append(Block(heading, line.strip()[3:], "\n".join(body) + "\n"))
-    return out
-
-
-BLOCKS = blocks(DOC.read_text())
+BLOCKS = doc_blocks(DOC.read_text(), ("sh", "python"))
 # what the deployment's classifier.pt holds after each block ("" for a block that writes
 # none): the recipes' story, in order
 HOLDS = ["v1.0.0", "v1.0.0", "", "", "v1.1.0", "", "v1.0.0"]

@@ -14,39 +14,15 @@ import re
 import subprocess
 import tomllib
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
-from tests.helpers import git, git_ok, mvm, sha, write
+from tests.helpers import DocBlock, doc_blocks, git, git_ok, mvm, sha, write
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "workflows.md"
 
 
-class Block(NamedTuple):
-    section: str
-    script: str
-
-
-def sh_blocks(text: str) -> list[Block]:
-    """The ```sh blocks of a Markdown text, each with the heading it stands under."""
-    blocks: list[Block] = []
-    heading = ""
-    lines = iter(text.splitlines())
-    for line in lines:
-        if line.startswith("#"):
-            heading = line.lstrip("#").strip()
-        elif line.strip() == "```sh":
-            body = []
-            for inner in lines:
-                if inner.strip() == "```":
-                    break
-                body.append(inner)
-            blocks.append(Block(heading, "\n".join(body) + "\n"))
-    return blocks
-
-
-BLOCKS = sh_blocks(DOC.read_text())
+BLOCKS = doc_blocks(DOC.read_text())
 # The sections the doc promises one runnable block each.
 SECTIONS = ("When they conflict", "Rebase", "Cherry-pick and revert", "Reset", "Stash",
             "Rename", "Bisect", "Worktree", "Submodule")
@@ -118,7 +94,7 @@ def assert_bytes_follow_committed_pointers(tree: Path) -> None:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.section for b in BLOCKS])
-def test_workflow_block_runs_and_bytes_follow(tmp_path: Path, block: Block) -> None:
+def test_workflow_block_runs_and_bytes_follow(tmp_path: Path, block: DocBlock) -> None:
     repo = example_repository(tmp_path)
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block.script], cwd=repo,
                           capture_output=True, text=True, check=False)
