@@ -14,7 +14,11 @@ shallow (`--depth 1`: the tagged commits, never their history) and blobless
 (`--filter=blob:none`): a blob (a pointer, `.mvm/config.toml`) is fetched when it is first
 read, by git itself (the mirror is a partial clone of `origin`). A server that does not allow
 filters (`uploadpack.allowFilter`) answers with the blobs of those commits, and that is all.
-A local path or `file://` URL is served by a local `git upload-pack` told to allow filters.
+A server that will not send a blob asked for by id (protocol v0: ssh to an sshd that does not
+pass `GIT_PROTOCOL`, without `uploadpack.allowAnySHA1InWant`) is found by the first call's
+read of one blob, and the mirror is made again with the tagged commits' blobs fetched with
+them (shallow still). A local path or `file://` URL is served by a local `git upload-pack`
+told to allow filters.
 
 The mirror's `origin` is the URL, so the store a command resolves on it is the repository's
 own: the gitmv remote its tracked `.mvm/config.toml` names (`config_at` reads it at the
@@ -112,7 +116,50 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
             shutil.rmtree(path, ignore_errors=True)  # rebuilt once, from nothing
             repo = _ready(path, url)
             commit = _update(repo, url, rev)
+        if not _lazy_blobs_work(repo, commit or "HEAD"):
+            # the server will not send a blob asked for by id (protocol v0, as over ssh to
+            # an sshd that does not pass GIT_PROTOCOL, without uploadpack.allowAnySHA1InWant):
+            # the mirror is made again, fetching the tagged commits' blobs with them
+            shutil.rmtree(path, ignore_errors=True)
+            repo = _ready(path, url, lazy=False)
+            commit = _update(repo, url, rev)
     return Workspace(repo, config_at(repo, commit) if commit else None, jobs=jobs)
+
+
+_NO_LAZY_FETCH = ("unadvertised object", "not our ref", "allowanysha1inwant",
+                  "allowreachablesha1inwant", "allowtipsha1inwant")
+
+
+def _lazy_blobs_work(repo: Repo, target: str) -> bool:
+    """Whether a blob this mirror lacks can be fetched from the server when it is read: the
+    blob every call reads anyway is read now (`target`'s `.mvm/config.toml`, else one of its
+    top tree: one request, the first call only; then it is here)."""
+    if not _is_lazy(repo):
+        return True
+    out = repo.git("ls-tree", "-z", target, "--", ".mvm/config.toml", check=False) \
+        or repo.git("ls-tree", "-z", target, check=False)
+    blobs = [meta.split()[2] for meta, _, name in
+             (entry.partition(b"\t") for entry in out.split(b"\0"))
+             if len(meta.split()) == 3 and meta.split()[1] == b"blob"]
+    if not blobs:
+        return True
+    try:
+        repo.read_objects([blobs[0].decode()])
+    except GitFailed as exc:
+        if any(s in exc.stderr.lower() for s in _NO_LAZY_FETCH):
+            return False
+        raise
+    return True
+
+
+def _is_lazy(repo: Repo) -> bool:
+    """A mirror made blobless (a partial clone), not one made with its commits' blobs."""
+    try:
+        with open(os.path.join(repo.git_dir, "config"), encoding="utf-8",
+                  errors="surrogateescape") as f:
+            return "partialclonefilter" in f.read()
+    except FileNotFoundError:
+        return True
 
 
 def config_at(repo: Repo, commit: str) -> Config:
@@ -127,9 +174,10 @@ class _Broken(GitMvmError):
     once; a second time it is reported)."""
 
 
-def _ready(path: str, url: str) -> Repo:
+def _ready(path: str, url: str, lazy: bool = True) -> Repo:
     """The mirror at `path`, made (aside, then renamed in) when it is missing or was never
-    finished; stale git lock files of a killed fetch removed."""
+    finished; stale git lock files of a killed fetch removed. `lazy`: a partial clone whose
+    blobs git fetches as they are read; else the fetched commits come with their blobs."""
     if not os.path.isfile(os.path.join(path, MARKER)):
         shutil.rmtree(path, ignore_errors=True)
         tmp = tmp_name(os.path.dirname(path))
@@ -137,11 +185,13 @@ def _ready(path: str, url: str) -> Repo:
             run_git(["init", "-q", "--bare", tmp])
             # appended to what `git init` wrote (git takes a key's last value): one write, not
             # a `git config` per key
-            origin = {"url": url, "promisor": "true", "partialclonefilter": "blob:none"}
+            origin = {"url": url, "promisor": "true", "partialclonefilter": "blob:none"} \
+                if lazy else {"url": url}
             if _is_local(url):  # a local upload-pack reads the server's config: allow filters
                 origin["uploadpack"] = _LOCAL_UPLOAD_PACK
             text = ("[core]\n\trepositoryformatversion = 1\n\tlogAllRefUpdates = false\n"
-                    "[extensions]\n\tpartialclone = origin\n[gc]\n\tauto = 0\n"
+                    + ("[extensions]\n\tpartialclone = origin\n" if lazy else "")
+                    + "[gc]\n\tauto = 0\n"
                     "[maintenance]\n\tauto = false\n[fetch]\n\tprune = false\n"
                     "[remote \"origin\"]\n" + "".join(
                         f"\t{k} = {_quoted(v)}\n" for k, v in origin.items()))
@@ -264,7 +314,8 @@ def _fetch(repo: Repo, url: str, refspecs: Iterable[str], rev: str | None = None
     if not specs:
         return
     args = [*_FETCH_CONFIG, "fetch", "-q", "--no-tags", "--no-write-fetch-head",
-            "--no-auto-maintenance", "--depth", "1", "--filter=blob:none", "--stdin", "origin"]
+            "--no-auto-maintenance", "--depth", "1",
+            *(["--filter=blob:none"] if _is_lazy(repo) else []), "--stdin", "origin"]
     try:
         repo.git(*args, input="".join(f"{s}\n" for s in specs).encode())
     except GitFailed as exc:
