@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.stores.s3 import _die_with_parent, free_port
+from tests.stores.s3 import _die_with_parent, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,13 +66,7 @@ class _Server:
         raise RuntimeError(f"{type(self).__name__} did not start")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def __enter__(self) -> _Server:

@@ -64,6 +64,17 @@ def free_port() -> int:
         return port
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """A test server's process ended: asked to, then killed if it does not within 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the test process dies, even by kill -9 (Linux)."""
     try:
@@ -120,13 +131,7 @@ class MotoServer:
         return False
 
     def stop(self, keep_log: bool = False) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
         if not keep_log:
             self.log.unlink(missing_ok=True)
