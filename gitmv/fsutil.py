@@ -376,6 +376,21 @@ def remove_stale(path: str) -> None:
     remove_file(path)
 
 
+def swap_in(tmp: str, dest: str) -> None:
+    """Put `tmp` (a file or a directory written aside, beside `dest`) at `dest`. What is at
+    `dest` goes: a file is replaced by the rename itself; a directory (which no rename can
+    replace), or anything a directory replaces, is renamed aside first and removed after, so
+    a reader sees the old or the new, never half of either."""
+    if os.path.lexists(dest) and (os.path.isdir(tmp) or (
+            os.path.isdir(dest) and not os.path.islink(dest))):
+        old = tmp_name(os.path.dirname(dest) or ".")
+        os.rename(dest, old)
+        os.rename(tmp, dest)
+        remove_stale(old)
+    else:
+        os.replace(tmp, dest)
+
+
 def clean_stale_tmp(directory: str) -> None:
     """Remove temp files (and directories) left in `directory` by gitmv processes that died
     (kill -9)."""

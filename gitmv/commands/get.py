@@ -7,7 +7,7 @@ import os
 
 from gitmv import ui
 from gitmv.commands.output import print_json
-from gitmv.errors import GitMvmError, WouldOverwrite, mask_url
+from gitmv.errors import GitMvmError, mask_url
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
@@ -33,24 +33,17 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
     if deprecated is not None:
         ui.warn(f"model {v.model} is deprecated ({deprecated.tag}, {deprecated.date[:10]}"
                 f"{': ' + deprecated.subject if deprecated.subject else ''})")
-    model = reg.model(v.model)
-    recorded = v.summary.get("path")
-    path = recorded if isinstance(recorded, str) else rw.model_path(ws, model, None)
-    if pointers_at(ws, v.commit, [path]).get(path) is None:  # GTO's: a file in git, DVC's
+    what = f"cannot get {v.model} {v.version}"
+    path, ptr = rw.version_artifact(ws, reg.model(v.model), v, what)
+    if ptr is None:  # GTO's: a file in git, a DVC output
         from gitmv.registry import foreign
 
-        dest = os.path.abspath(output or os.path.basename(path))
-        if os.path.isdir(dest) and not os.path.islink(dest):
-            dest = os.path.join(dest, os.path.basename(path))
-        if os.path.lexists(dest) and not force:
-            raise WouldOverwrite(f"{dest} already exists",
-                                 "choose another -o PATH, or replace it with --force")
-        how = foreign.write_untracked(ws.repo, v.commit, path, dest,
-                                      f"cannot get {v.model} {v.version}")
+        dest = destination(output or os.path.basename(path), os.path.basename(path), "file")
+        check_destination(ws, dest, "file", force)
+        how = foreign.write_untracked(ws.repo, v.commit, path, dest, what)
         ui.info(f"{v.model} {v.version} ({how} at commit {v.commit[:12]}) -> "
                 f"{os.path.relpath(dest)}")
         return 0
-    path, ptr = rw.version_pointer(ws, model, v, f"cannot get {v.model} {v.version}")
     if repo is not None:  # the store the version's commit names
         from gitmv.worktree.mirror import config_at
 

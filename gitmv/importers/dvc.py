@@ -23,13 +23,12 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
 import stat
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gitmv.errors import GitMvmError
-from gitmv.fsutil import create_file, remove_file, tmp_name, write_all
+from gitmv.fsutil import create_file, remove_file, remove_stale, swap_in, tmp_name, write_all
 from gitmv.importers.common import (
     Converted,
     nothing_to_import,
@@ -464,34 +463,28 @@ def pipeline_values(repo: Repo) -> dict[str, list[str]]:
 # --- one output at a commit, from DVC's cache (`get` of a version GTO registered) -----------
 
 
-def _blob(repo: Repo, commit: str, path: str) -> bytes | None:
-    return repo.read_objects([f"{commit}:{path}"])[0]
-
-
 def output_at(repo: Repo, commit: str, path: str) -> DvcOut | None:
     """The DVC output `path` (top-relative, posix) at `commit`, as `PATH.dvc` or the
-    `dvc.lock` of a directory above it records it; None when neither names it."""
-    dvc_file = _blob(repo, commit, f"{path}.dvc")
-    if dvc_file is not None:
-        doc = load_yaml(f"{path}.dvc", dvc_file) or {}
-        base = posixpath.dirname(path)
-        for entry in doc.get("outs") or [] if isinstance(doc, dict) else []:
-            o = _out(entry, base, f"{path}.dvc")
-            if o is not None and o.path == path:
-                return o
+    `dvc.lock` of a directory above it records it; None when none names it. The candidate
+    files are read in one git call."""
     parts = path.split("/")
-    for depth in range(len(parts) - 1, -1, -1):
-        base = "/".join(parts[:depth])
-        lock = posixpath.join(base, "dvc.lock")
-        data = _blob(repo, commit, lock)
-        doc = load_yaml(lock, data) if data is not None else None
+    bases = ["/".join(parts[:depth]) for depth in range(len(parts) - 1, -1, -1)]
+    named = [(f"{path}.dvc", posixpath.dirname(path))] + [
+        (posixpath.join(base, "dvc.lock"), base) for base in bases]
+    for (name, base), data in zip(named, repo.read_objects([f"{commit}:{n}" for n, _ in named]),
+                                  strict=True):
+        doc = load_yaml(name, data) if data is not None else None
         if not isinstance(doc, dict):
             continue
-        for stage in (doc.get("stages") or {}).values():
-            for entry in (stage or {}).get("outs") or []:
-                o = _out(entry, base, lock)
-                if o is not None and o.path == path:
-                    return o
+        if name.endswith(".dvc"):
+            entries = doc.get("outs") or []
+        else:
+            entries = [e for stage in (doc.get("stages") or {}).values()
+                       for e in (stage or {}).get("outs") or []]
+        for entry in entries:
+            o = _out(entry, base, name)
+            if o is not None and o.path == path:
+                return o
     return None
 
 
@@ -558,18 +551,9 @@ def write_output(repo: Repo, commit: str, path: str, dest: str, what: str) -> st
                     raise _missing(what, out, commit, f"file {rel} (md5 {md5}) is")
                 _copy_checked(src, os.path.join(tmp, rel), f"{out.path}/{rel}", md5,
                               out.legacy, what)
-        if os.path.isdir(dest) and not os.path.islink(dest):
-            old = tmp_name(parent)
-            os.rename(dest, old)
-            os.rename(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        swap_in(tmp, dest)
     except BaseException:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            remove_file(tmp)
+        remove_stale(tmp)
         raise
     kind = "directory" if out.is_dir else "output"
     return f"{path}, a DVC {kind} ({out.origin}) from DVC's cache"

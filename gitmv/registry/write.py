@@ -73,22 +73,39 @@ def refuse_url(name: str, url: str) -> None:
 def pointer_at(ws: Workspace, commit: str, path: str, what: str) -> Pointer:
     found = pointers_at(ws, commit, [path]).get(path)
     if found is None:
-        raise GitMvmError(
-            f"{what}: {pointer_path(path)} is not in commit {commit[:12]}",
-            f"track the model with `git mvm add {path}` and commit the pointer, or name "
-            "another commit with --ref",
-        )
+        raise _no_pointer(what, path, commit)
     return found
 
 
+def _no_pointer(what: str, path: str, commit: str) -> GitMvmError:
+    return GitMvmError(
+        f"{what}: {pointer_path(path)} is not in commit {commit[:12]}",
+        f"track the model with `git mvm add {path}` and commit the pointer, or name "
+        "another commit with --ref",
+    )
+
+
 def version_pointer(ws: Workspace, model: Model, v: Version, what: str) -> tuple[str, Pointer]:
-    """(path, pointer) of a registered version at its commit. The path is the one its
-    snapshot records, else (a version GTO registered) the model's; the pointer must hold
-    the oid the snapshot records."""
+    """(path, pointer) of a registered version at its commit (`version_artifact`); a commit
+    without the pointer is refused."""
+    path, ptr = version_artifact(ws, model, v, what)
+    if ptr is None:
+        raise _no_pointer(what, path, v.commit)
+    return path, ptr
+
+
+def version_artifact(ws: Workspace, model: Model, v: Version, what: str
+                     ) -> tuple[str, Pointer | None]:
+    """(path, pointer) of a registered version at its commit, the one pointer read once. The
+    path is the one its snapshot records, else (a version GTO registered) the model's; the
+    pointer must hold the oid the snapshot records. None: no gitmv pointer there (GTO's
+    version of a file in git or a DVC output: `registry.foreign`)."""
     path = v.summary.get("path")
     if not isinstance(path, str):
         path = model_path(ws, model, None)
-    ptr = pointer_at(ws, v.commit, path, what)
+    ptr = pointers_at(ws, v.commit, [path]).get(path)
+    if ptr is None:
+        return path, None
     recorded = v.summary.get("oid")
     if isinstance(recorded, str) and recorded != ptr.oid_str:
         raise GitMvmError(

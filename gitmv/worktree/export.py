@@ -9,10 +9,9 @@ sure the objects are cached first (`gitmv.transfer.ensure`).
 from __future__ import annotations
 
 import os
-import shutil
 
 from gitmv.errors import WouldOverwrite
-from gitmv.fsutil import remove_file, tmp_name
+from gitmv.fsutil import remove_stale, swap_in, tmp_name
 from gitmv.objects import manifest
 from gitmv.objects.pointer import Pointer
 from gitmv.worktree.workspace import Workspace
@@ -42,15 +41,9 @@ def write_dir(ws: Workspace, ptr: Pointer, dest: str) -> None:
         ws.parallel(lambda e: ws.cache.link_out(e.oid, os.path.join(tmp, e.path), MODES,
                                                 executable=e.mode == "755"), files,
                     size=lambda e: e.size)
-        if os.path.lexists(dest):
-            old = tmp_name(parent)
-            os.rename(dest, old)
-            os.rename(tmp, dest)
-            remove(old)
-        else:
-            os.rename(tmp, dest)
+        swap_in(tmp, dest)
     except BaseException:
-        remove(tmp)
+        remove_stale(tmp)
         raise
 
 
@@ -63,13 +56,6 @@ def refuse_replacing_home(ws: Workspace, dest: str) -> None:
             raise WouldOverwrite(
                 f"{dest} holds {what}: the model directory would replace it, deleting it",
                 "-o names the directory the model becomes: choose a new or a model's own one")
-
-
-def remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        remove_file(path)
 
 
 def destination(out: str, name: str, kind: str) -> str:

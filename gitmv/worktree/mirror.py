@@ -109,6 +109,7 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
     path = mirror_path(url)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with repo_lock(path + ".lock"):
+        made = not os.path.isfile(os.path.join(path, MARKER))  # made by this call
         repo = _ready(path, url)
         try:
             commit = _update(repo, url, rev)
@@ -116,7 +117,10 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
             shutil.rmtree(path, ignore_errors=True)  # rebuilt once, from nothing
             repo = _ready(path, url)
             commit = _update(repo, url, rev)
-        if not _lazy_blobs_work(repo, commit or "HEAD"):
+            made = True
+        # what the server does with a blob asked for by id does not change: asked once, by
+        # the call that makes the mirror
+        if made and not _lazy_blobs_work(repo, commit or "HEAD"):
             # the server will not send a blob asked for by id (protocol v0, as over ssh to
             # an sshd that does not pass GIT_PROTOCOL, without uploadpack.allowAnySHA1InWant):
             # the mirror is made again, fetching the tagged commits' blobs with them
