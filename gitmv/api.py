@@ -232,8 +232,9 @@ def _locate(ws: Workspace, path: str, rev: str | None) -> _Located:
     if rev is None:
         rev = "HEAD"
     commit = ws.repo.resolve(rev)
-    at: dict[str, Pointer] = pointers_at(ws, commit)
-    for artifact, inner in _candidates(path):
+    candidates = _candidates(path)  # only their pointers read (a mirror fetches each read)
+    at: dict[str, Pointer] = pointers_at(ws, commit, [a for a, _ in candidates])
+    for artifact, inner in candidates:
         found = at.get(artifact)
         if found is not None:
             return _inside(artifact, found, inner, path, f"commit {commit[:12]} ({rev})")
@@ -459,14 +460,8 @@ class ModelVersion:
 def _version_artifact(ws: Workspace, reg: Registry, v: Version) -> tuple[str, Pointer | None]:
     """(path, pointer at the version's commit) of a version; None: GTO's untracked bytes."""
     from gitmv.registry import write as rw
-    from gitmv.worktree.diffing import pointers_at
 
-    model = reg.model(v.model)
-    recorded = v.summary.get("path")
-    path = recorded if isinstance(recorded, str) else rw.model_path(ws, model, None)
-    if pointers_at(ws, v.commit).get(path) is None:
-        return path, None
-    return rw.version_pointer(ws, model, v, f"cannot get {v.model} {v.version}")
+    return rw.version_artifact(ws, reg.model(v.model), v, f"cannot get {v.model} {v.version}")
 
 
 def _frozen(table: Any) -> Mapping[str, Mapping[str, Any]]:

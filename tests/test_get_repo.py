@@ -417,6 +417,9 @@ def test_the_python_api_reads_a_repository_by_url(
         api.rollback_drill("clf", "production", repo=url)
     if url != str(upstream.bare):  # a plain path is the repository itself, no mirror
         assert _commits(mirror_of(tmp_path)) <= 2
+        if os.environ.get("GIT_SSH_VARIANT") != "simple":  # the pointers asked for, no other
+            other = git(upstream.bare, "rev-parse", "main:models/other.pt.mvm").strip()
+            assert other not in _blobs(mirror_of(tmp_path))
     _release(upstream, b"weights 1", "v1.1.0")
     assert mvm(upstream.project, "promote", "-q", "clf", "v1.1.0", "production") == 0
     _publish(upstream)
