@@ -94,8 +94,14 @@ def run_section(blocks: list[str], sandbox: Path, extra: dict[str, str]) -> list
     return outs
 
 
+# git-lfs's transfer meter: printed (with a rate) only when a transfer outlasts its update
+# tick, so whether a run shows it depends on the machine's speed
+LFS_METER = re.compile(r"^(?:Uploading|Downloading) LFS objects: .*\n", re.M)
+
+
 def mask(text: str, sandbox: Path, lfs_origin: str) -> str:
     text = text.replace(str(sandbox), "/home/you").replace(lfs_origin, "https://git.example.com")
+    text = LFS_METER.sub("", text)
     return re.sub(r"[ \t]+\n", "\n", text)
 
 

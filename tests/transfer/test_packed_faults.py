@@ -123,6 +123,9 @@ def test_a_push_killed_while_its_pack_uploads(tmp_path: Path, remote: Remote,
     assert not files.names("index/"), "no index for a half pack"
     assert mvm(alice, "push", "-q") == 0
     indexes_name_packs_that_are_there(files)
+    # a pack is named by its bytes, so the second push may send the very pack the kill cut:
+    # on S3 it aborts that key's stale upload first, and then there is nothing left for fsck
+    left = left and uploading()
     git(alice, "push", "-q")
     res = run(capsys, alice, "fsck", "--remote", "--repair")
     assert res.rc == 0, (res.out, res.err)

@@ -497,8 +497,11 @@ def test_memory_of_add_and_checkout_of_a_directory_stays_flat(
 ) -> None:
     """Adding, checking out and checking the status of a directory holds no list of its
     files (a million-file dataset must fit in a few hundred megabytes): the peak at 4,000
-    files is within 200 bytes per extra file of the peak at 1,000 (what a pack's index and
-    the manifest's bytes cost), where a list of entries and rows costs about a kilobyte."""
+    files is within 350 bytes per extra file of the peak at 1,000, where a list of entries
+    and rows costs about a kilobyte. What does grow is what a pack's index and the manifest's
+    bytes cost: about 40 bytes of index record and 80 of manifest line per file, each in a
+    buffer that doubles as it grows (a resize briefly holds the old and the new), plus the
+    index's slot table; 130-200 bytes per file measured at the peak."""
     import shutil
     import tracemalloc
 
@@ -508,7 +511,10 @@ def test_memory_of_add_and_checkout_of_a_directory_stays_flat(
 
     monkeypatch.setattr(workspace, "ROW_BATCH", 256)  # rows written as they come
     peaks: dict[str, list[int]] = {"add": [], "checkout": [], "status": []}
-    for n in (1000, 4000):
+    # the first run imports what add, checkout and status import lazily (socket, logging,
+    # the thread pool: half a megabyte), unless an earlier test in this process already did:
+    # a warm-up of 100 files keeps that out of the measured two
+    for n in (100, 1000, 4000):
         rel = f"data{n}"
         make_dataset(repo / rel, n=n, size=1)
         ws = Workspace.open(str(repo))
@@ -539,5 +545,5 @@ def test_memory_of_add_and_checkout_of_a_directory_stays_flat(
         finally:
             tracemalloc.stop()
         ws.state.close()
-    for what, (small, large) in peaks.items():
-        assert large - small < 200 * 3000, (what, peaks)
+    for what, (_, small, large) in peaks.items():
+        assert large - small < 350 * 3000, (what, peaks)
