@@ -260,8 +260,8 @@ def packed_objects(repo: Path, root: Path | None = None) -> set[str]:
 
 def assert_cache_sound(repo: Path, root: Path | None = None) -> dict[str, Path]:
     """Every object's bytes hash to its name (a pack's too, and its index is the one its
-    pack makes), and nothing else lies in the object tree (but `tmp/` and the registry of
-    clones sharing the cache, `clones/`)."""
+    pack makes), and nothing else lies in the object tree (but `tmp/`, the registry of
+    clones sharing the cache, `clones/`, and the lock of the packs' merges)."""
     from gitmv.objects.packed import check_pack, index_problem
 
     root = root or cache_dir(repo)
@@ -279,7 +279,7 @@ def assert_cache_sound(repo: Path, root: Path | None = None) -> dict[str, Path]:
     in_packs = packs | {p.with_suffix(".idx") for p in packs}
     for p in root.rglob("*"):
         if p.is_file() and p.name not in objects and p not in in_packs and \
-                p.parent.name not in ("tmp", "clones"):
+                p.parent.name not in ("tmp", "clones") and p != root / "packs" / "merge.lock":
             raise AssertionError(f"stray file in the cache: {p}")
     return objects
 

@@ -29,7 +29,8 @@ def run(json: bool, jobs: int | None, remote: str | None = None, verify: bool = 
     quarantine = os.path.join(ws.repo.mvm_dir, "quarantine")
     with repo_lock(ws.lock_path):
         ws.cache.make_tmp_dir()
-        packs = ws.cache.packs.check(ws.cache.tmp_dir, quarantine)  # before any index is used
+        with ws.cache.packs.merging(wait=True):  # before any index is used
+            packs = ws.cache.packs.check(ws.cache.tmp_dir, quarantine)
         oids = list(ws.cache.iter_loose())
         ok = ws.parallel(ws.cache.verify, oids)
         corrupt = [oid for oid, good in zip(oids, ok, strict=True) if not good]

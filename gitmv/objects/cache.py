@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from gitmv import ui
-from gitmv.errors import FileChanged, ObjectCorrupt, ObjectMissing
+from gitmv.errors import FileChanged, FormatError, GitMvmError, ObjectCorrupt, ObjectMissing
 from gitmv.fsutil import (
     FSYNC_EACH_MAX,
     NOT_SHARED,
@@ -111,6 +111,7 @@ class Cache:
         self._held: dict[str, bytes] = {}  # the first few, in memory
         self._held_bytes = 0
         self._new: NewPack | None = None  # or all of them, in the pack being written
+        self._merge_failed = False
 
     def oid_to_path(self, oid: str) -> str:
         """Where object `oid` is (or would be) a loose file: only large objects and those of
@@ -174,11 +175,32 @@ class Cache:
             except BaseException:
                 new.abandon()
                 raise
+            self._merge_packs(durable)
         for oid, data in held.items():
             self._put_loose(data, oid)
         if durable and self.written:
             flush_to_disk(self.written, self.root)
         self.written = []
+
+    def _merge_packs(self, durable: bool) -> None:
+        """Merge the smaller packs when there are many (`packed.merge_plan`). Best effort: a
+        merge that fails (a full disk; a corrupt entry, said once a command until fsck
+        salvages the pack) leaves every pack as it was, and the command goes on."""
+        if self._merge_failed:  # (tried once a command)
+            return
+        try:
+            self.make_tmp_dir()
+            merged = self.packs.merge(self.tmp_dir, durable)
+        except FormatError as exc:
+            self._merge_failed = True
+            ui.warn(f"cache packs not merged: {exc.message} ({exc.hint})")
+            return
+        except (OSError, GitMvmError) as exc:
+            self._merge_failed = True
+            ui.debug(f"cache packs not merged: {exc}")
+            return
+        if merged:
+            ui.debug(f"merged {len(merged)} cache packs into one")
 
     def put_bytes(self, data: bytes, oid: str | None = None) -> str:
         """Store small bytes; `oid`, when given, must be their hash (already computed). Up to

@@ -9,6 +9,11 @@ process wrote); a pack that vanished before it was opened makes the list be read
 the read retried once. An index whose pack is missing is left out (its objects are missing:
 `git mvm fsck` says so and removes it).
 
+Every command that publishes a pack may merge packs after it (`merge_plan`): a lookup that
+misses asks every index, so a cache that gathered a pack per command for a year would make
+each new object cost hundreds of lookups. One process rewrites packs at a time (`merging`: a
+command's merge gives way, gc's repack and fsck wait).
+
 A new pack is written front to back into a temp file in the cache's tmp dir (`NewPack`), and
 published by `Packs.publish`: the pack fsynced and renamed into `packs/`, then its index
 written atomically, each rename made durable by an fsync of the directory. A kill before that
@@ -19,10 +24,12 @@ docs/formats.md, "Packs".
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import BinaryIO, NamedTuple
 
 from gitmv.errors import FormatError, ObjectMissing
@@ -33,12 +40,44 @@ from gitmv.fsutil import (
     create_file,
     make_dirs,
     remove_file,
+    repo_lock,
     share,
     tmp_name,
 )
 from gitmv.objects import pack
 from gitmv.objects.hashing import hash_bytes
 from gitmv.objects.pack import OBJECT, Entry, PackIndex, PackWriter
+
+# Packs a cache may hold before a command that publishes one merges the smaller ones: a miss
+# costs a lookup in every index (20,000 misses: 0.02 s with 1 pack, 1.0 s with 50, 6.8 s
+# with 200, measured here).
+AUTO_MERGE_AT = 12
+# The packs a merge leaves grow by at least this factor, smallest to largest: a merge rewrites
+# the small packs and leaves the large ones, so a byte is rewritten about log2(cache / pack)
+# times over the cache's life rather than at every merge (git's geometric repack does so).
+MERGE_FACTOR = 2
+MERGE_LOCK = "merge.lock"
+
+
+def merge_plan(sizes: dict[str, int], at: int | None = None) -> list[str]:
+    """The packs (by id; `sizes`: their bytes) to merge into one: none while there are at
+    most `at` (AUTO_MERGE_AT); else the smallest, as many as it takes for the packs left to
+    grow by MERGE_FACTOR each, and at least enough to leave at most at / 2."""
+    at = AUTO_MERGE_AT if at is None else at
+    if len(sizes) <= at:
+        return []
+    order = sorted(sizes, key=lambda p: (sizes[p], p))
+    n = len(order)
+    top = n - 1  # the packs above `top` already grow geometrically: they may stay
+    while top > 0 and sizes[order[top]] >= MERGE_FACTOR * sizes[order[top - 1]]:
+        top -= 1
+    k = top + 1 if top > 0 else 0
+    k = max(k, n - at // 2 + 1)
+    total = sum(sizes[p] for p in order[:k])
+    while k < n and sizes[order[k]] < MERGE_FACTOR * total:  # the merged pack must fit below
+        total += sizes[order[k]]
+        k += 1
+    return order[:k] if k >= 2 else []
 
 
 def _fsync_dir(path: str) -> None:
@@ -287,6 +326,50 @@ class Packs:
             if pid != pack_id:
                 self.remove(pid)
         return pack_id, dropped
+
+    @contextmanager
+    def merging(self, wait: bool) -> Iterator[bool]:
+        """Hold the lock under which packs are rewritten (`merge.lock` in the packs
+        directory). `wait`: until it is free (gc's repack, fsck), yielding True; otherwise
+        (a command's merge) False at once when another process holds it or it cannot be
+        taken."""
+        path = os.path.join(self.dir, MERGE_LOCK)
+        if wait:
+            make_dirs(self.dir, self.sharing)
+            with repo_lock(path):
+                yield True
+            return
+        try:
+            make_dirs(self.dir, self.sharing)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except PermissionError:  # another user's lock file: flock needs no more
+                fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def merge(self, tmp_dir: str, durable: bool) -> list[str]:
+        """Merge packs by `merge_plan` unless another process is rewriting packs: every
+        entry kept (deduplicated), the new pack durable before the old ones go. Returns the
+        ids of the packs merged away."""
+        with self.merging(wait=False) as mine:
+            if not mine:
+                return []
+            self.reload()
+            plan = merge_plan({pid: idx.pack_size for pid, idx in self.indexes().items()})
+            if plan:
+                self.rewrite(tmp_dir, plan, lambda pid, e: True, durable)
+            return plan
 
     def remove(self, pack_id: str) -> None:
         """Remove a pack: its index first (its objects stop being visible), then the pack."""

@@ -271,32 +271,35 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
         needed = proof.needed.all()
         kept = 0
         doomed: list[tuple[str, str, int]] = []  # (oid, path, size)
-        if not dry_run:
-            for pid, why in ws.cache.packs.index_unindexed(cutoff):
-                ui.warn(f"pack {pid[:12]} has no index and is damaged ({why}): run `git mvm fsck`")
-        repack = plan_repack(ws.cache, needed, cutoff)
-        for oid in ws.cache.iter_loose():
-            if oid in needed:
-                kept += 1
-                continue
-            path = ws.cache.oid_to_path(oid)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue
-            if st.st_mtime > cutoff:
-                kept += 1
-                continue
-            doomed.append((oid, path, st.st_size))
-        if (doomed or repack.dead) and not dry_run:
-            states = [ws.state, *_states_of(others)]
-            _forget_complete(states, before=True)
-            for _, path, _ in doomed:
-                remove_file(path)
-            apply_repack(ws.cache, repack)
-            _forget_complete(states, before=False)
-        elif repack.sources and not dry_run:  # only merging: no object goes
-            apply_repack(ws.cache, repack)
+        # no command merges packs meanwhile (a merge's pack would be young and unplanned)
+        with ws.cache.packs.merging(wait=True) if not dry_run else contextlib.nullcontext(True):
+            if not dry_run:
+                for pid, why in ws.cache.packs.index_unindexed(cutoff):
+                    ui.warn(f"pack {pid[:12]} has no index and is damaged ({why}): "
+                            "run `git mvm fsck`")
+            repack = plan_repack(ws.cache, needed, cutoff)
+            for oid in ws.cache.iter_loose():
+                if oid in needed:
+                    kept += 1
+                    continue
+                path = ws.cache.oid_to_path(oid)
+                try:
+                    st = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                if st.st_mtime > cutoff:
+                    kept += 1
+                    continue
+                doomed.append((oid, path, st.st_size))
+            if (doomed or repack.dead) and not dry_run:
+                states = [ws.state, *_states_of(others)]
+                _forget_complete(states, before=True)
+                for _, path, _ in doomed:
+                    remove_file(path)
+                apply_repack(ws.cache, repack)
+                _forget_complete(states, before=False)
+            elif repack.sources and not dry_run:  # only merging: no object goes
+                apply_repack(ws.cache, repack)
         kept += repack.kept
         deleted = [(oid, size) for oid, _, size in doomed] + repack.dead
         partials = _stale_partials(ws.cache, needed, cutoff, dry_run)

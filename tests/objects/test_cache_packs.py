@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gitmv.errors import FormatError, ObjectCorrupt, ObjectMissing
-from gitmv.objects import manifest, pack
+from gitmv.objects import manifest, pack, packed
 from gitmv.objects.cache import HELD_MAX, PACKED_MAX, Cache
 from gitmv.objects.packed import check_pack
 from tests.helpers import (
@@ -320,3 +320,129 @@ def test_a_corrupt_entry_is_never_checked_out_and_fsck_salvages_the_rest(repo: P
     assert sha(files[victim]) not in cache_objects(repo)
     res = run(capsys, repo, "fsck")
     assert res.rc == 0, res.out
+
+
+# --- merging a command's packs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_merge_plan_takes_the_smallest_packs_and_leaves_few(seed: int) -> None:
+    """Not more than AUTO_MERGE_AT packs: nothing. More: the k smallest (k >= 2), leaving at
+    most half the limit, and the merged pack smaller than 1/MERGE_FACTOR of every pack left
+    (so those stay in a geometric row and are not rewritten by the next merge)."""
+    rng = random.Random(seed)
+    n = rng.randrange(0, 4 * packed.AUTO_MERGE_AT)
+    sizes = {f"p{i:03d}": rng.choice([rng.randrange(1, 100), rng.randrange(1, 1 << 30)])
+             for i in range(n)}
+    plan = packed.merge_plan(sizes)
+    if n <= packed.AUTO_MERGE_AT:
+        assert plan == []
+        return
+    assert len(plan) >= 2 and len(set(plan)) == len(plan)
+    left = [p for p in sizes if p not in plan]
+    assert max(sizes[p] for p in plan) <= min((sizes[p] for p in left), default=1 << 62)
+    assert len(left) + 1 <= packed.AUTO_MERGE_AT // 2
+    merged = sum(sizes[p] for p in plan)
+    assert all(sizes[p] >= packed.MERGE_FACTOR * merged for p in left)
+
+
+def test_a_byte_is_rewritten_a_logarithmic_number_of_times() -> None:
+    """A pack a command for 5,000 commands, each merged as the commands do: each byte is
+    rewritten about log2(cache / pack) times, not once per merge; never more than
+    AUTO_MERGE_AT packs."""
+    import math
+
+    sizes: dict[str, int] = {}
+    rewritten = written = 0
+    for i in range(5000):
+        sizes[f"n{i}"] = 100
+        written += 100
+        plan = packed.merge_plan(sizes)
+        if plan:
+            merged = sum(sizes.pop(p) for p in plan)
+            sizes[f"m{i}"] = merged
+            rewritten += merged
+        assert len(sizes) <= packed.AUTO_MERGE_AT
+    assert rewritten / written < 2 * math.log2(written / 100), rewritten / written
+
+
+def test_a_command_that_publishes_a_pack_merges_when_there_are_many(tmp_path):
+    """Packs of many commands are merged as they come: never more than AUTO_MERGE_AT, every
+    object reads back verified, also through a Cache that listed the packs before the merges
+    (its packs were merged away under it)."""
+    early = _cache(tmp_path)
+    every: list[bytes] = []
+    for i in range(3 * packed.AUTO_MERGE_AT):
+        cache = _cache(tmp_path)
+        blobs = [b + i.to_bytes(2, "big") for b in _blobs(HELD_MAX + 1, seed=i)]
+        for b in blobs:
+            cache.put_bytes(b)
+        cache.flush()
+        every += blobs
+        if i == 0:
+            _every_read(early, sha(blobs[0]), blobs[0])  # it has read the first pack
+        assert len(_packs(tmp_path)) <= packed.AUTO_MERGE_AT
+    fresh = _cache(tmp_path)
+    for b in every:
+        _every_read(fresh, sha(b), b)
+    for b in every[:: len(every) // 50]:
+        _every_read(early, sha(b), b)
+    assert fresh.packs.check(str(tmp_path / "tmp"), str(tmp_path / "q")).salvaged == []
+
+
+def test_a_merge_that_meets_a_corrupt_entry_leaves_every_pack_and_the_command_goes_on(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(packed, "AUTO_MERGE_AT", 3)
+    blobs = [_put_packed(_cache(tmp_path), HELD_MAX + 1)]
+    path = _packs(tmp_path)[0]
+    first = next(iter(pack.PackIndex.read(str(path.with_suffix(".idx")))))
+    data = bytearray(path.read_bytes())
+    data[first.offset] ^= 1  # inside an entry's bytes
+    os.chmod(path, 0o644)
+    path.write_bytes(bytes(data))
+    for i in range(1, 4):
+        cache = _cache(tmp_path)
+        blobs.append([b + bytes([i]) for b in _blobs(HELD_MAX + 1, seed=10 + i)])
+        for b in blobs[-1]:
+            cache.put_bytes(b)
+        cache.flush()  # the 4th pack: the merge fails on the corrupt entry, nothing goes
+        for b in _blobs(HELD_MAX + 1, seed=20 + i):
+            cache.put_bytes(b)
+        cache.flush()  # (a second pack of the same command: the merge is not tried again)
+    assert len(_packs(tmp_path)) == 7
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 2 and all("corrupt" in s and "git mvm fsck" in s for s in said), said
+    fresh = _cache(tmp_path)
+    for group in blobs[1:]:
+        for b in group:
+            _every_read(fresh, sha(b), b)
+
+
+def test_commands_merging_at_once_lose_nothing(tmp_path):
+    """Four processes, each publishing 12 packs (and merging): every object reads back."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import random, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from gitmv.objects.cache import Cache, HELD_MAX
+        w = int(sys.argv[1])
+        rng = random.Random(w)
+        for i in range(12):
+            c = Cache({str(tmp_path / "objects")!r}, {str(tmp_path / "tmp")!r})
+            for j in range(HELD_MAX + 1):
+                c.put_bytes(rng.randbytes(200) + bytes([w, i, j]))
+            c.flush()
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)]) for w in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 4
+    fresh = _cache(tmp_path)
+    for w in range(4):
+        rng = random.Random(w)
+        for i in range(12):
+            for j in range(HELD_MAX + 1):
+                b = rng.randbytes(200) + bytes([w, i, j])
+                _every_read(fresh, sha(b), b)
+    assert len(_packs(tmp_path)) <= packed.AUTO_MERGE_AT + 3  # (a merge gives way to another)
