@@ -40,7 +40,6 @@ from gitmv.fsutil import (
     create_file,
     make_dirs,
     remove_file,
-    repo_lock,
     share,
     tmp_name,
 )
@@ -330,15 +329,11 @@ class Packs:
     @contextmanager
     def merging(self, wait: bool) -> Iterator[bool]:
         """Hold the lock under which packs are rewritten (`merge.lock` in the packs
-        directory). `wait`: until it is free (gc's repack, fsck), yielding True; otherwise
-        (a command's merge) False at once when another process holds it or it cannot be
-        taken."""
+        directory). `wait` (gc's repack, fsck): until it is free, yielding True; a lock that
+        cannot be made (a cache this user may only read, where it rewrites nothing either)
+        is gone without. Otherwise (a command's merge): False at once when another process
+        holds it or it cannot be taken."""
         path = os.path.join(self.dir, MERGE_LOCK)
-        if wait:
-            make_dirs(self.dir, self.sharing)
-            with repo_lock(path):
-                yield True
-            return
         try:
             make_dirs(self.dir, self.sharing)
             try:
@@ -346,13 +341,21 @@ class Packs:
             except PermissionError:  # another user's lock file: flock needs no more
                 fd = os.open(path, os.O_RDONLY)
         except OSError:
-            yield False
+            yield wait
             return
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                yield False
+            except BlockingIOError:
+                if not wait:
+                    yield False
+                    return
+                from gitmv import ui
+
+                ui.info(f"git mvm: waiting for another git mvm to finish merging {self.dir}")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # (a file system without flock)
+                yield wait
                 return
             yield True
         finally:

@@ -494,3 +494,35 @@ def test_kill_9_during_merges_loses_no_published_object(tmp_path):
             _every_read(fresh, sha(b), b)
     checked = fresh.packs.check(str(tmp_path / "tmp"), str(tmp_path / "q"))
     assert checked.salvaged == [] and checked.moved == {}, checked
+
+
+def test_a_command_does_not_merge_while_another_process_rewrites_packs(tmp_path, monkeypatch):
+    """The merge lock held elsewhere (gc's repack, fsck, another command's merge): a command
+    publishes its pack and leaves the merging to a later one."""
+    import fcntl
+
+    monkeypatch.setattr(packed, "AUTO_MERGE_AT", 3)
+    every = []
+    for i in range(3):
+        every += _put_packed_seeded(tmp_path, i)
+    lock = os.open(tmp_path / "objects" / "packs" / packed.MERGE_LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        every += _put_packed_seeded(tmp_path, 3)
+        assert len(_packs(tmp_path)) == 4
+    finally:
+        os.close(lock)
+    every += _put_packed_seeded(tmp_path, 4)
+    assert len(_packs(tmp_path)) < 4
+    fresh = _cache(tmp_path)
+    for b in every:
+        _every_read(fresh, sha(b), b)
+
+
+def _put_packed_seeded(root: Path, seed: int) -> list[bytes]:
+    blobs = [b + seed.to_bytes(2, "big") for b in _blobs(HELD_MAX + 1, seed=100 + seed)]
+    cache = _cache(root)
+    for b in blobs:
+        cache.put_bytes(b)
+    cache.flush()
+    return blobs
