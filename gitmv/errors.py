@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class GitMvmError(Exception):
@@ -149,6 +148,8 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"`<>]+")
 
 def mask_url(url: str) -> str:
     """The URL with every credential it carries replaced by `***`, for printing."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit  # (10 ms: when used)
+
     try:
         parts = urlsplit(url)
         password, user, host, port = parts.password, parts.username, parts.hostname, parts.port

@@ -8,7 +8,6 @@ import errno
 import fcntl
 import functools
 import os
-import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ def tmp_name(directory: str) -> str:
     and never crosses a filesystem); the writer's tag lets a later run remove what a killed
     one left.
     """
-    return os.path.join(directory, f"{TMP_PREFIX}{writer_tag()}.{secrets.token_hex(6)}")
+    return os.path.join(directory, f"{TMP_PREFIX}{writer_tag()}.{os.urandom(6).hex()}")
 
 
 def is_tmp_name(name: str) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import threading
 from typing import Any, NamedTuple
 
@@ -149,6 +148,8 @@ def _copy_and_hash_pipelined(src_fd: int, dst_fd: int) -> tuple[str, int]:
     os.readv, hashlib on 8 MiB buffers and os.write all release the GIL, so the disk read of
     the next buffer overlaps the hashing and the write of this one. Still one read pass.
     """
+    import queue
+
     free: queue.Queue[memoryview] = queue.Queue()
     full: queue.Queue[tuple[memoryview, int] | BaseException | None] = queue.Queue()
     for _ in range(PIPELINE_BUFFERS):

@@ -891,6 +891,9 @@ def _ino(path: str) -> int:
         return -1
 
 
+WALK_RUN = 128  # files `_walk` lstats in a row
+
+
 def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat_result]]:
     """(relative posix path, absolute path, lstat) of every file and symlink under `start`,
     in the order of their relative paths' bytes: a manifest's order, and the stat cache's
@@ -906,38 +909,73 @@ def _walk(root: str, start: str, where: str) -> Iterable[tuple[str, str, os.stat
         if start != root:
             yield start[rootlen:].replace(os.sep, "/"), start, st0
         return
-    posix = os.sep == "/"
-    # per directory being read: (its path, whether every name on it is printable ASCII
-    # without a backslash, so its files need not get `refuse_name`'s full check, its names
-    # still to yield: sorted, last first, a subdirectory's with a "/" after it)
-    stack = [(start, start == root or _is_plain(start[rootlen:]), _listing(start))]
+    lstat = os.lstat
+    # per directory being read: (its path, its relative path with a "/" after it, whether
+    # every name in it is printable ASCII without a backslash, so its files need no further
+    # check of their names, its names still to go: sorted, last first, a subdirectory's
+    # with a "/" after it)
+    stack = [_entered(start, start == root or _is_plain(start[rootlen:]), rootlen)]
     while stack:
-        d, plain, names = stack[-1]
+        d, prefix, plain, names = stack[-1]
         if not names:
             stack.pop()
             continue
-        key = names.pop()
-        name = key.rstrip("/")
-        path = os.path.join(d, name)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            continue  # gone since the directory was read
-        ok = plain and _is_plain(name)
-        if stat.S_ISDIR(st.st_mode):
-            if name == ".git":
-                raise PathRefused(f"{where}: contains a .git directory ({path})")
-            stack.append((path, ok, _listing(path)))
+        if names[-1][-1] != "/":  # files up to the next subdirectory, stat'ed in a row
+            run: list[str] = []  # (a few at a time: a directory of a million files is never held)
+            while names and names[-1][-1] != "/" and len(run) < WALK_RUN:
+                run.append(names.pop())
+            stats: list[os.stat_result | None]
+            try:
+                stats = [lstat(f"{d}/{name}") for name in run]
+            except FileNotFoundError:  # one went since the directory was read
+                stats = [_lstat_or_none(f"{d}/{name}") for name in run]
+            for name, st in zip(run, stats, strict=True):
+                if st is None:
+                    continue
+                if stat.S_ISDIR(st.st_mode):  # a file when listed, a directory now
+                    names.append(name + "/")
+                    continue
+                relpath = prefix + name
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
+                if not plain:
+                    _check_name(relpath, where)
+                yield relpath, f"{d}/{name}", st
             continue
-        relpath = path[rootlen:] if posix else path[rootlen:].replace(os.sep, "/")
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-            raise PathRefused(f"{where}/{relpath}: not a regular file or symlink")
-        if not ok:
-            refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
-            if "\\" in relpath:
-                raise PathRefused(f"{where}/{relpath}: file names with backslashes "
-                                  "cannot be stored in a manifest", "rename the file")
-        yield relpath, path, st
+        name = names.pop()[:-1]
+        path = f"{d}/{name}"
+        st = _lstat_or_none(path)
+        if st is None:
+            continue  # gone since the directory was read
+        if not stat.S_ISDIR(st.st_mode):  # a directory when listed, something else now
+            names.append(name)
+            continue
+        if name == ".git":
+            raise PathRefused(f"{where}: contains a .git directory ({path})")
+        stack.append(_entered(path, plain and _is_plain(name), rootlen))
+
+
+def _entered(d: str, plain: bool, rootlen: int) -> tuple[str, str, bool, list[str]]:
+    """A directory as `_walk` keeps it while it reads it."""
+    names = _listing(d)
+    if plain and names and not _is_plain("".join(names)):
+        plain = False
+    prefix = d[rootlen:].replace(os.sep, "/") + "/" if len(d) >= rootlen else ""
+    return d, prefix, plain, names
+
+
+def _lstat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _check_name(relpath: str, where: str) -> None:
+    refuse_name(relpath, printable(f"{where}/{relpath}"), "rename the file")
+    if "\\" in relpath:
+        raise PathRefused(f"{where}/{relpath}: file names with backslashes "
+                          "cannot be stored in a manifest", "rename the file")
 
 
 def _listing(d: str) -> list[str]:
