@@ -273,6 +273,7 @@ def collect(ws: Workspace, dry_run: bool, force: bool = False,
         doomed: list[tuple[str, str, int]] = []  # (oid, path, size)
         # no command merges packs meanwhile (a merge's pack would be young and unplanned)
         with ws.cache.packs.merging(wait=True) if not dry_run else contextlib.nullcontext(True):
+            ws.cache.packs.reload()  # (packs a merge wrote before the lock was ours)
             if not dry_run:
                 for pid, why in ws.cache.packs.index_unindexed(cutoff):
                     ui.warn(f"pack {pid[:12]} has no index and is damaged ({why}): "

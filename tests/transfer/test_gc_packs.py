@@ -131,6 +131,43 @@ def test_many_small_packs_are_merged(repo: Path, monkeypatch: pytest.MonkeyPatch
     named_by_history(repo)
 
 
+def test_gc_plans_from_the_packs_there_once_it_holds_the_merge_lock(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that merged packs after gc first read the list (gc reads every clone's
+    pointers before it locks the packs): gc plans from the packs that are there, not from
+    the list it read first."""
+    from gitmv.objects import packed
+    from gitmv.worktree.workspace import Workspace
+
+    monkeypatch.setattr(packed, "AUTO_MERGE_AT", 1 << 30)
+    rng = random.Random(6)
+    for i in range(gcmod.PACKS_MAX + 3):
+        _put(repo, _files(rng, 6, f"d{i}"))
+        assert mvm(repo, "add", "-q", f"d{i}") == 0
+    git(repo, "commit", "-qm", "many")
+    objects = packed_objects(repo)
+    _age_everything(repo)
+    old = os.getcwd()
+    os.chdir(repo)
+    try:
+        ws = Workspace.open()
+        assert len(ws.cache.packs.indexes()) == gcmod.PACKS_MAX + 3  # gc's first read
+        monkeypatch.setattr(packed, "AUTO_MERGE_AT", 12)
+        other = Cache(str(cache_dir(repo)), str(cache_dir(repo) / "tmp"))
+        for b in _files(rng, 6, "x").values():
+            other.put_bytes(b)
+        other.flush()  # another command: its pack, then a merge
+        assert len(_packs(repo)) < gcmod.PACKS_MAX
+        gcmod.collect(ws, dry_run=False)
+        ws.state.close()
+    finally:
+        os.chdir(old)
+    assert len(_packs(repo)) == 1
+    assert objects <= packed_objects(repo)
+    assert_cache_sound(repo)
+    named_by_history(repo)
+
+
 def test_a_repack_that_fails_midway_leaves_the_old_packs(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
