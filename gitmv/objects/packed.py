@@ -364,15 +364,19 @@ class Packs:
     def merge(self, tmp_dir: str, durable: bool) -> list[str]:
         """Merge packs by `merge_plan` unless another process is rewriting packs: every
         entry kept (deduplicated), the new pack durable before the old ones go. Returns the
-        ids of the packs merged away."""
-        with self.merging(wait=False) as mine:
-            if not mine:
-                return []
+        ids of the packs merged away. The lock is taken only when a merge is due."""
+
+        def plan() -> list[str]:
             self.reload()
-            plan = merge_plan({pid: idx.pack_size for pid, idx in self.indexes().items()})
-            if plan:
-                self.rewrite(tmp_dir, plan, lambda pid, e: True, durable)
-            return plan
+            return merge_plan({pid: idx.pack_size for pid, idx in self.indexes().items()})
+
+        if not plan():
+            return []
+        with self.merging(wait=False) as mine:
+            merged = plan() if mine else []  # (again: another may have merged meanwhile)
+            if merged:
+                self.rewrite(tmp_dir, merged, lambda pid, e: True, durable)
+            return merged
 
     def remove(self, pack_id: str) -> None:
         """Remove a pack: its index first (its objects stop being visible), then the pack."""
