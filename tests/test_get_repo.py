@@ -6,6 +6,7 @@ Git LFS (giftless)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -427,3 +428,63 @@ def test_the_python_api_reads_a_repository_by_url(
     assert (drill.ok, drill.current, drill.target, drill.problems) == (
         True, "v1.1.0", "v1.0.0", ())
     assert api.resolve("clf#production", repo=url).version == "v1.1.0"
+
+
+def test_a_token_in_the_url_is_never_in_the_mirrors_name_nor_in_a_message(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A deploy token in the URL (deploy.md) reaches git, never a path or a message: the
+    mirror's directory is named without it (a listing of ~/.cache, a message naming the
+    mirror would show it)."""
+    secret = "s3cr3t-t0ken"
+    with GitHttp(upstream.srv, auth=f"deploy:{secret}") as server:
+        url = server.url("origin.git").replace("://", f"://deploy:{secret}@", 1)
+        res = run(capsys, tmp_path, "get", "--repo", url, "clf#production", "-o",
+                  str(tmp_path / "m.pt"))
+        assert res.rc == 0, res.err
+        mirror = mirror_of(tmp_path)
+        res2 = run(capsys, tmp_path, "get", "-f", "--repo", url, "clf#production", "-o",
+                   str(tmp_path / "m.pt"))
+        assert res2.rc == 0, res2.err
+        # the same repository without the token (or another one): the same mirror, asked
+        # with what was given this time
+        res3 = run(capsys, tmp_path, "get", "-f", "--repo", server.url("origin.git"),
+                   "clf#production", "-o", str(tmp_path / "m.pt"))
+        assert res3.rc == 1 and "authentication failed" in res3.err, res3.err
+        assert mirror_of(tmp_path) == mirror
+        res4 = run(capsys, tmp_path, "get", "-f", "--repo", url, "clf#production", "-o",
+                   str(tmp_path / "m.pt"))
+        assert res4.rc == 0, res4.err
+    assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
+    names = [p.name for p in (tmp_path / "mirrors").iterdir()]
+    assert not [n for n in names if secret in n or "deploy" in n], names
+    assert secret not in "".join(r.out + r.err for r in (res, res2, res3, res4))
+
+
+@pytest.mark.parametrize("damage", ["objects", "refs", "HEAD", "config", "packed-refs",
+                                    "shallow", "packs", "pack-files", "marker"])
+def test_a_damaged_mirror_is_made_again(upstream: Upstream, tmp_path: Path, damage: str) -> None:
+    """Whatever is deleted or cut short in a mirror (a cleaner, a full disk), the next call
+    gets the right bytes: the mirror is repaired or made again, never an error."""
+    url = upstream.bare.as_uri()
+    out = tmp_path / "m.pt"
+    assert mvm(tmp_path, "get", "-q", "--repo", url, "clf@v1.0.0", "-o", str(out)) == 0
+    mirror = mirror_of(tmp_path)
+    git(mirror, "pack-refs", "--all")
+    target = {"marker": "mvm-mirror"}.get(damage, damage)
+    if damage == "packed-refs":
+        data = (mirror / target).read_bytes()
+        (mirror / target).write_bytes(data[: len(data) // 2])
+    elif damage == "packs":
+        for pack in (mirror / "objects" / "pack").glob("*.pack"):
+            pack.write_bytes(pack.read_bytes()[:40])
+    elif damage == "pack-files":
+        for pack in (mirror / "objects" / "pack").glob("*.pack"):
+            pack.unlink()
+    elif (mirror / target).is_dir():
+        shutil.rmtree(mirror / target)
+    else:
+        (mirror / target).unlink()
+    assert mvm(tmp_path, "get", "-q", "-f", "--repo", url, "clf#production", "-o",
+               str(out)) == 0
+    assert out.read_bytes() == b"weights 0"

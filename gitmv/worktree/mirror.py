@@ -82,11 +82,19 @@ def normalize_url(url: str) -> str:
     return path
 
 
+def without_credentials(url: str) -> str:
+    """`url` without the user and password (a deploy token) its authority may carry."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", url)
+
+
 def mirror_path(url: str) -> str:
-    """The mirror of `url` (a stable, readable name: host and path, then a digest)."""
-    readable = re.sub(r"^[a-z+]+://", "", url)
+    """The mirror of `url` (a stable, readable name: host and path, then a digest). Named
+    without the URL's credentials: a token is in no path (a listing of the cache or a message
+    naming the mirror would show it), and a new token (a CI job's) reuses the mirror."""
+    bare = without_credentials(url)
+    readable = re.sub(r"^[a-z+]+://", "", bare)
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", readable).strip("._-")[-60:] or "repo"
-    digest = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    digest = hashlib.sha256(bare.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return os.path.join(mirrors_dir(), f"{readable}-{digest}")
 
 
@@ -110,10 +118,11 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with repo_lock(path + ".lock"):
         made = not os.path.isfile(os.path.join(path, MARKER))  # made by this call
-        repo = _ready(path, url)
         try:
+            repo = _ready(path, url)
             commit = _update(repo, url, rev)
-        except _Broken:
+            _check_whole(repo)
+        except (_Broken, GitFailed):  # damaged (a file deleted or cut short): git cannot use it
             shutil.rmtree(path, ignore_errors=True)  # rebuilt once, from nothing
             repo = _ready(path, url)
             commit = _update(repo, url, rev)
@@ -182,7 +191,7 @@ def _ready(path: str, url: str, lazy: bool = True) -> Repo:
     """The mirror at `path`, made (aside, then renamed in) when it is missing or was never
     finished; stale git lock files of a killed fetch removed. `lazy`: a partial clone whose
     blobs git fetches as they are read; else the fetched commits come with their blobs."""
-    if not os.path.isfile(os.path.join(path, MARKER)):
+    if not _is_whole(path):
         shutil.rmtree(path, ignore_errors=True)
         tmp = tmp_name(os.path.dirname(path))
         try:
@@ -210,7 +219,49 @@ def _ready(path: str, url: str, lazy: bool = True) -> Repo:
             raise
     else:
         _remove_stale_locks(path)
+        _set_url(path, url)
     return Repo.at_git_dir(path)
+
+
+def _is_whole(path: str) -> bool:
+    """The mirror was finished (its marker is written last) and has what git needs to call it
+    a repository, and each pack ends with the checksum its index records (a pack cut short
+    by a full disk or a killed copy is found here, not by a read that fails later)."""
+    if not all(os.path.exists(os.path.join(path, name))
+               for name in (MARKER, "HEAD", "config", "objects", "refs")):
+        return False
+    packs = os.path.join(path, "objects", "pack")
+    try:
+        names = os.listdir(packs)
+    except FileNotFoundError:
+        return True
+    for name in names:
+        if not name.endswith(".idx"):
+            continue
+        try:
+            with open(os.path.join(packs, name), "rb") as idx, \
+                    open(os.path.join(packs, name[:-4] + ".pack"), "rb") as pack:
+                idx.seek(-40, os.SEEK_END)
+                pack.seek(-20, os.SEEK_END)
+                if idx.read(20) != pack.read(20):
+                    return False
+        except FileNotFoundError:
+            continue  # git ignores an index without its pack (a lost object is found later)
+        except OSError:
+            return False  # shorter than a checksum
+    return True
+
+
+def _set_url(path: str, url: str) -> None:
+    """The mirror fetches from `url` as given this time: the same repository with other
+    credentials (a new token) is the same mirror."""
+    marker = os.path.join(path, MARKER)
+    said = url.encode("utf-8", "surrogateescape") + b"\n"
+    with open(marker, "rb") as f:
+        if f.read() == said:
+            return
+    Repo.at_git_dir(path).git("config", "remote.origin.url", url)
+    atomic_write(marker, said)
 
 
 def _quoted(value: str) -> str:
@@ -271,6 +322,19 @@ def _update(repo: Repo, url: str, rev: str | None) -> str | None:
     if name == "HEAD":
         repo.git("update-ref", "--no-deref", "HEAD", refs[name])
     return _commit_of(repo, url, rev, local)
+
+
+def _check_whole(repo: Repo) -> None:
+    """Every object the mirror's refs name is there (one `cat-file --batch-check`): a pack
+    deleted or cut short is found now, while the mirror can be made again."""
+    refs = _local_refs(repo)
+    if not refs:
+        return
+    out = repo.git("cat-file", "--batch-check",
+                   input="".join(f"{oid}^{{}}\n" for oid in refs.values()).encode())
+    if any(line.endswith(b" missing") for line in out.splitlines()):
+        raise _Broken(f"the mirror {repo.git_dir} lacks objects its refs name",
+                      f"remove {repo.git_dir} (the next call makes it again)")
 
 
 def _commit_of(repo: Repo, url: str, rev: str, target: str) -> str:
