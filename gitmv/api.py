@@ -107,8 +107,13 @@ def _workspace(repo: RepoLike, rev: str | None = None) -> Workspace:
     blobless, kept under the user's cache directory and reused by later calls)."""
     from gitmv.worktree.workspace import Workspace
 
+    how = "pass the path of a clone (its work tree) or of a bare repository, or a git URL"
     if repo is None:
-        return Workspace.open(bare_ok=True)
+        try:
+            return Workspace.open(bare_ok=True)
+        except NotARepository as exc:
+            exc.hint = f"call it from inside a repository, or name one: repo=PATH or URL ({how})"
+            raise
     where = os.fspath(repo)
     if _is_url(where):
         from gitmv.worktree.mirror import open_mirror
@@ -116,11 +121,15 @@ def _workspace(repo: RepoLike, rev: str | None = None) -> Workspace:
         ws = open_mirror(where, rev=rev)
         _mirrors[ws] = where
         return ws
-    if not os.path.isdir(where):
-        raise NotARepository(f"repo={where!r}: no such directory",
-                             "pass the path of a clone (its work tree) or of a bare repository, "
-                             "or a git URL")
-    return Workspace.open(cwd=where, bare_ok=True)
+    from gitmv.worktree.mirror import local_repository
+
+    path = local_repository(where)  # `~` expanded; a bare repository's `.git` as git adds it
+    if path is None:
+        raise NotARepository(f"repo={where!r}: no such directory", how)
+    try:
+        return Workspace.open(cwd=path, bare_ok=True)
+    except NotARepository:
+        raise NotARepository(f"repo={where!r} is not inside a git repository", how) from None
 
 
 _mirrors: weakref.WeakKeyDictionary[Workspace, str] = weakref.WeakKeyDictionary()

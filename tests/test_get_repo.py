@@ -30,6 +30,7 @@ from tests.helpers import (
     tree_digest,
     wait_for,
 )
+from tests.users import User, alice, bob, needs_root, team_base, users_python  # noqa: F401 - fixtures
 
 HISTORY = 1000
 
@@ -488,3 +489,109 @@ def test_a_damaged_mirror_is_made_again(upstream: Upstream, tmp_path: Path, dama
     assert mvm(tmp_path, "get", "-q", "-f", "--repo", url, "clf#production", "-o",
                str(out)) == 0
     assert out.read_bytes() == b"weights 0"
+
+
+def test_output_paths_are_checked_before_anything_is_fetched(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`-o DIR/` is a directory (made if missing), as `cp` takes it; an -o that cannot be
+    written (under a file) is one line naming why, before a byte is fetched; temp files a
+    killed `get` left beside its destination are gone after the next one there."""
+    from gitmv.fsutil import TMP_PREFIX
+
+    url = upstream.bare.as_uri()
+    work = tmp_path / "deploy"
+    work.mkdir()
+    (work / "afile").write_text("x")
+    res = run(capsys, work, "get", "--repo", url, "clf#production", "-o", "afile/model.pt")
+    assert res.rc == 1 and len(res.err.splitlines()) == 2, res.err
+    assert "afile is not a directory" in error_lines(res.err)[0], res.err
+    assert res.err.splitlines()[1].startswith("hint: ") and "fetched" not in res.err
+    assert (work / "afile").read_text() == "x"
+    assert not list((mirror_of(tmp_path) / "mvm").rglob("objects/*/*/*"))  # nothing fetched
+    # what a get killed by kill -9 while copying leaves: a temp file of a process now gone
+    stale = work / "models" / f"{TMP_PREFIX}999999999.{_host()}.0123456789ab"
+    stale.parent.mkdir()
+    stale.write_bytes(b"half a model")
+    assert mvm(work, "get", "-q", "--repo", url, "clf#production", "-o", "models/") == 0
+    assert (work / "models" / "clf.pt").read_bytes() == b"weights 0"
+    assert sorted(os.listdir(work / "models")) == ["clf.pt"]
+    assert mvm(work, "get", "-q", "--repo", url, "enc@v1.0.0", "-o", "encoders/") == 0
+    assert tree_digest(work / "encoders") == upstream.enc
+
+
+def _host() -> str:
+    from gitmv.fsutil import host_tag
+
+    return host_tag()
+
+
+def test_a_mirror_cache_that_cannot_be_used_is_one_line_naming_it(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "not-a-dir").write_text("x")
+    monkeypatch.setenv("GITMV_REPO_CACHE", str(tmp_path / "not-a-dir"))
+    res = run(capsys, tmp_path, "get", "--repo", upstream.bare.as_uri(), "clf#production")
+    assert res.rc == 1 and len(res.err.splitlines()) == 2, res.err
+    assert "not-a-dir" in error_lines(res.err)[0] and "GITMV_REPO_CACHE" in res.err, res.err
+
+
+@needs_root
+def test_a_mirror_another_user_made_is_refused_with_the_way_on(
+    upstream: Upstream, team_base: Path, alice: User, bob: User,  # noqa: F811
+) -> None:
+    """Two users, one GITMV_REPO_CACHE (a CI machine's): bob may not update alice's mirror,
+    and is told so in one line with what to do; and an -o this user may not write is
+    refused before anything is fetched."""
+    p = upstream.project
+    store = team_base / "store"
+    assert mvm(p, "remote", "add", "-q", "-d", "team", str(store)) == 0
+    git(p, "add", "-A")
+    git_ok(p, "commit", "-q", "-m", "the team's store")
+    _release(upstream, b"weights 2", "v2.0.0")
+    srv = team_base / "srv"
+    shutil.copytree(upstream.bare, srv / "origin.git")
+    subprocess.run(["chmod", "-R", "a+rX", str(srv), str(store)], check=True)
+    cache = team_base / "cache"
+    cache.mkdir()
+    cache.chmod(0o1777)
+    url = (srv / "origin.git").as_uri()
+    for user in (alice, bob):
+        user.env["GITMV_REPO_CACHE"] = str(cache)
+        (team_base / user.name).mkdir()
+        user.own(team_base / user.name)
+    res = alice.mvm(team_base / "alice", "get", "--repo", url, "clf@v2.0.0", "-o", "m.pt")
+    assert res.returncode == 0, res.stderr
+    assert (team_base / "alice" / "m.pt").read_bytes() == b"weights 2"
+    res = bob.mvm(team_base / "bob", "get", "--repo", url, "clf@v2.0.0", "-o", "m.pt")
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1 and len(lines) == 2, res.stderr
+    assert "another user" in lines[0] and "GITMV_REPO_CACHE" in lines[1], res.stderr
+    (team_base / "locked").mkdir(mode=0o755)  # root's
+    res = alice.mvm(team_base / "alice", "get", "--repo", url, "clf@v2.0.0", "-o",
+                    str(team_base / "locked" / "m.pt"))
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1 and len(lines) == 2, res.stderr
+    assert "no permission to write in" in lines[0] and lines[1].startswith("hint: ")
+
+
+def test_a_typo_in_the_spec_gets_a_hint_that_works_without_a_clone(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --repo there is no clone to run `git mvm show` or `git fetch --tags` in: the
+    hint lists what the repository has instead; `git mvm get` outside a clone points at
+    --repo. A bare repository's path without `.git` is taken as git takes it."""
+    url = upstream.bare.as_uri()
+    for spec, said in (("cfl#production", "no model 'cfl'"), ("clf@v9.9.9", "no version v9.9.9"),
+                       ("clf#prod", "stage 'prod'")):
+        res = run(capsys, tmp_path, "get", "--repo", url, spec)
+        lines = res.err.splitlines()
+        assert res.rc == 1 and len(lines) == 2 and said in lines[0], res.err
+        assert "git mvm show" not in lines[1] and "git ls-remote" in lines[1], res.err
+    res = run(capsys, tmp_path, "get", "clf#production")
+    assert res.rc == 1 and "--repo" in res.err.splitlines()[1], res.err
+    without = str(upstream.bare)[: -len(".git")]
+    assert mvm(tmp_path, "get", "-q", "--repo", without, "clf#production", "-o",
+               str(tmp_path / "m.pt")) == 0
+    assert (tmp_path / "m.pt").read_bytes() == b"weights 0"

@@ -7,7 +7,7 @@ import os
 
 from gitmv import ui
 from gitmv.commands.output import print_json
-from gitmv.errors import GitMvmError, mask_url
+from gitmv.errors import GitMvmError, NotARepository, mask_url
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
@@ -24,11 +24,22 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
 
         ws = open_mirror(repo, rev=rev, jobs=jobs)
     else:
-        ws = Workspace.open(jobs=jobs, bare_ok=True)
+        try:
+            ws = Workspace.open(jobs=jobs, bare_ok=True)
+        except NotARepository as exc:
+            exc.hint = ("run it in a clone of the models repository, or name the repository: "
+                        "`git mvm get --repo URL SPEC`")
+            raise
     if rev is not None:
         return _get_path(ws, spec, rev, output, force, remote, json, repo)
     reg = registry.load(ws)
-    v = reg.resolve(spec)
+    try:
+        v = reg.resolve(spec)
+    except GitMvmError as exc:
+        if repo is not None and "git mvm show" in (exc.hint or ""):  # no clone to run it in
+            exc.hint = (f"`git ls-remote --tags {mask_url(repo)}` lists the registered "
+                        "versions (MODEL@vX.Y.Z) and stage assignments (MODEL#STAGE#N)")
+        raise
     deprecated = reg.model(v.model).deprecated
     if deprecated is not None:
         ui.warn(f"model {v.model} is deprecated ({deprecated.tag}, {deprecated.date[:10]}"

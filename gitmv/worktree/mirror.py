@@ -74,12 +74,23 @@ def normalize_url(url: str) -> str:
         raise GitMvmError(f"{url!r} is not a URL (it holds a line break)", "check --repo")
     if "://" in url or re.match(r"^[^/]+@[^/]+:", url) or re.match(r"^[\w.-]+:[^/]", url):
         return url  # a URL, or scp-style user@host:path / host:path
-    path = os.path.abspath(os.path.expanduser(url))
-    if not os.path.isdir(path):
+    path = local_repository(url)
+    if path is None:
         raise GitMvmError(f"cannot read the repository {url}: no such directory",
                           "--repo takes a git URL (https://, ssh://, git://, file://) or the "
                           "path of a repository")
     return path
+
+
+def local_repository(where: str) -> str | None:
+    """The directory a local path names, absolute, `~` expanded; `/srv/models` is
+    `/srv/models.git` when only that exists, as git takes it (`git clone /srv/models`);
+    None when there is neither."""
+    path = os.path.abspath(os.path.expanduser(where))
+    for candidate in (path, path + ".git"):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def without_credentials(url: str) -> str:
@@ -115,7 +126,7 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
     repository cannot be reached, read, or does not have `rev`."""
     url = normalize_url(url)
     path = mirror_path(url)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _check_usable(path, url)
     with repo_lock(path + ".lock"):
         made = not os.path.isfile(os.path.join(path, MARKER))  # made by this call
         try:
@@ -137,6 +148,32 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
             repo = _ready(path, url, lazy=False)
             commit = _update(repo, url, rev)
     return Workspace(repo, config_at(repo, commit) if commit else None, jobs=jobs)
+
+
+def _check_usable(path: str, url: str) -> None:
+    """The mirrors' directory can be made and written, and the mirror (if there is one) is
+    this user's to update: one line naming it, not git's error from the middle of a fetch."""
+    where = os.path.dirname(path)
+    how = (f"set {ENV_DIR} to a directory of your own (without it: "
+           "$XDG_CACHE_HOME/gitmv/repos or ~/.cache/gitmv/repos)")
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError as exc:
+        raise GitMvmError(f"cannot use the mirror cache {where}: {exc.strerror or exc}"
+                          f"{f' ({exc.filename})' if exc.filename else ''}", how) from None
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise GitMvmError(f"cannot use the mirror cache {where}: this user may not write in it",
+                          how)
+    if os.path.isdir(path) and any(os.path.isdir(d) and not os.access(d, os.W_OK) for d in (
+            path, os.path.join(path, "refs"), os.path.join(path, "objects"))):
+        try:
+            import pwd
+
+            owner = pwd.getpwuid(os.stat(path).st_uid).pw_name
+        except (KeyError, OSError):
+            owner = f"uid {os.stat(path).st_uid}"
+        raise GitMvmError(f"the mirror {path} of {mask_url(url)} belongs to another user "
+                          f"({owner}): this user may not update it", how)
 
 
 _NO_LAZY_FETCH = ("unadvertised object", "not our ref", "allowanysha1inwant",
