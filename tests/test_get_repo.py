@@ -595,3 +595,26 @@ def test_a_typo_in_the_spec_gets_a_hint_that_works_without_a_clone(
     assert mvm(tmp_path, "get", "-q", "--repo", without, "clf#production", "-o",
                str(tmp_path / "m.pt")) == 0
     assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
+
+
+def test_a_user_config_for_protocol_v0_keeps_the_mirror_blobless(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    """`protocol.version=0` in ~/.gitconfig (set for an old server) reached the blob git
+    fetches when it is read, the server sent no blob asked for by id, and the mirror was
+    made again with every blob of the tagged commits; `remote.origin.prune`/`pruneTags`
+    there would fetch every tag of the server."""
+    with open(os.path.join(os.environ["HOME"], ".gitconfig"), "a") as f:
+        f.write("[protocol]\n\tversion = 0\n[remote \"origin\"]\n\tprune = true\n"
+                "\tpruneTags = true\n\ttagOpt = --tags\n")
+    git_ok(upstream.project, "tag", "-a", "-m", "not the registry's", "release-notes", "HEAD~5")
+    _publish(upstream)
+    with GitDaemon(upstream.srv) as server:
+        out = tmp_path / "m.pt"
+        assert mvm(tmp_path, "get", "-q", "--repo", server.url("origin.git"), "clf#production",
+                   "-o", str(out)) == 0
+    assert out.read_bytes() == b"weights 0"
+    other = git(upstream.bare, "rev-parse", "main:models/other.pt.mvm").strip()
+    assert other not in _blobs(mirror_of(tmp_path))
+    assert "release-notes" not in git(mirror_of(tmp_path), "tag")
+    assert _commits(mirror_of(tmp_path)) <= 2

@@ -243,6 +243,9 @@ def _ready(path: str, url: str, lazy: bool = True) -> Repo:
                     + ("[extensions]\n\tpartialclone = origin\n" if lazy else "")
                     + "[gc]\n\tauto = 0\n"
                     "[maintenance]\n\tauto = false\n[fetch]\n\tprune = false\n"
+                    # the fetch git makes when it reads a blob the mirror lacks speaks v2
+                    # (wants by id) whatever ~/.gitconfig says, as the mirror's own fetches do
+                    "[protocol]\n\tversion = 2\n"
                     "[remote \"origin\"]\n" + "".join(
                         f"\t{k} = {_quoted(v)}\n" for k, v in origin.items()))
             with open(os.path.join(tmp, "config"), "a", encoding="utf-8",
