@@ -618,3 +618,22 @@ def test_a_user_config_for_protocol_v0_keeps_the_mirror_blobless(
     assert other not in _blobs(mirror_of(tmp_path))
     assert "release-notes" not in git(mirror_of(tmp_path), "tag")
     assert _commits(mirror_of(tmp_path)) <= 2
+
+
+def test_get_rev_writes_a_file_inside_a_directory_artifact(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`git mvm get --rev REV DIR/FILE` as gitmv.api.get takes it (api.md: "the same
+    code"): one file of a directory artifact, in a clone and over a URL."""
+    url = upstream.bare.as_uri()
+    assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "main", "models/enc/layers/0.bin",
+               "-o", str(tmp_path / "a.bin")) == 0
+    assert (tmp_path / "a.bin").read_bytes() == b"\0" * 99
+    assert mvm(upstream.project, "get", "-q", "--rev", "HEAD", "models/enc/vocab.txt", "-o",
+               str(tmp_path / "v.txt")) == 0
+    assert (tmp_path / "v.txt").read_bytes() == b"a b c"
+    res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/enc/nope.txt")
+    assert res.rc == 1 and "no file 'nope.txt' in directory artifact models/enc" in res.err, \
+        res.err
+    res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/clf.pt/x")
+    assert res.rc == 1 and "is a file artifact" in res.err, res.err
