@@ -637,3 +637,19 @@ def test_get_rev_writes_a_file_inside_a_directory_artifact(
         res.err
     res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/clf.pt/x")
     assert res.rc == 1 and "is a file artifact" in res.err, res.err
+
+
+def test_output_to_a_symlink_to_a_directory_lands_inside_it(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    """`-o /models` where /models is a symbolic link to a directory (a volume in an image)
+    puts the file in that directory, as cp does; it did not, and with --force replaced the
+    link by the file."""
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "models").symlink_to(tmp_path / "volume")
+    url = upstream.bare.as_uri()
+    for force in ([], ["-f"]):
+        assert mvm(tmp_path, "get", "-q", *force, "--repo", url, "clf@v1.0.0", "-o",
+                   str(tmp_path / "models")) == 0
+    assert (tmp_path / "models").is_symlink()
+    assert (tmp_path / "volume" / "clf.pt").read_bytes() == b"weights 0"

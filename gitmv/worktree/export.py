@@ -59,12 +59,11 @@ def refuse_replacing_home(ws: Workspace, dest: str) -> None:
 
 
 def destination(out: str, name: str, kind: str) -> str:
-    """Where `out` puts an artifact called `name`: inside `out` when it is a directory, or
-    ends with a slash (made if missing), and the artifact a file (`cp`'s rule), else `out`
-    itself."""
+    """Where `out` puts an artifact called `name`: inside `out` when it is a directory (or a
+    symbolic link to one), or ends with a slash (made if missing), and the artifact a file
+    (`cp`'s rule), else `out` itself."""
     dest = os.path.abspath(out)
-    if kind == "file" and (out.endswith(("/", os.sep)) or (os.path.isdir(dest)
-                                                         and not os.path.islink(dest))):
+    if kind == "file" and (out.endswith(("/", os.sep)) or os.path.isdir(dest)):
         dest = os.path.join(dest, name)
     return dest
 
