@@ -278,6 +278,10 @@ def test_errors_are_one_line_with_a_hint(
     res = run(capsys, tmp_path, "get", "--repo", f"http://127.0.0.1:{port}/origin.git",
               "clf@v1.0.0")
     assert res.rc == 1 and "cannot reach" in res.err and "hint: " in res.err, res.err
+    # a URL that names no repository leaves no mirror of it behind (a typo a day would fill
+    # ~/.cache); the mirror of the one that works is kept
+    left = [p.name for p in (tmp_path / "mirrors").iterdir() if p.is_dir()]
+    assert len(left) == 1 and str(server.port) in left[0], left
 
 
 def test_no_store_and_no_lfs_endpoint(

@@ -138,6 +138,10 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
             repo = _ready(path, url)
             commit = _update(repo, url, rev)
             made = True
+        except GitMvmError:
+            if made:  # the server refused (no such repository, no access, no such rev): a
+                shutil.rmtree(path, ignore_errors=True)  # mirror of nothing is not kept
+            raise
         # what the server does with a blob asked for by id does not change: asked once, by
         # the call that makes the mirror
         if made and not _lazy_blobs_work(repo, commit or "HEAD"):
