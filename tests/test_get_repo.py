@@ -657,3 +657,20 @@ def test_output_to_a_symlink_to_a_directory_lands_inside_it(
                    str(tmp_path / "models")) == 0
     assert (tmp_path / "models").is_symlink()
     assert (tmp_path / "volume" / "clf.pt").read_bytes() == b"weights 0"
+
+
+def test_a_mirror_killed_while_it_was_made_leaves_nothing_behind(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    """A mirror is made aside (a temp directory beside the others) and renamed in: one a
+    process killed before the rename left is removed by the next call that makes one."""
+    from gitmv.fsutil import TMP_PREFIX
+
+    mirrors = tmp_path / "mirrors"
+    stale = mirrors / f"{TMP_PREFIX}999999999.{_host()}.0123456789ab"
+    (stale / "objects").mkdir(parents=True)
+    (stale / "HEAD").write_text("ref: refs/heads/main\n")
+    assert mvm(tmp_path, "get", "-q", "--repo", upstream.bare.as_uri(), "clf#production",
+               "-o", str(tmp_path / "m.pt")) == 0
+    assert not stale.exists()
+    assert [p.name for p in mirrors.iterdir() if p.is_dir()] == [mirror_of(tmp_path).name]

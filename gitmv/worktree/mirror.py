@@ -42,7 +42,7 @@ from collections.abc import Iterable
 
 from gitmv.config import Config
 from gitmv.errors import GitFailed, GitMvmError, git_message, mask_url
-from gitmv.fsutil import atomic_write, repo_lock, tmp_name
+from gitmv.fsutil import atomic_write, clean_stale_tmp, repo_lock, tmp_name
 from gitmv.repo import Repo, run_git
 from gitmv.worktree.workspace import Workspace
 
@@ -234,6 +234,7 @@ def _ready(path: str, url: str, lazy: bool = True) -> Repo:
     blobs git fetches as they are read; else the fetched commits come with their blobs."""
     if not _is_whole(path):
         shutil.rmtree(path, ignore_errors=True)
+        clean_stale_tmp(os.path.dirname(path))  # mirrors a killed call was making
         tmp = tmp_name(os.path.dirname(path))
         try:
             run_git(["init", "-q", "--bare", tmp])
