@@ -234,7 +234,13 @@ def _locate(ws: Workspace, path: str, rev: str | None) -> _Located:
                 return _inside(artifact, ws.read_pointer(artifact), inner, path, "the work tree")
     if rev is None:
         rev = "HEAD"
-    commit = ws.repo.resolve(rev)
+    try:
+        commit = ws.repo.resolve(rev)
+    except GitMvmError as exc:
+        if re.fullmatch(r"[^@#\s]+(@v?[\d.]+|@latest|#[^#\s]+)", rev):  # a registry spec
+            exc.hint = (f"rev= is a commit, branch or tag; for what {rev} names pass "
+                        f"rev=resolve({rev!r}).commit, or get({rev!r}, OUT) its bytes")
+        raise
     candidates = _candidates(path)  # only their pointers read (a mirror fetches each read)
     at: dict[str, Pointer] = pointers_at(ws, commit, [a for a, _ in candidates])
     for artifact, inner in candidates:

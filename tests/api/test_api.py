@@ -308,3 +308,14 @@ def test_where_the_repository_is_named_as_git_and_a_shell_would_take_it(
     with pytest.raises(mvm.NotARepository) as exc:
         mvm.models()
     assert "repo=" in (exc.value.hint or ""), exc.value.hint
+
+
+def test_a_stage_given_as_rev_is_told_how_to_read_it(project: Project) -> None:
+    """rev= is a git revision; `classifier#production` is a registry spec, not one: the hint
+    says how to read what the stage holds."""
+    with pytest.raises(mvm.GitMvmError) as exc:
+        mvm.read_bytes(MODEL, repo=project.root, rev="classifier#production")
+    assert "resolve('classifier#production').commit" in (exc.value.hint or ""), exc.value.hint
+    assert mvm.read_bytes(MODEL, repo=project.root,
+                          rev=mvm.resolve("classifier#production", repo=project.root).commit
+                          ) == b"weights 0"
