@@ -107,8 +107,13 @@ def _workspace(repo: RepoLike, rev: str | None = None) -> Workspace:
     blobless, kept under the user's cache directory and reused by later calls)."""
     from gitmv.worktree.workspace import Workspace
 
+    how = "pass the path of a clone (its work tree) or of a bare repository, or a git URL"
     if repo is None:
-        return Workspace.open(bare_ok=True)
+        try:
+            return Workspace.open(bare_ok=True)
+        except NotARepository as exc:
+            exc.hint = f"call it from inside a repository, or name one: repo=PATH or URL ({how})"
+            raise
     where = os.fspath(repo)
     if _is_url(where):
         from gitmv.worktree.mirror import open_mirror
@@ -116,11 +121,15 @@ def _workspace(repo: RepoLike, rev: str | None = None) -> Workspace:
         ws = open_mirror(where, rev=rev)
         _mirrors[ws] = where
         return ws
-    if not os.path.isdir(where):
-        raise NotARepository(f"repo={where!r}: no such directory",
-                             "pass the path of a clone (its work tree) or of a bare repository, "
-                             "or a git URL")
-    return Workspace.open(cwd=where, bare_ok=True)
+    from gitmv.worktree.mirror import local_repository
+
+    path = local_repository(where)  # `~` expanded; a bare repository's `.git` as git adds it
+    if path is None:
+        raise NotARepository(f"repo={where!r}: no such directory", how)
+    try:
+        return Workspace.open(cwd=path, bare_ok=True)
+    except NotARepository:
+        raise NotARepository(f"repo={where!r} is not inside a git repository", how) from None
 
 
 _mirrors: weakref.WeakKeyDictionary[Workspace, str] = weakref.WeakKeyDictionary()
@@ -213,15 +222,9 @@ def _norm_path(path: str | os.PathLike[str]) -> str:
     return "/".join(parts)
 
 
-def _candidates(path: str) -> list[tuple[str, str | None]]:
-    """(artifact, inner) pairs `path` may be, the artifact itself first."""
-    parts = path.split("/")
-    return [("/".join(parts[:n]), "/".join(parts[n:]) or None)
-            for n in range(len(parts), 0, -1)]
-
-
 def _locate(ws: Workspace, path: str, rev: str | None) -> _Located:
     from gitmv.objects.pointer import is_pointer_file, pointer_path
+    from gitmv.transfer.ensure import candidates as _candidates
     from gitmv.worktree.diffing import pointers_at
 
     if rev is None and not ws.repo.bare:
@@ -231,7 +234,13 @@ def _locate(ws: Workspace, path: str, rev: str | None) -> _Located:
                 return _inside(artifact, ws.read_pointer(artifact), inner, path, "the work tree")
     if rev is None:
         rev = "HEAD"
-    commit = ws.repo.resolve(rev)
+    try:
+        commit = ws.repo.resolve(rev)
+    except GitMvmError as exc:
+        if re.fullmatch(r"[^@#\s]+(@v?[\d.]+|@latest|#[^#\s]+)", rev):  # a registry spec
+            exc.hint = (f"rev= is a commit, branch or tag; for what {rev} names pass "
+                        f"rev=resolve({rev!r}).commit, or get({rev!r}, OUT) its bytes")
+        raise
     candidates = _candidates(path)  # only their pointers read (a mirror fetches each read)
     at: dict[str, Pointer] = pointers_at(ws, commit, [a for a, _ in candidates])
     for artifact, inner in candidates:
@@ -244,37 +253,20 @@ def _locate(ws: Workspace, path: str, rev: str | None) -> _Located:
 
 
 def _inside(artifact: str, ptr: Pointer, inner: str | None, path: str, where: str) -> _Located:
-    if inner is not None and ptr.kind != "dir":
-        raise GitMvmError(f"{path}: {artifact} is a file artifact in {where}, not a directory",
-                          f"open {artifact} itself")
+    from gitmv.transfer.ensure import check_inside
+
+    check_inside(artifact, ptr, inner, path, where)
     return _Located(artifact, ptr, inner, where)
 
 
 def _entry(ws: Workspace, loc: _Located, remote: str | None) -> tuple[str, int]:
     """(oid, size) of the file `loc` names inside its directory artifact; only the manifest
     is fetched for it, not the directory."""
-    from gitmv.objects.pointer import Pointer
-    from gitmv.transfer.ensure import ensure_cached
+    from gitmv.transfer.ensure import cached_entry
 
-    ptr = loc.pointer
-    if not ws.cache.has(ptr.oid):
-        if ptr.manifest_size is not None:
-            ensure_cached(ws, [Pointer("file", ptr.oid, ptr.manifest_size)], remote)
-        else:  # a store that must be told sizes (Git LFS) and an old pointer: all of it
-            ensure_cached(ws, [ptr], remote)
-    entries = ws.cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}")
-    for e in entries:
-        if e.path == loc.inner:
-            if e.mode == "link":
-                raise GitMvmError(f"{loc.artifact}/{e.path} is a symbolic link in {loc.where}",
-                                  "open the file it points to")
-            return e.oid, e.size
-    below = f"{loc.inner}/"
-    if any(e.path.startswith(below) for e in entries):
-        raise GitMvmError(f"{loc.artifact}/{loc.inner} is a directory inside {loc.artifact} "
-                          f"in {loc.where}", "open one file in it")
-    raise GitMvmError(f"no file {loc.inner!r} in directory artifact {loc.artifact} "
-                      f"({loc.where})", f"`git mvm ls {loc.artifact}` lists its files")
+    assert loc.inner is not None
+    ptr = cached_entry(ws, loc.artifact, loc.pointer, loc.inner, loc.where, remote)
+    return ptr.oid, ptr.size
 
 
 def _open_object(ws: Workspace, oid: str, size: int, remote: str | None) -> BinaryIO:
@@ -412,10 +404,10 @@ def get(spec_or_path: str | os.PathLike[str], out: str | os.PathLike[str], repo:
             loc = _locate(ws, _norm_path(text), rev)
             path, ptr = loc.artifact, loc.pointer
             if loc.inner is not None:
-                oid, size = _entry(ws, loc, remote)
-                path, ptr = f"{path}/{loc.inner}", ptr._replace(kind="file", oid=oid,
-                                                                size=size, files=None,
-                                                                manifest_size=None)
+                from gitmv.transfer.ensure import cached_entry
+
+                ptr = cached_entry(ws, loc.artifact, ptr, loc.inner, loc.where, remote)
+                path = f"{path}/{loc.inner}"
         dest = export.destination(os.fspath(out), os.path.basename(path), ptr.kind)
         export.check_destination(ws, dest, ptr.kind, force)
         with _at_commit(ws, commit) as at:

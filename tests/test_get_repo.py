@@ -6,6 +6,7 @@ Git LFS (giftless)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from tests.helpers import (
     tree_digest,
     wait_for,
 )
+from tests.users import User, alice, bob, needs_root, team_base, users_python  # noqa: F401 - fixtures
 
 HISTORY = 1000
 
@@ -276,6 +278,10 @@ def test_errors_are_one_line_with_a_hint(
     res = run(capsys, tmp_path, "get", "--repo", f"http://127.0.0.1:{port}/origin.git",
               "clf@v1.0.0")
     assert res.rc == 1 and "cannot reach" in res.err and "hint: " in res.err, res.err
+    # a URL that names no repository leaves no mirror of it behind (a typo a day would fill
+    # ~/.cache); the mirror of the one that works is kept
+    left = [p.name for p in (tmp_path / "mirrors").iterdir() if p.is_dir()]
+    assert len(left) == 1 and str(server.port) in left[0], left
 
 
 def test_no_store_and_no_lfs_endpoint(
@@ -427,3 +433,244 @@ def test_the_python_api_reads_a_repository_by_url(
     assert (drill.ok, drill.current, drill.target, drill.problems) == (
         True, "v1.1.0", "v1.0.0", ())
     assert api.resolve("clf#production", repo=url).version == "v1.1.0"
+
+
+def test_a_token_in_the_url_is_never_in_the_mirrors_name_nor_in_a_message(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A deploy token in the URL (deploy.md) reaches git, never a path or a message: the
+    mirror's directory is named without it (a listing of ~/.cache, a message naming the
+    mirror would show it)."""
+    secret = "s3cr3t-t0ken"
+    with GitHttp(upstream.srv, auth=f"deploy:{secret}") as server:
+        url = server.url("origin.git").replace("://", f"://deploy:{secret}@", 1)
+        res = run(capsys, tmp_path, "get", "--repo", url, "clf#production", "-o",
+                  str(tmp_path / "m.pt"))
+        assert res.rc == 0, res.err
+        mirror = mirror_of(tmp_path)
+        res2 = run(capsys, tmp_path, "get", "-f", "--repo", url, "clf#production", "-o",
+                   str(tmp_path / "m.pt"))
+        assert res2.rc == 0, res2.err
+        # the same repository without the token (or another one): the same mirror, asked
+        # with what was given this time
+        res3 = run(capsys, tmp_path, "get", "-f", "--repo", server.url("origin.git"),
+                   "clf#production", "-o", str(tmp_path / "m.pt"))
+        assert res3.rc == 1 and "authentication failed" in res3.err, res3.err
+        assert mirror_of(tmp_path) == mirror
+        res4 = run(capsys, tmp_path, "get", "-f", "--repo", url, "clf#production", "-o",
+                   str(tmp_path / "m.pt"))
+        assert res4.rc == 0, res4.err
+    assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
+    names = [p.name for p in (tmp_path / "mirrors").iterdir()]
+    assert not [n for n in names if secret in n or "deploy" in n], names
+    assert secret not in "".join(r.out + r.err for r in (res, res2, res3, res4))
+
+
+@pytest.mark.parametrize("damage", ["objects", "refs", "HEAD", "config", "packed-refs",
+                                    "shallow", "packs", "pack-files", "marker"])
+def test_a_damaged_mirror_is_made_again(upstream: Upstream, tmp_path: Path, damage: str) -> None:
+    """Whatever is deleted or cut short in a mirror (a cleaner, a full disk), the next call
+    gets the right bytes: the mirror is repaired or made again, never an error."""
+    url = upstream.bare.as_uri()
+    out = tmp_path / "m.pt"
+    assert mvm(tmp_path, "get", "-q", "--repo", url, "clf@v1.0.0", "-o", str(out)) == 0
+    mirror = mirror_of(tmp_path)
+    git(mirror, "pack-refs", "--all")
+    target = {"marker": "mvm-mirror"}.get(damage, damage)
+    if damage == "packed-refs":
+        data = (mirror / target).read_bytes()
+        (mirror / target).write_bytes(data[: len(data) // 2])
+    elif damage == "packs":
+        for pack in (mirror / "objects" / "pack").glob("*.pack"):
+            pack.write_bytes(pack.read_bytes()[:40])
+    elif damage == "pack-files":
+        for pack in (mirror / "objects" / "pack").glob("*.pack"):
+            pack.unlink()
+    elif (mirror / target).is_dir():
+        shutil.rmtree(mirror / target)
+    else:
+        (mirror / target).unlink()
+    assert mvm(tmp_path, "get", "-q", "-f", "--repo", url, "clf#production", "-o",
+               str(out)) == 0
+    assert out.read_bytes() == b"weights 0"
+
+
+def test_output_paths_are_checked_before_anything_is_fetched(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`-o DIR/` is a directory (made if missing), as `cp` takes it; an -o that cannot be
+    written (under a file) is one line naming why, before a byte is fetched; temp files a
+    killed `get` left beside its destination are gone after the next one there."""
+    from gitmv.fsutil import TMP_PREFIX
+
+    url = upstream.bare.as_uri()
+    work = tmp_path / "deploy"
+    work.mkdir()
+    (work / "afile").write_text("x")
+    res = run(capsys, work, "get", "--repo", url, "clf#production", "-o", "afile/model.pt")
+    assert res.rc == 1 and len(res.err.splitlines()) == 2, res.err
+    assert "afile is not a directory" in error_lines(res.err)[0], res.err
+    assert res.err.splitlines()[1].startswith("hint: ") and "fetched" not in res.err
+    assert (work / "afile").read_text() == "x"
+    assert not list((mirror_of(tmp_path) / "mvm").rglob("objects/*/*/*"))  # nothing fetched
+    # what a get killed by kill -9 while copying leaves: a temp file of a process now gone
+    stale = work / "models" / f"{TMP_PREFIX}999999999.{_host()}.0123456789ab"
+    stale.parent.mkdir()
+    stale.write_bytes(b"half a model")
+    assert mvm(work, "get", "-q", "--repo", url, "clf#production", "-o", "models/") == 0
+    assert (work / "models" / "clf.pt").read_bytes() == b"weights 0"
+    assert sorted(os.listdir(work / "models")) == ["clf.pt"]
+    assert mvm(work, "get", "-q", "--repo", url, "enc@v1.0.0", "-o", "encoders/") == 0
+    assert tree_digest(work / "encoders") == upstream.enc
+
+
+def _host() -> str:
+    from gitmv.fsutil import host_tag
+
+    return host_tag()
+
+
+def test_a_mirror_cache_that_cannot_be_used_is_one_line_naming_it(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "not-a-dir").write_text("x")
+    monkeypatch.setenv("GITMV_REPO_CACHE", str(tmp_path / "not-a-dir"))
+    res = run(capsys, tmp_path, "get", "--repo", upstream.bare.as_uri(), "clf#production")
+    assert res.rc == 1 and len(res.err.splitlines()) == 2, res.err
+    assert "not-a-dir" in error_lines(res.err)[0] and "GITMV_REPO_CACHE" in res.err, res.err
+
+
+@needs_root
+def test_a_mirror_another_user_made_is_refused_with_the_way_on(
+    upstream: Upstream, team_base: Path, alice: User, bob: User,  # noqa: F811
+) -> None:
+    """Two users, one GITMV_REPO_CACHE (a CI machine's): bob may not update alice's mirror,
+    and is told so in one line with what to do; and an -o this user may not write is
+    refused before anything is fetched."""
+    p = upstream.project
+    store = team_base / "store"
+    assert mvm(p, "remote", "add", "-q", "-d", "team", str(store)) == 0
+    git(p, "add", "-A")
+    git_ok(p, "commit", "-q", "-m", "the team's store")
+    _release(upstream, b"weights 2", "v2.0.0")
+    srv = team_base / "srv"
+    shutil.copytree(upstream.bare, srv / "origin.git")
+    subprocess.run(["chmod", "-R", "a+rX", str(srv), str(store)], check=True)
+    cache = team_base / "cache"
+    cache.mkdir()
+    cache.chmod(0o1777)
+    url = (srv / "origin.git").as_uri()
+    for user in (alice, bob):
+        user.env["GITMV_REPO_CACHE"] = str(cache)
+        (team_base / user.name).mkdir()
+        user.own(team_base / user.name)
+    res = alice.mvm(team_base / "alice", "get", "--repo", url, "clf@v2.0.0", "-o", "m.pt")
+    assert res.returncode == 0, res.stderr
+    assert (team_base / "alice" / "m.pt").read_bytes() == b"weights 2"
+    res = bob.mvm(team_base / "bob", "get", "--repo", url, "clf@v2.0.0", "-o", "m.pt")
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1 and len(lines) == 2, res.stderr
+    assert "another user" in lines[0] and "GITMV_REPO_CACHE" in lines[1], res.stderr
+    (team_base / "locked").mkdir(mode=0o755)  # root's
+    res = alice.mvm(team_base / "alice", "get", "--repo", url, "clf@v2.0.0", "-o",
+                    str(team_base / "locked" / "m.pt"))
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1 and len(lines) == 2, res.stderr
+    assert "no permission to write in" in lines[0] and lines[1].startswith("hint: ")
+
+
+def test_a_typo_in_the_spec_gets_a_hint_that_works_without_a_clone(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --repo there is no clone to run `git mvm show` or `git fetch --tags` in: the
+    hint lists what the repository has instead; `git mvm get` outside a clone points at
+    --repo. A bare repository's path without `.git` is taken as git takes it."""
+    url = upstream.bare.as_uri()
+    for spec, said in (("cfl#production", "no model 'cfl'"), ("clf@v9.9.9", "no version v9.9.9"),
+                       ("clf#prod", "stage 'prod'")):
+        res = run(capsys, tmp_path, "get", "--repo", url, spec)
+        lines = res.err.splitlines()
+        assert res.rc == 1 and len(lines) == 2 and said in lines[0], res.err
+        assert "git mvm show" not in lines[1] and "git ls-remote" in lines[1], res.err
+    res = run(capsys, tmp_path, "get", "clf#production")
+    assert res.rc == 1 and "--repo" in res.err.splitlines()[1], res.err
+    without = str(upstream.bare)[: -len(".git")]
+    assert mvm(tmp_path, "get", "-q", "--repo", without, "clf#production", "-o",
+               str(tmp_path / "m.pt")) == 0
+    assert (tmp_path / "m.pt").read_bytes() == b"weights 0"
+
+
+def test_a_user_config_for_protocol_v0_keeps_the_mirror_blobless(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    """`protocol.version=0` in ~/.gitconfig (set for an old server) reached the blob git
+    fetches when it is read, the server sent no blob asked for by id, and the mirror was
+    made again with every blob of the tagged commits; `remote.origin.prune`/`pruneTags`
+    there would fetch every tag of the server."""
+    with open(os.path.join(os.environ["HOME"], ".gitconfig"), "a") as f:
+        f.write("[protocol]\n\tversion = 0\n[remote \"origin\"]\n\tprune = true\n"
+                "\tpruneTags = true\n\ttagOpt = --tags\n")
+    git_ok(upstream.project, "tag", "-a", "-m", "not the registry's", "release-notes", "HEAD~5")
+    _publish(upstream)
+    with GitDaemon(upstream.srv) as server:
+        out = tmp_path / "m.pt"
+        assert mvm(tmp_path, "get", "-q", "--repo", server.url("origin.git"), "clf#production",
+                   "-o", str(out)) == 0
+    assert out.read_bytes() == b"weights 0"
+    other = git(upstream.bare, "rev-parse", "main:models/other.pt.mvm").strip()
+    assert other not in _blobs(mirror_of(tmp_path))
+    assert "release-notes" not in git(mirror_of(tmp_path), "tag")
+    assert _commits(mirror_of(tmp_path)) <= 2
+
+
+def test_get_rev_writes_a_file_inside_a_directory_artifact(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`git mvm get --rev REV DIR/FILE` as gitmv.api.get takes it (api.md: "the same
+    code"): one file of a directory artifact, in a clone and over a URL."""
+    url = upstream.bare.as_uri()
+    assert mvm(tmp_path, "get", "-q", "--repo", url, "--rev", "main", "models/enc/layers/0.bin",
+               "-o", str(tmp_path / "a.bin")) == 0
+    assert (tmp_path / "a.bin").read_bytes() == b"\0" * 99
+    assert mvm(upstream.project, "get", "-q", "--rev", "HEAD", "models/enc/vocab.txt", "-o",
+               str(tmp_path / "v.txt")) == 0
+    assert (tmp_path / "v.txt").read_bytes() == b"a b c"
+    res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/enc/nope.txt")
+    assert res.rc == 1 and "no file 'nope.txt' in directory artifact models/enc" in res.err, \
+        res.err
+    res = run(capsys, tmp_path, "get", "--repo", url, "--rev", "main", "models/clf.pt/x")
+    assert res.rc == 1 and "is a file artifact" in res.err, res.err
+
+
+def test_output_to_a_symlink_to_a_directory_lands_inside_it(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    """`-o /models` where /models is a symbolic link to a directory (a volume in an image)
+    puts the file in that directory, as cp does; it did not, and with --force replaced the
+    link by the file."""
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "models").symlink_to(tmp_path / "volume")
+    url = upstream.bare.as_uri()
+    for force in ([], ["-f"]):
+        assert mvm(tmp_path, "get", "-q", *force, "--repo", url, "clf@v1.0.0", "-o",
+                   str(tmp_path / "models")) == 0
+    assert (tmp_path / "models").is_symlink()
+    assert (tmp_path / "volume" / "clf.pt").read_bytes() == b"weights 0"
+
+
+def test_a_mirror_killed_while_it_was_made_leaves_nothing_behind(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    """A mirror is made aside (a temp directory beside the others) and renamed in: one a
+    process killed before the rename left is removed by the next call that makes one."""
+    from gitmv.fsutil import TMP_PREFIX
+
+    mirrors = tmp_path / "mirrors"
+    stale = mirrors / f"{TMP_PREFIX}999999999.{_host()}.0123456789ab"
+    (stale / "objects").mkdir(parents=True)
+    (stale / "HEAD").write_text("ref: refs/heads/main\n")
+    assert mvm(tmp_path, "get", "-q", "--repo", upstream.bare.as_uri(), "clf#production",
+               "-o", str(tmp_path / "m.pt")) == 0
+    assert not stale.exists()
+    assert [p.name for p in mirrors.iterdir() if p.is_dir()] == [mirror_of(tmp_path).name]

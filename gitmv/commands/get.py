@@ -7,11 +7,11 @@ import os
 
 from gitmv import ui
 from gitmv.commands.output import print_json
-from gitmv.errors import GitMvmError, mask_url
+from gitmv.errors import GitMvmError, NotARepository, mask_url
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
-from gitmv.transfer.ensure import ensure_cached
+from gitmv.transfer.ensure import cached_entry, candidates, check_inside, ensure_cached
 from gitmv.worktree.diffing import pointers_at
 from gitmv.worktree.export import check_destination, destination, write_artifact
 from gitmv.worktree.workspace import Workspace
@@ -24,11 +24,22 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
 
         ws = open_mirror(repo, rev=rev, jobs=jobs)
     else:
-        ws = Workspace.open(jobs=jobs, bare_ok=True)
+        try:
+            ws = Workspace.open(jobs=jobs, bare_ok=True)
+        except NotARepository as exc:
+            exc.hint = ("run it in a clone of the models repository, or name the repository: "
+                        "`git mvm get --repo URL SPEC`")
+            raise
     if rev is not None:
         return _get_path(ws, spec, rev, output, force, remote, json, repo)
     reg = registry.load(ws)
-    v = reg.resolve(spec)
+    try:
+        v = reg.resolve(spec)
+    except GitMvmError as exc:
+        if repo is not None and "git mvm show" in (exc.hint or ""):  # no clone to run it in
+            exc.hint = (f"`git ls-remote --tags {mask_url(repo)}` lists the registered "
+                        "versions (MODEL@vX.Y.Z) and stage assignments (MODEL#STAGE#N)")
+        raise
     deprecated = reg.model(v.model).deprecated
     if deprecated is not None:
         ui.warn(f"model {v.model} is deprecated ({deprecated.tag}, {deprecated.date[:10]}"
@@ -68,11 +79,18 @@ def _get_path(ws: Workspace, spec: str, rev: str, output: str | None, force: boo
         path = path[2:]
     if path.endswith(SUFFIX):
         path = artifact_path(path)
-    ptr = pointers_at(ws, commit, [path]).get(path)
+    where = f"{rev} ({commit[:12]})"
+    pairs = candidates(path)  # the artifact, or a file inside a directory artifact
+    found = pointers_at(ws, commit, [artifact for artifact, _ in pairs])
+    artifact, inner = next(((a, i) for a, i in pairs if a in found), (path, None))
+    ptr = found.get(artifact)
     if ptr is None:
-        raise GitMvmError(f"no artifact {path} at {rev} ({commit[:12]})",
+        raise GitMvmError(f"no artifact {path} at {where}",
                           f"`git ls-tree -r --name-only {commit[:12]}` lists its files (the "
                           "path is from the repository's top; artifacts have `*.mvm` pointers)")
+    if inner is not None:
+        check_inside(artifact, ptr, inner, path, where)
+        ptr = cached_entry(ws, artifact, ptr, inner, where, remote)
     shown = _write(ws, path, ptr, output, force, remote, mirror_of)
     if json:
         print_json({"path": path, "rev": rev, "commit": commit, "oid": ptr.oid_str,

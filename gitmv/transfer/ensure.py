@@ -1,11 +1,14 @@
 """Making sure an artifact's objects are in the cache before they are read or written out:
-fetched from the store (verified as they arrive) when they are not (`get`, the Python API)."""
+fetched from the store (verified as they arrive) when they are not (`get`, the Python API);
+and where a path names a file inside a directory artifact (`locate`, `cached_entry`: only the
+manifest fetched for it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from gitmv import ui
+from gitmv.errors import GitMvmError
 from gitmv.objects.pointer import Pointer
 from gitmv.worktree.workspace import Workspace
 
@@ -24,3 +27,43 @@ def ensure_cached(ws: Workspace, pointers: Sequence[Pointer], remote: str | None
     ws.flush()
     ui.info(f"fetched {ui.plural(len(r.transferred), 'object')} from {store.name}")
     return len(r.transferred)
+
+
+def candidates(path: str) -> list[tuple[str, str | None]]:
+    """(artifact, file inside it) pairs a repository path may be, the artifact itself first:
+    `data/train/a.csv` is that artifact, or `a.csv` inside `data/train`, or …"""
+    parts = path.split("/")
+    return [("/".join(parts[:n]), "/".join(parts[n:]) or None)
+            for n in range(len(parts), 0, -1)]
+
+
+def check_inside(artifact: str, ptr: Pointer, inner: str | None, path: str, where: str) -> None:
+    """Refuse a path below a file artifact."""
+    if inner is not None and ptr.kind != "dir":
+        raise GitMvmError(f"{path}: {artifact} is a file artifact in {where}, not a directory",
+                          f"name {artifact} itself")
+
+
+def cached_entry(ws: Workspace, artifact: str, ptr: Pointer, inner: str, where: str,
+                 remote: str | None = None) -> Pointer:
+    """The file `inner` of directory artifact `artifact` (`ptr`) as a file pointer; only the
+    manifest is fetched for it (all of it from a store that must be told sizes, Git LFS, for
+    an old pointer without the manifest's size), not the directory."""
+    if not ws.cache.has(ptr.oid):
+        if ptr.manifest_size is not None:
+            ensure_cached(ws, [Pointer("file", ptr.oid, ptr.manifest_size)], remote)
+        else:
+            ensure_cached(ws, [ptr], remote)
+    entries = ws.cache.read_manifest(ptr.oid, f"manifest {ptr.oid_str}")
+    for e in entries:
+        if e.path == inner:
+            if e.mode == "link":
+                raise GitMvmError(f"{artifact}/{e.path} is a symbolic link in {where}",
+                                  "name the file it points to")
+            return ptr._replace(kind="file", oid=e.oid, size=e.size, files=None,
+                                manifest_size=None)
+    if any(e.path.startswith(f"{inner}/") for e in entries):
+        raise GitMvmError(f"{artifact}/{inner} is a directory inside {artifact} in {where}",
+                          "name one file in it")
+    raise GitMvmError(f"no file {inner!r} in directory artifact {artifact} ({where})",
+                      f"`git mvm ls {artifact}` lists its files")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from gitmv.errors import WouldOverwrite
-from gitmv.fsutil import remove_stale, swap_in, tmp_name
+from gitmv.errors import GitMvmError, WouldOverwrite
+from gitmv.fsutil import clean_stale_tmp, remove_stale, swap_in, tmp_name
 from gitmv.objects import manifest
 from gitmv.objects.pointer import Pointer
 from gitmv.worktree.workspace import Workspace
@@ -59,10 +59,11 @@ def refuse_replacing_home(ws: Workspace, dest: str) -> None:
 
 
 def destination(out: str, name: str, kind: str) -> str:
-    """Where `out` puts an artifact called `name`: inside `out` when it is a directory and
-    the artifact a file (`cp`'s rule), else `out` itself."""
+    """Where `out` puts an artifact called `name`: inside `out` when it is a directory (or a
+    symbolic link to one), or ends with a slash (made if missing), and the artifact a file
+    (`cp`'s rule), else `out` itself."""
     dest = os.path.abspath(out)
-    if kind == "file" and os.path.isdir(dest) and not os.path.islink(dest):
+    if kind == "file" and (out.endswith(("/", os.sep)) or os.path.isdir(dest)):
         dest = os.path.join(dest, name)
     return dest
 
@@ -73,13 +74,29 @@ def check_destination(ws: Workspace, dest: str, kind: str, force: bool) -> None:
     if os.path.lexists(dest) and not force:
         raise WouldOverwrite(f"{dest} already exists",
                              "choose another -o PATH, or replace it with --force")
+    check_writable(dest)
     if kind == "dir" and os.path.isdir(dest) and not os.path.islink(dest):
         refuse_replacing_home(ws, dest)
+
+
+def check_writable(dest: str) -> None:
+    """Refuse, before anything is fetched, a `dest` that cannot be made: under a file, or in
+    a directory this user may not write (the missing directories on the way are made)."""
+    parent = os.path.dirname(dest)
+    while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise GitMvmError(f"cannot write {dest}: {parent} is not a directory",
+                          "choose another -o PATH")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GitMvmError(f"cannot write {dest}: no permission to write in {parent}",
+                          "choose another -o PATH (a directory you may write in)")
 
 
 def write_artifact(ws: Workspace, ptr: Pointer, dest: str) -> None:
     """The artifact's bytes (all cached) at `dest`, atomically."""
     os.makedirs(os.path.dirname(dest), exist_ok=True)
+    clean_stale_tmp(os.path.dirname(dest))  # what a get killed there (kill -9) left
     if ptr.kind == "file":
         if os.path.isdir(dest) and not os.path.islink(dest):
             raise WouldOverwrite(f"{dest} is a directory", "choose another -o PATH")

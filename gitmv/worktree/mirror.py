@@ -42,7 +42,7 @@ from collections.abc import Iterable
 
 from gitmv.config import Config
 from gitmv.errors import GitFailed, GitMvmError, git_message, mask_url
-from gitmv.fsutil import atomic_write, repo_lock, tmp_name
+from gitmv.fsutil import atomic_write, clean_stale_tmp, repo_lock, tmp_name
 from gitmv.repo import Repo, run_git
 from gitmv.worktree.workspace import Workspace
 
@@ -74,19 +74,38 @@ def normalize_url(url: str) -> str:
         raise GitMvmError(f"{url!r} is not a URL (it holds a line break)", "check --repo")
     if "://" in url or re.match(r"^[^/]+@[^/]+:", url) or re.match(r"^[\w.-]+:[^/]", url):
         return url  # a URL, or scp-style user@host:path / host:path
-    path = os.path.abspath(os.path.expanduser(url))
-    if not os.path.isdir(path):
+    path = local_repository(url)
+    if path is None:
         raise GitMvmError(f"cannot read the repository {url}: no such directory",
                           "--repo takes a git URL (https://, ssh://, git://, file://) or the "
                           "path of a repository")
     return path
 
 
+def local_repository(where: str) -> str | None:
+    """The directory a local path names, absolute, `~` expanded; `/srv/models` is
+    `/srv/models.git` when only that exists, as git takes it (`git clone /srv/models`);
+    None when there is neither."""
+    path = os.path.abspath(os.path.expanduser(where))
+    for candidate in (path, path + ".git"):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def without_credentials(url: str) -> str:
+    """`url` without the user and password (a deploy token) its authority may carry."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", url)
+
+
 def mirror_path(url: str) -> str:
-    """The mirror of `url` (a stable, readable name: host and path, then a digest)."""
-    readable = re.sub(r"^[a-z+]+://", "", url)
+    """The mirror of `url` (a stable, readable name: host and path, then a digest). Named
+    without the URL's credentials: a token is in no path (a listing of the cache or a message
+    naming the mirror would show it), and a new token (a CI job's) reuses the mirror."""
+    bare = without_credentials(url)
+    readable = re.sub(r"^[a-z+]+://", "", bare)
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", readable).strip("._-")[-60:] or "repo"
-    digest = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    digest = hashlib.sha256(bare.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return os.path.join(mirrors_dir(), f"{readable}-{digest}")
 
 
@@ -107,17 +126,22 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
     repository cannot be reached, read, or does not have `rev`."""
     url = normalize_url(url)
     path = mirror_path(url)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _check_usable(path, url)
     with repo_lock(path + ".lock"):
         made = not os.path.isfile(os.path.join(path, MARKER))  # made by this call
-        repo = _ready(path, url)
         try:
+            repo = _ready(path, url)
             commit = _update(repo, url, rev)
-        except _Broken:
+            _check_whole(repo)
+        except (_Broken, GitFailed):  # damaged (a file deleted or cut short): git cannot use it
             shutil.rmtree(path, ignore_errors=True)  # rebuilt once, from nothing
             repo = _ready(path, url)
             commit = _update(repo, url, rev)
             made = True
+        except GitMvmError:
+            if made:  # the server refused (no such repository, no access, no such rev): a
+                shutil.rmtree(path, ignore_errors=True)  # mirror of nothing is not kept
+            raise
         # what the server does with a blob asked for by id does not change: asked once, by
         # the call that makes the mirror
         if made and not _lazy_blobs_work(repo, commit or "HEAD"):
@@ -128,6 +152,32 @@ def open_mirror(url: str, *, rev: str | None = None, jobs: int | None = None) ->
             repo = _ready(path, url, lazy=False)
             commit = _update(repo, url, rev)
     return Workspace(repo, config_at(repo, commit) if commit else None, jobs=jobs)
+
+
+def _check_usable(path: str, url: str) -> None:
+    """The mirrors' directory can be made and written, and the mirror (if there is one) is
+    this user's to update: one line naming it, not git's error from the middle of a fetch."""
+    where = os.path.dirname(path)
+    how = (f"set {ENV_DIR} to a directory of your own (without it: "
+           "$XDG_CACHE_HOME/gitmv/repos or ~/.cache/gitmv/repos)")
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError as exc:
+        raise GitMvmError(f"cannot use the mirror cache {where}: {exc.strerror or exc}"
+                          f"{f' ({exc.filename})' if exc.filename else ''}", how) from None
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise GitMvmError(f"cannot use the mirror cache {where}: this user may not write in it",
+                          how)
+    if os.path.isdir(path) and any(os.path.isdir(d) and not os.access(d, os.W_OK) for d in (
+            path, os.path.join(path, "refs"), os.path.join(path, "objects"))):
+        try:
+            import pwd
+
+            owner = pwd.getpwuid(os.stat(path).st_uid).pw_name
+        except (KeyError, OSError):
+            owner = f"uid {os.stat(path).st_uid}"
+        raise GitMvmError(f"the mirror {path} of {mask_url(url)} belongs to another user "
+                          f"({owner}): this user may not update it", how)
 
 
 _NO_LAZY_FETCH = ("unadvertised object", "not our ref", "allowanysha1inwant",
@@ -182,8 +232,9 @@ def _ready(path: str, url: str, lazy: bool = True) -> Repo:
     """The mirror at `path`, made (aside, then renamed in) when it is missing or was never
     finished; stale git lock files of a killed fetch removed. `lazy`: a partial clone whose
     blobs git fetches as they are read; else the fetched commits come with their blobs."""
-    if not os.path.isfile(os.path.join(path, MARKER)):
+    if not _is_whole(path):
         shutil.rmtree(path, ignore_errors=True)
+        clean_stale_tmp(os.path.dirname(path))  # mirrors a killed call was making
         tmp = tmp_name(os.path.dirname(path))
         try:
             run_git(["init", "-q", "--bare", tmp])
@@ -197,6 +248,9 @@ def _ready(path: str, url: str, lazy: bool = True) -> Repo:
                     + ("[extensions]\n\tpartialclone = origin\n" if lazy else "")
                     + "[gc]\n\tauto = 0\n"
                     "[maintenance]\n\tauto = false\n[fetch]\n\tprune = false\n"
+                    # the fetch git makes when it reads a blob the mirror lacks speaks v2
+                    # (wants by id) whatever ~/.gitconfig says, as the mirror's own fetches do
+                    "[protocol]\n\tversion = 2\n"
                     "[remote \"origin\"]\n" + "".join(
                         f"\t{k} = {_quoted(v)}\n" for k, v in origin.items()))
             with open(os.path.join(tmp, "config"), "a", encoding="utf-8",
@@ -210,7 +264,49 @@ def _ready(path: str, url: str, lazy: bool = True) -> Repo:
             raise
     else:
         _remove_stale_locks(path)
+        _set_url(path, url)
     return Repo.at_git_dir(path)
+
+
+def _is_whole(path: str) -> bool:
+    """The mirror was finished (its marker is written last) and has what git needs to call it
+    a repository, and each pack ends with the checksum its index records (a pack cut short
+    by a full disk or a killed copy is found here, not by a read that fails later)."""
+    if not all(os.path.exists(os.path.join(path, name))
+               for name in (MARKER, "HEAD", "config", "objects", "refs")):
+        return False
+    packs = os.path.join(path, "objects", "pack")
+    try:
+        names = os.listdir(packs)
+    except FileNotFoundError:
+        return True
+    for name in names:
+        if not name.endswith(".idx"):
+            continue
+        try:
+            with open(os.path.join(packs, name), "rb") as idx, \
+                    open(os.path.join(packs, name[:-4] + ".pack"), "rb") as pack:
+                idx.seek(-40, os.SEEK_END)
+                pack.seek(-20, os.SEEK_END)
+                if idx.read(20) != pack.read(20):
+                    return False
+        except FileNotFoundError:
+            continue  # git ignores an index without its pack (a lost object is found later)
+        except OSError:
+            return False  # shorter than a checksum
+    return True
+
+
+def _set_url(path: str, url: str) -> None:
+    """The mirror fetches from `url` as given this time: the same repository with other
+    credentials (a new token) is the same mirror."""
+    marker = os.path.join(path, MARKER)
+    said = url.encode("utf-8", "surrogateescape") + b"\n"
+    with open(marker, "rb") as f:
+        if f.read() == said:
+            return
+    Repo.at_git_dir(path).git("config", "remote.origin.url", url)
+    atomic_write(marker, said)
 
 
 def _quoted(value: str) -> str:
@@ -271,6 +367,19 @@ def _update(repo: Repo, url: str, rev: str | None) -> str | None:
     if name == "HEAD":
         repo.git("update-ref", "--no-deref", "HEAD", refs[name])
     return _commit_of(repo, url, rev, local)
+
+
+def _check_whole(repo: Repo) -> None:
+    """Every object the mirror's refs name is there (one `cat-file --batch-check`): a pack
+    deleted or cut short is found now, while the mirror can be made again."""
+    refs = _local_refs(repo)
+    if not refs:
+        return
+    out = repo.git("cat-file", "--batch-check",
+                   input="".join(f"{oid}^{{}}\n" for oid in refs.values()).encode())
+    if any(line.endswith(b" missing") for line in out.splitlines()):
+        raise _Broken(f"the mirror {repo.git_dir} lacks objects its refs name",
+                      f"remove {repo.git_dir} (the next call makes it again)")
 
 
 def _commit_of(repo: Repo, url: str, rev: str, target: str) -> str:

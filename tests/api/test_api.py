@@ -110,7 +110,8 @@ def test_missing_paths_and_bad_arguments_are_one_clear_error(
         (lambda: mvm.open(MODEL, repo=r, mode="wb"), mvm.UsageError, "read-only"),  # type: ignore[call-overload]
         (lambda: mvm.open(MODEL, repo=tmp_path / "none"), mvm.NotARepository,
          "no such directory"),
-        (lambda: mvm.open(MODEL, repo=tmp_path), mvm.NotARepository, "not inside a git"),
+        (lambda: mvm.open(MODEL, repo=tmp_path), mvm.NotARepository,
+         f"repo={str(tmp_path)!r} is not inside a git repository"),
         (lambda: mvm.resolve("classifier#nowhere", repo=r), mvm.GitMvmError,
          "no version of classifier is in stage 'nowhere'"),
         (lambda: mvm.resolve("nomodel@v1.0.0", repo=r), mvm.GitMvmError, "no model"),
@@ -290,3 +291,31 @@ def test_a_version_gto_registered_for_a_file_in_git(project: Project, tmp_path: 
     assert (tmp_path / "notes.txt").read_text() == "plain notes\n"
     with pytest.raises(mvm.WouldOverwrite):
         mvm.get("notes@v0.1.0", tmp_path, repo=r)
+
+
+def test_where_the_repository_is_named_as_git_and_a_shell_would_take_it(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """repo= takes `~` as the CLI's --repo does, and a bare repository's path without its
+    `.git` as git does (`git clone /srv/models` clones /srv/models.git); a script run outside
+    any repository is told to pass repo=, not to run git mvm somewhere."""
+    bare = init_bare(tmp_path / "srv" / "models.git")
+    git_ok(project.root, "push", "-q", str(bare), "HEAD:refs/heads/main", "--tags")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert mvm.models(repo="~/srv/models.git") == ["classifier"]
+    assert mvm.models(repo=tmp_path / "srv" / "models") == ["classifier"]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(mvm.NotARepository) as exc:
+        mvm.models()
+    assert "repo=" in (exc.value.hint or ""), exc.value.hint
+
+
+def test_a_stage_given_as_rev_is_told_how_to_read_it(project: Project) -> None:
+    """rev= is a git revision; `classifier#production` is a registry spec, not one: the hint
+    says how to read what the stage holds."""
+    with pytest.raises(mvm.GitMvmError) as exc:
+        mvm.read_bytes(MODEL, repo=project.root, rev="classifier#production")
+    assert "resolve('classifier#production').commit" in (exc.value.hint or ""), exc.value.hint
+    assert mvm.read_bytes(MODEL, repo=project.root,
+                          rev=mvm.resolve("classifier#production", repo=project.root).commit
+                          ) == b"weights 0"
