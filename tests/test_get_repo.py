@@ -512,6 +512,9 @@ def test_output_paths_are_checked_before_anything_is_fetched(
     assert "afile is not a directory" in error_lines(res.err)[0], res.err
     assert res.err.splitlines()[1].startswith("hint: ") and "fetched" not in res.err
     assert (work / "afile").read_text() == "x"
+    res = run(capsys, work, "get", "--repo", url, "clf#production", "-o", "")  # ("$OUT" unset)
+    assert res.rc != 0 and "output path is empty" in res.err and "Traceback" not in res.err, res.err
+    assert sorted(os.listdir(work)) == ["afile"]  # not written under its own name
     assert not list((mirror_of(tmp_path) / "mvm").rglob("objects/*/*/*"))  # nothing fetched
     # what a get killed by kill -9 while copying leaves: a temp file of a process now gone
     stale = work / "models" / f"{TMP_PREFIX}999999999.{_host()}.0123456789ab"

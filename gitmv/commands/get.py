@@ -49,7 +49,7 @@ def run(spec: str, output: str | None, force: bool, remote: str | None, json: bo
     if ptr is None:  # GTO's: a file in git, a DVC output
         from gitmv.registry import foreign
 
-        dest = destination(output or os.path.basename(path), os.path.basename(path), "file")
+        dest = destination(output, os.path.basename(path), "file")
         check_destination(ws, dest, "file", force)
         how = foreign.write_untracked(ws.repo, v.commit, path, dest, what)
         ui.info(f"{v.model} {v.version} ({how} at commit {v.commit[:12]}) -> "
@@ -107,7 +107,7 @@ def _write(ws: Workspace, path: str, ptr: Pointer, output: str | None, force: bo
     name, here), atomically; the path written, as shown."""
     from gitmv.remotes.retry import RemoteError
 
-    dest = destination(output or os.path.basename(path), os.path.basename(path), ptr.kind)
+    dest = destination(output, os.path.basename(path), ptr.kind)
     check_destination(ws, dest, ptr.kind, force)
     try:
         ensure_cached(ws, [ptr], remote)

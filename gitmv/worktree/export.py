@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from gitmv.errors import GitMvmError, WouldOverwrite
+from gitmv.errors import GitMvmError, UsageError, WouldOverwrite
 from gitmv.fsutil import clean_stale_tmp, remove_stale, swap_in, tmp_name
 from gitmv.objects import manifest
 from gitmv.objects.pointer import Pointer
@@ -58,10 +58,17 @@ def refuse_replacing_home(ws: Workspace, dest: str) -> None:
                 "-o names the directory the model becomes: choose a new or a model's own one")
 
 
-def destination(out: str, name: str, kind: str) -> str:
-    """Where `out` puts an artifact called `name`: inside `out` when it is a directory (or a
-    symbolic link to one), or ends with a slash (made if missing), and the artifact a file
-    (`cp`'s rule), else `out` itself."""
+def destination(out: str | None, name: str, kind: str) -> str:
+    """Where `out` puts an artifact called `name`: `name` in the current directory when
+    there is no `out`; inside `out` when it is a directory (or a symbolic link to one), or
+    ends with a slash (made if missing), and the artifact a file (`cp`'s rule); else `out`
+    itself. An empty `out` (a variable meant to hold a path) is refused, not taken as the
+    current directory."""
+    if out is None:
+        out = name
+    elif not out:
+        raise UsageError("the output path is empty (-o '')",
+                         "name the file or directory to write, or leave -o out")
     dest = os.path.abspath(out)
     if kind == "file" and (out.endswith(("/", os.sep)) or os.path.isdir(dest)):
         dest = os.path.join(dest, name)

@@ -197,6 +197,8 @@ def test_get_versions_and_paths(project: Project, tmp_path: Path) -> None:
     assert (tmp_path / "c.csv").read_bytes() == b"5\n"
     with pytest.raises(mvm.WouldOverwrite, match="holds the repository"):
         mvm.get("data/train", r, repo=r, force=True)
+    with pytest.raises(mvm.GitMvmError, match="output path is empty"):  # not the cwd
+        mvm.get("classifier#production", "", repo=r)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp files left"
 
 
