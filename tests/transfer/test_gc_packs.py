@@ -110,17 +110,24 @@ def test_dead_entries_leave_by_repack_and_a_dead_pack_is_deleted(repo: Path) -> 
     assert tree_digest(repo / "data") == digest
 
 
+def _many_packs_unmerged(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                         rng: random.Random) -> None:
+    """PACKS_MAX + 3 commands' packs, committed, with the merges commands make turned off
+    (as an older gitmv left them)."""
+    from gitmv.objects import packed
+
+    with monkeypatch.context() as m:
+        m.setattr(packed, "AUTO_MERGE_AT", 1 << 30)
+        for i in range(gcmod.PACKS_MAX + 3):
+            _put(repo, _files(rng, 6, f"d{i}"))
+            assert mvm(repo, "add", "-q", f"d{i}") == 0
+    git(repo, "commit", "-qm", "many")
+
+
 def test_many_small_packs_are_merged(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Packs a command did not merge (an older gitmv's, or merges another process held off)
     are merged by gc."""
-    from gitmv.objects import packed
-
-    monkeypatch.setattr(packed, "AUTO_MERGE_AT", 1 << 30)
-    rng = random.Random(5)
-    for i in range(gcmod.PACKS_MAX + 3):
-        _put(repo, _files(rng, 6, f"d{i}"))
-        assert mvm(repo, "add", "-q", f"d{i}") == 0
-    git(repo, "commit", "-qm", "many")
+    _many_packs_unmerged(repo, monkeypatch, random.Random(5))
     assert len(_packs(repo)) == gcmod.PACKS_MAX + 3
     objects = packed_objects(repo)
     _age_everything(repo)
@@ -139,12 +146,8 @@ def test_gc_plans_from_the_packs_there_once_it_holds_the_merge_lock(
     from gitmv.objects import packed
     from gitmv.worktree.workspace import Workspace
 
-    monkeypatch.setattr(packed, "AUTO_MERGE_AT", 1 << 30)
     rng = random.Random(6)
-    for i in range(gcmod.PACKS_MAX + 3):
-        _put(repo, _files(rng, 6, f"d{i}"))
-        assert mvm(repo, "add", "-q", f"d{i}") == 0
-    git(repo, "commit", "-qm", "many")
+    _many_packs_unmerged(repo, monkeypatch, rng)
     objects = packed_objects(repo)
     _age_everything(repo)
     old = os.getcwd()
