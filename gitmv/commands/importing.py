@@ -178,7 +178,8 @@ def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | 
     _summary(result.converted)
     if result.dvc_files:
         ui.info(f"replaced {ui.plural(len(result.dvc_files), '.dvc file')} (removed, staged)")
-    dvc_remote = default_remote(ws.repo)
+    dvc_remote = next((r for r in (default_remote(ws.repo, p) for p in result.projects)
+                       if r is not None), None)
     if dvc_remote is None:
         if push:
             raise GitMvmError("--push: DVC has no default remote to make a gitmv remote of",

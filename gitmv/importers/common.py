@@ -7,10 +7,10 @@ import os
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from gitmv.errors import GitMvmError, PathRefused
+from gitmv.errors import GitMvmError, PathRefused, printable
 from gitmv.fsutil import FSYNC_EACH_MAX, atomic_write, flush_to_disk, remove_file, tmp_name
 from gitmv.objects.pointer import Pointer, pointer_path
-from gitmv.worktree.workspace import Workspace, add_ignore_entries
+from gitmv.worktree.workspace import Workspace, add_ignore_entries, refuse_name
 
 
 class Converted(NamedTuple):
@@ -24,7 +24,22 @@ class Converted(NamedTuple):
 
 
 def refuse_taken_pointers(ws: Workspace, rels: Iterable[str]) -> None:
-    """Refuse before anything changes when a pointer would overwrite someone's file."""
+    """Refuse before anything changes when a name cannot be an artifact's (gitmv would
+    write a pointer that every later command refuses) or a pointer would overwrite
+    someone's file."""
+    rels = list(rels)
+    bad = []
+    for rel in rels:
+        try:
+            refuse_name(rel, printable(rel), "")
+        except PathRefused as exc:
+            bad.append(exc.message)
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise PathRefused(
+            f"cannot import: {shown}",
+            "rename them (`git mv`, then commit) to names that are valid UTF-8 without "
+            "control characters, or leave them out by naming the others, then import again")
     for rel in rels:
         why = ws.not_a_pointer(pointer_path(rel))
         if why:

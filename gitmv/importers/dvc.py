@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -139,12 +140,27 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
 # --- DVC's cache and one read pass ----------------------------------------------------------
 
 
-def cache_dir(repo: Repo) -> str:
-    """DVC's cache directory: `cache.dir` of .dvc/config(.local), else .dvc/cache."""
-    configured = read_config(repo).get("cache", {}).get("dir")
+def project_of(repo: Repo, rel: str) -> str:
+    """The DVC project (top-relative directory holding `.dvc/`, "" at the top) that the
+    file `rel` belongs to: the nearest directory above it with a `.dvc/` (`dvc init
+    --subdir` makes one below the top of the git repository); the top when none has."""
+    parts = rel.split("/")[:-1]
+    while parts:
+        if os.path.isdir(repo.abs("/".join([*parts, ".dvc"]))):
+            return "/".join(parts)
+        parts.pop()
+    return ""
+
+
+def cache_dir(repo: Repo, project: str = "") -> str:
+    """DVC's cache directory of `project`: `cache.dir` of .dvc/config(.local), else
+    .dvc/cache."""
+    dot_dvc = repo.abs(posixpath.join(project, ".dvc")) if project else \
+        os.path.join(repo.root, ".dvc")
+    configured = read_config(repo, project).get("cache", {}).get("dir")
     if configured:
-        return os.path.normpath(os.path.join(repo.root, ".dvc", configured))
-    return os.path.join(repo.root, ".dvc", "cache")
+        return os.path.normpath(os.path.join(dot_dvc, configured))
+    return os.path.join(dot_dvc, "cache")
 
 
 def in_dvc_cache(root: str, md5: str, suffix: str = "") -> str | None:
@@ -279,10 +295,22 @@ def _extra_files(ws: Workspace, out: DvcOut, listed: set[str]) -> list[str]:
     return extra
 
 
+def _dvcignored(repo: Repo, paths: list[str]) -> set[str]:
+    """Those of `paths` (files git does not track) that a `.dvcignore` ignores: the
+    gitignore rules, which DVC's are, read by git from every .dvcignore above them."""
+    if not paths:
+        return set()
+    out = repo.git("ls-files", "-z", "--others", "--ignored",
+                   "--exclude-per-directory=.dvcignore", "--",
+                   *(f":(literal){p}" for p in paths))
+    return {p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
+
+
 class DvcImport(NamedTuple):
     converted: list[Converted]
     dvc_files: list[str]  # .dvc files removed
     relinked: list[str]  # outputs whose work-tree files were links into DVC's cache
+    projects: list[str]  # the DVC projects (directories holding .dvc/) they came from
 
 
 def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
@@ -294,26 +322,35 @@ def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
             "no DVC-tracked output" + (f" matches {' '.join(targets)}" if targets else ""),
             "`dvc data status` lists what DVC tracks; only outputs in DVC's cache are imported")
     refuse_taken_pointers(ws, (o.path for o in found.outs))
-    dvc_cache = cache_dir(ws.repo)
+    projects = {o.origin: project_of(ws.repo, o.origin) for o in found.outs}
+    caches = {p: cache_dir(ws.repo, p) for p in set(projects.values())}
+
+    def dvc_cache(out: DvcOut) -> str:
+        return caches[projects[out.origin]]
+
     problems: list[str] = []
     places: list[_Place] = []
+    extra: list[str] = []
     for out in found.outs:
         if not out.is_dir:
             places.append(_Place(out, "", out.md5))
             continue
         try:
-            listing = _listing(dvc_cache, out)
+            listing = _listing(dvc_cache(out), out)
         except _Problem as exc:
             problems.append(str(exc))
             continue
         if os.path.isdir(ws.repo.abs(out.path)):
-            problems += [f"{x}: not in the directory DVC recorded"
-                         for x in _extra_files(ws, out, {r for r, _ in listing})]
+            extra += _extra_files(ws, out, {r for r, _ in listing})
         places += [_Place(out, r, m) for r, m in listing]
+    dvcignored = _dvcignored(ws.repo, extra[:1000])  # the ones shown, and argv bounded
+    problems += [f"{x}: ignored by .dvcignore (DVC's listing leaves it out, a gitmv directory "
+                 "holds every file in it)" if x in dvcignored else
+                 f"{x}: not in the directory DVC recorded" for x in extra]
 
     def one(p: _Place) -> tuple[Entry, Row | None, str] | str:
         try:
-            return _read_one(ws, dvc_cache, p)
+            return _read_one(ws, dvc_cache(p.out), p)
         except _Problem as exc:
             return str(exc)
 
@@ -322,10 +359,12 @@ def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more"
                                            if len(problems) > 5 else "")
-        raise GitMvmError(
-            f"cannot import: {shown}",
-            "`dvc commit` what you changed (or `dvc checkout` to undo it), `dvc pull` what is "
-            "missing, then import again")
+        hint = "`dvc commit` what you changed (or `dvc checkout` to undo it), `dvc pull` " \
+            "what is missing, then import again"
+        if dvcignored:
+            hint = "move the files .dvcignore keeps out of the directory (or delete them)" + (
+                "; " + hint if len(dvcignored) < len(problems) else ", then import again")
+        raise GitMvmError(f"cannot import: {shown}", hint)
     ws.flush()  # objects are on disk before any pointer names them
     ws.state.put_many(r[1] for r in results if not isinstance(r, str) and r[1] is not None)
     ws.remember_placed()
@@ -358,18 +397,19 @@ def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
     for rel in found.dvc_files:
         os.unlink(ws.repo.abs(rel))
     write_pointers(ws, converted, unstage=found.dvc_files)
-    return DvcImport(converted, found.dvc_files, relinked)
+    return DvcImport(converted, found.dvc_files, relinked,
+                     sorted(set(projects.values()), key=lambda p: (p.count("/"), p)))
 
 
 # --- DVC's remotes --------------------------------------------------------------------------
 
 
-def read_config(repo: Repo) -> dict[str, dict[str, str]]:
-    """.dvc/config with .dvc/config.local over it: {section: {key: value}}, DVC's
-    `'remote "NAME"'` sections as `remote NAME`."""
+def read_config(repo: Repo, project: str = "") -> dict[str, dict[str, str]]:
+    """.dvc/config of DVC project `project` with .dvc/config.local over it: {section:
+    {key: value}}, DVC's `'remote "NAME"'` sections as `remote NAME`."""
     merged: dict[str, dict[str, str]] = {}
     for name in ("config", "config.local"):
-        path = os.path.join(repo.root, ".dvc", name)
+        path = os.path.join(repo.root, project, ".dvc", name)
         try:
             with open(path, encoding="utf-8") as f:
                 text = "\n".join(line.strip() for line in f)
@@ -394,11 +434,11 @@ class DvcRemote(NamedTuple):
     why: str | None  # why not, when url is None
 
 
-def default_remote(repo: Repo) -> DvcRemote | None:
-    """DVC's default remote (`core.remote`) as a gitmv remote: a directory (a relative path
-    is DVC's, relative to .dvc/) or S3 (with its `endpointurl`); gitmv's objects go in a
-    `gitmv/` folder inside it, beside DVC's `files/`."""
-    cfg = read_config(repo)
+def default_remote(repo: Repo, project: str = "") -> DvcRemote | None:
+    """DVC's default remote (`core.remote`) of DVC project `project` as a gitmv remote: a
+    directory (a relative path is DVC's, relative to .dvc/) or S3 (with its `endpointurl`);
+    gitmv's objects go in a `gitmv/` folder inside it, beside DVC's `files/`."""
+    cfg = read_config(repo, project)
     name = cfg.get("core", {}).get("remote")
     if not name:
         return None
@@ -412,8 +452,8 @@ def default_remote(repo: Repo) -> DvcRemote | None:
     if scheme in ("", "file"):
         path = url.removeprefix("file://")
         if not os.path.isabs(path):
-            path = os.path.relpath(os.path.normpath(os.path.join(repo.root, ".dvc", path)),
-                                   repo.root)
+            path = os.path.relpath(os.path.normpath(os.path.join(
+                repo.root, project, ".dvc", path)), repo.root)
         return DvcRemote(name, os.path.join(path, "gitmv"), None, None)
     return DvcRemote(name, None, None, f"a {scheme}:// remote; gitmv takes directories and "
                      "S3 from DVC's config (add others with `git mvm remote add`)")
@@ -444,6 +484,29 @@ def _metrics_files(entries: Any, base: str) -> list[str]:
     return out
 
 
+def _resolved(paths: list[str], lock: Any, stage: str, base: str) -> list[str]:
+    """`paths` as DVC resolved them: one with `${…}` (a `foreach`/`matrix` stage's
+    templates) is each path of the stage's instances (`STAGE@KEY` in dvc.lock) it matches."""
+    if not any("${" in p for p in paths):
+        return paths
+    known: list[str] = []
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for name, done in (stages or {}).items():
+        if str(name).startswith(f"{stage}@") and isinstance(done, dict):
+            known += [posixpath.join(base, str(o.get("path"))) for o in done.get("outs") or []
+                      if isinstance(o, dict)]
+            known += [posixpath.join(base, str(k)) for k in done.get("params") or {}]
+    out = []
+    for p in paths:
+        if "${" not in p:
+            out.append(p)
+            continue
+        pattern = re.compile(".+".join(re.escape(part) for part in
+                                       re.split(r"\$\{[^}]*\}", p)))
+        out += [k for k in known if pattern.fullmatch(k)]
+    return out
+
+
 def pipeline_values(repo: Repo) -> dict[str, list[str]]:
     """The params and metrics files every dvc.yaml names, top-relative: {"params": […],
     "metrics": […]}, each file once, in the order found."""
@@ -451,12 +514,18 @@ def pipeline_values(repo: Repo) -> dict[str, list[str]]:
     for rel in _listed(repo, "**/dvc.yaml"):
         doc = load_yaml(repo.abs(rel)) or {}
         base = posixpath.dirname(rel)
+        lock_path = repo.abs(posixpath.join(base, "dvc.lock"))
+        lock = load_yaml(lock_path) if os.path.isfile(lock_path) else None
         found["params"] += _params_files(doc.get("params"), base)
         found["metrics"] += _metrics_files(doc.get("metrics"), base)
-        for stage in (doc.get("stages") or {}).values():
-            if isinstance(stage, dict):
-                found["params"] += _params_files(stage.get("params"), base)
-                found["metrics"] += _metrics_files(stage.get("metrics"), base)
+        for name, stage in (doc.get("stages") or {}).items():
+            # a `foreach` stage keeps its definition under `do:` (a `matrix` one does not)
+            body = stage.get("do") if isinstance(stage, dict) and "foreach" in stage \
+                else stage
+            if isinstance(body, dict):
+                for kind, files in (("params", _params_files(body.get("params"), base)),
+                                    ("metrics", _metrics_files(body.get("metrics"), base))):
+                    found[kind] += _resolved(files, lock, str(name), base)
     return {k: list(dict.fromkeys(posixpath.normpath(p) for p in v)) for k, v in found.items()}
 
 
@@ -522,7 +591,7 @@ def write_output(repo: Repo, commit: str, path: str, dest: str, what: str) -> st
     out = output_at(repo, commit, path)
     if out is None:
         return None
-    root = cache_dir(repo)
+    root = cache_dir(repo, project_of(repo, out.origin))
     parent = os.path.dirname(dest) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tmp_name(parent)
