@@ -55,13 +55,13 @@ def ignore_file_of(rel: str) -> str:
     return f"{parent}/.gitignore" if parent else ".gitignore"
 
 
-def write_pointers(ws: Workspace, converted: list[Converted], unstage: Iterable[str],
+def write_pointers(ws: Workspace, converted: list[Converted],
                    also_stage: Iterable[str] = ()) -> None:
-    """Pointers written (atomically), `unstage` dropped from the index (the files stay in
-    the work tree), each artifact listed in the .gitignore beside it, one `git add` of the
-    pointers, the .gitignore files and `also_stage`."""
+    """Pointers written (atomically), each artifact listed in the .gitignore beside it, one
+    `git add` of the pointers, the .gitignore files and `also_stage`. What they replace
+    stays in the index until `finish`: an import stopped (killed) anywhere before it is
+    done again by a rerun, which finds what it imports where it found it the first time."""
     write_files([(ws.repo.abs(pointer_path(c.rel)), c.pointer.dump()) for c in converted])
-    ws.repo.unstage_remove(unstage)
     by_dir: dict[str, list[str]] = {}
     for c in converted:
         by_dir.setdefault(os.path.dirname(ws.repo.abs(c.rel)), []).append(
@@ -95,6 +95,14 @@ def write_files(items: list[tuple[str, bytes]]) -> None:
         for tmp in tmps:
             remove_file(tmp)
         raise
+
+
+def finish(ws: Workspace, replaced: Iterable[str], delete: Iterable[str] = ()) -> None:
+    """An import's last step: what the pointers replace leaves the index (the work-tree
+    files stay), then the files in `delete` (DVC's .dvc files) leave the work tree."""
+    ws.repo.unstage_remove(replaced)
+    for rel in delete:
+        remove_file(ws.repo.abs(rel))
 
 
 def nothing_to_import(what: str, hint: str) -> GitMvmError:

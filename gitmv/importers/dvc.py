@@ -308,7 +308,7 @@ def _dvcignored(repo: Repo, paths: list[str]) -> set[str]:
 
 class DvcImport(NamedTuple):
     converted: list[Converted]
-    dvc_files: list[str]  # .dvc files removed
+    dvc_files: list[str]  # .dvc files these outputs replace (`finish` removes them)
     relinked: list[str]  # outputs whose work-tree files were links into DVC's cache
     projects: list[str]  # the DVC projects (directories holding .dvc/) they came from
 
@@ -394,9 +394,7 @@ def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
         converted.append(Converted(out.path, Pointer("dir", oid, size, len(entries), {},
                                                      len(data)), source))
     ws.flush()
-    for rel in found.dvc_files:
-        os.unlink(ws.repo.abs(rel))
-    write_pointers(ws, converted, unstage=found.dvc_files)
+    write_pointers(ws, converted)
     return DvcImport(converted, found.dvc_files, relinked,
                      sorted(set(projects.values()), key=lambda p: (p.count("/"), p)))
 

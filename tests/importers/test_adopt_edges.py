@@ -1,0 +1,312 @@
+"""What a new user's repositories hold that the first importer tests did not: names gitmv
+refuses, DVC projects in a subdirectory (`dvc init --subdir`), `foreach` pipelines, files
+`.dvcignore` keeps out of a directory output, and an import killed (SIGKILL) at any step.
+Every repository here is made by the real git-lfs or dvc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.dvc import dvc
+from tests.helpers import (
+    error_lines,
+    git,
+    git_ok,
+    read_pointer,
+    run,
+    staged,
+    tracked,
+    write,
+)
+
+LFS_LINE = "filter=lfs diff=lfs merge=lfs -text"
+
+
+def lfs_repo(root: Path, files: dict[str, bytes], attributes: str) -> Path:
+    """A git repository whose `files` git-lfs cleaned into pointers (no LFS server: the
+    objects are in .git/lfs/objects), committed."""
+    if shutil.which("git-lfs") is None:
+        pytest.fail("git-lfs is not installed (scripts/test installs Debian's git-lfs)")
+    root.mkdir()
+    git(root, "init", "-q")
+    git(root, "lfs", "install", "--local")
+    write(root / ".gitattributes", attributes)
+    for rel, data in files.items():
+        write(root / rel, data)
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "lfs files")
+    return root
+
+
+def index_of(repo: Path) -> str:
+    return git(repo, "ls-files", "-s")
+
+
+# --- names gitmv cannot keep --------------------------------------------------------------
+
+
+def test_an_lfs_file_whose_name_gitmv_refuses_is_refused_before_anything_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tab in a name is fine for git and git-lfs; gitmv refuses it (`add` does, `status`
+    calls such a pointer invalid): the import used to convert it into a pointer every later
+    command refuses. Now it says which file and how to go on, and changes nothing."""
+    repo = lfs_repo(tmp_path / "r", {"ok.bin": os.urandom(2000), "tab\tx.bin": b"tab" * 700},
+                    f"*.bin {LFS_LINE}\n")
+    before = index_of(repo)
+    res = run(capsys, repo, "import", "lfs")
+    assert res.rc == 1
+    [line] = error_lines(res.err)
+    assert "tab\\tx.bin" in line and "control character" in line
+    assert "hint:" in res.err and "Traceback" not in res.err
+    assert index_of(repo) == before
+    assert not list(repo.glob("*.mvm")) and not (repo / ".mvm").exists()
+    # the others import alone when named
+    res = run(capsys, repo, "import", "lfs", "ok.bin")
+    assert res.rc == 0, res.err
+    assert run(capsys, repo, "status").rc == 0
+
+
+# --- DVC in a subdirectory, foreach pipelines, .dvcignore ---------------------------------
+
+
+def test_a_dvc_project_in_a_subdirectory_imports_from_its_own_cache_and_remote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dvc init --subdir` keeps `.dvc/` (cache, config, remote) in the subdirectory, not at
+    the top of the git repository: the import looked for DVC's cache and remote at the top,
+    so a directory output (whose listing only DVC's cache holds) was refused as "not in its
+    cache" and the remote was not converted."""
+    root = tmp_path / "mono"
+    root.mkdir()
+    git(root, "init", "-q")
+    write(root / "README", "a monorepo\n")
+    ml = root / "ml"
+    ml.mkdir()
+    dvc(ml, "init", "-q", "--subdir")
+    data = {f"ds/part {i}.bin": os.urandom(1000 + i) for i in range(3)}
+    for rel, blob in data.items():
+        write(ml / rel, blob)
+    write(ml / "model.bin", os.urandom(3000))
+    dvc(ml, "add", "-q", "ds", "model.bin")
+    dvc(ml, "remote", "add", "-d", "store", "../../dvcstore")
+    dvc(ml, "push", "-q")
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "dvc in ml/")
+    model = (ml / "model.bin").read_bytes()
+    (ml / "model.bin").unlink()  # its bytes only in DVC's cache (ml/.dvc/cache)
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 0, res.err
+    assert read_pointer(root, "ml/ds")["files"] == 3
+    assert (ml / "model.bin").read_bytes() == model
+    for rel, blob in data.items():
+        assert (ml / rel).read_bytes() == blob
+    assert {"ml/ds.mvm", "ml/model.bin.mvm"} <= staged(root)
+    assert not {"ml/ds.dvc", "ml/model.bin.dvc"} & tracked(root)
+    config = (root / ".mvm" / "config.toml").read_text()
+    assert 'url = "../dvcstore/gitmv"' in config, config
+    assert run(capsys, root, "status").rc == 0
+
+
+def test_params_of_a_foreach_stage_are_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `foreach` (or `matrix`) stage keeps `params:` and `metrics:` under `do:`: the
+    import did not see them, so `git mvm params diff` did not read the params file."""
+    root = tmp_path / "p"
+    root.mkdir()
+    git(root, "init", "-q")
+    dvc(root, "init", "-q")
+    write(root / "params.yaml", "models:\n  a: {lr: 1}\n  b: {lr: 2}\n")
+    write(root / "dvc.yaml", """\
+stages:
+  train:
+    foreach: ${models}
+    do:
+      cmd: >-
+        mkdir -p out && echo ${item.lr} > out/${key}.txt &&
+        echo '{"acc": ${item.lr}}' > score_${key}.json
+      params: [models]
+      outs:
+      - out/${key}.txt
+      metrics:
+      - score_${key}.json:
+          cache: false
+""")
+    dvc(root, "repro", "-q")
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "foreach")
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 0, res.err
+    assert {"out/a.txt.mvm", "out/b.txt.mvm"} <= staged(root)
+    import tomllib
+
+    config = tomllib.loads((root / ".mvm" / "config.toml").read_text())
+    assert config["params"]["files"] == ["params.yaml"]
+    assert sorted(config["metrics"]["files"]) == ["score_a.json", "score_b.json"]
+
+
+def test_files_dvcignore_keeps_out_of_a_directory_are_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file `.dvcignore` keeps out of a `dvc add`ed directory is not in DVC's listing; a
+    gitmv directory holds every file in it. The refusal said "not in the directory DVC
+    recorded" and told the user to `dvc commit`, which changes nothing (DVC says up to
+    date): now it names .dvcignore and the way on."""
+    root = tmp_path / "i"
+    root.mkdir()
+    git(root, "init", "-q")
+    dvc(root, "init", "-q")
+    write(root / ".dvcignore", "*.tmp\n")
+    write(root / "data" / "a.csv", "1,2\n")
+    write(root / "data" / "scratch.tmp", "scratch\n")
+    dvc(root, "add", "-q", "data")
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "data")
+    assert "up to date" in dvc(root, "status").stdout
+    before = index_of(root)
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 1
+    [line] = error_lines(res.err)
+    assert "data/scratch.tmp" in line and ".dvcignore" in line
+    assert "dvc commit" not in res.err and "Traceback" not in res.err
+    assert "hint:" in res.err
+    assert index_of(root) == before and (root / "data" / "scratch.tmp").exists()
+    (root / "data" / "scratch.tmp").unlink()
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 0, res.err
+
+
+# --- killed in the middle -----------------------------------------------------------------
+
+# `git mvm ARGS`, killed (SIGKILL) just before its K-th step that changes something: a git
+# command, a rename into place, an unlink. Prints how many steps a whole run took.
+KILLED_AT = r"""
+import os, signal, subprocess, sys
+k = int(sys.argv[1])
+count = 0
+def wrap(mod, name):
+    real = getattr(mod, name)
+    def call(*a, **kw):
+        global count
+        count += 1
+        if count == k:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*a, **kw)
+    setattr(mod, name, call)
+for mod, name in ((os, "replace"), (os, "rename"), (os, "unlink"), (subprocess, "run")):
+    wrap(mod, name)
+from gitmv.cli import main
+rc = main(sys.argv[2:])
+print(f"steps {count}", file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def killed_at(repo: Path, k: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", KILLED_AT, str(k), *args], cwd=repo,
+                          capture_output=True, text=True, check=False)
+
+
+def contents(path: Path) -> object:
+    """A file's bytes; a directory's files and their bytes."""
+    if path.is_dir():
+        return sorted((str(p.relative_to(path)), p.read_bytes()) for p in path.rglob("*")
+                      if p.is_file())
+    return path.read_bytes()
+
+
+def outcome(repo: Path) -> tuple[str, str, dict[str, object]]:
+    """What an import leaves that matters: the index, the work tree's .gitattributes, and
+    every artifact's bytes as gitmv checks them out."""
+    files = {p: contents(repo / p[:-4]) for p in tracked(repo) if p.endswith(".mvm")
+             and p != ".mvm/config.toml"}
+    return index_of(repo), (repo / ".gitattributes").read_text(), files
+
+
+def killed_anywhere_then_rerun(made: Path, tmp_path: Path, *args: str
+                               ) -> tuple[str, str, dict[str, object]]:
+    """Run `git mvm ARGS` on copies of `made`, killed before each of its steps in turn,
+    then again to its end: each rerun succeeds and leaves what one uninterrupted run
+    leaves (returned). Failures are collected and shown together."""
+    def fresh(name: str) -> Path:
+        dest = tmp_path / name
+        shutil.copytree(made, dest, symlinks=True)
+        return dest
+
+    whole = fresh("whole")
+    done = killed_at(whole, 0, *args)
+    assert done.returncode == 0, done.stderr
+    steps = int(done.stderr.rsplit("steps ", 1)[1])
+    want = outcome(whole)
+    failed = []
+    for k in range(1, steps + 1):
+        repo = fresh(f"k{k}")
+        killed = killed_at(repo, k, *args)
+        assert killed.returncode == -9, (k, killed.stderr)
+        again = killed_at(repo, 0, *args)
+        if again.returncode != 0 or outcome(repo) != want:
+            failed.append((k, again.returncode, error_lines(again.stderr)))
+        shutil.rmtree(repo)
+    assert not failed, failed
+    return want
+
+
+@pytest.mark.slow
+def test_an_lfs_import_killed_at_any_step_loses_nothing_and_a_rerun_finishes_it(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL before each step of `git mvm import lfs '*.bin'` in turn (a file smudged,
+    one only in .git/lfs/objects, patterns that stay for files not imported, one of which
+    still matches an imported file's pointer). After each, a rerun of the same import
+    succeeds and leaves exactly what an uninterrupted import leaves. It used to refuse:
+    `.gitattributes` edited but not staged ("changes not staged"), the LFS files gone from
+    the index before the pointers were in it ("nothing to import"), the hooks of git-lfs
+    half chained ("another tool's hook")."""
+    files = {"a.bin": os.urandom(3000), "w/b c.bin": os.urandom(2000),
+             "keep/y.bin": os.urandom(1500), "keep/x.pt": os.urandom(1000)}
+    made = lfs_repo(tmp_path / "made", files,
+                    f"*.bin {LFS_LINE}\n*.pt {LFS_LINE}\nkeep/** {LFS_LINE}\n")
+    # a.bin as a clone with GIT_LFS_SKIP_SMUDGE=1 has it: the pointer text
+    write(made / "a.bin", git(made, "cat-file", "blob", "HEAD:a.bin"))
+    index, attributes, artifacts = killed_anywhere_then_rerun(made, tmp_path, "import", "lfs",
+                                                              "*.bin")
+    assert artifacts == {f"{rel}.mvm": files[rel] for rel in ("a.bin", "w/b c.bin",
+                                                               "keep/y.bin")}
+    assert "keep/x.pt" in index and "/keep/y.bin.mvm !filter" in attributes
+
+
+@pytest.mark.slow
+def test_a_dvc_import_killed_at_any_step_loses_nothing_and_a_rerun_finishes_it(
+    tmp_path: Path,
+) -> None:
+    """The same for `git mvm import dvc` (a file only in DVC's cache, a directory, a
+    pipeline output, a DVC remote): the .dvc files leave the index and the work tree last,
+    after the pointers and the set-up, so a rerun finds them. A .dvc file deleted before
+    its pointer was written was lost to the rerun."""
+    made = tmp_path / "made"
+    made.mkdir()
+    git(made, "init", "-q")
+    dvc(made, "init", "-q")
+    data = {"a.csv": os.urandom(3000), "ds/s/b c.csv": os.urandom(100), "ds/d.csv": b"d\n"}
+    for rel, blob in data.items():
+        write(made / rel, blob)
+    dvc(made, "add", "-q", "a.csv", "ds")
+    write(made / "dvc.yaml", "stages:\n  t:\n    cmd: cat a.csv > m.bin\n    deps: [a.csv]\n"
+          "    outs: [m.bin]\n")
+    dvc(made, "repro", "-q")
+    dvc(made, "remote", "add", "-d", "store", "../store")
+    git(made, "add", "-A")
+    git_ok(made, "commit", "-q", "-m", "dvc")
+    (made / "a.csv").unlink()  # only in DVC's cache
+    index, _, artifacts = killed_anywhere_then_rerun(made, tmp_path, "import", "dvc")
+    assert artifacts["a.csv.mvm"] == artifacts["m.bin.mvm"] == data["a.csv"]
+    assert not [ln for ln in index.splitlines() if ln.endswith(".dvc")]
+    assert not [p for p in tmp_path.glob("whole/*.dvc") if p.is_file()]
+    assert artifacts["ds.mvm"] == [("d.csv", b"d\n"), ("s/b c.csv", data["ds/s/b c.csv"])]
