@@ -102,7 +102,14 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
     outs: list[DvcOut] = []
     dvc_files: list[str] = []
     imports: list[str] = []
-    for rel in _listed(repo, "**/*.dvc"):
+    dvc_listed, locks = _listed(repo, "**/*.dvc"), _listed(repo, "**/dvc.lock")
+    deleted = [rel for rel in dvc_listed + locks if not os.path.isfile(repo.abs(rel))]
+    if deleted:
+        raise GitMvmError(
+            f"{', '.join(deleted)}: deleted from the work tree, still in git's index",
+            f"`git rm --cached {deleted[0]}` if DVC no longer tracks it (`dvc remove`), or "
+            f"`git checkout -- {deleted[0]}` to bring it back; then import again")
+    for rel in dvc_listed:
         doc = load_yaml(repo.abs(rel)) or {}
         base = posixpath.dirname(rel)
         if doc.get("deps"):
@@ -113,7 +120,7 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
             outs += found
             dvc_files.append(rel)
     tracked = set(repo.git("ls-files", "-z").decode("utf-8", "surrogateescape").split("\0"))
-    for rel in _listed(repo, "**/dvc.lock"):
+    for rel in locks:
         doc = load_yaml(repo.abs(rel)) or {}
         base = posixpath.dirname(rel)
         for stage in (doc.get("stages") or {}).values():

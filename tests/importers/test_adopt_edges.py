@@ -310,3 +310,31 @@ def test_a_dvc_import_killed_at_any_step_loses_nothing_and_a_rerun_finishes_it(
     assert not [ln for ln in index.splitlines() if ln.endswith(".dvc")]
     assert not [p for p in tmp_path.glob("whole/*.dvc") if p.is_file()]
     assert artifacts["ds.mvm"] == [("d.csv", b"d\n"), ("s/b c.csv", data["ds/s/b c.csv"])]
+
+
+def test_a_dvc_file_deleted_but_still_in_the_index_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rm x.dvc` (or `dvc remove` before a commit) leaves it in git's index: the import
+    said "cannot continue: No such file or directory" and "run again with -v"."""
+    root = tmp_path / "d"
+    root.mkdir()
+    git(root, "init", "-q")
+    dvc(root, "init", "-q")
+    write(root / "a.csv", "1\n")
+    write(root / "b.csv", "2\n")
+    dvc(root, "add", "-q", "a.csv", "b.csv")
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "dvc")
+    dvc(root, "remove", "a.csv.dvc")
+    before = index_of(root)
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 1
+    assert error_lines(res.err) == ["git mvm: error: a.csv.dvc: deleted from the work tree, "
+                                    "still in git's index"]
+    assert "git rm --cached a.csv.dvc" in res.err and "-v" not in res.err
+    assert index_of(root) == before and not list(root.glob("*.mvm"))
+    git(root, "rm", "-q", "--cached", "a.csv.dvc")
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 0, res.err
+    assert read_pointer(root, "b.csv")["size"] == 2 and not (root / "a.csv.mvm").exists()
