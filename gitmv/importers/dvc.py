@@ -96,6 +96,24 @@ def _out(entry: Any, base: str, origin: str) -> DvcOut | None:
     return DvcOut(path, md5.removesuffix(".dir"), is_dir, entry.get("hash") != "md5", origin)
 
 
+def _not_cached(repo: Repo, base: str, lock: Any) -> set[str]:
+    """The outputs the dvc.yaml beside `lock` declares `cache: false` (git's to keep, not
+    in DVC's cache; dvc.lock records their md5 all the same), top-relative."""
+    path = repo.abs(posixpath.join(base, "dvc.yaml"))
+    doc = load_yaml(path) if os.path.isfile(path) else None
+    found: list[str] = []
+    for name, stage in ((doc or {}).get("stages") or {}).items() if isinstance(doc, dict) \
+            else ():
+        body = stage.get("do") if isinstance(stage, dict) and "foreach" in stage else stage
+        if not isinstance(body, dict):
+            continue
+        paths = [posixpath.join(base, str(k)) for kind in ("outs", "metrics", "plots")
+                 for e in body.get(kind) or [] if isinstance(e, dict)
+                 for k, v in e.items() if isinstance(v, dict) and v.get("cache") is False]
+        found += _resolved(paths, lock, str(name), base)
+    return {posixpath.normpath(p) for p in found}
+
+
 def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
     """The outputs `.dvc` files and `dvc.lock` name (those under `targets` when given)."""
     repo = ws.repo
@@ -123,10 +141,11 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
     for rel in locks:
         doc = load_yaml(repo.abs(rel)) or {}
         base = posixpath.dirname(rel)
+        uncached = _not_cached(repo, base, doc)
         for stage in (doc.get("stages") or {}).values():
             for entry in (stage or {}).get("outs") or []:
                 o = _out(entry, base, rel)
-                if o is not None and o.path not in tracked:
+                if o is not None and o.path not in tracked and o.path not in uncached:
                     outs.append(o)
     if targets:
         def wanted(o: DvcOut) -> bool:

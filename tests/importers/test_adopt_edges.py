@@ -338,3 +338,48 @@ def test_a_dvc_file_deleted_but_still_in_the_index_is_named(
     res = run(capsys, root, "import", "dvc")
     assert res.rc == 0, res.err
     assert read_pointer(root, "b.csv")["size"] == 2 and not (root / "a.csv.mvm").exists()
+
+
+def test_cache_false_outputs_not_yet_in_git_stay_git_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dvc.lock records an md5 for `cache: false` outputs too (only dvc.yaml says they are
+    not cached). Before they were committed to git, the import took a metrics file for an
+    artifact and refused a `cache: false` plots directory ("not in its cache", `dvc commit`
+    would not help). They are git's: left alone, a `foreach` stage's templated ones too."""
+    root = tmp_path / "c"
+    root.mkdir()
+    git(root, "init", "-q")
+    dvc(root, "init", "-q")
+    write(root / "params.yaml", "runs:\n  a: 1\n  b: 2\n")
+    write(root / "dvc.yaml", """\
+stages:
+  t:
+    cmd: >-
+      echo 1 > m.bin && echo 7 > met.json && mkdir -p plots && echo 1 > plots/p.csv
+    outs:
+    - m.bin
+    - plots:
+        cache: false
+    metrics:
+    - met.json:
+        cache: false
+  each:
+    foreach: ${runs}
+    do:
+      cmd: echo ${item} > run_${key}.json && echo ${item} > run_${key}.bin
+      outs:
+      - run_${key}.bin
+      - run_${key}.json:
+          cache: false
+""")
+    dvc(root, "repro", "-q")
+    git(root, "add", "dvc.yaml", "dvc.lock", "params.yaml", ".gitignore", ".dvc")
+    git_ok(root, "commit", "-q", "-m", "pipeline; its outputs not committed yet")
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 0, res.err
+    mvm_files = {p for p in staged(root) if p.endswith(".mvm") and not p.startswith(".mvm/")}
+    assert mvm_files == {"m.bin.mvm", "run_a.bin.mvm", "run_b.bin.mvm"}
+    for rel in ("met.json", "plots/p.csv", "run_a.json"):
+        assert (root / rel).is_file() and rel not in git(root, "check-ignore", "-v", rel,
+                                                          check=False)
