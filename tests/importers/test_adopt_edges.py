@@ -383,3 +383,29 @@ stages:
     for rel in ("met.json", "plots/p.csv", "run_a.json"):
         assert (root / rel).is_file() and rel not in git(root, "check-ignore", "-v", rel,
                                                           check=False)
+
+
+def test_get_of_a_gto_version_of_an_output_of_a_dvc_project_in_a_subdirectory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`get` of a version GTO registered for a DVC output reads DVC's cache of the project
+    the output belongs to (`ml/.dvc/cache` for `dvc init --subdir`), not the top's."""
+    from tests.gto import gto
+
+    root = tmp_path / "mono"
+    root.mkdir()
+    git(root, "init", "-q")
+    ml = root / "ml"
+    ml.mkdir()
+    dvc(ml, "init", "-q", "--subdir")
+    weights = os.urandom(5000)
+    write(ml / "model.bin", weights)
+    dvc(ml, "add", "-q", "model.bin")
+    write(root / "artifacts.yaml", "net:\n  type: model\n  path: ml/model.bin\n")
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "a model in ml/")
+    gto(root, "register", "net", "--version", "v1.0.0")
+    (ml / "model.bin").unlink()
+    res = run(capsys, root, "get", "net@v1.0.0", "-o", str(tmp_path / "out.bin"))
+    assert res.rc == 0, res.err
+    assert (tmp_path / "out.bin").read_bytes() == weights
