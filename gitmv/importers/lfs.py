@@ -314,8 +314,10 @@ def _unstaged_attributes(repo: Repo) -> list[str]:
 
 
 def unset_filter_on(repo: Repo, pointers: Iterable[str]) -> list[str]:
-    """Pointers an LFS line left in place still sends through the LFS filter get a line in
-    the top .gitattributes that unsets it; the attributes files changed."""
+    """Pointers an LFS line left in place still sends through the LFS filter get a line
+    that unsets it, at the end of the deepest .gitattributes above them (a deeper file's
+    lines win over the top's: `sub/.gitattributes` with `* filter=lfs` overrode a line in
+    the top one); the attributes files changed."""
     paths = sorted(set(pointers))
     if not paths:
         return []
@@ -325,20 +327,30 @@ def unset_filter_on(repo: Repo, pointers: Iterable[str]) -> list[str]:
     lfs = [fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] == "lfs"]
     if not lfs:
         return []
-    path = repo.abs(".gitattributes")
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "surrogateescape")
-    except FileNotFoundError:
-        text = ""
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += UNSET_COMMENT + "\n"
+    existing = set(_attributes_files(repo))
+    by_file: dict[str, list[str]] = {}
     for p in lfs:
-        escaped = "".join("\\" + c if c in "*?[]\\!# " else c for c in p)
-        text += f"/{escaped}{UNSET}\n"
-    atomic_write(path, text.encode("utf-8", "surrogateescape"))
-    return [".gitattributes"]
+        where = p.rpartition("/")[0]
+        while where and f"{where}/.gitattributes" not in existing:
+            where = where.rpartition("/")[0]
+        by_file.setdefault(where, []).append(p[len(where) + 1:] if where else p)
+    for where, names in by_file.items():
+        path = repo.abs(f"{where}/.gitattributes" if where else ".gitattributes")
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "surrogateescape")
+        except FileNotFoundError:
+            text = ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += UNSET_COMMENT + "\n"
+        for name in names:
+            # a space ends the pattern in .gitattributes (a backslash does not escape it)
+            escaped = "".join("[[:space:]]" if c == " " else "\\" + c if c in "*?[]\\!#"
+                              else c for c in name)
+            text += f"/{escaped}{UNSET}\n"
+        atomic_write(path, text.encode("utf-8", "surrogateescape"))
+    return [f"{w}/.gitattributes" if w else ".gitattributes" for w in by_file]
 
 
 # --- the import ---------------------------------------------------------------------------

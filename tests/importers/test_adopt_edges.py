@@ -409,3 +409,36 @@ def test_get_of_a_gto_version_of_an_output_of_a_dvc_project_in_a_subdirectory(
     res = run(capsys, root, "get", "net@v1.0.0", "-o", str(tmp_path / "out.bin"))
     assert res.rc == 0, res.err
     assert (tmp_path / "out.bin").read_bytes() == weights
+
+
+def test_pointers_a_remaining_lfs_line_matches_are_committed_as_gitmv_pointers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Some files imported, others left with Git LFS under the same line: the pointers and
+    .gitignore files it matches must not go through the LFS filter. The line that unset it
+    went to the top .gitattributes, which a nested one (`sub/.gitattributes` with `*`)
+    overrides, and wrote a space as `\\ `, which ends a .gitattributes pattern: the pointer
+    was committed as a Git LFS object."""
+    files = {"sub/d e/a b[1].bin": os.urandom(2000), "sub/b.bin": os.urandom(2000),
+             "data/x y.bin": os.urandom(1000), "data/z.bin": os.urandom(1000)}
+    repo = lfs_repo(tmp_path / "r", files, f"data/** {LFS_LINE}\n")
+    write(repo / "sub" / ".gitattributes", f"* {LFS_LINE}\n.gitattributes !filter !diff\n")
+    git(repo, "add", "-A")
+    git(repo, "rm", "-q", "--cached", "-r", "sub")  # clean them again through sub's line
+    git(repo, "add", "-A")
+    git_ok(repo, "commit", "-q", "-m", "sub through its own .gitattributes")
+    assert len(git(repo, "lfs", "ls-files", "-n").splitlines()) == 4
+    res = run(capsys, repo, "import", "lfs", "sub/d e", "data/x y.bin")
+    assert res.rc == 0, res.err
+    written = ["sub/d e/a b[1].bin.mvm", "sub/d e/.gitignore", "data/x y.bin.mvm",
+               "data/.gitignore"]
+    out = git(repo, "check-attr", "-z", "filter", "--", *written).split("\0")
+    assert [out[i + 2] for i in range(0, len(out) - 2, 3)] == ["unspecified"] * 4, out
+    for rel in written:
+        blob = git(repo, "cat-file", "blob", f":{rel}")
+        assert not blob.startswith("version https://git-lfs"), (rel, blob)
+    assert read_pointer(repo, "sub/d e/a b[1].bin")["size"] == 2000
+    for rel in ("data/z.bin", "sub/b.bin"):  # still Git LFS's
+        assert git(repo, "cat-file", "blob", f":{rel}").startswith("version https://git-lfs")
+    assert "is not a valid attribute name" not in git(repo, "check-attr", "-a", "--",
+                                                      "data/z.bin")
