@@ -442,3 +442,26 @@ def test_pointers_a_remaining_lfs_line_matches_are_committed_as_gitmv_pointers(
         assert git(repo, "cat-file", "blob", f":{rel}").startswith("version https://git-lfs")
     assert "is not a valid attribute name" not in git(repo, "check-attr", "-a", "--",
                                                       "data/z.bin")
+
+
+def test_an_lfs_repository_without_a_commit_yet_imports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`git lfs track`, `git add`, no commit yet: the import failed at its end (`git rm
+    --cached`: "staged content different from both the file and the HEAD"), leaving the
+    LFS file staged beside its pointer, which the pre-commit hook then refused."""
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "lfs", "install", "--local")
+    write(repo / ".gitattributes", f"*.bin {LFS_LINE}\n")
+    data = os.urandom(3000)
+    write(repo / "a.bin", data)
+    git(repo, "add", "-A")
+    res = run(capsys, repo, "import", "lfs")
+    assert res.rc == 0, res.err
+    assert "a.bin" not in tracked(repo) and "a.bin.mvm" in tracked(repo)
+    git_ok(repo, "commit", "-q", "-m", "first")
+    assert (repo / "a.bin").read_bytes() == data
+    res = run(capsys, repo, "status")
+    assert res.rc == 0 and "up to date" in res.out
