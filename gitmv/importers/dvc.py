@@ -305,8 +305,16 @@ def _listing(dvc_cache: str, out: DvcOut) -> list[tuple[str, str]]:
         raw = f.read()
     if hashlib.md5(raw).hexdigest() != out.md5:
         raise _Problem(f"{out.path}: DVC's listing {path} is corrupt")
-    items = json.loads(raw)
-    return [(str(i["relpath"]).replace(os.sep, "/"), str(i["md5"])) for i in items]
+    try:
+        items = [(str(i["relpath"]).replace(os.sep, "/"), str(i["md5"]))
+                 for i in json.loads(raw)]
+    except (ValueError, TypeError, KeyError):
+        raise _Problem(f"{out.path}: DVC's listing {path} is not a list of files") from None
+    for rel, _ in items:
+        if not rel or rel.startswith("/") or ".." in rel.split("/"):
+            raise _Problem(f"{out.path}: DVC's listing {path} names {rel!r}, outside the "
+                           "directory")
+    return items
 
 
 def _extra_files(ws: Workspace, out: DvcOut, listed: set[str]) -> list[str]:
@@ -635,10 +643,6 @@ def write_output(repo: Repo, commit: str, path: str, dest: str, what: str) -> st
                                   "good copy, then get again") from None
             os.mkdir(tmp)
             for rel, md5 in listing:
-                if rel.startswith("/") or ".." in rel.split("/"):
-                    raise GitMvmError(f"{what}: DVC's listing of {out.path} names {rel!r}, "
-                                      "outside the directory", "the listing is not DVC's: "
-                                      f"`dvc pull --force {out.path}`, then get again")
                 src = in_dvc_cache(root, md5)
                 if src is None:
                     raise _missing(what, out, commit, f"file {rel} (md5 {md5}) is")

@@ -465,3 +465,39 @@ def test_an_lfs_repository_without_a_commit_yet_imports(
     assert (repo / "a.bin").read_bytes() == data
     res = run(capsys, repo, "status")
     assert res.rc == 0 and "up to date" in res.out
+
+
+@pytest.mark.parametrize("relpath", ["../outside.txt", "/etc/hostname", None])
+def test_a_directory_listing_naming_files_outside_it_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], relpath: str | None
+) -> None:
+    """A `.dir` listing is only checked against the md5 the .dvc file records, and both
+    come with the repository: one naming `../outside.txt` had the import read a file
+    outside the directory into gitmv's cache and manifest (a later push uploads it); one
+    that is not a list of files stopped with "cannot continue". Now each is one line."""
+    import hashlib
+    import json
+
+    root = tmp_path / "h"
+    root.mkdir()
+    git(root, "init", "-q")
+    dvc(root, "init", "-q")
+    outside = b"not the dataset's\n"
+    write(root / "outside.txt", outside)
+    md5 = hashlib.md5(outside).hexdigest()
+    (root / "ds").mkdir()  # the output's directory, empty here
+    listing = (json.dumps([{"md5": md5, "relpath": relpath}]) if relpath
+               else '"not a list"').encode()
+    dir_md5 = hashlib.md5(listing).hexdigest()
+    write(root / ".dvc" / "cache" / "files" / "md5" / dir_md5[:2] / f"{dir_md5[2:]}.dir",
+          listing)
+    write(root / "ds.dvc", f"outs:\n- md5: {dir_md5}.dir\n  hash: md5\n  path: ds\n")
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "a listing not made by dvc")
+    before = index_of(root)
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 1
+    [line] = error_lines(res.err)
+    assert ("outside the directory" if relpath else "not a list of files") in line, line
+    assert "Traceback" not in res.err and "-v" not in res.err
+    assert index_of(root) == before and not (root / "ds.mvm").exists()
