@@ -91,7 +91,9 @@ def _out(entry: Any, base: str, origin: str) -> DvcOut | None:
     md5 = entry.get("md5")
     if entry.get("cache") is False or not isinstance(md5, str):
         return None  # not in DVC's cache: git's, or nothing to import
-    path = posixpath.normpath(posixpath.join(base, entry["path"]))
+    raw = entry["path"]  # an external output (`s3://…`, `/data/x`) is kept as written
+    path = raw if "://" in raw or posixpath.isabs(raw) else \
+        posixpath.normpath(posixpath.join(base, raw))
     is_dir = md5.endswith(".dir")
     return DvcOut(path, md5.removesuffix(".dir"), is_dir, entry.get("hash") != "md5", origin)
 
@@ -154,6 +156,13 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
         outs = [o for o in outs if wanted(o)]
         dvc_files = [f for f in dvc_files if any(o.origin == f for o in outs)]
         imports = [f for f in imports if f in targets]
+    outside = [f"{o.origin} names {o.path}" for o in outs if "://" in o.path
+               or o.path.startswith("/") or o.path == ".." or o.path.startswith("../")]
+    if outside:
+        raise GitMvmError(
+            f"{'; '.join(outside)}: outside the git repository (an external output); gitmv "
+            "tracks files inside it",
+            "leave them out by naming the other targets (`git mvm import dvc PATH…`)")
     if imports:
         raise GitMvmError(
             f"{', '.join(imports)}: made by `dvc import` (or import-url): gitmv would lose "

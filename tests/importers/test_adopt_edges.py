@@ -501,3 +501,36 @@ def test_a_directory_listing_naming_files_outside_it_is_refused(
     assert ("outside the directory" if relpath else "not a list of files") in line, line
     assert "Traceback" not in res.err and "-v" not in res.err
     assert index_of(root) == before and not (root / "ds.mvm").exists()
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "sub/../../outside.txt"])
+def test_an_output_outside_the_repository_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    """A .dvc file whose output is outside the repository: the import read it, wrote
+    `../outside.txt.mvm` and `../.gitignore` outside the repository, then failed on `git
+    add` ("is outside repository"). Now it is refused before anything is written."""
+    import hashlib
+
+    outside = b"somebody's file\n"
+    write(tmp_path / "outside.txt", outside)
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q")
+    dvc(root, "init", "-q")
+    write(root / "sub" / "x.dvc" if path.startswith("sub/") else root / "x.dvc",
+          f"outs:\n- md5: {hashlib.md5(outside).hexdigest()}\n  hash: md5\n"
+          f"  path: {path.removeprefix('sub/')}\n")
+    write(root / "y.csv", "1\n")
+    dvc(root, "add", "-q", "y.csv")
+    git(root, "add", "-A")
+    git_ok(root, "commit", "-q", "-m", "an output outside")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = run(capsys, root, "import", "dvc")
+    assert res.rc == 1
+    [line] = error_lines(res.err)
+    assert "outside the git repository" in line and "../outside.txt" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not (tmp_path / ".gitignore").exists() and not (root / ".mvm").exists()
+    res = run(capsys, root, "import", "dvc", "y.csv")
+    assert res.rc == 0, res.err
