@@ -116,6 +116,18 @@ def _not_cached(repo: Repo, base: str, lock: Any) -> set[str]:
     return {posixpath.normpath(p) for p in found}
 
 
+def _outside(repo: Repo, path: str) -> bool:
+    """Whether output `path` is not a place in this work tree gitmv may write a pointer
+    beside: an external output, one above the top, in `.git/`, or under a symbolic link
+    to a directory elsewhere."""
+    if "://" in path or path.startswith(("/", "../")) or path == ".." \
+            or ".git" in path.lower().split("/"):
+        return True
+    parent = os.path.realpath(os.path.dirname(repo.abs(path)))
+    top = os.path.realpath(repo.root)
+    return parent != top and not parent.startswith(top + os.sep)
+
+
 def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
     """The outputs `.dvc` files and `dvc.lock` name (those under `targets` when given)."""
     repo = ws.repo
@@ -156,8 +168,7 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
         outs = [o for o in outs if wanted(o)]
         dvc_files = [f for f in dvc_files if any(o.origin == f for o in outs)]
         imports = [f for f in imports if f in targets]
-    outside = [f"{o.origin} names {o.path}" for o in outs if "://" in o.path
-               or o.path.startswith("/") or o.path == ".." or o.path.startswith("../")]
+    outside = [f"{o.origin} names {o.path}" for o in outs if _outside(repo, o.path)]
     if outside:
         raise GitMvmError(
             f"{'; '.join(outside)}: outside the git repository (an external output); gitmv "

@@ -503,7 +503,8 @@ def test_a_directory_listing_naming_files_outside_it_is_refused(
     assert index_of(root) == before and not (root / "ds.mvm").exists()
 
 
-@pytest.mark.parametrize("path", ["../outside.txt", "sub/../../outside.txt"])
+@pytest.mark.parametrize("path", ["../outside.txt", "sub/../../outside.txt",
+                                  "link/outside.txt"])
 def test_an_output_outside_the_repository_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
 ) -> None:
@@ -521,6 +522,7 @@ def test_an_output_outside_the_repository_is_refused(
     write(root / "sub" / "x.dvc" if path.startswith("sub/") else root / "x.dvc",
           f"outs:\n- md5: {hashlib.md5(outside).hexdigest()}\n  hash: md5\n"
           f"  path: {path.removeprefix('sub/')}\n")
+    (root / "link").symlink_to(tmp_path)  # a directory elsewhere, through a link
     write(root / "y.csv", "1\n")
     dvc(root, "add", "-q", "y.csv")
     git(root, "add", "-A")
@@ -529,7 +531,7 @@ def test_an_output_outside_the_repository_is_refused(
     res = run(capsys, root, "import", "dvc")
     assert res.rc == 1
     [line] = error_lines(res.err)
-    assert "outside the git repository" in line and "../outside.txt" in line, line
+    assert "outside the git repository" in line and path.split("/")[-2] in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert not (tmp_path / ".gitignore").exists() and not (root / ".mvm").exists()
     res = run(capsys, root, "import", "dvc", "y.csv")
