@@ -10,7 +10,7 @@ from gitmv import ui
 from gitmv.commands.output import report_failures
 from gitmv.errors import GitMvmError, UsageError
 from gitmv.fsutil import repo_lock
-from gitmv.importers.common import Converted
+from gitmv.importers.common import Converted, finish
 from gitmv.worktree.workspace import Workspace
 
 
@@ -27,8 +27,13 @@ def _top_relative(ws: Workspace, paths: list[str]) -> list[str]:
 
 def _set_up(ws: Workspace) -> Workspace:
     """After an import: the repository made a gitmv one (`git mvm init`) when it is not, and
-    the hooks installed. Not before: a refused import changes nothing."""
-    if not os.path.isdir(os.path.join(ws.repo.root, ".mvm")):
+    the hooks installed. Not before: a refused import changes nothing. A repository whose
+    last commit has no .mvm/config.toml becomes a gitmv one in this change: `init` again
+    (it keeps the config) finishes what an import stopped in the middle of it started (the
+    hooks of git-lfs chained, the diff driver's line)."""
+    opted_out = ws.config.is_local("hooks.install") and ws.config.get("hooks.install") is False
+    if not os.path.isdir(os.path.join(ws.repo.root, ".mvm")) or (
+            not opted_out and not ws.repo.read_objects(["HEAD:.mvm/config.toml"])[0]):
         from gitmv.commands import init
 
         init.run(install_hooks=True)
@@ -118,6 +123,8 @@ def _run_lfs(paths: list[str], remote_name: str | None, jobs: int | None) -> int
     else:
         ui.warn(f"cannot tell where the Git LFS objects live ({server.why}); add the server "
                 "with `git mvm remote add NAME lfs+https://…/info/lfs`")
+    with repo_lock(ws.lock_path):  # the last step: until it, a rerun does the import again
+        finish(ws, result.replaced)
     missing = sum(c.source == "missing" for c in result.converted)
     if missing:
         ui.info(f"{ui.plural(missing, 'artifact')} had no bytes here: `git mvm pull` fetches "
@@ -178,12 +185,10 @@ def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | 
     _summary(result.converted)
     if result.dvc_files:
         ui.info(f"replaced {ui.plural(len(result.dvc_files), '.dvc file')} (removed, staged)")
-    dvc_remote = default_remote(ws.repo)
+    dvc_remote = next((r for r in (default_remote(ws.repo, p) for p in result.projects)
+                       if r is not None), None)
     if dvc_remote is None:
-        if push:
-            raise GitMvmError("--push: DVC has no default remote to make a gitmv remote of",
-                              "add one with `git mvm remote add -d NAME URL`, then "
-                              "`git mvm push`")
+        pass
     elif dvc_remote.url is None:
         ui.warn(f"DVC's remote {dvc_remote.name!r} is not converted: {dvc_remote.why}")
     else:
@@ -194,6 +199,12 @@ def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | 
         _add_remote(ws, remote_name or dvc_remote.name, dvc_remote.url,
                     dvc_remote.endpoint_url)
     _configure_values(ws, pipeline_values(ws.repo))
+    with repo_lock(ws.lock_path):  # the last step: until it, a rerun does the import again
+        finish(ws, result.dvc_files, delete=result.dvc_files)
+    if push and dvc_remote is None:
+        raise GitMvmError("--push: DVC has no default remote to make a gitmv remote of",
+                          "add one with `git mvm remote add -d NAME URL`, then "
+                          "`git mvm push`")
     if failures:
         return report_failures(failures)
     if push:

@@ -310,6 +310,10 @@ def _add_attributes_line(repo: Repo) -> HookChange:
         data = None
     existing = _diff_attribute(data or b"")
     if existing == "diff=mvm":
+        if data is not None and data.strip() == ATTRIBUTES_LINE.encode() and repo.git(
+                "status", "--porcelain", "-z", "--ignored=matching", "--",
+                f":(literal){ATTRIBUTES}").startswith(b"??"):
+            repo.stage([ATTRIBUTES])  # the new file an install stopped before staging wrote
         return HookChange(f"{ATTRIBUTES} ({ATTRIBUTES_LINE})", "unchanged")
     if existing is not None:  # the team chose another diff for pointers: theirs wins
         return HookChange(f"{ATTRIBUTES} (its `*.mvm {existing}` line; `{ATTRIBUTES_LINE}` "

@@ -2,7 +2,7 @@
 
 Owns one module per source system, `lfs` (Git LFS pointers and `.git/lfs/objects`) and `dvc`
 (`.dvc` files, `dvc.lock` outputs and DVC's cache), and `common`, what both do the same way
-(write the pointers, unstage what they replace, ignore the artifacts, stage one commit).
+(write the pointers, ignore the artifacts, stage them, and last unstage what they replace).
 
 May import: `gitmv.worktree` (the workspace whose cache and stat cache they fill),
 `gitmv.remotes` (finding the Git LFS endpoint the imported objects already live on),

@@ -7,10 +7,10 @@ import os
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from gitmv.errors import GitMvmError, PathRefused
+from gitmv.errors import GitMvmError, PathRefused, printable
 from gitmv.fsutil import FSYNC_EACH_MAX, atomic_write, flush_to_disk, remove_file, tmp_name
 from gitmv.objects.pointer import Pointer, pointer_path
-from gitmv.worktree.workspace import Workspace, add_ignore_entries
+from gitmv.worktree.workspace import Workspace, add_ignore_entries, refuse_name
 
 
 class Converted(NamedTuple):
@@ -24,7 +24,22 @@ class Converted(NamedTuple):
 
 
 def refuse_taken_pointers(ws: Workspace, rels: Iterable[str]) -> None:
-    """Refuse before anything changes when a pointer would overwrite someone's file."""
+    """Refuse before anything changes when a name cannot be an artifact's (gitmv would
+    write a pointer that every later command refuses) or a pointer would overwrite
+    someone's file."""
+    rels = list(rels)
+    bad = []
+    for rel in rels:
+        try:
+            refuse_name(rel, printable(rel), "")
+        except PathRefused as exc:
+            bad.append(exc.message)
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise PathRefused(
+            f"cannot import: {shown}",
+            "rename them (`git mv`, then commit) to names that are valid UTF-8 without "
+            "control characters, or leave them out by naming the others, then import again")
     for rel in rels:
         why = ws.not_a_pointer(pointer_path(rel))
         if why:
@@ -40,13 +55,13 @@ def ignore_file_of(rel: str) -> str:
     return f"{parent}/.gitignore" if parent else ".gitignore"
 
 
-def write_pointers(ws: Workspace, converted: list[Converted], unstage: Iterable[str],
+def write_pointers(ws: Workspace, converted: list[Converted],
                    also_stage: Iterable[str] = ()) -> None:
-    """Pointers written (atomically), `unstage` dropped from the index (the files stay in
-    the work tree), each artifact listed in the .gitignore beside it, one `git add` of the
-    pointers, the .gitignore files and `also_stage`."""
+    """Pointers written (atomically), each artifact listed in the .gitignore beside it, one
+    `git add` of the pointers, the .gitignore files and `also_stage`. What they replace
+    stays in the index until `finish`: an import stopped (killed) anywhere before it is
+    done again by a rerun, which finds what it imports where it found it the first time."""
     write_files([(ws.repo.abs(pointer_path(c.rel)), c.pointer.dump()) for c in converted])
-    ws.repo.unstage_remove(unstage)
     by_dir: dict[str, list[str]] = {}
     for c in converted:
         by_dir.setdefault(os.path.dirname(ws.repo.abs(c.rel)), []).append(
@@ -80,6 +95,19 @@ def write_files(items: list[tuple[str, bytes]]) -> None:
         for tmp in tmps:
             remove_file(tmp)
         raise
+
+
+def finish(ws: Workspace, replaced: Iterable[str], delete: Iterable[str] = ()) -> None:
+    """An import's last step: what the pointers replace leaves the index (the work-tree
+    files stay), then the files in `delete` (DVC's .dvc files) leave the work tree.
+    Forced: what the index held (an LFS pointer with no commit yet, so "staged content
+    different from both the file and the HEAD") is in git's objects, its bytes in the cache."""
+    paths = sorted(set(replaced))
+    if paths:
+        ws.repo.git("rm", "--cached", "-f", "-q", "--ignore-unmatch", "--",
+                    *(f":(literal){p}" for p in paths))
+    for rel in delete:
+        remove_file(ws.repo.abs(rel))
 
 
 def nothing_to_import(what: str, hint: str) -> GitMvmError:

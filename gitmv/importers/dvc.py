@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -90,9 +91,41 @@ def _out(entry: Any, base: str, origin: str) -> DvcOut | None:
     md5 = entry.get("md5")
     if entry.get("cache") is False or not isinstance(md5, str):
         return None  # not in DVC's cache: git's, or nothing to import
-    path = posixpath.normpath(posixpath.join(base, entry["path"]))
+    raw = entry["path"]  # an external output (`s3://…`, `/data/x`) is kept as written
+    path = raw if "://" in raw or posixpath.isabs(raw) else \
+        posixpath.normpath(posixpath.join(base, raw))
     is_dir = md5.endswith(".dir")
     return DvcOut(path, md5.removesuffix(".dir"), is_dir, entry.get("hash") != "md5", origin)
+
+
+def _not_cached(repo: Repo, base: str, lock: Any) -> set[str]:
+    """The outputs the dvc.yaml beside `lock` declares `cache: false` (git's to keep, not
+    in DVC's cache; dvc.lock records their md5 all the same), top-relative."""
+    path = repo.abs(posixpath.join(base, "dvc.yaml"))
+    doc = load_yaml(path) if os.path.isfile(path) else None
+    found: list[str] = []
+    for name, stage in ((doc or {}).get("stages") or {}).items() if isinstance(doc, dict) \
+            else ():
+        body = stage.get("do") if isinstance(stage, dict) and "foreach" in stage else stage
+        if not isinstance(body, dict):
+            continue
+        paths = [posixpath.join(base, str(k)) for kind in ("outs", "metrics", "plots")
+                 for e in body.get(kind) or [] if isinstance(e, dict)
+                 for k, v in e.items() if isinstance(v, dict) and v.get("cache") is False]
+        found += _resolved(paths, lock, str(name), base)
+    return {posixpath.normpath(p) for p in found}
+
+
+def _outside(repo: Repo, path: str) -> bool:
+    """Whether output `path` is not a place in this work tree gitmv may write a pointer
+    beside: an external output, one above the top, in `.git/`, or under a symbolic link
+    to a directory elsewhere."""
+    if "://" in path or path.startswith(("/", "../")) or path == ".." \
+            or ".git" in path.lower().split("/"):
+        return True
+    parent = os.path.realpath(os.path.dirname(repo.abs(path)))
+    top = os.path.realpath(repo.root)
+    return parent != top and not parent.startswith(top + os.sep)
 
 
 def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
@@ -101,7 +134,14 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
     outs: list[DvcOut] = []
     dvc_files: list[str] = []
     imports: list[str] = []
-    for rel in _listed(repo, "**/*.dvc"):
+    dvc_listed, locks = _listed(repo, "**/*.dvc"), _listed(repo, "**/dvc.lock")
+    deleted = [rel for rel in dvc_listed + locks if not os.path.isfile(repo.abs(rel))]
+    if deleted:
+        raise GitMvmError(
+            f"{', '.join(deleted)}: deleted from the work tree, still in git's index",
+            f"`git rm --cached {deleted[0]}` if DVC no longer tracks it (`dvc remove`), or "
+            f"`git checkout -- {deleted[0]}` to bring it back; then import again")
+    for rel in dvc_listed:
         doc = load_yaml(repo.abs(rel)) or {}
         base = posixpath.dirname(rel)
         if doc.get("deps"):
@@ -112,13 +152,14 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
             outs += found
             dvc_files.append(rel)
     tracked = set(repo.git("ls-files", "-z").decode("utf-8", "surrogateescape").split("\0"))
-    for rel in _listed(repo, "**/dvc.lock"):
+    for rel in locks:
         doc = load_yaml(repo.abs(rel)) or {}
         base = posixpath.dirname(rel)
+        uncached = _not_cached(repo, base, doc)
         for stage in (doc.get("stages") or {}).values():
             for entry in (stage or {}).get("outs") or []:
                 o = _out(entry, base, rel)
-                if o is not None and o.path not in tracked:
+                if o is not None and o.path not in tracked and o.path not in uncached:
                     outs.append(o)
     if targets:
         def wanted(o: DvcOut) -> bool:
@@ -127,6 +168,12 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
         outs = [o for o in outs if wanted(o)]
         dvc_files = [f for f in dvc_files if any(o.origin == f for o in outs)]
         imports = [f for f in imports if f in targets]
+    outside = [f"{o.origin} names {o.path}" for o in outs if _outside(repo, o.path)]
+    if outside:
+        raise GitMvmError(
+            f"{'; '.join(outside)}: outside the git repository (an external output); gitmv "
+            "tracks files inside it",
+            "leave them out by naming the other targets (`git mvm import dvc PATH…`)")
     if imports:
         raise GitMvmError(
             f"{', '.join(imports)}: made by `dvc import` (or import-url): gitmv would lose "
@@ -139,12 +186,27 @@ def find_outs(ws: Workspace, targets: Sequence[str]) -> DvcFiles:
 # --- DVC's cache and one read pass ----------------------------------------------------------
 
 
-def cache_dir(repo: Repo) -> str:
-    """DVC's cache directory: `cache.dir` of .dvc/config(.local), else .dvc/cache."""
-    configured = read_config(repo).get("cache", {}).get("dir")
+def project_of(repo: Repo, rel: str) -> str:
+    """The DVC project (top-relative directory holding `.dvc/`, "" at the top) that the
+    file `rel` belongs to: the nearest directory above it with a `.dvc/` (`dvc init
+    --subdir` makes one below the top of the git repository); the top when none has."""
+    parts = rel.split("/")[:-1]
+    while parts:
+        if os.path.isdir(repo.abs("/".join([*parts, ".dvc"]))):
+            return "/".join(parts)
+        parts.pop()
+    return ""
+
+
+def cache_dir(repo: Repo, project: str = "") -> str:
+    """DVC's cache directory of `project`: `cache.dir` of .dvc/config(.local), else
+    .dvc/cache."""
+    dot_dvc = repo.abs(posixpath.join(project, ".dvc")) if project else \
+        os.path.join(repo.root, ".dvc")
+    configured = read_config(repo, project).get("cache", {}).get("dir")
     if configured:
-        return os.path.normpath(os.path.join(repo.root, ".dvc", configured))
-    return os.path.join(repo.root, ".dvc", "cache")
+        return os.path.normpath(os.path.join(dot_dvc, configured))
+    return os.path.join(dot_dvc, "cache")
 
 
 def in_dvc_cache(root: str, md5: str, suffix: str = "") -> str | None:
@@ -263,8 +325,16 @@ def _listing(dvc_cache: str, out: DvcOut) -> list[tuple[str, str]]:
         raw = f.read()
     if hashlib.md5(raw).hexdigest() != out.md5:
         raise _Problem(f"{out.path}: DVC's listing {path} is corrupt")
-    items = json.loads(raw)
-    return [(str(i["relpath"]).replace(os.sep, "/"), str(i["md5"])) for i in items]
+    try:
+        items = [(str(i["relpath"]).replace(os.sep, "/"), str(i["md5"]))
+                 for i in json.loads(raw)]
+    except (ValueError, TypeError, KeyError):
+        raise _Problem(f"{out.path}: DVC's listing {path} is not a list of files") from None
+    for rel, _ in items:
+        if not rel or rel.startswith("/") or ".." in rel.split("/"):
+            raise _Problem(f"{out.path}: DVC's listing {path} names {rel!r}, outside the "
+                           "directory")
+    return items
 
 
 def _extra_files(ws: Workspace, out: DvcOut, listed: set[str]) -> list[str]:
@@ -279,10 +349,22 @@ def _extra_files(ws: Workspace, out: DvcOut, listed: set[str]) -> list[str]:
     return extra
 
 
+def _dvcignored(repo: Repo, paths: list[str]) -> set[str]:
+    """Those of `paths` (files git does not track) that a `.dvcignore` ignores: the
+    gitignore rules, which DVC's are, read by git from every .dvcignore above them."""
+    if not paths:
+        return set()
+    out = repo.git("ls-files", "-z", "--others", "--ignored",
+                   "--exclude-per-directory=.dvcignore", "--",
+                   *(f":(literal){p}" for p in paths))
+    return {p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
+
+
 class DvcImport(NamedTuple):
     converted: list[Converted]
-    dvc_files: list[str]  # .dvc files removed
+    dvc_files: list[str]  # .dvc files these outputs replace (`finish` removes them)
     relinked: list[str]  # outputs whose work-tree files were links into DVC's cache
+    projects: list[str]  # the DVC projects (directories holding .dvc/) they came from
 
 
 def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
@@ -294,26 +376,35 @@ def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
             "no DVC-tracked output" + (f" matches {' '.join(targets)}" if targets else ""),
             "`dvc data status` lists what DVC tracks; only outputs in DVC's cache are imported")
     refuse_taken_pointers(ws, (o.path for o in found.outs))
-    dvc_cache = cache_dir(ws.repo)
+    projects = {o.origin: project_of(ws.repo, o.origin) for o in found.outs}
+    caches = {p: cache_dir(ws.repo, p) for p in set(projects.values())}
+
+    def dvc_cache(out: DvcOut) -> str:
+        return caches[projects[out.origin]]
+
     problems: list[str] = []
     places: list[_Place] = []
+    extra: list[str] = []
     for out in found.outs:
         if not out.is_dir:
             places.append(_Place(out, "", out.md5))
             continue
         try:
-            listing = _listing(dvc_cache, out)
+            listing = _listing(dvc_cache(out), out)
         except _Problem as exc:
             problems.append(str(exc))
             continue
         if os.path.isdir(ws.repo.abs(out.path)):
-            problems += [f"{x}: not in the directory DVC recorded"
-                         for x in _extra_files(ws, out, {r for r, _ in listing})]
+            extra += _extra_files(ws, out, {r for r, _ in listing})
         places += [_Place(out, r, m) for r, m in listing]
+    dvcignored = _dvcignored(ws.repo, extra[:1000])  # the ones shown, and argv bounded
+    problems += [f"{x}: ignored by .dvcignore (DVC's listing leaves it out, a gitmv directory "
+                 "holds every file in it)" if x in dvcignored else
+                 f"{x}: not in the directory DVC recorded" for x in extra]
 
     def one(p: _Place) -> tuple[Entry, Row | None, str] | str:
         try:
-            return _read_one(ws, dvc_cache, p)
+            return _read_one(ws, dvc_cache(p.out), p)
         except _Problem as exc:
             return str(exc)
 
@@ -322,10 +413,12 @@ def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more"
                                            if len(problems) > 5 else "")
-        raise GitMvmError(
-            f"cannot import: {shown}",
-            "`dvc commit` what you changed (or `dvc checkout` to undo it), `dvc pull` what is "
-            "missing, then import again")
+        hint = "`dvc commit` what you changed (or `dvc checkout` to undo it), `dvc pull` " \
+            "what is missing, then import again"
+        if dvcignored:
+            hint = "move the files .dvcignore keeps out of the directory (or delete them)" + (
+                "; " + hint if len(dvcignored) < len(problems) else ", then import again")
+        raise GitMvmError(f"cannot import: {shown}", hint)
     ws.flush()  # objects are on disk before any pointer names them
     ws.state.put_many(r[1] for r in results if not isinstance(r, str) and r[1] is not None)
     ws.remember_placed()
@@ -355,21 +448,20 @@ def import_dvc(ws: Workspace, targets: Sequence[str]) -> DvcImport:
         converted.append(Converted(out.path, Pointer("dir", oid, size, len(entries), {},
                                                      len(data)), source))
     ws.flush()
-    for rel in found.dvc_files:
-        os.unlink(ws.repo.abs(rel))
-    write_pointers(ws, converted, unstage=found.dvc_files)
-    return DvcImport(converted, found.dvc_files, relinked)
+    write_pointers(ws, converted)
+    return DvcImport(converted, found.dvc_files, relinked,
+                     sorted(set(projects.values()), key=lambda p: (p.count("/"), p)))
 
 
 # --- DVC's remotes --------------------------------------------------------------------------
 
 
-def read_config(repo: Repo) -> dict[str, dict[str, str]]:
-    """.dvc/config with .dvc/config.local over it: {section: {key: value}}, DVC's
-    `'remote "NAME"'` sections as `remote NAME`."""
+def read_config(repo: Repo, project: str = "") -> dict[str, dict[str, str]]:
+    """.dvc/config of DVC project `project` with .dvc/config.local over it: {section:
+    {key: value}}, DVC's `'remote "NAME"'` sections as `remote NAME`."""
     merged: dict[str, dict[str, str]] = {}
     for name in ("config", "config.local"):
-        path = os.path.join(repo.root, ".dvc", name)
+        path = os.path.join(repo.root, project, ".dvc", name)
         try:
             with open(path, encoding="utf-8") as f:
                 text = "\n".join(line.strip() for line in f)
@@ -394,11 +486,11 @@ class DvcRemote(NamedTuple):
     why: str | None  # why not, when url is None
 
 
-def default_remote(repo: Repo) -> DvcRemote | None:
-    """DVC's default remote (`core.remote`) as a gitmv remote: a directory (a relative path
-    is DVC's, relative to .dvc/) or S3 (with its `endpointurl`); gitmv's objects go in a
-    `gitmv/` folder inside it, beside DVC's `files/`."""
-    cfg = read_config(repo)
+def default_remote(repo: Repo, project: str = "") -> DvcRemote | None:
+    """DVC's default remote (`core.remote`) of DVC project `project` as a gitmv remote: a
+    directory (a relative path is DVC's, relative to .dvc/) or S3 (with its `endpointurl`);
+    gitmv's objects go in a `gitmv/` folder inside it, beside DVC's `files/`."""
+    cfg = read_config(repo, project)
     name = cfg.get("core", {}).get("remote")
     if not name:
         return None
@@ -412,8 +504,8 @@ def default_remote(repo: Repo) -> DvcRemote | None:
     if scheme in ("", "file"):
         path = url.removeprefix("file://")
         if not os.path.isabs(path):
-            path = os.path.relpath(os.path.normpath(os.path.join(repo.root, ".dvc", path)),
-                                   repo.root)
+            path = os.path.relpath(os.path.normpath(os.path.join(
+                repo.root, project, ".dvc", path)), repo.root)
         return DvcRemote(name, os.path.join(path, "gitmv"), None, None)
     return DvcRemote(name, None, None, f"a {scheme}:// remote; gitmv takes directories and "
                      "S3 from DVC's config (add others with `git mvm remote add`)")
@@ -444,6 +536,29 @@ def _metrics_files(entries: Any, base: str) -> list[str]:
     return out
 
 
+def _resolved(paths: list[str], lock: Any, stage: str, base: str) -> list[str]:
+    """`paths` as DVC resolved them: one with `${…}` (a `foreach`/`matrix` stage's
+    templates) is each path of the stage's instances (`STAGE@KEY` in dvc.lock) it matches."""
+    if not any("${" in p for p in paths):
+        return paths
+    known: list[str] = []
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for name, done in (stages or {}).items():
+        if str(name).startswith(f"{stage}@") and isinstance(done, dict):
+            known += [posixpath.join(base, str(o.get("path"))) for o in done.get("outs") or []
+                      if isinstance(o, dict)]
+            known += [posixpath.join(base, str(k)) for k in done.get("params") or {}]
+    out = []
+    for p in paths:
+        if "${" not in p:
+            out.append(p)
+            continue
+        pattern = re.compile(".+".join(re.escape(part) for part in
+                                       re.split(r"\$\{[^}]*\}", p)))
+        out += [k for k in known if pattern.fullmatch(k)]
+    return out
+
+
 def pipeline_values(repo: Repo) -> dict[str, list[str]]:
     """The params and metrics files every dvc.yaml names, top-relative: {"params": […],
     "metrics": […]}, each file once, in the order found."""
@@ -451,12 +566,18 @@ def pipeline_values(repo: Repo) -> dict[str, list[str]]:
     for rel in _listed(repo, "**/dvc.yaml"):
         doc = load_yaml(repo.abs(rel)) or {}
         base = posixpath.dirname(rel)
+        lock_path = repo.abs(posixpath.join(base, "dvc.lock"))
+        lock = load_yaml(lock_path) if os.path.isfile(lock_path) else None
         found["params"] += _params_files(doc.get("params"), base)
         found["metrics"] += _metrics_files(doc.get("metrics"), base)
-        for stage in (doc.get("stages") or {}).values():
-            if isinstance(stage, dict):
-                found["params"] += _params_files(stage.get("params"), base)
-                found["metrics"] += _metrics_files(stage.get("metrics"), base)
+        for name, stage in (doc.get("stages") or {}).items():
+            # a `foreach` stage keeps its definition under `do:` (a `matrix` one does not)
+            body = stage.get("do") if isinstance(stage, dict) and "foreach" in stage \
+                else stage
+            if isinstance(body, dict):
+                for kind, files in (("params", _params_files(body.get("params"), base)),
+                                    ("metrics", _metrics_files(body.get("metrics"), base))):
+                    found[kind] += _resolved(files, lock, str(name), base)
     return {k: list(dict.fromkeys(posixpath.normpath(p) for p in v)) for k, v in found.items()}
 
 
@@ -522,7 +643,7 @@ def write_output(repo: Repo, commit: str, path: str, dest: str, what: str) -> st
     out = output_at(repo, commit, path)
     if out is None:
         return None
-    root = cache_dir(repo)
+    root = cache_dir(repo, project_of(repo, out.origin))
     parent = os.path.dirname(dest) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tmp_name(parent)
@@ -542,10 +663,6 @@ def write_output(repo: Repo, commit: str, path: str, dest: str, what: str) -> st
                                   "good copy, then get again") from None
             os.mkdir(tmp)
             for rel, md5 in listing:
-                if rel.startswith("/") or ".." in rel.split("/"):
-                    raise GitMvmError(f"{what}: DVC's listing of {out.path} names {rel!r}, "
-                                      "outside the directory", "the listing is not DVC's: "
-                                      f"`dvc pull --force {out.path}`, then get again")
                 src = in_dvc_cache(root, md5)
                 if src is None:
                     raise _missing(what, out, commit, f"file {rel} (md5 {md5}) is")

@@ -268,9 +268,56 @@ def drop_filter_lines(repo: Repo, imported: set[str], remaining: set[str],
     return changed
 
 
+UNSET_COMMENT = "# gitmv's pointers and .gitignore files are small text files, not LFS objects"
+UNSET = " !filter !diff !merge text"
+DIFF_LINE = "*.mvm diff=mvm"  # what `init` adds (gitmv/hooks/install.py ATTRIBUTES_LINE)
+
+
+def _only_import_edits(before: str, after: str) -> bool:
+    """Whether attributes text `after` is `before` with nothing changed but what an import
+    changes: `filter=lfs` lines taken out, gitmv's lines that unset the filter and its diff
+    driver's line added (what an import stopped before it staged them leaves)."""
+    def without_ours(text: str) -> list[str]:
+        return [ln for ln in text.splitlines() if ln not in (UNSET_COMMENT, DIFF_LINE)
+                and not ln.endswith(UNSET)]
+
+    kept = without_ours(after)
+    i = 0
+    for line in without_ours(before):
+        if i < len(kept) and line == kept[i]:
+            i += 1
+        elif not _is_lfs_line(line):
+            return False
+    return i == len(kept)
+
+
+def _unstaged_attributes(repo: Repo) -> list[str]:
+    """Attributes files with changes not staged, each checked to hold only an import's
+    edits (a rerun of an import that was stopped stages them); refuses otherwise."""
+    edited = repo.git("diff", "--name-only", "-z", "--", ":(glob)**/.gitattributes")
+    names = [n for n in edited.decode("utf-8", "surrogateescape").split("\0") if n]
+    theirs = []
+    for rel, staged in zip(names, repo.read_objects([f":{n}" for n in names]), strict=True):
+        try:
+            with open(repo.abs(rel), "rb") as f:
+                text = f.read().decode("utf-8", "surrogateescape")
+        except FileNotFoundError:
+            text = None
+        if text is None or staged is None or not _only_import_edits(
+                staged.decode("utf-8", "surrogateescape"), text):
+            theirs.append(rel)
+    if theirs:
+        raise GitMvmError(f"{', '.join(theirs)}: changes not staged; the import edits and "
+                          "stages it", "stage (`git add`), commit or stash those changes, "
+                          "then import")
+    return names
+
+
 def unset_filter_on(repo: Repo, pointers: Iterable[str]) -> list[str]:
-    """Pointers an LFS line left in place still sends through the LFS filter get a line in
-    the top .gitattributes that unsets it; the attributes files changed."""
+    """Pointers an LFS line left in place still sends through the LFS filter get a line
+    that unsets it, at the end of the deepest .gitattributes above them (a deeper file's
+    lines win over the top's: `sub/.gitattributes` with `* filter=lfs` overrode a line in
+    the top one); the attributes files changed."""
     paths = sorted(set(pointers))
     if not paths:
         return []
@@ -280,20 +327,30 @@ def unset_filter_on(repo: Repo, pointers: Iterable[str]) -> list[str]:
     lfs = [fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] == "lfs"]
     if not lfs:
         return []
-    path = repo.abs(".gitattributes")
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "surrogateescape")
-    except FileNotFoundError:
-        text = ""
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += "# gitmv's pointers and .gitignore files are small text files, not LFS objects\n"
+    existing = set(_attributes_files(repo))
+    by_file: dict[str, list[str]] = {}
     for p in lfs:
-        escaped = "".join("\\" + c if c in "*?[]\\!# " else c for c in p)
-        text += f"/{escaped} !filter !diff !merge text\n"
-    atomic_write(path, text.encode("utf-8", "surrogateescape"))
-    return [".gitattributes"]
+        where = p.rpartition("/")[0]
+        while where and f"{where}/.gitattributes" not in existing:
+            where = where.rpartition("/")[0]
+        by_file.setdefault(where, []).append(p[len(where) + 1:] if where else p)
+    for where, names in by_file.items():
+        path = repo.abs(f"{where}/.gitattributes" if where else ".gitattributes")
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "surrogateescape")
+        except FileNotFoundError:
+            text = ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += UNSET_COMMENT + "\n"
+        for name in names:
+            # a space ends the pattern in .gitattributes (a backslash does not escape it)
+            escaped = "".join("[[:space:]]" if c == " " else "\\" + c if c in "*?[]\\!#"
+                              else c for c in name)
+            text += f"/{escaped}{UNSET}\n"
+        atomic_write(path, text.encode("utf-8", "surrogateescape"))
+    return [f"{w}/.gitattributes" if w else ".gitattributes" for w in by_file]
 
 
 # --- the import ---------------------------------------------------------------------------
@@ -303,6 +360,7 @@ class LfsImport(NamedTuple):
     converted: list[Converted]
     attributes: list[str]  # the .gitattributes files changed
     remaining: int  # LFS files left (not matched by the pathspec)
+    replaced: list[str]  # the LFS files the pointers replace (`finish` unstages them)
 
 
 def import_lfs(ws: Workspace, pathspecs: Sequence[str]) -> LfsImport:
@@ -320,11 +378,7 @@ def import_lfs(ws: Workspace, pathspecs: Sequence[str]) -> LfsImport:
         raise nothing_to_import("the index holds no Git LFS pointers",
                                 "`git lfs ls-files` lists LFS files; commit them first")
     refuse_taken_pointers(ws, (f.rel for f in chosen))
-    edited = ws.repo.git("diff", "--name-only", "-z", "--", ":(glob)**/.gitattributes")
-    if edited.strip(b"\0"):
-        names = edited.decode("utf-8", "surrogateescape").strip("\0").replace("\0", ", ")
-        raise GitMvmError(f"{names}: changes not staged; the import edits and stages it",
-                          "stage (`git add`), commit or stash those changes, then import")
+    left_unstaged = _unstaged_attributes(ws.repo)
     converted = cache_bytes(ws, chosen)
     imported = {f.rel for f in chosen}
     remaining = {f.rel for f in everything} - imported
@@ -338,9 +392,9 @@ def import_lfs(ws: Workspace, pathspecs: Sequence[str]) -> LfsImport:
                 os.unlink(abspath)
     # what the import writes must not go through a filter line that stays (`weights/**`)
     written = [pointer_path(r) for r in imported] + [ignore_file_of(r) for r in imported]
-    attributes = sorted(set(attributes) | set(unset_filter_on(ws.repo, written)))
-    write_pointers(ws, converted, unstage=imported, also_stage=attributes)
-    return LfsImport(converted, attributes, len(remaining))
+    changed = sorted(set(attributes) | set(unset_filter_on(ws.repo, written)))
+    write_pointers(ws, converted, also_stage=sorted(set(changed) | set(left_unstaged)))
+    return LfsImport(converted, changed, len(remaining), sorted(imported))
 
 
 class LfsServer(NamedTuple):
