@@ -224,11 +224,10 @@ def _norm_path(path: str | os.PathLike[str]) -> str:
 
 def _locate(ws: Workspace, path: str, rev: str | None) -> _Located:
     from gitmv.objects.pointer import is_pointer_file, pointer_path
-    from gitmv.transfer.ensure import candidates as _candidates
-    from gitmv.worktree.diffing import pointers_at
+    from gitmv.transfer.ensure import candidates, locate_at
 
     if rev is None and not ws.repo.bare:
-        for artifact, inner in _candidates(path):
+        for artifact, inner in candidates(path):
             ppath = ws.repo.abs(pointer_path(artifact))
             if is_pointer_file(ppath):
                 return _inside(artifact, ws.read_pointer(artifact), inner, path, "the work tree")
@@ -241,12 +240,10 @@ def _locate(ws: Workspace, path: str, rev: str | None) -> _Located:
             exc.hint = (f"rev= is a commit, branch or tag; for what {rev} names pass "
                         f"rev=resolve({rev!r}).commit, or get({rev!r}, OUT) its bytes")
         raise
-    candidates = _candidates(path)  # only their pointers read (a mirror fetches each read)
-    at: dict[str, Pointer] = pointers_at(ws, commit, [a for a, _ in candidates])
-    for artifact, inner in candidates:
-        found = at.get(artifact)
-        if found is not None:
-            return _inside(artifact, found, inner, path, f"commit {commit[:12]} ({rev})")
+    where = f"commit {commit[:12]} ({rev})"
+    located = locate_at(ws, commit, path, where)
+    if located is not None:
+        return _Located(*located, where)
     raise GitMvmError(f"{path} is not a tracked artifact at {rev} (commit {commit[:12]})",
                       "`git mvm ls` lists the artifacts; name a file inside a directory "
                       "artifact as data/train/x.bin, or pass another rev=")

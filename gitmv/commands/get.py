@@ -11,8 +11,7 @@ from gitmv.errors import GitMvmError, NotARepository, mask_url
 from gitmv.objects.pointer import SUFFIX, Pointer, artifact_path
 from gitmv.registry import read as registry
 from gitmv.registry import write as rw
-from gitmv.transfer.ensure import cached_entry, candidates, check_inside, ensure_cached
-from gitmv.worktree.diffing import pointers_at
+from gitmv.transfer.ensure import cached_entry, ensure_cached, locate_at
 from gitmv.worktree.export import check_destination, destination, write_artifact
 from gitmv.worktree.workspace import Workspace
 
@@ -80,16 +79,13 @@ def _get_path(ws: Workspace, spec: str, rev: str, output: str | None, force: boo
     if path.endswith(SUFFIX):
         path = artifact_path(path)
     where = f"{rev} ({commit[:12]})"
-    pairs = candidates(path)  # the artifact, or a file inside a directory artifact
-    found = pointers_at(ws, commit, [artifact for artifact, _ in pairs])
-    artifact, inner = next(((a, i) for a, i in pairs if a in found), (path, None))
-    ptr = found.get(artifact)
-    if ptr is None:
+    located = locate_at(ws, commit, path, where)  # the artifact, or a file inside one
+    if located is None:
         raise GitMvmError(f"no artifact {path} at {where}",
                           f"`git ls-tree -r --name-only {commit[:12]}` lists its files (the "
                           "path is from the repository's top; artifacts have `*.mvm` pointers)")
+    artifact, ptr, inner = located
     if inner is not None:
-        check_inside(artifact, ptr, inner, path, where)
         ptr = cached_entry(ws, artifact, ptr, inner, where, remote)
     shown = _write(ws, path, ptr, output, force, remote, mirror_of)
     if json:

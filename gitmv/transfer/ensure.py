@@ -1,7 +1,7 @@
 """Making sure an artifact's objects are in the cache before they are read or written out:
 fetched from the store (verified as they arrive) when they are not (`get`, the Python API);
-and where a path names a file inside a directory artifact (`locate`, `cached_entry`: only the
-manifest fetched for it)."""
+and where a path names a file inside a directory artifact (`locate_at`, `cached_entry`: only
+the manifest fetched for it)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,23 @@ def check_inside(artifact: str, ptr: Pointer, inner: str | None, path: str, wher
     if inner is not None and ptr.kind != "dir":
         raise GitMvmError(f"{path}: {artifact} is a file artifact in {where}, not a directory",
                           f"name {artifact} itself")
+
+
+def locate_at(ws: Workspace, commit: str, path: str, where: str
+              ) -> tuple[str, Pointer, str | None] | None:
+    """(artifact, its pointer, the file inside it or None) that repository path `path` names
+    at `commit`, only the candidates' pointers read (a mirror fetches each one read); None
+    when no artifact is there."""
+    from gitmv.worktree.diffing import pointers_at
+
+    pairs = candidates(path)
+    found = pointers_at(ws, commit, [artifact for artifact, _ in pairs])
+    for artifact, inner in pairs:
+        ptr = found.get(artifact)
+        if ptr is not None:
+            check_inside(artifact, ptr, inner, path, where)
+            return artifact, ptr, inner
+    return None
 
 
 def cached_entry(ws: Workspace, artifact: str, ptr: Pointer, inner: str, where: str,
