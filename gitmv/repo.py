@@ -360,11 +360,13 @@ class Repo(NamedTuple):
         if paths:
             self.git("add", "--", *(f":(literal){p}" for p in paths))
 
-    def unstage_remove(self, relpaths: Iterable[str]) -> None:
+    def unstage_remove(self, relpaths: Iterable[str], force: bool = False) -> None:
+        """Drop these paths from the index (the files stay); `force`: also what is staged
+        different from both the file and HEAD."""
         paths = sorted(set(relpaths))
         if paths:
             self.git(
-                "rm", "--cached", "-q", "--ignore-unmatch", "--",
+                "rm", "--cached", "-q", "--ignore-unmatch", *(["-f"] if force else []), "--",
                 *(f":(literal){p}" for p in paths),
             )
 

@@ -187,11 +187,9 @@ def _run_dvc(paths: list[str], push: bool, remote_name: str | None, jobs: int | 
         ui.info(f"replaced {ui.plural(len(result.dvc_files), '.dvc file')} (removed, staged)")
     dvc_remote = next((r for r in (default_remote(ws.repo, p) for p in result.projects)
                        if r is not None), None)
-    if dvc_remote is None:
-        pass
-    elif dvc_remote.url is None:
+    if dvc_remote is not None and dvc_remote.url is None:
         ui.warn(f"DVC's remote {dvc_remote.name!r} is not converted: {dvc_remote.why}")
-    else:
+    elif dvc_remote is not None and dvc_remote.url is not None:
         if "://" not in dvc_remote.url:  # a directory: gitmv's folder inside DVC's
             parent = os.path.dirname(ws.repo.abs(dvc_remote.url))
             if os.path.isdir(parent):

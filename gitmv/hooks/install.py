@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from gitmv.errors import GitMvmError
 from gitmv.fsutil import atomic_write
+from gitmv.objects.pointer import DIFF_ATTRIBUTES_LINE
 from gitmv.repo import Repo
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite", "post-commit",
@@ -33,7 +34,7 @@ CHAINED = ".mvm-chained"
 # active), the raw pointer is shown instead of failing the whole diff.
 TEXTCONV = 'f() { git mvm hook textconv "$1" 2>/dev/null || cat "$1"; }; f'
 ATTRIBUTES = ".gitattributes"
-ATTRIBUTES_LINE = "*.mvm diff=mvm"
+ATTRIBUTES_LINE = DIFF_ATTRIBUTES_LINE
 MERGE_DRIVER = "git mvm merge-driver %O %A %B %P"  # git shell-quotes %P itself
 MERGE_LINE = "*.mvm merge=mvm"
 

@@ -102,10 +102,7 @@ def finish(ws: Workspace, replaced: Iterable[str], delete: Iterable[str] = ()) -
     files stay), then the files in `delete` (DVC's .dvc files) leave the work tree.
     Forced: what the index held (an LFS pointer with no commit yet, so "staged content
     different from both the file and the HEAD") is in git's objects, its bytes in the cache."""
-    paths = sorted(set(replaced))
-    if paths:
-        ws.repo.git("rm", "--cached", "-f", "-q", "--ignore-unmatch", "--",
-                    *(f":(literal){p}" for p in paths))
+    ws.repo.unstage_remove(replaced, force=True)
     for rel in delete:
         remove_file(ws.repo.abs(rel))
 

@@ -106,7 +106,7 @@ def _not_cached(repo: Repo, base: str, lock: Any) -> set[str]:
     found: list[str] = []
     for name, stage in ((doc or {}).get("stages") or {}).items() if isinstance(doc, dict) \
             else ():
-        body = stage.get("do") if isinstance(stage, dict) and "foreach" in stage else stage
+        body = _stage_body(stage)
         if not isinstance(body, dict):
             continue
         paths = [posixpath.join(base, str(k)) for kind in ("outs", "metrics", "plots")
@@ -114,6 +114,12 @@ def _not_cached(repo: Repo, base: str, lock: Any) -> set[str]:
                  for k, v in e.items() if isinstance(v, dict) and v.get("cache") is False]
         found += _resolved(paths, lock, str(name), base)
     return {posixpath.normpath(p) for p in found}
+
+
+def _stage_body(stage: Any) -> Any:
+    """A dvc.yaml stage's definition: a `foreach` stage keeps it under `do:` (a `matrix`
+    one does not)."""
+    return stage.get("do") if isinstance(stage, dict) and "foreach" in stage else stage
 
 
 def _outside(repo: Repo, path: str) -> bool:
@@ -201,8 +207,7 @@ def project_of(repo: Repo, rel: str) -> str:
 def cache_dir(repo: Repo, project: str = "") -> str:
     """DVC's cache directory of `project`: `cache.dir` of .dvc/config(.local), else
     .dvc/cache."""
-    dot_dvc = repo.abs(posixpath.join(project, ".dvc")) if project else \
-        os.path.join(repo.root, ".dvc")
+    dot_dvc = os.path.join(repo.root, project, ".dvc")
     configured = read_config(repo, project).get("cache", {}).get("dir")
     if configured:
         return os.path.normpath(os.path.join(dot_dvc, configured))
@@ -571,9 +576,7 @@ def pipeline_values(repo: Repo) -> dict[str, list[str]]:
         found["params"] += _params_files(doc.get("params"), base)
         found["metrics"] += _metrics_files(doc.get("metrics"), base)
         for name, stage in (doc.get("stages") or {}).items():
-            # a `foreach` stage keeps its definition under `do:` (a `matrix` one does not)
-            body = stage.get("do") if isinstance(stage, dict) and "foreach" in stage \
-                else stage
+            body = _stage_body(stage)
             if isinstance(body, dict):
                 for kind, files in (("params", _params_files(body.get("params"), base)),
                                     ("metrics", _metrics_files(body.get("metrics"), base))):

@@ -33,7 +33,7 @@ from gitmv.importers.common import (
 )
 from gitmv.objects.cache import PACKED_MAX
 from gitmv.objects.hashing import hash_file
-from gitmv.objects.pointer import Pointer, pointer_path
+from gitmv.objects.pointer import DIFF_ATTRIBUTES_LINE, Pointer, pointer_path
 from gitmv.objects.state import Row, hashed
 from gitmv.repo import Repo
 from gitmv.worktree.workspace import Workspace
@@ -270,7 +270,6 @@ def drop_filter_lines(repo: Repo, imported: set[str], remaining: set[str],
 
 UNSET_COMMENT = "# gitmv's pointers and .gitignore files are small text files, not LFS objects"
 UNSET = " !filter !diff !merge text"
-DIFF_LINE = "*.mvm diff=mvm"  # what `init` adds (gitmv/hooks/install.py ATTRIBUTES_LINE)
 
 
 def _only_import_edits(before: str, after: str) -> bool:
@@ -278,7 +277,7 @@ def _only_import_edits(before: str, after: str) -> bool:
     changes: `filter=lfs` lines taken out, gitmv's lines that unset the filter and its diff
     driver's line added (what an import stopped before it staged them leaves)."""
     def without_ours(text: str) -> list[str]:
-        return [ln for ln in text.splitlines() if ln not in (UNSET_COMMENT, DIFF_LINE)
+        return [ln for ln in text.splitlines() if ln not in (UNSET_COMMENT, DIFF_ATTRIBUTES_LINE)
                 and not ln.endswith(UNSET)]
 
     kept = without_ours(after)

@@ -10,6 +10,8 @@ from typing import NamedTuple
 from gitmv.errors import FormatError
 
 SUFFIX = ".mvm"
+# the .gitattributes line `init` adds: `git diff` shows pointers through gitmv's driver
+DIFF_ATTRIBUTES_LINE = f"*{SUFFIX} diff=mvm"
 FORMAT_VERSION = 1
 HEADER = "# managed by git-mvm: the artifact's bytes live in the mvm cache\n"
 MAX_POINTER_SIZE = 64 * 1024
