@@ -48,6 +48,14 @@ def index_of(repo: Path) -> str:
     return git(repo, "ls-files", "-s")
 
 
+def _git_dvc(root: Path) -> Path:
+    """A new git repository at `root` with DVC initialised at its top."""
+    root.mkdir()
+    git(root, "init", "-q")
+    dvc(root, "init", "-q")
+    return root
+
+
 # --- names gitmv cannot keep --------------------------------------------------------------
 
 
@@ -119,10 +127,7 @@ def test_params_of_a_foreach_stage_are_read(
 ) -> None:
     """A `foreach` (or `matrix`) stage keeps `params:` and `metrics:` under `do:`: the
     import did not see them, so `git mvm params diff` did not read the params file."""
-    root = tmp_path / "p"
-    root.mkdir()
-    git(root, "init", "-q")
-    dvc(root, "init", "-q")
+    root = _git_dvc(tmp_path / "p")
     write(root / "params.yaml", "models:\n  a: {lr: 1}\n  b: {lr: 2}\n")
     write(root / "dvc.yaml", """\
 stages:
@@ -159,10 +164,7 @@ def test_files_dvcignore_keeps_out_of_a_directory_are_named_as_such(
     gitmv directory holds every file in it. The refusal said "not in the directory DVC
     recorded" and told the user to `dvc commit`, which changes nothing (DVC says up to
     date): now it names .dvcignore and the way on."""
-    root = tmp_path / "i"
-    root.mkdir()
-    git(root, "init", "-q")
-    dvc(root, "init", "-q")
+    root = _git_dvc(tmp_path / "i")
     write(root / ".dvcignore", "*.tmp\n")
     write(root / "data" / "a.csv", "1,2\n")
     write(root / "data" / "scratch.tmp", "scratch\n")
@@ -290,10 +292,7 @@ def test_a_dvc_import_killed_at_any_step_loses_nothing_and_a_rerun_finishes_it(
     pipeline output, a DVC remote): the .dvc files leave the index and the work tree last,
     after the pointers and the set-up, so a rerun finds them. A .dvc file deleted before
     its pointer was written was lost to the rerun."""
-    made = tmp_path / "made"
-    made.mkdir()
-    git(made, "init", "-q")
-    dvc(made, "init", "-q")
+    made = _git_dvc(tmp_path / "made")
     data = {"a.csv": os.urandom(3000), "ds/s/b c.csv": os.urandom(100), "ds/d.csv": b"d\n"}
     for rel, blob in data.items():
         write(made / rel, blob)
@@ -317,10 +316,7 @@ def test_a_dvc_file_deleted_but_still_in_the_index_is_named(
 ) -> None:
     """`rm x.dvc` (or `dvc remove` before a commit) leaves it in git's index: the import
     said "cannot continue: No such file or directory" and "run again with -v"."""
-    root = tmp_path / "d"
-    root.mkdir()
-    git(root, "init", "-q")
-    dvc(root, "init", "-q")
+    root = _git_dvc(tmp_path / "d")
     write(root / "a.csv", "1\n")
     write(root / "b.csv", "2\n")
     dvc(root, "add", "-q", "a.csv", "b.csv")
@@ -347,10 +343,7 @@ def test_cache_false_outputs_not_yet_in_git_stay_git_s(
     not cached). Before they were committed to git, the import took a metrics file for an
     artifact and refused a `cache: false` plots directory ("not in its cache", `dvc commit`
     would not help). They are git's: left alone, a `foreach` stage's templated ones too."""
-    root = tmp_path / "c"
-    root.mkdir()
-    git(root, "init", "-q")
-    dvc(root, "init", "-q")
+    root = _git_dvc(tmp_path / "c")
     write(root / "params.yaml", "runs:\n  a: 1\n  b: 2\n")
     write(root / "dvc.yaml", """\
 stages:
@@ -478,10 +471,7 @@ def test_a_directory_listing_naming_files_outside_it_is_refused(
     import hashlib
     import json
 
-    root = tmp_path / "h"
-    root.mkdir()
-    git(root, "init", "-q")
-    dvc(root, "init", "-q")
+    root = _git_dvc(tmp_path / "h")
     outside = b"not the dataset's\n"
     write(root / "outside.txt", outside)
     md5 = hashlib.md5(outside).hexdigest()
@@ -515,10 +505,7 @@ def test_an_output_outside_the_repository_is_refused(
 
     outside = b"somebody's file\n"
     write(tmp_path / "outside.txt", outside)
-    root = tmp_path / "r"
-    root.mkdir()
-    git(root, "init", "-q")
-    dvc(root, "init", "-q")
+    root = _git_dvc(tmp_path / "r")
     write(root / "sub" / "x.dvc" if path.startswith("sub/") else root / "x.dvc",
           f"outs:\n- md5: {hashlib.md5(outside).hexdigest()}\n  hash: md5\n"
           f"  path: {path.removeprefix('sub/')}\n")
